@@ -1,0 +1,194 @@
+"""Conversion between SDK objects and the WIT records of ``wit/types.wit``.
+
+``make`` is the namespace of record constructors: the generated
+``wit_world.imports.types`` inside the sandbox, ``stratagem._records`` in
+plain CPython. One code path for both means a strategy that passes its
+pytest suite is validated exactly as the platform will validate it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from . import codec
+from .codec import InvalidResult
+from .models import (
+    Campaign,
+    Communication,
+    CommunicationState,
+    CommunicationStatus,
+    Contact,
+    Message,
+    MessageRole,
+    ResultField,
+)
+
+
+def _instant(make: Any, value: datetime) -> Any:
+    seconds, nanos = codec.datetime_to_instant(value)
+    return make.Instant(seconds=seconds, nanoseconds=nanos)
+
+
+def _when(value: Any) -> Optional[datetime]:
+    return None if value is None else codec.instant_to_datetime(value.seconds, value.nanoseconds)
+
+
+def _require(value: Any, kind: type, path: str, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        expected = kind.__name__ + (" or None" if optional else "")
+        raise InvalidResult(f"{path} is {type(value).__name__} {value!r:.60}; expected {expected}")
+    return value
+
+
+def _status(value: Any, path: str) -> CommunicationStatus:
+    if isinstance(value, CommunicationStatus):
+        return value
+    if isinstance(value, str) and value.upper() in CommunicationStatus.__members__:
+        return CommunicationStatus[value.upper()]
+    allowed = ", ".join(CommunicationStatus.__members__)
+    raise InvalidResult(f"{path} is {value!r}; expected a CommunicationStatus ({allowed})")
+
+
+def communication_to_wire(make: Any, comm: Any, path: str) -> Any:
+    _require(comm, Communication, path)
+    state = comm.status
+    if isinstance(state, (CommunicationStatus, str)):
+        # `comm.status = CommunicationStatus.COMPLETED` is a common slip for
+        # `comm.status.status = ...`; it is unambiguous, so accept it.
+        state = CommunicationState(status=_status(state, f"{path}.status"))
+    _require(state, CommunicationState, f"{path}.status")
+    status = _status(state.status, f"{path}.status.status")
+    updated_at = _require(state.updated_at, datetime, f"{path}.status.updated_at", True)
+    end_date = _require(comm.end_date, datetime, f"{path}.end_date", True)
+    start_date = _require(comm.start_date, datetime, f"{path}.start_date")
+    if end_date is not None and codec.to_utc_naive(end_date) <= codec.to_utc_naive(start_date):
+        raise InvalidResult(f"{path}.end_date {end_date} is not after start_date {start_date}")
+    return make.Communication(
+        id=_require(comm.id, str, f"{path}.id", True),
+        name=_require(comm.name, str, f"{path}.name"),
+        stage_name=_require(comm.stage_name, str, f"{path}.stage_name"),
+        start_date=_instant(make, start_date),
+        end_date=None if end_date is None else _instant(make, end_date),
+        status=make.CommunicationState(
+            status=make.CommunicationStatus[status.name],
+            detail=_require(state.detail, str, f"{path}.status.detail", True),
+            updated_at=None if updated_at is None else _instant(make, updated_at),
+        ),
+        flagged=bool(comm.flagged),
+        alternative=_require(comm.alternative, str, f"{path}.alternative", True),
+        parameters=codec.dumps(comm.parameters, f"{path}.parameters"),
+    )
+
+
+def contact_to_wire(make: Any, contact: Any, path: str) -> Any:
+    if not isinstance(contact, Contact):
+        raise InvalidResult(f"{path} is {type(contact).__name__}; expected Contact")
+    comms = _require(contact.communications, list, f"{path}.communications")
+    flag_time = _require(contact.result_datetime, datetime, f"{path}.result_datetime", True)
+    return make.Contact(
+        object_id=_require(contact.object_id, str, f"{path}.object_id"),
+        external_id=_require(contact.external_id, str, f"{path}.external_id"),
+        name=_require(contact.name, str, f"{path}.name"),
+        email=_require(contact.email, str, f"{path}.email"),
+        phone=_require(contact.phone, str, f"{path}.phone"),
+        parameters=codec.dumps(contact.parameters, f"{path}.parameters"),
+        current_stage=_require(contact.current_stage, str, f"{path}.current_stage", True),
+        internal_data=codec.dumps(contact.internal_data, f"{path}.internal_data"),
+        results=codec.dumps(contact.results, f"{path}.results"),
+        result_flag=_require(contact.result_flag, bool, f"{path}.result_flag", True),
+        result_datetime=None if flag_time is None else _instant(make, flag_time),
+        communications=[
+            communication_to_wire(make, comm, f"{path}.communications[{index}]")
+            for index, comm in enumerate(comms)
+        ],
+    )
+
+
+def communication_from_wire(wire: Any) -> Communication:
+    state = wire.status
+    return Communication(
+        id=wire.id,
+        name=wire.name,
+        stage_name=wire.stage_name,
+        start_date=_when(wire.start_date),
+        end_date=_when(wire.end_date),
+        status=CommunicationState(
+            status=CommunicationStatus[state.status.name],
+            detail=state.detail,
+            updated_at=_when(state.updated_at),
+        ),
+        flagged=wire.flagged,
+        alternative=wire.alternative,
+        parameters=codec.loads(wire.parameters),
+    )
+
+
+def contact_from_wire(wire: Any) -> Contact:
+    return Contact(
+        object_id=wire.object_id,
+        external_id=wire.external_id,
+        name=wire.name,
+        email=wire.email,
+        phone=wire.phone,
+        parameters=codec.loads(wire.parameters),
+        current_stage=wire.current_stage,
+        internal_data=codec.loads(wire.internal_data),
+        results=codec.loads(wire.results),
+        result_flag=wire.result_flag,
+        result_datetime=_when(wire.result_datetime),
+        communications=[communication_from_wire(comm) for comm in wire.communications],
+    )
+
+
+def message_from_wire(wire: Any) -> Message:
+    return Message(
+        content=wire.content,
+        role=MessageRole[wire.role.name],
+        sent_at=_when(wire.sent_at),
+        communication_id=wire.communication_id,
+    )
+
+
+def message_to_wire(make: Any, message: Message) -> Any:
+    sent_at = message.sent_at or datetime(1970, 1, 1)
+    return make.Message(
+        role=make.MessageRole[MessageRole(message.role).name],
+        content=message.content,
+        sent_at=_instant(make, sent_at),
+        communication_id=message.communication_id,
+    )
+
+
+def campaign_from_wire(wire: Any) -> Campaign:
+    return Campaign(
+        id=wire.id,
+        name=wire.name,
+        result_fields=[ResultField(f.code, f.name, f.description) for f in wire.result_fields],
+    )
+
+
+def campaign_to_wire(make: Any, campaign: Campaign) -> Any:
+    return make.Campaign(
+        id=campaign.id,
+        name=campaign.name,
+        result_fields=[make.ResultField(f.code, f.name, f.description) for f in campaign.result_fields],
+    )
+
+
+def result_to_wire(make: Any, hook_function: str, result: Any, may_be_none: bool) -> Any:
+    """Validate and convert what a hook returned; errors say what to fix."""
+    if result is None and may_be_none:
+        return None
+    if not isinstance(result, Contact):
+        expected = "Contact or None" if may_be_none else "Contact"
+        raise InvalidResult(
+            f"{hook_function}() returned {type(result).__name__}; expected {expected} "
+            "(did you forget `return contact`?)"
+        )
+    try:
+        return contact_to_wire(make, result, "contact")
+    except InvalidResult as error:
+        raise InvalidResult(f"{hook_function}() returned an invalid contact: {error}") from None

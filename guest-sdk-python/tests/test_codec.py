@@ -1,0 +1,31 @@
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from stratagem import codec
+
+
+def test_works_when_dates_round_trip_with_their_types():
+    value = {"at": datetime(2026, 11, 26, 10, 30, 1, 500), "on": date(2026, 12, 1), "n": [1, 2.5, None, "x"]}
+    assert codec.loads(codec.dumps(value, "x")) == value
+
+
+def test_works_when_aware_datetimes_are_stored_as_utc():
+    aware = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    assert codec.loads(codec.dumps({"t": aware}, "x")) == {"t": datetime(2026, 1, 1, 10)}
+
+
+def test_works_when_instants_convert_both_ways():
+    moment = datetime(2026, 11, 26, 23, 59, 58, 123456)
+    assert codec.instant_to_datetime(*codec.datetime_to_instant(moment)) == moment
+    assert codec.datetime_to_instant(datetime(1970, 1, 1)) == (0, 0)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({1: "x"}, "has the key 1 of type int; keys must be str"),
+    ({"x": float("nan")}, r"x\['x'\] is nan; only finite numbers can be stored"),
+    ({"x": object()}, r"x\['x'\] is a object, which cannot be stored"),
+])
+def test_errors_when_a_value_cannot_be_stored(bad, message):
+    with pytest.raises(codec.InvalidResult, match=message):
+        codec.dumps(bad, "x")

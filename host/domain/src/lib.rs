@@ -1,0 +1,183 @@
+//! Campaign entities as the platform stores and serves them: contacts,
+//! their planned communications, conversation messages and the campaign
+//! context a strategy runs in. No I/O lives here.
+//!
+//! The JSON form of these types (serde) is the one the API and the CLI
+//! accept: field names in `snake_case`, statuses in `SCREAMING_SNAKE_CASE`,
+//! datetimes in RFC 3339. Free-form maps keep dates in the tagged form of
+//! `wit/types.wit` (`{"$datetime": "…"}`) so they round-trip to Python.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A JSON object: campaign parameters, internal data, results.
+pub type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+/// A campaign subject (`object_id`) and the person to reach.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub object_id: String,
+    pub external_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub phone: String,
+    /// Campaign parameters: every extra column of the import file.
+    #[serde(default)]
+    pub parameters: JsonMap,
+    #[serde(default)]
+    pub current_stage: Option<String>,
+    /// The strategy's own data, kept between invocations.
+    #[serde(default)]
+    pub internal_data: JsonMap,
+    /// Results collected so far, keyed by result code.
+    #[serde(default)]
+    pub results: JsonMap,
+    /// ResultFlag: `Some(true)` achieved, `Some(false)` not, `None` undetermined.
+    #[serde(default)]
+    pub result_flag: Option<bool>,
+    /// ResultDatetime: when `result_flag` was last set to true or false.
+    #[serde(default)]
+    pub result_datetime: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub communications: Vec<Communication>,
+}
+
+/// One planned or past attempt to reach a contact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Communication {
+    /// Assigned by the platform; `None` for one a strategy just planned.
+    #[serde(default)]
+    pub id: Option<String>,
+    pub name: String,
+    pub stage_name: String,
+    /// Start of the window in which the platform may start it.
+    pub start_date: DateTime<Utc>,
+    /// End of that window; `None` means the campaign's default window.
+    #[serde(default)]
+    pub end_date: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub status: CommunicationState,
+    /// Set by the platform on the communication whose session just ended.
+    #[serde(default)]
+    pub flagged: bool,
+    /// The A/B alternative label chosen for it.
+    #[serde(default)]
+    pub alternative: Option<String>,
+    /// Extra settings for the stage's channel.
+    #[serde(default)]
+    pub parameters: JsonMap,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommunicationState {
+    pub status: CommunicationStatus,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CommunicationStatus {
+    #[default]
+    Planned,
+    InProgress,
+    Completed,
+    /// Its window passed before it could start; never sent later.
+    Missed,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MessageRole {
+    #[default]
+    Agent,
+    Contact,
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    #[serde(default)]
+    pub role: MessageRole,
+    pub content: String,
+    pub sent_at: DateTime<Utc>,
+    #[serde(default)]
+    pub communication_id: Option<String>,
+}
+
+/// A custom campaign result field (Settings > Campaign Results).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultField {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// The campaign a strategy hook runs for.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignContext {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub result_fields: Vec<ResultField>,
+}
+
+/// The three kinds of strategy of a campaign, one hook each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StrategyType {
+    /// Runs when a contact is imported.
+    DataLoad,
+    /// Runs when a communication session ends.
+    Aggregation,
+    /// Runs after each agent message of a conversation.
+    ContactAnswer,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn works_when_contact_json_has_only_the_required_fields() {
+        let contact: Contact = serde_json::from_str(
+            r#"{"object_id":"1","external_id":"2","name":"Ann","email":"a@x.io","phone":"+1"}"#,
+        )
+        .expect("minimal contact parses");
+        assert_eq!(contact.current_stage, None);
+        assert!(contact.communications.is_empty());
+    }
+
+    #[test]
+    fn errors_when_contact_json_has_an_unknown_field() {
+        let error = serde_json::from_str::<Contact>(
+            r#"{"object_id":"1","external_id":"2","name":"Ann","stage":"x"}"#,
+        )
+        .expect_err("unknown field is rejected");
+        assert!(error.to_string().contains("unknown field `stage`"), "{error}");
+    }
+
+    #[test]
+    fn works_when_statuses_use_the_spec_spelling() {
+        let state: CommunicationState =
+            serde_json::from_str(r#"{"status":"MISSED"}"#).expect("status parses");
+        assert_eq!(state.status, CommunicationStatus::Missed);
+        assert_eq!(
+            serde_json::to_string(&CommunicationStatus::InProgress).expect("serializes"),
+            "\"IN_PROGRESS\""
+        );
+    }
+}

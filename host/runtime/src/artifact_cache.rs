@@ -1,0 +1,87 @@
+//! Native code for components, compiled once and kept on disk, keyed by
+//! the component's content hash and the engine's compatibility hash, so a
+//! restart (or a second node sharing the directory) never recompiles.
+#![allow(unsafe_code)]
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+use crate::error::LoadError;
+
+pub(crate) struct ArtifactCache {
+    dir: Dir,
+    path: PathBuf,
+    engine_hash: String,
+}
+
+/// Whether `load` compiled or found the artifact; reported to callers so
+/// the cache's effect is observable (and tested).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    Hit,
+    Compiled,
+}
+
+impl ArtifactCache {
+    pub(crate) fn open(path: &Path, engine: &Engine) -> Result<Self, LoadError> {
+        let cache_error = |source| LoadError::Cache { path: path.display().to_string(), source };
+        std::fs::create_dir_all(path).map_err(cache_error)?;
+        let dir = Dir::open_ambient_dir(path, ambient_authority()).map_err(cache_error)?;
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(Self { dir, path: path.to_owned(), engine_hash: format!("{:016x}", hasher.finish()) })
+    }
+
+    pub(crate) fn content_hash(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    pub(crate) fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+    ) -> Result<(Component, String, CacheOutcome), LoadError> {
+        let hash = Self::content_hash(bytes);
+        let file = format!("{hash}-{}.cwasm", self.engine_hash);
+        if let Ok(artifact) = self.dir.read(&file) {
+            // SAFETY: the file was written by `precompile_component` below
+            // for this engine configuration (its name carries both hashes)
+            // and the cache directory belongs to the platform, not to
+            // tenants. A damaged file fails to deserialize and is rebuilt.
+            match unsafe { Component::deserialize(engine, &artifact) } {
+                Ok(component) => return Ok((component, hash, CacheOutcome::Hit)),
+                Err(error) => tracing::warn!(%file, %error, "discarding unreadable cached artifact"),
+            }
+        }
+        if !has_component_header(bytes) {
+            return Err(LoadError::NotAComponent(
+                "the file does not start with the component-model header; \
+                 core modules and other files are not accepted"
+                    .into(),
+            ));
+        }
+        let artifact = engine
+            .precompile_component(bytes)
+            .map_err(|error| LoadError::NotAComponent(format!("{error:#}")))?;
+        // Write then rename, so a concurrent reader never sees half a file.
+        let partial = format!("{file}.{}.partial", std::process::id());
+        let cache_error = |source| LoadError::Cache { path: self.path.display().to_string(), source };
+        self.dir.write(&partial, &artifact).map_err(cache_error)?;
+        self.dir.rename(&partial, &self.dir, &file).map_err(cache_error)?;
+        // SAFETY: produced just above by this engine.
+        let component = unsafe { Component::deserialize(engine, &artifact) }
+            .map_err(|error| LoadError::NotAComponent(format!("{error:#}")))?;
+        Ok((component, hash, CacheOutcome::Compiled))
+    }
+}
+
+/// The component-model binary header: magic, then version 0x0d with layer 1.
+fn has_component_header(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [0x01, 0x00]
+}

@@ -1,0 +1,12 @@
+//! The one place that runs `bindgen!` over `wit/`. Imports are async so a
+//! strategy waiting on HTTP parks its fiber, never a host thread.
+
+wasmtime::component::bindgen!({
+    world: "strategy",
+    path: "../../wit",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use exports::stratagem::strategy::hooks;
+pub use stratagem::strategy::{clock, http, log, types};

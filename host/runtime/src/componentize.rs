@@ -1,0 +1,299 @@
+//! Python source → WebAssembly component, through componentize-py.
+//!
+//! The WIT contract and the `stratagem` SDK are compiled into this binary,
+//! so a build needs only the componentize-py executable. The strategy's
+//! sources are embedded as string literals in a generated module rather
+//! than bundled as files: no user-chosen path ever reaches the filesystem,
+//! and tracebacks still name the user's files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+
+use crate::error::{BuildError, PythonBuildError};
+
+const WIT: &[(&str, &str)] = &[
+    ("world.wit", include_str!("../../../wit/world.wit")),
+    ("types.wit", include_str!("../../../wit/types.wit")),
+    ("log.wit", include_str!("../../../wit/log.wit")),
+    ("clock.wit", include_str!("../../../wit/clock.wit")),
+    ("http.wit", include_str!("../../../wit/http.wit")),
+    ("hooks.wit", include_str!("../../../wit/hooks.wit")),
+];
+
+const SDK: &[(&str, &str)] = &[
+    ("__init__.py", include_str!("../../../guest-sdk-python/src/stratagem/__init__.py")),
+    ("_guest.py", include_str!("../../../guest-sdk-python/src/stratagem/_guest.py")),
+    ("_records.py", include_str!("../../../guest-sdk-python/src/stratagem/_records.py")),
+    ("_runner.py", include_str!("../../../guest-sdk-python/src/stratagem/_runner.py")),
+    ("_wire.py", include_str!("../../../guest-sdk-python/src/stratagem/_wire.py")),
+    ("codec.py", include_str!("../../../guest-sdk-python/src/stratagem/codec.py")),
+    ("http.py", include_str!("../../../guest-sdk-python/src/stratagem/http.py")),
+    ("models.py", include_str!("../../../guest-sdk-python/src/stratagem/models.py")),
+];
+
+/// Module names the build itself uses; a strategy file may not shadow them.
+const RESERVED_MODULES: &[&str] = &[
+    "stratagem",
+    "stratagem_app",
+    "stratagem_user_sources",
+    "wit_world",
+    "componentize_py_types",
+    "componentize_py_runtime",
+    "componentize_py_async_support",
+    "poll_loop",
+];
+
+const MAX_SOURCE_BYTES: usize = 1 << 20;
+const BUILD_ERROR_MARKER: &str = "STRATAGEM-BUILD-ERROR: ";
+
+/// A strategy's Python sources: one entry file and any modules it imports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrategySource {
+    pub entry: String,
+    pub files: BTreeMap<String, String>,
+}
+
+impl StrategySource {
+    pub fn single(file_name: impl Into<String>, source: impl Into<String>) -> Self {
+        let entry = file_name.into();
+        Self { files: BTreeMap::from([(entry.clone(), source.into())]), entry }
+    }
+
+    /// A `.py` file, or a directory of `.py` files whose entry is `main.py`.
+    pub fn from_path(path: &Path) -> Result<Self, BuildError> {
+        let invalid = |message: String| BuildError::InvalidSource(message);
+        if path.is_dir() {
+            let dir = Dir::open_ambient_dir(path, ambient_authority())
+                .map_err(|error| invalid(format!("{}: {error}", path.display())))?;
+            let mut files = BTreeMap::new();
+            collect_py_files(&dir, "", &mut files)?;
+            if !files.contains_key("main.py") {
+                return Err(invalid(format!(
+                    "{}: a strategy directory needs a main.py with the hook functions",
+                    path.display()
+                )));
+            }
+            let source = Self { entry: "main.py".into(), files };
+            source.validate()?;
+            return Ok(source);
+        }
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .ok_or_else(|| invalid(format!("{}: not a file name", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|error| invalid(format!("{}: {error}", path.display())))?;
+        let source = Self::single(name, decode_utf8(name, bytes)?);
+        source.validate()?;
+        Ok(source)
+    }
+
+    pub fn validate(&self) -> Result<(), BuildError> {
+        let invalid = |message: String| Err(BuildError::InvalidSource(message));
+        if !self.files.contains_key(&self.entry) {
+            return invalid(format!("the entry file `{}` is not among the sources", self.entry));
+        }
+        let total: usize = self.files.values().map(String::len).sum();
+        if total > MAX_SOURCE_BYTES {
+            return invalid(format!("the sources are {total} bytes; the limit is {MAX_SOURCE_BYTES}"));
+        }
+        for name in self.files.keys() {
+            let Some(stem) = name.strip_suffix(".py") else {
+                return invalid(format!("`{name}` is not a .py file"));
+            };
+            let segments: Vec<&str> = stem.split('/').collect();
+            let identifier = |s: &str| {
+                s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            };
+            if !segments.iter().all(|segment| identifier(segment)) {
+                return invalid(format!(
+                    "`{name}` is not a valid module path: use letters, digits and _ separated by /"
+                ));
+            }
+            if name != &self.entry && RESERVED_MODULES.contains(&segments[0]) {
+                return invalid(format!("`{name}` would shadow the platform module `{}`; rename it", segments[0]));
+            }
+        }
+        Ok(())
+    }
+
+    /// The generated `stratagem_user_sources` module. JSON string literals
+    /// are valid Python string literals, so serde_json does the escaping.
+    fn sources_module(&self) -> String {
+        let files: Vec<String> = self
+            .files
+            .iter()
+            .map(|(name, source)| format!("{}: {}", json_string(name), json_string(source)))
+            .collect();
+        format!("ENTRY = {}\nFILES = {{\n{}\n}}\n", json_string(&self.entry), files.join(",\n"))
+    }
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+fn decode_utf8(name: &str, bytes: Vec<u8>) -> Result<String, BuildError> {
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+        BuildError::InvalidSource(format!(
+            "{name}, line {line}, column {column}: not valid UTF-8; save the file as UTF-8"
+        ))
+    })
+}
+
+fn collect_py_files(dir: &Dir, prefix: &str, files: &mut BTreeMap<String, String>) -> Result<(), BuildError> {
+    let io = |error: std::io::Error| BuildError::InvalidSource(format!("{prefix}: {error}"));
+    for entry in dir.entries().map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = format!("{prefix}{name}");
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() && name != "__pycache__" && !name.starts_with('.') {
+            collect_py_files(&entry.open_dir().map_err(io)?, &format!("{path}/"), files)?;
+        } else if kind.is_file() && name.ends_with(".py") {
+            let bytes = dir.read(&name).map_err(io)?;
+            files.insert(path.clone(), decode_utf8(&path, bytes)?);
+        }
+    }
+    Ok(())
+}
+
+/// Runs componentize-py.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    componentize_py: PathBuf,
+    timeout: Duration,
+}
+
+impl Builder {
+    pub fn new(componentize_py: impl Into<PathBuf>) -> Self {
+        Self { componentize_py: componentize_py.into(), timeout: Duration::from_secs(120) }
+    }
+
+    /// `$STRATAGEM_COMPONENTIZE_PY`, else `componentize-py` on the PATH.
+    pub fn from_env() -> Self {
+        Self::new(std::env::var_os("STRATAGEM_COMPONENTIZE_PY").unwrap_or_else(|| "componentize-py".into()))
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Builds the component; the bytes are ready for `Runtime::load`.
+    pub async fn build(&self, source: &StrategySource) -> Result<Vec<u8>, BuildError> {
+        source.validate()?;
+        let workdir = tempfile::tempdir().map_err(|e| BuildError::Toolchain(format!("temporary directory: {e}")))?;
+        write_build_tree(workdir.path(), source)
+            .map_err(|e| BuildError::Toolchain(format!("writing the build tree: {e}")))?;
+
+        // The strategy's top-level code runs during the build; give it no
+        // environment so no host secret can be snapshotted into the component.
+        let child = tokio::process::Command::new(&self.componentize_py)
+            .current_dir(workdir.path())
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .args(["-d", "wit", "-w", "strategy", "componentize", "-p", "py", "stratagem_app", "-o", "out.wasm"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| {
+                BuildError::Toolchain(format!(
+                    "cannot run `{}` ({error}); run `make setup` or set STRATAGEM_COMPONENTIZE_PY",
+                    self.componentize_py.display()
+                ))
+            })?;
+        let output = tokio::time::timeout(self.timeout, child.wait_with_output())
+            .await
+            .map_err(|_| BuildError::Timeout(self.timeout))?
+            .map_err(|e| BuildError::Toolchain(e.to_string()))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if let Some(report) = stderr.lines().find_map(|line| {
+            line.find(BUILD_ERROR_MARKER).map(|at| &line[at + BUILD_ERROR_MARKER.len()..])
+        }) {
+            return Err(BuildError::Python(parse_build_error(report)?));
+        }
+        if !output.status.success() {
+            let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(BuildError::Toolchain(format!("exit status {}: {}", output.status, tail.join("\n"))));
+        }
+        let dir = Dir::open_ambient_dir(workdir.path(), ambient_authority())
+            .map_err(|e| BuildError::Toolchain(e.to_string()))?;
+        dir.read("out.wasm").map_err(|e| BuildError::Toolchain(format!("reading out.wasm: {e}")))
+    }
+}
+
+fn write_build_tree(root: &Path, source: &StrategySource) -> std::io::Result<()> {
+    let dir = Dir::open_ambient_dir(root, ambient_authority())?;
+    dir.create_dir_all("wit")?;
+    for (name, text) in WIT {
+        dir.write(format!("wit/{name}"), text)?;
+    }
+    dir.create_dir_all("py/stratagem")?;
+    for (name, text) in SDK {
+        dir.write(format!("py/stratagem/{name}"), text)?;
+    }
+    dir.write("py/stratagem_app.py", "from stratagem._guest import Hooks  # noqa: F401\n")?;
+    dir.write("py/stratagem_user_sources.py", source.sources_module())
+}
+
+fn parse_build_error(report: &str) -> Result<PythonBuildError, BuildError> {
+    #[derive(serde::Deserialize)]
+    struct Report {
+        r#type: String,
+        message: String,
+        traceback: String,
+        file: Option<String>,
+        line: Option<u32>,
+        column: Option<u32>,
+        source: Option<String>,
+    }
+    let report: Report = serde_json::from_str(report)
+        .map_err(|e| BuildError::Toolchain(format!("unreadable build error report ({e}): {report}")))?;
+    Ok(PythonBuildError {
+        type_name: report.r#type,
+        message: report.message,
+        file: report.file,
+        line: report.line,
+        column: report.column,
+        source: report.source.map(|line| line.trim().to_owned()),
+        traceback: report.traceback,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_when_a_file_name_escapes_or_shadows() {
+        for name in ["../x.py", "/etc/x.py", "a-b.py", "x.txt", "stratagem.py"] {
+            let mut source = StrategySource::single("app.py", "");
+            source.files.insert(name.into(), String::new());
+            assert!(matches!(source.validate(), Err(BuildError::InvalidSource(_))), "{name}");
+        }
+    }
+
+    #[test]
+    fn errors_with_line_and_column_when_source_is_not_utf8() {
+        let error = decode_utf8("app.py", b"x = 1\ny = '\xff'\n".to_vec()).expect_err("invalid utf-8");
+        assert_eq!(error.to_string(), "invalid strategy source: app.py, line 2, column 6: not valid UTF-8; save the file as UTF-8");
+    }
+
+    #[test]
+    fn works_when_sources_contain_quotes_and_escapes() {
+        let source = StrategySource::single("app.py", "s = \"a'b\\n\u{e9}\"\n");
+        assert!(source.sources_module().contains(r#""app.py": "s = \"a'b\\n"#));
+    }
+}

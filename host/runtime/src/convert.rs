@@ -1,0 +1,184 @@
+//! Domain types to WIT records and back. Whatever comes back from a guest
+//! is untrusted: malformed JSON or out-of-range times become
+//! `InvokeError::InvalidResult`, never a panic.
+
+use chrono::{DateTime, Utc};
+use stratagem_domain as domain;
+
+use crate::bindings::types as wit;
+use crate::error::InvokeError;
+
+pub(crate) fn instant(time: DateTime<Utc>) -> wit::Instant {
+    wit::Instant { seconds: time.timestamp(), nanoseconds: time.timestamp_subsec_nanos() }
+}
+
+fn time(instant: wit::Instant, field: &str) -> Result<DateTime<Utc>, InvokeError> {
+    DateTime::from_timestamp(instant.seconds, instant.nanoseconds)
+        .ok_or_else(|| invalid(format!("{field} is out of range ({}s)", instant.seconds)))
+}
+
+fn invalid(message: String) -> InvokeError {
+    InvokeError::InvalidResult { message }
+}
+
+fn json(map: &domain::JsonMap) -> String {
+    serde_json::Value::Object(map.clone()).to_string()
+}
+
+fn map(text: &str, field: &str) -> Result<domain::JsonMap, InvokeError> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(other) => Err(invalid(format!(
+            "{field} must be a JSON object, got {}",
+            match other {
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::Bool(_) => "a boolean",
+                _ => "null",
+            }
+        ))),
+        Err(error) => Err(invalid(format!("{field} is not valid JSON: {error}"))),
+    }
+}
+
+/// Session results as the aggregation hook receives them.
+pub(crate) fn session_results(map: &domain::JsonMap) -> String {
+    json(map)
+}
+
+fn status(value: domain::CommunicationStatus) -> wit::CommunicationStatus {
+    use domain::CommunicationStatus as D;
+    use wit::CommunicationStatus as W;
+    match value {
+        D::Planned => W::Planned,
+        D::InProgress => W::InProgress,
+        D::Completed => W::Completed,
+        D::Missed => W::Missed,
+        D::Failed => W::Failed,
+        D::Cancelled => W::Cancelled,
+    }
+}
+
+fn status_back(value: wit::CommunicationStatus) -> domain::CommunicationStatus {
+    use domain::CommunicationStatus as D;
+    use wit::CommunicationStatus as W;
+    match value {
+        W::Planned => D::Planned,
+        W::InProgress => D::InProgress,
+        W::Completed => D::Completed,
+        W::Missed => D::Missed,
+        W::Failed => D::Failed,
+        W::Cancelled => D::Cancelled,
+    }
+}
+
+pub(crate) fn contact(contact: &domain::Contact) -> wit::Contact {
+    wit::Contact {
+        object_id: contact.object_id.clone(),
+        external_id: contact.external_id.clone(),
+        name: contact.name.clone(),
+        email: contact.email.clone(),
+        phone: contact.phone.clone(),
+        parameters: json(&contact.parameters),
+        current_stage: contact.current_stage.clone(),
+        internal_data: json(&contact.internal_data),
+        results: json(&contact.results),
+        result_flag: contact.result_flag,
+        result_datetime: contact.result_datetime.map(instant),
+        communications: contact
+            .communications
+            .iter()
+            .map(|comm| wit::Communication {
+                id: comm.id.clone(),
+                name: comm.name.clone(),
+                stage_name: comm.stage_name.clone(),
+                start_date: instant(comm.start_date),
+                end_date: comm.end_date.map(instant),
+                status: wit::CommunicationState {
+                    status: status(comm.status.status),
+                    detail: comm.status.detail.clone(),
+                    updated_at: comm.status.updated_at.map(instant),
+                },
+                flagged: comm.flagged,
+                alternative: comm.alternative.clone(),
+                parameters: json(&comm.parameters),
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn contact_back(contact: wit::Contact) -> Result<domain::Contact, InvokeError> {
+    let communications = contact
+        .communications
+        .into_iter()
+        .enumerate()
+        .map(|(index, comm)| {
+            let at = |field: &str| format!("contact.communications[{index}].{field}");
+            Ok(domain::Communication {
+                id: comm.id,
+                name: comm.name,
+                stage_name: comm.stage_name,
+                start_date: time(comm.start_date, &at("start_date"))?,
+                end_date: comm.end_date.map(|end| time(end, &at("end_date"))).transpose()?,
+                status: domain::CommunicationState {
+                    status: status_back(comm.status.status),
+                    detail: comm.status.detail,
+                    updated_at: comm
+                        .status
+                        .updated_at
+                        .map(|when| time(when, &at("status.updated_at")))
+                        .transpose()?,
+                },
+                flagged: comm.flagged,
+                alternative: comm.alternative,
+                parameters: map(&comm.parameters, &at("parameters"))?,
+            })
+        })
+        .collect::<Result<Vec<_>, InvokeError>>()?;
+    Ok(domain::Contact {
+        object_id: contact.object_id,
+        external_id: contact.external_id,
+        name: contact.name,
+        email: contact.email,
+        phone: contact.phone,
+        parameters: map(&contact.parameters, "contact.parameters")?,
+        current_stage: contact.current_stage,
+        internal_data: map(&contact.internal_data, "contact.internal_data")?,
+        results: map(&contact.results, "contact.results")?,
+        result_flag: contact.result_flag,
+        result_datetime: contact
+            .result_datetime
+            .map(|when| time(when, "contact.result_datetime"))
+            .transpose()?,
+        communications,
+    })
+}
+
+pub(crate) fn message(message: &domain::Message) -> wit::Message {
+    wit::Message {
+        role: match message.role {
+            domain::MessageRole::Agent => wit::MessageRole::Agent,
+            domain::MessageRole::Contact => wit::MessageRole::Contact,
+        },
+        content: message.content.clone(),
+        sent_at: instant(message.sent_at),
+        communication_id: message.communication_id.clone(),
+    }
+}
+
+pub(crate) fn campaign(campaign: &domain::CampaignContext) -> wit::Campaign {
+    wit::Campaign {
+        id: campaign.id.clone(),
+        name: campaign.name.clone(),
+        result_fields: campaign
+            .result_fields
+            .iter()
+            .map(|field| wit::ResultField {
+                code: field.code.clone(),
+                name: field.name.clone(),
+                description: field.description.clone(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,120 @@
+//! Typed failures, named after the stage that failed: building a
+//! component from Python, loading a component, invoking a hook.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One frame of a Python traceback, innermost last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    pub file: String,
+    pub line: u32,
+    pub function: String,
+    pub source: Option<String>,
+}
+
+/// An exception raised by strategy code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PythonException {
+    pub type_name: String,
+    pub message: String,
+    pub traceback: Vec<Frame>,
+}
+
+impl fmt::Display for PythonException {
+    /// The familiar Python rendering, so the user's own file and line lead.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Traceback (most recent call last):")?;
+        for frame in &self.traceback {
+            writeln!(f, "  File \"{}\", line {}, in {}", frame.file, frame.line, frame.function)?;
+            if let Some(source) = &frame.source {
+                writeln!(f, "    {source}")?;
+            }
+        }
+        write!(f, "{}: {}", self.type_name, self.message)
+    }
+}
+
+/// Python code that failed while the component was built: a syntax error
+/// or an exception raised by the strategy's top-level code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PythonBuildError {
+    pub type_name: String,
+    pub message: String,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub source: Option<String>,
+    pub traceback: String,
+}
+
+impl fmt::Display for PythonBuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => {
+                write!(f, "{file}, line {line}")?;
+                if let Some(column) = self.column {
+                    write!(f, ", column {column}")?;
+                }
+                write!(f, ": {}: {}", self.type_name, self.message)?;
+                if let Some(source) = &self.source {
+                    write!(f, "\n    {source}")?;
+                    if let Some(column) = self.column {
+                        write!(f, "\n    {}^", " ".repeat(column.saturating_sub(1) as usize))?;
+                    }
+                }
+                Ok(())
+            }
+            _ => write!(f, "{}", self.traceback),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Python(PythonBuildError),
+    #[error("invalid strategy source: {0}")]
+    InvalidSource(String),
+    #[error("componentize-py failed: {0}")]
+    Toolchain(String),
+    #[error("the build did not finish within {0:?}; does the strategy's top-level code loop forever?")]
+    Timeout(Duration),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
+    #[error("the component does not fit the stratagem:strategy contract: {0}")]
+    ContractMismatch(String),
+    #[error("artifact cache at {path}: {source}")]
+    Cache { path: String, source: std::io::Error },
+}
+
+/// Why an invocation produced no result. Limit breaches are detected by the
+/// host; the first three variants come from the strategy itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InvokeError {
+    #[error("{exception}")]
+    Exception { exception: PythonException },
+    #[error("{message}")]
+    MissingHook { message: String },
+    #[error("invalid result: {message}")]
+    InvalidResult { message: String },
+    #[error("fuel exhausted: the strategy used all of its {budget} fuel (an endless loop?)")]
+    FuelExhausted { budget: u64 },
+    #[error("time limit: the strategy ran longer than {limit_ms} ms")]
+    TimeLimit { limit_ms: u64 },
+    #[error("memory limit: the strategy needed more than {limit_bytes} bytes of memory{}", .exception.as_ref().map(|e| format!("\n{e}")).unwrap_or_default())]
+    MemoryLimit { limit_bytes: usize, exception: Option<PythonException> },
+    #[error("output too large: the returned contact is {size_bytes} bytes, the limit is {limit_bytes}")]
+    OutputTooLarge { size_bytes: usize, limit_bytes: usize },
+    #[error("the strategy crashed: {message}")]
+    Trap { message: String },
+    #[error("could not start the strategy: {message}")]
+    Instantiate { message: String },
+}

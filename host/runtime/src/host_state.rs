@@ -1,0 +1,123 @@
+//! The state a store carries: the locked-down WASI context, resource
+//! accounting, the invocation's log, its HTTP policy and its clock.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{clock, http, log, types};
+use crate::clock::{Clock, ClockSlot};
+use crate::limits::MemoryLimiter;
+use crate::outbound_http::{self, HttpPolicy};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+/// One log record from a strategy (`logger.info(...)` or `print(...)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub level: LogLevel,
+    pub logger: String,
+    pub message: String,
+}
+
+/// The log of one invocation, bounded in bytes.
+#[derive(Debug, Default)]
+pub(crate) struct LogBuffer {
+    pub(crate) records: Vec<LogRecord>,
+    pub(crate) dropped: usize,
+    bytes: usize,
+    cap: usize,
+}
+
+impl LogBuffer {
+    pub(crate) fn reset(&mut self, cap: usize) {
+        *self = Self { cap, ..Self::default() };
+    }
+
+    fn push(&mut self, record: LogRecord) {
+        let size = record.logger.len() + record.message.len();
+        if self.bytes + size > self.cap {
+            self.dropped += 1;
+            return;
+        }
+        self.bytes += size;
+        self.records.push(record);
+    }
+}
+
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) memory: MemoryLimiter,
+    pub(crate) logs: LogBuffer,
+    pub(crate) http_policy: HttpPolicy,
+    client: reqwest::Client,
+    pub(crate) clock: ClockSlot,
+}
+
+impl HostState {
+    pub(crate) fn new(client: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
+        let clock = ClockSlot::new(clock);
+        // No preopens, environment, arguments, network or stdio: the
+        // builder's defaults, spelled out so a reader need not check them.
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .wall_clock(clock.clone())
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryLimiter::default(),
+            logs: LogBuffer::default(),
+            http_policy: HttpPolicy::default(),
+            client,
+            clock,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    async fn emit(&mut self, level: log::Level, logger: String, message: String) {
+        let level = match level {
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warning => LogLevel::Warning,
+            log::Level::Error => LogLevel::Error,
+            log::Level::Critical => LogLevel::Critical,
+        };
+        self.logs.push(LogRecord { level, logger, message });
+    }
+}
+
+impl clock::Host for HostState {
+    async fn now(&mut self) -> types::Instant {
+        let now = self.clock.now();
+        types::Instant { seconds: now.timestamp(), nanoseconds: now.timestamp_subsec_nanos() }
+    }
+}
+
+impl http::Host for HostState {
+    async fn fetch(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
+        outbound_http::fetch(&self.client, &self.http_policy, request).await
+    }
+}

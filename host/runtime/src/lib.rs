@@ -1,0 +1,28 @@
+//! Runs customer strategies — Python compiled to WebAssembly components —
+//! under wasmtime with fuel, time, memory and output limits.
+//!
+//! - [`Builder`]: Python sources → component (componentize-py).
+//! - [`Runtime::load`]: component → compiled, cached, contract-checked
+//!   [`Strategy`].
+//! - [`Strategy::invoke`]: one hook call under [`Limits`], returning an
+//!   [`Invocation`] with the result, the log and the [`Usage`].
+
+mod artifact_cache;
+mod bindings;
+pub mod clock;
+mod componentize;
+mod convert;
+mod error;
+mod host_state;
+mod limits;
+mod outbound_http;
+mod runtime;
+
+pub use artifact_cache::CacheOutcome;
+pub use clock::{Clock, SystemClock, VirtualClock};
+pub use componentize::{Builder, StrategySource};
+pub use error::{BuildError, Frame, InvokeError, LoadError, PythonBuildError, PythonException};
+pub use host_state::{LogLevel, LogRecord};
+pub use limits::{Limits, Usage};
+pub use outbound_http::HttpPolicy;
+pub use runtime::{Hook, Invocation, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy};

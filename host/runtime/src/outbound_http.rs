@@ -1,0 +1,213 @@
+//! The host side of `wit/http.wit`: outbound requests restricted to an
+//! allowlist, with a deadline for the whole exchange (redirects included)
+//! and a cap on the response body.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use url::Url;
+
+use crate::bindings::http::{HttpError, Request, Response};
+
+const MAX_REDIRECTS: usize = 5;
+const METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+/// Headers the transport owns; letting a guest set them would let it
+/// smuggle requests or address another virtual host.
+const RESERVED_HEADERS: [&str; 6] = [
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+];
+
+/// Which hosts a strategy may call and how long and how much it may wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpPolicy {
+    /// Host names (`api.example.com`), optionally with a port
+    /// (`127.0.0.1:8080`) or a leading wildcard (`*.example.com`).
+    /// Empty: no outbound HTTP at all.
+    pub allowed_hosts: Vec<String>,
+    pub timeout: Duration,
+    pub max_response_bytes: u64,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: Vec::new(),
+            timeout: Duration::from_secs(10),
+            max_response_bytes: 1 << 20,
+        }
+    }
+}
+
+impl HttpPolicy {
+    fn allows(&self, url: &Url) -> Result<(), HttpError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(HttpError::Denied(format!(
+                "scheme `{}` is not allowed; use http or https",
+                url.scheme()
+            )));
+        }
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let with_port = url.port().map(|port| format!("{host}:{port}"));
+        let allowed = self.allowed_hosts.iter().any(|entry| {
+            let entry = entry.to_ascii_lowercase();
+            match entry.strip_prefix("*.") {
+                Some(suffix) => host.ends_with(&format!(".{suffix}")),
+                None => entry == host || Some(&entry) == with_port.as_ref(),
+            }
+        });
+        if allowed {
+            Ok(())
+        } else if self.allowed_hosts.is_empty() {
+            Err(HttpError::Denied(format!(
+                "host `{host}` is not allowed: this strategy has no HTTP allowlist"
+            )))
+        } else {
+            Err(HttpError::Denied(format!(
+                "host `{}` is not on the allowlist ({})",
+                with_port.unwrap_or(host),
+                self.allowed_hosts.join(", ")
+            )))
+        }
+    }
+}
+
+/// Sends `request`, following redirects to allowed hosts only.
+pub(crate) async fn fetch(
+    client: &reqwest::Client,
+    policy: &HttpPolicy,
+    request: Request,
+) -> Result<Response, HttpError> {
+    let mut method = request.method.to_ascii_uppercase();
+    if !METHODS.contains(&method.as_str()) {
+        return Err(HttpError::InvalidRequest(format!(
+            "method `{}` is not one of {}",
+            request.method,
+            METHODS.join(", ")
+        )));
+    }
+    let mut url = Url::parse(&request.url)
+        .map_err(|error| HttpError::InvalidRequest(format!("url `{}`: {error}", request.url)))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in &request.headers {
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(HttpError::InvalidRequest(format!(
+                "header `{name}` is set by the platform and cannot be given"
+            )));
+        }
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| HttpError::InvalidRequest(format!("header name `{name}` is invalid")))?;
+        let value = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| HttpError::InvalidRequest(format!("header `{name}` has an invalid value")))?;
+        headers.append(name, value);
+    }
+    let mut body = request.body;
+    let deadline = Instant::now() + policy.timeout;
+    let timeout = || HttpError::Timeout(policy.timeout.as_millis().min(u32::MAX as u128) as u32);
+
+    for _ in 0..=MAX_REDIRECTS {
+        policy.allows(&url)?;
+        let mut outgoing = client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes())
+                    .map_err(|_| HttpError::InvalidRequest(format!("method `{method}` is invalid")))?,
+                url.clone(),
+            )
+            .headers(headers.clone());
+        if let Some(bytes) = &body {
+            outgoing = outgoing.body(bytes.clone());
+        }
+        let mut reply = tokio::time::timeout_at(deadline, outgoing.send())
+            .await
+            .map_err(|_| timeout())?
+            .map_err(transport_error)?;
+
+        if reply.status().is_redirection() {
+            if let Some(location) = reply.headers().get(reqwest::header::LOCATION) {
+                let location = location.to_str().unwrap_or_default();
+                url = url.join(location).map_err(|error| {
+                    HttpError::Transport(format!("redirect to invalid location `{location}`: {error}"))
+                })?;
+                let status = reply.status().as_u16();
+                if status == 303 || ((status == 301 || status == 302) && method == "POST") {
+                    method = "GET".into();
+                    body = None;
+                }
+                continue;
+            }
+        }
+
+        let cap = policy.max_response_bytes;
+        if reply.content_length().is_some_and(|length| length > cap) {
+            return Err(HttpError::TooLarge(cap));
+        }
+        let status = reply.status().as_u16();
+        let response_headers = reply
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+            })
+            .collect();
+        let mut received = Vec::new();
+        loop {
+            let chunk = tokio::time::timeout_at(deadline, reply.chunk())
+                .await
+                .map_err(|_| timeout())?
+                .map_err(transport_error)?;
+            let Some(chunk) = chunk else { break };
+            if received.len() as u64 + chunk.len() as u64 > cap {
+                return Err(HttpError::TooLarge(cap));
+            }
+            received.extend_from_slice(&chunk);
+        }
+        return Ok(Response { status, headers: response_headers, body: received });
+    }
+    Err(HttpError::Transport(format!("more than {MAX_REDIRECTS} redirects")))
+}
+
+fn transport_error(error: reqwest::Error) -> HttpError {
+    // The chain holds the useful part (e.g. "connection refused").
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    HttpError::Transport(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(hosts: &[&str]) -> HttpPolicy {
+        HttpPolicy { allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(), ..Default::default() }
+    }
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).expect("test url parses")
+    }
+
+    #[test]
+    fn works_when_host_matches_exactly_or_by_wildcard() {
+        let policy = policy(&["api.example.com", "*.crm.io", "127.0.0.1:8080"]);
+        assert!(policy.allows(&url("https://API.example.com/x")).is_ok());
+        assert!(policy.allows(&url("https://eu.crm.io/x")).is_ok());
+        assert!(policy.allows(&url("http://127.0.0.1:8080/x")).is_ok());
+    }
+
+    #[test]
+    fn errors_when_host_is_not_allowed() {
+        let policy = policy(&["api.example.com", "*.crm.io"]);
+        for denied in ["https://example.com", "https://crm.io", "https://api.example.com.evil.io", "http://127.0.0.1:9999"] {
+            assert!(matches!(policy.allows(&url(denied)), Err(HttpError::Denied(_))), "{denied}");
+        }
+        assert!(matches!(policy.allows(&url("file:///etc/passwd")), Err(HttpError::Denied(m)) if m.contains("scheme")));
+    }
+}

@@ -1,0 +1,394 @@
+//! The engine, loading components, and invoking hooks under limits.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use stratagem_domain::{CampaignContext, Contact, JsonMap, Message};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use crate::artifact_cache::{ArtifactCache, CacheOutcome};
+use crate::bindings;
+use crate::clock::{Clock, SystemClock};
+use crate::convert;
+use crate::error::{Frame, InvokeError, LoadError, PythonException};
+use crate::host_state::{HostState, LogRecord};
+use crate::limits::{Limits, Usage};
+use crate::outbound_http::HttpPolicy;
+
+/// Epoch ticks drive the wall-clock deadline of running wasm code.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// Instantiation is not charged to the hook's budget (wasmtime ≥ 46 meters
+/// it), but it must not be unbounded either.
+const INSTANTIATION_FUEL: u64 = 10_000_000_000;
+/// Idle reused instances kept per (tenant, strategy version).
+const MAX_IDLE_PER_TENANT: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled artifacts are kept between restarts.
+    pub cache_dir: PathBuf,
+    /// Concurrent instances (pooling allocator slots), live and idle.
+    pub max_instances: u32,
+    /// The largest `Limits::memory_bytes` any invocation may ask for.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { cache_dir: PathBuf::from(".stratagem/cache"), max_instances: 64, max_memory_bytes: 1 << 30 }
+    }
+}
+
+/// How invocations of one strategy version share interpreter state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Every invocation starts from the built snapshot: nothing a previous
+    /// contact's invocation did is visible. The safe default.
+    #[default]
+    FreshInstance,
+    /// An instance is kept per (tenant, strategy version) and reused while
+    /// healthy, so module-level state written by one invocation is seen by
+    /// the next one of the same tenant and version — never across tenants
+    /// or versions. Discarded on any trap or error.
+    ReuseInstance,
+}
+
+/// Everything an invocation may vary besides its input.
+#[derive(Clone)]
+pub struct InvokeOptions {
+    pub tenant: String,
+    pub campaign: CampaignContext,
+    pub limits: Limits,
+    pub isolation: Isolation,
+    pub http: HttpPolicy,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for InvokeOptions {
+    fn default() -> Self {
+        Self {
+            tenant: String::new(),
+            campaign: CampaignContext::default(),
+            limits: Limits::default(),
+            isolation: Isolation::default(),
+            http: HttpPolicy::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A hook call and its input.
+#[derive(Debug, Clone)]
+pub enum Hook {
+    DataLoad { contact: Contact, existing: Option<Contact> },
+    Aggregation { contact: Contact, session_results: Option<JsonMap> },
+    ContactAnswer { contact: Contact, message: Message },
+}
+
+/// The outcome of one invocation, with its log and what it consumed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invocation {
+    /// The contact to store; `None` means "no change" (contact answer only).
+    pub result: Result<Option<Contact>, InvokeError>,
+    pub logs: Vec<LogRecord>,
+    /// Log records dropped because the invocation exceeded its log cap.
+    pub dropped_log_records: usize,
+    pub usage: Usage,
+    /// Whether an existing instance served the call.
+    pub reused_instance: bool,
+}
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: ArtifactCache,
+    client: reqwest::Client,
+    max_memory_bytes: usize,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        let engine = Engine::new(&engine_config(&config)).map_err(|error| LoadError::Cache {
+            path: config.cache_dir.display().to_string(),
+            source: std::io::Error::other(format!("engine configuration: {error:#}")),
+        })?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(contract_error)?;
+        bindings::Strategy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(contract_error)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (ticking_engine, stop) = (engine.clone(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("stratagem-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking_engine.increment_epoch();
+                }
+            })
+            .map_err(|source| LoadError::Cache { path: "epoch thread".into(), source })?;
+
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| LoadError::Cache {
+                path: "http client".into(),
+                source: std::io::Error::other(error.to_string()),
+            })?;
+        Ok(Self {
+            cache: ArtifactCache::open(&config.cache_dir, &engine)?,
+            engine,
+            linker,
+            client,
+            max_memory_bytes: config.max_memory_bytes,
+            ticker_stop,
+        })
+    }
+
+    /// Compiles (or finds in the cache) a component and checks it against
+    /// the contract: it may import only what the host provides and must
+    /// export the hooks.
+    pub fn load(self: &Arc<Self>, component_bytes: &[u8]) -> Result<(Strategy, CacheOutcome), LoadError> {
+        let (component, hash, outcome) = self.cache.load(&self.engine, component_bytes)?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(contract_error)?;
+        let pre = bindings::StrategyPre::new(instance_pre).map_err(contract_error)?;
+        let strategy = Strategy { runtime: Arc::clone(self), pre, hash, idle: Mutex::default() };
+        Ok((strategy, outcome))
+    }
+
+    fn new_store(&self, clock: Arc<dyn Clock>) -> Store<HostState> {
+        let mut store = Store::new(&self.engine, HostState::new(self.client.clone(), clock));
+        store.limiter(|state| &mut state.memory);
+        store
+    }
+}
+
+fn engine_config(config: &RuntimeConfig) -> Config {
+    let mut engine = Config::new();
+    engine.async_support(true).consume_fuel(true).epoch_interruption(true).memory_init_cow(true);
+    let slots = config.max_instances;
+    let mut pool = PoolingAllocationConfig::default();
+    // A componentize-py component holds ~a dozen core instances (CPython,
+    // libc, WASI adapter shims) with a few memories and tables each.
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 32)
+        .total_memories(slots * 4)
+        .total_tables(slots * 16)
+        .total_stacks(slots)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(8)
+        .max_tables_per_component(32)
+        .max_memory_size(config.max_memory_bytes)
+        .table_elements(100_000)
+        .max_unused_warm_slots(slots);
+    engine.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    engine
+}
+
+fn contract_error(error: wasmtime::Error) -> LoadError {
+    LoadError::ContractMismatch(format!("{error:#}"))
+}
+
+struct Instance {
+    store: Store<HostState>,
+    bindings: bindings::Strategy,
+}
+
+/// One loaded strategy version, ready to invoke concurrently.
+pub struct Strategy {
+    runtime: Arc<Runtime>,
+    pre: bindings::StrategyPre<HostState>,
+    hash: String,
+    /// Healthy reused instances, by tenant.
+    idle: Mutex<HashMap<String, Vec<Instance>>>,
+}
+
+impl Strategy {
+    /// SHA-256 of the component bytes: the version's identity.
+    pub fn content_hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub async fn invoke(&self, hook: &Hook, options: &InvokeOptions) -> Invocation {
+        let started = Instant::now();
+        let reused_slot = match options.isolation {
+            Isolation::ReuseInstance => self.take_idle(&options.tenant),
+            Isolation::FreshInstance => None,
+        };
+        let reused_instance = reused_slot.is_some();
+        let mut instance = match reused_slot {
+            Some(instance) => instance,
+            None => match self.instantiate(options).await {
+                Ok(instance) => instance,
+                Err(error) => {
+                    return Invocation {
+                        result: Err(error),
+                        logs: Vec::new(),
+                        dropped_log_records: 0,
+                        usage: Usage { duration: started.elapsed(), ..Usage::default() },
+                        reused_instance: false,
+                    }
+                }
+            },
+        };
+
+        let limits = options.limits;
+        prepare(&mut instance.store, options);
+        let outcome = tokio::time::timeout(limits.time, call(&mut instance, hook, options)).await;
+        let result = classify(outcome, &instance.store, &limits);
+
+        let state = instance.store.data_mut();
+        let logs = std::mem::take(&mut state.logs.records);
+        let dropped_log_records = state.logs.dropped;
+        let usage = Usage {
+            fuel: limits.fuel.saturating_sub(instance.store.get_fuel().unwrap_or(0)),
+            peak_memory_bytes: instance.store.data().memory.peak,
+            duration: started.elapsed(),
+        };
+        if result.is_ok() && options.isolation == Isolation::ReuseInstance {
+            self.keep_idle(&options.tenant, instance);
+        }
+        Invocation { result, logs, dropped_log_records, usage, reused_instance }
+    }
+
+    async fn instantiate(&self, options: &InvokeOptions) -> Result<Instance, InvokeError> {
+        let mut store = self.runtime.new_store(options.clock.clone());
+        store.data_mut().memory.reset(options.limits.memory_bytes.min(self.runtime.max_memory_bytes), 0);
+        store.set_fuel(INSTANTIATION_FUEL).map_err(instantiate_error)?;
+        store.set_epoch_deadline(ticks(options.limits.time));
+        store.epoch_deadline_trap();
+        let bindings = self.pre.instantiate_async(&mut store).await.map_err(|error| {
+            if store.data().memory.refused {
+                InvokeError::MemoryLimit { limit_bytes: store.data().memory.limit, exception: None }
+            } else {
+                instantiate_error(error)
+            }
+        })?;
+        Ok(Instance { store, bindings })
+    }
+
+    fn take_idle(&self, tenant: &str) -> Option<Instance> {
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        idle.get_mut(tenant).and_then(Vec::pop)
+    }
+
+    fn keep_idle(&self, tenant: &str, instance: Instance) {
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let slot = idle.entry(tenant.to_owned()).or_default();
+        if slot.len() < MAX_IDLE_PER_TENANT {
+            slot.push(instance);
+        }
+    }
+}
+
+fn ticks(time: Duration) -> u64 {
+    (time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+}
+
+fn instantiate_error(error: wasmtime::Error) -> InvokeError {
+    InvokeError::Instantiate { message: format!("{error:#}") }
+}
+
+/// Resets per-invocation state; a reused store starts each call afresh.
+fn prepare(store: &mut Store<HostState>, options: &InvokeOptions) {
+    let limits = options.limits;
+    let state = store.data_mut();
+    let current = state.memory.peak;
+    state.memory.reset(limits.memory_bytes, current);
+    state.logs.reset(limits.log_bytes);
+    state.http_policy = options.http.clone();
+    state.clock.set(options.clock.clone());
+    // Fuel can only fail to be set when fuel is disabled, which it never is.
+    let _ = store.set_fuel(limits.fuel);
+    store.set_epoch_deadline(ticks(limits.time));
+}
+
+type GuestResult = Result<Option<bindings::types::Contact>, bindings::types::StrategyError>;
+
+async fn call(instance: &mut Instance, hook: &Hook, options: &InvokeOptions) -> wasmtime::Result<GuestResult> {
+    let hooks = instance.bindings.stratagem_strategy_hooks();
+    let store = &mut instance.store;
+    let campaign = convert::campaign(&options.campaign);
+    Ok(match hook {
+        Hook::DataLoad { contact, existing } => hooks
+            .call_data_load(store, &campaign, &convert::contact(contact), existing.as_ref().map(convert::contact).as_ref())
+            .await?
+            .map(Some),
+        Hook::Aggregation { contact, session_results } => hooks
+            .call_aggregation(
+                store,
+                &campaign,
+                &convert::contact(contact),
+                session_results.as_ref().map(convert::session_results).as_deref(),
+            )
+            .await?
+            .map(Some),
+        Hook::ContactAnswer { contact, message } => {
+            hooks.call_contact_answer(store, &campaign, &convert::contact(contact), &convert::message(message)).await?
+        }
+    })
+}
+
+fn classify(
+    outcome: Result<wasmtime::Result<GuestResult>, tokio::time::error::Elapsed>,
+    store: &Store<HostState>,
+    limits: &Limits,
+) -> Result<Option<Contact>, InvokeError> {
+    let memory = &store.data().memory;
+    let time_limit = || InvokeError::TimeLimit { limit_ms: limits.time.as_millis() as u64 };
+    let guest = match outcome {
+        Err(_elapsed) => return Err(time_limit()),
+        Ok(Err(trap)) => {
+            return Err(match trap.downcast_ref::<Trap>() {
+                Some(Trap::OutOfFuel) => InvokeError::FuelExhausted { budget: limits.fuel },
+                Some(Trap::Interrupt) => time_limit(),
+                _ if memory.refused => InvokeError::MemoryLimit { limit_bytes: memory.limit, exception: None },
+                _ => InvokeError::Trap { message: format!("{trap:#}") },
+            })
+        }
+        Ok(Ok(guest)) => guest,
+    };
+    use bindings::types::StrategyError;
+    match guest {
+        Ok(None) => Ok(None),
+        Ok(Some(contact)) => {
+            let contact = convert::contact_back(contact)?;
+            let size_bytes = serde_json::to_vec(&contact).map_or(usize::MAX, |json| json.len());
+            if size_bytes > limits.output_bytes {
+                return Err(InvokeError::OutputTooLarge { size_bytes, limit_bytes: limits.output_bytes });
+            }
+            Ok(Some(contact))
+        }
+        Err(StrategyError::Exception(raised)) => {
+            let exception = PythonException {
+                type_name: raised.type_name,
+                message: raised.message,
+                traceback: raised
+                    .traceback
+                    .into_iter()
+                    .map(|f| Frame { file: f.file, line: f.line, function: f.function, source: f.source })
+                    .collect(),
+            };
+            if memory.refused {
+                Err(InvokeError::MemoryLimit { limit_bytes: memory.limit, exception: Some(exception) })
+            } else {
+                Err(InvokeError::Exception { exception })
+            }
+        }
+        Err(StrategyError::MissingHook(message)) => Err(InvokeError::MissingHook { message }),
+        Err(StrategyError::InvalidResult(message)) => Err(InvokeError::InvalidResult { message }),
+    }
+}
