@@ -8,5 +8,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::stratagem::strategy::hooks;
 pub use stratagem::strategy::{clock, http, log, types};

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
+use sha2::{Digest, Sha256};
 
 use crate::error::{BuildError, PythonBuildError};
 
@@ -171,11 +172,12 @@ fn collect_py_files(dir: &Dir, prefix: &str, files: &mut BTreeMap<String, String
 pub struct Builder {
     componentize_py: PathBuf,
     timeout: Duration,
+    cache_dir: Option<PathBuf>,
 }
 
 impl Builder {
     pub fn new(componentize_py: impl Into<PathBuf>) -> Self {
-        Self { componentize_py: componentize_py.into(), timeout: Duration::from_secs(120) }
+        Self { componentize_py: componentize_py.into(), timeout: Duration::from_secs(120), cache_dir: None }
     }
 
     /// `$STRATAGEM_COMPONENTIZE_PY`, else `componentize-py` on the PATH.
@@ -188,9 +190,60 @@ impl Builder {
         self
     }
 
-    /// Builds the component; the bytes are ready for `Runtime::load`.
+    /// Keep built components in `dir`, keyed by [`Builder::cache_key`], so
+    /// identical sources are built once.
+    pub fn with_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// SHA-256 over everything that determines the output: the sources, the
+    /// embedded SDK and contract, and the componentize-py version.
+    pub async fn cache_key(&self, source: &StrategySource) -> Result<String, BuildError> {
+        let version = tokio::process::Command::new(&self.componentize_py)
+            .arg("--version")
+            .env_clear()
+            .output()
+            .await
+            .map_err(|error| self.toolchain_missing(error))?;
+        let mut hasher = Sha256::new();
+        for (name, text) in WIT.iter().chain(SDK) {
+            hasher.update(format!("{name}\0{}\0{text}\0", text.len()));
+        }
+        hasher.update(&version.stdout);
+        hasher.update(source.sources_module());
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    fn toolchain_missing(&self, error: std::io::Error) -> BuildError {
+        BuildError::Toolchain(format!(
+            "cannot run `{}` ({error}); run `make setup` or set STRATAGEM_COMPONENTIZE_PY",
+            self.componentize_py.display()
+        ))
+    }
+
+    /// Builds the component (or takes it from the cache); the bytes are
+    /// ready for `Runtime::load`.
     pub async fn build(&self, source: &StrategySource) -> Result<Vec<u8>, BuildError> {
         source.validate()?;
+        let Some(cache_dir) = &self.cache_dir else {
+            return self.componentize(source).await;
+        };
+        let cache_error = |e: std::io::Error| BuildError::Toolchain(format!("build cache {}: {e}", cache_dir.display()));
+        std::fs::create_dir_all(cache_dir).map_err(cache_error)?;
+        let dir = Dir::open_ambient_dir(cache_dir, ambient_authority()).map_err(cache_error)?;
+        let file = format!("{}.wasm", self.cache_key(source).await?);
+        if let Ok(bytes) = dir.read(&file) {
+            return Ok(bytes);
+        }
+        let bytes = self.componentize(source).await?;
+        let partial = format!("{file}.{}.partial", std::process::id());
+        dir.write(&partial, &bytes).map_err(cache_error)?;
+        dir.rename(&partial, &dir, &file).map_err(cache_error)?;
+        Ok(bytes)
+    }
+
+    async fn componentize(&self, source: &StrategySource) -> Result<Vec<u8>, BuildError> {
         let workdir = tempfile::tempdir().map_err(|e| BuildError::Toolchain(format!("temporary directory: {e}")))?;
         write_build_tree(workdir.path(), source)
             .map_err(|e| BuildError::Toolchain(format!("writing the build tree: {e}")))?;
@@ -207,12 +260,7 @@ impl Builder {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|error| {
-                BuildError::Toolchain(format!(
-                    "cannot run `{}` ({error}); run `make setup` or set STRATAGEM_COMPONENTIZE_PY",
-                    self.componentize_py.display()
-                ))
-            })?;
+            .map_err(|error| self.toolchain_missing(error))?;
         let output = tokio::time::timeout(self.timeout, child.wait_with_output())
             .await
             .map_err(|_| BuildError::Timeout(self.timeout))?

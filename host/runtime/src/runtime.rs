@@ -178,7 +178,7 @@ impl Runtime {
 
 fn engine_config(config: &RuntimeConfig) -> Config {
     let mut engine = Config::new();
-    engine.async_support(true).consume_fuel(true).epoch_interruption(true).memory_init_cow(true);
+    engine.consume_fuel(true).epoch_interruption(true).memory_init_cow(true);
     let slots = config.max_instances;
     let mut pool = PoolingAllocationConfig::default();
     // A componentize-py component holds ~a dozen core instances (CPython,
@@ -332,7 +332,7 @@ async fn call(instance: &mut Instance, hook: &Hook, options: &InvokeOptions) -> 
                 store,
                 &campaign,
                 &convert::contact(contact),
-                session_results.as_ref().map(convert::session_results).as_deref(),
+                session_results.as_ref().map(convert::session_results).as_ref(),
             )
             .await?
             .map(Some),
