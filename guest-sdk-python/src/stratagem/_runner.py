@@ -142,15 +142,45 @@ def call(
     return drive(function(contact, argument, logger, campaign=campaign))
 
 
+MAX_REPEATED_FRAMES = 3
+
+
 def exception_frames(error: BaseException, files: dict[str, str]) -> list[tuple[str, int, str, Optional[str]]]:
-    """(file, line, function, source) frames, innermost last. Frames in the
-    strategy's own files are kept; platform frames are dropped unless the
-    error arose there (then the innermost one is kept so it is not empty)."""
-    frames = traceback.extract_tb(error.__traceback__)
-    own = [f for f in frames if f.filename in files]
-    if not own and frames:
-        own = [frames[-1]]
-    return [(f.filename, f.lineno or 0, f.name, f.line or None) for f in own]
+    """(file, line, function, source) frames, innermost last.
+
+    Frames in the strategy's own files are kept; platform frames are dropped
+    unless the error arose there (then the innermost one is kept so it is
+    not empty). Like CPython, a frame repeated by recursion is shown three
+    times and then counted. Source lines come from the strategy's files, not
+    linecache, whose lookup differs between Python versions.
+    """
+    frames = traceback.extract_tb(error.__traceback__, limit=None)
+    own = [f for f in frames if f.filename in files] or frames[-1:]
+    result: list[tuple[str, int, str, Optional[str]]] = []
+    repeated = 0
+    for frame in own:
+        lineno = frame.lineno or 0
+        key = (frame.filename, lineno, frame.name)
+        if result and result[-1][:3] == key:
+            repeated += 1
+            if repeated >= MAX_REPEATED_FRAMES:
+                continue
+        elif repeated >= MAX_REPEATED_FRAMES:
+            result.append(_repeat_marker(repeated))
+            repeated = 0
+        else:
+            repeated = 0
+        lines = files[frame.filename].splitlines() if frame.filename in files else []
+        source = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else frame.line
+        result.append((frame.filename, lineno, frame.name, source or None))
+    if repeated >= MAX_REPEATED_FRAMES:
+        result.append(_repeat_marker(repeated))
+    return result
+
+
+def _repeat_marker(repeated: int) -> tuple[str, int, str, Optional[str]]:
+    more = repeated - MAX_REPEATED_FRAMES + 1
+    return ("...", 0, f"[previous frame repeated {more} more times]", None)
 
 
 def exception_type_name(error: BaseException) -> str:
@@ -162,6 +192,9 @@ def exception_type_name(error: BaseException) -> str:
 def format_exception(error: BaseException, files: dict[str, str]) -> str:
     lines = ["Traceback (most recent call last):"]
     for filename, line, function, source in exception_frames(error, files):
+        if filename == "...":
+            lines.append(f"  {function}")
+            continue
         lines.append(f'  File "{filename}", line {line}, in {function}')
         if source:
             lines.append(f"    {source}")

@@ -28,6 +28,11 @@ impl fmt::Display for PythonException {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Traceback (most recent call last):")?;
         for frame in &self.traceback {
+            // The guest's marker for collapsed recursion: "[previous frame repeated N more times]".
+            if frame.file == "..." {
+                writeln!(f, "  {}", frame.function)?;
+                continue;
+            }
             writeln!(f, "  File \"{}\", line {}, in {}", frame.file, frame.line, frame.function)?;
             if let Some(source) = &frame.source {
                 writeln!(f, "    {source}")?;

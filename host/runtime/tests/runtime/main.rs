@@ -1,0 +1,10 @@
+//! Integration tests of the strategy runtime through its public API.
+
+mod support;
+
+mod build;
+mod examples;
+mod http;
+mod isolation;
+mod limits;
+mod sandbox;

@@ -1,0 +1,68 @@
+//! Each way out of the sandbox fails cleanly and specifically.
+
+use serde_json::json;
+use stratagem_runtime::InvokeError;
+
+use crate::support::{options, run_probe, strategy, PROBE};
+
+async fn exception(case: &str) -> (String, String, u32) {
+    let probe = strategy(PROBE).await;
+    match run_probe(&probe, json!({ "case": case }), &options()).await.result {
+        Err(InvokeError::Exception { exception }) => {
+            let line = exception.traceback.last().map_or(0, |frame| frame.line);
+            (exception.type_name, exception.message, line)
+        }
+        other => panic!("{case}: expected a Python exception, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn errors_when_reading_a_host_file() {
+    let (kind, message, line) = exception("open_file").await;
+    assert_eq!((kind.as_str(), message.as_str(), line), ("FileNotFoundError", "[Errno 44] No such file or directory: '/etc/passwd'", 40));
+}
+
+#[tokio::test]
+async fn errors_when_listing_the_root_directory() {
+    let (kind, _, line) = exception("list_dir").await;
+    assert_eq!((kind.as_str(), line), ("FileNotFoundError", 43));
+}
+
+#[tokio::test]
+async fn errors_when_opening_a_socket() {
+    let (kind, message, _) = exception("socket").await;
+    assert_eq!((kind.as_str(), message.as_str()), ("ModuleNotFoundError", "No module named 'socket'"));
+}
+
+#[tokio::test]
+async fn errors_when_starting_a_subprocess() {
+    let (kind, message, _) = exception("subprocess").await;
+    assert_eq!((kind.as_str(), message.as_str()), ("ModuleNotFoundError", "No module named 'subprocess'"));
+}
+
+#[tokio::test]
+async fn errors_when_loading_native_code_with_ctypes() {
+    let (kind, message, _) = exception("ctypes").await;
+    assert_eq!((kind.as_str(), message.as_str()), ("ModuleNotFoundError", "No module named 'ctypes'"));
+}
+
+#[tokio::test]
+async fn errors_when_importing_a_module_that_is_not_bundled() {
+    let (kind, message, line) = exception("import_missing").await;
+    assert_eq!((kind.as_str(), message.as_str(), line), ("ModuleNotFoundError", "No module named 'numpy'", 57));
+}
+
+#[tokio::test]
+async fn errors_when_exiting_instead_of_ending_the_sandbox() {
+    let (kind, message, _) = exception("exit").await;
+    assert_eq!((kind.as_str(), message.as_str()), ("SystemExit", "3"));
+}
+
+#[tokio::test]
+async fn works_when_the_environment_is_empty() {
+    // Set on the host, and present while the component was built.
+    std::env::set_var("STRATAGEM_TEST_SECRET", "hunter2");
+    let probe = strategy(PROBE).await;
+    let contact = run_probe(&probe, json!({"case": "environ"}), &options()).await.result.expect("ok").expect("contact");
+    assert_eq!(contact.internal_data["environ"], json!({}));
+}

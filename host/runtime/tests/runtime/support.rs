@@ -1,0 +1,127 @@
+//! Shared set-up: builds strategies once per content hash, one runtime per
+//! test binary, and a tiny local HTTP server for the outbound-HTTP tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use stratagem_domain::{CampaignContext, Contact};
+use stratagem_runtime::{
+    Builder, Hook, Invocation, InvokeOptions, Runtime, RuntimeConfig, Strategy, StrategySource, VirtualClock,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn builder() -> Builder {
+    let tool = std::env::var_os("STRATAGEM_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/componentize-py"));
+    let cache = std::env::var_os("STRATAGEM_BUILD_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("strategy-builds"));
+    Builder::new(tool).with_cache(cache)
+}
+
+/// Builds (or takes from the build cache) a strategy file of the repository.
+pub async fn component(relative: &str) -> Vec<u8> {
+    let source = StrategySource::from_path(&repo_root().join(relative)).expect("readable strategy source");
+    builder().build(&source).await.unwrap_or_else(|error| panic!("building {relative}: {error}"))
+}
+
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifact-cache")
+}
+
+/// A fresh runtime: its own HTTP client, so no pooled connection outlives
+/// the tokio runtime of the test that made it.
+pub fn new_runtime() -> Arc<Runtime> {
+    Arc::new(
+        Runtime::new(RuntimeConfig { cache_dir: cache_dir(), max_instances: 32, max_memory_bytes: 512 << 20 })
+            .expect("runtime starts"),
+    )
+}
+
+pub fn runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME.get_or_init(new_runtime).clone()
+}
+
+pub async fn strategy(relative: &str) -> Strategy {
+    load_with(&runtime(), relative).await
+}
+
+pub async fn load_with(runtime: &Arc<Runtime>, relative: &str) -> Strategy {
+    runtime.load(&component(relative).await).expect("component loads").0
+}
+
+pub const PROBE: &str = "host/runtime/tests/strategies/probe.py";
+
+pub fn contact(parameters: serde_json::Value) -> Contact {
+    serde_json::from_value(serde_json::json!({
+        "object_id": "CONTRACT-123",
+        "external_id": "USER-456",
+        "name": "John Smith",
+        "email": "john@example.com",
+        "phone": "+1234567890",
+        "parameters": parameters,
+    }))
+    .expect("valid contact")
+}
+
+pub fn options() -> InvokeOptions {
+    InvokeOptions {
+        tenant: "tenant-a".into(),
+        campaign: CampaignContext { id: "c-1".into(), name: "Collections".into(), result_fields: Vec::new() },
+        clock: Arc::new(VirtualClock::new("2026-11-26T10:00:00Z".parse().expect("valid time"))),
+        ..InvokeOptions::default()
+    }
+}
+
+pub async fn run_probe(strategy: &Strategy, parameters: serde_json::Value, options: &InvokeOptions) -> Invocation {
+    strategy.invoke(&Hook::DataLoad { contact: contact(parameters), existing: None }, options).await
+}
+
+/// Serves `/ok` (JSON), `/slow` (answers after 10 s), `/big` (2 MiB),
+/// `/redirect?to=URL` (302) on 127.0.0.1; returns the `host:port`.
+pub async fn http_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&request).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let (status, extra, body) = if path == "/ok" {
+                    ("200 OK", String::new(), br#"{"balance": 42}"#.to_vec())
+                } else if path == "/slow" {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    ("200 OK", String::new(), b"late".to_vec())
+                } else if path == "/big" {
+                    ("200 OK", String::new(), vec![b'x'; 2 << 20])
+                } else if let Some(target) = path.strip_prefix("/redirect?to=") {
+                    ("302 Found", format!("location: {target}\r\n"), Vec::new())
+                } else {
+                    ("404 Not Found", String::new(), b"no such path".to_vec())
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            });
+        }
+    });
+    address
+}
