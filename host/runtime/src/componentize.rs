@@ -180,9 +180,15 @@ impl Builder {
         Self { componentize_py: componentize_py.into(), timeout: Duration::from_secs(120), cache_dir: None }
     }
 
-    /// `$STRATAGEM_COMPONENTIZE_PY`, else `componentize-py` on the PATH.
+    /// `$STRATAGEM_COMPONENTIZE_PY`, else `componentize-py` on the PATH;
+    /// builds are cached in `$STRATAGEM_BUILD_CACHE` when it is set.
     pub fn from_env() -> Self {
-        Self::new(std::env::var_os("STRATAGEM_COMPONENTIZE_PY").unwrap_or_else(|| "componentize-py".into()))
+        let builder =
+            Self::new(std::env::var_os("STRATAGEM_COMPONENTIZE_PY").unwrap_or_else(|| "componentize-py".into()));
+        match std::env::var_os("STRATAGEM_BUILD_CACHE") {
+            Some(dir) => builder.with_cache(dir),
+            None => builder,
+        }
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {

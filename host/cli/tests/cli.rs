@@ -1,0 +1,132 @@
+//! `stratagem strategy build | run` driven as a user would, on every
+//! example of examples/.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stratagem(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stratagem"));
+    command.current_dir(repo()).args(args);
+    if std::env::var_os("STRATAGEM_COMPONENTIZE_PY").is_none() {
+        command.env("STRATAGEM_COMPONENTIZE_PY", repo().join(".venv/bin/componentize-py"));
+    }
+    if std::env::var_os("STRATAGEM_CACHE_DIR").is_none() {
+        command.env("STRATAGEM_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-artifacts"));
+    }
+    command.output().expect("stratagem runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a hook with `--json` and returns the parsed invocation.
+fn run_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["strategy", "run"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", "--now", "2026-11-26T10:00:00Z"]);
+    let output = stratagem(&all);
+    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("--json prints JSON")
+}
+
+#[test]
+fn works_when_a_built_component_runs_and_prints_contact_logs_and_usage() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debt_data_load.wasm");
+    let build = stratagem(&["strategy", "build", "examples/debt-collection/data_load.py", "-o", out.to_str().expect("utf-8")]);
+    assert!(build.status.success(), "{}", text(&build.stderr));
+    assert!(text(&build.stderr).starts_with(&format!("built {}", out.display())));
+
+    let run = stratagem(&[
+        "strategy", "run", out.to_str().expect("utf-8"), "--hook", "data-load",
+        "--contact", "examples/inputs/contact.json", "--now", "2026-11-26T10:00:00Z",
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let contact: serde_json::Value = serde_json::from_slice(&run.stdout).expect("stdout is the contact");
+    assert_eq!(contact["current_stage"], "1. Email reminder");
+    assert_eq!(contact["communications"][0]["start_date"], "2026-11-27T09:00:00Z");
+    let stderr = text(&run.stderr);
+    assert!(stderr.contains("[Info] strategy: planned reminder email for CONTRACT-123 on 2026-11-27"), "{stderr}");
+    assert!(stderr.contains("fuel used: ") && stderr.contains("peak memory: ") && stderr.contains("duration: "), "{stderr}");
+}
+
+#[test]
+fn works_when_every_spec_example_runs() {
+    let loaded = run_json(&["examples/spec/data_load.py", "--hook", "data-load", "--contact", "examples/inputs/contact.json"]);
+    assert_eq!(loaded["result"]["Ok"]["current_stage"], "First Contact");
+    assert!(loaded["usage"]["fuel"].as_u64().expect("fuel") > 0);
+    assert!(loaded["usage"]["peak_memory_bytes"].as_u64().expect("memory") > 0);
+    assert!(loaded["usage"]["duration_us"].as_u64().expect("duration") > 0);
+
+    let aggregated = run_json(&[
+        "examples/spec/aggregation.py", "--hook", "aggregation",
+        "--contact", "examples/inputs/contact_in_session.json", "--session-results", "examples/inputs/no_response.json",
+    ]);
+    assert_eq!(aggregated["result"]["Ok"]["communications"][1]["name"], "Follow-up");
+
+    let answered = run_json(&[
+        "examples/spec/contact_answer.py", "--hook", "contact-answer",
+        "--contact", "examples/inputs/contact.json", "--message", "examples/inputs/promise_message.json",
+    ]);
+    assert_eq!(answered["result"]["Ok"]["current_stage"], "Payment Promised");
+}
+
+#[test]
+fn works_when_every_debt_collection_example_runs() {
+    let promised = run_json(&[
+        "examples/debt-collection/aggregation.py", "--hook", "aggregation",
+        "--contact", "examples/inputs/contact_in_session.json", "--session-results", "examples/inputs/promise_to_pay.json",
+    ]);
+    assert_eq!(promised["result"]["Ok"]["current_stage"], "3. Payment reminder");
+    let answered = run_json(&[
+        "examples/debt-collection/contact_answer.py", "--hook", "contact-answer",
+        "--contact", "examples/inputs/contact.json", "--message", "examples/inputs/promise_message.json",
+    ]);
+    assert_eq!(answered["result"]["Ok"]["current_stage"], "Payment Promised");
+    let routed = run_json(&["examples/vip-routing", "--hook", "data-load", "--contact", "examples/inputs/contact.json"]);
+    assert_eq!(routed["result"]["Ok"]["current_stage"], "1. Email");
+}
+
+#[test]
+fn errors_with_the_traceback_when_the_strategy_raises() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = dir.path().join("app.py");
+    std::fs::write(&app, "async def run(contact, existing_contact, logger, **kwargs):\n    return contact.parameters['missing']\n").expect("write");
+    let run = stratagem(&["strategy", "run", app.to_str().expect("utf-8"), "--hook", "data-load", "--contact", "examples/inputs/contact.json"]);
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = text(&run.stderr);
+    assert!(stderr.contains("Traceback (most recent call last):\n  File \"app.py\", line 2, in run\n    return contact.parameters['missing']\nKeyError: 'missing'"), "{stderr}");
+}
+
+#[test]
+fn errors_with_line_and_column_when_the_build_fails() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = dir.path().join("app.py");
+    std::fs::write(&app, "async def run(contact, existing_contact, logger, **kwargs)\n    return contact\n").expect("write");
+    let build = stratagem(&["strategy", "build", app.to_str().expect("utf-8"), "-o", dir.path().join("x.wasm").to_str().expect("utf-8")]);
+    assert_eq!(build.status.code(), Some(2));
+    assert!(text(&build.stderr).contains("error: app.py, line 1, column 59: SyntaxError: expected ':'"), "{}", text(&build.stderr));
+    assert!(!dir.path().join("x.wasm").exists(), "nothing is written on failure");
+}
+
+#[test]
+fn errors_with_line_and_column_when_the_contact_file_is_malformed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let contact = dir.path().join("contact.json");
+    std::fs::write(&contact, "{\n  \"object_id\": \"1\",\n  \"external_id\": \"2\",\n  \"name\": \"Ann\",\n  \"stage\": \"x\"\n}\n").expect("write");
+    let run = stratagem(&["strategy", "run", "examples/spec/data_load.py", "--hook", "data-load", "--contact", contact.to_str().expect("utf-8")]);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = text(&run.stderr);
+    assert!(stderr.contains(&format!("{}, line 5, column 9: unknown field `stage`", contact.display())), "{stderr}");
+}
+
+#[test]
+fn errors_when_a_hook_input_is_missing() {
+    let run = stratagem(&["strategy", "run", "examples/spec/contact_answer.py", "--hook", "contact-answer", "--contact", "examples/inputs/contact.json"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(text(&run.stderr).contains("--hook contact-answer needs --message"), "{}", text(&run.stderr));
+}
