@@ -69,25 +69,35 @@ def _encode(value: Any, path: str) -> Any:
     )
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if len(value) == 1:
-            if "$datetime" in value:
-                return datetime.fromisoformat(value["$datetime"])
-            if "$date" in value:
-                return date.fromisoformat(value["$date"])
-        return {key: _decode(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_decode(item) for item in value]
-    return value
+def _tagged(obj: dict[str, Any]) -> Any:
+    """json.loads object_hook: revive tagged dates, leave other objects."""
+    if len(obj) == 1:
+        if "$datetime" in obj:
+            return datetime.fromisoformat(obj["$datetime"])
+        if "$date" in obj:
+            return date.fromisoformat(obj["$date"])
+    return obj
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_decode = json.JSONDecoder(object_hook=_tagged).decode
+#: Values JSON carries as they are: a dict of only these needs no walk.
+_PLAIN = (str, int, bool, type(None))
 
 
 def dumps(value: Any, path: str) -> str:
     """Encode a dictionary field; ``path`` names it in errors."""
-    if not isinstance(value, dict):
-        raise InvalidResult(f"{path} is a {type(value).__name__}; expected dict")
-    return json.dumps(_encode(value, path), separators=(",", ":"), ensure_ascii=False)
+    if type(value) is not dict:
+        if not isinstance(value, dict):
+            raise InvalidResult(f"{path} is a {type(value).__name__}; expected dict")
+    if not value:
+        return "{}"
+    if all(type(item) in _PLAIN for item in value.values()) and all(type(k) is str for k in value):
+        return _ENCODER.encode(value)
+    return _ENCODER.encode(_encode(value, path))
 
 
 def loads(text: str) -> dict[str, Any]:
-    return _decode(json.loads(text)) if text else {}
+    if not text or text == "{}":
+        return {}
+    return _decode(text)

@@ -1,0 +1,140 @@
+//! Throughput and latency of the seed DATA_LOAD strategy:
+//! (a) native CPython in-process, (b) warm reused instance, (c) fresh
+//! instance per invocation; plus build (componentize) and precompile times.
+//!
+//!   make bench            (or: cargo run --release -p stratagem-bench --bin runtime-bench)
+//!
+//! Environment: BENCH_ITERATIONS (default 2000); BENCH_MODES, a comma list
+//! of native,warm,fresh (default all: ratios need native), for profiling
+//! one path; BENCH_STRATEGY, a DATA_LOAD strategy file relative to the
+//! repository (default the spec's snippet); STRATAGEM_COMPONENTIZE_PY.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::json;
+use stratagem_domain::Contact;
+use stratagem_runtime::{
+    Builder, Hook, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy, StrategySource,
+};
+
+const DEFAULT_STRATEGY: &str = "examples/spec/data_load.py";
+
+struct Stats {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    let total: Duration = samples.iter().sum();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    Stats { per_second: samples.len() as f64 / total.as_secs_f64(), p50: at(0.50), p99: at(0.99) }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn contact() -> Contact {
+    serde_json::from_value(json!({
+        "object_id": "CONTRACT-123", "external_id": "USER-456", "name": "John Smith",
+        "email": "john@example.com", "phone": "+1234567890",
+        "parameters": {"amount_due": "120.50", "due_date": "2026-12-01"},
+    }))
+    .expect("valid contact")
+}
+
+fn native(strategy: &str, iterations: usize) -> anyhow::Result<Stats> {
+    let python = repo().join(".venv/bin/python");
+    let output = std::process::Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/native_baseline.py"))
+        .arg(repo().join(strategy))
+        .arg(iterations.to_string())
+        .output()
+        .with_context(|| format!("running {}; run `make setup` first", python.display()))?;
+    if !output.status.success() {
+        bail!("native baseline failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let nanos: Vec<u64> = serde_json::from_slice(&output.stdout)?;
+    Ok(stats(nanos.into_iter().map(Duration::from_nanos).collect()))
+}
+
+async fn sandboxed(strategy: &Strategy, isolation: Isolation, iterations: usize) -> anyhow::Result<Stats> {
+    let options = InvokeOptions { tenant: "bench".into(), isolation, ..InvokeOptions::default() };
+    let hook = Hook::DataLoad { contact: contact(), existing: None };
+    for _ in 0..iterations.min(200) {
+        strategy.invoke(&hook, &options).await.result?;
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        let invocation = strategy.invoke(&hook, &options).await;
+        samples.push(started.elapsed());
+        invocation.result?;
+    }
+    Ok(stats(samples))
+}
+
+fn row(label: &str, s: &Stats, baseline: Option<&Stats>) {
+    let ratio = baseline.map_or(String::from("-"), |b| format!("{:.2}", s.per_second / b.per_second));
+    println!(
+        "{label:<34} {:>12.0} {:>10.1} {:>10.1} {:>8}",
+        s.per_second,
+        s.p50.as_secs_f64() * 1e6,
+        s.p99.as_secs_f64() * 1e6,
+        ratio
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let iterations: usize = std::env::var("BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    if std::env::var_os("STRATAGEM_COMPONENTIZE_PY").is_none() {
+        std::env::set_var("STRATAGEM_COMPONENTIZE_PY", repo().join(".venv/bin/componentize-py"));
+    }
+    std::env::remove_var("STRATAGEM_BUILD_CACHE"); // time a real build
+
+    let strategy_path = std::env::var("BENCH_STRATEGY").unwrap_or_else(|_| DEFAULT_STRATEGY.into());
+    let source = StrategySource::from_path(&repo().join(&strategy_path))?;
+    let started = Instant::now();
+    let component = Builder::from_env().build(&source).await?;
+    let build_time = started.elapsed();
+
+    let cache = tempfile::tempdir()?;
+    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: cache.path().into(), ..RuntimeConfig::default() })?);
+    let started = Instant::now();
+    runtime.load(&component)?;
+    let precompile_time = started.elapsed();
+    let started = Instant::now();
+    let (strategy, _) = runtime.load(&component)?;
+    let cached_load_time = started.elapsed();
+
+    let modes = std::env::var("BENCH_MODES").unwrap_or_else(|_| "native,warm,fresh".into());
+    let native = if modes.contains("native") { Some(native(&strategy_path, iterations)?) } else { None };
+    println!("strategy: {strategy_path}, {iterations} sequential invocations each, one thread");
+    println!("{:<34} {:>12} {:>10} {:>10} {:>8}", "", "invocations/s", "p50 µs", "p99 µs", "× native");
+    if let Some(native) = &native {
+        row("(a) native CPython, in-process", native, None);
+    }
+    if modes.contains("warm") {
+        let warm = sandboxed(&strategy, Isolation::ReuseInstance, iterations).await?;
+        row("(b) wasm, warm reused instance", &warm, native.as_ref());
+    }
+    if modes.contains("fresh") {
+        let fresh = sandboxed(&strategy, Isolation::FreshInstance, iterations).await?;
+        row("(c) wasm, fresh instance per call", &fresh, native.as_ref());
+    }
+    println!();
+    println!("build (componentize-py):          {:>8.2} s  ({} bytes)", build_time.as_secs_f64(), component.len());
+    println!("precompile (cranelift, uncached): {:>8.2} s", precompile_time.as_secs_f64());
+    println!("load from artifact cache:         {:>8.1} ms", cached_load_time.as_secs_f64() * 1e3);
+    println!(
+        "upload-to-runnable (build + precompile): {:.2} s",
+        (build_time + precompile_time).as_secs_f64()
+    );
+    Ok(())
+}
