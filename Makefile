@@ -20,8 +20,8 @@ $(VENV)/.installed: requirements-dev.txt guest-sdk-python/pyproject.toml
 # The service (`stratagem serve`) lands with the platform issue; until then
 # `run` shows the strategy loop end to end on the debt-collection example.
 run: setup
-	cargo build --release -p stratagem-cli
-	$(CARGO_TARGET_DIR)/release/stratagem strategy run examples/debt-collection/data_load.py \
+	cargo build -p stratagem-cli
+	$(CARGO_TARGET_DIR)/debug/stratagem strategy run examples/debt-collection/data_load.py \
 		--hook data-load --contact examples/inputs/contact.json
 
 test: setup test-python test-rust

@@ -66,3 +66,11 @@ async fn works_when_the_environment_is_empty() {
     let contact = run_probe(&probe, json!({"case": "environ"}), &options()).await.result.expect("ok").expect("contact");
     assert_eq!(contact.internal_data["environ"], json!({}));
 }
+
+#[tokio::test]
+async fn errors_when_opening_a_raw_socket_through_the_builtin_module() {
+    // `_socket` is compiled into the guest's CPython; WASI networking is
+    // what denies it.
+    let (kind, message, line) = exception("raw_socket").await;
+    assert_eq!((kind.as_str(), message.as_str(), line), ("PermissionError", "[Errno 2] Permission denied", 77));
+}

@@ -71,4 +71,9 @@ async def run(contact, existing_contact, logger, **kwargs):
             logger.info("line %d %s", index, "x" * 100)
     elif case == "now":
         contact.internal_data["now"] = datetime.now()
+    elif case == "raw_socket":
+        import _socket  # built into the guest's CPython, unlike `socket`
+
+        connection = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        connection.connect(("127.0.0.1", 5432))
     return contact
