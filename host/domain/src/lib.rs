@@ -10,6 +10,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod campaign;
+pub mod contact_file;
+
+pub use campaign::{Campaign, CampaignStatus};
+
 /// A JSON object: campaign parameters, internal data, results.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
@@ -133,6 +138,22 @@ pub struct CampaignContext {
     pub name: String,
     #[serde(default)]
     pub result_fields: Vec<ResultField>,
+}
+
+impl StrategyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyType::DataLoad => "DATA_LOAD",
+            StrategyType::Aggregation => "AGGREGATION",
+            StrategyType::ContactAnswer => "CONTACT_ANSWER",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [StrategyType::DataLoad, StrategyType::Aggregation, StrategyType::ContactAnswer]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
 }
 
 /// The three kinds of strategy of a campaign, one hook each.

@@ -1,0 +1,106 @@
+//! Campaigns and their status machine:
+//! CREATED → CONFIGURED → RUNNING ⇄ STOPPED → FINISHED, and ERROR (with a
+//! reason) from any state but FINISHED.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ResultField;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CampaignStatus {
+    /// Created; contact processing has not started.
+    Created,
+    /// Fully set up and ready to run.
+    Configured,
+    /// Processing contacts and sending communications.
+    Running,
+    /// Manually stopped; processing is paused.
+    Stopped,
+    /// Every contact has a final result.
+    Finished,
+    /// Cannot proceed because of a technical or logical error.
+    Error,
+}
+
+impl CampaignStatus {
+    pub const ALL: [CampaignStatus; 6] = [
+        Self::Created,
+        Self::Configured,
+        Self::Running,
+        Self::Stopped,
+        Self::Finished,
+        Self::Error,
+    ];
+
+    /// The statuses this one may move to by a user's action. ERROR is set by
+    /// the platform with a reason; CONFIGURED may be re-entered from ERROR
+    /// once the cause is fixed.
+    pub fn next(self) -> &'static [CampaignStatus] {
+        use CampaignStatus::*;
+        match self {
+            Created => &[Configured],
+            Configured => &[Running, Created],
+            Running => &[Stopped, Finished],
+            Stopped => &[Running, Finished],
+            Finished => &[],
+            Error => &[Configured],
+        }
+    }
+
+    pub fn can_become(self, next: CampaignStatus) -> bool {
+        self.next().contains(&next) || (next == CampaignStatus::Error && self != CampaignStatus::Finished)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use CampaignStatus::*;
+        match self {
+            Created => "CREATED",
+            Configured => "CONFIGURED",
+            Running => "RUNNING",
+            Stopped => "STOPPED",
+            Finished => "FINISHED",
+            Error => "ERROR",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+/// A campaign as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub status: CampaignStatus,
+    /// Why the campaign is in ERROR.
+    pub error_reason: Option<String>,
+    /// The LLM selected in Settings > LLM Settings.
+    pub llm_model: Option<String>,
+    /// Custom result fields (Settings > Campaign Results).
+    pub result_fields: Vec<ResultField>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CampaignStatus::*;
+
+    #[test]
+    fn works_when_following_the_documented_path() {
+        for (from, to) in [(Created, Configured), (Configured, Running), (Running, Stopped), (Stopped, Running), (Stopped, Finished)] {
+            assert!(from.can_become(to), "{from:?} -> {to:?}");
+        }
+    }
+
+    #[test]
+    fn errors_when_skipping_or_leaving_finished() {
+        for (from, to) in [(Created, Running), (Finished, Running), (Finished, Error), (Running, Created)] {
+            assert!(!from.can_become(to), "{from:?} -> {to:?}");
+        }
+    }
+}
