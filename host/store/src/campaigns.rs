@@ -1,0 +1,141 @@
+//! Campaigns: settings, result fields and the status machine.
+
+use chrono::Utc;
+use sqlx::any::AnyRow;
+use stratagem_domain::{Campaign, CampaignStatus, ResultField};
+
+use crate::{from_micros, get, micros, new_id, Result, Store, StoreError};
+
+pub struct NewCampaign {
+    pub name: String,
+    pub description: String,
+    pub llm_model: Option<String>,
+    pub result_fields: Vec<ResultField>,
+}
+
+const COLUMNS: &str = "id, name, description, status, error_reason, llm_model, result_fields, created_at, updated_at";
+
+fn campaign(row: &AnyRow) -> Result<Campaign> {
+    let status: String = get(row, "status")?;
+    let fields: String = get(row, "result_fields")?;
+    Ok(Campaign {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        status: CampaignStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
+        error_reason: get(row, "error_reason")?,
+        llm_model: get(row, "llm_model")?,
+        result_fields: serde_json::from_str(&fields).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created_at: from_micros(get(row, "created_at")?)?,
+        updated_at: from_micros(get(row, "updated_at")?)?,
+    })
+}
+
+impl Store {
+    pub async fn create_campaign(&self, tenant_id: &str, new: NewCampaign) -> Result<Campaign> {
+        let id = new_id("cmp");
+        let now = micros(Utc::now());
+        sqlx::query(
+            "INSERT INTO campaigns (id, tenant_id, name, description, status, llm_model, result_fields, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(&new.name)
+        .bind(&new.description)
+        .bind(CampaignStatus::Created.as_str())
+        .bind(&new.llm_model)
+        .bind(serde_json::to_string(&new.result_fields).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.campaign(tenant_id, &id).await
+    }
+
+    pub async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Campaign> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1 AND tenant_id = $2"))
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("campaign"))?;
+        campaign(&row)
+    }
+
+    pub async fn list_campaigns(&self, tenant_id: &str, status: Option<CampaignStatus>) -> Result<Vec<Campaign>> {
+        let rows = match status {
+            Some(status) => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM campaigns WHERE tenant_id = $1 AND status = $2 ORDER BY created_at DESC"
+                ))
+                .bind(tenant_id)
+                .bind(status.as_str())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!("SELECT {COLUMNS} FROM campaigns WHERE tenant_id = $1 ORDER BY created_at DESC"))
+                    .bind(tenant_id)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(campaign).collect()
+    }
+
+    pub async fn update_campaign(&self, tenant_id: &str, id: &str, changes: NewCampaign) -> Result<Campaign> {
+        let done = sqlx::query(
+            "UPDATE campaigns SET name = $1, description = $2, llm_model = $3, result_fields = $4, updated_at = $5 \
+             WHERE id = $6 AND tenant_id = $7",
+        )
+        .bind(&changes.name)
+        .bind(&changes.description)
+        .bind(&changes.llm_model)
+        .bind(serde_json::to_string(&changes.result_fields).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(micros(Utc::now()))
+        .bind(id)
+        .bind(tenant_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("campaign"));
+        }
+        self.campaign(tenant_id, id).await
+    }
+
+    /// Moves the campaign to `next` if the status machine allows it from the
+    /// status it has *now* (compare-and-set, so two nodes cannot both win).
+    pub async fn set_campaign_status(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        next: CampaignStatus,
+        reason: Option<&str>,
+    ) -> Result<Campaign> {
+        let current = self.campaign(tenant_id, id).await?;
+        if !current.status.can_become(next) {
+            let allowed: Vec<&str> = current.status.next().iter().map(|s| s.as_str()).collect();
+            return Err(StoreError::Conflict(format!(
+                "a {} campaign cannot become {}; allowed: {}",
+                current.status.as_str(),
+                next.as_str(),
+                if allowed.is_empty() { "none (FINISHED is final)".into() } else { allowed.join(", ") }
+            )));
+        }
+        let done = sqlx::query(
+            "UPDATE campaigns SET status = $1, error_reason = $2, updated_at = $3 WHERE id = $4 AND tenant_id = $5 AND status = $6",
+        )
+        .bind(next.as_str())
+        .bind(reason)
+        .bind(micros(Utc::now()))
+        .bind(id)
+        .bind(tenant_id)
+        .bind(current.status.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict("the campaign's status changed meanwhile; retry".into()));
+        }
+        self.campaign(tenant_id, id).await
+    }
+}

@@ -1,0 +1,126 @@
+//! Persistence: SQLite by default, PostgreSQL for scale-out, through sqlx's
+//! `Any` driver so each query is written once. Every tenant-owned query
+//! takes the tenant id and filters on it; a row of another tenant is
+//! indistinguishable from a missing one (`StoreError::NotFound`).
+
+mod campaigns;
+mod contacts;
+mod imports;
+mod strategies;
+mod tenants;
+
+pub use campaigns::NewCampaign;
+pub use contacts::{ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
+pub use imports::{ImportJob, ImportReport, ImportStatus, RejectedRow, StrategyFailure};
+pub use strategies::{BuildStatus, StrategyVersion, StrategyView};
+pub use tenants::{ApiKey, CreatedKey};
+
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::AnyPool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects and applies the backend's migrations. `sqlite://path` (the
+    /// file is created) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Conflict(format!(
+                "unsupported database URL `{url}`: use sqlite://PATH or postgres://…"
+            )));
+        };
+        let url = match backend {
+            // WAL lets readers proceed during an import; foreign keys are
+            // off by default in SQLite.
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *connection).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *connection).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *connection).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *connection).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("../../migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("../../migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `prefix_` + a time-ordered UUID: sortable, unguessable enough to carry no
+/// information, and readable in logs.
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+pub(crate) fn micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+pub(crate) fn from_micros(value: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(value).ok_or_else(|| StoreError::Corrupt(format!("timestamp {value}")))
+}
+
+pub(crate) fn json_map(text: &str) -> Result<stratagem_domain::JsonMap> {
+    serde_json::from_str(text).map_err(|error| StoreError::Corrupt(format!("JSON column: {error}")))
+}
+
+pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    Ok(row.try_get(column)?)
+}
