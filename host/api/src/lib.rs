@@ -1,1 +1,103 @@
-pub fn _x(){}
+//! The HTTP API of Stratagem: one router per resource, API-key auth,
+//! problem-details errors, and the OpenAPI document at /api/openapi.json.
+
+mod auth;
+mod campaigns;
+mod contacts;
+mod keys;
+mod openapi;
+mod problem;
+mod strategies;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use stratagem_runtime::{Builder, Runtime, Strategy};
+use stratagem_store::Store;
+
+pub use problem::ApiError;
+
+/// Bodies of JSON endpoints; uploads have their own limit.
+pub const JSON_LIMIT_BYTES: usize = 1 << 20;
+/// Contact files.
+pub const IMPORT_LIMIT_BYTES: usize = 512 << 20;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub strategies: Arc<StrategyService>,
+}
+
+/// Builds strategies and keeps loaded versions, by content hash. A cache
+/// only: any node can rebuild it from the database.
+pub struct StrategyService {
+    pub runtime: Arc<Runtime>,
+    pub builder: Builder,
+    loaded: Mutex<HashMap<String, Arc<Strategy>>>,
+}
+
+impl StrategyService {
+    pub fn new(runtime: Arc<Runtime>, builder: Builder) -> Self {
+        Self { runtime, builder, loaded: Mutex::default() }
+    }
+
+    /// The loaded strategy for a stored component.
+    pub fn load(&self, hash: &str, component: &[u8]) -> Result<Arc<Strategy>, stratagem_runtime::LoadError> {
+        if let Some(strategy) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
+            return Ok(strategy.clone());
+        }
+        let (strategy, _) = self.runtime.load(component)?;
+        let strategy = Arc::new(strategy);
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash.to_owned(), strategy.clone());
+        Ok(strategy)
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    let protected = Router::new()
+        .merge(keys::router())
+        .merge(campaigns::router())
+        .merge(strategies::router())
+        .merge(contacts::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key));
+    Router::new()
+        .nest("/api", protected.merge(openapi::router()))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .layer(axum::extract::DefaultBodyLimit::max(JSON_LIMIT_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// `Json` whose rejections are problem documents with line and column.
+pub(crate) struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(Body(value))
+    }
+}
+
+/// `Query` whose rejections are problem documents.
+pub(crate) struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await.map_err(|e: QueryRejection| ApiError::from(e))?;
+        Ok(Query(value))
+    }
+}

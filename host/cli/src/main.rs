@@ -1,8 +1,11 @@
 //! `stratagem`: the local development loop for strategies.
 //!
+//!   stratagem serve
+//!   stratagem tenant create "Acme Collections"
 //!   stratagem strategy build app.py -o app.wasm
 //!   stratagem strategy run app.wasm --hook data-load --contact contact.json
 
+mod platform;
 mod strategy;
 
 use std::process::ExitCode;
@@ -18,6 +21,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the platform service (HTTP API on --listen).
+    Serve(platform::ServeArgs),
+    /// Administer tenants.
+    #[command(subcommand)]
+    Tenant(platform::TenantCommand),
     /// Build and run strategies locally.
     #[command(subcommand)]
     Strategy(strategy::Command),
@@ -31,7 +39,13 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match cli.command {
-        Command::Strategy(command) => command.run().await,
-    }
+    let outcome = match cli.command {
+        Command::Serve(args) => platform::serve(args).await,
+        Command::Tenant(command) => platform::tenant(command).await,
+        Command::Strategy(command) => return command.run().await,
+    };
+    outcome.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::from(2)
+    })
 }

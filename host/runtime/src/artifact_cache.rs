@@ -20,6 +20,11 @@ pub(crate) struct ArtifactCache {
     engine_hash: String,
 }
 
+/// SHA-256 of a component: the identity of a strategy version's code.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// Whether `load` compiled or found the artifact; reported to callers so
 /// the cache's effect is observable (and tested).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,16 +43,12 @@ impl ArtifactCache {
         Ok(Self { dir, path: path.to_owned(), engine_hash: format!("{:016x}", hasher.finish()) })
     }
 
-    pub(crate) fn content_hash(bytes: &[u8]) -> String {
-        hex::encode(Sha256::digest(bytes))
-    }
-
     pub(crate) fn load(
         &self,
         engine: &Engine,
         bytes: &[u8],
     ) -> Result<(Component, String, CacheOutcome), LoadError> {
-        let hash = Self::content_hash(bytes);
+        let hash = content_hash(bytes);
         let file = format!("{hash}-{}.cwasm", self.engine_hash);
         if let Ok(artifact) = self.dir.read(&file) {
             // SAFETY: the file was written by `precompile_component` below

@@ -18,7 +18,7 @@ mod limits;
 mod outbound_http;
 mod runtime;
 
-pub use artifact_cache::CacheOutcome;
+pub use artifact_cache::{content_hash, CacheOutcome};
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use componentize::{Builder, StrategySource};
 pub use error::{BuildError, Frame, InvokeError, LoadError, PythonBuildError, PythonException};

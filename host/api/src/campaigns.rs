@@ -1,0 +1,130 @@
+//! Campaigns: create, list (filter by status), read, update settings and
+//! result fields, and move through the status machine.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use stratagem_domain::{Campaign, CampaignStatus, ResultField};
+use stratagem_store::{NewCampaign, StoreError};
+
+use crate::auth::Tenant;
+use crate::problem::{ApiError, ApiResult};
+use crate::{AppState, Body, Query};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/campaigns", get(list).post(create))
+        .route("/campaigns/{id}", get(read).put(update))
+        .route("/campaigns/{id}/status", post(set_status))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CampaignBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    llm_model: Option<String>,
+    #[serde(default)]
+    result_fields: Vec<ResultField>,
+}
+
+impl CampaignBody {
+    /// Names and result-field codes are what users see and strategies use.
+    fn validate(self) -> ApiResult<NewCampaign> {
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.len() > 200 {
+            return Err(ApiError::BadRequest("name must have 1 to 200 characters".into()));
+        }
+        let mut codes = std::collections::HashSet::new();
+        for (index, field) in self.result_fields.iter().enumerate() {
+            let valid = !field.code.is_empty()
+                && field.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !matches!(field.code.as_str(), "ResultFlag" | "ResultDatetime");
+            if !valid {
+                return Err(ApiError::BadRequest(format!(
+                    "result_fields[{index}].code `{}` must be letters, digits or _ and not a default field (ResultFlag, ResultDatetime)",
+                    field.code
+                )));
+            }
+            if !codes.insert(field.code.clone()) {
+                return Err(ApiError::BadRequest(format!("result_fields[{index}].code `{}` is defined twice", field.code)));
+            }
+        }
+        Ok(NewCampaign { name, description: self.description, llm_model: self.llm_model, result_fields: self.result_fields })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+fn parse_status(text: &str) -> ApiResult<CampaignStatus> {
+    CampaignStatus::parse(&text.to_ascii_uppercase()).ok_or_else(|| {
+        let all: Vec<&str> = CampaignStatus::ALL.iter().map(|s| s.as_str()).collect();
+        ApiError::BadRequest(format!("unknown status `{text}`; one of {}", all.join(", ")))
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<Campaign>>> {
+    let status = query.status.as_deref().map(parse_status).transpose()?;
+    Ok(Json(state.store.list_campaigns(&tenant, status).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Body(body): Body<CampaignBody>,
+) -> ApiResult<(StatusCode, Json<Campaign>)> {
+    Ok((StatusCode::CREATED, Json(state.store.create_campaign(&tenant, body.validate()?).await?)))
+}
+
+async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Campaign>> {
+    Ok(Json(state.store.campaign(&tenant, &id).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Body(body): Body<CampaignBody>,
+) -> ApiResult<Json<Campaign>> {
+    Ok(Json(state.store.update_campaign(&tenant, &id, body.validate()?).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Body(body): Body<StatusBody>,
+) -> ApiResult<Json<Campaign>> {
+    let next = parse_status(&body.status)?;
+    if next == CampaignStatus::Error && body.reason.as_deref().is_none_or(str::is_empty) {
+        return Err(ApiError::BadRequest("ERROR needs a reason".into()));
+    }
+    match state.store.set_campaign_status(&tenant, &id, next, body.reason.as_deref()).await {
+        Err(StoreError::Conflict(detail)) => {
+            let current = state.store.campaign(&tenant, &id).await?;
+            let allowed = current.status.next().iter().map(|s| s.as_str().to_owned()).collect();
+            Err(ApiError::Conflict { detail, allowed: Some(allowed) })
+        }
+        other => Ok(Json(other?)),
+    }
+}

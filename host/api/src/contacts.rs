@@ -1,0 +1,313 @@
+//! Contacts: import (CSV or JSON Lines, running the DATA_LOAD strategy on
+//! every row), the import job's progress and report, the contact list,
+//! contact detail and export.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use stratagem_domain::contact_file::{self, FileError, FileFormat, ImportRow};
+use stratagem_domain::{CampaignContext, CampaignStatus, Contact, StrategyType};
+use stratagem_runtime::{Hook, InvokeOptions, Isolation, Strategy};
+use stratagem_store::{
+    ContactFilter, ContactSummary, ImportJob, ImportReport, ImportStatus, RejectedRow, StoredContact, StrategyFailure,
+    UpsertOutcome,
+};
+
+use crate::auth::Tenant;
+use crate::problem::{ApiError, ApiResult, Position};
+use crate::{AppState, Query, IMPORT_LIMIT_BYTES};
+
+/// Contacts written per transaction.
+const BATCH: usize = 500;
+/// Strategy invocations in flight per import.
+const PARALLEL_INVOCATIONS: usize = 4;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/campaigns/{id}/imports",
+            post(import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT_BYTES)),
+        )
+        .route("/imports/{id}", get(import_job))
+        .route("/campaigns/{id}/contacts", get(list))
+        .route("/campaigns/{id}/contacts/export", get(export))
+        .route("/campaigns/{id}/contacts/{object_id}", get(read))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportQuery {
+    /// `csv` or `jsonl`; detected from the content type and body otherwise.
+    format: Option<String>,
+    file_name: Option<String>,
+}
+
+fn file_error(error: FileError) -> ApiError {
+    let position = match &error {
+        FileError::NotUtf8 { line, column } => Some(Position { line: *line, column: Some(*column) }),
+        FileError::Malformed { line, column, .. } => Some(Position { line: *line, column: *column }),
+        _ => None,
+    };
+    match error {
+        FileError::TooLarge { limit_bytes } => ApiError::TooLarge { limit_bytes },
+        other => ApiError::InvalidFile { detail: other.to_string(), position },
+    }
+}
+
+async fn import(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(campaign_id): Path<String>,
+    Query(query): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<(StatusCode, Json<ImportJob>)> {
+    let body = body.map_err(|_| ApiError::TooLarge { limit_bytes: IMPORT_LIMIT_BYTES as u64 })?;
+    let campaign = state.store.campaign(&tenant, &campaign_id).await?;
+    if campaign.status == CampaignStatus::Finished {
+        return Err(ApiError::Conflict { detail: "the campaign is FINISHED; contacts can no longer be imported".into(), allowed: None });
+    }
+    let format = match query.format.as_deref() {
+        Some("csv") => FileFormat::Csv,
+        Some("jsonl" | "ndjson" | "json") => FileFormat::JsonLines,
+        Some(other) => return Err(ApiError::BadRequest(format!("format `{other}` is not csv or jsonl"))),
+        None => {
+            let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            FileFormat::detect(query.file_name.as_deref(), content_type, &body)
+        }
+    };
+    // Parsing a large file is CPU work: keep it off the async workers.
+    let parsed = tokio::task::spawn_blocking(move || contact_file::parse(format, &body, IMPORT_LIMIT_BYTES as u64))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(file_error)?;
+    let job = state
+        .store
+        .create_import_job(&tenant, &campaign_id, query.file_name.as_deref(), parsed.rows.len() as i64)
+        .await?;
+    let context = CampaignContext { id: campaign.id.clone(), name: campaign.name.clone(), result_fields: campaign.result_fields.clone() };
+    tokio::spawn(run_import(state, tenant, context, job.id.clone(), parsed.rows));
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+#[derive(Default)]
+struct Tally {
+    processed: i64,
+    accepted: i64,
+    updated: i64,
+    rejected: i64,
+    report: ImportReport,
+}
+
+async fn run_import(
+    state: AppState,
+    tenant: String,
+    campaign: CampaignContext,
+    job_id: String,
+    rows: Vec<Result<ImportRow, contact_file::RowError>>,
+) {
+    let mut tally = Tally::default();
+    let outcome = import_rows(&state, &tenant, &campaign, &job_id, rows, &mut tally).await;
+    let status = match &outcome {
+        Ok(()) => ImportStatus::Done,
+        Err(error) => {
+            tracing::error!(%job_id, %error, "import stopped");
+            ImportStatus::Interrupted
+        }
+    };
+    if let Err(error) = state
+        .store
+        .update_import_job(&job_id, tally.processed, tally.accepted, tally.updated, tally.rejected, &tally.report, status)
+        .await
+    {
+        tracing::error!(%job_id, %error, "could not close the import job");
+    }
+}
+
+async fn import_rows(
+    state: &AppState,
+    tenant: &str,
+    campaign: &CampaignContext,
+    job_id: &str,
+    rows: Vec<Result<ImportRow, contact_file::RowError>>,
+    tally: &mut Tally,
+) -> Result<(), ApiError> {
+    let strategy: Option<Arc<Strategy>> = match state.store.active_component(tenant, &campaign.id, StrategyType::DataLoad).await? {
+        Some((hash, component)) => {
+            let service = state.strategies.clone();
+            Some(
+                tokio::task::spawn_blocking(move || service.load(&hash, &component))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    let options = InvokeOptions {
+        tenant: tenant.to_owned(),
+        campaign: campaign.clone(),
+        isolation: Isolation::ReuseInstance,
+        ..InvokeOptions::default()
+    };
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<_> = rows.by_ref().take(BATCH).collect();
+        tally.processed += batch.len() as i64;
+        let mut accepted_rows = Vec::with_capacity(batch.len());
+        for row in batch {
+            match row {
+                Ok(row) => accepted_rows.push(row),
+                Err(error) => {
+                    tally.rejected += 1;
+                    tally.report.rejected.push(RejectedRow { line: error.line, column: error.column, reason: error.message });
+                }
+            }
+        }
+        let prepared: Vec<(Contact, Option<serde_json::Value>, Option<StrategyFailure>)> =
+            futures::stream::iter(accepted_rows.into_iter().map(|row| prepare(state, tenant, &campaign.id, strategy.as_deref(), &options, row)))
+                .buffered(PARALLEL_INVOCATIONS)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, ApiError>>()?;
+        let mut writes = Vec::with_capacity(prepared.len());
+        for (contact, last_error, failure) in prepared {
+            if let Some(failure) = failure {
+                tally.report.strategy_errors.push(failure);
+            }
+            writes.push((contact, last_error));
+        }
+        for outcome in state.store.upsert_contacts(tenant, &campaign.id, &writes).await? {
+            match outcome {
+                UpsertOutcome::Inserted => tally.accepted += 1,
+                UpsertOutcome::Updated => tally.updated += 1,
+            }
+        }
+        state
+            .store
+            .update_import_job(job_id, tally.processed, tally.accepted, tally.updated, tally.rejected, &tally.report, ImportStatus::Running)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs DATA_LOAD for one row. On failure the contact is kept as it was
+/// (or stored as imported, if new) with the error recorded on it, so it can
+/// be retried; nothing the failed strategy produced is written.
+async fn prepare(
+    state: &AppState,
+    tenant: &str,
+    campaign_id: &str,
+    strategy: Option<&Strategy>,
+    options: &InvokeOptions,
+    row: ImportRow,
+) -> Result<(Contact, Option<serde_json::Value>, Option<StrategyFailure>), ApiError> {
+    let Some(strategy) = strategy else { return Ok((row.contact, None, None)) };
+    let existing = state.store.find_contact(tenant, campaign_id, &row.contact.object_id).await?.map(|stored| stored.contact);
+    let hook = Hook::DataLoad { contact: row.contact.clone(), existing: existing.clone() };
+    let invocation = strategy.invoke(&hook, options).await;
+    match invocation.result {
+        Ok(Some(mut contact)) => {
+            // The strategy may not move a contact to another subject.
+            contact.object_id = row.contact.object_id;
+            Ok((contact, None, None))
+        }
+        Ok(None) => Ok((existing.unwrap_or(row.contact), None, None)),
+        Err(error) => {
+            let detail = serde_json::json!({"error": error, "message": error.to_string(), "input": row.contact});
+            let failure = StrategyFailure {
+                line: row.line,
+                object_id: row.contact.object_id.clone(),
+                error: serde_json::to_value(&error).unwrap_or_default(),
+                message: error.to_string(),
+            };
+            Ok((existing.unwrap_or(row.contact), Some(detail), Some(failure)))
+        }
+    }
+}
+
+async fn import_job(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<ImportJob>> {
+    Ok(Json(state.store.import_job(&tenant, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    stage: Option<String>,
+    q: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ContactPage {
+    total: i64,
+    limit: i64,
+    offset: i64,
+    contacts: Vec<ContactSummary>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(campaign_id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<ContactPage>> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let offset = query.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::BadRequest("offset must not be negative".into()));
+    }
+    let filter = ContactFilter { stage: query.stage, search: query.q, limit, offset };
+    let (contacts, total) = state.store.list_contacts(&tenant, &campaign_id, &filter).await?;
+    Ok(Json(ContactPage { total, limit, offset, contacts }))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path((campaign_id, object_id)): Path<(String, String)>,
+) -> ApiResult<Json<StoredContact>> {
+    state.store.campaign(&tenant, &campaign_id).await?;
+    Ok(Json(state.store.contact(&tenant, &campaign_id, &object_id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    format: Option<String>,
+}
+
+async fn export(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(campaign_id): Path<String>,
+    Query(query): Query<ExportQuery>,
+) -> ApiResult<Response> {
+    let contacts = state.store.export_contacts(&tenant, &campaign_id).await?;
+    let mut out = Vec::new();
+    let (content_type, extension) = match query.format.as_deref().unwrap_or("csv") {
+        "csv" => {
+            contact_file::write_csv(&contacts, &mut out);
+            ("text/csv; charset=utf-8", "csv")
+        }
+        "jsonl" => {
+            contact_file::write_jsonl(&contacts, &mut out);
+            ("application/x-ndjson", "jsonl")
+        }
+        other => return Err(ApiError::BadRequest(format!("format `{other}` is not csv or jsonl"))),
+    };
+    let disposition = format!("attachment; filename=\"contacts-{campaign_id}.{extension}\"");
+    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], out).into_response())
+}

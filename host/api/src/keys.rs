@@ -1,0 +1,40 @@
+//! API keys of the caller's tenant: list, create (the secret is in the
+//! response once), revoke.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use stratagem_store::{ApiKey, CreatedKey};
+
+use crate::auth::Tenant;
+use crate::problem::ApiResult;
+use crate::{AppState, Body};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/keys", get(list).post(create)).route("/keys/{id}", delete(revoke))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: String,
+}
+
+async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> ApiResult<Json<Vec<ApiKey>>> {
+    Ok(Json(state.store.list_api_keys(&tenant).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Body(new): Body<NewKey>,
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    Ok((StatusCode::CREATED, Json(state.store.create_api_key(&tenant, new.name.trim()).await?)))
+}
+
+async fn revoke(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.store.revoke_api_key(&tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,154 @@
+//! Every error is an RFC 9457 problem-details document: one variant, one
+//! status. Internal errors are logged and never leak their detail.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use stratagem_store::StoreError;
+
+/// A position in an uploaded file or request body.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Position {
+    pub line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{detail}")]
+    InvalidBody { detail: String, position: Option<Position> },
+    #[error("a valid API key is required: send `Authorization: Bearer stg_…`")]
+    Unauthorized,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{detail}")]
+    Conflict { detail: String, allowed: Option<Vec<String>> },
+    #[error("the body is larger than {limit_bytes} bytes")]
+    TooLarge { limit_bytes: u64 },
+    #[error("{detail}")]
+    InvalidFile { detail: String, position: Option<Position> },
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed: Option<&'a [String]>,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::InvalidBody { .. } => (StatusCode::BAD_REQUEST, "invalid-body", "The request body is invalid"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict with the current state"),
+            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Payload too large"),
+            ApiError::InvalidFile { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-file", "The uploaded file cannot be imported")
+            }
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let (status, slug, title) = self.parts();
+        let position = match &self {
+            ApiError::InvalidBody { position, .. } | ApiError::InvalidFile { position, .. } => position.clone(),
+            _ => None,
+        };
+        let allowed = match &self {
+            ApiError::Conflict { allowed, .. } => allowed.as_deref(),
+            _ => None,
+        };
+        let kind = format!("/problems/{slug}");
+        let body = Problem {
+            kind: &kind,
+            title,
+            status: status.as_u16(),
+            detail: self.to_string(),
+            line: position.as_ref().map(|p| p.line),
+            column: position.as_ref().and_then(|p| p.column),
+            allowed,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict(detail) => ApiError::Conflict { detail, allowed: None },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(error) => json_error(&error.body_text()),
+            JsonRejection::JsonSyntaxError(error) => json_error(&error.body_text()),
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::BadRequest("send the body as JSON with `Content-Type: application/json`".into())
+            }
+            JsonRejection::BytesRejection(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge { limit_bytes: crate::JSON_LIMIT_BYTES as u64 }
+            }
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("invalid query string: {}", rejection.body_text()))
+    }
+}
+
+/// serde_json's messages end in "at line L column C": lift that out.
+fn json_error(text: &str) -> ApiError {
+    let detail = text
+        .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+        .trim_start_matches("Failed to parse the request body as JSON: ");
+    let (message, position) = match detail.rsplit_once(" at line ") {
+        Some((message, place)) => {
+            let mut numbers = place.split(" column ").map(|n| n.trim().parse::<u64>().ok());
+            match (numbers.next().flatten(), numbers.next().flatten()) {
+                (Some(line), column) => (message, Some(Position { line, column })),
+                _ => (detail, None),
+            }
+        }
+        None => (detail, None),
+    };
+    let detail = match &position {
+        Some(Position { line, column: Some(column) }) => format!("line {line}, column {column}: {message}"),
+        Some(Position { line, column: None }) => format!("line {line}: {message}"),
+        None => message.to_owned(),
+    };
+    ApiError::InvalidBody { detail, position }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,93 @@
+//! `stratagem serve` and `stratagem tenant …`: the platform service and
+//! its administration.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use stratagem_api::{AppState, StrategyService};
+use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
+use stratagem_store::Store;
+
+#[derive(Args)]
+pub struct Database {
+    /// Where the SQLite database, compiled artifacts and builds live.
+    #[arg(long, env = "STRATAGEM_DATA_DIR", default_value = ".stratagem")]
+    data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; SQLite in the data directory otherwise.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl Database {
+    async fn open(&self) -> anyhow::Result<Store> {
+        std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("stratagem.db").display()),
+        };
+        Store::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))
+    }
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    database: Database,
+    #[arg(long, env = "STRATAGEM_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+}
+
+#[derive(Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant and print its first API key (shown only once).
+    Create {
+        name: String,
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let store = args.database.open().await?;
+    let data_dir: &Path = &args.database.data_dir;
+    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: data_dir.join("cache"), ..RuntimeConfig::default() })?);
+    let builder = Builder::from_env().with_cache(data_dir.join("builds"));
+    let interrupted = store.mark_stale_imports_interrupted(chrono::Utc::now() - chrono::Duration::hours(24)).await?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "import jobs left running by a stopped node were marked interrupted");
+    }
+    let state = AppState { store, strategies: Arc::new(StrategyService::new(runtime, builder)) };
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    eprintln!("stratagem serving on http://{} (API docs: /api/docs)", listener.local_addr()?);
+    axum::serve(listener, stratagem_api::app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn tenant(command: TenantCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TenantCommand::Create { name, database } => {
+            let store = database.open().await?;
+            let (tenant, key) = store.create_tenant(name.trim()).await?;
+            println!("tenant: {tenant}");
+            println!("api key: {}", key.key);
+            eprintln!("Keep the key now: it is shown only once. Use it as `Authorization: Bearer <key>`.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
