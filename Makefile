@@ -17,19 +17,23 @@ $(VENV)/.installed: requirements-dev.txt guest-sdk-python/pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e guest-sdk-python
 	touch $@
 
-# The service (`stratagem serve`) lands with the platform issue; until then
-# `run` shows the strategy loop end to end on the debt-collection example.
+# The service on the embedded SQLite default (data in .stratagem/). The
+# first run creates a tenant and prints its API key.
 run: setup
 	cargo build -p stratagem-cli
-	$(CARGO_TARGET_DIR)/debug/stratagem strategy run examples/debt-collection/data_load.py \
-		--hook data-load --contact examples/inputs/contact.json
+	@test -f .stratagem/stratagem.db || $(CARGO_TARGET_DIR)/debug/stratagem tenant create "Local tenant"
+	$(CARGO_TARGET_DIR)/debug/stratagem serve
 
 test: setup test-python test-rust
 
 test-python:
 	$(VENV)/bin/python -m pytest -q guest-sdk-python/tests
 
+# API and storage tests create one PostgreSQL database each; drop the ones
+# earlier runs left behind.
 test-rust:
+	-psql -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'stratagem_test_%'" 2>/dev/null \
+		| xargs -r -n1 dropdb -h 127.0.0.1 -U postgres
 	cargo test --workspace
 
 bench: setup

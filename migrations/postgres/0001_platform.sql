@@ -35,7 +35,7 @@ CREATE TABLE strategies (
     campaign_id TEXT NOT NULL REFERENCES campaigns(id),
     name TEXT NOT NULL,
     kind TEXT NOT NULL,
-    latest_version INTEGER NOT NULL,
+    latest_version BIGINT NOT NULL,
     created_at BIGINT NOT NULL
 );
 -- One strategy per type per campaign: a new upload is a new version.
@@ -43,7 +43,7 @@ CREATE UNIQUE INDEX strategies_campaign_kind ON strategies (tenant_id, campaign_
 
 CREATE TABLE strategy_versions (
     strategy_id TEXT NOT NULL REFERENCES strategies(id) ON DELETE CASCADE,
-    version INTEGER NOT NULL,
+    version BIGINT NOT NULL,
     tenant_id TEXT NOT NULL,
     entry TEXT NOT NULL,
     sources TEXT NOT NULL,
@@ -68,9 +68,9 @@ CREATE TABLE contacts (
     current_stage TEXT,
     internal_data TEXT NOT NULL,
     results TEXT NOT NULL,
-    result_flag INTEGER,
+    result_flag BIGINT,
     result_datetime BIGINT,
-    communication_count INTEGER NOT NULL,
+    communication_count BIGINT NOT NULL,
     last_error TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
@@ -83,7 +83,7 @@ CREATE TABLE communications (
     tenant_id TEXT NOT NULL,
     campaign_id TEXT NOT NULL,
     contact_id TEXT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
+    position BIGINT NOT NULL,
     name TEXT NOT NULL,
     stage_name TEXT NOT NULL,
     start_date BIGINT NOT NULL,
@@ -91,7 +91,7 @@ CREATE TABLE communications (
     status TEXT NOT NULL,
     status_detail TEXT,
     status_updated_at BIGINT,
-    flagged INTEGER NOT NULL,
+    flagged BIGINT NOT NULL,
     alternative TEXT,
     parameters TEXT NOT NULL
 );
@@ -104,11 +104,11 @@ CREATE TABLE import_jobs (
     campaign_id TEXT NOT NULL REFERENCES campaigns(id),
     status TEXT NOT NULL,
     file_name TEXT,
-    total_rows INTEGER NOT NULL,
-    processed_rows INTEGER NOT NULL,
-    accepted INTEGER NOT NULL,
-    updated INTEGER NOT NULL,
-    rejected INTEGER NOT NULL,
+    total_rows BIGINT NOT NULL,
+    processed_rows BIGINT NOT NULL,
+    accepted BIGINT NOT NULL,
+    updated BIGINT NOT NULL,
+    rejected BIGINT NOT NULL,
     report TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     finished_at BIGINT

@@ -1,0 +1,106 @@
+use serde_json::json;
+
+use crate::both_backends;
+use crate::support::{App, Backend};
+
+both_backends!(
+    works_when_a_campaign_follows_its_status_machine,
+    errors_when_a_transition_is_illegal_naming_the_allowed_ones,
+    works_when_listing_filters_by_status,
+    errors_with_line_and_column_when_the_body_is_malformed,
+    errors_when_the_body_has_unknown_fields_or_wrong_types,
+    errors_when_the_body_is_too_large,
+    works_when_result_fields_are_updated_and_validated,
+);
+
+async fn works_when_a_campaign_follows_its_status_machine(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let id = client.campaign("Collections Q4").await;
+    for status in ["CONFIGURED", "RUNNING", "STOPPED", "RUNNING", "FINISHED"] {
+        let reply = client.post(&format!("/campaigns/{id}/status"), json!({"status": status})).await;
+        assert_eq!((reply.status, reply.body["status"].as_str()), (200, Some(status)), "{}", reply.text);
+    }
+}
+
+async fn errors_when_a_transition_is_illegal_naming_the_allowed_ones(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let id = client.campaign("Collections").await;
+    let reply = client.post(&format!("/campaigns/{id}/status"), json!({"status": "RUNNING"})).await;
+    assert_eq!(reply.problem(409), "a CREATED campaign cannot become RUNNING; allowed: CONFIGURED");
+    assert_eq!(reply.body["allowed"], json!(["CONFIGURED"]));
+    let unknown = client.post(&format!("/campaigns/{id}/status"), json!({"status": "PAUSED"})).await;
+    assert_eq!(unknown.problem(400), "unknown status `PAUSED`; one of CREATED, CONFIGURED, RUNNING, STOPPED, FINISHED, ERROR");
+    let no_reason = client.post(&format!("/campaigns/{id}/status"), json!({"status": "ERROR"})).await;
+    assert_eq!(no_reason.problem(400), "ERROR needs a reason");
+    let error = client.post(&format!("/campaigns/{id}/status"), json!({"status": "ERROR", "reason": "strategy failed to build"})).await;
+    assert_eq!((error.body["status"].as_str(), error.body["error_reason"].as_str()), (Some("ERROR"), Some("strategy failed to build")));
+}
+
+async fn works_when_listing_filters_by_status(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let running = client.campaign("Running one").await;
+    client.campaign("Draft").await;
+    for status in ["CONFIGURED", "RUNNING"] {
+        client.post(&format!("/campaigns/{running}/status"), json!({"status": status})).await;
+    }
+    let filtered = client.get("/campaigns?status=RUNNING").await;
+    let names: Vec<&str> = filtered.body.as_array().expect("list").iter().map(|c| c["name"].as_str().expect("name")).collect();
+    assert_eq!(names, ["Running one"]);
+    assert_eq!(client.get("/campaigns").await.body.as_array().expect("list").len(), 2);
+}
+
+async fn errors_with_line_and_column_when_the_body_is_malformed(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let reply = app
+        .http
+        .post(format!("{}/api/campaigns", app.base))
+        .bearer_auth(&client.key)
+        .header("content-type", "application/json")
+        .body("{\n  \"name\": \"x\",\n  \"description\": \n}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(reply.status(), 400);
+    let problem: serde_json::Value = reply.json().await.expect("json");
+    assert_eq!((problem["line"].as_u64(), problem["column"].as_u64()), (Some(4), Some(1)));
+    assert_eq!(problem["detail"], "line 4, column 1: description: expected value");
+}
+
+async fn errors_when_the_body_has_unknown_fields_or_wrong_types(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let unknown = client.post("/campaigns", json!({"name": "x", "colour": "red"})).await;
+    assert!(unknown.problem(400).contains("unknown field `colour`"), "{}", unknown.text);
+    let wrong = client.post("/campaigns", json!({"name": 5})).await;
+    assert!(wrong.problem(400).contains("invalid type: integer `5`, expected a string"), "{}", wrong.text);
+    let empty = client.post("/campaigns", json!({"name": "  "})).await;
+    assert_eq!(empty.problem(400), "name must have 1 to 200 characters");
+    assert_eq!(client.get("/campaigns").await.body, json!([]), "nothing was written");
+}
+
+async fn errors_when_the_body_is_too_large(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let huge = json!({"name": "x", "description": "y".repeat(2 << 20)});
+    client.post("/campaigns", huge).await.problem(413);
+    assert_eq!(client.get("/campaigns").await.status, 200, "the service keeps serving");
+}
+
+async fn works_when_result_fields_are_updated_and_validated(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let id = client.campaign("Collections").await;
+    let fields = json!([{"code": "promise_date", "name": "Promise date", "description": "When the client promised to pay"}]);
+    let updated = client
+        .send(reqwest::Method::PUT, &format!("/campaigns/{id}"), Some(json!({"name": "Collections", "llm_model": "gpt-4o-mini", "result_fields": fields})))
+        .await;
+    assert_eq!((updated.status, &updated.body["result_fields"], &updated.body["llm_model"]), (200, &fields, &json!("gpt-4o-mini")));
+    let clash = client
+        .send(reqwest::Method::PUT, &format!("/campaigns/{id}"), Some(json!({"name": "C", "result_fields": [{"code": "ResultFlag", "name": "x"}]})))
+        .await;
+    assert!(clash.problem(400).contains("not a default field"), "{}", clash.text);
+}

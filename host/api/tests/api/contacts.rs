@@ -1,0 +1,146 @@
+use serde_json::json;
+
+use crate::both_backends;
+use crate::support::{App, Backend, Client};
+
+both_backends!(
+    works_when_the_spec_csv_is_imported_through_the_data_load_strategy,
+    works_when_a_reimport_updates_the_existing_contacts,
+    works_when_jsonl_is_imported_without_a_strategy,
+    errors_with_line_and_column_when_the_file_cannot_be_read,
+    works_when_bad_rows_are_reported_and_good_rows_imported,
+    works_when_strategy_failures_are_reported_with_the_traceback,
+    works_when_the_list_filters_and_pages,
+    works_when_the_export_escapes_formulas,
+);
+
+const SPEC_CSV: &str = "Object_id,External_ID,Name,Email,Phone,add_param1,add_param2\n\
+123,123,John Doe,john@example.com,+1234567890,12,\"Additional data\"\n\
+456,456,Jane Smith,jane@example.com,+0987654321,34,\"More data\"\n";
+
+async fn import(client: &Client, campaign: &str, content_type: &str, body: &str) -> serde_json::Value {
+    let reply = client.upload(&format!("/campaigns/{campaign}/imports?file_name=contacts"), content_type, body.as_bytes().to_vec()).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    client.wait_for_import(reply.body["id"].as_str().expect("id")).await
+}
+
+async fn works_when_the_spec_csv_is_imported_through_the_data_load_strategy(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/spec/data_load.py").await;
+    let job = import(&client, &campaign, "text/csv", SPEC_CSV).await;
+    assert_eq!((job["status"].as_str(), job["accepted"].as_i64(), job["rejected"].as_i64()), (Some("done"), Some(2), Some(0)), "{job}");
+    assert_eq!(job["processed_rows"], job["total_rows"]);
+
+    let contact = client.get(&format!("/campaigns/{campaign}/contacts/123")).await;
+    assert_eq!(contact.body["current_stage"], "First Contact");
+    assert_eq!(contact.body["parameters"], json!({"add_param1": "12", "add_param2": "Additional data"}));
+    let comm = &contact.body["communications"][0];
+    assert_eq!((comm["name"].as_str(), comm["status"]["status"].as_str()), (Some("Initial Message"), Some("PLANNED")));
+    assert!(comm["id"].as_str().expect("id").starts_with("com_"));
+}
+
+async fn works_when_a_reimport_updates_the_existing_contacts(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/debt-collection/data_load.py").await;
+    let first = "object_id,external_id,name,email,phone,amount_due\nC-1,U-1,Ann,ann@x.io,+1,100\n";
+    assert_eq!(import(&client, &campaign, "text/csv", first).await["accepted"], 1);
+    let second = "object_id,external_id,name,email,phone,amount_due\nC-1,U-1,Ann,ann@x.io,+1,80\nC-2,U-2,Bob,bob@x.io,+2,10\n";
+    let job = import(&client, &campaign, "text/csv", second).await;
+    assert_eq!((job["accepted"].as_i64(), job["updated"].as_i64()), (Some(1), Some(1)));
+    let ann = client.get(&format!("/campaigns/{campaign}/contacts/C-1")).await;
+    assert_eq!(ann.body["parameters"]["amount_due"], "80", "the strategy merged the new parameters");
+    assert_eq!(ann.body["communications"].as_array().expect("comms").len(), 1, "nothing planned twice: {}", ann.text);
+}
+
+async fn works_when_jsonl_is_imported_without_a_strategy(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let jsonl = "{\"Object_id\": \"123\", \"External_ID\": \"123\", \"Name\": \"John Doe\", \"Email\": \"john@example.com\", \"Phone\": \"+1234567890\", \"amount\": 12.5}\n";
+    let job = import(&client, &campaign, "application/x-ndjson", jsonl).await;
+    assert_eq!(job["accepted"], 1, "{job}");
+    let contact = client.get(&format!("/campaigns/{campaign}/contacts/123")).await;
+    assert_eq!((contact.body["current_stage"].clone(), contact.body["parameters"]["amount"].clone()), (json!(null), json!(12.5)));
+}
+
+async fn errors_with_line_and_column_when_the_file_cannot_be_read(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let path = format!("/campaigns/{campaign}/imports");
+    let missing = client.upload(&path, "text/csv", b"Object_id,Name,Email\n1,Ann,a@x.io\n".to_vec()).await;
+    assert!(missing.problem(422).contains("external_id"), "{}", missing.text);
+    let not_utf8 = client.upload(&path, "text/csv", b"object_id,external_id,name,email,phone\n1,2,Jos\xe9,a@x.io,+1\n".to_vec()).await;
+    not_utf8.problem(422);
+    assert_eq!((not_utf8.body["line"].as_u64(), not_utf8.body["column"].as_u64()), (Some(2), Some(8)));
+    client.upload(&path, "text/csv", Vec::new()).await.problem(422);
+    let total = client.get(&format!("/campaigns/{campaign}/contacts")).await.body["total"].clone();
+    assert_eq!(total, 0, "nothing half-written");
+}
+
+async fn works_when_bad_rows_are_reported_and_good_rows_imported(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let csv = "object_id;external_id;name;email;phone\r\n1;U1;Ann;a@x.io;+1\r\n2;U2;Bob\r\n;U3;Cy;c@x.io;+3\r\n4;U4;\"Dee\nDee\";d@x.io;+4\r\n";
+    let job = import(&client, &campaign, "text/csv", csv).await;
+    assert_eq!((job["accepted"].as_i64(), job["rejected"].as_i64()), (Some(2), Some(2)), "{job}");
+    let lines: Vec<u64> = job["report"]["rejected"].as_array().expect("rejected").iter().map(|r| r["line"].as_u64().expect("line")).collect();
+    assert_eq!(lines, [3, 4]);
+    assert!(job["report"]["rejected"][0]["reason"].as_str().expect("reason").contains("expected 5 fields"), "{job}");
+    let dee = client.get(&format!("/campaigns/{campaign}/contacts/4")).await;
+    assert_eq!(dee.body["name"], "Dee\nDee");
+}
+
+async fn works_when_strategy_failures_are_reported_with_the_traceback(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    client.strategy(&campaign, "DATA_LOAD", "host/runtime/tests/strategies/probe.py").await;
+    let csv = "object_id,external_id,name,email,phone,case\nok-1,U,Ann,a@x.io,+1,ok\nbad-1,U,Bob,b@x.io,+2,raise\n";
+    let job = import(&client, &campaign, "text/csv", csv).await;
+    assert_eq!((job["accepted"].as_i64(), job["rejected"].as_i64()), (Some(2), Some(0)), "{job}");
+    let failure = &job["report"]["strategy_errors"][0];
+    assert_eq!((failure["line"].as_u64(), failure["object_id"].as_str()), (Some(3), Some("bad-1")));
+    assert!(failure["message"].as_str().expect("message").contains("File \"probe.py\", line 36, in run"), "{failure}");
+    let bob = client.get(&format!("/campaigns/{campaign}/contacts/bad-1")).await;
+    assert_eq!(bob.body["current_stage"], json!(null), "the failed strategy's output was not stored");
+    assert_eq!(bob.body["last_error"]["error"]["kind"], "exception");
+    assert_eq!(bob.body["last_error"]["input"]["object_id"], "bad-1");
+}
+
+async fn works_when_the_list_filters_and_pages(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let mut csv = String::from("object_id,external_id,name,email,phone\n");
+    for index in 0..30 {
+        csv.push_str(&format!("C-{index:02},U-{index},Person {index},p{index}@x.io,+{index}\n"));
+    }
+    import(&client, &campaign, "text/csv", &csv).await;
+    let page = client.get(&format!("/campaigns/{campaign}/contacts?limit=10&offset=20")).await;
+    assert_eq!(page.body["total"], 30);
+    let ids: Vec<&str> = page.body["contacts"].as_array().expect("page").iter().map(|c| c["object_id"].as_str().expect("id")).collect();
+    assert_eq!(ids.first().copied(), Some("C-20"));
+    assert_eq!(ids.len(), 10);
+    let search = client.get(&format!("/campaigns/{campaign}/contacts?q=p7@x")).await;
+    assert_eq!(search.body["total"], 1);
+    client.get(&format!("/campaigns/{campaign}/contacts?limit=0")).await.problem(400);
+}
+
+async fn works_when_the_export_escapes_formulas(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    import(&client, &campaign, "text/csv", "object_id,external_id,name,email,phone\n1,U1,=HYPERLINK(\"x\"),a@x.io,+1\n").await;
+    let export = client.get(&format!("/campaigns/{campaign}/contacts/export")).await;
+    assert_eq!(export.status, 200);
+    assert!(export.content_type.starts_with("text/csv"));
+    assert!(export.text.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{}", export.text);
+    let jsonl = client.get(&format!("/campaigns/{campaign}/contacts/export?format=jsonl")).await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(jsonl.text.trim()).expect("one line")["name"], "=HYPERLINK(\"x\")");
+}

@@ -1,0 +1,10 @@
+//! The HTTP API, started on port 0 with a fresh database, against SQLite
+//! and PostgreSQL alike: every test runs once per backend.
+
+mod support;
+
+mod auth;
+mod campaigns;
+mod contacts;
+mod strategies;
+mod tenancy;

@@ -1,0 +1,73 @@
+use serde_json::json;
+
+use crate::both_backends;
+use crate::support::{App, Backend};
+
+both_backends!(
+    works_when_an_uploaded_strategy_builds_and_shows_its_code,
+    errors_with_the_line_when_the_upload_does_not_build,
+    works_when_an_edit_makes_a_new_version_and_a_failed_edit_keeps_the_active_one,
+    errors_when_the_upload_is_malformed,
+);
+
+async fn works_when_an_uploaded_strategy_builds_and_shows_its_code(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let strategy = client.strategy(&campaign, "DATA_LOAD", "examples/spec/data_load.py").await;
+    assert_eq!(strategy["latest"]["status"], "ready", "{strategy}");
+    assert_eq!((strategy["type"].as_str(), strategy["active_version"].as_i64()), (Some("DATA_LOAD"), Some(1)));
+    assert!(strategy["latest"]["sources"]["data_load.py"].as_str().expect("code").contains("first_comm = Communication("));
+    let listed = client.get(&format!("/campaigns/{campaign}/strategies")).await;
+    assert_eq!(listed.body.as_array().expect("list").len(), 1);
+    let deleted = client.send(reqwest::Method::DELETE, &format!("/strategies/{}", strategy["id"].as_str().expect("id")), None).await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(client.get(&format!("/campaigns/{campaign}/strategies")).await.body, json!([]));
+}
+
+async fn errors_with_the_line_when_the_upload_does_not_build(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let source = "async def run(contact, existing_contact, logger, **kwargs):\n    return contact +\n";
+    let reply = client
+        .post(&format!("/campaigns/{campaign}/strategies"), json!({"name": "broken", "type": "DATA_LOAD", "file_name": "app.py", "source": source}))
+        .await;
+    assert_eq!(reply.status, 202);
+    let built = client.wait_for_build(reply.body["id"].as_str().expect("id")).await;
+    let error = &built["latest"]["error"];
+    assert_eq!(built["latest"]["status"], "failed");
+    assert_eq!((error["kind"].as_str(), error["type"].as_str()), (Some("python"), Some("SyntaxError")));
+    assert_eq!((error["file"].as_str(), error["line"].as_u64()), (Some("app.py"), Some(2)));
+    assert_eq!(built["active_version"], json!(null));
+}
+
+async fn works_when_an_edit_makes_a_new_version_and_a_failed_edit_keeps_the_active_one(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let first = client.strategy(&campaign, "CONTACT_ANSWER", "examples/spec/contact_answer.py").await;
+    let id = first["id"].as_str().expect("id");
+    let edit = client.send(reqwest::Method::PUT, &format!("/strategies/{id}"), Some(json!({"source": "def on_agent_answer(:\n", "file_name": "a.py"}))).await;
+    assert_eq!(edit.status, 202, "{}", edit.text);
+    let after = client.wait_for_build(id).await;
+    assert_eq!((after["latest"]["version"].as_i64(), after["latest"]["status"].as_str()), (Some(2), Some("failed")));
+    assert_eq!(after["active_version"], 1, "the failed edit does not replace the running version");
+    // A second upload of the same type is a new version of the same strategy.
+    let again = client.strategy(&campaign, "CONTACT_ANSWER", "examples/debt-collection/contact_answer.py").await;
+    assert_eq!((again["id"].as_str(), again["active_version"].as_i64()), (Some(id), Some(3)));
+}
+
+async fn errors_when_the_upload_is_malformed(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let path = format!("/campaigns/{campaign}/strategies");
+    let neither = client.post(&path, json!({"name": "x", "type": "DATA_LOAD"})).await;
+    assert_eq!(neither.problem(400), "give either `source` or `files`, not both or neither");
+    let kind = client.post(&path, json!({"name": "x", "type": "CLEANUP", "source": ""})).await;
+    assert!(kind.problem(400).contains("unknown variant `CLEANUP`, expected one of `DATA_LOAD`, `AGGREGATION`, `CONTACT_ANSWER`"), "{}", kind.text);
+    let escape = client.post(&path, json!({"name": "x", "type": "DATA_LOAD", "files": {"../x.py": ""}, "entry": "../x.py"})).await;
+    assert!(escape.problem(400).contains("not a valid module path"), "{}", escape.text);
+    assert_eq!(client.get(&path).await.body, json!([]), "nothing was written");
+}

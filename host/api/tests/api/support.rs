@@ -1,0 +1,202 @@
+//! A running app per test, on a fresh SQLite file or a fresh PostgreSQL
+//! database, and a client that speaks to it with a tenant's key.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use stratagem_api::{AppState, StrategyService};
+use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
+use stratagem_store::Store;
+
+/// Generates `sqlite` and `postgres` variants of an async test taking a
+/// `Backend`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() { super::$name($crate::support::Backend::Sqlite).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() { super::$name($crate::support::Backend::Postgres).await }
+            }
+        )*
+    };
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct App {
+    pub base: String,
+    pub store: Store,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("api-artifacts");
+            Arc::new(Runtime::new(RuntimeConfig { cache_dir: cache, max_instances: 32, max_memory_bytes: 512 << 20 }).expect("runtime"))
+        })
+        .clone()
+}
+
+fn builder() -> Builder {
+    let tool = std::env::var_os("STRATAGEM_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/componentize-py"));
+    let cache = std::env::var_os("STRATAGEM_BUILD_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("strategy-builds"));
+    Builder::new(tool).with_cache(cache)
+}
+
+async fn database_url(backend: Backend, dir: &Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("test.db").display()),
+        Backend::Postgres => {
+            let server = std::env::var("STRATAGEM_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+            let name = format!("stratagem_test_{}", uuid::Uuid::new_v4().simple());
+            use sqlx::Connection;
+            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432 (started by .ci/run)");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
+            format!("{server}/{name}")
+        }
+    }
+}
+
+impl App {
+    pub async fn start(backend: Backend) -> App {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::connect(&database_url(backend, dir.path()).await).await.expect("store");
+        let state = AppState { store: store.clone(), strategies: Arc::new(StrategyService::new(runtime(), builder())) };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, stratagem_api::app(state)).await });
+        App { base, store, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    /// A new tenant and a client authenticated as it.
+    pub async fn tenant(&self, name: &str) -> Client {
+        let (_, key) = self.store.create_tenant(name).await.expect("tenant");
+        Client { base: self.base.clone(), http: self.http.clone(), key: key.key }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub key: String,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Client {
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self.http.request(method, format!("{}/api{path}", self.base)).bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::read(request.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn upload(&self, path: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
+        let request = self
+            .http
+            .post(format!("{}/api{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", content_type)
+            .body(bytes);
+        Reply::read(request.send().await.expect("request")).await
+    }
+
+    pub async fn campaign(&self, name: &str) -> String {
+        let reply = self.post("/campaigns", serde_json::json!({"name": name})).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Uploads a strategy file of the repository and waits for its build.
+    pub async fn strategy(&self, campaign: &str, kind: &str, file: &str) -> Value {
+        let source = std::fs::read_to_string(repo().join(file)).expect("strategy file");
+        let name = Path::new(file).file_name().and_then(|n| n.to_str()).expect("name");
+        let reply = self
+            .post(&format!("/campaigns/{campaign}/strategies"), serde_json::json!({"name": name, "type": kind, "file_name": name, "source": source}))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        self.wait_for_build(reply.body["id"].as_str().expect("id")).await
+    }
+
+    pub async fn wait_for_build(&self, id: &str) -> Value {
+        for _ in 0..600 {
+            let reply = self.get(&format!("/strategies/{id}")).await;
+            if reply.body["latest"]["status"] != "building" {
+                return reply.body;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("strategy {id} still building after 2 minutes")
+    }
+
+    pub async fn wait_for_import(&self, id: &str) -> Value {
+        for _ in 0..600 {
+            let reply = self.get(&format!("/imports/{id}")).await;
+            if reply.body["status"] != "running" {
+                return reply.body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("import {id} still running after 60 s")
+    }
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, content_type, body, text }
+    }
+
+    /// Asserts an RFC 9457 problem with this status and returns its detail.
+    pub fn problem(&self, status: u16) -> String {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(self.content_type, "application/problem+json", "{}", self.text);
+        assert_eq!(self.body["status"], status);
+        self.body["detail"].as_str().expect("detail").to_owned()
+    }
+}
