@@ -69,9 +69,29 @@ pub fn app(state: AppState) -> Router {
         .nest("/api", protected.merge(openapi::router()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound("route") })
+        .layer(axum::middleware::from_fn(reject_oversized))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_LIMIT_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Answers 413 from `Content-Length` alone, before any of the body is read:
+/// the client gets a clean problem document instead of a reset connection.
+/// Bodies without a length are still capped while they are read.
+async fn reject_oversized(request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = if request.uri().path().ends_with("/imports") { IMPORT_LIMIT_BYTES } else { JSON_LIMIT_BYTES };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        let mut response = ApiError::TooLarge { limit_bytes: limit as u64 }.into_response();
+        response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        return response;
+    }
+    next.run(request).await
 }
 
 /// `Json` whose rejections are problem documents with line and column.

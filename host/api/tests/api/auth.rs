@@ -20,7 +20,8 @@ async fn errors_when_the_key_is_missing_wrong_or_revoked(backend: Backend) {
     assert_eq!(detail, "a valid API key is required: send `Authorization: Bearer stg_…`");
 
     let mut forged = client.clone();
-    forged.key = format!("{}0", &client.key[..client.key.len() - 1]);
+    let last = if client.key.ends_with('0') { '1' } else { '0' };
+    forged.key = format!("{}{last}", &client.key[..client.key.len() - 1]);
     forged.get("/campaigns").await.problem(401);
 
     let second = client.post("/keys", json!({"name": "ci"})).await;

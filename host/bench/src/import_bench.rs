@@ -1,0 +1,156 @@
+//! Contact import through the HTTP API, end to end (upload → job done), on
+//! SQLite and PostgreSQL, with no strategy, a no-op strategy and the spec's
+//! data-load strategy, so the cost of each layer is visible as a ratio to
+//! the no-strategy import on the same backend.
+//!
+//!   cargo run --release -p stratagem-bench --bin import-bench
+//!
+//! Environment: IMPORT_ROWS (default 100000), IMPORT_BACKENDS (default
+//! sqlite,postgres), STRATAGEM_TEST_POSTGRES (default
+//! postgres://postgres@127.0.0.1:5432), STRATAGEM_COMPONENTIZE_PY.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use stratagem_api::{AppState, StrategyService};
+use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
+use stratagem_store::Store;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Api {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut request = self.http.request(method, format!("{}/api{path}", self.base)).bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request.send().await?;
+        let status = reply.status();
+        let body: Value = reply.json().await?;
+        if !status.is_success() {
+            bail!("{path}: {status} {body}");
+        }
+        Ok(body)
+    }
+}
+
+async fn start(url: &str, runtime: Arc<Runtime>, builder: Builder) -> anyhow::Result<Api> {
+    let store = Store::connect(url).await?;
+    let (_, key) = store.create_tenant("bench").await?;
+    let state = AppState { store, strategies: Arc::new(StrategyService::new(runtime, builder)) };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, stratagem_api::app(state)).await });
+    Ok(Api { base, key: key.key, http: reqwest::Client::new() })
+}
+
+async fn database(backend: &str, dir: &Path) -> anyhow::Result<String> {
+    Ok(match backend {
+        "sqlite" => format!("sqlite://{}", dir.join(format!("bench-{}.db", uuid_like())).display()),
+        "postgres" => {
+            let server = std::env::var("STRATAGEM_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+            let name = format!("stratagem_bench_{}", uuid_like());
+            let status = std::process::Command::new("createdb").args(["-h", "127.0.0.1", "-U", "postgres", &name]).status()?;
+            if !status.success() {
+                bail!("createdb {name} failed");
+            }
+            format!("{server}/{name}")
+        }
+        other => bail!("unknown backend {other}"),
+    })
+}
+
+fn uuid_like() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()))
+}
+
+fn csv(rows: usize) -> Vec<u8> {
+    let mut out = String::from("object_id,external_id,name,email,phone,amount_due,due_date\n");
+    for index in 0..rows {
+        out.push_str(&format!("C-{index:08},U-{index},Person {index},p{index}@example.com,+1555{index:07},{}.50,2026-12-01\n", index % 900 + 100));
+    }
+    out.into_bytes()
+}
+
+/// Runs one import and returns contacts per second, upload to done.
+async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> anyhow::Result<f64> {
+    let campaign = api.call(reqwest::Method::POST, "/campaigns", Some(json!({"name": "bench"}))).await?;
+    let campaign = campaign["id"].as_str().context("campaign id")?.to_owned();
+    if let Some(file) = strategy {
+        let source = std::fs::read_to_string(repo().join(file))?;
+        let uploaded = api
+            .call(reqwest::Method::POST, &format!("/campaigns/{campaign}/strategies"), Some(json!({"name": file, "type": "DATA_LOAD", "source": source})))
+            .await?;
+        let id = uploaded["id"].as_str().context("strategy id")?.to_owned();
+        loop {
+            let view = api.call(reqwest::Method::GET, &format!("/strategies/{id}"), None).await?;
+            match view["latest"]["status"].as_str() {
+                Some("ready") => break,
+                Some("failed") => bail!("{file} failed to build: {view}"),
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+    let started = Instant::now();
+    let reply = api
+        .http
+        .post(format!("{}/api/campaigns/{campaign}/imports", api.base))
+        .bearer_auth(&api.key)
+        .header("content-type", "text/csv")
+        .body(body.to_vec())
+        .send()
+        .await?;
+    let job: Value = reply.json().await?;
+    let id = job["id"].as_str().with_context(|| format!("import rejected: {job}"))?.to_owned();
+    loop {
+        let job = api.call(reqwest::Method::GET, &format!("/imports/{id}"), None).await?;
+        if job["status"] != "running" {
+            let done = job["accepted"].as_u64().unwrap_or(0) as usize;
+            if done != rows {
+                bail!("imported {done} of {rows}: {}", job["report"]);
+            }
+            return Ok(rows as f64 / started.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let rows: usize = std::env::var("IMPORT_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let backends = std::env::var("IMPORT_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    if std::env::var_os("STRATAGEM_COMPONENTIZE_PY").is_none() {
+        std::env::set_var("STRATAGEM_COMPONENTIZE_PY", repo().join(".venv/bin/componentize-py"));
+    }
+    let dir = tempfile::tempdir()?;
+    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: dir.path().join("cache"), ..RuntimeConfig::default() })?);
+    let builder = Builder::from_env().with_cache(dir.path().join("builds"));
+    let body = csv(rows);
+    println!("{rows} contacts per import ({} MiB of CSV), upload to job done", body.len() >> 20);
+    println!("{:<10} {:<34} {:>12} {:>16}", "backend", "strategy", "contacts/s", "× no strategy");
+    for backend in backends.split(',') {
+        let api = start(&database(backend, dir.path()).await?, runtime.clone(), builder.clone()).await?;
+        let mut baseline = None;
+        for (label, strategy) in [
+            ("none", None),
+            ("no-op (return contact)", Some("host/bench/strategies/noop.py")),
+            ("spec data load", Some("examples/spec/data_load.py")),
+        ] {
+            let rate = import(&api, strategy, &body, rows).await?;
+            let base = *baseline.get_or_insert(rate);
+            println!("{backend:<10} {label:<34} {rate:>12.0} {:>16.2}", rate / base);
+        }
+    }
+    Ok(())
+}
