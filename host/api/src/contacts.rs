@@ -171,13 +171,19 @@ async fn import_rows(
                 }
             }
         }
+        let mut existing = match strategy {
+            Some(_) => {
+                let object_ids: Vec<String> = accepted_rows.iter().map(|row| row.contact.object_id.clone()).collect();
+                state.store.find_contacts(tenant, &campaign.id, &object_ids).await?
+            }
+            None => Default::default(),
+        };
+        let work = accepted_rows.into_iter().map(|row| {
+            let stored = existing.remove(&row.contact.object_id).map(|stored| stored.contact);
+            prepare(strategy.as_deref(), &options, row, stored)
+        });
         let prepared: Vec<(Contact, Option<serde_json::Value>, Option<StrategyFailure>)> =
-            futures::stream::iter(accepted_rows.into_iter().map(|row| prepare(state, tenant, &campaign.id, strategy.as_deref(), &options, row)))
-                .buffered(PARALLEL_INVOCATIONS)
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_, ApiError>>()?;
+            futures::stream::iter(work).buffered(PARALLEL_INVOCATIONS).collect().await;
         let mut writes = Vec::with_capacity(prepared.len());
         for (contact, last_error, failure) in prepared {
             if let Some(failure) = failure {
@@ -203,24 +209,21 @@ async fn import_rows(
 /// (or stored as imported, if new) with the error recorded on it, so it can
 /// be retried; nothing the failed strategy produced is written.
 async fn prepare(
-    state: &AppState,
-    tenant: &str,
-    campaign_id: &str,
     strategy: Option<&Strategy>,
     options: &InvokeOptions,
     row: ImportRow,
-) -> Result<(Contact, Option<serde_json::Value>, Option<StrategyFailure>), ApiError> {
-    let Some(strategy) = strategy else { return Ok((row.contact, None, None)) };
-    let existing = state.store.find_contact(tenant, campaign_id, &row.contact.object_id).await?.map(|stored| stored.contact);
+    existing: Option<Contact>,
+) -> (Contact, Option<serde_json::Value>, Option<StrategyFailure>) {
+    let Some(strategy) = strategy else { return (row.contact, None, None) };
     let hook = Hook::DataLoad { contact: row.contact.clone(), existing: existing.clone() };
     let invocation = strategy.invoke(&hook, options).await;
     match invocation.result {
         Ok(Some(mut contact)) => {
             // The strategy may not move a contact to another subject.
             contact.object_id = row.contact.object_id;
-            Ok((contact, None, None))
+            (contact, None, None)
         }
-        Ok(None) => Ok((existing.unwrap_or(row.contact), None, None)),
+        Ok(None) => (existing.unwrap_or(row.contact), None, None),
         Err(error) => {
             let detail = serde_json::json!({"error": error, "message": error.to_string(), "input": row.contact});
             let failure = StrategyFailure {
@@ -229,7 +232,7 @@ async fn prepare(
                 error: serde_json::to_value(&error).unwrap_or_default(),
                 message: error.to_string(),
             };
-            Ok((existing.unwrap_or(row.contact), Some(detail), Some(failure)))
+            (existing.unwrap_or(row.contact), Some(detail), Some(failure))
         }
     }
 }

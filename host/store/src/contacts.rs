@@ -2,6 +2,8 @@
 //! written in one transaction, batched: an import never leaves a contact
 //! half-written.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -52,6 +54,28 @@ pub enum UpsertOutcome {
     Updated,
 }
 
+const CONTACT_COLUMNS: &str = "id, object_id, external_id, name, email, phone, parameters, current_stage, \
+     internal_data, results, result_flag, result_datetime, last_error, created_at, updated_at";
+const COMMUNICATION_COLUMNS: &str = "id, name, stage_name, start_date, end_date, status, status_detail, \
+     status_updated_at, flagged, alternative, parameters";
+/// Rows per multi-row statement, under SQLite's 32766 and PostgreSQL's
+/// 65535 bound parameters.
+const CONTACT_CHUNK: usize = 500;
+const COMMUNICATION_CHUNK: usize = 500;
+const ID_CHUNK: usize = 1000;
+
+/// `($s, $s+1, …), (…)` for `rows` rows of `columns` parameters.
+fn placeholders(start: usize, columns: usize, rows: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let first = start + row * columns;
+            let row: Vec<String> = (first..first + columns).map(|n| format!("${n}")).collect();
+            if columns == 1 { row.join(", ") } else { format!("({})", row.join(", ")) }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn status_text(status: CommunicationStatus) -> &'static str {
     match status {
         CommunicationStatus::Planned => "PLANNED",
@@ -74,113 +98,170 @@ fn flag(value: Option<bool>) -> Option<i64> {
 
 impl Store {
     /// Inserts or replaces contacts (matched by object id) with their
-    /// communications, in one transaction for the whole batch.
+    /// communications, in one transaction for the whole batch, with
+    /// multi-row statements: a handful of round trips per batch, not per row.
     pub async fn upsert_contacts(
         &self,
         tenant_id: &str,
         campaign_id: &str,
         contacts: &[(Contact, Option<serde_json::Value>)],
     ) -> Result<Vec<UpsertOutcome>> {
+        let object_ids: Vec<&str> = contacts.iter().map(|(contact, _)| contact.object_id.as_str()).collect();
+        if object_ids.iter().collect::<HashSet<_>>().len() != object_ids.len() {
+            return Err(StoreError::Conflict("a batch names the same object_id twice".into()));
+        }
         let mut tx = self.pool.begin().await?;
-        let now = micros(Utc::now());
-        let mut outcomes = Vec::with_capacity(contacts.len());
-        for (contact, last_error) in contacts {
-            let existing = sqlx::query("SELECT id FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id = $3")
-                .bind(tenant_id)
-                .bind(campaign_id)
-                .bind(&contact.object_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let parameters = serde_json::Value::Object(contact.parameters.clone()).to_string();
-            let internal = serde_json::Value::Object(contact.internal_data.clone()).to_string();
-            let results = serde_json::Value::Object(contact.results.clone()).to_string();
-            let error = last_error.as_ref().map(|e| e.to_string());
-            let id = match existing {
-                Some(row) => {
-                    let id: String = get(&row, "id")?;
-                    sqlx::query(
-                        "UPDATE contacts SET external_id = $1, name = $2, email = $3, phone = $4, parameters = $5, \
-                         current_stage = $6, internal_data = $7, results = $8, result_flag = $9, result_datetime = $10, \
-                         communication_count = $11, last_error = $12, updated_at = $13 WHERE id = $14",
-                    )
-                    .bind(&contact.external_id)
-                    .bind(&contact.name)
-                    .bind(&contact.email)
-                    .bind(&contact.phone)
-                    .bind(parameters)
-                    .bind(&contact.current_stage)
-                    .bind(internal)
-                    .bind(results)
-                    .bind(flag(contact.result_flag))
-                    .bind(contact.result_datetime.map(micros))
-                    .bind(contact.communications.len() as i64)
-                    .bind(error)
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("DELETE FROM communications WHERE contact_id = $1").bind(&id).execute(&mut *tx).await?;
-                    outcomes.push(UpsertOutcome::Updated);
-                    id
-                }
-                None => {
-                    let id = new_id("ctc");
-                    sqlx::query(
-                        "INSERT INTO contacts (id, tenant_id, campaign_id, object_id, external_id, name, email, phone, \
-                         parameters, current_stage, internal_data, results, result_flag, result_datetime, \
-                         communication_count, last_error, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
-                    )
-                    .bind(&id)
-                    .bind(tenant_id)
-                    .bind(campaign_id)
-                    .bind(&contact.object_id)
-                    .bind(&contact.external_id)
-                    .bind(&contact.name)
-                    .bind(&contact.email)
-                    .bind(&contact.phone)
-                    .bind(parameters)
-                    .bind(&contact.current_stage)
-                    .bind(internal)
-                    .bind(results)
-                    .bind(flag(contact.result_flag))
-                    .bind(contact.result_datetime.map(micros))
-                    .bind(contact.communications.len() as i64)
-                    .bind(error)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    outcomes.push(UpsertOutcome::Inserted);
-                    id
-                }
-            };
-            for (position, comm) in contact.communications.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO communications (id, tenant_id, campaign_id, contact_id, position, name, stage_name, \
-                     start_date, end_date, status, status_detail, status_updated_at, flagged, alternative, parameters) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .bind(comm.id.clone().unwrap_or_else(|| new_id("com")))
-                .bind(tenant_id)
-                .bind(campaign_id)
-                .bind(&id)
-                .bind(position as i64)
-                .bind(&comm.name)
-                .bind(&comm.stage_name)
-                .bind(micros(comm.start_date))
-                .bind(comm.end_date.map(micros))
-                .bind(status_text(comm.status.status))
-                .bind(&comm.status.detail)
-                .bind(comm.status.updated_at.map(micros))
-                .bind(i64::from(comm.flagged))
-                .bind(&comm.alternative)
-                .bind(serde_json::Value::Object(comm.parameters.clone()).to_string())
-                .execute(&mut *tx)
-                .await?;
+        let mut existing: HashMap<String, String> = HashMap::new();
+        for chunk in object_ids.chunks(ID_CHUNK) {
+            let sql = format!(
+                "SELECT id, object_id FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id IN ({})",
+                placeholders(3, 1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(tenant_id).bind(campaign_id);
+            for object_id in chunk {
+                query = query.bind(*object_id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                existing.insert(get(&row, "object_id")?, get(&row, "id")?);
             }
         }
+        let ids: Vec<String> = contacts
+            .iter()
+            .map(|(contact, _)| existing.get(&contact.object_id).cloned().unwrap_or_else(|| new_id("ctc")))
+            .collect();
+        let now = micros(Utc::now());
+
+        for (chunk, chunk_ids) in contacts.chunks(CONTACT_CHUNK).zip(ids.chunks(CONTACT_CHUNK)) {
+            let sql = format!(
+                "INSERT INTO contacts (id, tenant_id, campaign_id, object_id, external_id, name, email, phone, \
+                 parameters, current_stage, internal_data, results, result_flag, result_datetime, \
+                 communication_count, last_error, created_at, updated_at) VALUES {} \
+                 ON CONFLICT (tenant_id, campaign_id, object_id) DO UPDATE SET external_id = excluded.external_id, \
+                 name = excluded.name, email = excluded.email, phone = excluded.phone, parameters = excluded.parameters, \
+                 current_stage = excluded.current_stage, internal_data = excluded.internal_data, results = excluded.results, \
+                 result_flag = excluded.result_flag, result_datetime = excluded.result_datetime, \
+                 communication_count = excluded.communication_count, last_error = excluded.last_error, \
+                 updated_at = excluded.updated_at",
+                placeholders(1, 18, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for ((contact, last_error), id) in chunk.iter().zip(chunk_ids) {
+                query = query
+                    .bind(id.clone())
+                    .bind(tenant_id.to_owned())
+                    .bind(campaign_id.to_owned())
+                    .bind(contact.object_id.clone())
+                    .bind(contact.external_id.clone())
+                    .bind(contact.name.clone())
+                    .bind(contact.email.clone())
+                    .bind(contact.phone.clone())
+                    .bind(serde_json::Value::Object(contact.parameters.clone()).to_string())
+                    .bind(contact.current_stage.clone())
+                    .bind(serde_json::Value::Object(contact.internal_data.clone()).to_string())
+                    .bind(serde_json::Value::Object(contact.results.clone()).to_string())
+                    .bind(flag(contact.result_flag))
+                    .bind(contact.result_datetime.map(micros))
+                    .bind(contact.communications.len() as i64)
+                    .bind(last_error.as_ref().map(|e| e.to_string()))
+                    .bind(now)
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+
+        let replaced: Vec<&String> = existing.values().collect();
+        for chunk in replaced.chunks(ID_CHUNK) {
+            let sql = format!("DELETE FROM communications WHERE contact_id IN ({})", placeholders(1, 1, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind((*id).clone());
+            }
+            query.execute(&mut *tx).await?;
+        }
+
+        let communications: Vec<(&String, usize, &Communication)> = contacts
+            .iter()
+            .zip(&ids)
+            .flat_map(|((contact, _), id)| contact.communications.iter().enumerate().map(move |(p, c)| (id, p, c)))
+            .collect();
+        for chunk in communications.chunks(COMMUNICATION_CHUNK) {
+            let sql = format!(
+                "INSERT INTO communications (id, tenant_id, campaign_id, contact_id, position, name, stage_name, \
+                 start_date, end_date, status, status_detail, status_updated_at, flagged, alternative, parameters) VALUES {}",
+                placeholders(1, 15, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for (contact_id, position, comm) in chunk {
+                query = query
+                    .bind(comm.id.clone().unwrap_or_else(|| new_id("com")))
+                    .bind(tenant_id.to_owned())
+                    .bind(campaign_id.to_owned())
+                    .bind((*contact_id).clone())
+                    .bind(*position as i64)
+                    .bind(comm.name.clone())
+                    .bind(comm.stage_name.clone())
+                    .bind(micros(comm.start_date))
+                    .bind(comm.end_date.map(micros))
+                    .bind(status_text(comm.status.status))
+                    .bind(comm.status.detail.clone())
+                    .bind(comm.status.updated_at.map(micros))
+                    .bind(i64::from(comm.flagged))
+                    .bind(comm.alternative.clone())
+                    .bind(serde_json::Value::Object(comm.parameters.clone()).to_string());
+            }
+            query.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(contacts
+            .iter()
+            .map(|(contact, _)| {
+                if existing.contains_key(&contact.object_id) { UpsertOutcome::Updated } else { UpsertOutcome::Inserted }
+            })
+            .collect())
+    }
+
+    /// The stored contacts among `object_ids`, with communications, in two
+    /// queries per chunk (an import reads a whole batch at once).
+    pub async fn find_contacts(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        object_ids: &[String],
+    ) -> Result<HashMap<String, StoredContact>> {
+        let mut found = HashMap::new();
+        for chunk in object_ids.chunks(ID_CHUNK) {
+            let sql = format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id IN ({})",
+                placeholders(3, 1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(tenant_id).bind(campaign_id);
+            for object_id in chunk {
+                query = query.bind(object_id.clone());
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            if rows.is_empty() {
+                continue;
+            }
+            let ids: Vec<String> = rows.iter().map(|row| get(row, "id")).collect::<Result<_>>()?;
+            let sql = format!(
+                "SELECT contact_id, {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id IN ({}) ORDER BY contact_id, position",
+                placeholders(1, 1, ids.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in &ids {
+                query = query.bind(id.clone());
+            }
+            let mut by_contact: HashMap<String, Vec<Communication>> = HashMap::new();
+            for row in query.fetch_all(&self.pool).await? {
+                by_contact.entry(get(&row, "contact_id")?).or_default().push(communication(&row)?);
+            }
+            for row in &rows {
+                let id: String = get(row, "id")?;
+                let stored = stored_contact(row, by_contact.remove(&id).unwrap_or_default())?;
+                found.insert(stored.contact.object_id.clone(), stored);
+            }
+        }
+        Ok(found)
     }
 
     pub async fn contact(&self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<StoredContact> {
@@ -188,11 +269,9 @@ impl Store {
     }
 
     pub async fn find_contact(&self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<Option<StoredContact>> {
-        let row = sqlx::query(
-            "SELECT id, object_id, external_id, name, email, phone, parameters, current_stage, internal_data, results, \
-             result_flag, result_datetime, last_error, created_at, updated_at \
-             FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id = $3",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id = $3"
+        ))
         .bind(tenant_id)
         .bind(campaign_id)
         .bind(object_id)
@@ -200,10 +279,9 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let id: String = get(&row, "id")?;
-        let comms = sqlx::query(
-            "SELECT id, name, stage_name, start_date, end_date, status, status_detail, status_updated_at, flagged, \
-             alternative, parameters FROM communications WHERE contact_id = $1 ORDER BY position",
-        )
+        let comms = sqlx::query(&format!(
+            "SELECT {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id = $1 ORDER BY position"
+        ))
         .bind(&id)
         .fetch_all(&self.pool)
         .await?;
