@@ -140,7 +140,8 @@ async fn main() -> anyhow::Result<()> {
     println!("{rows} contacts per import ({} MiB of CSV), upload to job done", body.len() >> 20);
     println!("{:<10} {:<34} {:>12} {:>16}", "backend", "strategy", "contacts/s", "× no strategy");
     for backend in backends.split(',') {
-        let api = start(&database(backend, dir.path()).await?, runtime.clone(), builder.clone()).await?;
+        let url = database(backend, dir.path()).await?;
+        let api = start(&url, runtime.clone(), builder.clone()).await?;
         let mut baseline = None;
         for (label, strategy) in [
             ("none", None),
@@ -150,6 +151,9 @@ async fn main() -> anyhow::Result<()> {
             let rate = import(&api, strategy, &body, rows).await?;
             let base = *baseline.get_or_insert(rate);
             println!("{backend:<10} {label:<34} {rate:>12.0} {:>16.2}", rate / base);
+        }
+        if let Some(name) = url.strip_prefix("postgres://").and_then(|rest| rest.rsplit('/').next()) {
+            let _ = std::process::Command::new("dropdb").args(["--force", "-h", "127.0.0.1", "-U", "postgres", name]).status();
         }
     }
     Ok(())
