@@ -75,7 +75,9 @@ CREATE TABLE contacts (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
-CREATE UNIQUE INDEX contacts_object ON contacts (tenant_id, campaign_id, object_id);
+-- object_id leads: lookups by object id must never scan a campaign, even
+-- when the planner's statistics are stale (measured: quadratic imports).
+CREATE UNIQUE INDEX contacts_object ON contacts (object_id, campaign_id, tenant_id);
 CREATE INDEX contacts_stage ON contacts (tenant_id, campaign_id, current_stage);
 
 CREATE TABLE communications (

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -110,6 +110,10 @@ pub struct Runtime {
     cache: ArtifactCache,
     client: reqwest::Client,
     max_memory_bytes: usize,
+    /// Idle reused instances across all strategies, and their cap: half
+    /// the pool's slots, so idle instances never starve new invocations.
+    idle_instances: AtomicUsize,
+    max_idle_instances: usize,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -154,6 +158,8 @@ impl Runtime {
             linker,
             client,
             max_memory_bytes: config.max_memory_bytes,
+            idle_instances: AtomicUsize::new(0),
+            max_idle_instances: (config.max_instances / 2) as usize,
             ticker_stop,
         })
     }
@@ -282,15 +288,32 @@ impl Strategy {
 
     fn take_idle(&self, tenant: &str) -> Option<Instance> {
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        idle.get_mut(tenant).and_then(Vec::pop)
+        let instance = idle.get_mut(tenant).and_then(Vec::pop)?;
+        self.runtime.idle_instances.fetch_sub(1, Ordering::Relaxed);
+        Some(instance)
     }
 
+    /// Keeps a healthy instance for reuse if both the per-tenant and the
+    /// runtime-wide idle caps allow; otherwise it is dropped, freeing its slot.
     fn keep_idle(&self, tenant: &str, instance: Instance) {
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let slot = idle.entry(tenant.to_owned()).or_default();
-        if slot.len() < MAX_IDLE_PER_TENANT {
+        let runtime_wide = &self.runtime.idle_instances;
+        if slot.len() < MAX_IDLE_PER_TENANT
+            && runtime_wide
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.runtime.max_idle_instances).then_some(n + 1))
+                .is_ok()
+        {
             slot.push(instance);
         }
+    }
+}
+
+impl Drop for Strategy {
+    fn drop(&mut self) {
+        let idle = self.idle.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count: usize = idle.values().map(Vec::len).sum();
+        self.runtime.idle_instances.fetch_sub(count, Ordering::Relaxed);
     }
 }
 

@@ -138,7 +138,7 @@ impl Store {
                 "INSERT INTO contacts (id, tenant_id, campaign_id, object_id, external_id, name, email, phone, \
                  parameters, current_stage, internal_data, results, result_flag, result_datetime, \
                  communication_count, last_error, created_at, updated_at) VALUES {} \
-                 ON CONFLICT (tenant_id, campaign_id, object_id) DO UPDATE SET external_id = excluded.external_id, \
+                 ON CONFLICT (object_id, campaign_id, tenant_id) DO UPDATE SET external_id = excluded.external_id, \
                  name = excluded.name, email = excluded.email, phone = excluded.phone, parameters = excluded.parameters, \
                  current_stage = excluded.current_stage, internal_data = excluded.internal_data, results = excluded.results, \
                  result_flag = excluded.result_flag, result_datetime = excluded.result_datetime, \

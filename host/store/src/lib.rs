@@ -72,6 +72,13 @@ impl Store {
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .after_connect(move |connection, _| {
                 Box::pin(async move {
+                    if backend == Backend::Postgres {
+                        // A generic plan for `object_id IN ($3, …)` picks the
+                        // (tenant, campaign) prefix of another index and scans a
+                        // whole campaign per batch (measured: 100-200 ms per
+                        // lookup at 100k contacts); custom plans use the key.
+                        sqlx::query("SET plan_cache_mode = force_custom_plan").execute(&mut *connection).await?;
+                    }
                     if backend == Backend::Sqlite {
                         sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *connection).await?;
                         sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *connection).await?;

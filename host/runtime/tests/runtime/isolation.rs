@@ -59,3 +59,22 @@ async fn works_when_a_trap_discards_the_reused_instance() {
     assert_eq!(calls_seen(&probe, &options, "loop").await, None);
     assert_eq!(calls_seen(&probe, &options, "ok").await, Some(1), "the trapped instance was not reused");
 }
+
+#[tokio::test]
+async fn works_when_idle_instances_never_fill_the_pool() {
+    // 4 slots: at most 2 may sit idle, so fresh work always finds a slot.
+    let cache = crate::support::cache_dir();
+    let runtime = std::sync::Arc::new(
+        stratagem_runtime::Runtime::new(stratagem_runtime::RuntimeConfig { cache_dir: cache, max_instances: 4, max_memory_bytes: 256 << 20 })
+            .expect("runtime"),
+    );
+    let probe = crate::support::load_with(&runtime, PROBE).await;
+    let mut reuse = options();
+    reuse.isolation = Isolation::ReuseInstance;
+    for tenant in ["t1", "t2", "t3", "t4", "t5"] {
+        reuse.tenant = tenant.into();
+        assert!(run_probe(&probe, json!({}), &reuse).await.result.is_ok(), "tenant {tenant}");
+    }
+    let fresh = run_probe(&probe, json!({}), &options()).await;
+    assert!(fresh.result.is_ok(), "{:?}", fresh.result);
+}
