@@ -336,16 +336,15 @@ impl Store {
         Ok((summaries, get(&total, "total")?))
     }
 
-    /// Every contact of a campaign, with communications, for export.
+    /// Every contact of a campaign, with communications, for export, in
+    /// object-id order; read in chunks, not a contact at a time.
     pub async fn export_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<Contact>> {
         let (summaries, _) = self
             .list_contacts(tenant_id, campaign_id, &ContactFilter { limit: i64::MAX, ..ContactFilter::default() })
             .await?;
-        let mut contacts = Vec::with_capacity(summaries.len());
-        for summary in summaries {
-            contacts.push(self.contact(tenant_id, campaign_id, &summary.object_id).await?.contact);
-        }
-        Ok(contacts)
+        let object_ids: Vec<String> = summaries.into_iter().map(|summary| summary.object_id).collect();
+        let mut found = self.find_contacts(tenant_id, campaign_id, &object_ids).await?;
+        Ok(object_ids.iter().filter_map(|object_id| found.remove(object_id)).map(|stored| stored.contact).collect())
     }
 }
 

@@ -144,3 +144,22 @@ async fn works_when_the_export_escapes_formulas(backend: Backend) {
     let jsonl = client.get(&format!("/campaigns/{campaign}/contacts/export?format=jsonl")).await;
     assert_eq!(serde_json::from_str::<serde_json::Value>(jsonl.text.trim()).expect("one line")["name"], "=HYPERLINK(\"x\")");
 }
+
+both_backends!(works_when_the_export_keeps_order_and_communications);
+
+async fn works_when_the_export_keeps_order_and_communications(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/spec/data_load.py").await;
+    let mut csv = String::from("object_id,external_id,name,email,phone\n");
+    for index in (0..450).rev() {
+        csv.push_str(&format!("C-{index:03},U,Person {index},p@x.io,+1\n"));
+    }
+    assert_eq!(import(&client, &campaign, "text/csv", &csv).await["accepted"], 450);
+    let export = client.get(&format!("/campaigns/{campaign}/contacts/export?format=jsonl")).await;
+    let lines: Vec<serde_json::Value> = export.text.lines().map(|line| serde_json::from_str(line).expect("json line")).collect();
+    assert_eq!(lines.len(), 450);
+    assert_eq!((lines[0]["object_id"].as_str(), lines[449]["object_id"].as_str()), (Some("C-000"), Some("C-449")));
+    assert!(lines.iter().all(|contact| contact["communications"].as_array().map(Vec::len) == Some(1)), "every contact keeps its communication");
+}
