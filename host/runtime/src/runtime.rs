@@ -252,7 +252,7 @@ impl Strategy {
         };
 
         let limits = options.limits;
-        prepare(&mut instance.store, options);
+        prepare(&mut instance.store, options, self.memory_limit(options));
         let outcome = tokio::time::timeout(limits.time, call(&mut instance, hook, options)).await;
         let result = classify(outcome, &instance.store, &limits);
 
@@ -272,7 +272,7 @@ impl Strategy {
 
     async fn instantiate(&self, options: &InvokeOptions) -> Result<Instance, InvokeError> {
         let mut store = self.runtime.new_store(options.clock.clone());
-        store.data_mut().memory.reset(options.limits.memory_bytes.min(self.runtime.max_memory_bytes), 0);
+        store.data_mut().memory.reset(self.memory_limit(options), 0);
         store.set_fuel(INSTANTIATION_FUEL).map_err(instantiate_error)?;
         store.set_epoch_deadline(ticks(options.limits.time));
         store.epoch_deadline_trap();
@@ -284,6 +284,11 @@ impl Strategy {
             }
         })?;
         Ok(Instance { store, bindings })
+    }
+
+    /// The invocation's memory limit, within what the pool's slots hold.
+    fn memory_limit(&self, options: &InvokeOptions) -> usize {
+        options.limits.memory_bytes.min(self.runtime.max_memory_bytes)
     }
 
     fn take_idle(&self, tenant: &str) -> Option<Instance> {
@@ -326,11 +331,11 @@ fn instantiate_error(error: wasmtime::Error) -> InvokeError {
 }
 
 /// Resets per-invocation state; a reused store starts each call afresh.
-fn prepare(store: &mut Store<HostState>, options: &InvokeOptions) {
+fn prepare(store: &mut Store<HostState>, options: &InvokeOptions, memory_limit: usize) {
     let limits = options.limits;
     let state = store.data_mut();
     let current = state.memory.peak;
-    state.memory.reset(limits.memory_bytes, current);
+    state.memory.reset(memory_limit, current);
     state.logs.reset(limits.log_bytes);
     state.http_policy = options.http.clone();
     state.clock.set(options.clock.clone());
