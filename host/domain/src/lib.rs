@@ -100,6 +100,27 @@ pub enum CommunicationStatus {
     Cancelled,
 }
 
+impl CommunicationStatus {
+    pub const ALL: [CommunicationStatus; 6] =
+        [Self::Planned, Self::InProgress, Self::Completed, Self::Missed, Self::Failed, Self::Cancelled];
+
+    /// The spelling of the spec and of the JSON form, e.g. `IN_PROGRESS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planned => "PLANNED",
+            Self::InProgress => "IN_PROGRESS",
+            Self::Completed => "COMPLETED",
+            Self::Missed => "MISSED",
+            Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MessageRole {
@@ -189,6 +210,15 @@ mod tests {
         )
         .expect_err("unknown field is rejected");
         assert!(error.to_string().contains("unknown field `stage`"), "{error}");
+    }
+
+    #[test]
+    fn works_when_status_text_matches_the_json_form() {
+        for status in CommunicationStatus::ALL {
+            let json = serde_json::to_string(&status).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(CommunicationStatus::parse(status.as_str()), Some(status));
+        }
     }
 
     #[test]

@@ -78,22 +78,6 @@ fn placeholders(start: usize, columns: usize, rows: usize) -> String {
         .join(", ")
 }
 
-fn status_text(status: CommunicationStatus) -> &'static str {
-    match status {
-        CommunicationStatus::Planned => "PLANNED",
-        CommunicationStatus::InProgress => "IN_PROGRESS",
-        CommunicationStatus::Completed => "COMPLETED",
-        CommunicationStatus::Missed => "MISSED",
-        CommunicationStatus::Failed => "FAILED",
-        CommunicationStatus::Cancelled => "CANCELLED",
-    }
-}
-
-fn parse_status(text: &str) -> Result<CommunicationStatus> {
-    serde_json::from_value(serde_json::Value::String(text.into()))
-        .map_err(|_| StoreError::Corrupt(format!("communication status {text}")))
-}
-
 fn flag(value: Option<bool>) -> Option<i64> {
     value.map(i64::from)
 }
@@ -204,7 +188,7 @@ impl Store {
                     .bind(comm.stage_name.clone())
                     .bind(micros(comm.start_date))
                     .bind(comm.end_date.map(micros))
-                    .bind(status_text(comm.status.status))
+                    .bind(comm.status.status.as_str())
                     .bind(comm.status.detail.clone())
                     .bind(comm.status.updated_at.map(micros))
                     .bind(i64::from(comm.flagged))
@@ -381,7 +365,11 @@ fn communication(row: &AnyRow) -> Result<Communication> {
         start_date: from_micros(get(row, "start_date")?)?,
         end_date: get::<Option<i64>>(row, "end_date")?.map(from_micros).transpose()?,
         status: CommunicationState {
-            status: parse_status(&get::<String>(row, "status")?)?,
+            status: {
+                let text: String = get(row, "status")?;
+                CommunicationStatus::parse(&text)
+                    .ok_or_else(|| StoreError::Corrupt(format!("communication status {text}")))?
+            },
             detail: get(row, "status_detail")?,
             updated_at: get::<Option<i64>>(row, "status_updated_at")?.map(from_micros).transpose()?,
         },

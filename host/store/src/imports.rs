@@ -24,6 +24,13 @@ impl ImportStatus {
             ImportStatus::Interrupted => "interrupted",
         }
     }
+
+    fn parse(text: &str) -> Result<Self> {
+        [ImportStatus::Running, ImportStatus::Done, ImportStatus::Interrupted]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| StoreError::Corrupt(format!("import status {text}")))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,12 +76,7 @@ fn job(row: &AnyRow) -> Result<ImportJob> {
     Ok(ImportJob {
         id: get(row, "id")?,
         campaign_id: get(row, "campaign_id")?,
-        status: match status.as_str() {
-            "running" => ImportStatus::Running,
-            "done" => ImportStatus::Done,
-            "interrupted" => ImportStatus::Interrupted,
-            other => return Err(StoreError::Corrupt(format!("import status {other}"))),
-        },
+        status: ImportStatus::parse(&status)?,
         file_name: get(row, "file_name")?,
         total_rows: get(row, "total_rows")?,
         processed_rows: get(row, "processed_rows")?,
