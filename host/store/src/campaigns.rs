@@ -4,7 +4,7 @@ use chrono::Utc;
 use sqlx::any::AnyRow;
 use stratagem_domain::{Campaign, CampaignStatus, ResultField};
 
-use crate::{from_micros, get, micros, new_id, Result, Store, StoreError};
+use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError};
 
 pub struct NewCampaign {
     pub name: String,
@@ -25,7 +25,7 @@ fn campaign(row: &AnyRow) -> Result<Campaign> {
         status: CampaignStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
         error_reason: get(row, "error_reason")?,
         llm_model: get(row, "llm_model")?,
-        result_fields: serde_json::from_str(&fields).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        result_fields: from_json(&fields)?,
         created_at: from_micros(get(row, "created_at")?)?,
         updated_at: from_micros(get(row, "updated_at")?)?,
     })
@@ -45,7 +45,7 @@ impl Store {
         .bind(&new.description)
         .bind(CampaignStatus::Created.as_str())
         .bind(&new.llm_model)
-        .bind(serde_json::to_string(&new.result_fields).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(to_json(&new.result_fields)?)
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -91,7 +91,7 @@ impl Store {
         .bind(&changes.name)
         .bind(&changes.description)
         .bind(&changes.llm_model)
-        .bind(serde_json::to_string(&changes.result_fields).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(to_json(&changes.result_fields)?)
         .bind(micros(Utc::now()))
         .bind(id)
         .bind(tenant_id)

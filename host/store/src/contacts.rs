@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, Contact};
 
-use crate::{from_micros, get, json_map, micros, new_id, Result, Store, StoreError};
+use crate::{from_json, from_micros, get, micros, new_id, Result, Store, StoreError};
 
 /// A stored contact with the platform's bookkeeping.
 #[derive(Debug, Clone, Serialize)]
@@ -302,7 +302,7 @@ impl Store {
         let summaries = rows
             .iter()
             .map(|row| {
-                let results = json_map(&get::<String>(row, "results")?)?;
+                let results: stratagem_domain::JsonMap = from_json(&get::<String>(row, "results")?)?;
                 Ok(ContactSummary {
                     id: get(row, "id")?,
                     object_id: get(row, "object_id")?,
@@ -341,16 +341,16 @@ fn stored_contact(row: &AnyRow, communications: Vec<Communication>) -> Result<St
             name: get(row, "name")?,
             email: get(row, "email")?,
             phone: get(row, "phone")?,
-            parameters: json_map(&get::<String>(row, "parameters")?)?,
+            parameters: from_json(&get::<String>(row, "parameters")?)?,
             current_stage: get(row, "current_stage")?,
-            internal_data: json_map(&get::<String>(row, "internal_data")?)?,
-            results: json_map(&get::<String>(row, "results")?)?,
+            internal_data: from_json(&get::<String>(row, "internal_data")?)?,
+            results: from_json(&get::<String>(row, "results")?)?,
             result_flag: get::<Option<i64>>(row, "result_flag")?.map(|v| v != 0),
             result_datetime: get::<Option<i64>>(row, "result_datetime")?.map(from_micros).transpose()?,
             communications,
         },
         last_error: get::<Option<String>>(row, "last_error")?
-            .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .map(|text| from_json(&text))
             .transpose()?,
         created_at: from_micros(get(row, "created_at")?)?,
         updated_at: from_micros(get(row, "updated_at")?)?,
@@ -375,6 +375,6 @@ fn communication(row: &AnyRow) -> Result<Communication> {
         },
         flagged: get::<i64>(row, "flagged")? != 0,
         alternative: get(row, "alternative")?,
-        parameters: json_map(&get::<String>(row, "parameters")?)?,
+        parameters: from_json(&get::<String>(row, "parameters")?)?,
     })
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
-use crate::{from_micros, get, micros, new_id, Result, Store, StoreError};
+use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,7 +83,7 @@ fn job(row: &AnyRow) -> Result<ImportJob> {
         accepted: get(row, "accepted")?,
         updated: get(row, "updated")?,
         rejected: get(row, "rejected")?,
-        report: serde_json::from_str(&get::<String>(row, "report")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        report: from_json(&get::<String>(row, "report")?)?,
         created_at: from_micros(get(row, "created_at")?)?,
         finished_at: get::<Option<i64>>(row, "finished_at")?.map(from_micros).transpose()?,
     })
@@ -107,7 +107,7 @@ impl Store {
         .bind(campaign_id)
         .bind(file_name)
         .bind(total_rows)
-        .bind(serde_json::to_string(&ImportReport::default()).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(to_json(&ImportReport::default())?)
         .bind(micros(Utc::now()))
         .execute(&self.pool)
         .await?;
@@ -135,7 +135,7 @@ impl Store {
         .bind(accepted)
         .bind(updated)
         .bind(rejected)
-        .bind(serde_json::to_string(report).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(to_json(report)?)
         .bind(status.as_str())
         .bind(finished)
         .bind(id)

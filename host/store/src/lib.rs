@@ -120,8 +120,14 @@ pub(crate) fn from_micros(value: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(value).ok_or_else(|| StoreError::Corrupt(format!("timestamp {value}")))
 }
 
-pub(crate) fn json_map(text: &str) -> Result<stratagem_domain::JsonMap> {
+/// Reads a JSON (TEXT) column.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|error| StoreError::Corrupt(format!("JSON column: {error}")))
+}
+
+/// Writes a JSON (TEXT) column.
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|error| StoreError::Corrupt(format!("JSON column: {error}")))
 }
 
 pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>

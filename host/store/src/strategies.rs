@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use stratagem_domain::StrategyType;
 
-use crate::{from_micros, get, micros, new_id, Result, Store, StoreError};
+use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,10 +68,10 @@ fn version(row: &AnyRow) -> Result<StrategyVersion> {
         version: get(row, "version")?,
         status: BuildStatus::parse(&get::<String>(row, "status")?)?,
         error: get::<Option<String>>(row, "error")?
-            .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .map(|text| from_json(&text))
             .transpose()?,
         entry: get(row, "entry")?,
-        sources: serde_json::from_str(&sources).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        sources: from_json(&sources)?,
         created_at: from_micros(get(row, "created_at")?)?,
     })
 }
@@ -134,7 +134,7 @@ impl Store {
         .bind(version)
         .bind(tenant_id)
         .bind(entry)
-        .bind(serde_json::to_string(sources).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(to_json(sources)?)
         .bind(BuildStatus::Building.as_str())
         .bind(now)
         .execute(&mut *tx)
