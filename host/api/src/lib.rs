@@ -1,12 +1,18 @@
 //! The HTTP API of Stratagem: one router per resource, API-key auth,
 //! problem-details errors, and the OpenAPI document at /api/openapi.json.
 
+// The OpenAPI document is one `json!` literal, deeper than the default limit.
+#![recursion_limit = "512"]
+
+mod agents;
 mod auth;
 mod campaigns;
 mod contacts;
+mod integrations;
 mod keys;
 mod openapi;
 mod problem;
+mod stages;
 mod strategies;
 
 use std::collections::HashMap;
@@ -64,6 +70,9 @@ pub fn app(state: AppState) -> Router {
         .merge(campaigns::router())
         .merge(strategies::router())
         .merge(contacts::router())
+        .merge(stages::router())
+        .merge(agents::router())
+        .merge(integrations::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key));
     Router::new()
         .nest("/api", protected.merge(openapi::router()))

@@ -92,7 +92,34 @@ pub fn document() -> Value {
                 }
             },
             "/campaigns/{id}/contacts/export": {"get": op("Download contacts as CSV (cells starting with = + - @ are escaped) or `?format=jsonl`", "contacts", None, "200")},
-            "/campaigns/{id}/contacts/{object_id}": {"get": op("Contact detail: parameters, results, communications, last strategy error", "contacts", None, "200")}
+            "/campaigns/{id}/contacts/{object_id}": {"get": op("Contact detail: parameters, results, communications, last strategy error", "contacts", None, "200")},
+            "/campaigns/{id}/stages": {
+                "get": op("List the campaign's stages in order", "stages", None, "200"),
+                "post": op("Add a stage. Channel settings are checked per channel (required and allowed fields); 422 lists every invalid field in `errors`", "stages", Some("Stage"), "201")
+            },
+            "/stages/{id}": {
+                "get": op("Read a stage", "stages", None, "200"),
+                "put": op("Replace a stage's definition", "stages", Some("Stage"), "200"),
+                "delete": op("Delete a stage", "stages", None, "204")
+            },
+            "/agents": {
+                "get": op("List AI agents; `?status=RUNNING` filters", "agents", None, "200"),
+                "post": op("Create an AI agent", "agents", Some("Agent"), "201")
+            },
+            "/agents/{id}": {
+                "get": op("Read an agent", "agents", None, "200"),
+                "put": op("Replace an agent's definition", "agents", Some("Agent"), "200"),
+                "delete": op("Delete an agent (409 while a stage uses it)", "agents", None, "204")
+            },
+            "/integrations": {
+                "get": op("List integrations: settings and the names of the secrets that are set, never their values", "integrations", None, "200"),
+                "post": op("Create an integration; settings and secrets are checked per kind", "integrations", Some("Integration"), "201")
+            },
+            "/integrations/{id}": {
+                "get": op("Read an integration (secret names only)", "integrations", None, "200"),
+                "put": op("Update name and settings; secrets sent replace the stored ones, secrets left out are kept", "integrations", Some("IntegrationUpdate"), "200"),
+                "delete": op("Delete an integration (409 while a stage or agent uses it)", "integrations", None, "204")
+            }
         },
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "stg_… key from `stratagem tenant create` or POST /keys"}},
@@ -100,7 +127,8 @@ pub fn document() -> Value {
             "schemas": {
                 "Problem": {"type": "object", "properties": {
                     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
-                    "line": {"type": "integer"}, "column": {"type": "integer"}, "allowed": {"type": "array", "items": {"type": "string"}}}},
+                    "line": {"type": "integer"}, "column": {"type": "integer"}, "allowed": {"type": "array", "items": {"type": "string"}},
+                    "errors": {"type": "array", "description": "422: every invalid field", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
                 "NewKey": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}, "additionalProperties": false},
                 "Campaign": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
                     "name": {"type": "string"}, "description": {"type": "string"}, "llm_model": {"type": ["string", "null"]},
@@ -110,6 +138,29 @@ pub fn document() -> Value {
                 "StrategySource": {"type": "object", "properties": {
                     "source": {"type": "string", "description": "Python source of one file"}, "file_name": {"type": "string", "default": "strategy.py"},
                     "files": {"type": "object", "additionalProperties": {"type": "string"}}, "entry": {"type": "string"}, "name": {"type": "string"}}},
+                "ChannelSettings": {"type": "object", "additionalProperties": false, "description": "Which fields a channel requires and takes: EMAIL_NOTIFICATION integration_id*, email_subject*, email_template*, email_input_type; EMAIL_COMMUNICATION (agent*) email_subject*, email_template*, integration_id, agent_channel, email_input_type; HUMAN agent_role; INFOBIP (agent*) integration_id, agent_channel, start_phrase; MESSAGEBIRD_WHATSAPP (agent*) project_id*, version*, start_state*, integration_id; MESSAGEBIRD_WEBHOOK (agent*) integration_id, agent_channel; WHATSAPP start_state*, template_name*, integration_id; MOBILE_PUSH none (the agent needs a push integration); TELEGRAM (agent*) integration_id, agent_channel, start_phrase; SIP (agent*) integration_id; TWILIO (agent*) start_state*, integration_id; NO_COMMUNICATION none and no agent; SIMULATED none.", "properties": {
+                    "integration_id": {"type": "string"}, "agent_channel": {"type": "string"}, "agent_role": {"type": "string"},
+                    "email_subject": {"type": "string"}, "email_input_type": {"enum": ["DEFAULT", "HTML"]}, "email_template": {"type": "string"},
+                    "start_phrase": {"type": "string"}, "start_state": {"type": "string"}, "project_id": {"type": "string"}, "version": {"type": "string"}, "template_name": {"type": "string"}}},
+                "Channel": {"enum": ["EMAIL_NOTIFICATION", "EMAIL_COMMUNICATION", "HUMAN", "INFOBIP", "MESSAGEBIRD_WHATSAPP", "MESSAGEBIRD_WEBHOOK", "WHATSAPP", "MOBILE_PUSH", "TELEGRAM", "SIP", "TWILIO", "NO_COMMUNICATION", "SIMULATED"]},
+                "Stage": {"type": "object", "required": ["name", "channel"], "additionalProperties": false, "properties": {
+                    "name": {"type": "string", "description": "Unique in the campaign; strategies plan communications by stage name"}, "description": {"type": "string"},
+                    "channel": {"$ref": "#/components/schemas/Channel"}, "agent_id": {"type": ["string", "null"]},
+                    "settings": {"$ref": "#/components/schemas/ChannelSettings"},
+                    "alternatives": {"type": "array", "maxItems": 10, "description": "A/B alternatives: each takes `weight` percent of the contacts (chosen per contact, stably); weights add up to at most 100, the rest get the default", "items": {
+                        "type": "object", "required": ["label", "weight", "channel"], "additionalProperties": false, "properties": {
+                            "label": {"type": "string"}, "weight": {"type": "integer", "minimum": 1, "maximum": 100},
+                            "channel": {"$ref": "#/components/schemas/Channel"}, "agent_id": {"type": ["string", "null"]}, "settings": {"$ref": "#/components/schemas/ChannelSettings"}}}}}},
+                "Agent": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                    "name": {"type": "string"}, "description": {"type": "string"}, "instructions": {"type": "string", "description": "System prompt"},
+                    "llm_model": {"type": ["string", "null"]}, "status": {"enum": ["RUNNING", "STOPPED"]},
+                    "channels": {"type": "array", "items": {"type": "object", "required": ["name", "integration_id"], "properties": {"name": {"type": "string"}, "integration_id": {"type": "string"}}}},
+                    "push_integration_id": {"type": ["string", "null"], "description": "FCM integration for Mobile Push stages"}}},
+                "Integration": {"type": "object", "required": ["kind", "name"], "additionalProperties": false, "description": "Settings (readable) and secrets (write-only) per kind, * required: SMTP host*, port*, from_address*, username, tls / password; TELEGRAM bot_username, api_base_url / bot_token*, webhook_secret; WHATSAPP_META phone_number_id*, business_account_id, api_base_url / access_token*, app_secret*; MESSAGEBIRD workspace_id*, channel_id*, api_base_url / access_key*, signing_key; INFOBIP api_base_url*, sender* / api_key*; TWILIO account_sid*, from_number*, api_base_url / auth_token*; SIP api_base_url*, caller_id*, trunk / api_key*; FCM project_id*, api_base_url / service_account_json*; LLM api_base_url*, default_model / api_key.", "properties": {
+                    "kind": {"enum": ["SMTP", "TELEGRAM", "WHATSAPP_META", "MESSAGEBIRD", "INFOBIP", "TWILIO", "SIP", "FCM", "LLM"]}, "name": {"type": "string"},
+                    "settings": {"type": "object"}, "secrets": {"type": "object", "additionalProperties": {"type": "string"}}}},
+                "IntegrationUpdate": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                    "name": {"type": "string"}, "settings": {"type": "object"}, "secrets": {"type": "object", "description": "Only the secrets to change"}}},
                 "StrategyUpload": {"allOf": [{"$ref": "#/components/schemas/StrategySource"}, {"type": "object", "required": ["name", "type"], "properties": {
                     "name": {"type": "string"}, "type": {"enum": ["DATA_LOAD", "AGGREGATION", "CONTACT_ANSWER"]}}}]}
             }

@@ -5,6 +5,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use stratagem_domain::FieldError;
 use stratagem_store::StoreError;
 
 /// A position in an uploaded file or request body.
@@ -31,6 +32,10 @@ pub enum ApiError {
     TooLarge { limit_bytes: u64 },
     #[error("{detail}")]
     InvalidFile { detail: String, position: Option<Position> },
+    /// Every problem with the body's fields at once, so a form can show
+    /// each next to its input.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
     #[error("internal error")]
     Internal(String),
 }
@@ -48,6 +53,8 @@ struct Problem<'a> {
     column: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     allowed: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
 }
 
 impl ApiError {
@@ -62,6 +69,7 @@ impl ApiError {
             ApiError::InvalidFile { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-file", "The uploaded file cannot be imported")
             }
+            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", "Some fields are invalid"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
         }
     }
@@ -90,6 +98,10 @@ impl IntoResponse for ApiError {
             line: position.as_ref().map(|p| p.line),
             column: position.as_ref().and_then(|p| p.column),
             allowed,
+            errors: match &self {
+                ApiError::Invalid(errors) => Some(errors),
+                _ => None,
+            },
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
@@ -152,3 +164,12 @@ fn json_error(text: &str) -> ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `Ok` when there are no field errors.
+pub fn check(errors: Vec<FieldError>) -> ApiResult<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use stratagem_api::{AppState, StrategyService};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
-use stratagem_store::Store;
+use stratagem_store::{SecretsKey, Store};
 
 #[derive(Args)]
 pub struct Database {
@@ -20,6 +20,10 @@ pub struct Database {
     /// `postgres://…` to use PostgreSQL; SQLite in the data directory otherwise.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// 64 hex digits sealing integration secrets; the same on every node.
+    /// Without it, a key is created in the data directory.
+    #[arg(long, env = "STRATAGEM_SECRETS_KEY", hide_env_values = true)]
+    secrets_key: Option<String>,
 }
 
 impl Database {
@@ -29,8 +33,39 @@ impl Database {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("stratagem.db").display()),
         };
-        Store::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))
+        let store = Store::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))?;
+        Ok(store.with_secrets_key(self.secrets_key()?))
     }
+
+    fn secrets_key(&self) -> anyhow::Result<SecretsKey> {
+        if let Some(text) = &self.secrets_key {
+            return SecretsKey::from_hex(text).map_err(|error| anyhow::anyhow!("STRATAGEM_SECRETS_KEY: {error}"));
+        }
+        if self.database_url.is_some() {
+            tracing::warn!("STRATAGEM_SECRETS_KEY is not set: using the data directory's key; every node sharing this database needs the same key");
+        }
+        let path = self.data_dir.join("secrets.key");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => SecretsKey::from_hex(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let key = SecretsKey::generate();
+                write_private(&path, key.to_hex().as_bytes()).with_context(|| format!("creating {}", path.display()))?;
+                Ok(key)
+            }
+            Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+}
+
+/// Creates a file only its owner can read; fails if it exists, so two
+/// processes starting at once cannot each write a different key.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }
 
 /// A URL without its password, for messages.

@@ -10,10 +10,36 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod agent;
 pub mod campaign;
 pub mod contact_file;
+pub mod integration;
+pub mod stage;
 
+pub use agent::{Agent, AgentDefinition, AgentStatus};
 pub use campaign::{Campaign, CampaignStatus};
+pub use integration::{Integration, IntegrationKind};
+pub use stage::{Channel, Stage, StageDefinition};
+
+/// One problem with one field of a request, e.g. `settings.email_subject`:
+/// "is required for channel EMAIL_NOTIFICATION".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
 
 /// A JSON object: campaign parameters, internal data, results.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;

@@ -3,14 +3,20 @@
 //! takes the tenant id and filters on it; a row of another tenant is
 //! indistinguishable from a missing one (`StoreError::NotFound`).
 
+mod agents;
 mod campaigns;
 mod contacts;
 mod imports;
+mod integrations;
+mod secrets;
+mod stages;
 mod strategies;
 mod tenants;
 
 pub use campaigns::NewCampaign;
 pub use contacts::{ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
+pub use integrations::IntegrationChanges;
+pub use secrets::SecretsKey;
 pub use imports::{ImportJob, ImportReport, ImportStatus, RejectedRow, StrategyFailure};
 pub use strategies::{BuildStatus, StrategyVersion, StrategyView};
 pub use tenants::{ApiKey, CreatedKey};
@@ -46,6 +52,7 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    secrets: Option<SecretsKey>,
 }
 
 impl Store {
@@ -94,7 +101,14 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("../../migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("../../migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, secrets: None })
+    }
+
+    /// The key that seals integration secrets; without one, integrations
+    /// with secrets cannot be stored or read.
+    pub fn with_secrets_key(mut self, key: SecretsKey) -> Self {
+        self.secrets = Some(key);
+        self
     }
 
     pub fn backend(&self) -> Backend {

@@ -6,5 +6,6 @@ mod support;
 mod auth;
 mod campaigns;
 mod contacts;
+mod stages;
 mod strategies;
 mod tenancy;

@@ -82,7 +82,10 @@ async fn database_url(backend: Backend, dir: &Path) -> String {
 impl App {
     pub async fn start(backend: Backend) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::connect(&database_url(backend, dir.path()).await).await.expect("store");
+        let store = Store::connect(&database_url(backend, dir.path()).await)
+            .await
+            .expect("store")
+            .with_secrets_key(stratagem_store::SecretsKey::generate());
         let state = AppState { store: store.clone(), strategies: Arc::new(StrategyService::new(runtime(), builder())) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));

@@ -1,0 +1,112 @@
+//! AI agents: list (filter by status, as the UI's Running default), create,
+//! read, update, delete (refused while a stage uses the agent).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use stratagem_domain::{Agent, AgentDefinition, AgentStatus, FieldError, IntegrationKind};
+use stratagem_store::{Store, StoreError};
+
+use crate::auth::Tenant;
+use crate::problem::{check, ApiError, ApiResult};
+use crate::{AppState, Body, Query};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/agents", get(list).post(create)).route("/agents/{id}", get(read).put(update).delete(remove))
+}
+
+async fn validate(store: &Store, tenant: &str, definition: &AgentDefinition) -> ApiResult<()> {
+    check(definition.validate())?;
+    let mut errors = Vec::new();
+    for (index, channel) in definition.channels.iter().enumerate() {
+        match store.integration(tenant, &channel.integration_id).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound(_)) => errors.push(FieldError::new(
+                format!("channels[{index}].integration_id"),
+                format!("there is no integration `{}`", channel.integration_id),
+            )),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    if let Some(id) = &definition.push_integration_id {
+        match store.integration(tenant, id).await {
+            Ok(integration) if integration.kind != IntegrationKind::Fcm => errors.push(FieldError::new(
+                "push_integration_id",
+                format!("integration `{}` is {}; push notifications need an FCM integration", integration.name, integration.kind.as_str()),
+            )),
+            Ok(_) => {}
+            Err(StoreError::NotFound(_)) => {
+                errors.push(FieldError::new("push_integration_id", format!("there is no integration `{id}`")))
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    check(errors)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Query(query): Query<ListQuery>) -> ApiResult<Json<Vec<Agent>>> {
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(text) => Some(
+            AgentStatus::parse(&text.to_ascii_uppercase())
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown status `{text}`; one of RUNNING, STOPPED")))?,
+        ),
+    };
+    Ok(Json(state.store.list_agents(&tenant, status).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Body(definition): Body<AgentDefinition>,
+) -> ApiResult<(StatusCode, Json<Agent>)> {
+    validate(&state.store, &tenant, &definition).await?;
+    Ok((StatusCode::CREATED, Json(state.store.create_agent(&tenant, &definition).await?)))
+}
+
+async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
+    Ok(Json(state.store.agent(&tenant, &id).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Body(definition): Body<AgentDefinition>,
+) -> ApiResult<Json<Agent>> {
+    state.store.agent(&tenant, &id).await?;
+    validate(&state.store, &tenant, &definition).await?;
+    Ok(Json(state.store.update_agent(&tenant, &id, &definition).await?))
+}
+
+async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.store.agent(&tenant, &id).await?;
+    let users: Vec<String> = state
+        .store
+        .tenant_stages(&tenant)
+        .await?
+        .into_iter()
+        .filter(|stage| {
+            let definition = &stage.definition;
+            definition.agent_id.as_deref() == Some(id.as_str())
+                || definition.alternatives.iter().any(|alternative| alternative.agent_id.as_deref() == Some(id.as_str()))
+        })
+        .map(|stage| format!("`{}` ({})", stage.definition.name, stage.id))
+        .collect();
+    if !users.is_empty() {
+        return Err(ApiError::Conflict {
+            detail: format!("the agent is used by stage {}; change those stages first", users.join(", ")),
+            allowed: None,
+        });
+    }
+    state.store.delete_agent(&tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,114 @@
+//! Integrations: a provider's settings and write-only secrets. Responses
+//! name the secrets that are set and never carry a value.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use stratagem_domain::{Integration, IntegrationKind, JsonMap};
+use stratagem_store::IntegrationChanges;
+
+use crate::auth::Tenant;
+use crate::problem::{check, ApiError, ApiResult};
+use crate::{AppState, Body};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/integrations", get(list).post(create))
+        .route("/integrations/{id}", get(read).put(update).delete(remove))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    kind: IntegrationKind,
+    name: String,
+    #[serde(default)]
+    settings: JsonMap,
+    #[serde(default)]
+    secrets: JsonMap,
+}
+
+/// The kind cannot change: stages and agents chose the integration for it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    name: String,
+    #[serde(default)]
+    settings: JsonMap,
+    /// Secrets to set; the ones left out keep their value.
+    #[serde(default)]
+    secrets: JsonMap,
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::BadRequest("name must have 1 to 200 characters".into()));
+    }
+    Ok(())
+}
+
+async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> ApiResult<Json<Vec<Integration>>> {
+    Ok(Json(state.store.list_integrations(&tenant).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Body(body): Body<CreateBody>,
+) -> ApiResult<(StatusCode, Json<Integration>)> {
+    check_name(&body.name)?;
+    check(body.kind.validate(&body.settings, &body.secrets, &[]))?;
+    let changes = IntegrationChanges { name: body.name.trim(), settings: &body.settings, secrets: &body.secrets };
+    Ok((StatusCode::CREATED, Json(state.store.create_integration(&tenant, body.kind, changes).await?)))
+}
+
+async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Integration>> {
+    Ok(Json(state.store.integration(&tenant, &id).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Body(body): Body<UpdateBody>,
+) -> ApiResult<Json<Integration>> {
+    let current = state.store.integration(&tenant, &id).await?;
+    check_name(&body.name)?;
+    check(current.kind.validate(&body.settings, &body.secrets, &current.secrets_set))?;
+    let changes = IntegrationChanges { name: body.name.trim(), settings: &body.settings, secrets: &body.secrets };
+    Ok(Json(state.store.update_integration(&tenant, &id, changes).await?))
+}
+
+async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.store.integration(&tenant, &id).await?;
+    let mut users: Vec<String> = state
+        .store
+        .tenant_stages(&tenant)
+        .await?
+        .into_iter()
+        .filter(|stage| {
+            let definition = &stage.definition;
+            definition.settings.integration_id.as_deref() == Some(id.as_str())
+                || definition.alternatives.iter().any(|a| a.settings.integration_id.as_deref() == Some(id.as_str()))
+        })
+        .map(|stage| format!("stage `{}` ({})", stage.definition.name, stage.id))
+        .collect();
+    for agent in state.store.list_agents(&tenant, None).await? {
+        let definition = &agent.definition;
+        if definition.push_integration_id.as_deref() == Some(id.as_str())
+            || definition.channels.iter().any(|channel| channel.integration_id == id)
+        {
+            users.push(format!("agent `{}` ({})", definition.name, agent.id));
+        }
+    }
+    if !users.is_empty() {
+        return Err(ApiError::Conflict {
+            detail: format!("the integration is used by {}; change those first", users.join(", ")),
+            allowed: None,
+        });
+    }
+    state.store.delete_integration(&tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

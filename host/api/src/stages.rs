@@ -1,0 +1,138 @@
+//! Stages of a campaign: channel, agent, channel-specific settings and A/B
+//! alternatives, validated per channel as the spec lists them.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use stratagem_domain::stage::ChannelSettings;
+use stratagem_domain::{Channel, FieldError, Stage, StageDefinition};
+use stratagem_store::{Store, StoreError};
+
+use crate::auth::Tenant;
+use crate::problem::{check, ApiResult};
+use crate::{AppState, Body};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/campaigns/{id}/stages", get(list).post(create))
+        .route("/stages/{id}", get(read).put(update).delete(remove))
+}
+
+/// The definition's own rules, then its references: agents, their
+/// channels and integrations must be the tenant's and fit the channel.
+async fn validate(store: &Store, tenant: &str, definition: &StageDefinition) -> ApiResult<()> {
+    check(definition.validate())?;
+    let mut errors = Vec::new();
+    let choices = std::iter::once(("".to_owned(), definition.channel, definition.agent_id.as_deref(), &definition.settings)).chain(
+        definition.alternatives.iter().enumerate().map(|(index, alternative)| {
+            (format!("alternatives[{index}]."), alternative.channel, alternative.agent_id.as_deref(), &alternative.settings)
+        }),
+    );
+    for (at, channel, agent_id, settings) in choices {
+        check_references(store, tenant, &at, channel, agent_id, settings, &mut errors).await?;
+    }
+    check(errors)
+}
+
+async fn check_references(
+    store: &Store,
+    tenant: &str,
+    at: &str,
+    channel: Channel,
+    agent_id: Option<&str>,
+    settings: &ChannelSettings,
+    errors: &mut Vec<FieldError>,
+) -> ApiResult<()> {
+    if let Some(agent_id) = agent_id {
+        match store.agent(tenant, agent_id).await {
+            Ok(agent) => {
+                if let Some(name) = &settings.agent_channel {
+                    if !agent.definition.channels.iter().any(|c| &c.name == name) {
+                        let known: Vec<&str> = agent.definition.channels.iter().map(|c| c.name.as_str()).collect();
+                        errors.push(FieldError::new(
+                            format!("{at}settings.agent_channel"),
+                            format!("agent `{}` has no channel `{name}`; its channels: {}", agent.definition.name, list_or_none(&known)),
+                        ));
+                    }
+                }
+                if channel == Channel::MobilePush && agent.definition.push_integration_id.is_none() {
+                    errors.push(FieldError::new(
+                        format!("{at}agent_id"),
+                        format!("agent `{}` has no push notification configuration; set its push_integration_id", agent.definition.name),
+                    ));
+                }
+            }
+            Err(StoreError::NotFound(_)) => {
+                errors.push(FieldError::new(format!("{at}agent_id"), format!("there is no agent `{agent_id}`")));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    if let Some(integration_id) = &settings.integration_id {
+        match store.integration(tenant, integration_id).await {
+            Ok(integration) if Some(integration.kind) != channel.integration_kind() => {
+                let wanted = channel.integration_kind().map_or("none", |kind| kind.as_str());
+                errors.push(FieldError::new(
+                    format!("{at}settings.integration_id"),
+                    format!(
+                        "integration `{}` is {}, but channel {} needs a {wanted} integration",
+                        integration.name,
+                        integration.kind.as_str(),
+                        channel.as_str()
+                    ),
+                ));
+            }
+            Ok(_) => {}
+            Err(StoreError::NotFound(_)) => errors.push(FieldError::new(
+                format!("{at}settings.integration_id"),
+                format!("there is no integration `{integration_id}`"),
+            )),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn list_or_none(items: &[&str]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<Vec<Stage>>> {
+    Ok(Json(state.store.list_stages(&tenant, &campaign).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(campaign): Path<String>,
+    Body(definition): Body<StageDefinition>,
+) -> ApiResult<(StatusCode, Json<Stage>)> {
+    state.store.campaign(&tenant, &campaign).await?;
+    validate(&state.store, &tenant, &definition).await?;
+    Ok((StatusCode::CREATED, Json(state.store.create_stage(&tenant, &campaign, &definition).await?)))
+}
+
+async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Stage>> {
+    Ok(Json(state.store.stage(&tenant, &id).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Body(definition): Body<StageDefinition>,
+) -> ApiResult<Json<Stage>> {
+    state.store.stage(&tenant, &id).await?;
+    validate(&state.store, &tenant, &definition).await?;
+    Ok(Json(state.store.update_stage(&tenant, &id, &definition).await?))
+}
+
+async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.store.delete_stage(&tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,131 @@
+//! AI agents: the persona that speaks for the campaign on two-way channels.
+//! Stages pick an agent; an agent's channels bind it to integrations.
+
+use serde::{Deserialize, Serialize};
+
+use crate::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AgentStatus {
+    /// Available to stages; the default filter of the AI Agents list.
+    #[default]
+    Running,
+    Stopped,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Running => "RUNNING",
+            AgentStatus::Stopped => "STOPPED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [AgentStatus::Running, AgentStatus::Stopped]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+}
+
+/// A named way for the agent to talk through an integration ("Agent
+/// channel" in a stage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentChannel {
+    pub name: String,
+    pub integration_id: String,
+}
+
+/// The agent's settings as the API accepts and stores them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentDefinition {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The system prompt: who the agent is and how it speaks.
+    #[serde(default)]
+    pub instructions: String,
+    /// Overrides the campaign's LLM for this agent.
+    #[serde(default)]
+    pub llm_model: Option<String>,
+    #[serde(default)]
+    pub status: AgentStatus,
+    #[serde(default)]
+    pub channels: Vec<AgentChannel>,
+    /// The FCM integration used by Mobile Push stages ("Set push
+    /// notification configuration").
+    #[serde(default)]
+    pub push_integration_id: Option<String>,
+}
+
+impl AgentDefinition {
+    /// Problems the definition has on its own; the caller checks that the
+    /// integrations it names exist and have the right kind.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            errors.push(FieldError::new("name", "must have 1 to 200 characters"));
+        }
+        if self.instructions.len() > 64 * 1024 {
+            errors.push(FieldError::new("instructions", "must be at most 64 KiB"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (index, channel) in self.channels.iter().enumerate() {
+            let name = channel.name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                errors.push(FieldError::new(
+                    format!("channels[{index}].name"),
+                    "must have 1 to 100 characters",
+                ));
+            } else if !names.insert(name.to_owned()) {
+                errors.push(FieldError::new(
+                    format!("channels[{index}].name"),
+                    format!("`{name}` is used by another channel"),
+                ));
+            }
+        }
+        errors
+    }
+}
+
+/// An agent as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agent {
+    pub id: String,
+    #[serde(flatten)]
+    pub definition: AgentDefinition,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn works_when_an_agent_has_a_name_only() {
+        let agent: AgentDefinition =
+            serde_json::from_value(serde_json::json!({"name": "Collector"})).expect("parses");
+        assert_eq!(agent.status, AgentStatus::Running);
+        assert_eq!(agent.validate(), vec![]);
+    }
+
+    #[test]
+    fn errors_when_channel_names_repeat() {
+        let agent: AgentDefinition = serde_json::from_value(serde_json::json!({
+            "name": "Collector",
+            "channels": [{"name": "wa", "integration_id": "int_1"}, {"name": "wa", "integration_id": "int_2"}]
+        }))
+        .expect("parses");
+        assert_eq!(
+            agent.validate(),
+            vec![FieldError::new(
+                "channels[1].name",
+                "`wa` is used by another channel"
+            )]
+        );
+    }
+}

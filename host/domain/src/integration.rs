@@ -1,0 +1,362 @@
+//! Integrations: a tenant's credentials for a provider (SMTP server,
+//! Telegram bot, Twilio account, …). Settings are readable; secrets are
+//! write-only — the API says which secrets are set, never their values.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{FieldError, JsonMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IntegrationKind {
+    Smtp,
+    Telegram,
+    WhatsappMeta,
+    #[serde(rename = "MESSAGEBIRD")]
+    MessageBird,
+    Infobip,
+    Twilio,
+    Sip,
+    /// Firebase Cloud Messaging (Mobile Push).
+    Fcm,
+    /// An OpenAI-compatible chat-completions endpoint for agents.
+    Llm,
+}
+
+/// How a setting's value is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Value {
+    Text,
+    Port,
+    Url,
+    Email,
+    OneOf(&'static [&'static str]),
+}
+
+struct Field {
+    name: &'static str,
+    value: Value,
+    required: bool,
+}
+
+const fn req(name: &'static str, value: Value) -> Field {
+    Field {
+        name,
+        value,
+        required: true,
+    }
+}
+
+const fn opt(name: &'static str, value: Value) -> Field {
+    Field {
+        name,
+        value,
+        required: false,
+    }
+}
+
+impl IntegrationKind {
+    pub const ALL: [IntegrationKind; 9] = [
+        Self::Smtp,
+        Self::Telegram,
+        Self::WhatsappMeta,
+        Self::MessageBird,
+        Self::Infobip,
+        Self::Twilio,
+        Self::Sip,
+        Self::Fcm,
+        Self::Llm,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Smtp => "SMTP",
+            Self::Telegram => "TELEGRAM",
+            Self::WhatsappMeta => "WHATSAPP_META",
+            Self::MessageBird => "MESSAGEBIRD",
+            Self::Infobip => "INFOBIP",
+            Self::Twilio => "TWILIO",
+            Self::Sip => "SIP",
+            Self::Fcm => "FCM",
+            Self::Llm => "LLM",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    /// Readable settings. `api_base_url` overrides the provider's public
+    /// endpoint (a regional host, or a local server in tests).
+    fn settings(self) -> &'static [Field] {
+        use Value::*;
+        match self {
+            Self::Smtp => {
+                const {
+                    &[
+                        req("host", Text),
+                        req("port", Port),
+                        req("from_address", Email),
+                        opt("username", Text),
+                        opt("tls", OneOf(&["starttls", "tls", "none"])),
+                    ]
+                }
+            }
+            Self::Telegram => const { &[opt("bot_username", Text), opt("api_base_url", Url)] },
+            Self::WhatsappMeta => {
+                const {
+                    &[
+                        req("phone_number_id", Text),
+                        opt("business_account_id", Text),
+                        opt("api_base_url", Url),
+                    ]
+                }
+            }
+            Self::MessageBird => {
+                const {
+                    &[
+                        req("workspace_id", Text),
+                        req("channel_id", Text),
+                        opt("api_base_url", Url),
+                    ]
+                }
+            }
+            Self::Infobip => const { &[req("api_base_url", Url), req("sender", Text)] },
+            Self::Twilio => {
+                const {
+                    &[
+                        req("account_sid", Text),
+                        req("from_number", Text),
+                        opt("api_base_url", Url),
+                    ]
+                }
+            }
+            Self::Sip => {
+                const {
+                    &[
+                        req("api_base_url", Url),
+                        req("caller_id", Text),
+                        opt("trunk", Text),
+                    ]
+                }
+            }
+            Self::Fcm => const { &[req("project_id", Text), opt("api_base_url", Url)] },
+            Self::Llm => const { &[req("api_base_url", Url), opt("default_model", Text)] },
+        }
+    }
+
+    /// Write-only values.
+    fn secrets(self) -> &'static [Field] {
+        use Value::*;
+        match self {
+            Self::Smtp => const { &[opt("password", Text)] },
+            Self::Telegram => const { &[req("bot_token", Text), opt("webhook_secret", Text)] },
+            Self::WhatsappMeta => const { &[req("access_token", Text), req("app_secret", Text)] },
+            Self::MessageBird => const { &[req("access_key", Text), opt("signing_key", Text)] },
+            Self::Infobip => const { &[req("api_key", Text)] },
+            Self::Twilio => const { &[req("auth_token", Text)] },
+            Self::Sip => const { &[req("api_key", Text)] },
+            Self::Fcm => const { &[req("service_account_json", Text)] },
+            Self::Llm => const { &[opt("api_key", Text)] },
+        }
+    }
+
+    /// Checks settings and secrets. `existing_secrets` are the names already
+    /// stored (an update may leave a secret out to keep it).
+    pub fn validate(
+        self,
+        settings: &JsonMap,
+        secrets: &JsonMap,
+        existing_secrets: &[String],
+    ) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        check(
+            self,
+            "settings",
+            self.settings(),
+            settings,
+            &[],
+            &mut errors,
+        );
+        check(
+            self,
+            "secrets",
+            self.secrets(),
+            secrets,
+            existing_secrets,
+            &mut errors,
+        );
+        errors
+    }
+}
+
+fn check(
+    kind: IntegrationKind,
+    group: &str,
+    fields: &[Field],
+    values: &JsonMap,
+    already_set: &[String],
+    errors: &mut Vec<FieldError>,
+) {
+    for (name, value) in values {
+        let Some(field) = fields.iter().find(|field| field.name == name) else {
+            let known: Vec<&str> = fields.iter().map(|field| field.name).collect();
+            errors.push(FieldError::new(
+                format!("{group}.{name}"),
+                format!(
+                    "is not a {group} key of {}; known: {}",
+                    kind.as_str(),
+                    known.join(", ")
+                ),
+            ));
+            continue;
+        };
+        if let Some(problem) = check_value(field.value, value) {
+            errors.push(FieldError::new(format!("{group}.{name}"), problem));
+        }
+    }
+    for field in fields.iter().filter(|field| field.required) {
+        if !values.contains_key(field.name) && !already_set.iter().any(|name| name == field.name) {
+            errors.push(FieldError::new(
+                format!("{group}.{}", field.name),
+                format!("is required for {}", kind.as_str()),
+            ));
+        }
+    }
+}
+
+fn check_value(kind: Value, value: &serde_json::Value) -> Option<String> {
+    if kind == Value::Port {
+        return match value.as_u64() {
+            Some(1..=65535) => None,
+            _ => Some(format!("must be a port number 1 to 65535, got {value}")),
+        };
+    }
+    let Some(text) = value.as_str() else {
+        return Some(format!("must be a string, got {value}"));
+    };
+    if text.trim().is_empty() {
+        return Some("must not be blank".into());
+    }
+    if text.len() > 64 * 1024 {
+        return Some("must be at most 64 KiB".into());
+    }
+    match kind {
+        Value::Url => match url_scheme(text) {
+            Some("https" | "http") => None,
+            _ => Some(format!("must be an http(s) URL, got `{text}`")),
+        },
+        Value::Email if !looks_like_email(text) => {
+            Some(format!("must be an email address, got `{text}`"))
+        }
+        Value::OneOf(choices) if !choices.contains(&text) => Some(format!(
+            "must be one of {}, got `{text}`",
+            choices.join(", ")
+        )),
+        _ => None,
+    }
+}
+
+fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, rest) = text.split_once("://")?;
+    (!rest.is_empty() && !rest.starts_with('/')).then_some(scheme)
+}
+
+fn looks_like_email(text: &str) -> bool {
+    text.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace)
+    })
+}
+
+/// An integration as the API shows it: secret *names*, never values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    pub id: String,
+    pub kind: IntegrationKind,
+    pub name: String,
+    pub settings: JsonMap,
+    /// Which secrets are set.
+    pub secrets_set: Vec<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(value: serde_json::Value) -> JsonMap {
+        value.as_object().expect("object").clone()
+    }
+
+    #[test]
+    fn works_when_an_smtp_integration_is_complete() {
+        let settings = map(
+            serde_json::json!({"host": "smtp.example.com", "port": 587, "from_address": "billing@example.com", "tls": "starttls"}),
+        );
+        assert_eq!(
+            IntegrationKind::Smtp.validate(
+                &settings,
+                &map(serde_json::json!({"password": "s3cret"})),
+                &[]
+            ),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn errors_when_settings_are_wrong_or_missing() {
+        let settings = map(
+            serde_json::json!({"host": "smtp.example.com", "port": 70000, "from_address": "nobody", "colour": "red"}),
+        );
+        let errors = IntegrationKind::Smtp.validate(&settings, &JsonMap::new(), &[]);
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["settings.colour", "settings.from_address", "settings.port"]
+        );
+        assert_eq!(
+            errors[2].message,
+            "must be a port number 1 to 65535, got 70000"
+        );
+        let errors = IntegrationKind::Twilio.validate(
+            &map(serde_json::json!({"account_sid": "AC1", "from_number": "+1"})),
+            &JsonMap::new(),
+            &[],
+        );
+        assert_eq!(
+            errors,
+            vec![FieldError::new(
+                "secrets.auth_token",
+                "is required for TWILIO"
+            )]
+        );
+    }
+
+    #[test]
+    fn works_when_an_update_keeps_a_stored_secret() {
+        let settings = map(serde_json::json!({"account_sid": "AC1", "from_number": "+1"}));
+        assert_eq!(
+            IntegrationKind::Twilio.validate(&settings, &JsonMap::new(), &["auth_token".into()]),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn errors_when_a_url_is_not_http() {
+        let settings =
+            map(serde_json::json!({"api_base_url": "file:///etc/passwd", "sender": "ACME"}));
+        let errors = IntegrationKind::Infobip.validate(
+            &settings,
+            &map(serde_json::json!({"api_key": "k"})),
+            &[],
+        );
+        assert_eq!(
+            errors,
+            vec![FieldError::new(
+                "settings.api_base_url",
+                "must be an http(s) URL, got `file:///etc/passwd`"
+            )]
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! Stages of a campaign, in the order of the Stages tab.
+
+use chrono::Utc;
+use sqlx::any::AnyRow;
+use stratagem_domain::{Stage, StageDefinition};
+
+use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError};
+
+const COLUMNS: &str = "id, campaign_id, position, definition, created_at, updated_at";
+
+fn stage(row: &AnyRow) -> Result<Stage> {
+    let definition: String = get(row, "definition")?;
+    Ok(Stage {
+        id: get(row, "id")?,
+        campaign_id: get(row, "campaign_id")?,
+        position: get(row, "position")?,
+        definition: from_json(&definition)?,
+        created_at: from_micros(get(row, "created_at")?)?,
+        updated_at: from_micros(get(row, "updated_at")?)?,
+    })
+}
+
+/// A unique-index violation on the stage name, told apart from other
+/// database errors so the API can answer 409.
+fn name_taken(error: sqlx::Error, name: &str) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(format!("this campaign already has a stage named `{name}`; stage names must be unique"))
+        }
+        _ => error.into(),
+    }
+}
+
+impl Store {
+    /// Appends a stage to the campaign (which must be the tenant's).
+    pub async fn create_stage(&self, tenant_id: &str, campaign_id: &str, definition: &StageDefinition) -> Result<Stage> {
+        self.campaign(tenant_id, campaign_id).await?;
+        let id = new_id("stg");
+        let now = micros(Utc::now());
+        let name = definition.name.trim();
+        sqlx::query(
+            "INSERT INTO stages (id, tenant_id, campaign_id, position, name, definition, created_at, updated_at) \
+             SELECT $1, $2, $3, COALESCE(MAX(position), 0) + 1, $4, $5, $6, $6 FROM stages WHERE tenant_id = $2 AND campaign_id = $3",
+        )
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .bind(name)
+        .bind(to_json(definition)?)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| name_taken(error, name))?;
+        self.stage(tenant_id, &id).await
+    }
+
+    pub async fn stage(&self, tenant_id: &str, id: &str) -> Result<Stage> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM stages WHERE id = $1 AND tenant_id = $2"))
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("stage"))?;
+        stage(&row)
+    }
+
+    pub async fn list_stages(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<Stage>> {
+        self.campaign(tenant_id, campaign_id).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM stages WHERE tenant_id = $1 AND campaign_id = $2 ORDER BY position"
+        ))
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stage).collect()
+    }
+
+    /// Every stage of the tenant, for reference checks (which stages use
+    /// an agent or an integration).
+    pub async fn tenant_stages(&self, tenant_id: &str) -> Result<Vec<Stage>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM stages WHERE tenant_id = $1 ORDER BY campaign_id, position"))
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stage).collect()
+    }
+
+    pub async fn update_stage(&self, tenant_id: &str, id: &str, definition: &StageDefinition) -> Result<Stage> {
+        let name = definition.name.trim();
+        let done = sqlx::query("UPDATE stages SET name = $1, definition = $2, updated_at = $3 WHERE id = $4 AND tenant_id = $5")
+            .bind(name)
+            .bind(to_json(definition)?)
+            .bind(micros(Utc::now()))
+            .bind(id)
+            .bind(tenant_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|error| name_taken(error, name))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("stage"));
+        }
+        self.stage(tenant_id, id).await
+    }
+
+    pub async fn delete_stage(&self, tenant_id: &str, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM stages WHERE id = $1 AND tenant_id = $2")
+            .bind(id)
+            .bind(tenant_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("stage"));
+        }
+        Ok(())
+    }
+}
