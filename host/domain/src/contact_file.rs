@@ -180,7 +180,7 @@ pub enum FileError {
 }
 
 /// `512 bytes`, `2.5 KiB (2560 bytes)`, `10.0 MiB (10485760 bytes)`.
-fn size_text(bytes: u64) -> String {
+pub(crate) fn size_text(bytes: u64) -> String {
     const KIB: u64 = 1024;
     const MIB: u64 = 1024 * 1024;
     match bytes {

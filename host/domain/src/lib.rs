@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub mod agent;
+pub mod analytics;
 pub mod campaign;
 pub mod contact_file;
 pub mod integration;
