@@ -5,6 +5,7 @@
 #![recursion_limit = "512"]
 
 mod agents;
+mod analytics;
 mod auth;
 mod campaigns;
 mod contacts;
@@ -73,6 +74,7 @@ pub fn app(state: AppState) -> Router {
         .merge(stages::router())
         .merge(agents::router())
         .merge(integrations::router())
+        .merge(analytics::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key));
     Router::new()
         .nest("/api", protected.merge(openapi::router()))

@@ -93,6 +93,16 @@ pub fn document() -> Value {
             },
             "/campaigns/{id}/contacts/export": {"get": op("Download contacts as CSV (cells starting with = + - @ are escaped) or `?format=jsonl`", "contacts", None, "200")},
             "/campaigns/{id}/contacts/{object_id}": {"get": op("Contact detail: parameters, results, communications, last strategy error", "contacts", None, "200")},
+            "/campaigns/{id}/analytics": {
+                "get": op("The campaign's YAML analytics file, parsed: depth_days and metrics (404 when none is uploaded)", "analytics", None, "200"),
+                "put": {
+                    "summary": "Upload the YAML analytics file (body is the file, UTF-8, at most 256 KiB). 422 lists every problem in `errors` with line and column; a rejected file leaves the previous one in place. Format: examples/analytics/debt-collection.yaml",
+                    "tags": ["analytics"],
+                    "requestBody": {"content": {"application/yaml": {}}},
+                    "responses": {"200": {"description": "The parsed definition"}, "422": {"$ref": "#/components/responses/Problem"}}
+                }
+            },
+            "/campaigns/{id}/analytics/yaml": {"get": op("Download the YAML analytics file as uploaded", "analytics", None, "200")},
             "/campaigns/{id}/stages": {
                 "get": op("List the campaign's stages in order", "stages", None, "200"),
                 "post": op("Add a stage. Channel settings are checked per channel (required and allowed fields); 422 lists every invalid field in `errors`", "stages", Some("Stage"), "201")

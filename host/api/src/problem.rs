@@ -83,6 +83,10 @@ impl IntoResponse for ApiError {
         let (status, slug, title) = self.parts();
         let position = match &self {
             ApiError::InvalidBody { position, .. } | ApiError::InvalidFile { position, .. } => position.clone(),
+            // The first error of an uploaded file, for clients that show one.
+            ApiError::Invalid(errors) => errors
+                .first()
+                .and_then(|e| Some(Position { line: e.line? as u64, column: e.column.map(|c| c as u64) })),
             _ => None,
         };
         let allowed = match &self {

@@ -24,21 +24,41 @@ pub use stage::{Channel, Stage, StageDefinition};
 
 /// One problem with one field of a request, e.g. `settings.email_subject`:
 /// "is required for channel EMAIL_NOTIFICATION".
+/// Fields of an uploaded file also carry where they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self { field: field.into(), message: message.into(), line: None, column: None }
+    }
+}
+
+impl From<analytics::AnalyticsError> for FieldError {
+    fn from(error: analytics::AnalyticsError) -> Self {
+        Self { field: error.path, message: error.message, line: Some(error.line), column: Some(error.column) }
     }
 }
 
 impl std::fmt::Display for FieldError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => write!(f, "line {line}, column {column}: ")?,
+            (Some(line), None) => write!(f, "line {line}: ")?,
+            _ => {}
+        }
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
     }
 }
 

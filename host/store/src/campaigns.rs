@@ -1,6 +1,6 @@
 //! Campaigns: settings, result fields and the status machine.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use stratagem_domain::{Campaign, CampaignStatus, ResultField};
 
@@ -137,5 +137,41 @@ impl Store {
             return Err(StoreError::Conflict("the campaign's status changed meanwhile; retry".into()));
         }
         self.campaign(tenant_id, id).await
+    }
+}
+
+impl Store {
+    /// Stores the campaign's YAML analytics file (already validated).
+    pub async fn set_analytics_yaml(&self, tenant_id: &str, campaign_id: &str, yaml: &str) -> Result<DateTime<Utc>> {
+        let now = Utc::now();
+        let done = sqlx::query(
+            "UPDATE campaigns SET analytics_yaml = $1, analytics_updated_at = $2 WHERE id = $3 AND tenant_id = $4",
+        )
+        .bind(yaml)
+        .bind(micros(now))
+        .bind(campaign_id)
+        .bind(tenant_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("campaign"));
+        }
+        Ok(from_micros(micros(now))?)
+    }
+
+    /// The campaign's YAML analytics file and when it was uploaded, if any.
+    pub async fn analytics_yaml(&self, tenant_id: &str, campaign_id: &str) -> Result<Option<(String, DateTime<Utc>)>> {
+        let row = sqlx::query("SELECT analytics_yaml, analytics_updated_at FROM campaigns WHERE id = $1 AND tenant_id = $2")
+            .bind(campaign_id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("campaign"))?;
+        let yaml: Option<String> = get(&row, "analytics_yaml")?;
+        let at: Option<i64> = get(&row, "analytics_updated_at")?;
+        match (yaml, at) {
+            (Some(yaml), Some(at)) => Ok(Some((yaml, from_micros(at)?))),
+            _ => Ok(None),
+        }
     }
 }

@@ -43,6 +43,11 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// A text file of the repository.
+pub fn repo_file(path: &str) -> String {
+    std::fs::read_to_string(repo().join(path)).expect("repository file")
+}
+
 fn runtime() -> Arc<Runtime> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     RUNTIME
@@ -135,6 +140,16 @@ impl Client {
         let request = self
             .http
             .post(format!("{}/api{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", content_type)
+            .body(bytes);
+        Reply::read(request.send().await.expect("request")).await
+    }
+
+    pub async fn put_raw(&self, path: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
+        let request = self
+            .http
+            .put(format!("{}/api{path}", self.base))
             .bearer_auth(&self.key)
             .header("content-type", content_type)
             .body(bytes);
