@@ -111,13 +111,14 @@ impl Store {
                 existing.insert(get(&row, "object_id")?, get(&row, "id")?);
             }
         }
-        let ids: Vec<String> = contacts
+        let proposed: Vec<String> = contacts
             .iter()
             .map(|(contact, _)| existing.get(&contact.object_id).cloned().unwrap_or_else(|| new_id("ctc")))
             .collect();
         let now = micros(Utc::now());
 
-        for (chunk, chunk_ids) in contacts.chunks(CONTACT_CHUNK).zip(ids.chunks(CONTACT_CHUNK)) {
+        let mut stored: HashMap<String, String> = HashMap::with_capacity(contacts.len());
+        for (chunk, chunk_ids) in contacts.chunks(CONTACT_CHUNK).zip(proposed.chunks(CONTACT_CHUNK)) {
             let sql = format!(
                 "INSERT INTO contacts (id, tenant_id, campaign_id, object_id, external_id, name, email, phone, \
                  parameters, current_stage, internal_data, results, result_flag, result_datetime, \
@@ -127,7 +128,7 @@ impl Store {
                  current_stage = excluded.current_stage, internal_data = excluded.internal_data, results = excluded.results, \
                  result_flag = excluded.result_flag, result_datetime = excluded.result_datetime, \
                  communication_count = excluded.communication_count, last_error = excluded.last_error, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at RETURNING id, object_id",
                 placeholders(1, 18, chunk.len())
             );
             let mut query = sqlx::query(&sql);
@@ -152,10 +153,25 @@ impl Store {
                     .bind(now)
                     .bind(now);
             }
-            query.execute(&mut *tx).await?;
+            for row in query.fetch_all(&mut *tx).await? {
+                stored.insert(get(&row, "object_id")?, get(&row, "id")?);
+            }
         }
+        // Another node may have inserted one of these contacts since the
+        // lookup above; the row that exists keeps its id, and its
+        // communications are replaced like any existing contact's.
+        let ids: Vec<String> = contacts
+            .iter()
+            .map(|(contact, _)| stored.get(&contact.object_id).cloned().ok_or_else(|| StoreError::Corrupt("upsert returned no row".into())))
+            .collect::<Result<_>>()?;
+        let updated: Vec<bool> = contacts
+            .iter()
+            .zip(&proposed)
+            .zip(&ids)
+            .map(|(((contact, _), proposed), id)| existing.contains_key(&contact.object_id) || proposed != id)
+            .collect();
 
-        let replaced: Vec<&String> = existing.values().collect();
+        let replaced: Vec<&String> = ids.iter().zip(&updated).filter(|(_, updated)| **updated).map(|(id, _)| id).collect();
         for chunk in replaced.chunks(ID_CHUNK) {
             let sql = format!("DELETE FROM communications WHERE contact_id IN ({})", placeholders(1, 1, chunk.len()));
             let mut query = sqlx::query(&sql);
@@ -198,12 +214,7 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(contacts
-            .iter()
-            .map(|(contact, _)| {
-                if existing.contains_key(&contact.object_id) { UpsertOutcome::Updated } else { UpsertOutcome::Inserted }
-            })
-            .collect())
+        Ok(updated.into_iter().map(|updated| if updated { UpsertOutcome::Updated } else { UpsertOutcome::Inserted }).collect())
     }
 
     /// The stored contacts among `object_ids`, with communications, in two
