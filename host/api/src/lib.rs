@@ -28,11 +28,14 @@ use stratagem_runtime::{Builder, Runtime, Strategy};
 use stratagem_store::Store;
 
 pub use problem::ApiError;
+pub use strategies::{spawn_build_recovery, BuildLeases};
 
 /// Bodies of JSON endpoints; uploads have their own limit.
 pub const JSON_LIMIT_BYTES: usize = 1 << 20;
 /// Contact files.
 pub const IMPORT_LIMIT_BYTES: usize = 512 << 20;
+/// Prebuilt strategy components (a Python one is about 18 MB).
+pub const COMPONENT_LIMIT_BYTES: usize = 64 << 20;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -45,12 +48,18 @@ pub struct AppState {
 pub struct StrategyService {
     pub runtime: Arc<Runtime>,
     pub builder: Builder,
+    pub build_leases: BuildLeases,
     loaded: Mutex<HashMap<String, Arc<Strategy>>>,
 }
 
 impl StrategyService {
     pub fn new(runtime: Arc<Runtime>, builder: Builder) -> Self {
-        Self { runtime, builder, loaded: Mutex::default() }
+        Self { runtime, builder, build_leases: BuildLeases::default(), loaded: Mutex::default() }
+    }
+
+    pub fn with_build_leases(mut self, leases: BuildLeases) -> Self {
+        self.build_leases = leases;
+        self
     }
 
     /// The loaded strategy for a stored component.
@@ -91,7 +100,14 @@ pub fn app(state: AppState) -> Router {
 /// Bodies without a length are still capped while they are read.
 async fn reject_oversized(request: Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let limit = if request.uri().path().ends_with("/imports") { IMPORT_LIMIT_BYTES } else { JSON_LIMIT_BYTES };
+    let path = request.uri().path();
+    let limit = if path.ends_with("/imports") {
+        IMPORT_LIMIT_BYTES
+    } else if path.ends_with("/component") {
+        COMPONENT_LIMIT_BYTES
+    } else {
+        JSON_LIMIT_BYTES
+    };
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)

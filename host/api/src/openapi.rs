@@ -60,6 +60,27 @@ pub fn document() -> Value {
                 "get": op("List the campaign's strategies", "strategies", None, "200"),
                 "post": op("Upload a strategy; it builds in the background (status building → ready | failed with line)", "strategies", Some("StrategyUpload"), "202")
             },
+            "/campaigns/{id}/strategies/component": {
+                "post": {
+                    "summary": "Upload a prebuilt strategy component (body is the .wasm, at most 64 MiB) built against wit/; it is checked against the contract and compiled in the background",
+                    "tags": ["strategies"],
+                    "parameters": [
+                        {"name": "name", "in": "query", "required": true, "schema": {"type": "string"}},
+                        {"name": "type", "in": "query", "required": true, "schema": {"enum": ["DATA_LOAD", "AGGREGATION", "CONTACT_ANSWER"]}}
+                    ],
+                    "requestBody": {"content": {"application/wasm": {}}},
+                    "responses": {"202": {"description": "The strategy, building"}, "400": {"$ref": "#/components/responses/Problem"}, "413": {"$ref": "#/components/responses/Problem"}}
+                }
+            },
+            "/strategies/{id}/component": {
+                "put": {
+                    "summary": "Edit with a prebuilt component: a new version",
+                    "tags": ["strategies"],
+                    "parameters": [{"name": "name", "in": "query", "schema": {"type": "string"}}],
+                    "requestBody": {"content": {"application/wasm": {}}},
+                    "responses": {"202": {"description": "The strategy, building"}, "400": {"$ref": "#/components/responses/Problem"}, "413": {"$ref": "#/components/responses/Problem"}}
+                }
+            },
             "/strategies/{id}": {
                 "get": op("Read a strategy: latest version's code, build status and error, active version", "strategies", None, "200"),
                 "put": op("Edit: upload a new version", "strategies", Some("StrategySource"), "202"),

@@ -1,29 +1,63 @@
 //! Strategies: upload Python source (one file or a small package) with a
 //! type; the build runs in the background and its status (building, ready,
 //! failed with file, line and column) is on the strategy. Editing uploads a
-//! new version; the newest READY version is the active one.
+//! new version; the newest READY version is the active one. A prebuilt
+//! component can be uploaded instead of source.
+//!
+//! Builds are leased (see `migrations/*/0004_build_leases.sql`): the node
+//! that accepted the upload renews the lease while it builds, and any node
+//! takes over a build whose lease expired because its node stopped.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use stratagem_domain::StrategyType;
-use stratagem_runtime::{BuildError, StrategySource};
-use stratagem_store::StrategyView;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use stratagem_runtime::{BuildError, LoadError, StrategySource};
+use stratagem_store::{OwnedVersionInput, StrategyView, VersionInput};
 
 use crate::auth::Tenant;
 use crate::problem::{ApiError, ApiResult};
-use crate::{AppState, Body};
+use crate::{AppState, Body, Query, COMPONENT_LIMIT_BYTES};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/campaigns/{id}/strategies", get(list).post(upload))
         .route("/strategies/{id}", get(read).put(edit).delete(remove))
+        .route(
+            "/campaigns/{id}/strategies/component",
+            post(upload_component).layer(axum::extract::DefaultBodyLimit::max(COMPONENT_LIMIT_BYTES)),
+        )
+        .route(
+            "/strategies/{id}/component",
+            put(edit_component).layer(axum::extract::DefaultBodyLimit::max(COMPONENT_LIMIT_BYTES)),
+        )
 }
+
+/// How long a build is leased for, and how often nodes look for builds
+/// whose node stopped. A build renews its lease at a quarter of it.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildLeases {
+    pub lease: Duration,
+    pub sweep_every: Duration,
+}
+
+impl Default for BuildLeases {
+    fn default() -> Self {
+        Self { lease: Duration::from_secs(120), sweep_every: Duration::from_secs(30) }
+    }
+}
+
+/// A build interrupted this many times (its node died each time) fails
+/// instead of taking down the next node too.
+const MAX_BUILD_ATTEMPTS: i64 = 3;
 
 /// Either `source` (with an optional `file_name`, default `strategy.py`)
 /// or `files` with an `entry`.
@@ -89,10 +123,77 @@ async fn upload(
         return Err(ApiError::BadRequest("name must not be empty".into()));
     }
     let source = body.source.into_source()?;
-    let (id, version) =
-        state.store.add_strategy_version(&tenant, &campaign, &name, body.kind, &source.entry, &source.files).await?;
-    spawn_build(state.clone(), id.clone(), version, source);
+    let input = VersionInput::Source { entry: &source.entry, sources: &source.files };
+    let (id, version) = state.store.add_strategy_version(&tenant, &campaign, &name, body.kind, input, lease_until(&state)).await?;
+    spawn_build(state.clone(), id.clone(), version, OwnedVersionInput::Source { entry: source.entry, sources: source.files });
     Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComponentQuery {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<StrategyType>,
+}
+
+/// The body must look like a component before anything is stored; the
+/// contract check and compilation happen in the background build.
+fn component_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    let bytes = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit_bytes: COMPONENT_LIMIT_BYTES as u64 },
+        _ => ApiError::BadRequest(rejection.body_text()),
+    })?;
+    // A component's preamble: `\0asm`, then version 0x0d and layer 1.
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" || bytes[6..8] != [1, 0] {
+        return Err(ApiError::BadRequest(
+            "the body is not a WebAssembly component (build one with `stratagem strategy build` or componentize-py against wit/)".into(),
+        ));
+    }
+    Ok(bytes)
+}
+
+async fn upload_component(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(campaign): Path<String>,
+    Query(query): Query<ComponentQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<StrategyView>)> {
+    let name = query.name.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    let kind = query.kind.ok_or_else(|| ApiError::BadRequest("give the strategy type: `?type=DATA_LOAD|AGGREGATION|CONTACT_ANSWER`".into()))?;
+    if name.is_empty() {
+        return Err(ApiError::BadRequest("give the strategy a name: `?name=…`".into()));
+    }
+    let bytes = component_bytes(body)?;
+    let input = VersionInput::Component(&bytes);
+    let (id, version) = state.store.add_strategy_version(&tenant, &campaign, &name, kind, input, lease_until(&state)).await?;
+    spawn_build(state.clone(), id.clone(), version, OwnedVersionInput::Component(bytes.to_vec()));
+    Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
+}
+
+async fn edit_component(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Query(query): Query<ComponentQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<StrategyView>)> {
+    let current = state.store.strategy(&tenant, &id).await?;
+    if query.kind.is_some_and(|kind| kind != current.kind) {
+        return Err(ApiError::BadRequest("a strategy's type cannot change; upload a new strategy instead".into()));
+    }
+    let bytes = component_bytes(body)?;
+    let name = query.name.unwrap_or(current.name);
+    let input = VersionInput::Component(&bytes);
+    let (id, version) =
+        state.store.add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, input, lease_until(&state)).await?;
+    spawn_build(state.clone(), id.clone(), version, OwnedVersionInput::Component(bytes.to_vec()));
+    Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
+}
+
+fn lease_until(state: &AppState) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + state.strategies.build_leases.lease
 }
 
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<StrategyView>> {
@@ -108,11 +209,10 @@ async fn edit(
     let current = state.store.strategy(&tenant, &id).await?;
     let source = body.source.into_source()?;
     let name = body.name.unwrap_or(current.name);
-    let (id, version) = state
-        .store
-        .add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, &source.entry, &source.files)
-        .await?;
-    spawn_build(state.clone(), id.clone(), version, source);
+    let input = VersionInput::Source { entry: &source.entry, sources: &source.files };
+    let (id, version) =
+        state.store.add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, input, lease_until(&state)).await?;
+    spawn_build(state.clone(), id.clone(), version, OwnedVersionInput::Source { entry: source.entry, sources: source.files });
     Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
 }
 
@@ -121,25 +221,27 @@ async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id):
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Builds and compiles off the request path; the outcome lands on the
-/// version row, where any node can read it.
-fn spawn_build(state: AppState, strategy_id: String, version: i64, source: StrategySource) {
+/// Builds and compiles off the request path, renewing the build's lease
+/// while it works; the outcome lands on the version row, where any node
+/// can read it.
+fn spawn_build(state: AppState, strategy_id: String, version: i64, input: OwnedVersionInput) {
     tokio::spawn(async move {
-        let outcome = match state.strategies.builder.build(&source).await {
-            Ok(component) => {
-                let service = state.strategies.clone();
-                let compiled = tokio::task::spawn_blocking(move || {
-                    let hash = stratagem_runtime::content_hash(&component);
-                    service.load(&hash, &component).map(|_| (component, hash))
-                })
-                .await;
-                match compiled {
-                    Ok(Ok(built)) => Ok(built),
-                    Ok(Err(error)) => Err(json!({"kind": "contract", "detail": error.to_string()})),
-                    Err(panic) => Err(json!({"kind": "internal", "detail": format!("compilation stopped: {panic}")})),
+        let leases = state.strategies.build_leases;
+        let build = build(&state, input);
+        tokio::pin!(build);
+        let mut renew = tokio::time::interval(leases.lease / 4);
+        renew.tick().await;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut build => break outcome,
+                _ = renew.tick() => {
+                    match state.store.renew_build_lease(&strategy_id, version, chrono::Utc::now() + leases.lease).await {
+                        Ok(true) => {}
+                        Ok(false) => return, // deleted, or finished by a node that took it over
+                        Err(error) => tracing::warn!(%strategy_id, version, %error, "could not renew a build lease"),
+                    }
                 }
             }
-            Err(error) => Err(build_error(&error)),
         };
         let stored = match &outcome {
             Ok((component, hash)) => state.store.finish_strategy_build(&strategy_id, version, Ok((component, hash))).await,
@@ -149,6 +251,71 @@ fn spawn_build(state: AppState, strategy_id: String, version: i64, source: Strat
             tracing::error!(%strategy_id, version, %error, "could not record the build outcome");
         }
     });
+}
+
+/// Source → component (componentize-py), then the contract check and
+/// compilation, which a prebuilt component goes through alone.
+async fn build(state: &AppState, input: OwnedVersionInput) -> Result<(Vec<u8>, String), Value> {
+    let component = match input {
+        OwnedVersionInput::Component(bytes) => bytes,
+        OwnedVersionInput::Source { entry, sources } => {
+            state.strategies.builder.build(&StrategySource { entry, files: sources }).await.map_err(|error| build_error(&error))?
+        }
+    };
+    let service = state.strategies.clone();
+    let compiled = tokio::task::spawn_blocking(move || {
+        let hash = stratagem_runtime::content_hash(&component);
+        service.load(&hash, &component).map(|_| (component, hash))
+    })
+    .await;
+    match compiled {
+        Ok(Ok(built)) => Ok(built),
+        Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {
+            Err(json!({"kind": "contract", "detail": error.to_string()}))
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "compiling a strategy failed on this node");
+            Err(json!({"kind": "internal", "detail": "the build service failed; try again, or contact support if it persists"}))
+        }
+        Err(panic) => {
+            tracing::error!(%panic, "compiling a strategy panicked");
+            Err(json!({"kind": "internal", "detail": "the build service failed; try again, or contact support if it persists"}))
+        }
+    }
+}
+
+/// Runs on every node: takes over builds whose node stopped (its lease
+/// expired), until the process ends.
+pub fn spawn_build_recovery(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let leases = state.strategies.build_leases;
+        let mut sweep = tokio::time::interval(leases.sweep_every);
+        loop {
+            sweep.tick().await;
+            loop {
+                let now = chrono::Utc::now();
+                let job = match state.store.claim_stale_build(now, now + leases.lease).await {
+                    Ok(Some(job)) => job,
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not look for interrupted builds");
+                        break;
+                    }
+                };
+                tracing::warn!(strategy_id = %job.strategy_id, version = job.version, attempt = job.attempts, "taking over a build whose node stopped");
+                if job.attempts > MAX_BUILD_ATTEMPTS {
+                    let error = json!({"kind": "internal", "detail": format!(
+                        "the build was interrupted {MAX_BUILD_ATTEMPTS} times (its server stopped each time); upload the strategy again, or contact support if it persists"
+                    )});
+                    if let Err(error) = state.store.finish_strategy_build(&job.strategy_id, job.version, Err(error)).await {
+                        tracing::error!(%error, "could not fail an interrupted build");
+                    }
+                    continue;
+                }
+                spawn_build(state.clone(), job.strategy_id, job.version, job.input);
+            }
+        }
+    })
 }
 
 fn build_error(error: &BuildError) -> Value {

@@ -104,6 +104,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(interrupted, "import jobs left running by a stopped node were marked interrupted");
     }
     let state = AppState { store, strategies: Arc::new(StrategyService::new(runtime, builder)) };
+    stratagem_api::spawn_build_recovery(state.clone());
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     eprintln!("stratagem serving on http://{} (API docs: /api/docs)", listener.local_addr()?);
     axum::serve(listener, stratagem_api::app(state))

@@ -18,7 +18,7 @@ pub use contacts::{ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
 pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;
 pub use imports::{ImportJob, ImportReport, ImportStatus, RejectedRow, StrategyFailure};
-pub use strategies::{BuildStatus, StrategyVersion, StrategyView};
+pub use strategies::{BuildJob, BuildStatus, OwnedVersionInput, StrategyVersion, StrategyView, VersionInput};
 pub use tenants::{ApiKey, CreatedKey};
 
 use chrono::{DateTime, Utc};

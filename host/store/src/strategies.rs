@@ -38,10 +38,36 @@ impl BuildStatus {
     }
 }
 
+/// What a version is built from.
+pub enum VersionInput<'a> {
+    /// Python files, built here with componentize-py.
+    Source { entry: &'a str, sources: &'a BTreeMap<String, String> },
+    /// A component the user built; it is checked against the contract
+    /// and compiled.
+    Component(&'a [u8]),
+}
+
+/// A build taken over from a node whose lease expired.
+pub struct BuildJob {
+    pub tenant_id: String,
+    pub strategy_id: String,
+    pub version: i64,
+    /// How many nodes have started this build, this one included.
+    pub attempts: i64,
+    pub input: OwnedVersionInput,
+}
+
+pub enum OwnedVersionInput {
+    Source { entry: String, sources: BTreeMap<String, String> },
+    Component(Vec<u8>),
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StrategyVersion {
     pub version: i64,
     pub status: BuildStatus,
+    /// `source` (Python built by the platform) or `component` (prebuilt).
+    pub origin: String,
     /// The build error (file, line, column, message) when `failed`.
     pub error: Option<serde_json::Value>,
     pub entry: String,
@@ -67,6 +93,7 @@ fn version(row: &AnyRow) -> Result<StrategyVersion> {
     Ok(StrategyVersion {
         version: get(row, "version")?,
         status: BuildStatus::parse(&get::<String>(row, "status")?)?,
+        origin: get(row, "origin")?,
         error: get::<Option<String>>(row, "error")?
             .map(|text| from_json(&text))
             .transpose()?,
@@ -77,16 +104,18 @@ fn version(row: &AnyRow) -> Result<StrategyVersion> {
 }
 
 impl Store {
-    /// Records an upload (or edit) as a new version in `building` state.
-    /// Returns the strategy id and the version number.
+    /// Records an upload (or edit) as a new version in `building` state,
+    /// its build leased to the caller until `lease_until`. Returns the
+    /// strategy id and the version number.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_strategy_version(
         &self,
         tenant_id: &str,
         campaign_id: &str,
         name: &str,
         kind: StrategyType,
-        entry: &str,
-        sources: &BTreeMap<String, String>,
+        input: VersionInput<'_>,
+        lease_until: DateTime<Utc>,
     ) -> Result<(String, i64)> {
         self.campaign(tenant_id, campaign_id).await?;
         let mut tx = self.pool.begin().await?;
@@ -126,16 +155,23 @@ impl Store {
                 (id, 1)
             }
         };
+        let (origin, entry, sources, component) = match input {
+            VersionInput::Source { entry, sources } => ("source", entry, to_json(sources)?, None),
+            VersionInput::Component(bytes) => ("component", "", "{}".to_owned(), Some(bytes.to_vec())),
+        };
         sqlx::query(
-            "INSERT INTO strategy_versions (strategy_id, version, tenant_id, entry, sources, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO strategy_versions (strategy_id, version, tenant_id, entry, sources, status, origin, component, \
+             build_lease_until, build_attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10)",
         )
         .bind(&id)
         .bind(version)
         .bind(tenant_id)
         .bind(entry)
-        .bind(to_json(sources)?)
+        .bind(sources)
         .bind(BuildStatus::Building.as_str())
+        .bind(origin)
+        .bind(component)
+        .bind(micros(lease_until))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -143,7 +179,9 @@ impl Store {
         Ok((id, version))
     }
 
-    /// Stores the outcome of a build: the component, or the error.
+    /// Stores the outcome of a build: the component, or the error. Only a
+    /// version still building is changed, so when two nodes race on a
+    /// taken-over build the first outcome stands.
     pub async fn finish_strategy_build(
         &self,
         strategy_id: &str,
@@ -152,17 +190,88 @@ impl Store {
     ) -> Result<()> {
         let query = match &outcome {
             Ok((component, hash)) => sqlx::query(
-                "UPDATE strategy_versions SET status = 'ready', component = $1, component_hash = $2 WHERE strategy_id = $3 AND version = $4",
+                "UPDATE strategy_versions SET status = 'ready', component = $1, component_hash = $2, build_lease_until = NULL \
+                 WHERE strategy_id = $3 AND version = $4 AND status = 'building'",
             )
             .bind(component.to_vec())
             .bind(hash.to_string()),
             Err(error) => sqlx::query(
-                "UPDATE strategy_versions SET status = 'failed', error = $1 WHERE strategy_id = $2 AND version = $3",
+                "UPDATE strategy_versions SET status = 'failed', error = $1, build_lease_until = NULL \
+                 WHERE strategy_id = $2 AND version = $3 AND status = 'building'",
             )
             .bind(error.to_string()),
         };
         query.bind(strategy_id).bind(version).execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Extends the lease of a build this node is working on; `false` when
+    /// the build is no longer building (finished elsewhere, or deleted).
+    pub async fn renew_build_lease(&self, strategy_id: &str, version: i64, until: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE strategy_versions SET build_lease_until = $1 WHERE strategy_id = $2 AND version = $3 AND status = 'building'",
+        )
+        .bind(micros(until))
+        .bind(strategy_id)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes over one build whose lease expired before `now` (its node
+    /// stopped), leasing it to the caller until `until`. The lease is a
+    /// compare-and-set on the old expiry, so of several nodes sweeping at
+    /// once exactly one wins each build.
+    pub async fn claim_stale_build(&self, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<BuildJob>> {
+        let candidates = sqlx::query(
+            "SELECT strategy_id, version, build_lease_until FROM strategy_versions \
+             WHERE status = 'building' AND build_lease_until < $1 ORDER BY build_lease_until LIMIT 8",
+        )
+        .bind(micros(now))
+        .fetch_all(&self.pool)
+        .await?;
+        for candidate in &candidates {
+            let strategy_id: String = get(candidate, "strategy_id")?;
+            let version: i64 = get(candidate, "version")?;
+            let expired: i64 = get(candidate, "build_lease_until")?;
+            let claimed = sqlx::query(
+                "UPDATE strategy_versions SET build_lease_until = $1, build_attempts = build_attempts + 1 \
+                 WHERE strategy_id = $2 AND version = $3 AND status = 'building' AND build_lease_until = $4",
+            )
+            .bind(micros(until))
+            .bind(&strategy_id)
+            .bind(version)
+            .bind(expired)
+            .execute(&self.pool)
+            .await?;
+            if claimed.rows_affected() == 0 {
+                continue; // another node won it
+            }
+            let row = sqlx::query(
+                "SELECT tenant_id, origin, entry, sources, component, build_attempts FROM strategy_versions \
+                 WHERE strategy_id = $1 AND version = $2",
+            )
+            .bind(&strategy_id)
+            .bind(version)
+            .fetch_one(&self.pool)
+            .await?;
+            let input = match get::<String>(&row, "origin")?.as_str() {
+                "component" => OwnedVersionInput::Component(
+                    get::<Option<Vec<u8>>>(&row, "component")?
+                        .ok_or_else(|| StoreError::Corrupt(format!("{strategy_id} v{version} has no component")))?,
+                ),
+                _ => OwnedVersionInput::Source { entry: get(&row, "entry")?, sources: from_json(&get::<String>(&row, "sources")?)? },
+            };
+            return Ok(Some(BuildJob {
+                tenant_id: get(&row, "tenant_id")?,
+                strategy_id,
+                version,
+                attempts: get(&row, "build_attempts")?,
+                input,
+            }));
+        }
+        Ok(None)
     }
 
     pub async fn strategy(&self, tenant_id: &str, id: &str) -> Result<StrategyView> {
@@ -174,7 +283,7 @@ impl Store {
             .ok_or(StoreError::NotFound("strategy"))?;
         let latest_version: i64 = get(&row, "latest_version")?;
         let latest = sqlx::query(
-            "SELECT version, status, error, entry, sources, created_at FROM strategy_versions WHERE strategy_id = $1 AND version = $2",
+            "SELECT version, status, origin, error, entry, sources, created_at FROM strategy_versions WHERE strategy_id = $1 AND version = $2",
         )
         .bind(id)
         .bind(latest_version)

@@ -83,22 +83,9 @@ async fn errors_when_the_body_has_unknown_fields_or_wrong_types(backend: Backend
 }
 
 async fn errors_when_the_body_is_too_large(backend: Backend) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
-    // Announce a 3 MB body and send none of it: the answer must come from
-    // the header alone, before the server reads anything.
-    let address = app.base.trim_start_matches("http://");
-    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
-    let head = format!(
-        "POST /api/campaigns HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n",
-        client.key
-    );
-    socket.write_all(head.as_bytes()).await.expect("write");
-    let mut reply = vec![0u8; 4096];
-    let read = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read(&mut reply)).await.expect("answered").expect("read");
-    let reply = String::from_utf8_lossy(&reply[..read]).to_lowercase();
+    let reply = app.announce_body(&client.key, "POST", "/campaigns", "application/json", 3_000_000).await;
     assert!(reply.starts_with("http/1.1 413"), "{reply}");
     assert!(reply.contains("application/problem+json") && reply.contains("larger than 1048576 bytes"), "{reply}");
     assert_eq!(client.get("/campaigns").await.status, 200, "the service keeps serving");

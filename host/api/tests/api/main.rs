@@ -5,8 +5,10 @@ mod support;
 
 mod analytics;
 mod auth;
+mod builds;
 mod campaigns;
 mod contacts;
+mod nodes;
 mod stages;
 mod strategies;
 mod tenancy;

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use stratagem_api::{AppState, StrategyService};
+use stratagem_api::{AppState, BuildLeases, StrategyService};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
 use stratagem_store::Store;
 
@@ -35,6 +35,8 @@ pub enum Backend {
 pub struct App {
     pub base: String,
     pub store: Store,
+    url: String,
+    secrets: stratagem_store::SecretsKey,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
@@ -58,7 +60,7 @@ fn runtime() -> Arc<Runtime> {
         .clone()
 }
 
-fn builder() -> Builder {
+pub fn builder() -> Builder {
     let tool = std::env::var_os("STRATAGEM_COMPONENTIZE_PY")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".venv/bin/componentize-py"));
@@ -84,18 +86,66 @@ async fn database_url(backend: Backend, dir: &Path) -> String {
     }
 }
 
+/// Short leases so a test sees a stopped node's build taken over quickly.
+pub const TEST_LEASES: BuildLeases = BuildLeases { lease: Duration::from_secs(2), sweep_every: Duration::from_millis(200) };
+
+/// Whether a node sweeps for builds left by stopped nodes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    On,
+    Off,
+}
+
 impl App {
     pub async fn start(backend: Backend) -> App {
+        App::start_with(backend, Recovery::On).await
+    }
+
+    pub async fn start_with(backend: Backend, recovery: Recovery) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::connect(&database_url(backend, dir.path()).await)
-            .await
-            .expect("store")
-            .with_secrets_key(stratagem_store::SecretsKey::generate());
-        let state = AppState { store: store.clone(), strategies: Arc::new(StrategyService::new(runtime(), builder())) };
+        let url = database_url(backend, dir.path()).await;
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, recovery).await
+    }
+
+    /// Another node on the same database, as a second `serve` process
+    /// would be: its own store pool, strategy cache and data directory.
+    pub async fn second_node(&self) -> App {
+        App::node(self.url.clone(), self.secrets.clone(), tempfile::tempdir().expect("temp dir"), Recovery::On).await
+    }
+
+    async fn node(url: String, secrets: stratagem_store::SecretsKey, dir: tempfile::TempDir, recovery: Recovery) -> App {
+        let store = Store::connect(&url).await.expect("store").with_secrets_key(secrets.clone());
+        let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
+        let state = AppState { store: store.clone(), strategies: Arc::new(strategies) };
+        if recovery == Recovery::On {
+            stratagem_api::spawn_build_recovery(state.clone());
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, stratagem_api::app(state)).await });
-        App { base, store, http: reqwest::Client::new(), _dir: dir }
+        App { base, store, url, secrets, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    /// Announces a body of `length` bytes and sends none of it: the
+    /// answer must come from the headers alone. Returns the raw reply,
+    /// lowercased.
+    pub async fn announce_body(&self, key: &str, method: &str, path: &str, content_type: &str, length: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.base.trim_start_matches("http://");
+        let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
+        let head = format!(
+            "{method} /api{path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
+        );
+        socket.write_all(head.as_bytes()).await.expect("write");
+        let mut reply = vec![0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut reply)).await.expect("answered").expect("read");
+        String::from_utf8_lossy(&reply[..read]).to_lowercase()
+    }
+
+    /// A client of this node holding another node's client's key.
+    pub fn client_for(&self, other: &Client) -> Client {
+        Client { base: self.base.clone(), http: self.http.clone(), key: other.key.clone() }
     }
 
     /// A new tenant and a client authenticated as it.
