@@ -156,7 +156,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("campaign"));
         }
-        Ok(from_micros(micros(now))?)
+        from_micros(micros(now))
     }
 
     /// The campaign's YAML analytics file and when it was uploaded, if any.
