@@ -221,6 +221,7 @@ async fn prepare(
         Ok(Some(mut contact)) => {
             // The strategy may not move a contact to another subject.
             contact.object_id = row.contact.object_id;
+            contact.settle_result(existing.as_ref(), options.clock.now());
             (contact, None, None)
         }
         Ok(None) => (existing.unwrap_or(row.contact), None, None),

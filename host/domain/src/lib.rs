@@ -97,6 +97,21 @@ pub struct Contact {
     pub communications: Vec<Communication>,
 }
 
+impl Contact {
+    /// Keeps ResultDatetime the platform's: set to `now` when ResultFlag
+    /// changes to true or false, cleared while it is undetermined, and
+    /// otherwise what it was `before` a strategy ran, whatever the
+    /// strategy wrote.
+    pub fn settle_result(&mut self, before: Option<&Contact>, now: DateTime<Utc>) {
+        let previous_flag = before.and_then(|contact| contact.result_flag);
+        self.result_datetime = match self.result_flag {
+            None => None,
+            Some(_) if self.result_flag != previous_flag => Some(now),
+            Some(_) => before.and_then(|contact| contact.result_datetime),
+        };
+    }
+}
+
 /// One planned or past attempt to reach a contact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -257,6 +272,29 @@ mod tests {
         )
         .expect_err("unknown field is rejected");
         assert!(error.to_string().contains("unknown field `stage`"), "{error}");
+    }
+
+    #[test]
+    fn works_when_result_datetime_follows_the_flag() {
+        let mut contact: Contact =
+            serde_json::from_str(r#"{"object_id":"1","external_id":"2","name":"Ann"}"#).expect("contact");
+        let t1 = DateTime::from_timestamp(1_000, 0).expect("t1");
+        let t2 = DateTime::from_timestamp(2_000, 0).expect("t2");
+        let before = contact.clone();
+        contact.result_flag = Some(true);
+        contact.settle_result(Some(&before), t1);
+        assert_eq!(contact.result_datetime, Some(t1));
+        // Unchanged flag: the strategy cannot move the time.
+        let before = contact.clone();
+        contact.result_datetime = Some(t2);
+        contact.settle_result(Some(&before), t2);
+        assert_eq!(contact.result_datetime, Some(t1));
+        contact.result_flag = Some(false);
+        contact.settle_result(Some(&before), t2);
+        assert_eq!(contact.result_datetime, Some(t2));
+        contact.result_flag = None;
+        contact.settle_result(Some(&before), t2);
+        assert_eq!(contact.result_datetime, None);
     }
 
     #[test]
