@@ -16,19 +16,18 @@ mod problem;
 mod stages;
 mod strategies;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::Router;
 use serde::de::DeserializeOwned;
-use stratagem_runtime::{Builder, Runtime, Strategy};
 use stratagem_store::Store;
 
 pub use problem::ApiError;
-pub use strategies::{spawn_build_recovery, BuildLeases};
+pub use stratagem_engine::{BuildLeases, StrategyService};
+pub use strategies::spawn_build_recovery;
 
 /// Bodies of JSON endpoints; uploads have their own limit.
 pub const JSON_LIMIT_BYTES: usize = 1 << 20;
@@ -41,37 +40,6 @@ pub const COMPONENT_LIMIT_BYTES: usize = 64 << 20;
 pub struct AppState {
     pub store: Store,
     pub strategies: Arc<StrategyService>,
-}
-
-/// Builds strategies and keeps loaded versions, by content hash. A cache
-/// only: any node can rebuild it from the database.
-pub struct StrategyService {
-    pub runtime: Arc<Runtime>,
-    pub builder: Builder,
-    pub build_leases: BuildLeases,
-    loaded: Mutex<HashMap<String, Arc<Strategy>>>,
-}
-
-impl StrategyService {
-    pub fn new(runtime: Arc<Runtime>, builder: Builder) -> Self {
-        Self { runtime, builder, build_leases: BuildLeases::default(), loaded: Mutex::default() }
-    }
-
-    pub fn with_build_leases(mut self, leases: BuildLeases) -> Self {
-        self.build_leases = leases;
-        self
-    }
-
-    /// The loaded strategy for a stored component.
-    pub fn load(&self, hash: &str, component: &[u8]) -> Result<Arc<Strategy>, stratagem_runtime::LoadError> {
-        if let Some(strategy) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
-            return Ok(strategy.clone());
-        }
-        let (strategy, _) = self.runtime.load(component)?;
-        let strategy = Arc::new(strategy);
-        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash.to_owned(), strategy.clone());
-        Ok(strategy)
-    }
 }
 
 pub fn app(state: AppState) -> Router {

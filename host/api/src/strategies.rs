@@ -9,7 +9,6 @@
 //! takes over a build whose lease expired because its node stopped.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -27,6 +26,7 @@ use crate::auth::Tenant;
 use crate::problem::{ApiError, ApiResult};
 use crate::{AppState, Body, Query, COMPONENT_LIMIT_BYTES};
 
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/campaigns/{id}/strategies", get(list).post(upload))
@@ -39,20 +39,6 @@ pub fn router() -> Router<AppState> {
             "/strategies/{id}/component",
             put(edit_component).layer(axum::extract::DefaultBodyLimit::max(COMPONENT_LIMIT_BYTES)),
         )
-}
-
-/// How long a build is leased for, and how often nodes look for builds
-/// whose node stopped. A build renews its lease at a quarter of it.
-#[derive(Debug, Clone, Copy)]
-pub struct BuildLeases {
-    pub lease: Duration,
-    pub sweep_every: Duration,
-}
-
-impl Default for BuildLeases {
-    fn default() -> Self {
-        Self { lease: Duration::from_secs(120), sweep_every: Duration::from_secs(30) }
-    }
 }
 
 /// A build interrupted this many times (its node died each time) fails

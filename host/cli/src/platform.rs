@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use stratagem_api::{AppState, StrategyService};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
+use stratagem_engine::{Engine, EngineConfig};
 use stratagem_store::{SecretsKey, Store};
 
 #[derive(Args)]
@@ -105,6 +106,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let state = AppState { store, strategies: Arc::new(StrategyService::new(runtime, builder)) };
     stratagem_api::spawn_build_recovery(state.clone());
+    let clock = Arc::new(stratagem_runtime::SystemClock);
+    Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, EngineConfig::default())).spawn();
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     eprintln!("stratagem serving on http://{} (API docs: /api/docs)", listener.local_addr()?);
     axum::serve(listener, stratagem_api::app(state))

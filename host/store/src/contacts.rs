@@ -54,9 +54,9 @@ pub enum UpsertOutcome {
     Updated,
 }
 
-const CONTACT_COLUMNS: &str = "id, object_id, external_id, name, email, phone, parameters, current_stage, \
+pub(crate) const CONTACT_COLUMNS: &str = "id, object_id, external_id, name, email, phone, parameters, current_stage, \
      internal_data, results, result_flag, result_datetime, last_error, created_at, updated_at";
-const COMMUNICATION_COLUMNS: &str = "id, name, stage_name, start_date, end_date, status, status_detail, \
+pub(crate) const COMMUNICATION_COLUMNS: &str = "id, name, stage_name, start_date, end_date, status, status_detail, \
      status_updated_at, flagged, alternative, parameters";
 /// Rows per multi-row statement. Small on purpose: sqlx resolves each `$N`
 /// of a SQLite statement by scanning its parameter names, so binding cost
@@ -78,7 +78,7 @@ fn placeholders(start: usize, columns: usize, rows: usize) -> String {
         .join(", ")
 }
 
-fn flag(value: Option<bool>) -> Option<i64> {
+pub(crate) fn flag(value: Option<bool>) -> Option<i64> {
     value.map(i64::from)
 }
 
@@ -343,7 +343,7 @@ impl Store {
     }
 }
 
-fn stored_contact(row: &AnyRow, communications: Vec<Communication>) -> Result<StoredContact> {
+pub(crate) fn stored_contact(row: &AnyRow, communications: Vec<Communication>) -> Result<StoredContact> {
     Ok(StoredContact {
         id: get(row, "id")?,
         contact: Contact {
@@ -368,7 +368,7 @@ fn stored_contact(row: &AnyRow, communications: Vec<Communication>) -> Result<St
     })
 }
 
-fn communication(row: &AnyRow) -> Result<Communication> {
+pub(crate) fn communication(row: &AnyRow) -> Result<Communication> {
     Ok(Communication {
         id: Some(get(row, "id")?),
         name: get(row, "name")?,

@@ -6,6 +6,7 @@
 mod agents;
 mod campaigns;
 mod contacts;
+mod dispatch;
 mod imports;
 mod integrations;
 mod secrets;
@@ -17,6 +18,7 @@ pub use campaigns::NewCampaign;
 pub use contacts::{ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
 pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;
+pub use dispatch::{ClaimedCommunication, ContactAtRevision, EndedSession};
 pub use imports::{ImportJob, ImportReport, ImportStatus, RejectedRow, StrategyFailure};
 pub use strategies::{BuildJob, BuildStatus, OwnedVersionInput, StrategyVersion, StrategyView, VersionInput};
 pub use tenants::{ApiKey, CreatedKey};

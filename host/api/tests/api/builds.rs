@@ -9,7 +9,7 @@ use stratagem_runtime::StrategySource;
 use stratagem_store::VersionInput;
 
 use crate::both_backends;
-use crate::support::{builder, repo_file, App, Backend, Recovery};
+use crate::support::{builder, repo_file, App, Background, Backend};
 
 both_backends!(
     works_when_a_prebuilt_component_is_uploaded_and_runs,
@@ -89,7 +89,7 @@ async fn works_when_a_build_left_by_a_stopped_node_is_taken_over(backend: Backen
 }
 
 async fn errors_when_a_build_was_interrupted_too_often(backend: Backend) {
-    let app = App::start_with(backend, Recovery::Off).await;
+    let app = App::start_with(backend, Background::Off).await;
     let client = app.tenant("Acme").await;
     let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
     let campaign = client.campaign("Collections").await;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use stratagem_api::{AppState, BuildLeases, StrategyService};
-use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
+use stratagem_engine::EngineConfig;
+use stratagem_runtime::{Builder, Runtime, RuntimeConfig, SystemClock};
 use stratagem_store::Store;
 
 /// Generates `sqlite` and `postgres` variants of an async test taking a
@@ -89,36 +90,48 @@ async fn database_url(backend: Backend, dir: &Path) -> String {
 /// Short leases so a test sees a stopped node's build taken over quickly.
 pub const TEST_LEASES: BuildLeases = BuildLeases { lease: Duration::from_secs(2), sweep_every: Duration::from_millis(200) };
 
-/// Whether a node sweeps for builds left by stopped nodes.
+/// Ticks often so tests see a campaign progress within moments.
+pub const TEST_ENGINE: EngineConfig = EngineConfig {
+    batch: 200,
+    lease: chrono::Duration::seconds(5),
+    default_window: chrono::Duration::hours(24),
+    tick_every: Duration::from_millis(50),
+};
+
+/// Whether a node runs its background work: the campaign engine and the
+/// sweep for builds left by stopped nodes. Off, a node only answers
+/// requests — the state a test leaves behind for another node to find.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Recovery {
+pub enum Background {
     On,
     Off,
 }
 
 impl App {
     pub async fn start(backend: Backend) -> App {
-        App::start_with(backend, Recovery::On).await
+        App::start_with(backend, Background::On).await
     }
 
-    pub async fn start_with(backend: Backend, recovery: Recovery) -> App {
+    pub async fn start_with(backend: Backend, background: Background) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = database_url(backend, dir.path()).await;
-        App::node(url, stratagem_store::SecretsKey::generate(), dir, recovery).await
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, background).await
     }
 
     /// Another node on the same database, as a second `serve` process
     /// would be: its own store pool, strategy cache and data directory.
     pub async fn second_node(&self) -> App {
-        App::node(self.url.clone(), self.secrets.clone(), tempfile::tempdir().expect("temp dir"), Recovery::On).await
+        App::node(self.url.clone(), self.secrets.clone(), tempfile::tempdir().expect("temp dir"), Background::On).await
     }
 
-    async fn node(url: String, secrets: stratagem_store::SecretsKey, dir: tempfile::TempDir, recovery: Recovery) -> App {
+    async fn node(url: String, secrets: stratagem_store::SecretsKey, dir: tempfile::TempDir, background: Background) -> App {
         let store = Store::connect(&url).await.expect("store").with_secrets_key(secrets.clone());
         let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
         let state = AppState { store: store.clone(), strategies: Arc::new(strategies) };
-        if recovery == Recovery::On {
+        if background == Background::On {
             stratagem_api::spawn_build_recovery(state.clone());
+            let engine = stratagem_engine::Engine::new(store.clone(), state.strategies.clone(), Arc::new(SystemClock), TEST_ENGINE);
+            Arc::new(engine).spawn();
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));

@@ -1,0 +1,153 @@
+//! A RUNNING campaign runs: due communications go out through their
+//! stage's channel (SIMULATED here) exactly once, missed windows become
+//! MISSED, AGGREGATION decides what comes next, results are kept, and the
+//! campaign finishes when every contact has a final result.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::support::{App, Background, Backend, Client};
+
+both_backends!(
+    works_when_a_running_campaign_reaches_every_contact_and_finishes,
+    works_when_a_campaign_that_is_not_running_sends_nothing,
+    works_when_a_node_dies_between_sending_and_recording,
+);
+
+async fn setup(client: &Client) -> String {
+    let campaign = client
+        .post("/campaigns", json!({"name": "Simulated collections", "result_fields": [{"code": "OutcomeStatus", "name": "Outcome"}]}))
+        .await;
+    let campaign = campaign.body["id"].as_str().expect("id").to_owned();
+    for stage in [
+        json!({"name": "1. First contact", "channel": "SIMULATED", "alternatives": [{"label": "B", "weight": 50, "channel": "SIMULATED"}]}),
+        json!({"name": "2. Retry", "channel": "SIMULATED"}),
+    ] {
+        assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), stage).await.status, 201);
+    }
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    client.strategy(&campaign, "AGGREGATION", "examples/simulated/aggregation.py").await;
+    let past = (chrono::Utc::now() - chrono::Duration::hours(5)).format("%Y-%m-%dT%H:%M:%S");
+    let csv = format!(
+        "object_id,external_id,name,email,phone,persona,contact_after\n\
+         P1,U1,Paula Payer,p@example.com,+1,paid,\n\
+         R1,U2,Rex Refuser,r@example.com,+2,refused,\n\
+         N1,U3,Nora Nobody,n@example.com,+3,no_response,\n\
+         M1,U4,Max Missed,m@example.com,+4,paid,{past}\n"
+    );
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.into_bytes()).await;
+    let job = client.wait_for_import(job.body["id"].as_str().expect("job")).await;
+    assert_eq!(job["accepted"], 4, "{job}");
+    campaign
+}
+
+async fn wait_for_status(client: &Client, campaign: &str, status: &str) -> Value {
+    for _ in 0..600 {
+        let reply = client.get(&format!("/campaigns/{campaign}")).await;
+        if reply.body["status"] == status {
+            return reply.body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("campaign {campaign} never became {status}")
+}
+
+async fn contact(client: &Client, campaign: &str, object_id: &str) -> Value {
+    client.get(&format!("/campaigns/{campaign}/contacts/{object_id}")).await.body
+}
+
+fn statuses(contact: &Value) -> Vec<&str> {
+    contact["communications"].as_array().expect("communications").iter().map(|c| c["status"]["status"].as_str().expect("status")).collect()
+}
+
+async fn works_when_a_running_campaign_reaches_every_contact_and_finishes(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = setup(&client).await;
+    for status in ["CONFIGURED", "RUNNING"] {
+        let reply = client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    wait_for_status(&client, &campaign, "FINISHED").await;
+
+    let paid = contact(&client, &campaign, "P1").await;
+    assert_eq!((paid["current_stage"].as_str(), paid["result_flag"].as_bool()), (Some("Paid"), Some(true)), "{paid}");
+    assert!(paid["result_datetime"].is_string(), "ResultDatetime is set with the flag: {paid}");
+    assert_eq!(paid["results"]["OutcomeStatus"], "PAID", "custom result field filled from session_results: {paid}");
+    assert_eq!(statuses(&paid), ["COMPLETED"]);
+    let label = paid["communications"][0]["alternative"].as_str().expect("A/B label recorded");
+    assert!(label == "default" || label == "B", "{label}");
+
+    let refused = contact(&client, &campaign, "R1").await;
+    assert_eq!((refused["current_stage"].as_str(), refused["result_flag"].as_bool()), (Some("Refused"), Some(false)));
+
+    let nobody = contact(&client, &campaign, "N1").await;
+    assert_eq!((nobody["current_stage"].as_str(), nobody["result_flag"].as_bool()), (Some("Unreachable"), Some(false)));
+    assert_eq!(statuses(&nobody), ["COMPLETED", "COMPLETED"], "retried once: {nobody}");
+
+    // Its window passed before the campaign ran: MISSED, never sent, then retried.
+    let missed = contact(&client, &campaign, "M1").await;
+    assert_eq!(statuses(&missed), ["MISSED", "COMPLETED"], "{missed}");
+    assert_eq!(missed["result_flag"], true);
+
+    // Exactly one send per communication that was started.
+    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 5);
+    let list = client.get(&format!("/campaigns/{campaign}/contacts")).await;
+    assert_eq!(list.body["total"], 4);
+}
+
+async fn works_when_a_campaign_that_is_not_running_sends_nothing(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = setup(&client).await;
+    // The engine ticks every 50 ms; a CONFIGURED campaign must stay untouched.
+    client.post(&format!("/campaigns/{campaign}/status"), json!({"status": "CONFIGURED"})).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let paid = contact(&client, &campaign, "P1").await;
+    assert_eq!(statuses(&paid), ["PLANNED"], "{paid}");
+    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 0);
+    // Running it resumes the work.
+    client.post(&format!("/campaigns/{campaign}/status"), json!({"status": "RUNNING"})).await;
+    wait_for_status(&client, &campaign, "FINISHED").await;
+}
+
+/// A node claimed a communication, sent it, and died before recording how
+/// its session ended. Another node retries the send under the same
+/// idempotency key: the contact is not reached twice, and the outcome of
+/// the first send is the one that counts.
+async fn works_when_a_node_dies_between_sending_and_recording(backend: Backend) {
+    let dead = App::start_with(backend, Background::Off).await;
+    let client = dead.tenant("Acme").await;
+    let campaign = setup(&client).await;
+    for status in ["CONFIGURED", "RUNNING"] {
+        client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await;
+    }
+    let tenant = dead.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    // What the dead node did: claim everything due with a lease that has
+    // run out by now, and send to R1 (whose persona would refuse) — the
+    // provider answered PAID, and that answer was recorded.
+    let now = chrono::Utc::now();
+    let claimed = dead
+        .store
+        .claim_due_communications(now, chrono::Duration::hours(24), now - chrono::Duration::seconds(1), 100)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 3, "P1, R1 and N1 are due; M1's window has passed");
+    let r1 = dead.store.contact(&tenant, &campaign, "R1").await.expect("R1");
+    let sent = claimed.iter().find(|c| c.contact_id == r1.id).expect("R1 claimed");
+    let mut answer = stratagem_domain::JsonMap::new();
+    answer.insert("OutcomeStatus".into(), "PAID".into());
+    dead.store.record_send(&tenant, &sent.id, "SIMULATED", &answer).await.expect("send recorded");
+
+    let survivor = dead.second_node().await;
+    let client = survivor.client_for(&client);
+    wait_for_status(&client, &campaign, "FINISHED").await;
+    let refused = contact(&client, &campaign, "R1").await;
+    assert_eq!((refused["current_stage"].as_str(), refused["result_flag"].as_bool()), (Some("Paid"), Some(true)), "{refused}");
+    assert_eq!(statuses(&refused), ["COMPLETED"]);
+    assert_eq!(survivor.store.count_sends(&tenant, &campaign).await.expect("sends"), 5, "no communication was sent twice");
+}

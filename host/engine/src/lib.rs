@@ -1,0 +1,269 @@
+//! The campaign engine: what makes a RUNNING campaign run. Each tick
+//!
+//! 1. marks communications whose window passed MISSED (never sent later);
+//! 2. claims due communications with a lease and starts them through their
+//!    stage's channel (the A/B alternative chosen per contact);
+//! 3. runs the AGGREGATION strategy on each ended session and applies what
+//!    it returns atomically (optimistic on the contact's revision);
+//! 4. finishes campaigns whose contacts all have a final result.
+//!
+//! All state is in the database, so any number of nodes may run ticks at
+//! once; a node that dies loses nothing (its leases expire) and a retried
+//! send reuses the communication id as idempotency key.
+
+pub mod channels;
+mod strategies;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use stratagem_domain::{Campaign, CampaignContext, Stage, StrategyType};
+use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, Strategy};
+use stratagem_store::{ClaimedCommunication, EndedSession, Store, StoreError};
+
+pub use channels::{ChannelAdapter, ChannelError, Channels};
+pub use strategies::{BuildLeases, StrategyService};
+
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Communications and sessions handled per phase and tick.
+    pub batch: i64,
+    /// How long a claim is held before another node may retry it.
+    pub lease: chrono::Duration,
+    /// The window of a communication planned without an end date.
+    pub default_window: chrono::Duration,
+    pub tick_every: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            batch: 200,
+            lease: chrono::Duration::seconds(60),
+            default_window: chrono::Duration::hours(24),
+            tick_every: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    pub missed: u64,
+    pub dispatched: usize,
+    pub aggregated: usize,
+    pub finished: usize,
+}
+
+impl TickReport {
+    pub fn is_idle(&self) -> bool {
+        *self == TickReport::default()
+    }
+}
+
+pub struct Engine {
+    store: Store,
+    strategies: Arc<StrategyService>,
+    channels: Channels,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+}
+
+/// Per-tick lookups, so a batch of one campaign reads its settings once.
+#[derive(Default)]
+struct TickCache {
+    campaigns: HashMap<String, Option<(Campaign, Vec<Stage>, Option<Arc<Strategy>>)>>,
+}
+
+impl Engine {
+    pub fn new(store: Store, strategies: Arc<StrategyService>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
+        let channels = Channels::new(store.clone());
+        Self { store, strategies, channels, clock, config }
+    }
+
+    /// Ticks until the process ends.
+    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.tick().await {
+                    Ok(report) if !report.is_idle() => tracing::debug!(?report, "engine tick"),
+                    Ok(_) => {}
+                    Err(error) => tracing::error!(%error, "engine tick failed"),
+                }
+                tokio::time::sleep(self.config.tick_every).await;
+            }
+        })
+    }
+
+    pub async fn tick(&self) -> Result<TickReport, EngineError> {
+        let mut report = TickReport::default();
+        let now = self.clock.now();
+        report.missed = self.store.mark_missed(now, self.config.default_window).await?;
+        let mut cache = TickCache::default();
+        let claimed =
+            self.store.claim_due_communications(now, self.config.default_window, now + self.config.lease, self.config.batch).await?;
+        report.dispatched = claimed.len();
+        for communication in claimed {
+            self.dispatch(&mut cache, communication).await?;
+        }
+        let sessions = self.store.claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, self.config.batch).await?;
+        for session in sessions {
+            if self.aggregate(&mut cache, &session).await? {
+                report.aggregated += 1;
+            }
+        }
+        report.finished = self.store.finish_done_campaigns(self.clock.now()).await?.len();
+        Ok(report)
+    }
+
+    async fn campaign<'c>(
+        &self,
+        cache: &'c mut TickCache,
+        tenant_id: &str,
+        campaign_id: &str,
+    ) -> Result<&'c Option<(Campaign, Vec<Stage>, Option<Arc<Strategy>>)>, EngineError> {
+        if !cache.campaigns.contains_key(campaign_id) {
+            let loaded = match self.store.campaign(tenant_id, campaign_id).await {
+                Ok(campaign) => {
+                    let stages = self.store.list_stages(tenant_id, campaign_id).await?;
+                    let aggregation = match self.store.active_component(tenant_id, campaign_id, StrategyType::Aggregation).await? {
+                        Some((hash, component)) => self.load(hash, component).await,
+                        None => None,
+                    };
+                    Some((campaign, stages, aggregation))
+                }
+                Err(StoreError::NotFound(_)) => None,
+                Err(other) => return Err(other.into()),
+            };
+            cache.campaigns.insert(campaign_id.to_owned(), loaded);
+        }
+        Ok(&cache.campaigns[campaign_id])
+    }
+
+    async fn load(&self, hash: String, component: Vec<u8>) -> Option<Arc<Strategy>> {
+        let service = self.strategies.clone();
+        match tokio::task::spawn_blocking(move || service.load(&hash, &component)).await {
+            Ok(Ok(strategy)) => Some(strategy),
+            Ok(Err(error)) => {
+                tracing::error!(%error, "the campaign's AGGREGATION strategy does not load");
+                None
+            }
+            Err(panic) => {
+                tracing::error!(%panic, "loading a strategy panicked");
+                None
+            }
+        }
+    }
+
+    /// Starts one claimed communication through its stage's channel and
+    /// records how its session ended.
+    async fn dispatch(&self, cache: &mut TickCache, claimed: ClaimedCommunication) -> Result<(), EngineError> {
+        let contact = self.store.contact_at_revision(&claimed.tenant_id, &claimed.contact_id).await?.stored.contact;
+        let stage_name = claimed.communication.stage_name.clone();
+        let campaign = self.campaign(cache, &claimed.tenant_id, &claimed.campaign_id).await?;
+        let stage = campaign.as_ref().and_then(|(_, stages, _)| stages.iter().find(|stage| stage.definition.name == stage_name));
+        let Some(stage) = stage.cloned() else {
+            let outcome = failure(format!("the campaign has no stage named `{stage_name}`; add it in the Stages tab"));
+            self.store.end_session(&claimed.id, None, &outcome, self.clock.now()).await?;
+            return Ok(());
+        };
+        let definition = &stage.definition;
+        let (label, channel, agent_id, settings) = match definition.choose(&stage.id, &contact.object_id) {
+            Some(alternative) => (alternative.label.as_str(), alternative.channel, alternative.agent_id.as_deref(), &alternative.settings),
+            None => (stratagem_domain::stage::DEFAULT_LABEL, definition.channel, definition.agent_id.as_deref(), &definition.settings),
+        };
+        let send = channels::Send {
+            idempotency_key: &claimed.id,
+            tenant_id: &claimed.tenant_id,
+            contact: &contact,
+            channel,
+            agent_id,
+            settings,
+            now: self.clock.now(),
+        };
+        let outcome = match self.channels.adapter(channel) {
+            Ok(adapter) => match adapter.send(&send).await {
+                Ok(outcome) => outcome,
+                Err(ChannelError::Store(error)) => return Err(error.into()), // the lease expires; retried
+                Err(error) => failure(error.to_string()),
+            },
+            Err(error) => failure(error.to_string()),
+        };
+        self.store.end_session(&claimed.id, Some(label), &outcome, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Runs AGGREGATION on an ended session and applies its outcome.
+    /// Returns `false` when the contact changed meanwhile (retried later).
+    async fn aggregate(&self, cache: &mut TickCache, session: &EndedSession) -> Result<bool, EngineError> {
+        let Some((campaign, _, aggregation)) = self.campaign(cache, &session.tenant_id, &session.campaign_id).await?.clone() else {
+            return Ok(false);
+        };
+        let at = self.store.contact_at_revision(&session.tenant_id, &session.contact_id).await?;
+        let before = at.stored.contact;
+        let mut input = before.clone();
+        for communication in &mut input.communications {
+            communication.flagged = communication.id.as_deref() == Some(session.communication_id.as_str());
+        }
+        // Campaign results (Settings > Campaign Results) are the session's
+        // values of their codes; the strategy sees them and may change them.
+        for field in &campaign.result_fields {
+            if let Some(value) = session.session_results.get(&field.code) {
+                input.results.insert(field.code.clone(), value.clone());
+            }
+        }
+        let now = self.clock.now();
+        let (mut contact, last_error) = match &aggregation {
+            None => (input, None),
+            Some(strategy) => {
+                let options = InvokeOptions {
+                    tenant: session.tenant_id.clone(),
+                    campaign: CampaignContext { id: campaign.id.clone(), name: campaign.name.clone(), result_fields: campaign.result_fields.clone() },
+                    isolation: Isolation::ReuseInstance,
+                    clock: self.clock.clone(),
+                    ..InvokeOptions::default()
+                };
+                let hook = Hook::Aggregation { contact: input.clone(), session_results: Some(session.session_results.clone()) };
+                match strategy.invoke(&hook, &options).await.result {
+                    Ok(Some(mut returned)) => {
+                        returned.object_id = before.object_id.clone();
+                        (returned, None)
+                    }
+                    Ok(None) => (input, None),
+                    Err(error) => {
+                        let detail = json!({
+                            "hook": "AGGREGATION", "error": error, "message": error.to_string(),
+                            "input": {"communication_id": session.communication_id, "session_results": session.session_results},
+                        });
+                        (before.clone(), Some(detail))
+                    }
+                }
+            }
+        };
+        contact.settle_result(Some(&before), now);
+        let applied = self
+            .store
+            .apply_session_outcome(&session.tenant_id, &session.contact_id, at.revision, &contact, &session.communication_id, last_error.as_ref(), now)
+            .await?;
+        if !applied {
+            self.store.release_session(&session.communication_id).await?;
+        }
+        Ok(applied)
+    }
+}
+
+/// The session results of a communication the platform could not start.
+fn failure(detail: String) -> stratagem_domain::JsonMap {
+    let mut outcome = stratagem_domain::JsonMap::new();
+    outcome.insert("OutcomeStatus".into(), "FAILED".into());
+    outcome.insert("FailureDetail".into(), detail.into());
+    outcome
+}

@@ -1,0 +1,335 @@
+//! The engine's queries: claiming due communications with a lease,
+//! marking missed ones, recording session outcomes, applying a strategy's
+//! outcome to a contact, and finishing campaigns whose work is done.
+//!
+//! Claims are one `UPDATE … WHERE id IN (SELECT … LIMIT n)`: on PostgreSQL
+//! the inner select takes `FOR UPDATE SKIP LOCKED`, so nodes claiming at
+//! once split the work instead of queueing on it; SQLite has one writer.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::any::AnyRow;
+use stratagem_domain::{Communication, Contact, JsonMap};
+
+use crate::contacts::{communication, flag, stored_contact, CONTACT_COLUMNS, COMMUNICATION_COLUMNS};
+use crate::{from_json, get, micros, new_id, to_json, Backend, Result, Store, StoreError, StoredContact};
+
+/// A communication claimed for sending.
+#[derive(Debug, Clone)]
+pub struct ClaimedCommunication {
+    pub id: String,
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub contact_id: String,
+    pub communication: Communication,
+}
+
+/// A session that ended and awaits the AGGREGATION strategy.
+#[derive(Debug, Clone)]
+pub struct EndedSession {
+    pub communication_id: String,
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub contact_id: String,
+    pub session_results: JsonMap,
+}
+
+/// A contact as the engine reads it: with the revision its update must match.
+pub struct ContactAtRevision {
+    pub stored: StoredContact,
+    pub revision: i64,
+}
+
+impl Store {
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "FOR UPDATE OF c SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Communications whose window passed before they started become
+    /// MISSED — never sent later — and their session ends with
+    /// `OutcomeStatus: MISSED`, so AGGREGATION can plan what comes next.
+    /// `default_window` is the window of one planned without an end.
+    pub async fn mark_missed(&self, now: DateTime<Utc>, default_window: Duration) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE communications SET status = 'MISSED', status_updated_at = $1, session_ended_at = $1, \
+             session_results = $2, lease_until = NULL \
+             WHERE status = 'PLANNED' AND COALESCE(end_date, start_date + $3) <= $1",
+        )
+        .bind(micros(now))
+        .bind(r#"{"OutcomeStatus":"MISSED"}"#)
+        .bind(default_window.num_microseconds().unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Claims up to `limit` communications of RUNNING campaigns that are due
+    /// and inside their window — or were claimed by a node whose lease
+    /// expired before their session ended (they are sent again under the
+    /// same idempotency key) — leasing them until `lease_until`.
+    pub async fn claim_due_communications(
+        &self,
+        now: DateTime<Utc>,
+        default_window: Duration,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedCommunication>> {
+        let sql = format!(
+            "UPDATE communications SET status = 'IN_PROGRESS', status_updated_at = $1, lease_until = $2 WHERE id IN ( \
+               SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
+               WHERE p.status = 'RUNNING' AND ( \
+                 (c.status = 'PLANNED' AND c.start_date <= $1 AND COALESCE(c.end_date, c.start_date + $3) > $1) \
+                 OR (c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND c.lease_until < $1)) \
+               ORDER BY c.start_date LIMIT $4 {}) \
+             RETURNING tenant_id, campaign_id, contact_id, {COMMUNICATION_COLUMNS}",
+            self.skip_locked()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(micros(now))
+            .bind(micros(lease_until))
+            .bind(default_window.num_microseconds().unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ClaimedCommunication {
+                    id: get(row, "id")?,
+                    tenant_id: get(row, "tenant_id")?,
+                    campaign_id: get(row, "campaign_id")?,
+                    contact_id: get(row, "contact_id")?,
+                    communication: communication(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a send under its idempotency key and returns the outcome
+    /// recorded first: a retried send gets the original outcome back.
+    pub async fn record_send(&self, tenant_id: &str, communication_id: &str, channel: &str, outcome: &JsonMap) -> Result<JsonMap> {
+        sqlx::query(
+            "INSERT INTO channel_sends (communication_id, tenant_id, channel, outcome, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (communication_id) DO NOTHING",
+        )
+        .bind(communication_id)
+        .bind(tenant_id)
+        .bind(channel)
+        .bind(to_json(outcome)?)
+        .bind(micros(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT outcome FROM channel_sends WHERE communication_id = $1 AND tenant_id = $2")
+            .bind(communication_id)
+            .bind(tenant_id)
+            .fetch_one(&self.pool)
+            .await?;
+        from_json(&get::<String>(&row, "outcome")?)
+    }
+
+    /// How many sends are recorded for a campaign's communications (the
+    /// exactly-once check of tests and benchmarks).
+    pub async fn count_sends(&self, tenant_id: &str, campaign_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS sends FROM channel_sends s JOIN communications c ON c.id = s.communication_id \
+             WHERE s.tenant_id = $1 AND c.campaign_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        get(&row, "sends")
+    }
+
+    /// The channel session of a claimed communication ended.
+    pub async fn end_session(
+        &self,
+        communication_id: &str,
+        alternative: Option<&str>,
+        session_results: &JsonMap,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE communications SET session_results = $1, session_ended_at = $2, alternative = COALESCE($3, alternative), \
+             lease_until = NULL WHERE id = $4 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+        )
+        .bind(to_json(session_results)?)
+        .bind(micros(now))
+        .bind(alternative)
+        .bind(communication_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` ended sessions of RUNNING campaigns that await
+    /// aggregation, leasing them until `lease_until`.
+    pub async fn claim_ended_sessions(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<EndedSession>> {
+        let sql = format!(
+            "UPDATE communications SET lease_until = $2 WHERE id IN ( \
+               SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
+               WHERE p.status = 'RUNNING' AND c.session_ended_at IS NOT NULL AND c.aggregated_at IS NULL \
+                 AND (c.lease_until IS NULL OR c.lease_until < $1) \
+               ORDER BY c.session_ended_at LIMIT $3 {}) \
+             RETURNING id, tenant_id, campaign_id, contact_id, session_results",
+            self.skip_locked()
+        );
+        let rows = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row: &AnyRow| {
+                Ok(EndedSession {
+                    communication_id: get(row, "id")?,
+                    tenant_id: get(row, "tenant_id")?,
+                    campaign_id: get(row, "campaign_id")?,
+                    contact_id: get(row, "contact_id")?,
+                    session_results: get::<Option<String>>(row, "session_results")?
+                        .map(|text| from_json(&text))
+                        .transpose()?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn contact_at_revision(&self, tenant_id: &str, contact_id: &str) -> Result<ContactAtRevision> {
+        let row = sqlx::query(&format!("SELECT {CONTACT_COLUMNS}, revision FROM contacts WHERE id = $1 AND tenant_id = $2"))
+            .bind(contact_id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("contact"))?;
+        let communications = sqlx::query(&format!(
+            "SELECT {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id = $1 ORDER BY position"
+        ))
+        .bind(contact_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ContactAtRevision {
+            stored: stored_contact(&row, communications.iter().map(communication).collect::<Result<_>>()?)?,
+            revision: get(&row, "revision")?,
+        })
+    }
+
+    /// Applies a strategy's outcome for the session of `communication_id`
+    /// in one transaction: the contact (if still at `revision`), its
+    /// communications (existing ones updated in place, new ones planned,
+    /// planned ones the strategy dropped cancelled), and the session marked
+    /// aggregated. Returns `false`, changing nothing, when the contact
+    /// moved on meanwhile; the caller runs the strategy again.
+    pub async fn apply_session_outcome(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+        revision: i64,
+        contact: &Contact,
+        communication_id: &str,
+        last_error: Option<&serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE contacts SET current_stage = $1, internal_data = $2, results = $3, result_flag = $4, result_datetime = $5, \
+             communication_count = $6, last_error = $7, updated_at = $8, revision = revision + 1 \
+             WHERE id = $9 AND tenant_id = $10 AND revision = $11",
+        )
+        .bind(&contact.current_stage)
+        .bind(to_json(&contact.internal_data)?)
+        .bind(to_json(&contact.results)?)
+        .bind(flag(contact.result_flag))
+        .bind(contact.result_datetime.map(micros))
+        .bind(contact.communications.len() as i64)
+        .bind(last_error.map(|e| e.to_string()))
+        .bind(micros(now))
+        .bind(contact_id)
+        .bind(tenant_id)
+        .bind(revision)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let existing: Vec<String> = sqlx::query("SELECT id FROM communications WHERE contact_id = $1")
+            .bind(contact_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| get(row, "id"))
+            .collect::<Result<_>>()?;
+        let mut kept = Vec::with_capacity(contact.communications.len());
+        for (position, comm) in contact.communications.iter().enumerate() {
+            let known = comm.id.as_ref().filter(|id| existing.contains(id));
+            let id = known.cloned().unwrap_or_else(|| new_id("com"));
+            let sql = if known.is_some() {
+                "UPDATE communications SET position = $1, name = $2, stage_name = $3, start_date = $4, end_date = $5, \
+                 status = $6, status_detail = $7, status_updated_at = $8, flagged = 0, alternative = $9, parameters = $10 \
+                 WHERE id = $11 AND contact_id = $12"
+            } else {
+                "INSERT INTO communications (position, name, stage_name, start_date, end_date, status, status_detail, \
+                 status_updated_at, flagged, alternative, parameters, id, contact_id, tenant_id, campaign_id) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, tenant_id, campaign_id FROM contacts WHERE id = $12"
+            };
+            sqlx::query(sql)
+                .bind(position as i64)
+                .bind(&comm.name)
+                .bind(&comm.stage_name)
+                .bind(micros(comm.start_date))
+                .bind(comm.end_date.map(micros))
+                .bind(comm.status.status.as_str())
+                .bind(&comm.status.detail)
+                .bind(comm.status.updated_at.map(micros))
+                .bind(&comm.alternative)
+                .bind(to_json(&comm.parameters)?)
+                .bind(&id)
+                .bind(contact_id)
+                .execute(&mut *tx)
+                .await?;
+            kept.push(id);
+        }
+        for id in existing.iter().filter(|id| !kept.contains(id)) {
+            sqlx::query("UPDATE communications SET status = 'CANCELLED', status_updated_at = $1 WHERE id = $2 AND status = 'PLANNED'")
+                .bind(micros(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The session's communication ends, whatever the strategy did to it.
+        sqlx::query(
+            "UPDATE communications SET aggregated_at = $1, lease_until = NULL, flagged = 0, status_updated_at = $1, \
+             status = CASE WHEN status IN ('IN_PROGRESS', 'PLANNED') THEN 'COMPLETED' ELSE status END WHERE id = $2",
+        )
+        .bind(micros(now))
+        .bind(communication_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Gives a claimed session back at once (its contact changed while the
+    /// strategy ran), instead of waiting for the lease to expire.
+    pub async fn release_session(&self, communication_id: &str) -> Result<()> {
+        sqlx::query("UPDATE communications SET lease_until = NULL WHERE id = $1 AND aggregated_at IS NULL")
+            .bind(communication_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// RUNNING campaigns in which every contact has a final result and no
+    /// communication is pending become FINISHED. Returns their ids.
+    pub async fn finish_done_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "UPDATE campaigns SET status = 'FINISHED', updated_at = $1 WHERE status = 'RUNNING' \
+             AND EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = campaigns.id) \
+             AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = campaigns.id AND c.result_flag IS NULL) \
+             AND NOT EXISTS (SELECT 1 FROM communications m WHERE m.campaign_id = campaigns.id \
+               AND (m.status IN ('PLANNED', 'IN_PROGRESS') OR (m.session_ended_at IS NOT NULL AND m.aggregated_at IS NULL))) \
+             RETURNING id",
+        )
+        .bind(micros(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| get(row, "id")).collect()
+    }
+}
