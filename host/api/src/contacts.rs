@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use stratagem_domain::contact_file::{self, FileError, FileFormat, ImportRow};
 use stratagem_domain::{CampaignContext, CampaignStatus, Contact, StrategyType};
-use stratagem_runtime::{Hook, InvokeOptions, Isolation, Strategy};
+use stratagem_runtime::{InvokeOptions, Isolation, Strategy};
 use stratagem_store::{
     ContactFilter, ContactSummary, ImportJob, ImportReport, ImportStatus, RejectedRow, StoredContact, StrategyFailure,
     UpsertOutcome,
@@ -205,9 +205,8 @@ async fn import_rows(
     Ok(())
 }
 
-/// Runs DATA_LOAD for one row. On failure the contact is kept as it was
-/// (or stored as imported, if new) with the error recorded on it, so it can
-/// be retried; nothing the failed strategy produced is written.
+/// Runs DATA_LOAD for one row; a failure is recorded on the contact and
+/// in the job's report, with the row's line.
 async fn prepare(
     strategy: Option<&Strategy>,
     options: &InvokeOptions,
@@ -215,17 +214,9 @@ async fn prepare(
     existing: Option<Contact>,
 ) -> (Contact, Option<serde_json::Value>, Option<StrategyFailure>) {
     let Some(strategy) = strategy else { return (row.contact, None, None) };
-    let hook = Hook::DataLoad { contact: row.contact.clone(), existing: existing.clone() };
-    let invocation = strategy.invoke(&hook, options).await;
-    match invocation.result {
-        Ok(Some(mut contact)) => {
-            // The strategy may not move a contact to another subject.
-            contact.object_id = row.contact.object_id;
-            contact.settle_result(existing.as_ref(), options.clock.now());
-            (contact, None, None)
-        }
-        Ok(None) => (existing.unwrap_or(row.contact), None, None),
-        Err(error) => {
+    match stratagem_engine::run_data_load(strategy, options, row.contact.clone(), existing).await {
+        (contact, Ok(())) => (contact, None, None),
+        (contact, Err(error)) => {
             let detail = serde_json::json!({"error": error, "message": error.to_string(), "input": row.contact});
             let failure = StrategyFailure {
                 line: row.line,
@@ -233,7 +224,7 @@ async fn prepare(
                 error: serde_json::to_value(&error).unwrap_or_default(),
                 message: error.to_string(),
             };
-            (existing.unwrap_or(row.contact), Some(detail), Some(failure))
+            (contact, Some(detail), Some(failure))
         }
     }
 }

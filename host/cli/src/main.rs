@@ -4,8 +4,10 @@
 //!   stratagem tenant create "Acme Collections"
 //!   stratagem strategy build app.py -o app.wasm
 //!   stratagem strategy run app.wasm --hook data-load --contact contact.json
+//!   stratagem simulate --contacts c.csv --data-load d.py --aggregation a.py
 
 mod platform;
+mod simulate;
 mod strategy;
 
 use std::process::ExitCode;
@@ -29,6 +31,9 @@ enum Command {
     /// Build and run strategies locally.
     #[command(subcommand)]
     Strategy(strategy::Command),
+    /// Run a campaign's strategies over a contact file in virtual time
+    /// against a simulated population; prints the timeline and outcomes.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Exit codes: 0 success, 1 the strategy failed, 2 bad input or set-up.
@@ -42,6 +47,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => platform::serve(args).await,
         Command::Tenant(command) => platform::tenant(command).await,
+        Command::Simulate(args) => simulate::run(args).await,
         Command::Strategy(command) => return command.run().await,
     };
     outcome.unwrap_or_else(|error| {

@@ -130,3 +130,53 @@ fn errors_when_a_hook_input_is_missing() {
     assert_eq!(run.status.code(), Some(2));
     assert!(text(&run.stderr).contains("--hook contact-answer needs --message"), "{}", text(&run.stderr));
 }
+
+/// The spec's "Campaign Workflow Example", end to end in virtual time:
+/// email, no response, WhatsApp three days later, a promise to pay, a
+/// reminder on the promised day, payment.
+#[test]
+fn works_when_the_debt_collection_workflow_is_simulated() {
+    let output = stratagem(&[
+        "simulate", "--contacts", "examples/debt-collection/contacts.csv",
+        "--data-load", "examples/debt-collection/data_load.py",
+        "--aggregation", "examples/debt-collection/aggregation.py",
+        "--start", "2026-12-01T08:00:00Z", "--days", "30", "--json",
+    ]);
+    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("--json prints JSON");
+    assert_eq!(report["campaign_status"], "FINISHED", "{report}");
+    assert_eq!(report["results"], serde_json::json!({"true": 4, "false": 1}), "{report}");
+
+    let steps: Vec<(String, String, String)> = report["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|entry| entry["object_id"] == "CONTRACT-1")
+        .map(|entry| {
+            let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
+            (field("start_date"), field("stage"), field("outcome"))
+        })
+        .collect();
+    let expected = [
+        ("2026-12-02T09:00:00Z", "1. Email reminder", "NO_RESPONSE"),
+        ("2026-12-05T09:00:00Z", "2. WhatsApp follow-up", "PROMISE_TO_PAY"),
+        ("2026-12-08T09:00:00Z", "3. Payment reminder", "PAID"),
+    ];
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    assert_eq!(steps, expected, "{report}");
+    let nobody: Vec<&serde_json::Value> =
+        report["timeline"].as_array().expect("timeline").iter().filter(|entry| entry["object_id"] == "CONTRACT-5").collect();
+    assert_eq!(nobody.len(), 3, "three attempts, then unreachable: {report}");
+    assert_eq!(report["sends"], 9, "one send per started communication: {report}");
+}
+
+#[test]
+fn errors_when_the_simulation_personas_are_malformed() {
+    let output = stratagem(&[
+        "simulate", "--contacts", "examples/debt-collection/contacts.csv",
+        "--data-load", "examples/debt-collection/data_load.py", "--personas", "PAID:20",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(text(&output.stderr).trim(), "error: --personas `PAID:20`: write each persona as OUTCOME=WEIGHT, e.g. PAID=20");
+}

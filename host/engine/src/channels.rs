@@ -17,6 +17,7 @@ pub struct Send<'a> {
     /// The communication id; providers that take an idempotency key get it.
     pub idempotency_key: &'a str,
     pub tenant_id: &'a str,
+    pub contact_id: &'a str,
     pub contact: &'a Contact,
     pub channel: Channel,
     pub agent_id: Option<&'a str>,
@@ -40,32 +41,62 @@ pub trait ChannelAdapter: std::marker::Send + Sync {
     fn send<'a>(&'a self, send: &'a Send<'a>) -> SendFuture<'a>;
 }
 
-/// Personas of the simulated population: how a contact answers.
-pub const PERSONAS: [(&str, u64); 4] = [("NO_RESPONSE", 35), ("PROMISE_TO_PAY", 30), ("PAID", 20), ("REFUSED", 15)];
+/// How a simulated population answers: outcomes (`OutcomeStatus`) with
+/// weights, e.g. `NO_RESPONSE=35,PROMISE_TO_PAY=30,PAID=20,REFUSED=15`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Personas(Vec<(String, u64)>);
 
-/// Reaches no one: each contact answers as its persona — the contact's
-/// `persona` parameter if it names one, else one drawn from [`PERSONAS`]
-/// by a stable hash of its object id.
-pub struct SimulatedChannel {
-    pub store: Store,
+impl Default for Personas {
+    fn default() -> Self {
+        Personas::parse("NO_RESPONSE=35,PROMISE_TO_PAY=30,PAID=20,REFUSED=15").unwrap_or(Personas(Vec::new()))
+    }
 }
 
-impl SimulatedChannel {
-    pub fn persona(contact: &Contact) -> &'static str {
-        let named = contact.parameters.get("persona").and_then(|value| value.as_str()).map(str::to_ascii_uppercase);
-        if let Some((persona, _)) = PERSONAS.iter().find(|(persona, _)| Some(*persona) == named.as_deref()) {
-            return persona;
+impl Personas {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut mix = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+            let (name, weight) =
+                part.split_once('=').ok_or_else(|| format!("`{part}`: write each persona as OUTCOME=WEIGHT, e.g. PAID=20"))?;
+            let weight: u64 = weight.trim().parse().map_err(|_| format!("`{part}`: the weight must be a whole number"))?;
+            let name = name.trim().to_ascii_uppercase();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("`{part}`: an outcome is letters, digits and _"));
+            }
+            mix.push((name, weight));
         }
-        let total: u64 = PERSONAS.iter().map(|(_, weight)| weight).sum();
-        let mut bucket = fnv1a(contact.object_id.as_bytes()) % total;
-        for (persona, weight) in PERSONAS {
-            if bucket < weight {
-                return persona;
+        if mix.iter().map(|(_, weight)| weight).sum::<u64>() == 0 {
+            return Err("give at least one persona with a weight above 0".into());
+        }
+        Ok(Personas(mix))
+    }
+
+    /// The answer to the `attempt`-th send (0-based) to a contact: its
+    /// `persona` parameter if it has one — a script like
+    /// `NO_RESPONSE>PROMISE_TO_PAY>PAID` answers in turn and then repeats
+    /// its last step — else an outcome drawn by a stable hash of its
+    /// object id.
+    pub fn answer(&self, contact: &Contact, attempt: usize) -> String {
+        if let Some(script) = contact.parameters.get("persona").and_then(|value| value.as_str()).filter(|s| !s.trim().is_empty()) {
+            let steps: Vec<&str> = script.split('>').map(str::trim).collect();
+            return steps[attempt.min(steps.len() - 1)].to_ascii_uppercase();
+        }
+        let total: u64 = self.0.iter().map(|(_, weight)| weight).sum();
+        let mut bucket = fnv1a(contact.object_id.as_bytes()) % total.max(1);
+        for (name, weight) in &self.0 {
+            if bucket < *weight {
+                return name.clone();
             }
             bucket -= weight;
         }
-        PERSONAS[0].0
+        "NO_RESPONSE".into()
     }
+}
+
+/// Reaches no one: each contact answers as its persona.
+pub struct SimulatedChannel {
+    pub store: Store,
+    pub personas: Personas,
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -75,9 +106,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 impl ChannelAdapter for SimulatedChannel {
     fn send<'a>(&'a self, send: &'a Send<'a>) -> SendFuture<'a> {
         Box::pin(async move {
-            let persona = SimulatedChannel::persona(send.contact);
+            let attempt = self.store.count_contact_sends(send.tenant_id, send.contact_id).await? as usize;
+            let persona = self.personas.answer(send.contact, attempt);
             let mut outcome = JsonMap::new();
-            outcome.insert("OutcomeStatus".into(), persona.into());
+            outcome.insert("OutcomeStatus".into(), persona.as_str().into());
             if persona == "PROMISE_TO_PAY" {
                 let promised = (send.now + chrono::Duration::days(3)).format("%Y-%m-%dT09:00:00").to_string();
                 outcome.insert("PromiseDate".into(), promised.into());
@@ -100,20 +132,23 @@ impl ChannelAdapter for NoCommunication {
     }
 }
 
-/// The adapter of each channel.
+/// The adapter of each channel. In a simulation every channel but the
+/// final stage is the simulated one.
 pub struct Channels {
     simulated: SimulatedChannel,
+    simulate_every_channel: bool,
 }
 
 impl Channels {
-    pub fn new(store: Store) -> Self {
-        Self { simulated: SimulatedChannel { store } }
+    pub fn new(store: Store, personas: Personas, simulate_every_channel: bool) -> Self {
+        Self { simulated: SimulatedChannel { store, personas }, simulate_every_channel }
     }
 
     pub fn adapter(&self, channel: Channel) -> Result<&dyn ChannelAdapter, ChannelError> {
         match channel {
-            Channel::Simulated => Ok(&self.simulated),
             Channel::NoCommunication => Ok(&NoCommunication),
+            Channel::Simulated => Ok(&self.simulated),
+            _ if self.simulate_every_channel => Ok(&self.simulated),
             other => Err(ChannelError::NoAdapter(other.as_str())),
         }
     }

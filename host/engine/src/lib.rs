@@ -12,6 +12,7 @@
 //! send reuses the communication id as idempotency key.
 
 pub mod channels;
+pub mod simulator;
 mod strategies;
 
 use std::collections::HashMap;
@@ -19,11 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use stratagem_domain::{Campaign, CampaignContext, Stage, StrategyType};
+use stratagem_domain::{Campaign, CampaignContext, Contact, Stage, StrategyType};
 use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, Strategy};
 use stratagem_store::{ClaimedCommunication, EndedSession, Store, StoreError};
 
-pub use channels::{ChannelAdapter, ChannelError, Channels};
+pub use channels::{ChannelAdapter, ChannelError, Channels, Personas};
 pub use strategies::{BuildLeases, StrategyService};
 
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +36,9 @@ pub struct EngineConfig {
     /// The window of a communication planned without an end date.
     pub default_window: chrono::Duration,
     pub tick_every: Duration,
+    /// Every channel but NO_COMMUNICATION reaches the simulated population,
+    /// and stages the campaign does not define are simulated too.
+    pub simulate_every_channel: bool,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +48,7 @@ impl Default for EngineConfig {
             lease: chrono::Duration::seconds(60),
             default_window: chrono::Duration::hours(24),
             tick_every: Duration::from_secs(1),
+            simulate_every_channel: false,
         }
     }
 }
@@ -85,8 +90,14 @@ struct TickCache {
 
 impl Engine {
     pub fn new(store: Store, strategies: Arc<StrategyService>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
-        let channels = Channels::new(store.clone());
+        let channels = Channels::new(store.clone(), Personas::default(), config.simulate_every_channel);
         Self { store, strategies, channels, clock, config }
+    }
+
+    /// How the simulated population answers.
+    pub fn with_personas(mut self, personas: Personas) -> Self {
+        self.channels = Channels::new(self.store.clone(), personas, self.config.simulate_every_channel);
+        self
     }
 
     /// Ticks until the process ends.
@@ -170,10 +181,14 @@ impl Engine {
         let stage_name = claimed.communication.stage_name.clone();
         let campaign = self.campaign(cache, &claimed.tenant_id, &claimed.campaign_id).await?;
         let stage = campaign.as_ref().and_then(|(_, stages, _)| stages.iter().find(|stage| stage.definition.name == stage_name));
-        let Some(stage) = stage.cloned() else {
-            let outcome = failure(format!("the campaign has no stage named `{stage_name}`; add it in the Stages tab"));
-            self.store.end_session(&claimed.id, None, &outcome, self.clock.now()).await?;
-            return Ok(());
+        let stage = match stage.cloned() {
+            Some(stage) => stage,
+            None if self.config.simulate_every_channel => simulated_stage(&stage_name),
+            None => {
+                let outcome = failure(format!("the campaign has no stage named `{stage_name}`; add it in the Stages tab"));
+                self.store.end_session(&claimed.id, None, &outcome, self.clock.now()).await?;
+                return Ok(());
+            }
         };
         let definition = &stage.definition;
         let (label, channel, agent_id, settings) = match definition.choose(&stage.id, &contact.object_id) {
@@ -183,6 +198,7 @@ impl Engine {
         let send = channels::Send {
             idempotency_key: &claimed.id,
             tenant_id: &claimed.tenant_id,
+            contact_id: &claimed.contact_id,
             contact: &contact,
             channel,
             agent_id,
@@ -257,6 +273,47 @@ impl Engine {
             self.store.release_session(&session.communication_id).await?;
         }
         Ok(applied)
+    }
+}
+
+/// A stage a simulation makes up for a stage name no stage has.
+fn simulated_stage(name: &str) -> Stage {
+    Stage {
+        id: format!("simulated:{name}"),
+        campaign_id: String::new(),
+        position: 0,
+        definition: stratagem_domain::StageDefinition {
+            name: name.to_owned(),
+            description: String::new(),
+            channel: stratagem_domain::Channel::Simulated,
+            agent_id: None,
+            settings: Default::default(),
+            alternatives: Vec::new(),
+        },
+        created_at: chrono::DateTime::UNIX_EPOCH,
+        updated_at: chrono::DateTime::UNIX_EPOCH,
+    }
+}
+
+/// Runs DATA_LOAD for an imported contact. On failure the contact is kept
+/// as it was (or as imported, if new) and the error is returned beside it,
+/// so nothing the failed strategy produced is written.
+pub async fn run_data_load(
+    strategy: &Strategy,
+    options: &InvokeOptions,
+    imported: Contact,
+    existing: Option<Contact>,
+) -> (Contact, Result<(), stratagem_runtime::InvokeError>) {
+    let hook = Hook::DataLoad { contact: imported.clone(), existing: existing.clone() };
+    match strategy.invoke(&hook, options).await.result {
+        Ok(Some(mut contact)) => {
+            // The strategy may not move a contact to another subject.
+            contact.object_id = imported.object_id;
+            contact.settle_result(existing.as_ref(), options.clock.now());
+            (contact, Ok(()))
+        }
+        Ok(None) => (existing.unwrap_or(imported), Ok(())),
+        Err(error) => (existing.unwrap_or(imported), Err(error)),
     }
 }
 

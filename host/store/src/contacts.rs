@@ -334,12 +334,17 @@ impl Store {
     /// Every contact of a campaign, with communications, for export, in
     /// object-id order; read in chunks, not a contact at a time.
     pub async fn export_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<Contact>> {
+        Ok(self.all_contacts(tenant_id, campaign_id).await?.into_iter().map(|stored| stored.contact).collect())
+    }
+
+    /// [`Store::export_contacts`] with each contact's id and last error.
+    pub async fn all_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<StoredContact>> {
         let (summaries, _) = self
             .list_contacts(tenant_id, campaign_id, &ContactFilter { limit: i64::MAX, ..ContactFilter::default() })
             .await?;
         let object_ids: Vec<String> = summaries.into_iter().map(|summary| summary.object_id).collect();
         let mut found = self.find_contacts(tenant_id, campaign_id, &object_ids).await?;
-        Ok(object_ids.iter().filter_map(|object_id| found.remove(object_id)).map(|stored| stored.contact).collect())
+        Ok(object_ids.iter().filter_map(|object_id| found.remove(object_id)).collect())
     }
 }
 

@@ -142,6 +142,53 @@ impl Store {
         get(&row, "sends")
     }
 
+    /// How many sends reached a contact so far (a simulated persona answers
+    /// by attempt).
+    pub async fn count_contact_sends(&self, tenant_id: &str, contact_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS sends FROM channel_sends s JOIN communications c ON c.id = s.communication_id \
+             WHERE s.tenant_id = $1 AND c.contact_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(contact_id)
+        .fetch_one(&self.pool)
+        .await?;
+        get(&row, "sends")
+    }
+
+    /// The earliest start of a PLANNED communication of a campaign: where a
+    /// simulation moves its clock when nothing is due.
+    pub async fn next_planned_start(&self, tenant_id: &str, campaign_id: &str) -> Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query(
+            "SELECT MIN(start_date) AS next FROM communications WHERE tenant_id = $1 AND campaign_id = $2 AND status = 'PLANNED'",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        get::<Option<i64>>(&row, "next")?.map(crate::from_micros).transpose()
+    }
+
+    /// Every communication of a campaign with its contact's object id and
+    /// how its session ended, by start date: a simulation's timeline.
+    pub async fn campaign_timeline(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<(String, Communication, Option<JsonMap>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT t.object_id, m.session_results, {} FROM communications m JOIN contacts t ON t.id = m.contact_id \
+             WHERE m.tenant_id = $1 AND m.campaign_id = $2 ORDER BY m.start_date, t.object_id, m.position",
+            COMMUNICATION_COLUMNS.split(", ").map(|column| format!("m.{column}")).collect::<Vec<_>>().join(", ")
+        ))
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let results = get::<Option<String>>(row, "session_results")?.map(|text| from_json(&text)).transpose()?;
+                Ok((get(row, "object_id")?, communication(row)?, results))
+            })
+            .collect()
+    }
+
     /// The channel session of a claimed communication ended.
     pub async fn end_session(
         &self,
