@@ -96,6 +96,7 @@ pub const TEST_ENGINE: EngineConfig = EngineConfig {
     lease: chrono::Duration::seconds(5),
     default_window: chrono::Duration::hours(24),
     tick_every: Duration::from_millis(50),
+    simulate_every_channel: false,
 };
 
 /// Whether a node runs its background work: the campaign engine and the
