@@ -123,6 +123,21 @@ pub fn document() -> Value {
                     "responses": {"200": {"description": "The parsed definition"}, "422": {"$ref": "#/components/responses/Problem"}}
                 }
             },
+            "/campaigns/{id}/analytics/overview": {"get": op("Metrics overview. total_contacts: the campaign's contacts. processed_contacts: contacts with a final result or with a communication whose session ended (including MISSED). completed_contacts: ResultFlag true or false. successful_contacts: ResultFlag true. completion_rate = completed / total; success_rate = successful / completed (0 when the divisor is 0). by_stage: contacts per current stage with how many are successful. by_alternative: sent communications per stage and A/B label (`default` for the stage's own settings) with how many belong to successful contacts", "analytics", None, "200")},
+            "/campaigns/{id}/analytics/distribution": {
+                "get": {
+                    "summary": "Stage or Status Distribution by Period: the campaign's communications counted by stage name (by=stage) or status (by=status), bucketed by the local day, week (from Monday) or month of their start in the time zone `tz`",
+                    "tags": ["analytics"],
+                    "parameters": [
+                        {"name": "by", "in": "query", "required": true, "schema": {"enum": ["stage", "status"]}},
+                        {"name": "period", "in": "query", "schema": {"enum": ["day", "week", "month"], "default": "day"}},
+                        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "default: 29 days before `to`"},
+                        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "default: today in `tz`; inclusive"},
+                        {"name": "tz", "in": "query", "schema": {"type": "string", "default": "UTC"}, "description": "IANA time zone, e.g. Europe/Berlin"}
+                    ],
+                    "responses": {"200": {"description": "{by, period, tz, from, to, buckets: [{start, counts: {key: n}}]}; at most 400 buckets"}, "400": {"$ref": "#/components/responses/Problem"}}
+                }
+            },
             "/campaigns/{id}/analytics/yaml": {"get": op("Download the YAML analytics file as uploaded", "analytics", None, "200")},
             "/campaigns/{id}/stages": {
                 "get": op("List the campaign's stages in order", "stages", None, "200"),

@@ -4,6 +4,7 @@
 //! indistinguishable from a missing one (`StoreError::NotFound`).
 
 mod agents;
+mod analytics;
 mod campaigns;
 mod contacts;
 mod dispatch;
@@ -14,6 +15,7 @@ mod stages;
 mod strategies;
 mod tenants;
 
+pub use analytics::{AlternativeCount, DistributionKey, Overview, StageCount};
 pub use campaigns::NewCampaign;
 pub use contacts::{ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
 pub use integrations::IntegrationChanges;

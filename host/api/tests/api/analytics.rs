@@ -6,7 +6,12 @@ use serde_json::json;
 use crate::both_backends;
 use crate::support::{repo_file, App, Backend};
 
-both_backends!(works_when_uploading_and_downloading_the_example_yaml, errors_when_the_yaml_is_invalid);
+both_backends!(
+    works_when_uploading_and_downloading_the_example_yaml,
+    errors_when_the_yaml_is_invalid,
+    works_when_an_empty_campaign_has_zero_rates_and_empty_buckets,
+    errors_when_a_distribution_query_is_invalid,
+);
 
 async fn works_when_uploading_and_downloading_the_example_yaml(backend: Backend) {
     let app = App::start(backend).await;
@@ -60,4 +65,38 @@ async fn errors_when_the_yaml_is_invalid(backend: Backend) {
     // A rejected upload leaves the previous file in place.
     let download = client.get(&format!("{path}/yaml")).await;
     assert_eq!(download.text, good);
+}
+
+async fn works_when_an_empty_campaign_has_zero_rates_and_empty_buckets(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Empty").await;
+    let overview = client.get(&format!("/campaigns/{campaign}/analytics/overview")).await;
+    assert_eq!(overview.status, 200, "{}", overview.text);
+    assert_eq!((overview.body["total_contacts"].as_i64(), overview.body["completion_rate"].as_f64()), (Some(0), Some(0.0)));
+    let reply = client
+        .get(&format!("/campaigns/{campaign}/analytics/distribution?by=stage&period=month&from=2026-01-15&to=2026-03-02&tz=Asia/Kolkata"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let starts: Vec<&str> = reply.body["buckets"].as_array().expect("buckets").iter().map(|b| b["start"].as_str().expect("start")).collect();
+    assert_eq!(starts, ["2026-01-01", "2026-02-01", "2026-03-01"]);
+    assert_eq!(reply.body["tz"], "Asia/Kolkata");
+}
+
+async fn errors_when_a_distribution_query_is_invalid(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Empty").await;
+    let path = format!("/campaigns/{campaign}/analytics/distribution");
+    for (query, expected) in [
+        ("by=channel", "by=`channel`: use by=stage or by=status"),
+        ("by=stage&period=hour", "period=`hour`: use day, week or month"),
+        ("by=stage&tz=Mars/Olympus", "tz=`Mars/Olympus` is not an IANA time zone (for example Europe/Berlin or UTC)"),
+        ("by=stage&from=2026-03-01&to=2026-01-01", "from (2026-03-01) is after to (2026-01-01)"),
+        ("by=stage&from=2024-01-01&to=2026-01-01", "2024-01-01 to 2026-01-01 is more than 400 days; choose a shorter range or a longer period"),
+    ] {
+        assert_eq!(client.get(&format!("{path}?{query}")).await.problem(400), expected, "{query}");
+    }
+    let detail = client.get(&format!("{path}?by=stage&from=yesterday")).await.problem(400);
+    assert!(detail.contains("from"), "{detail}");
 }

@@ -97,6 +97,35 @@ async fn works_when_a_running_campaign_reaches_every_contact_and_finishes(backen
     assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 5);
     let list = client.get(&format!("/campaigns/{campaign}/contacts")).await;
     assert_eq!(list.body["total"], 4);
+
+    // The analytics panel over the finished campaign.
+    let overview = client.get(&format!("/campaigns/{campaign}/analytics/overview")).await.body;
+    let counts: Vec<i64> = ["total_contacts", "processed_contacts", "completed_contacts", "successful_contacts"]
+        .iter()
+        .map(|name| overview[name].as_i64().expect("count"))
+        .collect();
+    assert_eq!(counts, [4, 4, 4, 2], "{overview}");
+    assert_eq!((overview["completion_rate"].as_f64(), overview["success_rate"].as_f64()), (Some(1.0), Some(0.5)));
+    assert_eq!(overview["by_stage"][0], json!({"stage": "Paid", "contacts": 2, "successful": 2}), "{overview}");
+    let first_contact: i64 = overview["by_alternative"]
+        .as_array()
+        .expect("by_alternative")
+        .iter()
+        .filter(|row| row["stage"] == "1. First contact")
+        .map(|row| row["communications"].as_i64().expect("n"))
+        .sum();
+    assert_eq!(first_contact, 3, "M1's first communication was missed, never sent: {overview}");
+
+    let from = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d");
+    let by_status = client.get(&format!("/campaigns/{campaign}/analytics/distribution?by=status&period=week&from={from}&tz=UTC")).await;
+    assert_eq!(by_status.status, 200, "{}", by_status.text);
+    let mut totals = std::collections::BTreeMap::new();
+    for bucket in by_status.body["buckets"].as_array().expect("buckets") {
+        for (status, n) in bucket["counts"].as_object().expect("counts") {
+            *totals.entry(status.clone()).or_insert(0) += n.as_i64().expect("n");
+        }
+    }
+    assert_eq!(totals, std::collections::BTreeMap::from([("COMPLETED".to_owned(), 5), ("MISSED".to_owned(), 1)]), "{}", by_status.text);
 }
 
 async fn works_when_a_campaign_that_is_not_running_sends_nothing(backend: Backend) {

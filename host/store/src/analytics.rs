@@ -1,0 +1,164 @@
+//! The campaign panel's numbers, computed by the database: counts grouped
+//! in SQL, never a row per contact brought back.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{get, micros, Result, Store};
+
+/// Metrics overview of a campaign. The definitions are the API's:
+/// - processed: has a final result, or a communication whose session ended;
+/// - completed: ResultFlag is true or false;
+/// - successful: ResultFlag is true.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Overview {
+    pub total_contacts: i64,
+    pub processed_contacts: i64,
+    pub completed_contacts: i64,
+    pub successful_contacts: i64,
+    /// completed / total (0 when there are no contacts).
+    pub completion_rate: f64,
+    /// successful / completed (0 when none is completed).
+    pub success_rate: f64,
+    pub by_stage: Vec<StageCount>,
+    pub by_alternative: Vec<AlternativeCount>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StageCount {
+    /// The contacts' current stage; `null` for contacts without one.
+    pub stage: Option<String>,
+    pub contacts: i64,
+    pub successful: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AlternativeCount {
+    pub stage: String,
+    /// The A/B label (`default` for the stage's own settings).
+    pub label: String,
+    pub communications: i64,
+    /// Of those, communications whose contact's ResultFlag is true.
+    pub successful: i64,
+}
+
+/// What a distribution counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DistributionKey {
+    /// Communications by stage name.
+    Stage,
+    /// Communications by status.
+    Status,
+}
+
+/// Distributions are read in 15-minute slots (every time zone's offset is
+/// a multiple of 15 minutes) and bucketed by the caller in local time.
+pub const SLOT_MICROS: i64 = 15 * 60 * 1_000_000;
+
+fn ratio(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+impl Store {
+    pub async fn campaign_overview(&self, tenant_id: &str, campaign_id: &str) -> Result<Overview> {
+        self.campaign(tenant_id, campaign_id).await?;
+        let totals = sqlx::query(
+            "SELECT COUNT(*) AS total, \
+               COALESCE(SUM(CASE WHEN result_flag IS NOT NULL THEN 1 ELSE 0 END), 0) AS completed, \
+               COALESCE(SUM(CASE WHEN result_flag = 1 THEN 1 ELSE 0 END), 0) AS successful, \
+               COALESCE(SUM(CASE WHEN result_flag IS NOT NULL OR EXISTS (SELECT 1 FROM communications m \
+                 WHERE m.contact_id = c.id AND m.session_ended_at IS NOT NULL) THEN 1 ELSE 0 END), 0) AS processed \
+             FROM contacts c WHERE c.tenant_id = $1 AND c.campaign_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let total: i64 = get(&totals, "total")?;
+        let completed: i64 = get(&totals, "completed")?;
+        let successful: i64 = get(&totals, "successful")?;
+        let by_stage = sqlx::query(
+            "SELECT current_stage, COUNT(*) AS contacts, COALESCE(SUM(CASE WHEN result_flag = 1 THEN 1 ELSE 0 END), 0) AS successful \
+             FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY current_stage ORDER BY contacts DESC, current_stage",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok(StageCount { stage: get(row, "current_stage")?, contacts: get(row, "contacts")?, successful: get(row, "successful")? }))
+        .collect::<Result<_>>()?;
+        let by_alternative = sqlx::query(
+            "SELECT m.stage_name, m.alternative, COUNT(*) AS communications, \
+               COALESCE(SUM(CASE WHEN c.result_flag = 1 THEN 1 ELSE 0 END), 0) AS successful \
+             FROM communications m JOIN contacts c ON c.id = m.contact_id \
+             WHERE m.tenant_id = $1 AND m.campaign_id = $2 AND m.alternative IS NOT NULL \
+             GROUP BY m.stage_name, m.alternative ORDER BY m.stage_name, m.alternative",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(AlternativeCount {
+                stage: get(row, "stage_name")?,
+                label: get(row, "alternative")?,
+                communications: get(row, "communications")?,
+                successful: get(row, "successful")?,
+            })
+        })
+        .collect::<Result<_>>()?;
+        Ok(Overview {
+            total_contacts: total,
+            processed_contacts: get(&totals, "processed")?,
+            completed_contacts: completed,
+            successful_contacts: successful,
+            completion_rate: ratio(completed, total),
+            success_rate: ratio(successful, completed),
+            by_stage,
+            by_alternative,
+        })
+    }
+
+    /// Communications starting in `[from, to)`, counted by stage or status
+    /// per 15-minute slot (its start, UTC).
+    pub async fn communication_slots(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        key: DistributionKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, String, i64)>> {
+        self.campaign(tenant_id, campaign_id).await?;
+        let column = match key {
+            DistributionKey::Stage => "stage_name",
+            DistributionKey::Status => "status",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT (start_date / {SLOT_MICROS}) AS slot, {column} AS key, COUNT(*) AS n FROM communications \
+             WHERE tenant_id = $1 AND campaign_id = $2 AND start_date >= $3 AND start_date < $4 \
+             GROUP BY (start_date / {SLOT_MICROS}), {column}"
+        ))
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .bind(micros(from))
+        .bind(micros(to))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut slots = BTreeMap::new();
+        for row in &rows {
+            let slot: i64 = get(row, "slot")?;
+            let start = crate::from_micros(slot * SLOT_MICROS)?;
+            *slots.entry((start, get::<String>(row, "key")?)).or_insert(0) += get::<i64>(row, "n")?;
+        }
+        Ok(slots.into_iter().map(|((start, key), n)| (start, key, n)).collect())
+    }
+}
