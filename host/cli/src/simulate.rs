@@ -14,7 +14,7 @@ use stratagem_domain::StrategyType;
 use stratagem_engine::simulator::{simulate, Simulation, SimulationReport};
 use stratagem_engine::{Personas, StrategyService};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig, StrategySource};
-use stratagem_store::{NewCampaign, Store, VersionInput};
+use stratagem_store::{NewCampaign, Store};
 
 #[derive(Args)]
 pub struct SimulateArgs {
@@ -78,12 +78,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             let source = StrategySource::from_path(path)?;
             strategies.builder.build(&source).await.map_err(|error| anyhow!("{}: {error}", path.display()))?
         };
-        let hash = stratagem_runtime::content_hash(&component);
-        strategies.load(&hash, &component).map_err(|error| anyhow!("{}: {error}", path.display()))?;
-        let lease = Utc::now() + chrono::Duration::hours(1);
-        let (id, version) =
-            store.add_strategy_version(&tenant, &campaign.id, kind.as_str(), kind, VersionInput::Component(&component), lease).await?;
-        store.finish_strategy_build(&id, version, Ok((&component, &hash))).await?;
+        strategies
+            .install(&store, &tenant, &campaign.id, kind, &component)
+            .await
+            .map_err(|error| anyhow!("{}: {error}", path.display()))?;
     }
 
     let until = start + chrono::Duration::days(i64::from(args.days));

@@ -25,7 +25,7 @@ use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, Strategy};
 use stratagem_store::{ClaimedCommunication, EndedSession, Store, StoreError};
 
 pub use channels::{ChannelAdapter, ChannelError, Channels, Personas};
-pub use strategies::{BuildLeases, StrategyService};
+pub use strategies::{BuildLeases, InstallError, StrategyService};
 
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use stratagem_domain::StrategyType;
 use stratagem_runtime::{Builder, LoadError, Runtime, Strategy};
+use stratagem_store::{Store, VersionInput};
 
 /// How long a build is leased for, and how often nodes look for builds
 /// whose node stopped. A build renews its lease at a quarter of it.
@@ -52,3 +54,32 @@ impl StrategyService {
     }
 }
 
+
+impl StrategyService {
+    /// Loads a component built elsewhere (the CLI, a benchmark) and makes
+    /// it the campaign's active strategy of `kind`, as a finished build.
+    pub async fn install(
+        &self,
+        store: &Store,
+        tenant_id: &str,
+        campaign_id: &str,
+        kind: StrategyType,
+        component: &[u8],
+    ) -> Result<(), InstallError> {
+        let hash = stratagem_runtime::content_hash(component);
+        self.load(&hash, component)?;
+        let lease = chrono::Utc::now() + chrono::Duration::hours(1);
+        let input = VersionInput::Component(component);
+        let (id, version) = store.add_strategy_version(tenant_id, campaign_id, kind.as_str(), kind, input, lease).await?;
+        store.finish_strategy_build(&id, version, Ok((component, &hash))).await?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Store(#[from] stratagem_store::StoreError),
+}

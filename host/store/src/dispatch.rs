@@ -363,6 +363,20 @@ impl Store {
         Ok(())
     }
 
+    /// Communications of a campaign not yet done: planned, in progress, or
+    /// with a session whose outcome is not applied yet.
+    pub async fn pending_communications(&self, tenant_id: &str, campaign_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS pending FROM communications WHERE tenant_id = $1 AND campaign_id = $2 \
+             AND (status IN ('PLANNED', 'IN_PROGRESS') OR (session_ended_at IS NOT NULL AND aggregated_at IS NULL))",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        get(&row, "pending")
+    }
+
     /// RUNNING campaigns in which every contact has a final result and no
     /// communication is pending become FINISHED. Returns their ids.
     pub async fn finish_done_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>> {

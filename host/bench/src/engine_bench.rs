@@ -1,0 +1,152 @@
+//! Communications dispatched per second by the campaign engine through the
+//! SIMULATED channel, from RUNNING until every session is applied: on SQLite with one node and
+//! on PostgreSQL with one and two nodes (engines with their own pools on
+//! one database, as two `serve` processes would be). Each configuration
+//! runs twice — without an AGGREGATION strategy (the queue alone: claim,
+//! send, record, apply) and with examples/simulated/aggregation.py — and
+//! the ratio of the two shows the strategy's cost. Sends and final results
+//! are counted: duplicates and losses must be 0.
+//!
+//!   cargo run --release -p stratagem-bench --bin engine-bench
+//!
+//! Environment: ENGINE_CONTACTS (default 20000), ENGINE_BACKENDS (default
+//! sqlite,postgres), STRATAGEM_TEST_POSTGRES, STRATAGEM_COMPONENTIZE_PY.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use stratagem_domain::{CampaignStatus, Communication, Contact, StageDefinition, StrategyType};
+use stratagem_engine::{Engine, EngineConfig, StrategyService};
+use stratagem_runtime::{Builder, Runtime, RuntimeConfig, StrategySource, SystemClock};
+use stratagem_store::{NewCampaign, Store};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn database(backend: &str, dir: &Path) -> anyhow::Result<String> {
+    let unique = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos());
+    Ok(match backend {
+        "sqlite" => format!("sqlite://{}", dir.join(format!("engine-{unique}.db")).display()),
+        "postgres" => {
+            let server = std::env::var("STRATAGEM_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+            let name = format!("stratagem_bench_{unique}");
+            if !std::process::Command::new("createdb").args(["-h", "127.0.0.1", "-U", "postgres", &name]).status()?.success() {
+                bail!("createdb {name} failed");
+            }
+            format!("{server}/{name}")
+        }
+        other => bail!("unknown backend {other}"),
+    })
+}
+
+struct Outcome {
+    per_second: f64,
+    sends: i64,
+    unfinished: i64,
+}
+
+/// One campaign of `contacts` contacts, each with one communication due
+/// now, dispatched by `nodes` engines until no communication is pending.
+async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, contacts: usize, nodes: usize) -> anyhow::Result<Outcome> {
+    let store = Store::connect(url).await?;
+    let (tenant, _) = store.create_tenant("bench").await?;
+    let campaign = store
+        .create_campaign(&tenant, NewCampaign { name: "engine".into(), description: String::new(), llm_model: None, result_fields: Vec::new() })
+        .await?;
+    let stage: StageDefinition = serde_json::from_value(serde_json::json!({"name": "1. First contact", "channel": "SIMULATED"}))?;
+    store.create_stage(&tenant, &campaign.id, &stage).await?;
+    let service = Arc::new(StrategyService::new(runtime.clone(), Builder::from_env()));
+    if let Some(component) = aggregation {
+        service.install(&store, &tenant, &campaign.id, StrategyType::Aggregation, component).await?;
+    }
+    let now = chrono::Utc::now();
+    let rows: Vec<(Contact, Option<serde_json::Value>)> = (0..contacts)
+        .map(|index| {
+            let mut contact: Contact = serde_json::from_value(serde_json::json!({
+                "object_id": format!("C-{index:08}"), "external_id": format!("U-{index}"), "name": format!("Person {index}"),
+                "parameters": {"persona": "PAID"}, "current_stage": "1. First contact", "internal_data": {"attempts": 1}
+            }))
+            .expect("contact");
+            contact.communications.push(Communication {
+                id: None,
+                name: "First contact".into(),
+                stage_name: "1. First contact".into(),
+                start_date: now - chrono::Duration::minutes(1),
+                end_date: Some(now + chrono::Duration::hours(2)),
+                status: Default::default(),
+                flagged: false,
+                alternative: None,
+                parameters: Default::default(),
+            });
+            (contact, None)
+        })
+        .collect();
+    for batch in rows.chunks(500) {
+        store.upsert_contacts(&tenant, &campaign.id, batch).await?;
+    }
+    for status in [CampaignStatus::Configured, CampaignStatus::Running] {
+        store.set_campaign_status(&tenant, &campaign.id, status, None).await?;
+    }
+
+    let config = EngineConfig { batch: 500, tick_every: Duration::ZERO, ..EngineConfig::default() };
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..nodes {
+        let node_store = Store::connect(url).await?;
+        let engine = Arc::new(Engine::new(node_store.clone(), service.clone(), Arc::new(SystemClock), config));
+        let (tenant, campaign) = (tenant.clone(), campaign.id.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let report = engine.tick().await?;
+                if report.is_idle() && node_store.pending_communications(&tenant, &campaign).await? == 0 {
+                    return anyhow::Ok(());
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    let elapsed = started.elapsed();
+    let overview = store.campaign_overview(&tenant, &campaign.id).await?;
+    Ok(Outcome {
+        per_second: contacts as f64 / elapsed.as_secs_f64(),
+        sends: store.count_sends(&tenant, &campaign.id).await?,
+        unfinished: overview.total_contacts - overview.processed_contacts,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let contacts: usize = std::env::var("ENGINE_CONTACTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let backends = std::env::var("ENGINE_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    if std::env::var_os("STRATAGEM_COMPONENTIZE_PY").is_none() {
+        std::env::set_var("STRATAGEM_COMPONENTIZE_PY", repo().join(".venv/bin/componentize-py"));
+    }
+    let dir = tempfile::tempdir()?;
+    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: dir.path().join("cache"), ..RuntimeConfig::default() })?);
+    let source = StrategySource::from_path(&repo().join("examples/simulated/aggregation.py"))?;
+    let aggregation = Builder::from_env().build(&source).await.context("building examples/simulated/aggregation.py")?;
+    println!("{contacts} communications per run, RUNNING until every session is applied, SIMULATED channel");
+    println!("{:<10} {:>5} {:>16} {:>18} {:>7} {:>6} {:>10}", "backend", "nodes", "queue only /s", "with AGGREGATION /s", "ratio", "dups", "losses");
+    for backend in backends.split(',').map(str::trim) {
+        let node_counts: &[usize] = if backend == "postgres" { &[1, 2] } else { &[1] };
+        for &nodes in node_counts {
+            let queue = run(&database(backend, dir.path())?, &runtime, None, contacts, nodes).await?;
+            let full = run(&database(backend, dir.path())?, &runtime, Some(&aggregation), contacts, nodes).await?;
+            let expected = contacts as i64;
+            println!(
+                "{backend:<10} {nodes:>5} {:>16.0} {:>18.0} {:>6.2}x {:>6} {:>10}",
+                queue.per_second,
+                full.per_second,
+                full.per_second / queue.per_second,
+                (queue.sends - expected).max(0) + (full.sends - expected).max(0),
+                queue.unfinished + full.unfinished + (expected - queue.sends).max(0) + (expected - full.sends).max(0),
+            );
+        }
+    }
+    Ok(())
+}
