@@ -19,6 +19,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use serde_json::json;
 use stratagem_domain::{Campaign, CampaignContext, Contact, Stage, StrategyType};
 use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, Strategy};
@@ -85,8 +87,21 @@ pub struct Engine {
 /// Per-tick lookups, so a batch of one campaign reads its settings once.
 #[derive(Default)]
 struct TickCache {
-    campaigns: HashMap<String, Option<(Campaign, Vec<Stage>, Option<Arc<Strategy>>)>>,
+    campaigns: HashMap<String, Option<CampaignSetup>>,
 }
+
+type CampaignSetup = (Campaign, Vec<Stage>, Option<Arc<Strategy>>);
+
+impl TickCache {
+    /// A campaign loaded by [`Engine::campaign`] this tick; `None` if it is
+    /// gone.
+    fn get(&self, campaign_id: &str) -> Option<&CampaignSetup> {
+        self.campaigns.get(campaign_id).and_then(Option::as_ref)
+    }
+}
+
+/// Sends and strategy runs in flight per node.
+const IN_FLIGHT: usize = 16;
 
 impl Engine {
     pub fn new(store: Store, strategies: Arc<StrategyService>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
@@ -122,12 +137,31 @@ impl Engine {
         let claimed =
             self.store.claim_due_communications(now, self.config.default_window, now + self.config.lease, self.config.batch).await?;
         report.dispatched = claimed.len();
-        for communication in claimed {
-            self.dispatch(&mut cache, communication).await?;
+        for communication in &claimed {
+            self.campaign(&mut cache, &communication.tenant_id, &communication.campaign_id).await?;
         }
+        // Sends wait on providers, so several are in flight at once.
+        let cache = &cache;
+        let sent: Vec<Result<(), EngineError>> = futures::stream::iter(claimed)
+            .map(|communication| self.dispatch(cache, communication))
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        sent.into_iter().collect::<Result<(), _>>()?;
+
+        let mut cache = TickCache::default();
         let sessions = self.store.claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, self.config.batch).await?;
-        for session in sessions {
-            if self.aggregate(&mut cache, &session).await? {
+        for session in &sessions {
+            self.campaign(&mut cache, &session.tenant_id, &session.campaign_id).await?;
+        }
+        let cache = &cache;
+        let applied: Vec<Result<bool, EngineError>> = futures::stream::iter(sessions)
+            .map(|session| async move { self.aggregate(cache, &session).await })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        for outcome in applied {
+            if outcome? {
                 report.aggregated += 1;
             }
         }
@@ -140,7 +174,7 @@ impl Engine {
         cache: &'c mut TickCache,
         tenant_id: &str,
         campaign_id: &str,
-    ) -> Result<&'c Option<(Campaign, Vec<Stage>, Option<Arc<Strategy>>)>, EngineError> {
+    ) -> Result<&'c Option<CampaignSetup>, EngineError> {
         if !cache.campaigns.contains_key(campaign_id) {
             let loaded = match self.store.campaign(tenant_id, campaign_id).await {
                 Ok(campaign) => {
@@ -176,11 +210,11 @@ impl Engine {
 
     /// Starts one claimed communication through its stage's channel and
     /// records how its session ended.
-    async fn dispatch(&self, cache: &mut TickCache, claimed: ClaimedCommunication) -> Result<(), EngineError> {
+    async fn dispatch(&self, cache: &TickCache, claimed: ClaimedCommunication) -> Result<(), EngineError> {
         let contact = self.store.contact_at_revision(&claimed.tenant_id, &claimed.contact_id).await?.stored.contact;
         let stage_name = claimed.communication.stage_name.clone();
-        let campaign = self.campaign(cache, &claimed.tenant_id, &claimed.campaign_id).await?;
-        let stage = campaign.as_ref().and_then(|(_, stages, _)| stages.iter().find(|stage| stage.definition.name == stage_name));
+        let campaign = cache.get(&claimed.campaign_id);
+        let stage = campaign.and_then(|(_, stages, _)| stages.iter().find(|stage| stage.definition.name == stage_name));
         let stage = match stage.cloned() {
             Some(stage) => stage,
             None if self.config.simulate_every_channel => simulated_stage(&stage_name),
@@ -219,8 +253,8 @@ impl Engine {
 
     /// Runs AGGREGATION on an ended session and applies its outcome.
     /// Returns `false` when the contact changed meanwhile (retried later).
-    async fn aggregate(&self, cache: &mut TickCache, session: &EndedSession) -> Result<bool, EngineError> {
-        let Some((campaign, _, aggregation)) = self.campaign(cache, &session.tenant_id, &session.campaign_id).await?.clone() else {
+    async fn aggregate(&self, cache: &TickCache, session: &EndedSession) -> Result<bool, EngineError> {
+        let Some((campaign, _, aggregation)) = cache.get(&session.campaign_id) else {
             return Ok(false);
         };
         let at = self.store.contact_at_revision(&session.tenant_id, &session.contact_id).await?;
