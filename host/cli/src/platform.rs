@@ -83,6 +83,12 @@ pub struct ServeArgs {
     database: Database,
     #[arg(long, env = "STRATAGEM_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// How often the campaign engine looks for due work, in milliseconds.
+    #[arg(long, env = "STRATAGEM_ENGINE_TICK_MS", default_value_t = 1000)]
+    engine_tick_ms: u64,
+    /// How long a node holds claimed work before another node retries it.
+    #[arg(long, env = "STRATAGEM_ENGINE_LEASE_SECS", default_value_t = 60)]
+    engine_lease_secs: i64,
 }
 
 #[derive(Subcommand)]
@@ -99,7 +105,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = args.database.open().await?;
     let data_dir: &Path = &args.database.data_dir;
     let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: data_dir.join("cache"), ..RuntimeConfig::default() })?);
-    let builder = Builder::from_env().with_cache(data_dir.join("builds"));
+    // $STRATAGEM_BUILD_CACHE, when set, is shared with other tools (the test
+    // suite sets it); the data directory's own cache otherwise.
+    let builder = match std::env::var_os("STRATAGEM_BUILD_CACHE") {
+        Some(_) => Builder::from_env(),
+        None => Builder::from_env().with_cache(data_dir.join("builds")),
+    };
     let interrupted = store.mark_stale_imports_interrupted(chrono::Utc::now() - chrono::Duration::hours(24)).await?;
     if interrupted > 0 {
         tracing::warn!(interrupted, "import jobs left running by a stopped node were marked interrupted");
@@ -107,7 +118,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let state = AppState { store, strategies: Arc::new(StrategyService::new(runtime, builder)) };
     stratagem_api::spawn_build_recovery(state.clone());
     let clock = Arc::new(stratagem_runtime::SystemClock);
-    Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, EngineConfig::default())).spawn();
+    let config = EngineConfig {
+        tick_every: std::time::Duration::from_millis(args.engine_tick_ms),
+        lease: chrono::Duration::seconds(args.engine_lease_secs.max(1)),
+        ..EngineConfig::default()
+    };
+    Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, config)).spawn();
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     eprintln!("stratagem serving on http://{} (API docs: /api/docs)", listener.local_addr()?);
     axum::serve(listener, stratagem_api::app(state))
