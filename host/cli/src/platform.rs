@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use stratagem_api::{AppState, StrategyService};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
-use stratagem_engine::{Engine, EngineConfig};
+use stratagem_engine::{Engine, EngineConfig, RateLimits};
 use stratagem_store::{SecretsKey, Store};
 
 #[derive(Args)]
@@ -89,6 +89,10 @@ pub struct ServeArgs {
     /// How long a node holds claimed work before another node retries it.
     #[arg(long, env = "STRATAGEM_ENGINE_LEASE_SECS", default_value_t = 60)]
     engine_lease_secs: i64,
+    /// Most sends per second per tenant and channel, shared by all nodes:
+    /// CHANNEL=N,… (e.g. EMAIL_NOTIFICATION=10,TWILIO=5).
+    #[arg(long, env = "STRATAGEM_RATE_LIMITS", default_value = "")]
+    rate_limits: String,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +106,7 @@ pub enum TenantCommand {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let limits = RateLimits::parse(&args.rate_limits).map_err(|error| anyhow::anyhow!("STRATAGEM_RATE_LIMITS: {error}"))?;
     let store = args.database.open().await?;
     let data_dir: &Path = &args.database.data_dir;
     let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: data_dir.join("cache"), ..RuntimeConfig::default() })?);
@@ -123,7 +128,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         lease: chrono::Duration::seconds(args.engine_lease_secs.max(1)),
         ..EngineConfig::default()
     };
-    Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, config)).spawn();
+    Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, config).with_rate_limits(limits)).spawn();
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     eprintln!("stratagem serving on http://{} (API docs: /api/docs)", listener.local_addr()?);
     axum::serve(listener, stratagem_api::app(state))

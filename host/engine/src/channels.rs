@@ -114,7 +114,7 @@ impl ChannelAdapter for SimulatedChannel {
                 let promised = (send.now + chrono::Duration::days(3)).format("%Y-%m-%dT09:00:00").to_string();
                 outcome.insert("PromiseDate".into(), promised.into());
             }
-            Ok(self.store.record_send(send.tenant_id, send.idempotency_key, "SIMULATED", &outcome).await?)
+            Ok(self.store.record_send(send.tenant_id, send.idempotency_key, "SIMULATED", &outcome, send.now).await?)
         })
     }
 }

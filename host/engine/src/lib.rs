@@ -22,7 +22,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use serde_json::json;
-use stratagem_domain::{Campaign, CampaignContext, Contact, Stage, StrategyType};
+use stratagem_domain::{Campaign, CampaignContext, Channel, Contact, Stage, StrategyType};
 use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, Strategy};
 use stratagem_store::{ClaimedCommunication, EndedSession, Store, StoreError};
 
@@ -82,6 +82,33 @@ pub struct Engine {
     channels: Channels,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
+    rate_limits: RateLimits,
+}
+
+/// Most sends per second per tenant and channel, e.g.
+/// `EMAIL_NOTIFICATION=10,SIMULATED=100`; channels not named are unlimited.
+/// The budget is kept in the database, so it holds across nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateLimits(HashMap<Channel, u32>);
+
+impl RateLimits {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut limits = HashMap::new();
+        for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+            let (name, limit) = part.split_once('=').ok_or_else(|| format!("`{part}`: write CHANNEL=SENDS_PER_SECOND"))?;
+            let channel = Channel::ALL
+                .into_iter()
+                .find(|channel| channel.as_str().eq_ignore_ascii_case(name.trim()))
+                .ok_or_else(|| format!("`{name}` is not a channel; channels: {}", Channel::ALL.map(|c| c.as_str()).join(", ")))?;
+            let limit: u32 = limit.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("`{part}`: the limit must be a whole number above 0"))?;
+            limits.insert(channel, limit);
+        }
+        Ok(RateLimits(limits))
+    }
+
+    fn of(&self, channel: Channel) -> Option<u32> {
+        self.0.get(&channel).copied()
+    }
 }
 
 /// Per-tick lookups, so a batch of one campaign reads its settings once.
@@ -106,7 +133,12 @@ const IN_FLIGHT: usize = 16;
 impl Engine {
     pub fn new(store: Store, strategies: Arc<StrategyService>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
         let channels = Channels::new(store.clone(), Personas::default(), config.simulate_every_channel);
-        Self { store, strategies, channels, clock, config }
+        Self { store, strategies, channels, clock, config, rate_limits: RateLimits::default() }
+    }
+
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
+        self
     }
 
     /// How the simulated population answers.
@@ -133,6 +165,9 @@ impl Engine {
         let mut report = TickReport::default();
         let now = self.clock.now();
         report.missed = self.store.mark_missed(now, self.config.default_window).await?;
+        if !self.rate_limits.0.is_empty() {
+            self.store.prune_send_windows(now.timestamp() - 60).await?;
+        }
         let mut cache = TickCache::default();
         let claimed =
             self.store.claim_due_communications(now, self.config.default_window, now + self.config.lease, self.config.batch).await?;
@@ -229,6 +264,15 @@ impl Engine {
             Some(alternative) => (alternative.label.as_str(), alternative.channel, alternative.agent_id.as_deref(), &alternative.settings),
             None => (stratagem_domain::stage::DEFAULT_LABEL, definition.channel, definition.agent_id.as_deref(), &definition.settings),
         };
+        // One instant for the rate-limit slot and the send's record.
+        let now = self.clock.now();
+        if let Some(limit) = self.rate_limits.of(channel) {
+            let second = now.timestamp();
+            if !self.store.take_send_slot(&claimed.tenant_id, channel.as_str(), second, limit).await? {
+                self.store.unclaim(&claimed.id).await?;
+                return Ok(());
+            }
+        }
         let send = channels::Send {
             idempotency_key: &claimed.id,
             tenant_id: &claimed.tenant_id,
@@ -237,7 +281,7 @@ impl Engine {
             channel,
             agent_id,
             settings,
-            now: self.clock.now(),
+            now,
         };
         let outcome = match self.channels.adapter(channel) {
             Ok(adapter) => match adapter.send(&send).await {
@@ -357,4 +401,23 @@ fn failure(detail: String) -> stratagem_domain::JsonMap {
     outcome.insert("OutcomeStatus".into(), "FAILED".into());
     outcome.insert("FailureDetail".into(), detail.into());
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn works_when_rate_limits_name_channels_in_any_case() {
+        let limits = RateLimits::parse("email_notification=10, SIMULATED=2").expect("parses");
+        assert_eq!((limits.of(Channel::EmailNotification), limits.of(Channel::Simulated), limits.of(Channel::Sip)), (Some(10), Some(2), None));
+        assert_eq!(RateLimits::parse("").expect("empty"), RateLimits::default());
+    }
+
+    #[test]
+    fn errors_when_rate_limits_are_malformed() {
+        assert_eq!(RateLimits::parse("SIMULATED:2").expect_err("no ="), "`SIMULATED:2`: write CHANNEL=SENDS_PER_SECOND");
+        assert_eq!(RateLimits::parse("SIMULATED=0").expect_err("zero"), "`SIMULATED=0`: the limit must be a whole number above 0");
+        assert!(RateLimits::parse("FAX=1").expect_err("unknown").starts_with("`FAX` is not a channel; channels: EMAIL_NOTIFICATION,"));
+    }
 }

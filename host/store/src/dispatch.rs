@@ -108,7 +108,14 @@ impl Store {
 
     /// Records a send under its idempotency key and returns the outcome
     /// recorded first: a retried send gets the original outcome back.
-    pub async fn record_send(&self, tenant_id: &str, communication_id: &str, channel: &str, outcome: &JsonMap) -> Result<JsonMap> {
+    pub async fn record_send(
+        &self,
+        tenant_id: &str,
+        communication_id: &str,
+        channel: &str,
+        outcome: &JsonMap,
+        at: DateTime<Utc>,
+    ) -> Result<JsonMap> {
         sqlx::query(
             "INSERT INTO channel_sends (communication_id, tenant_id, channel, outcome, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (communication_id) DO NOTHING",
@@ -117,7 +124,7 @@ impl Store {
         .bind(tenant_id)
         .bind(channel)
         .bind(to_json(outcome)?)
-        .bind(micros(Utc::now()))
+        .bind(micros(at))
         .execute(&self.pool)
         .await?;
         let row = sqlx::query("SELECT outcome FROM channel_sends WHERE communication_id = $1 AND tenant_id = $2")
@@ -187,6 +194,51 @@ impl Store {
                 Ok((get(row, "object_id")?, communication(row)?, results))
             })
             .collect()
+    }
+
+    /// Takes one send of `channel`'s budget for the tenant in the given
+    /// second (Unix time); `false` when `limit` sends were already taken.
+    pub async fn take_send_slot(&self, tenant_id: &str, channel: &str, second: i64, limit: u32) -> Result<bool> {
+        let row = sqlx::query(
+            "INSERT INTO send_windows (tenant_id, channel, second, sends) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (tenant_id, channel, second) DO UPDATE SET sends = send_windows.sends + 1 RETURNING sends",
+        )
+        .bind(tenant_id)
+        .bind(channel)
+        .bind(second)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(get::<i64>(&row, "sends")? <= i64::from(limit))
+    }
+
+    /// The most sends a tenant's send log has in one second.
+    pub async fn busiest_send_second(&self, tenant_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(n), 0) AS busiest FROM (SELECT COUNT(*) AS n FROM channel_sends WHERE tenant_id = $1 \
+             GROUP BY created_at / 1000000) AS seconds",
+        )
+        .bind(tenant_id)
+        .fetch_one(&self.pool)
+        .await?;
+        get(&row, "busiest")
+    }
+
+    pub async fn prune_send_windows(&self, before_second: i64) -> Result<()> {
+        sqlx::query("DELETE FROM send_windows WHERE second < $1").bind(before_second).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Puts a claimed communication back, unsent (its channel's rate limit
+    /// was reached); it is claimed again while its window is open.
+    pub async fn unclaim(&self, communication_id: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE communications SET status = 'PLANNED', lease_until = NULL \
+             WHERE id = $1 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+        )
+        .bind(communication_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The channel session of a claimed communication ended.

@@ -14,6 +14,7 @@ both_backends!(
     works_when_a_running_campaign_reaches_every_contact_and_finishes,
     works_when_a_campaign_that_is_not_running_sends_nothing,
     works_when_a_node_dies_between_sending_and_recording,
+    works_when_sends_keep_within_the_channel_rate_limit,
 );
 
 async fn setup(client: &Client) -> String {
@@ -170,7 +171,7 @@ async fn works_when_a_node_dies_between_sending_and_recording(backend: Backend) 
     let sent = claimed.iter().find(|c| c.contact_id == r1.id).expect("R1 claimed");
     let mut answer = stratagem_domain::JsonMap::new();
     answer.insert("OutcomeStatus".into(), "PAID".into());
-    dead.store.record_send(&tenant, &sent.id, "SIMULATED", &answer).await.expect("send recorded");
+    dead.store.record_send(&tenant, &sent.id, "SIMULATED", &answer, now).await.expect("send recorded");
 
     let survivor = dead.second_node().await;
     let client = survivor.client_for(&client);
@@ -179,4 +180,21 @@ async fn works_when_a_node_dies_between_sending_and_recording(backend: Backend) 
     assert_eq!((refused["current_stage"].as_str(), refused["result_flag"].as_bool()), (Some("Paid"), Some(true)), "{refused}");
     assert_eq!(statuses(&refused), ["COMPLETED"]);
     assert_eq!(survivor.store.count_sends(&tenant, &campaign).await.expect("sends"), 5, "no communication was sent twice");
+}
+
+/// With SIMULATED limited to 2 sends a second, no second of the send log
+/// holds more than 2 sends, and every contact is still reached.
+async fn works_when_sends_keep_within_the_channel_rate_limit(backend: Backend) {
+    let limits = stratagem_engine::RateLimits::parse("SIMULATED=2").expect("limits");
+    let app = App::start_limited(backend, Background::On, limits).await;
+    let client = app.tenant("Acme").await;
+    let campaign = setup(&client).await;
+    for status in ["CONFIGURED", "RUNNING"] {
+        client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await;
+    }
+    wait_for_status(&client, &campaign, "FINISHED").await;
+    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 5);
+    let busiest = app.store.busiest_send_second(&tenant).await.expect("send log");
+    assert!(busiest <= 2, "{busiest} sends in one second; the limit is 2");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use stratagem_api::{AppState, BuildLeases, StrategyService};
-use stratagem_engine::EngineConfig;
+use stratagem_engine::{EngineConfig, RateLimits};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig, SystemClock};
 use stratagem_store::Store;
 
@@ -114,24 +114,30 @@ impl App {
     }
 
     pub async fn start_with(backend: Backend, background: Background) -> App {
+        App::start_limited(backend, background, RateLimits::default()).await
+    }
+
+    /// A node whose engine keeps these per-channel rate limits.
+    pub async fn start_limited(backend: Backend, background: Background, limits: RateLimits) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = database_url(backend, dir.path()).await;
-        App::node(url, stratagem_store::SecretsKey::generate(), dir, background).await
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, background, limits).await
     }
 
     /// Another node on the same database, as a second `serve` process
     /// would be: its own store pool, strategy cache and data directory.
     pub async fn second_node(&self) -> App {
-        App::node(self.url.clone(), self.secrets.clone(), tempfile::tempdir().expect("temp dir"), Background::On).await
+        App::node(self.url.clone(), self.secrets.clone(), tempfile::tempdir().expect("temp dir"), Background::On, RateLimits::default()).await
     }
 
-    async fn node(url: String, secrets: stratagem_store::SecretsKey, dir: tempfile::TempDir, background: Background) -> App {
+    async fn node(url: String, secrets: stratagem_store::SecretsKey, dir: tempfile::TempDir, background: Background, limits: RateLimits) -> App {
         let store = Store::connect(&url).await.expect("store").with_secrets_key(secrets.clone());
         let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
         let state = AppState { store: store.clone(), strategies: Arc::new(strategies) };
         if background == Background::On {
             stratagem_api::spawn_build_recovery(state.clone());
-            let engine = stratagem_engine::Engine::new(store.clone(), state.strategies.clone(), Arc::new(SystemClock), TEST_ENGINE);
+            let engine =
+                stratagem_engine::Engine::new(store.clone(), state.strategies.clone(), Arc::new(SystemClock), TEST_ENGINE).with_rate_limits(limits);
             Arc::new(engine).spawn();
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
