@@ -15,6 +15,7 @@ mod openapi;
 mod problem;
 mod stages;
 mod strategies;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .merge(agents::router())
         .merge(integrations::router())
         .merge(analytics::router())
+        .merge(tasks::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key));
     Router::new()
         .nest("/api", protected.merge(openapi::router()))

@@ -139,6 +139,9 @@ pub fn document() -> Value {
                 }
             },
             "/campaigns/{id}/analytics/yaml": {"get": op("Download the YAML analytics file as uploaded", "analytics", None, "200")},
+            "/tasks": {"get": op("Open operator tasks of HUMAN stages (oldest first); `?campaign=` filters", "tasks", None, "200")},
+            "/tasks/{id}/claim": {"post": op("Claim a task as an operator: {\"operator\": \"ann\"}; 409 names who holds it", "tasks", Some("TaskClaim"), "200")},
+            "/tasks/{id}/outcome": {"post": op("Record the outcome: {\"outcome\": \"PROMISE_TO_PAY\", \"results\": {…}} ends the session (OutcomeStatus = outcome) and AGGREGATION runs", "tasks", Some("TaskOutcome"), "204")},
             "/campaigns/{id}/stages": {
                 "get": op("List the campaign's stages in order", "stages", None, "200"),
                 "post": op("Add a stage. Channel settings are checked per channel (required and allowed fields); 422 lists every invalid field in `errors`", "stages", Some("Stage"), "201")
@@ -207,6 +210,9 @@ pub fn document() -> Value {
                     "settings": {"type": "object"}, "secrets": {"type": "object", "additionalProperties": {"type": "string"}}}},
                 "IntegrationUpdate": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
                     "name": {"type": "string"}, "settings": {"type": "object"}, "secrets": {"type": "object", "description": "Only the secrets to change"}}},
+                "TaskClaim": {"type": "object", "required": ["operator"], "additionalProperties": false, "properties": {"operator": {"type": "string"}}},
+                "TaskOutcome": {"type": "object", "required": ["outcome"], "additionalProperties": false, "properties": {
+                    "outcome": {"type": "string", "description": "letters, digits, _; becomes OutcomeStatus"}, "results": {"type": "object"}}},
                 "StrategyUpload": {"allOf": [{"$ref": "#/components/schemas/StrategySource"}, {"type": "object", "required": ["name", "type"], "properties": {
                     "name": {"type": "string"}, "type": {"enum": ["DATA_LOAD", "AGGREGATION", "CONTACT_ANSWER"]}}}]}
             }

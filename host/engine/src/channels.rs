@@ -33,10 +33,19 @@ pub enum ChannelError {
     Store(#[from] stratagem_store::StoreError),
 }
 
-pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<JsonMap, ChannelError>> + std::marker::Send + 'a>>;
+/// How a send left the session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sent {
+    /// The session ended with these `session_results`.
+    Ended(JsonMap),
+    /// The session stays open until an outside event ends it (an operator
+    /// records the outcome of a HUMAN task).
+    Open,
+}
 
-/// Starts a communication and returns the `session_results` of its
-/// session once it ended.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Sent, ChannelError>> + std::marker::Send + 'a>>;
+
+/// Starts a communication; says how its session ended, or that it is open.
 pub trait ChannelAdapter: std::marker::Send + Sync {
     fn send<'a>(&'a self, send: &'a Send<'a>) -> SendFuture<'a>;
 }
@@ -114,7 +123,7 @@ impl ChannelAdapter for SimulatedChannel {
                 let promised = (send.now + chrono::Duration::days(3)).format("%Y-%m-%dT09:00:00").to_string();
                 outcome.insert("PromiseDate".into(), promised.into());
             }
-            Ok(self.store.record_send(send.tenant_id, send.idempotency_key, "SIMULATED", &outcome, send.now).await?)
+            Ok(Sent::Ended(self.store.record_send(send.tenant_id, send.idempotency_key, "SIMULATED", &outcome, send.now).await?))
         })
     }
 }
@@ -127,8 +136,18 @@ impl ChannelAdapter for NoCommunication {
         Box::pin(async move {
             let mut outcome = JsonMap::new();
             outcome.insert("OutcomeStatus".into(), "NO_COMMUNICATION".into());
-            Ok(outcome)
+            Ok(Sent::Ended(outcome))
         })
+    }
+}
+
+/// A task in the operators' queue (`/api/tasks`): the session is open until
+/// an operator records the outcome. Opening it twice is opening one task.
+pub struct Human;
+
+impl ChannelAdapter for Human {
+    fn send<'a>(&'a self, _send: &'a Send<'a>) -> SendFuture<'a> {
+        Box::pin(async move { Ok(Sent::Open) })
     }
 }
 
@@ -147,6 +166,7 @@ impl Channels {
     pub fn adapter(&self, channel: Channel) -> Result<&dyn ChannelAdapter, ChannelError> {
         match channel {
             Channel::NoCommunication => Ok(&NoCommunication),
+            Channel::Human => Ok(&Human),
             Channel::Simulated => Ok(&self.simulated),
             _ if self.simulate_every_channel => Ok(&self.simulated),
             other => Err(ChannelError::NoAdapter(other.as_str())),

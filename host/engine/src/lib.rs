@@ -26,7 +26,7 @@ use stratagem_domain::{Campaign, CampaignContext, Channel, Contact, Stage, Strat
 use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, Strategy};
 use stratagem_store::{ClaimedCommunication, EndedSession, Store, StoreError};
 
-pub use channels::{ChannelAdapter, ChannelError, Channels, Personas};
+pub use channels::{ChannelAdapter, ChannelError, Channels, Personas, Sent};
 pub use strategies::{BuildLeases, InstallError, StrategyService};
 
 #[derive(Debug, Clone, Copy)]
@@ -255,7 +255,7 @@ impl Engine {
             None if self.config.simulate_every_channel => simulated_stage(&stage_name),
             None => {
                 let outcome = failure(format!("the campaign has no stage named `{stage_name}`; add it in the Stages tab"));
-                self.store.end_session(&claimed.id, None, &outcome, self.clock.now()).await?;
+                self.store.end_session(&claimed.id, None, "", &outcome, self.clock.now()).await?;
                 return Ok(());
             }
         };
@@ -283,15 +283,18 @@ impl Engine {
             settings,
             now,
         };
-        let outcome = match self.channels.adapter(channel) {
+        let sent = match self.channels.adapter(channel) {
             Ok(adapter) => match adapter.send(&send).await {
-                Ok(outcome) => outcome,
+                Ok(sent) => sent,
                 Err(ChannelError::Store(error)) => return Err(error.into()), // the lease expires; retried
-                Err(error) => failure(error.to_string()),
+                Err(error) => Sent::Ended(failure(error.to_string())),
             },
-            Err(error) => failure(error.to_string()),
+            Err(error) => Sent::Ended(failure(error.to_string())),
         };
-        self.store.end_session(&claimed.id, Some(label), &outcome, self.clock.now()).await?;
+        match sent {
+            Sent::Ended(outcome) => self.store.end_session(&claimed.id, Some(label), channel.as_str(), &outcome, self.clock.now()).await?,
+            Sent::Open => self.store.open_session(&claimed.id, label, channel.as_str()).await?,
+        }
         Ok(())
     }
 

@@ -246,16 +246,34 @@ impl Store {
         &self,
         communication_id: &str,
         alternative: Option<&str>,
+        channel: &str,
         session_results: &JsonMap,
         now: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE communications SET session_results = $1, session_ended_at = $2, alternative = COALESCE($3, alternative), \
-             lease_until = NULL WHERE id = $4 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+             channel = COALESCE(NULLIF($4, ''), channel), lease_until = NULL \
+             WHERE id = $5 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
         )
         .bind(to_json(session_results)?)
         .bind(micros(now))
         .bind(alternative)
+        .bind(channel)
+        .bind(communication_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The send opened a session that stays open (a HUMAN task): no lease,
+    /// so no node retries it, until [`Store::complete_task`] ends it.
+    pub async fn open_session(&self, communication_id: &str, alternative: &str, channel: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE communications SET alternative = $1, channel = $2, lease_until = NULL \
+             WHERE id = $3 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+        )
+        .bind(alternative)
+        .bind(channel)
         .bind(communication_id)
         .execute(&self.pool)
         .await?;

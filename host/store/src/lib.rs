@@ -13,6 +13,7 @@ mod integrations;
 mod secrets;
 mod stages;
 mod strategies;
+mod tasks;
 mod tenants;
 
 pub use analytics::{AlternativeCount, DistributionKey, Overview, StageCount};
@@ -23,6 +24,7 @@ pub use secrets::SecretsKey;
 pub use dispatch::{ClaimedCommunication, ContactAtRevision, EndedSession};
 pub use imports::{ImportJob, ImportReport, ImportStatus, RejectedRow, StrategyFailure};
 pub use strategies::{BuildJob, BuildStatus, OwnedVersionInput, StrategyVersion, StrategyView, VersionInput};
+pub use tasks::HumanTask;
 pub use tenants::{ApiKey, CreatedKey};
 
 use chrono::{DateTime, Utc};

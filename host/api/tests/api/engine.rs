@@ -15,17 +15,20 @@ both_backends!(
     works_when_a_campaign_that_is_not_running_sends_nothing,
     works_when_a_node_dies_between_sending_and_recording,
     works_when_sends_keep_within_the_channel_rate_limit,
+    works_when_operators_work_the_human_task_queue,
 );
 
 async fn setup(client: &Client) -> String {
+    setup_with(client, json!({"name": "1. First contact", "channel": "SIMULATED", "alternatives": [{"label": "B", "weight": 50, "channel": "SIMULATED"}]})).await
+}
+
+/// The simulated campaign with `first` as its first stage.
+async fn setup_with(client: &Client, first: Value) -> String {
     let campaign = client
         .post("/campaigns", json!({"name": "Simulated collections", "result_fields": [{"code": "OutcomeStatus", "name": "Outcome"}]}))
         .await;
     let campaign = campaign.body["id"].as_str().expect("id").to_owned();
-    for stage in [
-        json!({"name": "1. First contact", "channel": "SIMULATED", "alternatives": [{"label": "B", "weight": 50, "channel": "SIMULATED"}]}),
-        json!({"name": "2. Retry", "channel": "SIMULATED"}),
-    ] {
+    for stage in [first, json!({"name": "2. Retry", "channel": "SIMULATED"})] {
         assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), stage).await.status, 201);
     }
     client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
@@ -197,4 +200,52 @@ async fn works_when_sends_keep_within_the_channel_rate_limit(backend: Backend) {
     assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 5);
     let busiest = app.store.busiest_send_second(&tenant).await.expect("send log");
     assert!(busiest <= 2, "{busiest} sends in one second; the limit is 2");
+}
+
+/// A HUMAN first stage: each due contact becomes an operator task; the
+/// operator's outcome ends the session and AGGREGATION goes on from there.
+async fn works_when_operators_work_the_human_task_queue(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let intruder = app.tenant("Intruder").await;
+    let campaign = setup_with(&client, json!({"name": "1. First contact", "channel": "HUMAN", "settings": {"agent_role": "Collector"}})).await;
+    for status in ["CONFIGURED", "RUNNING"] {
+        client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await;
+    }
+    // P1, R1 and N1 are due now; M1's window passed (MISSED, then retried on the simulated stage).
+    let mut tasks = Value::Null;
+    for _ in 0..100 {
+        tasks = client.get(&format!("/tasks?campaign={campaign}")).await.body;
+        if tasks.as_array().is_some_and(|list| list.len() == 3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ids: std::collections::HashMap<String, String> = tasks
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|task| (task["object_id"].as_str().expect("object id").to_owned(), task["id"].as_str().expect("id").to_owned()))
+        .collect();
+    assert_eq!(ids.len(), 3, "{tasks}");
+    assert_eq!(intruder.get("/tasks").await.body, json!([]));
+
+    let claimed = client.post(&format!("/tasks/{}/claim", ids["P1"]), json!({"operator": "ann"})).await;
+    assert_eq!((claimed.status, claimed.body["claimed_by"].as_str()), (200, Some("ann")), "{}", claimed.text);
+    let detail = client.post(&format!("/tasks/{}/claim", ids["P1"]), json!({"operator": "bob"})).await.problem(409);
+    assert_eq!(detail, "the task is claimed by `ann`");
+    intruder.post(&format!("/tasks/{}/outcome", ids["P1"]), json!({"outcome": "PAID"})).await.problem(404);
+    let detail = client.post(&format!("/tasks/{}/outcome", ids["P1"]), json!({"outcome": "paid now!"})).await.problem(400);
+    assert!(detail.starts_with("outcome `paid now!` must be letters"), "{detail}");
+
+    for (object_id, outcome) in [("P1", "PAID"), ("R1", "REFUSED"), ("N1", "NO_RESPONSE")] {
+        let reply = client.post(&format!("/tasks/{}/outcome", ids[object_id]), json!({"outcome": outcome, "results": {"note": "called"}})).await;
+        assert_eq!(reply.status, 204, "{}", reply.text);
+    }
+    client.post(&format!("/tasks/{}/outcome", ids["P1"]), json!({"outcome": "PAID"})).await.problem(404);
+    wait_for_status(&client, &campaign, "FINISHED").await;
+    let paid = contact(&client, &campaign, "P1").await;
+    assert_eq!((paid["current_stage"].as_str(), paid["result_flag"].as_bool()), (Some("Paid"), Some(true)), "{paid}");
+    let nobody = contact(&client, &campaign, "N1").await;
+    assert_eq!(nobody["current_stage"], "Unreachable", "the simulated retry answered as its persona: {nobody}");
 }
