@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use stratagem_domain::contact_file::{self, FileError, FileFormat, ImportRow};
 use stratagem_domain::{CampaignContext, CampaignStatus, Contact, StrategyType};
 use stratagem_runtime::{InvokeOptions, Isolation, Strategy};
-use stratagem_store::{
+use stratagem_store::{SessionRecord, 
     ContactFilter, ContactSummary, ImportJob, ImportReport, ImportStatus, RejectedRow, StoredContact, StrategyFailure,
     UpsertOutcome,
 };
@@ -269,13 +269,24 @@ async fn list(
     Ok(Json(ContactPage { total, limit, offset, contacts }))
 }
 
+/// A contact with how each of its sessions went: the communication
+/// history of the Contacts tab.
+#[derive(Serialize)]
+struct ContactDetail {
+    #[serde(flatten)]
+    contact: StoredContact,
+    sessions: Vec<SessionRecord>,
+}
+
 async fn read(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path((campaign_id, object_id)): Path<(String, String)>,
-) -> ApiResult<Json<StoredContact>> {
+) -> ApiResult<Json<ContactDetail>> {
     state.store.campaign(&tenant, &campaign_id).await?;
-    Ok(Json(state.store.contact(&tenant, &campaign_id, &object_id).await?))
+    let contact = state.store.contact(&tenant, &campaign_id, &object_id).await?;
+    let sessions = state.store.contact_sessions(&tenant, &contact.id).await?;
+    Ok(Json(ContactDetail { contact, sessions }))
 }
 
 #[derive(Deserialize)]

@@ -113,7 +113,8 @@ pub fn document() -> Value {
                 }
             },
             "/campaigns/{id}/contacts/export": {"get": op("Download contacts as CSV (cells starting with = + - @ are escaped) or `?format=jsonl`", "contacts", None, "200")},
-            "/campaigns/{id}/contacts/{object_id}": {"get": op("Contact detail: parameters, results, communications, last strategy error", "contacts", None, "200")},
+            "/campaigns/{id}/contacts/{object_id}": {"get": op("Contact detail: parameters, results, communications, last strategy error, and `sessions` (per started communication: channel, A/B label, session_results such as OutcomeStatus and FailureDetail, ended_at)", "contacts", None, "200")},
+            "/email/preview": {"post": op("Render an email template as a contact gets it: {email_subject, email_template, email_input_type DEFAULT|HTML, contact?} → {subject, html, text}. Placeholders: {{name}}, {{email}}, {{phone}}, {{object_id}}, {{external_id}}, {{current_stage}}, {{parameters.KEY}}, {{results.KEY}}; without a contact, a sample one shows [KEY] for parameters. 422 gives the line and column of a bad placeholder", "stages", None, "200")},
             "/campaigns/{id}/analytics": {
                 "get": op("The campaign's YAML analytics file, parsed: depth_days and metrics (404 when none is uploaded)", "analytics", None, "200"),
                 "put": {

@@ -5,18 +5,66 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use stratagem_domain::stage::ChannelSettings;
-use stratagem_domain::{Channel, FieldError, Stage, StageDefinition};
+use serde::Deserialize;
+use stratagem_domain::stage::{ChannelSettings, EmailInputType};
+use stratagem_domain::template::{self, RenderedEmail, TemplateError};
+use stratagem_domain::{Channel, Contact, FieldError, Stage, StageDefinition};
 use stratagem_store::{Store, StoreError};
 
 use crate::auth::Tenant;
-use crate::problem::{check, ApiResult};
+use crate::problem::{check, ApiError, ApiResult};
 use crate::{AppState, Body};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/campaigns/{id}/stages", get(list).post(create))
         .route("/stages/{id}", get(read).put(update).delete(remove))
+        .route("/email/preview", axum::routing::post(preview))
+}
+
+/// An email as a contact would get it. Without a `contact`, a sample one
+/// whose parameters and results show their own names.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    email_subject: String,
+    email_template: String,
+    #[serde(default)]
+    email_input_type: EmailInputType,
+    #[serde(default)]
+    contact: Option<Contact>,
+}
+
+async fn preview(Tenant(_): Tenant, Body(body): Body<PreviewBody>) -> ApiResult<Json<RenderedEmail>> {
+    let as_field = |field: &str, error: TemplateError| FieldError {
+        field: field.to_owned(),
+        message: error.message,
+        line: Some(error.line),
+        column: Some(error.column),
+    };
+    let contact = match body.contact {
+        Some(contact) => contact,
+        None => {
+            let mut sample: Contact = serde_json::from_value(serde_json::json!({
+                "object_id": "CONTRACT-123", "external_id": "USER-456", "name": "John Smith",
+                "email": "john@example.com", "phone": "+1234567890", "current_stage": "1. Email reminder"
+            }))
+            .map_err(|error| ApiError::Internal(error.to_string()))?;
+            for (field, text) in [("email_subject", &body.email_subject), ("email_template", &body.email_template)] {
+                for path in template::placeholders(text).map_err(|error| ApiError::Invalid(vec![as_field(field, error)]))? {
+                    if let Some(key) = path.strip_prefix("parameters.") {
+                        sample.parameters.insert(key.to_owned(), format!("[{key}]").into());
+                    } else if let Some(key) = path.strip_prefix("results.") {
+                        sample.results.insert(key.to_owned(), format!("[{key}]").into());
+                    }
+                }
+            }
+            sample
+        }
+    };
+    template::render_email(&body.email_subject, &body.email_template, body.email_input_type, &contact)
+        .map(Json)
+        .map_err(|(field, error)| ApiError::Invalid(vec![as_field(field, error)]))
 }
 
 /// The definition's own rules, then its references: agents, their

@@ -16,6 +16,7 @@ pub mod campaign;
 pub mod contact_file;
 pub mod integration;
 pub mod stage;
+pub mod template;
 
 pub use agent::{Agent, AgentDefinition, AgentStatus};
 pub use campaign::{Campaign, CampaignStatus};

@@ -491,6 +491,16 @@ fn validate_channel(
             "needs agent_id: it names one of that agent's channels",
         ));
     }
+    for (name, text) in [("email_subject", &settings.email_subject), ("email_template", &settings.email_template)] {
+        if let Some(Err(error)) = text.as_deref().map(crate::template::check) {
+            errors.push(FieldError {
+                field: format!("{at}settings.{name}"),
+                message: error.message,
+                line: Some(error.line),
+                column: Some(error.column),
+            });
+        }
+    }
     for (setting, limit) in [
         (&settings.email_subject, 998),
         (&settings.email_template, 256 * 1024),
@@ -560,6 +570,15 @@ mod tests {
             );
             assert_eq!(stage.validate(), vec![], "{channel}");
         }
+    }
+
+    #[test]
+    fn errors_when_an_email_template_has_an_unknown_placeholder() {
+        let stage = parse_stage(serde_json::json!({"name": "Mail", "channel": "EMAIL_NOTIFICATION",
+            "settings": {"integration_id": "int_1", "email_subject": "Hi", "email_template": "Dear {{nam}}"}}));
+        let errors = stage.validate();
+        assert_eq!(fields(&errors), ["settings.email_template"]);
+        assert_eq!((errors[0].line, errors[0].column), (Some(1), Some(6)));
     }
 
     #[test]

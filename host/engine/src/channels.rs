@@ -155,12 +155,17 @@ impl ChannelAdapter for Human {
 /// final stage is the simulated one.
 pub struct Channels {
     simulated: SimulatedChannel,
+    email: crate::email::EmailChannel,
     simulate_every_channel: bool,
 }
 
 impl Channels {
     pub fn new(store: Store, personas: Personas, simulate_every_channel: bool) -> Self {
-        Self { simulated: SimulatedChannel { store, personas }, simulate_every_channel }
+        Self {
+            email: crate::email::EmailChannel { store: store.clone() },
+            simulated: SimulatedChannel { store, personas },
+            simulate_every_channel,
+        }
     }
 
     pub fn adapter(&self, channel: Channel) -> Result<&dyn ChannelAdapter, ChannelError> {
@@ -169,6 +174,7 @@ impl Channels {
             Channel::Human => Ok(&Human),
             Channel::Simulated => Ok(&self.simulated),
             _ if self.simulate_every_channel => Ok(&self.simulated),
+            Channel::EmailNotification => Ok(&self.email),
             other => Err(ChannelError::NoAdapter(other.as_str())),
         }
     }

@@ -12,6 +12,7 @@
 //! send reuses the communication id as idempotency key.
 
 pub mod channels;
+mod email;
 pub mod simulator;
 mod strategies;
 

@@ -33,6 +33,17 @@ pub struct EndedSession {
     pub session_results: JsonMap,
 }
 
+/// How one communication's session went.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionRecord {
+    pub communication_id: String,
+    /// The channel it went out on (after the A/B choice).
+    pub channel: Option<String>,
+    pub alternative: Option<String>,
+    pub session_results: Option<JsonMap>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
 /// A contact as the engine reads it: with the revision its update must match.
 pub struct ContactAtRevision {
     pub stored: StoredContact,
@@ -133,6 +144,16 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         from_json(&get::<String>(&row, "outcome")?)
+    }
+
+    /// The outcome recorded under an idempotency key, if a send was.
+    pub async fn recorded_send(&self, tenant_id: &str, communication_id: &str) -> Result<Option<JsonMap>> {
+        let row = sqlx::query("SELECT outcome FROM channel_sends WHERE communication_id = $1 AND tenant_id = $2")
+            .bind(communication_id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| from_json(&get::<String>(&row, "outcome")?)).transpose()
     }
 
     /// How many sends are recorded for a campaign's communications (the
@@ -431,6 +452,29 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// The sessions of a contact's communications that started, in order.
+    pub async fn contact_sessions(&self, tenant_id: &str, contact_id: &str) -> Result<Vec<SessionRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, channel, alternative, session_results, session_ended_at FROM communications \
+             WHERE tenant_id = $1 AND contact_id = $2 AND (channel IS NOT NULL OR session_ended_at IS NOT NULL) ORDER BY position",
+        )
+        .bind(tenant_id)
+        .bind(contact_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionRecord {
+                    communication_id: get(row, "id")?,
+                    channel: get(row, "channel")?,
+                    alternative: get(row, "alternative")?,
+                    session_results: get::<Option<String>>(row, "session_results")?.map(|text| from_json(&text)).transpose()?,
+                    ended_at: get::<Option<i64>>(row, "session_ended_at")?.map(crate::from_micros).transpose()?,
+                })
+            })
+            .collect()
     }
 
     /// Communications of a campaign not yet done: planned, in progress, or

@@ -21,7 +21,7 @@ pub use campaigns::NewCampaign;
 pub use contacts::{ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
 pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;
-pub use dispatch::{ClaimedCommunication, ContactAtRevision, EndedSession};
+pub use dispatch::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionRecord};
 pub use imports::{ImportJob, ImportReport, ImportStatus, RejectedRow, StrategyFailure};
 pub use strategies::{BuildJob, BuildStatus, OwnedVersionInput, StrategyVersion, StrategyView, VersionInput};
 pub use tasks::HumanTask;

@@ -8,6 +8,7 @@ mod auth;
 mod builds;
 mod campaigns;
 mod contacts;
+mod email;
 mod engine;
 mod nodes;
 mod stages;

@@ -1,0 +1,223 @@
+//! Message templates: `{{name}}`-style placeholders filled from the contact.
+//!
+//! Placeholders: `{{name}}`, `{{email}}`, `{{phone}}`, `{{object_id}}`,
+//! `{{external_id}}`, `{{current_stage}}`, `{{parameters.KEY}}` (a column
+//! of the import file) and `{{results.KEY}}`. Spaces inside the braces are
+//! ignored. A Default email is text: it is HTML-escaped and each blank-line
+//! separated paragraph becomes `<p>`; an HTML email is sent as written,
+//! with the values HTML-escaped.
+
+use crate::stage::EmailInputType;
+use crate::Contact;
+
+/// A problem in a template, at its 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct TemplateError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// One piece of a parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part<'t> {
+    Text(&'t str),
+    Value { path: &'t str, line: usize, column: usize },
+}
+
+const FIELDS: [&str; 6] = ["name", "email", "phone", "object_id", "external_id", "current_stage"];
+
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+    (line, column)
+}
+
+fn parse(text: &str) -> Result<Vec<Part<'_>>, TemplateError> {
+    let mut parts = Vec::new();
+    let mut rest = 0;
+    while let Some(open) = text[rest..].find("{{").map(|i| rest + i) {
+        if open > rest {
+            parts.push(Part::Text(&text[rest..open]));
+        }
+        let (line, column) = position(text, open);
+        let close = text[open..].find("}}").map(|i| open + i).ok_or_else(|| TemplateError {
+            line,
+            column,
+            message: "`{{` is never closed; write a placeholder as {{name}}".into(),
+        })?;
+        let path = text[open + 2..close].trim();
+        let known = FIELDS.contains(&path)
+            || ["parameters.", "results."]
+                .iter()
+                .any(|prefix| path.strip_prefix(prefix).is_some_and(|key| !key.is_empty() && !key.contains(['{', '}'])));
+        if !known {
+            return Err(TemplateError {
+                line,
+                column,
+                message: format!(
+                    "unknown placeholder `{{{{{path}}}}}`; use one of {}, parameters.KEY or results.KEY",
+                    FIELDS.join(", ")
+                ),
+            });
+        }
+        parts.push(Part::Value { path, line, column });
+        rest = close + 2;
+    }
+    if rest < text.len() {
+        parts.push(Part::Text(&text[rest..]));
+    }
+    Ok(parts)
+}
+
+/// The placeholders a template uses, e.g. `parameters.amount_due`.
+pub fn placeholders(text: &str) -> Result<Vec<&str>, TemplateError> {
+    Ok(parse(text)?
+        .into_iter()
+        .filter_map(|part| match part {
+            Part::Value { path, .. } => Some(path),
+            Part::Text(_) => None,
+        })
+        .collect())
+}
+
+/// Checks a template's placeholders without a contact.
+pub fn check(text: &str) -> Result<(), TemplateError> {
+    parse(text).map(|_| ())
+}
+
+fn lookup(contact: &Contact, path: &str) -> Option<String> {
+    let text = |value: &serde_json::Value| match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    match path {
+        "name" => Some(contact.name.clone()),
+        "email" => Some(contact.email.clone()),
+        "phone" => Some(contact.phone.clone()),
+        "object_id" => Some(contact.object_id.clone()),
+        "external_id" => Some(contact.external_id.clone()),
+        "current_stage" => Some(contact.current_stage.clone().unwrap_or_default()),
+        _ => {
+            if let Some(key) = path.strip_prefix("parameters.") {
+                contact.parameters.get(key).map(text)
+            } else {
+                path.strip_prefix("results.").and_then(|key| contact.results.get(key)).map(text)
+            }
+        }
+    }
+}
+
+/// Fills a template; `escape` is applied to each value. A placeholder the
+/// contact has no value for is an error, not an empty string: a message
+/// with a hole in it should not go out.
+pub fn render(text: &str, contact: &Contact, escape: fn(&str) -> String) -> Result<String, TemplateError> {
+    let mut out = String::with_capacity(text.len());
+    for part in parse(text)? {
+        match part {
+            Part::Text(text) => out.push_str(text),
+            Part::Value { path, line, column } => {
+                let value = lookup(contact, path).ok_or_else(|| TemplateError {
+                    line,
+                    column,
+                    message: format!("contact {} has no value for `{{{{{path}}}}}`", contact.object_id),
+                })?;
+                out.push_str(&escape(&value));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn plain(text: &str) -> String {
+    text.to_owned()
+}
+
+/// An email as it goes out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// Renders a stage's email for a contact.
+pub fn render_email(
+    subject: &str,
+    template: &str,
+    input: EmailInputType,
+    contact: &Contact,
+) -> Result<RenderedEmail, (&'static str, TemplateError)> {
+    let subject = render(subject, contact, plain).map_err(|error| ("email_subject", error))?;
+    let (html, text) = match input {
+        EmailInputType::Html => {
+            let html = render(template, contact, escape_html).map_err(|error| ("email_template", error))?;
+            (html, render(template, contact, plain).map_err(|error| ("email_template", error))?)
+        }
+        EmailInputType::Default => {
+            let text = render(template, contact, plain).map_err(|error| ("email_template", error))?;
+            let paragraphs: Vec<String> = text
+                .split("\n\n")
+                .map(str::trim)
+                .filter(|paragraph| !paragraph.is_empty())
+                .map(|paragraph| format!("<p>{}</p>", escape_html(paragraph).replace('\n', "<br>")))
+                .collect();
+            (format!("<!doctype html><html><body>{}</body></html>", paragraphs.join("")), text)
+        }
+    };
+    Ok(RenderedEmail { subject: subject.replace(['\r', '\n'], " "), html, text })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact() -> Contact {
+        serde_json::from_value(serde_json::json!({
+            "object_id": "CONTRACT-1", "external_id": "U1", "name": "Ann <Admin>", "email": "ann@example.com",
+            "parameters": {"amount_due": "250.00", "count": 3}
+        }))
+        .expect("contact")
+    }
+
+    #[test]
+    fn works_when_rendering_default_and_html_emails() {
+        let default = render_email("Invoice {{ object_id }}", "Dear {{name}},\n\nyou owe {{parameters.amount_due}}.", EmailInputType::Default, &contact())
+            .expect("renders");
+        assert_eq!(default.subject, "Invoice CONTRACT-1");
+        assert_eq!(default.text, "Dear Ann <Admin>,\n\nyou owe 250.00.");
+        assert_eq!(default.html, "<!doctype html><html><body><p>Dear Ann &lt;Admin&gt;,</p><p>you owe 250.00.</p></body></html>");
+        let html = render_email("Hi", "<b>{{name}}</b> x{{parameters.count}}", EmailInputType::Html, &contact()).expect("renders");
+        assert_eq!(html.html, "<b>Ann &lt;Admin&gt;</b> x3");
+    }
+
+    #[test]
+    fn errors_with_the_position_of_a_bad_or_missing_placeholder() {
+        assert_eq!(
+            check("Hello\n  {{nmae}}").expect_err("unknown").to_string(),
+            "line 2, column 3: unknown placeholder `{{nmae}}`; use one of name, email, phone, object_id, external_id, current_stage, parameters.KEY or results.KEY"
+        );
+        assert_eq!(check("Hi {{name").expect_err("unclosed").column, 4);
+        let (field, error) = render_email("Hi", "Due {{parameters.due_date}}", EmailInputType::Default, &contact()).expect_err("missing");
+        assert_eq!(field, "email_template");
+        assert_eq!(error.message, "contact CONTRACT-1 has no value for `{{parameters.due_date}}`");
+    }
+}
