@@ -138,12 +138,9 @@ impl Store {
         .bind(micros(at))
         .execute(&self.pool)
         .await?;
-        let row = sqlx::query("SELECT outcome FROM channel_sends WHERE communication_id = $1 AND tenant_id = $2")
-            .bind(communication_id)
-            .bind(tenant_id)
-            .fetch_one(&self.pool)
-            .await?;
-        from_json(&get::<String>(&row, "outcome")?)
+        self.recorded_send(tenant_id, communication_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("send {communication_id} was recorded for another tenant")))
     }
 
     /// The outcome recorded under an idempotency key, if a send was.
