@@ -66,34 +66,44 @@ fn ratio(part: i64, whole: i64) -> f64 {
 }
 
 impl Store {
+    /// The campaign's contacts, counted: the floor the panel's queries are
+    /// measured against.
+    pub async fn count_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM contacts WHERE tenant_id = $1 AND campaign_id = $2")
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_one(&self.pool)
+            .await?;
+        get(&row, "n")
+    }
+
     pub async fn campaign_overview(&self, tenant_id: &str, campaign_id: &str) -> Result<Overview> {
         self.campaign(tenant_id, campaign_id).await?;
-        let totals = sqlx::query(
-            "SELECT COUNT(*) AS total, \
+        // One grouped scan of the panel index gives the stages and, summed,
+        // the totals.
+        let rows = sqlx::query(
+            "SELECT current_stage, COUNT(*) AS contacts, \
                COALESCE(SUM(CASE WHEN result_flag IS NOT NULL THEN 1 ELSE 0 END), 0) AS completed, \
                COALESCE(SUM(CASE WHEN result_flag = 1 THEN 1 ELSE 0 END), 0) AS successful, \
-               COALESCE(SUM(CASE WHEN result_flag IS NOT NULL OR EXISTS (SELECT 1 FROM communications m \
-                 WHERE m.contact_id = c.id AND m.session_ended_at IS NOT NULL) THEN 1 ELSE 0 END), 0) AS processed \
-             FROM contacts c WHERE c.tenant_id = $1 AND c.campaign_id = $2",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .fetch_one(&self.pool)
-        .await?;
-        let total: i64 = get(&totals, "total")?;
-        let completed: i64 = get(&totals, "completed")?;
-        let successful: i64 = get(&totals, "successful")?;
-        let by_stage = sqlx::query(
-            "SELECT current_stage, COUNT(*) AS contacts, COALESCE(SUM(CASE WHEN result_flag = 1 THEN 1 ELSE 0 END), 0) AS successful \
-             FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY current_stage ORDER BY contacts DESC, current_stage",
+               COALESCE(SUM(CASE WHEN result_flag IS NOT NULL OR last_session_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS processed \
+             FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY current_stage",
         )
         .bind(tenant_id)
         .bind(campaign_id)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| Ok(StageCount { stage: get(row, "current_stage")?, contacts: get(row, "contacts")?, successful: get(row, "successful")? }))
-        .collect::<Result<_>>()?;
+        .await?;
+        let (mut total, mut processed, mut completed, mut successful) = (0, 0, 0, 0);
+        let mut by_stage = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let contacts: i64 = get(row, "contacts")?;
+            let stage_successful: i64 = get(row, "successful")?;
+            total += contacts;
+            processed += get::<i64>(row, "processed")?;
+            completed += get::<i64>(row, "completed")?;
+            successful += stage_successful;
+            by_stage.push(StageCount { stage: get(row, "current_stage")?, contacts, successful: stage_successful });
+        }
+        by_stage.sort_by(|a, b| b.contacts.cmp(&a.contacts).then_with(|| a.stage.cmp(&b.stage)));
         let by_alternative = sqlx::query(
             "SELECT m.stage_name, m.alternative, COUNT(*) AS communications, \
                COALESCE(SUM(CASE WHEN c.result_flag = 1 THEN 1 ELSE 0 END), 0) AS successful \
@@ -117,7 +127,7 @@ impl Store {
         .collect::<Result<_>>()?;
         Ok(Overview {
             total_contacts: total,
-            processed_contacts: get(&totals, "processed")?,
+            processed_contacts: processed,
             completed_contacts: completed,
             successful_contacts: successful,
             completion_rate: ratio(completed, total),

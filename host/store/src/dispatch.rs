@@ -365,7 +365,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query(
             "UPDATE contacts SET current_stage = $1, internal_data = $2, results = $3, result_flag = $4, result_datetime = $5, \
-             communication_count = $6, last_error = $7, updated_at = $8, revision = revision + 1 \
+             communication_count = $6, last_error = $7, updated_at = $8, last_session_at = $8, revision = revision + 1 \
              WHERE id = $9 AND tenant_id = $10 AND revision = $11",
         )
         .bind(&contact.current_stage)
