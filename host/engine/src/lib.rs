@@ -21,10 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-
 use serde_json::json;
-use stratagem_domain::{Campaign, CampaignContext, Channel, Contact, Stage, StrategyType};
-use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, Strategy};
+use stratagem_domain::{Campaign, CampaignContext, CampaignStatus, Channel, Contact, Stage, StrategyType};
+use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, LoadError, Strategy};
 use stratagem_store::{ClaimedCommunication, EndedSession, Store, StoreError};
 
 pub use channels::{ChannelAdapter, ChannelError, Channels, Personas, Sent};
@@ -121,8 +120,8 @@ struct TickCache {
 type CampaignSetup = (Campaign, Vec<Stage>, Option<Arc<Strategy>>);
 
 impl TickCache {
-    /// A campaign loaded by [`Engine::campaign`] this tick; `None` if it is
-    /// gone.
+    /// A campaign loaded by [`Engine::load_campaign`] this tick; `None` if
+    /// it is gone or cannot run.
     fn get(&self, campaign_id: &str) -> Option<&CampaignSetup> {
         self.campaigns.get(campaign_id).and_then(Option::as_ref)
     }
@@ -174,21 +173,19 @@ impl Engine {
             self.store.claim_due_communications(now, self.config.default_window, now + self.config.lease, self.config.batch).await?;
         report.dispatched = claimed.len();
         for communication in &claimed {
-            self.campaign(&mut cache, &communication.tenant_id, &communication.campaign_id).await?;
+            self.load_campaign(&mut cache, &communication.tenant_id, &communication.campaign_id).await?;
         }
         // Sends wait on providers, so several are in flight at once.
-        let cache = &cache;
         let sent: Vec<Result<(), EngineError>> = futures::stream::iter(claimed)
-            .map(|communication| self.dispatch(cache, communication))
+            .map(|communication| self.dispatch(&cache, communication))
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
         sent.into_iter().collect::<Result<(), _>>()?;
 
-        let mut cache = TickCache::default();
         let sessions = self.store.claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, self.config.batch).await?;
         for session in &sessions {
-            self.campaign(&mut cache, &session.tenant_id, &session.campaign_id).await?;
+            self.load_campaign(&mut cache, &session.tenant_id, &session.campaign_id).await?;
         }
         let cache = &cache;
         let applied: Vec<Result<bool, EngineError>> = futures::stream::iter(sessions)
@@ -205,52 +202,64 @@ impl Engine {
         Ok(report)
     }
 
-    async fn campaign<'c>(
-        &self,
-        cache: &'c mut TickCache,
-        tenant_id: &str,
-        campaign_id: &str,
-    ) -> Result<&'c Option<CampaignSetup>, EngineError> {
-        if !cache.campaigns.contains_key(campaign_id) {
-            let loaded = match self.store.campaign(tenant_id, campaign_id).await {
-                Ok(campaign) => {
-                    let stages = self.store.list_stages(tenant_id, campaign_id).await?;
-                    let aggregation = match self.store.active_component(tenant_id, campaign_id, StrategyType::Aggregation).await? {
-                        Some((hash, component)) => self.load(hash, component).await,
-                        None => None,
-                    };
-                    Some((campaign, stages, aggregation))
+    /// Loads a campaign's stages and AGGREGATION strategy into the tick's
+    /// cache. A strategy that does not fit the contract stops the campaign:
+    /// ERROR with the reason, and none of its work is done.
+    async fn load_campaign(&self, cache: &mut TickCache, tenant_id: &str, campaign_id: &str) -> Result<(), EngineError> {
+        if cache.campaigns.contains_key(campaign_id) {
+            return Ok(());
+        }
+        let campaign = match self.store.campaign(tenant_id, campaign_id).await {
+            Ok(campaign) => campaign,
+            Err(StoreError::NotFound(_)) => {
+                cache.campaigns.insert(campaign_id.to_owned(), None);
+                return Ok(());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let stages = self.store.list_stages(tenant_id, campaign_id).await?;
+        let aggregation = match self.store.active_component(tenant_id, campaign_id, StrategyType::Aggregation).await? {
+            None => None,
+            Some((hash, component)) => {
+                let service = self.strategies.clone();
+                match tokio::task::spawn_blocking(move || service.load(&hash, &component)).await {
+                    Ok(Ok(strategy)) => Some(strategy),
+                    Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {
+                        let reason = format!("the AGGREGATION strategy cannot run: {error}; upload a fixed version and configure the campaign again");
+                        match self.store.set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(&reason)).await {
+                            Ok(_) | Err(StoreError::Conflict(_)) => {}
+                            Err(other) => return Err(other.into()),
+                        }
+                        cache.campaigns.insert(campaign_id.to_owned(), None);
+                        return Ok(());
+                    }
+                    Ok(Err(error)) => {
+                        // This node's artifact cache, not the campaign: try again next tick.
+                        tracing::error!(%error, campaign_id, "loading the AGGREGATION strategy failed on this node");
+                        cache.campaigns.insert(campaign_id.to_owned(), None);
+                        return Ok(());
+                    }
+                    Err(panic) => {
+                        tracing::error!(%panic, campaign_id, "loading the AGGREGATION strategy panicked");
+                        cache.campaigns.insert(campaign_id.to_owned(), None);
+                        return Ok(());
+                    }
                 }
-                Err(StoreError::NotFound(_)) => None,
-                Err(other) => return Err(other.into()),
-            };
-            cache.campaigns.insert(campaign_id.to_owned(), loaded);
-        }
-        Ok(&cache.campaigns[campaign_id])
-    }
-
-    async fn load(&self, hash: String, component: Vec<u8>) -> Option<Arc<Strategy>> {
-        let service = self.strategies.clone();
-        match tokio::task::spawn_blocking(move || service.load(&hash, &component)).await {
-            Ok(Ok(strategy)) => Some(strategy),
-            Ok(Err(error)) => {
-                tracing::error!(%error, "the campaign's AGGREGATION strategy does not load");
-                None
             }
-            Err(panic) => {
-                tracing::error!(%panic, "loading a strategy panicked");
-                None
-            }
-        }
+        };
+        cache.campaigns.insert(campaign_id.to_owned(), Some((campaign, stages, aggregation)));
+        Ok(())
     }
 
     /// Starts one claimed communication through its stage's channel and
     /// records how its session ended.
     async fn dispatch(&self, cache: &TickCache, claimed: ClaimedCommunication) -> Result<(), EngineError> {
+        // A campaign that cannot run keeps its claims until they expire;
+        // they are retried once it runs again.
+        let Some((_, stages, _)) = cache.get(&claimed.campaign_id) else { return Ok(()) };
         let contact = self.store.contact_at_revision(&claimed.tenant_id, &claimed.contact_id).await?.stored.contact;
         let stage_name = claimed.communication.stage_name.clone();
-        let campaign = cache.get(&claimed.campaign_id);
-        let stage = campaign.and_then(|(_, stages, _)| stages.iter().find(|stage| stage.definition.name == stage_name));
+        let stage = stages.iter().find(|stage| stage.definition.name == stage_name);
         let stage = match stage.cloned() {
             Some(stage) => stage,
             None if self.config.simulate_every_channel => simulated_stage(&stage_name),

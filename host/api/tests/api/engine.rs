@@ -16,6 +16,7 @@ both_backends!(
     works_when_a_node_dies_between_sending_and_recording,
     works_when_sends_keep_within_the_channel_rate_limit,
     works_when_operators_work_the_human_task_queue,
+    errors_when_the_aggregation_strategy_cannot_run,
 );
 
 async fn setup(client: &Client) -> String {
@@ -248,4 +249,31 @@ async fn works_when_operators_work_the_human_task_queue(backend: Backend) {
     assert_eq!((paid["current_stage"].as_str(), paid["result_flag"].as_bool()), (Some("Paid"), Some(true)), "{paid}");
     let nobody = contact(&client, &campaign, "N1").await;
     assert_eq!(nobody["current_stage"], "Unreachable", "the simulated retry answered as its persona: {nobody}");
+}
+
+/// An active AGGREGATION version that does not fit the contract (stored by
+/// hand here, as a bad release or a corrupted row would leave it) stops the
+/// campaign with the reason, instead of running it without its strategy.
+async fn errors_when_the_aggregation_strategy_cannot_run(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = setup(&client).await;
+    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    let empty_component = b"\0asm\x0d\0\x01\0".to_vec();
+    let lease = chrono::Utc::now() + chrono::Duration::hours(1);
+    let input = stratagem_store::VersionInput::Component(&empty_component);
+    let (id, version) = app
+        .store
+        .add_strategy_version(&tenant, &campaign, "broken", stratagem_domain::StrategyType::Aggregation, input, lease)
+        .await
+        .expect("version");
+    app.store.finish_strategy_build(&id, version, Ok((&empty_component, "not-a-real-hash"))).await.expect("ready");
+    for status in ["CONFIGURED", "RUNNING"] {
+        client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await;
+    }
+    let stopped = wait_for_status(&client, &campaign, "ERROR").await;
+    let reason = stopped["error_reason"].as_str().expect("reason");
+    assert!(reason.starts_with("the AGGREGATION strategy cannot run:"), "{reason}");
+    let paid = contact(&client, &campaign, "P1").await;
+    assert!(paid["result_flag"].is_null(), "nothing was decided without the strategy: {paid}");
 }
