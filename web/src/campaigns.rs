@@ -129,6 +129,11 @@ fn CampaignPanel(id: String, reload: RwSignal<u32>) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match api::get(&format!("/api/campaigns/{id}")).await {
                 Ok(value) => {
+                    // The engine moved it (FINISHED, ERROR): the list shows it too.
+                    let before = campaign.with_untracked(|c| c.as_ref().map(|c| text(c, "status")));
+                    if before.is_some_and(|before| before != text(&value, "status")) {
+                        reload.update(|n| *n += 1);
+                    }
                     campaign.set(Some(value));
                     problem.set(None);
                 }
@@ -137,7 +142,6 @@ fn CampaignPanel(id: String, reload: RwSignal<u32>) -> impl IntoView {
         });
     };
     load();
-    // The engine moves campaigns on (FINISHED, ERROR): keep the status fresh.
     crate::util::every(3000, load);
 
     let change_status = move |status: &'static str| {

@@ -91,7 +91,7 @@ pub fn Contacts(id: String) -> impl IntoView {
                     let t = total();
                     if t == 0 { "No contacts".to_owned() } else { format!("{}–{} of {t}", offset.get() + 1, (offset.get() + PAGE).min(t)) }
                 }}</span>
-                <button disabled=move || offset.get() + PAGE >= total() on:click=move |_| offset.update(|o| *o += PAGE)>"Next ›"</button>
+                <button disabled=move || { offset.get() + PAGE >= total() } on:click=move |_| offset.update(|o| *o += PAGE)>"Next ›"</button>
             </div>
             {move || open.get().map(|object_id| view! { <History campaign=campaign.get_value() object_id close=Callback::new(move |_| open.set(None))/> })}
         </div>
@@ -155,8 +155,14 @@ fn Import(campaign: String, on_done: Callback<()>) -> impl IntoView {
                 let (processed, total) = (int(&j, "processed_rows"), int(&j, "total_rows"));
                 let percent = if total > 0 { processed * 100 / total } else { 100 };
                 let rejected = items(&j["report"]["rejected"]).into_iter().map(|r| {
-                    let at = match r["column"].as_u64() { Some(c) => format!("line {}, column {c}", text(&r, "line")), None => format!("line {}", text(&r, "line")) };
-                    view! { <li>{at} ": " {text(&r, "reason")}</li> }
+                    let reason = text(&r, "reason");
+                    // The reason often names its line already.
+                    let at = match r["column"].as_u64() {
+                        _ if reason.starts_with("line ") => String::new(),
+                        Some(c) => format!("line {}, column {c}: ", text(&r, "line")),
+                        None => format!("line {}: ", text(&r, "line")),
+                    };
+                    view! { <li>{at} {reason}</li> }
                 }).collect_view();
                 let failures = items(&j["report"]["strategy_errors"]).into_iter().map(|f| view! {
                     <li>{format!("line {} ({}): ", text(&f, "line"), text(&f, "object_id"))}<pre>{text(&f, "message")}</pre></li>
@@ -211,9 +217,12 @@ fn History(campaign: String, object_id: String, close: Callback<()>) -> impl Int
                         </tr>
                     }
                 }).collect_view();
-                let results = c["results"].as_object().map(|r| r.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(" · ")).unwrap_or_default();
+                let mut summary = vec![text(&c, "name"), format!("stage {}", text(&c, "current_stage"))];
+                if let Some(results) = c["results"].as_object() {
+                    summary.extend(results.iter().map(|(k, v)| format!("{k}: {v}")));
+                }
                 view! {
-                    <p>{format!("{} · stage {} · {}", text(&c, "name"), text(&c, "current_stage"), results)}</p>
+                    <p>{summary.join(" · ")}</p>
                     <table class="grid"><thead><tr><th>"Name"</th><th>"Stage"</th><th>"Window"</th><th>"Status"</th><th>"A/B"</th></tr></thead><tbody>{rows}</tbody></table>
                     {(!c["last_error"].is_null()).then(|| view! { <div class="problem"><strong>"Last strategy error: "</strong><pre>{text(&c["last_error"], "message")}</pre></div> })}
                 }

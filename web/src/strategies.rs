@@ -118,6 +118,9 @@ fn Upload(campaign: String, on_uploaded: Callback<String>) -> impl IntoView {
             match api::post(&format!("/api/campaigns/{campaign}/strategies"), body).await {
                 Ok(strategy) => {
                     problem.set(None);
+                    name.set(String::new());
+                    source.set(String::new());
+                    file_name.set("strategy.py".into());
                     on_uploaded.run(text(&strategy, "id"));
                 }
                 Err(error) => problem.set(Some(error)),
@@ -160,6 +163,10 @@ fn StrategyEditor(strategy_id: String, on_saved: Callback<()>) -> impl IntoView 
         leptos::task::spawn_local(async move {
             match api::get(&format!("/api/strategies/{id}")).await {
                 Ok(value) => {
+                    let was_building = strategy.with_untracked(|s| s.as_ref().is_some_and(|s| build_status(s) == "building"));
+                    if was_building && build_status(&value) != "building" {
+                        on_saved.run(());
+                    }
                     if take_code {
                         let entry = text(&value["latest"], "entry");
                         code.set(text(&value["latest"]["sources"], &entry));

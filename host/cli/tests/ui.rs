@@ -154,7 +154,7 @@ async fn works_when_a_user_runs_a_campaign_through_the_web_ui() {
         "goog:chromeOptions".into(),
         serde_json::json!({
             "binary": browser,
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,900"],
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1400"],
         }),
     );
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -230,6 +230,24 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     }
     ui.text_until("#strategy-table", 20, |t| t.matches("ready").count() == 2).await;
     ui.shot("05-strategies").await.expect("shot");
+    // Pasted code that does not build: the editor marks the error line.
+    ui.fill("#strategy-name", "broken").await;
+    ui.select("#strategy-type", "CONTACT_ANSWER").await;
+    ui.fill("#strategy-source", "async def on_agent_answer(contact, message, **kwargs):\n    return contact +\n").await;
+    ui.click("#upload-strategy").await;
+    ui.text_until("#strategy-editor h4", 20, |t| t.starts_with("broken")).await;
+    ui.text_until("#strategy-build-status", 180, |t| t == "failed").await;
+    ui.text_until("#build-error", 20, |t| t.contains("line 2") && t.contains("SyntaxError")).await;
+    let marked = ui.find("#strategy-editor .error-line").await.text().await.expect("error line");
+    assert!(marked.contains("return contact +"), "{marked:?}");
+    ui.shot("05b-strategy-build-error").await.expect("shot");
+    let rows = ui.client.find_all(Locator::Css("#strategy-table tbody tr")).await.expect("rows");
+    for row in rows {
+        if row.text().await.unwrap_or_default().starts_with("broken") {
+            row.find(Locator::Css("button.danger")).await.expect("delete").click().await.expect("delete");
+        }
+    }
+    ui.text_until("#strategy-table", 20, |t| !t.contains("broken")).await;
 
     // Contacts: a CSV with one broken row; the report names its line.
     ui.click("#tab-contacts").await;
@@ -331,7 +349,7 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.click("#campaign-list li").await;
     ui.text_until("#campaign-status", 20, |t| t == "FINISHED").await;
     ui.shot("12-phone-campaign").await.expect("shot");
-    ui.client.set_window_size(1280, 900).await.expect("desktop width");
+    ui.client.set_window_size(1280, 1400).await.expect("desktop width");
 
     // Signing out forgets the key.
     ui.click("#sign-out").await;
