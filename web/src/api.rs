@@ -156,7 +156,7 @@ pub async fn download(path: &str, file_name: &str) -> Result<(), Problem> {
     let blob = JsFuture::from(response.blob().map_err(Problem::network)?).await.map_err(Problem::network)?;
     let blob: web_sys::Blob = blob.dyn_into().map_err(Problem::network)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(Problem::network)?;
-    let document = web_sys::window().and_then(|w| w.document()).ok_or_else(|| Problem::default())?;
+    let document = web_sys::window().and_then(|w| w.document()).ok_or_else(Problem::default)?;
     let anchor: web_sys::HtmlAnchorElement =
         document.create_element("a").map_err(Problem::network)?.dyn_into().map_err(|e| Problem::network(e.into()))?;
     anchor.set_href(&url);

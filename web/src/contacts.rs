@@ -107,11 +107,10 @@ fn Import(campaign: String, on_done: Callback<()>) -> impl IntoView {
         let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
         let name = file.name();
         let lower = name.to_ascii_lowercase();
+        // The extension decides; otherwise the browser's type, or CSV.
         let content_type = if lower.ends_with(".jsonl") || lower.ends_with(".json") || lower.ends_with(".ndjson") {
             "application/x-ndjson".to_owned()
-        } else if lower.ends_with(".csv") {
-            "text/csv".to_owned()
-        } else if file.type_().is_empty() {
+        } else if lower.ends_with(".csv") || file.type_().is_empty() {
             "text/csv".to_owned()
         } else {
             file.type_()

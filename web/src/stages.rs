@@ -16,9 +16,11 @@ enum Agent {
     NotUsed,
 }
 
-/// Mirrors `Channel::rules()` in host/domain/src/stage.rs: (value, label,
-/// agent, required settings, optional settings).
-const CHANNELS: [(&str, &str, Agent, &[&str], &[&str]); 13] = [
+/// (value, label, agent, required settings, optional settings).
+type ChannelRow = (&'static str, &'static str, Agent, &'static [&'static str], &'static [&'static str]);
+
+/// Mirrors `Channel::rules()` in host/domain/src/stage.rs.
+const CHANNELS: [ChannelRow; 13] = [
     ("EMAIL_NOTIFICATION", "Email Notification", Agent::Optional, &["integration_id", "email_subject", "email_template"], &["email_input_type"]),
     ("EMAIL_COMMUNICATION", "Email Communication", Agent::Required, &["email_subject", "email_template"], &["integration_id", "agent_channel", "email_input_type"]),
     ("HUMAN", "Human", Agent::Optional, &[], &["agent_role"]),
@@ -34,7 +36,7 @@ const CHANNELS: [(&str, &str, Agent, &[&str], &[&str]); 13] = [
     ("SIMULATED", "Simulated (no accounts)", Agent::Optional, &[], &[]),
 ];
 
-fn channel(value: &str) -> (&'static str, &'static str, Agent, &'static [&'static str], &'static [&'static str]) {
+fn channel(value: &str) -> ChannelRow {
     CHANNELS.iter().copied().find(|c| c.0 == value).unwrap_or(CHANNELS[12])
 }
 
@@ -130,7 +132,7 @@ pub fn Stages(id: String) -> impl IntoView {
                 <thead><tr><th>"Name"</th><th>"Configs"</th><th></th></tr></thead>
                 <tbody>
                     {move || stages.get().into_iter().map(|stage| {
-                        let agent = stage["agent_id"].as_str().map(|a| agent_name(a)).unwrap_or_else(|| "no agent".into());
+                        let agent = stage["agent_id"].as_str().map(agent_name).unwrap_or_else(|| "no agent".into());
                         let alternatives = items(&stage["alternatives"]);
                         let ab = (!alternatives.is_empty()).then(|| format!(" · A/B: {}", alternatives.iter().map(|a| format!("{} {}%", text(a, "label"), text(a, "weight"))).collect::<Vec<_>>().join(", ")));
                         let stage_id = text(&stage, "id");
