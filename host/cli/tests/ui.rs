@@ -226,7 +226,7 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
         }
         ui.click("#upload-strategy").await;
         ui.text_until("#strategy-editor h4", 20, |t| t.contains(kind)).await;
-        ui.text_until("#strategy-build-status", 180, |t| t == "ready").await;
+        ui.text_until("#strategy-build-status", 300, |t| t == "ready").await;
     }
     ui.text_until("#strategy-table", 20, |t| t.matches("ready").count() == 2).await;
     ui.shot("05-strategies").await.expect("shot");
@@ -236,7 +236,7 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.fill("#strategy-source", "async def on_agent_answer(contact, message, **kwargs):\n    return contact +\n").await;
     ui.click("#upload-strategy").await;
     ui.text_until("#strategy-editor h4", 20, |t| t.starts_with("broken")).await;
-    ui.text_until("#strategy-build-status", 180, |t| t == "failed").await;
+    ui.text_until("#strategy-build-status", 300, |t| t == "failed").await;
     ui.text_until("#build-error", 20, |t| t.contains("line 2") && t.contains("SyntaxError")).await;
     let marked = ui.find("#strategy-editor .error-line").await.text().await.expect("error line");
     assert!(marked.contains("return contact +"), "{marked:?}");
@@ -275,8 +275,8 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#campaign-status", 20, |t| t == "CONFIGURED").await;
     ui.click("#action-start").await;
     ui.text_until("#campaign-status", 20, |t| t == "RUNNING" || t == "FINISHED").await;
-    ui.text_until("#contact-table", 120, |t| t.contains("Paid") && t.contains("Refused")).await;
-    ui.text_until("#campaign-status", 120, |t| t == "FINISHED").await;
+    ui.text_until("#contact-table", 240, |t| t.contains("Paid") && t.contains("Refused")).await;
+    ui.text_until("#campaign-status", 240, |t| t == "FINISHED").await;
     ui.shot("07-contacts-after-run").await.expect("shot");
 
     // Max's first window had passed: MISSED, then retried.
@@ -327,7 +327,8 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.find("#yaml-file").await.send_keys(bad.to_str().expect("utf-8")).await.expect("choose the YAML");
     ui.text_until("#yaml-problem", 20, |t| t.contains("422") && t.contains("line 1")).await;
     ui.click("#add-result").await;
-    ui.fill("#result-fields tbody tr:last-child td:first-child input", "OutcomeStatus").await;
+    ui.fill("#result-fields tbody tr:last-child td:nth-child(1) input", "OutcomeStatus").await;
+    ui.fill("#result-fields tbody tr:last-child td:nth-child(2) input", "Outcome").await;
     ui.click("#save-results").await;
     ui.text_until("#settings", 20, |t| t.contains("Saved at")).await;
     ui.shot("10-settings").await.expect("shot");
