@@ -8,7 +8,14 @@ export STRATAGEM_COMPONENTIZE_PY := $(abspath $(VENV))/bin/componentize-py
 # Built example components, keyed by content hash: each is built once.
 export STRATAGEM_BUILD_CACHE ?= $(HOME)/.cache/stratagem-builds
 
-.PHONY: setup run test test-rust test-python bench
+# The web UI (web/): compiled for wasm32 and bound with wasm-bindgen-cli of
+# exactly the wasm-bindgen version in web/Cargo.lock (the two must match).
+WEB_DIST := web/dist
+TOOLS := $(HOME)/.cache/stratagem-tools
+WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/version = |"/, ""); print}' web/Cargo.lock)
+WASM_BINDGEN := $(TOOLS)/bin/wasm-bindgen
+
+.PHONY: setup run test test-rust test-python bench web wasm-tools browser
 
 setup: $(VENV)/.installed
 
@@ -19,12 +26,12 @@ $(VENV)/.installed: requirements-dev.txt guest-sdk-python/pyproject.toml
 
 # The service on the embedded SQLite default (data in .stratagem/). The
 # first run creates a tenant and prints its API key.
-run: setup
+run: setup web
 	cargo build -p stratagem-cli
 	@test -f .stratagem/stratagem.db || $(CARGO_TARGET_DIR)/debug/stratagem tenant create "Local tenant"
 	$(CARGO_TARGET_DIR)/debug/stratagem serve
 
-test: setup test-python test-rust
+test: setup web browser test-python test-rust
 
 test-python:
 	$(VENV)/bin/python -m pytest -q guest-sdk-python/tests
@@ -38,3 +45,25 @@ test-rust:
 
 bench: setup
 	cargo run --release -p stratagem-bench --bin runtime-bench
+
+# Installs what the UI build needs when it is missing: the wasm32 target
+# and wasm-bindgen-cli (--locked first; its lock file can name a crate
+# version the registry no longer serves, then the newest compatible ones).
+wasm-tools:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@if [ "$$($(WASM_BINDGEN) --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --locked --root $(TOOLS) \
+		|| cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --root $(TOOLS); \
+	fi
+
+web: wasm-tools
+	cd web && cargo build --release --target wasm32-unknown-unknown
+	rm -rf $(WEB_DIST) && mkdir -p $(WEB_DIST)
+	$(WASM_BINDGEN) --target web --no-typescript --out-name stratagem_web --out-dir $(WEB_DIST) \
+		$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/release/stratagem-web.wasm
+	cp web/static/index.html web/static/style.css $(WEB_DIST)/
+
+# Headless Chromium and its WebDriver for the UI's end-to-end test.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }

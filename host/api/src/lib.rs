@@ -16,6 +16,7 @@ mod problem;
 mod stages;
 mod strategies;
 mod tasks;
+mod web;
 
 use std::sync::Arc;
 
@@ -58,7 +59,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api", protected.merge(openapi::router()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .fallback(|| async { ApiError::NotFound("route") })
+        .fallback_service(web::service(web::directory()))
         .layer(axum::middleware::from_fn(reject_oversized))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_LIMIT_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -1,0 +1,101 @@
+//! The web UI: the built `web/dist` (`STRATAGEM_WEB_DIR`) served at `/`,
+//! every path that is not a file answered with `index.html` so the app's
+//! own routes survive a reload. `/api/…` paths that no route matches stay
+//! problem documents.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use tower::ServiceExt;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::ApiError;
+
+/// Where the built UI is: `STRATAGEM_WEB_DIR`, by default `web/dist`.
+pub fn directory() -> PathBuf {
+    std::env::var_os("STRATAGEM_WEB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("web/dist"))
+}
+
+const NOT_BUILT: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Stratagem</title></head>
+<body style="font:15px/1.5 system-ui,sans-serif;max-width:640px;margin:40px auto;padding:0 16px">
+<h1>Stratagem</h1>
+<p>The API is running (<a href="/api/docs">/api/docs</a>), but the web UI has not been built.</p>
+<p>Build it with <code>make web</code> (or run <code>make run</code>, which builds it first), or point
+<code>STRATAGEM_WEB_DIR</code> at a built <code>web/dist</code> directory, then reload this page.</p>
+</body></html>"#;
+
+/// The router's fallback: the UI for every path outside `/api`.
+pub fn service(
+    dir: PathBuf,
+) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future = impl Send> + Clone + Send + Sync + 'static {
+    let index = dir.join("index.html");
+    let files = ServeDir::new(&dir).fallback(ServeFile::new(&index));
+    tower::service_fn(move |request: Request| {
+        let files = files.clone();
+        let built = index.is_file();
+        async move {
+            let path = request.uri().path();
+            if path == "/api" || path.starts_with("/api/") {
+                return Ok(ApiError::NotFound("route").into_response());
+            }
+            if !built {
+                return Ok((StatusCode::OK, Html(NOT_BUILT)).into_response());
+            }
+            let mut response = match files.oneshot(request).await {
+                Ok(response) => response.map(axum::body::Body::new),
+                Err(error) => match error {},
+            };
+            // Revalidate every time: a rebuilt UI must not mix with a cached one.
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            Ok(response)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get(dir: PathBuf, path: &str) -> (StatusCode, String, String) {
+        let request = Request::builder().uri(path).body(axum::body::Body::empty()).expect("request");
+        let response = service(dir).oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let kind = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        (status, kind, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn works_when_files_are_served_and_other_paths_get_the_app() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("index.html"), "<html>app</html>").expect("index");
+        std::fs::write(dir.path().join("style.css"), "body{}").expect("css");
+        let (status, kind, body) = get(dir.path().into(), "/style.css").await;
+        assert_eq!((status, kind.as_str(), body.as_str()), (StatusCode::OK, "text/css", "body{}"));
+        for path in ["/", "/campaigns/cmp_1"] {
+            let (status, _, body) = get(dir.path().into(), path).await;
+            assert_eq!((status, body.as_str()), (StatusCode::OK, "<html>app</html>"), "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_as_problem_json_when_an_api_path_has_no_route() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("index.html"), "<html>app</html>").expect("index");
+        let (status, kind, body) = get(dir.path().into(), "/api/nothing-here").await;
+        assert_eq!((status, kind.as_str()), (StatusCode::NOT_FOUND, "application/problem+json"));
+        assert!(body.contains("route not found"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn works_when_the_ui_is_not_built_with_a_page_saying_how() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (status, _, body) = get(dir.path().join("missing"), "/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("make web"), "{body}");
+    }
+}

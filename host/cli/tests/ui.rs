@@ -1,0 +1,360 @@
+//! The web UI end to end, in a real headless Chromium driven through
+//! chromedriver (WebDriver, via fantoccini) against the real `stratagem`
+//! binary: sign in, create a campaign, add stages, upload strategies and
+//! watch them build, import contacts and read the report, configure and
+//! start the campaign, and watch contacts and analytics change.
+//!
+//! Screenshots of each main screen go to `target/ui-screenshots/`.
+//! Needs the built UI (`make web`) and Debian's `chromium` and
+//! `chromium-driver` (`make test` installs both); the test is skipped,
+//! saying so, only when the browser or its driver is not installed.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo")
+}
+
+fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited with {status} before listening");
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills its process when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Ui {
+    client: Client,
+    shots: PathBuf,
+}
+
+impl Ui {
+    async fn find(&self, css: &str) -> Element {
+        self.client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        element.clear().await.expect("clear");
+        element.send_keys(text).await.unwrap_or_else(|e| panic!("type into `{css}`: {e}"));
+    }
+
+    async fn select(&self, css: &str, value: &str) {
+        self.find(css).await.select_by_value(value).await.unwrap_or_else(|e| panic!("select {value} in `{css}`: {e}"));
+    }
+
+    /// Waits until the text of `css` satisfies `ok`; returns it.
+    async fn text_until(&self, css: &str, seconds: u64, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let mut last = String::new();
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                if let Ok(text) = element.text().await {
+                    if ok(&text) {
+                        return text;
+                    }
+                    last = text;
+                }
+            }
+            if Instant::now() > deadline {
+                let _ = self.shot("zz-failure").await;
+                panic!("`{css}` never matched after {seconds} s; last text: {last:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn shot(&self, name: &str) -> std::io::Result<()> {
+        let png = self.client.screenshot().await.map_err(std::io::Error::other)?;
+        std::fs::write(self.shots.join(format!("{name}.png")), png)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_when_a_user_runs_a_campaign_through_the_web_ui() {
+    let (Some(driver), Some(browser)) =
+        (on_path(&["chromedriver"]), on_path(&["chromium", "chromium-browser", "google-chrome"]))
+    else {
+        eprintln!("SKIPPED works_when_a_user_runs_a_campaign_through_the_web_ui: chromium and chromedriver are not installed (apt-get install chromium chromium-driver; `make test` does it)");
+        return;
+    };
+    let repo = repo();
+    let web_dir = std::env::var_os("STRATAGEM_WEB_DIR").map(PathBuf::from).unwrap_or_else(|| repo.join("web/dist"));
+    assert!(web_dir.join("index.html").is_file(), "the UI is not built in {}: run `make web` first", web_dir.display());
+    let componentize = std::env::var_os("STRATAGEM_COMPONENTIZE_PY").map(PathBuf::from).unwrap_or_else(|| repo.join(".venv/bin/componentize-py"));
+    assert!(componentize.is_file(), "strategy builds need componentize-py at {}: run `make setup`", componentize.display());
+    let shots = repo.join("target/ui-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot folder");
+
+    // The service, on a fresh data directory with one tenant.
+    let data = tempfile::tempdir().expect("data dir");
+    let tenant = Command::new(env!("CARGO_BIN_EXE_stratagem"))
+        .args(["tenant", "create", "UI tenant"])
+        .env("STRATAGEM_DATA_DIR", data.path())
+        .output()
+        .expect("stratagem tenant create");
+    let stdout = String::from_utf8_lossy(&tenant.stdout);
+    assert!(tenant.status.success(), "{stdout}{}", String::from_utf8_lossy(&tenant.stderr));
+    let key = stdout.lines().find_map(|line| line.strip_prefix("api key: ")).expect("api key line").trim().to_owned();
+    assert!(key.starts_with("stg_"), "{stdout}");
+    let port = free_port();
+    let mut server = Guard(
+        Command::new(env!("CARGO_BIN_EXE_stratagem"))
+            .arg("serve")
+            .env("STRATAGEM_DATA_DIR", data.path())
+            .env("STRATAGEM_LISTEN", format!("127.0.0.1:{port}"))
+            .env("STRATAGEM_WEB_DIR", &web_dir)
+            .env("STRATAGEM_COMPONENTIZE_PY", &componentize)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("stratagem serve"),
+    );
+    wait_for_port(port, "stratagem serve", &mut server.0);
+
+    let driver_port = free_port();
+    let mut chromedriver = Guard(
+        Command::new(driver).arg(format!("--port={driver_port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("chromedriver"),
+    );
+    wait_for_port(driver_port, "chromedriver", &mut chromedriver.0);
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": browser,
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1400"],
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("a browser session");
+    let ui = Ui { client, shots };
+    let base = format!("http://127.0.0.1:{port}");
+    run(&ui, &base, &key, &repo).await;
+    ui.client.close().await.expect("close the browser");
+}
+
+async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
+    // Sign in: a wrong key shows the API's 401 detail.
+    ui.client.goto(base).await.expect("open the UI");
+    ui.fill("#api-key", "stg_wrong").await;
+    ui.click("#sign-in").await;
+    ui.text_until(".problem", 20, |t| t.contains("401") && t.contains("a valid API key is required")).await;
+    ui.shot("01-sign-in-error").await.expect("shot");
+    ui.fill("#api-key", key).await;
+    ui.click("#sign-in").await;
+    ui.text_until("#campaign-list", 20, |t| t.contains("No running campaigns")).await;
+
+    // A campaign, selected with its status.
+    ui.click("#new-campaign").await;
+    ui.fill("#campaign-name", "UI collections").await;
+    ui.fill("#campaign-description", "Driven by the end-to-end test").await;
+    ui.click("#create-campaign").await;
+    ui.text_until("#campaign-title", 20, |t| t == "UI collections").await;
+    ui.text_until("#campaign-status", 20, |t| t == "CREATED").await;
+    // Stopping a CREATED campaign is refused: the 409's detail and what is allowed.
+    ui.click("#action-stop").await;
+    ui.text_until("#status-problem", 20, |t| t.contains("409") && t.contains("Allowed next: CONFIGURED")).await;
+    ui.shot("02-campaigns").await.expect("shot");
+
+    // Stages: the email form shows its own fields and a live preview;
+    // the saved stages are SIMULATED.
+    ui.click("#tab-stages").await;
+    ui.click("#add-stage").await;
+    ui.fill("#stage-name", "1. First contact").await;
+    ui.select("#stage-channel", "EMAIL_NOTIFICATION").await;
+    ui.find("#setting-email_subject").await;
+    ui.click("#setting-email_template-html").await;
+    ui.fill("#setting-email_template", "<h1>Hello {name}</h1><p>Your balance is due.</p>").await;
+    ui.shot("03-stage-form-email").await.expect("shot");
+    ui.select("#stage-channel", "SIMULATED").await;
+    ui.click("#save-stage").await;
+    ui.text_until("#stage-table", 20, |t| t.contains("1. First contact")).await;
+    ui.click("#add-stage").await;
+    ui.fill("#stage-name", "2. Retry").await;
+    ui.select("#stage-channel", "SIMULATED").await;
+    ui.click("#save-stage").await;
+    ui.text_until("#stage-table", 20, |t| t.contains("2. Retry")).await;
+    ui.shot("04-stages").await.expect("shot");
+
+    // Strategies: uploaded as files, built in the background, polled to ready.
+    ui.click("#tab-strategies").await;
+    for (file, kind) in [("data_load.py", "DATA_LOAD"), ("aggregation.py", "AGGREGATION")] {
+        ui.fill("#strategy-name", file.trim_end_matches(".py")).await;
+        ui.select("#strategy-type", kind).await;
+        let path = repo.join("examples/simulated").join(file);
+        ui.find("#strategy-file").await.send_keys(path.to_str().expect("utf-8")).await.expect("choose the file");
+        ui.text_until("#strategy-source", 20, |_| true).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ui.find("#strategy-source").await.prop("value").await.ok().flatten().unwrap_or_default().is_empty() {
+            assert!(Instant::now() < deadline, "the chosen file was not read");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ui.click("#upload-strategy").await;
+        ui.text_until("#strategy-editor h4", 20, |t| t.contains(kind)).await;
+        ui.text_until("#strategy-build-status", 300, |t| t == "ready").await;
+    }
+    ui.text_until("#strategy-table", 20, |t| t.matches("ready").count() == 2).await;
+    ui.shot("05-strategies").await.expect("shot");
+    // Pasted code that does not build: the editor marks the error line.
+    ui.fill("#strategy-name", "broken").await;
+    ui.select("#strategy-type", "CONTACT_ANSWER").await;
+    ui.fill("#strategy-source", "async def on_agent_answer(contact, message, **kwargs):\n    return contact +\n").await;
+    ui.click("#upload-strategy").await;
+    ui.text_until("#strategy-editor h4", 20, |t| t.starts_with("broken")).await;
+    ui.text_until("#strategy-build-status", 300, |t| t == "failed").await;
+    ui.text_until("#build-error", 20, |t| t.contains("line 2") && t.contains("SyntaxError")).await;
+    let marked = ui.find("#strategy-editor .error-line").await.text().await.expect("error line");
+    assert!(marked.contains("return contact +"), "{marked:?}");
+    ui.shot("05b-strategy-build-error").await.expect("shot");
+    let rows = ui.client.find_all(Locator::Css("#strategy-table tbody tr")).await.expect("rows");
+    for row in rows {
+        if row.text().await.unwrap_or_default().starts_with("broken") {
+            row.find(Locator::Css("button.danger")).await.expect("delete").click().await.expect("delete");
+        }
+    }
+    ui.text_until("#strategy-table", 20, |t| !t.contains("broken")).await;
+
+    // Contacts: a CSV with one broken row; the report names its line.
+    ui.click("#tab-contacts").await;
+    let past = (chrono::Utc::now() - chrono::Duration::hours(5)).format("%Y-%m-%dT%H:%M:%S");
+    let csv = format!(
+        "object_id,external_id,name,email,phone,persona,contact_after\n\
+         P1,U1,Paula Payer,p@example.com,+100,paid,\n\
+         R1,U2,Rex Refuser,r@example.com,+200,refused,\n\
+         B1,U3,Broken row\n\
+         M1,U4,Max Missed,m@example.com,+400,paid,{past}\n"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("contacts.csv");
+    std::fs::write(&file, csv).expect("csv");
+    ui.find("#contacts-file").await.send_keys(file.to_str().expect("utf-8")).await.expect("choose the file");
+    ui.find("#import-report.import-done").await;
+    let report = ui.text_until("#import-report", 20, |t| t.contains("Accepted: 3")).await;
+    assert!(report.contains("Rejected: 1") && report.contains("line 4"), "{report}");
+    ui.text_until("#contact-table", 20, |t| t.contains("Paula Payer") && t.contains("1. First contact")).await;
+    ui.text_until("#contact-range", 20, |t| t == "1–3 of 3").await;
+    ui.shot("06-contacts-import").await.expect("shot");
+
+    // Configure and start; the engine runs the contacts to their results.
+    ui.click("#action-configure").await;
+    ui.text_until("#campaign-status", 20, |t| t == "CONFIGURED").await;
+    ui.click("#action-start").await;
+    ui.text_until("#campaign-status", 20, |t| t == "RUNNING" || t == "FINISHED").await;
+    ui.text_until("#contact-table", 240, |t| t.contains("Paid") && t.contains("Refused")).await;
+    ui.text_until("#campaign-status", 240, |t| t == "FINISHED").await;
+    ui.shot("07-contacts-after-run").await.expect("shot");
+
+    // Max's first window had passed: MISSED, then retried.
+    let rows = ui.client.find_all(Locator::Css("#contact-table tbody tr")).await.expect("rows");
+    let mut opened = false;
+    for row in rows {
+        if row.text().await.unwrap_or_default().contains("Max Missed") {
+            row.find(Locator::Css("button.count")).await.expect("count").click().await.expect("open history");
+            opened = true;
+        }
+    }
+    assert!(opened, "Max's row is listed");
+    ui.text_until("#history", 20, |t| t.contains("MISSED") && t.contains("COMPLETED")).await;
+    ui.find("#history tr.comm.status-MISSED").await;
+    ui.shot("08-communication-history").await.expect("shot");
+
+    // Analytics: the overview and the charts, or the API's own error where
+    // this build has no analytics endpoints.
+    ui.click("#tab-analytics").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let total = match ui.client.find(Locator::Css("#tile-total .value")).await {
+            Ok(tile) => tile.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let problem = match ui.client.find(Locator::Css("#overview-problem .problem")).await {
+            Ok(problem) => problem.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if total == "3" || problem.contains("404") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "analytics showed neither the overview nor the API's error: {total:?} {problem:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ui.shot("09-analytics").await.expect("shot");
+
+    // Settings: the LLM, a YAML analytics file, result fields.
+    ui.click("#tab-settings").await;
+    ui.fill("#llm-model", "gpt-4o-mini").await;
+    ui.click("#save-llm").await;
+    ui.text_until("#settings", 20, |t| t.contains("Saved at")).await;
+    let yaml = repo.join("examples/analytics/debt-collection.yaml");
+    ui.find("#yaml-file").await.send_keys(yaml.to_str().expect("utf-8")).await.expect("choose the YAML");
+    ui.text_until("#yaml-analytics", 20, |t| t.contains("metrics")).await;
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "depth_days: many\nmetrics: 3\n").expect("yaml");
+    ui.find("#yaml-file").await.send_keys(bad.to_str().expect("utf-8")).await.expect("choose the YAML");
+    ui.text_until("#yaml-problem", 20, |t| t.contains("422") && t.contains("line 1")).await;
+    ui.click("#add-result").await;
+    ui.fill("#result-fields tbody tr:last-child td:nth-child(1) input", "OutcomeStatus").await;
+    ui.fill("#result-fields tbody tr:last-child td:nth-child(2) input", "Outcome").await;
+    ui.click("#save-results").await;
+    ui.text_until("#settings", 20, |t| t.contains("Saved at")).await;
+    ui.shot("10-settings").await.expect("shot");
+
+    // AI agents: RUNNING by default; a new one is listed.
+    ui.click("#nav-agents").await;
+    ui.text_until("#agent-list", 20, |t| t.contains("No running agents")).await;
+    ui.click("#new-agent").await;
+    ui.fill("#agent-name", "Collector").await;
+    ui.click("#save-agent").await;
+    ui.text_until("#agent-list", 20, |t| t.contains("Collector")).await;
+    ui.shot("11-agents").await.expect("shot");
+
+    // Phone width: the campaigns section stacks and stays usable.
+    ui.click("#nav-campaigns").await;
+    ui.click("#filter-all").await;
+    ui.text_until("#campaign-list", 20, |t| t.contains("UI collections")).await;
+    ui.client.set_window_size(390, 844).await.expect("phone width");
+    ui.click("#campaign-list li").await;
+    ui.text_until("#campaign-status", 20, |t| t == "FINISHED").await;
+    ui.shot("12-phone-campaign").await.expect("shot");
+    ui.client.set_window_size(1280, 1400).await.expect("desktop width");
+
+    // Signing out forgets the key.
+    ui.click("#sign-out").await;
+    ui.find("#api-key").await;
+    ui.client.refresh().await.expect("reload");
+    ui.find("#api-key").await;
+}

@@ -1,0 +1,196 @@
+//! The campaign's analytics panel: metric tiles from the overview and two
+//! bar charts of the distribution by period (by stage and by status).
+
+use leptos::prelude::*;
+use serde_json::Value;
+
+use crate::api::{self, Problem};
+use crate::util::{int, items, show_problem, text};
+
+const COLORS: [&str; 8] = ["#3b6fd8", "#2e9d62", "#e08a1e", "#c2412d", "#7d52c7", "#1c9bb0", "#8a8f98", "#c7a21c"];
+
+#[component]
+pub fn Analytics(id: String) -> impl IntoView {
+    let overview = RwSignal::new(None::<Value>);
+    let overview_problem = RwSignal::new(None::<Problem>);
+    let period = RwSignal::new("day".to_owned());
+    let from = RwSignal::new(crate::util::local_date(29));
+    let to = RwSignal::new(crate::util::local_date(0));
+    let tz = crate::util::time_zone();
+    let refresh = RwSignal::new(0u32);
+    let id = StoredValue::new(id);
+
+    Effect::new(move |_| {
+        refresh.track();
+        let id = id.get_value();
+        leptos::task::spawn_local(async move {
+            match api::get(&format!("/api/campaigns/{id}/analytics/overview")).await {
+                Ok(value) => {
+                    overview.set(Some(value));
+                    overview_problem.set(None);
+                }
+                Err(problem) => overview_problem.set(Some(problem)),
+            }
+        });
+    });
+    crate::util::every(5000, move || refresh.update(|n| *n += 1));
+
+    let tiles = move || {
+        overview.get().map(|o| {
+            let rate = |key: &str| o[key].as_f64().map(|r| format!("{:.1} %", r * 100.0)).unwrap_or_else(|| "—".into());
+            let tiles = [
+                ("Total contacts", int(&o, "total_contacts").to_string(), "tile-total"),
+                ("Processed contacts", int(&o, "processed_contacts").to_string(), "tile-processed"),
+                ("Completed", int(&o, "completed_contacts").to_string(), "tile-completed"),
+                ("Successful", int(&o, "successful_contacts").to_string(), "tile-successful"),
+                ("Completion rate", rate("completion_rate"), "tile-completion"),
+                ("Success rate", rate("success_rate"), "tile-success"),
+            ];
+            let by_stage = items(&o["by_stage"])
+                .into_iter()
+                .map(|row| view! { <tr><td>{text(&row, "stage")}</td><td>{int(&row, "contacts")}</td><td>{int(&row, "successful")}</td></tr> })
+                .collect_view();
+            let by_alternative = items(&o["by_alternative"])
+                .into_iter()
+                .map(|row| view! { <tr><td>{text(&row, "stage")}</td><td>{text(&row, "label")}</td><td>{int(&row, "communications")}</td><td>{int(&row, "successful")}</td></tr> })
+                .collect_view();
+            view! {
+                <div class="tiles">
+                    {tiles.into_iter().map(|(label, value, dom_id)| view! {
+                        <div class="tile" id=dom_id><div class="value">{value}</div><div class="label">{label}</div></div>
+                    }).collect_view()}
+                </div>
+                <div class="two-col">
+                    <table class="grid"><thead><tr><th>"Stage"</th><th>"Contacts"</th><th>"Successful"</th></tr></thead><tbody>{by_stage}</tbody></table>
+                    <table class="grid"><thead><tr><th>"Stage"</th><th>"A/B label"</th><th>"Communications"</th><th>"Successful"</th></tr></thead><tbody>{by_alternative}</tbody></table>
+                </div>
+            }
+        })
+    };
+
+    view! {
+        <div id="analytics">
+            <div class="row">
+                <h3>"Performance overview"</h3>
+                <button class="link" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
+            </div>
+            <div id="overview-problem">{show_problem(overview_problem)}</div>
+            {tiles}
+            <div class="row controls">
+                <label>"Period"
+                    <select prop:value=move || period.get() on:change=move |ev| period.set(event_target_value(&ev))>
+                        <option value="day">"Day"</option><option value="week">"Week"</option><option value="month">"Month"</option>
+                    </select>
+                </label>
+                <label>"From"<input type="date" prop:value=move || from.get() on:change=move |ev| from.set(event_target_value(&ev))/></label>
+                <label>"To"<input type="date" prop:value=move || to.get() on:change=move |ev| to.set(event_target_value(&ev))/></label>
+                <span class="muted">{tz.clone()}</span>
+            </div>
+            <div class="two-col">
+                <Distribution id=id.get_value() by="stage" title="Stage Distribution by Period" period from to tz=tz.clone() refresh/>
+                <Distribution id=id.get_value() by="status" title="Status Distribution by Period" period from to tz=tz.clone() refresh/>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn Distribution(
+    id: String,
+    by: &'static str,
+    title: &'static str,
+    period: RwSignal<String>,
+    from: RwSignal<String>,
+    to: RwSignal<String>,
+    tz: String,
+    refresh: RwSignal<u32>,
+) -> impl IntoView {
+    let data = RwSignal::new(None::<Value>);
+    let problem = RwSignal::new(None::<Problem>);
+    Effect::new(move |_| {
+        refresh.track();
+        let path = format!(
+            "/api/campaigns/{id}/analytics/distribution?by={by}&period={}&from={}&to={}&tz={}",
+            api::enc(&period.get()),
+            api::enc(&from.get()),
+            api::enc(&to.get()),
+            api::enc(&tz)
+        );
+        leptos::task::spawn_local(async move {
+            match api::get(&path).await {
+                Ok(value) => {
+                    data.set(Some(value));
+                    problem.set(None);
+                }
+                Err(error) => problem.set(Some(error)),
+            }
+        });
+    });
+    view! {
+        <figure class="chart" id=format!("chart-{by}")>
+            <figcaption>{title}</figcaption>
+            {show_problem(problem)}
+            {move || data.get().map(|d| bar_chart(&items(&d["buckets"])))}
+        </figure>
+    }
+}
+
+/// Stacked bars, one per bucket, one colour per key, with a legend.
+fn bar_chart(buckets: &[Value]) -> impl IntoView {
+    let mut keys: Vec<String> = Vec::new();
+    for bucket in buckets {
+        if let Some(counts) = bucket["counts"].as_object() {
+            for key in counts.keys() {
+                if !keys.contains(key) {
+                    keys.push(key.clone());
+                }
+            }
+        }
+    }
+    if buckets.is_empty() || keys.is_empty() {
+        return view! { <p class="muted">"No data in this period."</p> }.into_any();
+    }
+    let total = |b: &Value| b["counts"].as_object().map(|c| c.values().filter_map(Value::as_i64).sum::<i64>()).unwrap_or(0);
+    let max = buckets.iter().map(total).max().unwrap_or(1).max(1) as f64;
+    let (width, height, bottom, left) = (600.0, 220.0, 30.0, 34.0);
+    let slot = (width - left) / buckets.len() as f64;
+    let bar = (slot * 0.7).max(2.0);
+    let mut shapes = Vec::new();
+    for (index, bucket) in buckets.iter().enumerate() {
+        let x = left + index as f64 * slot + (slot - bar) / 2.0;
+        let mut y = height - bottom;
+        for (k, key) in keys.iter().enumerate() {
+            let n = bucket["counts"][key].as_i64().unwrap_or(0);
+            if n == 0 {
+                continue;
+            }
+            let h = n as f64 / max * (height - bottom - 10.0);
+            y -= h;
+            let tip = format!("{} · {key}: {n}", text(bucket, "start"));
+            shapes.push(view! {
+                <rect x=format!("{x:.1}") y=format!("{y:.1}") width=format!("{bar:.1}") height=format!("{h:.1}") fill=COLORS[k % COLORS.len()]>
+                    <title>{tip}</title>
+                </rect>
+            }.into_any());
+        }
+        let every = (buckets.len() / 8).max(1);
+        if index % every == 0 {
+            let label = text(bucket, "start").get(5..).unwrap_or_default().to_owned();
+            shapes.push(view! { <text x=format!("{:.1}", x + bar / 2.0) y=format!("{:.1}", height - 12.0) class="axis" text-anchor="middle">{label}</text> }.into_any());
+        }
+    }
+    let legend = keys
+        .iter()
+        .enumerate()
+        .map(|(k, key)| view! { <span class="legend"><i style=format!("background:{}", COLORS[k % COLORS.len()])></i>{key.clone()}</span> })
+        .collect_view();
+    view! {
+        <svg viewBox=format!("0 0 {width} {height}") class="bars" role="img">
+            <line x1=left.to_string() y1=(height - bottom).to_string() x2=width.to_string() y2=(height - bottom).to_string() class="axis-line"/>
+            <text x="2" y="14" class="axis">{format!("{max}")}</text>
+            {shapes}
+        </svg>
+        <div class="legends">{legend}</div>
+    }
+    .into_any()
+}

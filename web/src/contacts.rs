@@ -1,0 +1,231 @@
+//! Contacts tab: upload a CSV or JSON Lines file and follow the import
+//! job to its report, download the contacts, and the paged table whose
+//! communication count opens the contact's communication history.
+
+use leptos::prelude::*;
+use serde_json::Value;
+use wasm_bindgen::JsValue;
+
+use crate::api::{self, Body, Problem};
+use crate::util::{int, items, short_time, show_problem, text};
+
+const PAGE: i64 = 20;
+
+#[component]
+pub fn Contacts(id: String) -> impl IntoView {
+    let campaign = StoredValue::new(id);
+    let page = RwSignal::new(None::<Value>);
+    let offset = RwSignal::new(0i64);
+    let search = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<Problem>);
+    let reload = RwSignal::new(0u32);
+    let open = RwSignal::new(None::<String>);
+
+    Effect::new(move |_| {
+        reload.track();
+        let id = campaign.get_value();
+        let path = format!("/api/campaigns/{id}/contacts?limit={PAGE}&offset={}&q={}", offset.get(), api::enc(&search.get()));
+        leptos::task::spawn_local(async move {
+            match api::get(&path).await {
+                Ok(value) => {
+                    page.set(Some(value));
+                    problem.set(None);
+                }
+                Err(error) => problem.set(Some(error)),
+            }
+        });
+    });
+    crate::util::every(4000, move || reload.update(|n| *n += 1));
+
+    let total = move || page.with(|p| p.as_ref().map(|p| int(p, "total")).unwrap_or(0));
+    let download_problem = RwSignal::new(None::<Problem>);
+    let download = move |format: &'static str| {
+        let id = campaign.get_value();
+        leptos::task::spawn_local(async move {
+            let result = api::download(&format!("/api/campaigns/{id}/contacts/export?format={format}"), &format!("contacts-{id}.{format}")).await;
+            download_problem.set(result.err());
+        });
+    };
+
+    view! {
+        <div id="contacts">
+            <Import campaign=campaign.get_value() on_done=Callback::new(move |_| reload.update(|n| *n += 1))/>
+            <div class="row">
+                <h3>"Contacts"</h3>
+                <input type="search" placeholder="Search name, email, phone, id" prop:value=move || search.get()
+                    on:change=move |ev| { offset.set(0); search.set(event_target_value(&ev)); }/>
+                <button id="download-csv" on:click=move |_| download("csv")>"Download CSV"</button>
+                <button id="download-jsonl" on:click=move |_| download("jsonl")>"Download JSONL"</button>
+            </div>
+            {show_problem(download_problem)}
+            {show_problem(problem)}
+            <div class="scroll-x">
+            <table class="grid" id="contact-table">
+                <thead><tr><th>"Name"</th><th>"Email"</th><th>"Phone"</th><th>"Current stage"</th><th>"Communications"</th><th>"Outcome"</th></tr></thead>
+                <tbody>
+                    {move || page.get().map(|p| items(&p["contacts"]).into_iter().map(|contact| {
+                        let object_id = text(&contact, "object_id");
+                        let outcome = match (text(&contact, "outcome"), contact["result_flag"].as_bool()) {
+                            (o, _) if !o.is_empty() => o,
+                            (_, Some(true)) => "Success".to_owned(),
+                            (_, Some(false)) => "Negative".to_owned(),
+                            _ => "—".to_owned(),
+                        };
+                        view! {
+                            <tr>
+                                <td>{text(&contact, "name")}<div class="muted">{object_id.clone()}</div></td>
+                                <td>{text(&contact, "email")}</td>
+                                <td>{text(&contact, "phone")}</td>
+                                <td class="stage">{text(&contact, "current_stage")}</td>
+                                <td><button class="link count" on:click=move |_| open.set(Some(object_id.clone()))>{int(&contact, "communication_count")}</button></td>
+                                <td class="outcome">{outcome}</td>
+                            </tr>
+                        }
+                    }).collect_view())}
+                </tbody>
+            </table>
+            </div>
+            <div class="row pager">
+                <button disabled=move || offset.get() == 0 on:click=move |_| offset.update(|o| *o = (*o - PAGE).max(0))>"‹ Previous"</button>
+                <span id="contact-range">{move || {
+                    let t = total();
+                    if t == 0 { "No contacts".to_owned() } else { format!("{}–{} of {t}", offset.get() + 1, (offset.get() + PAGE).min(t)) }
+                }}</span>
+                <button disabled=move || { offset.get() + PAGE >= total() } on:click=move |_| offset.update(|o| *o += PAGE)>"Next ›"</button>
+            </div>
+            {move || open.get().map(|object_id| view! { <History campaign=campaign.get_value() object_id close=Callback::new(move |_| open.set(None))/> })}
+        </div>
+    }
+}
+
+#[component]
+fn Import(campaign: String, on_done: Callback<()>) -> impl IntoView {
+    let job = RwSignal::new(None::<Value>);
+    let problem = RwSignal::new(None::<Problem>);
+    let choose = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
+        let name = file.name();
+        let lower = name.to_ascii_lowercase();
+        // The extension decides; otherwise the browser's type, or CSV.
+        let content_type = if lower.ends_with(".jsonl") || lower.ends_with(".json") || lower.ends_with(".ndjson") {
+            "application/x-ndjson".to_owned()
+        } else if lower.ends_with(".csv") || file.type_().is_empty() {
+            "text/csv".to_owned()
+        } else {
+            file.type_()
+        };
+        let path = format!("/api/campaigns/{campaign}/imports?file_name={}", api::enc(&name));
+        input.set_value("");
+        job.set(None);
+        leptos::task::spawn_local(async move {
+            match api::call("POST", &path, Body::Raw(JsValue::from(file), content_type)).await {
+                Ok(value) => {
+                    problem.set(None);
+                    job.set(Some(value));
+                }
+                Err(error) => problem.set(Some(error)),
+            }
+        });
+    };
+    crate::util::every(700, move || {
+        let Some(id) = job.with_untracked(|j| j.as_ref().filter(|j| text(j, "status") == "running").map(|j| text(j, "id"))) else { return };
+        leptos::task::spawn_local(async move {
+            match api::get(&format!("/api/imports/{id}")).await {
+                Ok(value) => {
+                    let finished = text(&value, "status") != "running";
+                    job.set(Some(value));
+                    if finished {
+                        on_done.run(());
+                    }
+                }
+                Err(error) => problem.set(Some(error)),
+            }
+        });
+    });
+    view! {
+        <div class="card" id="import">
+            <div class="row">
+                <h4>"Upload new contacts"</h4>
+                <input id="contacts-file" type="file" accept=".csv,.jsonl,.json,.ndjson,text/csv,application/x-ndjson" on:change=choose/>
+            </div>
+            {show_problem(problem)}
+            {move || job.get().map(|j| {
+                let (processed, total) = (int(&j, "processed_rows"), int(&j, "total_rows"));
+                let percent = if total > 0 { processed * 100 / total } else { 100 };
+                let rejected = items(&j["report"]["rejected"]).into_iter().map(|r| {
+                    let reason = text(&r, "reason");
+                    // The reason often names its line already.
+                    let at = match r["column"].as_u64() {
+                        _ if reason.starts_with("line ") => String::new(),
+                        Some(c) => format!("line {}, column {c}: ", text(&r, "line")),
+                        None => format!("line {}: ", text(&r, "line")),
+                    };
+                    view! { <li>{at} {reason}</li> }
+                }).collect_view();
+                let failures = items(&j["report"]["strategy_errors"]).into_iter().map(|f| view! {
+                    <li>{format!("line {} ({}): ", text(&f, "line"), text(&f, "object_id"))}<pre>{text(&f, "message")}</pre></li>
+                }).collect_view();
+                view! {
+                    <div id="import-report" class=format!("report import-{}", text(&j, "status"))>
+                        <div>{format!("{} · {}", text(&j, "file_name"), text(&j, "status"))}</div>
+                        <progress max="100" value=percent.to_string()></progress>
+                        <span>{format!(" {processed} / {total} rows")}</span>
+                        <div class="counts">
+                            <span id="import-accepted">{format!("Accepted: {}", int(&j, "accepted"))}</span>
+                            <span id="import-updated">{format!("Updated: {}", int(&j, "updated"))}</span>
+                            <span id="import-rejected">{format!("Rejected: {}", int(&j, "rejected"))}</span>
+                        </div>
+                        <ul class="rejected">{rejected}</ul>
+                        <ul class="strategy-errors">{failures}</ul>
+                    </div>
+                }
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn History(campaign: String, object_id: String, close: Callback<()>) -> impl IntoView {
+    let contact = RwSignal::new(None::<Value>);
+    let problem = RwSignal::new(None::<Problem>);
+    let path = format!("/api/campaigns/{campaign}/contacts/{}", api::enc(&object_id));
+    leptos::task::spawn_local(async move {
+        match api::get(&path).await {
+            Ok(value) => contact.set(Some(value)),
+            Err(error) => problem.set(Some(error)),
+        }
+    });
+    view! {
+        <div class="card" id="history">
+            <div class="row">
+                <h4>{format!("Communication history · {object_id}")}</h4>
+                <button class="link" on:click=move |_| close.run(())>"Close"</button>
+            </div>
+            {show_problem(problem)}
+            {move || contact.get().map(|c| {
+                let rows = items(&c["communications"]).into_iter().map(|m| {
+                    let status = text(&m["status"], "status");
+                    view! {
+                        <tr class=format!("comm status-{status}")>
+                            <td>{text(&m, "name")}</td>
+                            <td>{text(&m, "stage_name")}</td>
+                            <td>{short_time(&text(&m, "start_date"))} " → " {short_time(&text(&m, "end_date"))}</td>
+                            <td><span class=format!("badge status-{status}")>{status.clone()}</span><div class="muted">{text(&m["status"], "detail")}</div></td>
+                            <td>{text(&m, "alternative")}</td>
+                        </tr>
+                    }
+                }).collect_view();
+                let mut summary = vec![text(&c, "name"), format!("stage {}", text(&c, "current_stage"))];
+                if let Some(results) = c["results"].as_object() {
+                    summary.extend(results.iter().map(|(k, v)| format!("{k}: {v}")));
+                }
+                view! {
+                    <p>{summary.join(" · ")}</p>
+                    <table class="grid"><thead><tr><th>"Name"</th><th>"Stage"</th><th>"Window"</th><th>"Status"</th><th>"A/B"</th></tr></thead><tbody>{rows}</tbody></table>
+                    {(!c["last_error"].is_null()).then(|| view! { <div class="problem"><strong>"Last strategy error: "</strong><pre>{text(&c["last_error"], "message")}</pre></div> })}
+                }
+            })}
+        </div>
+    }
+}

@@ -1,0 +1,105 @@
+//! Small helpers shared by the screens: reading JSON values, showing
+//! problems next to what caused them, timers.
+
+use leptos::prelude::*;
+use serde_json::Value;
+
+use crate::api::Problem;
+
+/// A string or number field as text; empty when absent or null.
+pub fn text(value: &Value, key: &str) -> String {
+    match &value[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+pub fn int(value: &Value, key: &str) -> i64 {
+    value[key].as_i64().unwrap_or(0)
+}
+
+pub fn items(value: &Value) -> Vec<Value> {
+    value.as_array().cloned().unwrap_or_default()
+}
+
+/// `2026-11-27T10:00:00.123Z` → `2026-11-27 10:00`.
+pub fn short_time(stamp: &str) -> String {
+    stamp.get(..16).map(|s| s.replace('T', " ")).unwrap_or_else(|| stamp.to_owned())
+}
+
+/// A problem document: its detail, position, allowed statuses and every
+/// field error.
+#[component]
+pub fn ProblemView(problem: Problem) -> impl IntoView {
+    let position = match (problem.line, problem.column) {
+        (Some(line), Some(column)) => format!(" (line {line}, column {column})"),
+        (Some(line), None) => format!(" (line {line})"),
+        _ => String::new(),
+    };
+    let status = if problem.status > 0 { format!("{} ", problem.status) } else { String::new() };
+    let allowed = problem.allowed.clone().map(|allowed| {
+        let list = if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") };
+        view! { <div class="allowed">"Allowed next: " {list}</div> }
+    });
+    let errors = problem
+        .errors
+        .iter()
+        .map(|e| {
+            let at = match (e.line, e.column) {
+                (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+                (Some(l), None) => format!("line {l}: "),
+                _ => String::new(),
+            };
+            view! { <li><code>{e.field.clone()}</code>" " {at} {e.message.clone()}</li> }
+        })
+        .collect_view();
+    view! {
+        <div class="problem" role="alert">
+            <strong>{status}</strong>
+            <span class="detail">{problem.detail.clone()}</span>
+            {position}
+            {allowed}
+            <ul class="field-errors">{errors}</ul>
+        </div>
+    }
+}
+
+/// Shows the problem in `signal` when there is one.
+pub fn show_problem(signal: RwSignal<Option<Problem>>) -> impl IntoView {
+    move || signal.get().map(|problem| view! { <ProblemView problem/> })
+}
+
+/// The messages for one field of the last failed save, under its input.
+pub fn field_errors(signal: RwSignal<Option<Problem>>, field: String) -> impl IntoView {
+    move || {
+        signal
+            .get()
+            .map(|p| p.field(&field))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|message| view! { <div class="field-error">{message}</div> })
+            .collect_view()
+    }
+}
+
+/// Runs `tick` every `millis` while the calling component is mounted.
+pub fn every(millis: u64, tick: impl Fn() + 'static) {
+    if let Ok(handle) = set_interval_with_handle(tick, std::time::Duration::from_millis(millis)) {
+        on_cleanup(move || handle.clear());
+    }
+}
+
+/// The browser's IANA time zone, for the analytics buckets.
+pub fn time_zone() -> String {
+    let format = js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new());
+    let options = format.resolved_options();
+    js_sys::Reflect::get(&options, &"timeZone".into()).ok().and_then(|v| v.as_string()).unwrap_or_else(|| "UTC".into())
+}
+
+/// Today minus `days_back`, as YYYY-MM-DD in local time.
+pub fn local_date(days_back: u32) -> String {
+    let now = js_sys::Date::new_0();
+    let then = js_sys::Date::new(&(now.get_time() - days_back as f64 * 86_400_000.0).into());
+    format!("{:04}-{:02}-{:02}", then.get_full_year(), then.get_month() + 1, then.get_date())
+}
