@@ -8,28 +8,15 @@
 //! Environment: ANALYTICS_CONTACTS (default 1000000), ANALYTICS_BACKENDS
 //! (default sqlite,postgres), STRATAGEM_TEST_POSTGRES.
 
-use std::path::Path;
+// Not every program uses every helper.
+#[allow(dead_code)]
+mod support;
+
 use std::time::Instant;
 
-use anyhow::bail;
 use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, Contact};
 use stratagem_store::{DistributionKey, NewCampaign, Store};
-
-fn database(backend: &str, dir: &Path) -> anyhow::Result<String> {
-    let unique = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos());
-    Ok(match backend {
-        "sqlite" => format!("sqlite://{}", dir.join(format!("analytics-{unique}.db")).display()),
-        "postgres" => {
-            let server = std::env::var("STRATAGEM_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            let name = format!("stratagem_bench_{unique}");
-            if !std::process::Command::new("createdb").args(["-h", "127.0.0.1", "-U", "postgres", &name]).status()?.success() {
-                bail!("createdb {name} failed");
-            }
-            format!("{server}/{name}")
-        }
-        other => bail!("unknown backend {other}"),
-    })
-}
+use support::database;
 
 const STAGES: [&str; 4] = ["1. Email reminder", "2. WhatsApp follow-up", "3. Payment reminder", "4. Human follow-up"];
 

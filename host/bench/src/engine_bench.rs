@@ -12,35 +12,19 @@
 //! Environment: ENGINE_CONTACTS (default 20000), ENGINE_BACKENDS (default
 //! sqlite,postgres), STRATAGEM_TEST_POSTGRES, STRATAGEM_COMPONENTIZE_PY.
 
-use std::path::{Path, PathBuf};
+// Not every program uses every helper.
+#[allow(dead_code)]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use stratagem_domain::{CampaignStatus, Communication, Contact, StageDefinition, StrategyType};
 use stratagem_engine::{Engine, EngineConfig, StrategyService};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig, StrategySource, SystemClock};
 use stratagem_store::{NewCampaign, Store};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn database(backend: &str, dir: &Path) -> anyhow::Result<String> {
-    let unique = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos());
-    Ok(match backend {
-        "sqlite" => format!("sqlite://{}", dir.join(format!("engine-{unique}.db")).display()),
-        "postgres" => {
-            let server = std::env::var("STRATAGEM_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            let name = format!("stratagem_bench_{unique}");
-            if !std::process::Command::new("createdb").args(["-h", "127.0.0.1", "-U", "postgres", &name]).status()?.success() {
-                bail!("createdb {name} failed");
-            }
-            format!("{server}/{name}")
-        }
-        other => bail!("unknown backend {other}"),
-    })
-}
+use support::{database, repo};
 
 struct Outcome {
     per_second: f64,

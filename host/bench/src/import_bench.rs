@@ -9,7 +9,10 @@
 //! sqlite,postgres), STRATAGEM_TEST_POSTGRES (default
 //! postgres://postgres@127.0.0.1:5432), STRATAGEM_COMPONENTIZE_PY.
 
-use std::path::{Path, PathBuf};
+// Not every program uses every helper.
+#[allow(dead_code)]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,10 +21,7 @@ use serde_json::{json, Value};
 use stratagem_api::{AppState, StrategyService};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
 use stratagem_store::Store;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use support::{database, repo};
 
 struct Api {
     base: String,
@@ -53,26 +53,6 @@ async fn start(url: &str, runtime: Arc<Runtime>, builder: Builder) -> anyhow::Re
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, stratagem_api::app(state)).await });
     Ok(Api { base, key: key.key, http: reqwest::Client::new() })
-}
-
-async fn database(backend: &str, dir: &Path) -> anyhow::Result<String> {
-    Ok(match backend {
-        "sqlite" => format!("sqlite://{}", dir.join(format!("bench-{}.db", uuid_like())).display()),
-        "postgres" => {
-            let server = std::env::var("STRATAGEM_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            let name = format!("stratagem_bench_{}", uuid_like());
-            let status = std::process::Command::new("createdb").args(["-h", "127.0.0.1", "-U", "postgres", &name]).status()?;
-            if !status.success() {
-                bail!("createdb {name} failed");
-            }
-            format!("{server}/{name}")
-        }
-        other => bail!("unknown backend {other}"),
-    })
-}
-
-fn uuid_like() -> String {
-    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()))
 }
 
 fn csv(rows: usize) -> Vec<u8> {
@@ -140,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
     println!("{rows} contacts per import ({} MiB of CSV), upload to job done", body.len() >> 20);
     println!("{:<10} {:<34} {:>12} {:>16}", "backend", "strategy", "contacts/s", "× no strategy");
     for backend in backends.split(',') {
-        let url = database(backend, dir.path()).await?;
+        let url = database(backend, dir.path())?;
         let api = start(&url, runtime.clone(), builder.clone()).await?;
         let mut baseline = None;
         for (label, strategy) in [
