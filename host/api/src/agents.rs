@@ -94,11 +94,7 @@ async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id):
         .tenant_stages(&tenant)
         .await?
         .into_iter()
-        .filter(|stage| {
-            let definition = &stage.definition;
-            definition.agent_id.as_deref() == Some(id.as_str())
-                || definition.alternatives.iter().any(|alternative| alternative.agent_id.as_deref() == Some(id.as_str()))
-        })
+        .filter(|stage| stage.definition.uses_agent(&id))
         .map(|stage| format!("`{}` ({})", stage.definition.name, stage.id))
         .collect();
     if !users.is_empty() {

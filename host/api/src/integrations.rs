@@ -88,11 +88,7 @@ async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id):
         .tenant_stages(&tenant)
         .await?
         .into_iter()
-        .filter(|stage| {
-            let definition = &stage.definition;
-            definition.settings.integration_id.as_deref() == Some(id.as_str())
-                || definition.alternatives.iter().any(|a| a.settings.integration_id.as_deref() == Some(id.as_str()))
-        })
+        .filter(|stage| stage.definition.uses_integration(&id))
         .map(|stage| format!("stage `{}` ({})", stage.definition.name, stage.id))
         .collect();
     for agent in state.store.list_agents(&tenant, None).await? {

@@ -72,13 +72,8 @@ async fn preview(Tenant(_): Tenant, Body(body): Body<PreviewBody>) -> ApiResult<
 async fn validate(store: &Store, tenant: &str, definition: &StageDefinition) -> ApiResult<()> {
     check(definition.validate())?;
     let mut errors = Vec::new();
-    let choices = std::iter::once(("".to_owned(), definition.channel, definition.agent_id.as_deref(), &definition.settings)).chain(
-        definition.alternatives.iter().enumerate().map(|(index, alternative)| {
-            (format!("alternatives[{index}]."), alternative.channel, alternative.agent_id.as_deref(), &alternative.settings)
-        }),
-    );
-    for (at, channel, agent_id, settings) in choices {
-        check_references(store, tenant, &at, channel, agent_id, settings, &mut errors).await?;
+    for choice in definition.choices() {
+        check_references(store, tenant, &choice.field_prefix, choice.channel, choice.agent_id, choice.settings, &mut errors).await?;
     }
     check(errors)
 }

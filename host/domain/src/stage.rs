@@ -302,6 +302,14 @@ pub struct Alternative {
     pub settings: ChannelSettings,
 }
 
+/// One way a stage reaches a contact: see [`StageDefinition::choices`].
+pub struct ChannelChoice<'a> {
+    pub field_prefix: String,
+    pub channel: Channel,
+    pub agent_id: Option<&'a str>,
+    pub settings: &'a ChannelSettings,
+}
+
 /// A stage as the API accepts it and stores it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -414,6 +422,34 @@ impl StageDefinition {
             ));
         }
         errors
+    }
+
+    /// Every way the stage reaches a contact — its own channel settings,
+    /// then each alternative's — with the field prefix errors about it use
+    /// (`""`, `"alternatives[0]."`, …).
+    pub fn choices(&self) -> impl Iterator<Item = ChannelChoice<'_>> {
+        let own = ChannelChoice {
+            field_prefix: String::new(),
+            channel: self.channel,
+            agent_id: self.agent_id.as_deref(),
+            settings: &self.settings,
+        };
+        std::iter::once(own).chain(self.alternatives.iter().enumerate().map(|(index, alternative)| ChannelChoice {
+            field_prefix: format!("alternatives[{index}]."),
+            channel: alternative.channel,
+            agent_id: alternative.agent_id.as_deref(),
+            settings: &alternative.settings,
+        }))
+    }
+
+    /// Whether any of the stage's choices uses this agent.
+    pub fn uses_agent(&self, agent_id: &str) -> bool {
+        self.choices().any(|choice| choice.agent_id == Some(agent_id))
+    }
+
+    /// Whether any of the stage's choices sends through this integration.
+    pub fn uses_integration(&self, integration_id: &str) -> bool {
+        self.choices().any(|choice| choice.settings.integration_id.as_deref() == Some(integration_id))
     }
 
     /// The alternative a contact gets, or `None` for the default. Stable
