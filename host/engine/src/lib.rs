@@ -203,52 +203,49 @@ impl Engine {
     }
 
     /// Loads a campaign's stages and AGGREGATION strategy into the tick's
-    /// cache. A strategy that does not fit the contract stops the campaign:
-    /// ERROR with the reason, and none of its work is done.
+    /// cache, once per tick.
     async fn load_campaign(&self, cache: &mut TickCache, tenant_id: &str, campaign_id: &str) -> Result<(), EngineError> {
-        if cache.campaigns.contains_key(campaign_id) {
-            return Ok(());
+        if !cache.campaigns.contains_key(campaign_id) {
+            let setup = self.campaign_setup(tenant_id, campaign_id).await?;
+            cache.campaigns.insert(campaign_id.to_owned(), setup);
         }
+        Ok(())
+    }
+
+    /// A campaign with its stages and AGGREGATION strategy; `None` when it
+    /// is gone or cannot run. A strategy that does not fit the contract
+    /// stops the campaign: ERROR with the reason, and none of its work is
+    /// done.
+    async fn campaign_setup(&self, tenant_id: &str, campaign_id: &str) -> Result<Option<CampaignSetup>, EngineError> {
         let campaign = match self.store.campaign(tenant_id, campaign_id).await {
             Ok(campaign) => campaign,
-            Err(StoreError::NotFound(_)) => {
-                cache.campaigns.insert(campaign_id.to_owned(), None);
-                return Ok(());
-            }
+            Err(StoreError::NotFound(_)) => return Ok(None),
             Err(other) => return Err(other.into()),
         };
         let stages = self.store.list_stages(tenant_id, campaign_id).await?;
-        let aggregation = match self.store.active_component(tenant_id, campaign_id, StrategyType::Aggregation).await? {
-            None => None,
-            Some((hash, component)) => {
-                let service = self.strategies.clone();
-                match tokio::task::spawn_blocking(move || service.load(&hash, &component)).await {
-                    Ok(Ok(strategy)) => Some(strategy),
-                    Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {
-                        let reason = format!("the AGGREGATION strategy cannot run: {error}; upload a fixed version and configure the campaign again");
-                        match self.store.set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(&reason)).await {
-                            Ok(_) | Err(StoreError::Conflict(_)) => {}
-                            Err(other) => return Err(other.into()),
-                        }
-                        cache.campaigns.insert(campaign_id.to_owned(), None);
-                        return Ok(());
-                    }
-                    Ok(Err(error)) => {
-                        // This node's artifact cache, not the campaign: try again next tick.
-                        tracing::error!(%error, campaign_id, "loading the AGGREGATION strategy failed on this node");
-                        cache.campaigns.insert(campaign_id.to_owned(), None);
-                        return Ok(());
-                    }
-                    Err(panic) => {
-                        tracing::error!(%panic, campaign_id, "loading the AGGREGATION strategy panicked");
-                        cache.campaigns.insert(campaign_id.to_owned(), None);
-                        return Ok(());
-                    }
+        let Some((hash, component)) = self.store.active_component(tenant_id, campaign_id, StrategyType::Aggregation).await? else {
+            return Ok(Some((campaign, stages, None)));
+        };
+        let service = self.strategies.clone();
+        match tokio::task::spawn_blocking(move || service.load(&hash, &component)).await {
+            Ok(Ok(strategy)) => Ok(Some((campaign, stages, Some(strategy)))),
+            Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {
+                let reason = format!("the AGGREGATION strategy cannot run: {error}; upload a fixed version and configure the campaign again");
+                match self.store.set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(&reason)).await {
+                    Ok(_) | Err(StoreError::Conflict(_)) => Ok(None),
+                    Err(other) => Err(other.into()),
                 }
             }
-        };
-        cache.campaigns.insert(campaign_id.to_owned(), Some((campaign, stages, aggregation)));
-        Ok(())
+            Ok(Err(error)) => {
+                // This node's artifact cache, not the campaign: try again next tick.
+                tracing::error!(%error, campaign_id, "loading the AGGREGATION strategy failed on this node");
+                Ok(None)
+            }
+            Err(panic) => {
+                tracing::error!(%panic, campaign_id, "loading the AGGREGATION strategy panicked");
+                Ok(None)
+            }
+        }
     }
 
     /// Starts one claimed communication through its stage's channel and

@@ -354,6 +354,7 @@ impl Store {
     /// planned ones the strategy dropped cancelled), and the session marked
     /// aggregated. Returns `false`, changing nothing, when the contact
     /// moved on meanwhile; the caller runs the strategy again.
+    #[allow(clippy::too_many_arguments)]
     pub async fn apply_session_outcome(
         &self,
         tenant_id: &str,
