@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use stratagem_domain::{Campaign, CampaignStatus, ResultField};
+use stratagem_domain::{Campaign, CampaignStatus, FieldError, IntegrationKind, ResultField};
 use stratagem_store::{NewCampaign, StoreError};
 
 use crate::auth::Tenant;
@@ -26,6 +26,8 @@ struct CampaignBody {
     name: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    llm_integration_id: Option<String>,
     #[serde(default)]
     llm_model: Option<String>,
     #[serde(default)]
@@ -54,8 +56,21 @@ impl CampaignBody {
                 return Err(ApiError::BadRequest(format!("result_fields[{index}].code `{}` is defined twice", field.code)));
             }
         }
-        Ok(NewCampaign { name, description: self.description, llm_model: self.llm_model, result_fields: self.result_fields })
+        let llm_integration_id = self.llm_integration_id.filter(|id| !id.trim().is_empty());
+        Ok(NewCampaign { name, description: self.description, llm_integration_id, llm_model: self.llm_model, result_fields: self.result_fields })
     }
+}
+
+/// The campaign's LLM must be one of the tenant's LLM integrations.
+async fn check_llm(state: &AppState, tenant: &str, campaign: &NewCampaign) -> ApiResult<()> {
+    let Some(id) = &campaign.llm_integration_id else { return Ok(()) };
+    let problem = match state.store.integration(tenant, id).await {
+        Ok(integration) if integration.kind == IntegrationKind::Llm => return Ok(()),
+        Ok(integration) => format!("integration `{id}` is a {} integration; choose one of kind LLM", integration.kind.as_str()),
+        Err(StoreError::NotFound(_)) => format!("there is no integration `{id}`; create an LLM integration first"),
+        Err(other) => return Err(other.into()),
+    };
+    Err(ApiError::Invalid(vec![FieldError::new("llm_integration_id", problem)]))
 }
 
 #[derive(Deserialize)]
@@ -85,7 +100,9 @@ async fn create(
     Tenant(tenant): Tenant,
     Body(body): Body<CampaignBody>,
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
-    Ok((StatusCode::CREATED, Json(state.store.create_campaign(&tenant, body.validate()?).await?)))
+    let campaign = body.validate()?;
+    check_llm(&state, &tenant, &campaign).await?;
+    Ok((StatusCode::CREATED, Json(state.store.create_campaign(&tenant, campaign).await?)))
 }
 
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Campaign>> {
@@ -98,7 +115,9 @@ async fn update(
     Path(id): Path<String>,
     Body(body): Body<CampaignBody>,
 ) -> ApiResult<Json<Campaign>> {
-    Ok(Json(state.store.update_campaign(&tenant, &id, body.validate()?).await?))
+    let changes = body.validate()?;
+    check_llm(&state, &tenant, &changes).await?;
+    Ok(Json(state.store.update_campaign(&tenant, &id, changes).await?))
 }
 
 #[derive(Deserialize)]

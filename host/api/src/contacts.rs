@@ -269,13 +269,49 @@ async fn list(
     Ok(Json(ContactPage { total, limit, offset, contacts }))
 }
 
-/// A contact with how each of its sessions went: the communication
-/// history of the Contacts tab.
+/// A contact with how each of its sessions went (the communication
+/// history of the Contacts tab) and its results as the 360 view shows them.
 #[derive(Serialize)]
 struct ContactDetail {
     #[serde(flatten)]
     contact: StoredContact,
     sessions: Vec<SessionRecord>,
+    result_view: Vec<ResultEntry>,
+}
+
+/// One line of 360 View > Results: the default ResultFlag and
+/// ResultDatetime, then each of the campaign's result fields, named and
+/// described as in Settings > Campaign Results (`null` until filled).
+#[derive(Serialize)]
+struct ResultEntry {
+    code: String,
+    name: String,
+    description: String,
+    value: serde_json::Value,
+}
+
+fn result_view(contact: &StoredContact, fields: &[stratagem_domain::ResultField]) -> Vec<ResultEntry> {
+    let entry = |code: &str, name: &str, description: &str, value: serde_json::Value| ResultEntry {
+        code: code.into(),
+        name: name.into(),
+        description: description.into(),
+        value,
+    };
+    let contact_fields = &contact.contact;
+    let mut view = vec![
+        entry("ResultFlag", "Result", "true: success, false: failure, null: not determined yet", contact_fields.result_flag.into()),
+        entry(
+            "ResultDatetime",
+            "Result date",
+            "When the result was determined",
+            serde_json::to_value(contact_fields.result_datetime).unwrap_or_default(),
+        ),
+    ];
+    for field in fields {
+        let value = contact_fields.results.get(&field.code).cloned().unwrap_or(serde_json::Value::Null);
+        view.push(entry(&field.code, &field.name, &field.description, value));
+    }
+    view
 }
 
 async fn read(
@@ -283,10 +319,11 @@ async fn read(
     Tenant(tenant): Tenant,
     Path((campaign_id, object_id)): Path<(String, String)>,
 ) -> ApiResult<Json<ContactDetail>> {
-    state.store.campaign(&tenant, &campaign_id).await?;
+    let campaign = state.store.campaign(&tenant, &campaign_id).await?;
     let contact = state.store.contact(&tenant, &campaign_id, &object_id).await?;
     let sessions = state.store.contact_sessions(&tenant, &contact.id).await?;
-    Ok(Json(ContactDetail { contact, sessions }))
+    let result_view = result_view(&contact, &campaign.result_fields);
+    Ok(Json(ContactDetail { contact, sessions, result_view }))
 }
 
 #[derive(Deserialize)]

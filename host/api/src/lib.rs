@@ -17,6 +17,7 @@ mod stages;
 mod strategies;
 mod tasks;
 mod web;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -58,6 +59,8 @@ pub fn app(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key));
     Router::new()
         .nest("/api", protected.merge(openapi::router()))
+        // Providers sign their calls instead of holding an API key.
+        .merge(webhooks::router())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback_service(web::service(web::directory()))
         .layer(axum::middleware::from_fn(reject_oversized))
@@ -76,6 +79,8 @@ async fn reject_oversized(request: Request, next: axum::middleware::Next) -> axu
         IMPORT_LIMIT_BYTES
     } else if path.ends_with("/component") {
         COMPONENT_LIMIT_BYTES
+    } else if path.starts_with("/webhooks/") {
+        webhooks::WEBHOOK_LIMIT_BYTES
     } else {
         JSON_LIMIT_BYTES
     };

@@ -113,7 +113,7 @@ pub fn document() -> Value {
                 }
             },
             "/campaigns/{id}/contacts/export": {"get": op("Download contacts as CSV (cells starting with = + - @ are escaped) or `?format=jsonl`", "contacts", None, "200")},
-            "/campaigns/{id}/contacts/{object_id}": {"get": op("Contact detail: parameters, results, communications, last strategy error, and `sessions` (per started communication: channel, A/B label, session_results such as OutcomeStatus and FailureDetail, ended_at)", "contacts", None, "200")},
+            "/campaigns/{id}/contacts/{object_id}": {"get": op("Contact detail: parameters, results, communications, last strategy error, and `sessions` (per started communication: channel, A/B label, session_results such as OutcomeStatus and FailureDetail, ended_at, and `messages`: the conversation transcript with role AGENT or CONTACT), and `result_view` (360 View > Results: ResultFlag, ResultDatetime, then each campaign result field with code, name, description and value)", "contacts", None, "200")},
             "/email/preview": {"post": op("Render an email template as a contact gets it: {email_subject, email_template, email_input_type DEFAULT|HTML, contact?} → {subject, html, text}. Placeholders: {{name}}, {{email}}, {{phone}}, {{object_id}}, {{external_id}}, {{current_stage}}, {{parameters.KEY}}, {{results.KEY}}; without a contact, a sample one shows [KEY] for parameters. 422 gives the line and column of a bad placeholder", "stages", None, "200")},
             "/campaigns/{id}/analytics": {
                 "get": op("The campaign's YAML analytics file, parsed: depth_days and metrics (404 when none is uploaded)", "analytics", None, "200"),
@@ -181,7 +181,9 @@ pub fn document() -> Value {
                     "errors": {"type": "array", "description": "422: every invalid field", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
                 "NewKey": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}, "additionalProperties": false},
                 "Campaign": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
-                    "name": {"type": "string"}, "description": {"type": "string"}, "llm_model": {"type": ["string", "null"]},
+                    "name": {"type": "string"}, "description": {"type": "string"},
+                    "llm_integration_id": {"type": ["string", "null"], "description": "An LLM integration: the OpenAI-compatible endpoint agents, result extraction and Deep Analysis use"},
+                    "llm_model": {"type": ["string", "null"], "description": "The model on that endpoint; the integration's default_model if null"},
                     "result_fields": {"type": "array", "items": {"type": "object", "required": ["code", "name"], "properties": {"code": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"}}}}}},
                 "StatusChange": {"type": "object", "required": ["status"], "additionalProperties": false, "properties": {
                     "status": {"enum": ["CREATED", "CONFIGURED", "RUNNING", "STOPPED", "FINISHED", "ERROR"]}, "reason": {"type": "string"}}},

@@ -24,6 +24,9 @@ pub enum ApiError {
     InvalidBody { detail: String, position: Option<Position> },
     #[error("a valid API key is required: send `Authorization: Bearer stg_…`")]
     Unauthorized,
+    /// A provider webhook whose signature or secret does not verify.
+    #[error("{0}")]
+    WebhookRefused(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{detail}")]
@@ -32,6 +35,10 @@ pub enum ApiError {
     TooLarge { limit_bytes: u64 },
     #[error("{detail}")]
     InvalidFile { detail: String, position: Option<Position> },
+    /// The request is well-formed but the resource lacks something it
+    /// needs first; the detail says what to set up.
+    #[error("{0}")]
+    NotReady(String),
     /// Every problem with the body's fields at once, so a form can show
     /// each next to its input.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
@@ -63,6 +70,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
             ApiError::InvalidBody { .. } => (StatusCode::BAD_REQUEST, "invalid-body", "The request body is invalid"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::WebhookRefused(_) => (StatusCode::UNAUTHORIZED, "webhook-refused", "The webhook does not verify"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict with the current state"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Payload too large"),
@@ -70,6 +78,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-file", "The uploaded file cannot be imported")
             }
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", "Some fields are invalid"),
+            ApiError::NotReady(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not-ready", "Something must be set up first"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
         }
     }

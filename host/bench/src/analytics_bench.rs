@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         let store = Store::connect(&database(backend, dir.path())?).await?;
         let (tenant, _) = store.create_tenant("bench").await?;
         let campaign = store
-            .create_campaign(&tenant, NewCampaign { name: "analytics".into(), description: String::new(), llm_model: None, result_fields: Vec::new() })
+            .create_campaign(&tenant, NewCampaign { name: "analytics".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new() })
             .await?;
         let loading = Instant::now();
         let mut batch = Vec::with_capacity(500);

@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// CHANNEL=N,… (e.g. EMAIL_NOTIFICATION=10,TWILIO=5).
     #[arg(long, env = "STRATAGEM_RATE_LIMITS", default_value = "")]
     rate_limits: String,
+    /// Minutes a conversation may go without a word from the contact
+    /// before it ends and its results are extracted.
+    #[arg(long, env = "STRATAGEM_SESSION_TIMEOUT_MINS", default_value_t = 24 * 60)]
+    session_timeout_mins: i64,
 }
 
 #[derive(Subcommand)]
@@ -126,6 +130,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = EngineConfig {
         tick_every: std::time::Duration::from_millis(args.engine_tick_ms),
         lease: chrono::Duration::seconds(args.engine_lease_secs.max(1)),
+        session_timeout: chrono::Duration::minutes(args.session_timeout_mins.max(1)),
         ..EngineConfig::default()
     };
     Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, config).with_rate_limits(limits)).spawn();

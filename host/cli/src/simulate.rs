@@ -63,7 +63,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("simulation.db").display())).await?;
     let (tenant, _) = store.create_tenant("simulation").await?;
     let campaign = store
-        .create_campaign(&tenant, NewCampaign { name: "simulation".into(), description: String::new(), llm_model: None, result_fields: Vec::new() })
+        .create_campaign(&tenant, NewCampaign { name: "simulation".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new() })
         .await?;
     let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: args.cache_dir.clone(), max_instances: 8, ..RuntimeConfig::default() })?);
     let strategies = Arc::new(StrategyService::new(runtime, Builder::from_env()));

@@ -78,7 +78,10 @@ pub struct Campaign {
     pub status: CampaignStatus,
     /// Why the campaign is in ERROR.
     pub error_reason: Option<String>,
-    /// The LLM selected in Settings > LLM Settings.
+    /// The LLM integration (an OpenAI-compatible endpoint) its agents,
+    /// result extraction and Deep Analysis use (Settings > LLM Settings).
+    pub llm_integration_id: Option<String>,
+    /// The model on that endpoint; the integration's default if none.
     pub llm_model: Option<String>,
     /// Custom result fields (Settings > Campaign Results).
     pub result_fields: Vec<ResultField>,

@@ -108,6 +108,8 @@ impl IntegrationKind {
                     &[
                         req("phone_number_id", Text),
                         opt("business_account_id", Text),
+                        // The language code of the stage's template; `en` if unset.
+                        opt("template_language", Text),
                         opt("api_base_url", Url),
                     ]
                 }
@@ -117,11 +119,22 @@ impl IntegrationKind {
                     &[
                         req("workspace_id", Text),
                         req("channel_id", Text),
+                        // The locale of the stage's Studio template; `en` if unset.
+                        opt("template_locale", Text),
                         opt("api_base_url", Url),
                     ]
                 }
             }
-            Self::Infobip => const { &[req("api_base_url", Url), req("sender", Text)] },
+            Self::Infobip => {
+                const {
+                    &[
+                        req("api_base_url", Url),
+                        req("sender", Text),
+                        // How the agent's text travels; SMS if unset.
+                        opt("channel", OneOf(&["SMS", "WHATSAPP"])),
+                    ]
+                }
+            }
             Self::Twilio => {
                 const {
                     &[
@@ -149,11 +162,15 @@ impl IntegrationKind {
     fn secrets(self) -> &'static [Field] {
         use Value::*;
         match self {
-            Self::Smtp => const { &[opt("password", Text)] },
+            // webhook_secret signs inbound mail of Email Communication.
+            Self::Smtp => const { &[opt("password", Text), opt("webhook_secret", Text)] },
             Self::Telegram => const { &[req("bot_token", Text), opt("webhook_secret", Text)] },
-            Self::WhatsappMeta => const { &[req("access_token", Text), req("app_secret", Text)] },
+            // `verify_token` answers Meta's webhook handshake (hub.verify_token).
+            Self::WhatsappMeta => const { &[req("access_token", Text), req("app_secret", Text), opt("verify_token", Text)] },
             Self::MessageBird => const { &[req("access_key", Text), opt("signing_key", Text)] },
-            Self::Infobip => const { &[req("api_key", Text)] },
+            // Infobip signs no webhook: each must bring this secret back
+            // (`?secret=` in its URL or the X-Webhook-Secret header).
+            Self::Infobip => const { &[req("api_key", Text), opt("webhook_secret", Text)] },
             Self::Twilio => const { &[req("auth_token", Text)] },
             Self::Sip => const { &[req("api_key", Text)] },
             Self::Fcm => const { &[req("service_account_json", Text)] },

@@ -44,7 +44,6 @@ impl EmailChannel {
             Err(other) => return Err(other.into()),
         };
         let secrets = self.store.integration_secrets(send.tenant_id, integration_id).await?;
-        let text = |map: &JsonMap, key: &str| map.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
         let email = match render_email(
             settings.email_subject.as_deref().unwrap_or_default(),
             settings.email_template.as_deref().unwrap_or_default(),
@@ -54,9 +53,9 @@ impl EmailChannel {
             Ok(email) => email,
             Err((field, error)) => return Ok(outcome("FAILED", Some(format!("{field}: {error}")))),
         };
-        let from: Mailbox = match text(&integration.settings, "from_address").parse() {
+        let from = match from_mailbox(&integration.settings) {
             Ok(from) => from,
-            Err(error) => return Ok(outcome("FAILED", Some(format!("the integration's from_address: {error}")))),
+            Err(problem) => return Ok(outcome("FAILED", Some(problem))),
         };
         let to: Mailbox = match format!("{} <{}>", send.contact.name.replace(['<', '>', '"'], ""), send.contact.email).parse() {
             Ok(to) => to,
@@ -72,26 +71,36 @@ impl EmailChannel {
             Ok(message) => message,
             Err(error) => return Ok(outcome("FAILED", Some(format!("the message cannot be built: {error}")))),
         };
-        let host = text(&integration.settings, "host");
-        let port = integration.settings.get("port").and_then(|v| v.as_u64()).unwrap_or(587) as u16;
-        let builder = match integration.settings.get("tls").and_then(|v| v.as_str()).unwrap_or("starttls") {
-            "none" => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)),
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&host),
-            _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host),
-        };
-        let mut builder = match builder {
-            Ok(builder) => builder.port(port).timeout(Some(Duration::from_secs(30))),
-            Err(error) => return Ok(outcome("FAILED", Some(format!("SMTP server {host}: {error}")))),
-        };
-        let username = text(&integration.settings, "username");
-        if !username.is_empty() {
-            builder = builder.credentials(Credentials::new(username, text(&secrets, "password")));
-        }
-        Ok(match builder.build().send(message).await {
-            Ok(_) => outcome("DELIVERED", None),
-            Err(error) => outcome("FAILED", Some(format!("SMTP server {host}:{port}: {error}"))),
+        Ok(match smtp_send(&integration.settings, &secrets, message).await {
+            Ok(()) => outcome("DELIVERED", None),
+            Err(problem) => outcome("FAILED", Some(problem)),
         })
     }
+}
+
+/// The sender of an SMTP integration's mail.
+pub(crate) fn from_mailbox(settings: &JsonMap) -> Result<Mailbox, String> {
+    let address = settings.get("from_address").and_then(|v| v.as_str()).unwrap_or_default();
+    address.parse().map_err(|error| format!("the integration's from_address `{address}`: {error}"))
+}
+
+/// Hands `message` to an SMTP integration's server; the error says which
+/// server answered what.
+pub(crate) async fn smtp_send(settings: &JsonMap, secrets: &JsonMap, message: Message) -> Result<(), String> {
+    let text = |map: &JsonMap, key: &str| map.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let host = text(settings, "host");
+    let port = settings.get("port").and_then(|v| v.as_u64()).unwrap_or(587) as u16;
+    let builder = match settings.get("tls").and_then(|v| v.as_str()).unwrap_or("starttls") {
+        "none" => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)),
+        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&host),
+        _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host),
+    };
+    let mut builder = builder.map_err(|error| format!("SMTP server {host}: {error}"))?.port(port).timeout(Some(Duration::from_secs(30)));
+    let username = text(settings, "username");
+    if !username.is_empty() {
+        builder = builder.credentials(Credentials::new(username, text(secrets, "password")));
+    }
+    builder.build().send(message).await.map(|_| ()).map_err(|error| format!("SMTP server {host}:{port}: {error}"))
 }
 
 impl ChannelAdapter for EmailChannel {

@@ -3,16 +3,21 @@
 //! 1. marks communications whose window passed MISSED (never sent later);
 //! 2. claims due communications with a lease and starts them through their
 //!    stage's channel (the A/B alternative chosen per contact);
-//! 3. runs the AGGREGATION strategy on each ended session and applies what
+//! 3. answers contacts who wrote in open conversations and ends sessions
+//!    gone quiet past the inactivity timeout ([`conversations`]);
+//! 4. runs the AGGREGATION strategy on each ended session and applies what
 //!    it returns atomically (optimistic on the contact's revision);
-//! 4. finishes campaigns whose contacts all have a final result.
+//! 5. finishes campaigns whose contacts all have a final result.
 //!
 //! All state is in the database, so any number of nodes may run ticks at
 //! once; a node that dies loses nothing (its leases expire) and a retried
 //! send reuses the communication id as idempotency key.
 
 pub mod channels;
+pub mod conversations;
 mod email;
+pub mod llm;
+pub mod providers;
 pub mod simulator;
 mod strategies;
 
@@ -41,6 +46,9 @@ pub struct EngineConfig {
     /// Every channel but NO_COMMUNICATION reaches the simulated population,
     /// and stages the campaign does not define are simulated too.
     pub simulate_every_channel: bool,
+    /// A conversation whose contact has not written for this long ends,
+    /// and its results are extracted from what was said.
+    pub session_timeout: chrono::Duration,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +59,7 @@ impl Default for EngineConfig {
             default_window: chrono::Duration::hours(24),
             tick_every: Duration::from_secs(1),
             simulate_every_channel: false,
+            session_timeout: chrono::Duration::hours(24),
         }
     }
 }
@@ -66,6 +75,8 @@ pub enum EngineError {
 pub struct TickReport {
     pub missed: u64,
     pub dispatched: usize,
+    pub answered: usize,
+    pub timed_out: usize,
     pub aggregated: usize,
     pub finished: usize,
 }
@@ -83,6 +94,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     rate_limits: RateLimits,
+    /// Providers and LLM endpoints.
+    http: reqwest::Client,
 }
 
 /// Most sends per second per tenant and channel, e.g.
@@ -117,7 +130,13 @@ struct TickCache {
     campaigns: HashMap<String, Option<CampaignSetup>>,
 }
 
-type CampaignSetup = (Campaign, Vec<Stage>, Option<Arc<Strategy>>);
+/// What the engine needs of a campaign to work on it.
+struct CampaignSetup {
+    campaign: Campaign,
+    stages: Vec<Stage>,
+    aggregation: Option<Arc<Strategy>>,
+    contact_answer: Option<Arc<Strategy>>,
+}
 
 impl TickCache {
     /// A campaign loaded by [`Engine::load_campaign`] this tick; `None` if
@@ -127,13 +146,31 @@ impl TickCache {
     }
 }
 
+/// How an ended session's aggregation went.
+enum Aggregated {
+    /// The contact changed meanwhile; retried later.
+    Retry,
+    Applied,
+    /// The strategy failed; the contact keeps its state and the error.
+    Failed { tenant_id: String, campaign_id: String },
+}
+
+/// Processed contacts a campaign needs before most of them failing says
+/// the strategy, not the contacts, is broken.
+const FAILURE_QUORUM: i64 = 10;
+
 /// Sends and strategy runs in flight per node.
 const IN_FLIGHT: usize = 16;
 
 impl Engine {
     pub fn new(store: Store, strategies: Arc<StrategyService>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
         let channels = Channels::new(store.clone(), Personas::default(), config.simulate_every_channel);
-        Self { store, strategies, channels, clock, config, rate_limits: RateLimits::default() }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self { store, strategies, channels, clock, config, rate_limits: RateLimits::default(), http }
     }
 
     pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
@@ -183,20 +220,56 @@ impl Engine {
             .await;
         sent.into_iter().collect::<Result<(), _>>()?;
 
+        let now = self.clock.now();
+        let lease_until = now + self.config.lease;
+        let awaiting = self.store.claim_awaiting_answers(now, lease_until, self.config.batch).await?;
+        let inactive = self.store.claim_inactive_sessions(now, now - self.config.session_timeout, lease_until, self.config.batch).await?;
+        for session in awaiting.iter().chain(&inactive) {
+            self.load_campaign(&mut cache, &session.tenant_id, &session.campaign_id).await?;
+        }
+        {
+            let cache = &cache;
+            let answered: Vec<Result<bool, EngineError>> = futures::stream::iter(awaiting)
+                .map(|session| async move { self.answer(cache, &session).await })
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+            for outcome in answered {
+                report.answered += usize::from(outcome?);
+            }
+            let ended: Vec<Result<bool, EngineError>> = futures::stream::iter(inactive)
+                .map(|session| async move { self.end_inactive(cache, &session).await })
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+            for outcome in ended {
+                report.timed_out += usize::from(outcome?);
+            }
+        }
+
         let sessions = self.store.claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, self.config.batch).await?;
         for session in &sessions {
             self.load_campaign(&mut cache, &session.tenant_id, &session.campaign_id).await?;
         }
         let cache = &cache;
-        let applied: Vec<Result<bool, EngineError>> = futures::stream::iter(sessions)
+        let applied: Vec<Result<Aggregated, EngineError>> = futures::stream::iter(sessions)
             .map(|session| async move { self.aggregate(cache, &session).await })
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
+        let mut failing = std::collections::BTreeSet::new();
         for outcome in applied {
-            if outcome? {
-                report.aggregated += 1;
+            match outcome? {
+                Aggregated::Retry => {}
+                Aggregated::Applied => report.aggregated += 1,
+                Aggregated::Failed { tenant_id, campaign_id } => {
+                    report.aggregated += 1;
+                    failing.insert((tenant_id, campaign_id));
+                }
             }
+        }
+        for (tenant_id, campaign_id) in failing {
+            self.stop_if_failing_most(&tenant_id, &campaign_id).await?;
         }
         report.finished = self.store.finish_done_campaigns(self.clock.now()).await?.len();
         Ok(report)
@@ -212,10 +285,9 @@ impl Engine {
         Ok(())
     }
 
-    /// A campaign with its stages and AGGREGATION strategy; `None` when it
-    /// is gone or cannot run. A strategy that does not fit the contract
-    /// stops the campaign: ERROR with the reason, and none of its work is
-    /// done.
+    /// A campaign with its stages and strategies; `None` when it is gone or
+    /// cannot run. A strategy that does not fit the contract stops the
+    /// campaign: ERROR with the reason, and none of its work is done.
     async fn campaign_setup(&self, tenant_id: &str, campaign_id: &str) -> Result<Option<CampaignSetup>, EngineError> {
         let campaign = match self.store.campaign(tenant_id, campaign_id).await {
             Ok(campaign) => campaign,
@@ -223,14 +295,25 @@ impl Engine {
             Err(other) => return Err(other.into()),
         };
         let stages = self.store.list_stages(tenant_id, campaign_id).await?;
-        let Some((hash, component)) = self.store.active_component(tenant_id, campaign_id, StrategyType::Aggregation).await? else {
-            return Ok(Some((campaign, stages, None)));
+        let Some(aggregation) = self.strategy(tenant_id, campaign_id, StrategyType::Aggregation).await? else { return Ok(None) };
+        let Some(contact_answer) = self.strategy(tenant_id, campaign_id, StrategyType::ContactAnswer).await? else { return Ok(None) };
+        Ok(Some(CampaignSetup { campaign, stages, aggregation, contact_answer }))
+    }
+
+    /// The campaign's active strategy of `kind`: `Some(None)` when it has
+    /// none, `None` when it has one that cannot run now.
+    async fn strategy(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<Option<Arc<Strategy>>>, EngineError> {
+        let Some((hash, component)) = self.store.active_component(tenant_id, campaign_id, kind).await? else {
+            return Ok(Some(None));
         };
         let service = self.strategies.clone();
         match tokio::task::spawn_blocking(move || service.load(&hash, &component)).await {
-            Ok(Ok(strategy)) => Ok(Some((campaign, stages, Some(strategy)))),
+            Ok(Ok(strategy)) => Ok(Some(Some(strategy))),
             Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {
-                let reason = format!("the AGGREGATION strategy cannot run: {error}; upload a fixed version and configure the campaign again");
+                let reason = format!(
+                    "the {} strategy cannot run: {error}; upload a fixed version and configure the campaign again",
+                    kind.as_str()
+                );
                 match self.store.set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(&reason)).await {
                     Ok(_) | Err(StoreError::Conflict(_)) => Ok(None),
                     Err(other) => Err(other.into()),
@@ -238,11 +321,11 @@ impl Engine {
             }
             Ok(Err(error)) => {
                 // This node's artifact cache, not the campaign: try again next tick.
-                tracing::error!(%error, campaign_id, "loading the AGGREGATION strategy failed on this node");
+                tracing::error!(%error, campaign_id, kind = kind.as_str(), "loading a strategy failed on this node");
                 Ok(None)
             }
             Err(panic) => {
-                tracing::error!(%panic, campaign_id, "loading the AGGREGATION strategy panicked");
+                tracing::error!(%panic, campaign_id, kind = kind.as_str(), "loading a strategy panicked");
                 Ok(None)
             }
         }
@@ -253,7 +336,8 @@ impl Engine {
     async fn dispatch(&self, cache: &TickCache, claimed: ClaimedCommunication) -> Result<(), EngineError> {
         // A campaign that cannot run keeps its claims until they expire;
         // they are retried once it runs again.
-        let Some((_, stages, _)) = cache.get(&claimed.campaign_id) else { return Ok(()) };
+        let Some(setup) = cache.get(&claimed.campaign_id) else { return Ok(()) };
+        let stages = &setup.stages;
         let contact = self.store.contact_at_revision(&claimed.tenant_id, &claimed.contact_id).await?.stored.contact;
         let stage_name = claimed.communication.stage_name.clone();
         let stage = stages.iter().find(|stage| stage.definition.name == stage_name);
@@ -280,6 +364,11 @@ impl Engine {
                 return Ok(());
             }
         }
+        if self.uses_provider(channel) {
+            return self
+                .start_on_provider(setup, &claimed.id, &claimed.tenant_id, &contact, label, channel, agent_id, settings)
+                .await;
+        }
         let send = channels::Send {
             idempotency_key: &claimed.id,
             tenant_id: &claimed.tenant_id,
@@ -305,11 +394,28 @@ impl Engine {
         Ok(())
     }
 
+    /// A campaign whose strategy fails for most of its processed contacts
+    /// has a systemic problem: it goes to ERROR with the count and the
+    /// last error, instead of failing its way through every contact.
+    async fn stop_if_failing_most(&self, tenant_id: &str, campaign_id: &str) -> Result<(), EngineError> {
+        let (processed, failing) = self.store.strategy_failures(tenant_id, campaign_id).await?;
+        if processed < FAILURE_QUORUM || failing * 2 <= processed {
+            return Ok(());
+        }
+        let reason = format!(
+            "the campaign's strategy failed for {failing} of its {processed} processed contacts; each contact's last_error has the \
+             traceback — fix the strategy, upload the new version and configure the campaign again"
+        );
+        match self.store.set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(&reason)).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+
     /// Runs AGGREGATION on an ended session and applies its outcome.
-    /// Returns `false` when the contact changed meanwhile (retried later).
-    async fn aggregate(&self, cache: &TickCache, session: &EndedSession) -> Result<bool, EngineError> {
-        let Some((campaign, _, aggregation)) = cache.get(&session.campaign_id) else {
-            return Ok(false);
+    async fn aggregate(&self, cache: &TickCache, session: &EndedSession) -> Result<Aggregated, EngineError> {
+        let Some(CampaignSetup { campaign, aggregation, .. }) = cache.get(&session.campaign_id) else {
+            return Ok(Aggregated::Retry);
         };
         let at = self.store.contact_at_revision(&session.tenant_id, &session.contact_id).await?;
         let before = at.stored.contact;
@@ -359,8 +465,12 @@ impl Engine {
             .await?;
         if !applied {
             self.store.release_session(&session.communication_id).await?;
+            return Ok(Aggregated::Retry);
         }
-        Ok(applied)
+        Ok(match last_error {
+            None => Aggregated::Applied,
+            Some(_) => Aggregated::Failed { tenant_id: session.tenant_id.clone(), campaign_id: session.campaign_id.clone() },
+        })
     }
 }
 

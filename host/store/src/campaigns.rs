@@ -9,11 +9,12 @@ use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store,
 pub struct NewCampaign {
     pub name: String,
     pub description: String,
+    pub llm_integration_id: Option<String>,
     pub llm_model: Option<String>,
     pub result_fields: Vec<ResultField>,
 }
 
-const COLUMNS: &str = "id, name, description, status, error_reason, llm_model, result_fields, created_at, updated_at";
+const COLUMNS: &str = "id, name, description, status, error_reason, llm_integration_id, llm_model, result_fields, created_at, updated_at";
 
 fn campaign(row: &AnyRow) -> Result<Campaign> {
     let status: String = get(row, "status")?;
@@ -24,6 +25,7 @@ fn campaign(row: &AnyRow) -> Result<Campaign> {
         description: get(row, "description")?,
         status: CampaignStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
         error_reason: get(row, "error_reason")?,
+        llm_integration_id: get(row, "llm_integration_id")?,
         llm_model: get(row, "llm_model")?,
         result_fields: from_json(&fields)?,
         created_at: from_micros(get(row, "created_at")?)?,
@@ -36,8 +38,8 @@ impl Store {
         let id = new_id("cmp");
         let now = micros(Utc::now());
         sqlx::query(
-            "INSERT INTO campaigns (id, tenant_id, name, description, status, llm_model, result_fields, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            "INSERT INTO campaigns (id, tenant_id, name, description, status, llm_model, result_fields, created_at, updated_at, llm_integration_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
         )
         .bind(&id)
         .bind(tenant_id)
@@ -47,6 +49,7 @@ impl Store {
         .bind(&new.llm_model)
         .bind(to_json(&new.result_fields)?)
         .bind(now)
+        .bind(&new.llm_integration_id)
         .execute(&self.pool)
         .await?;
         self.campaign(tenant_id, &id).await
@@ -85,7 +88,7 @@ impl Store {
 
     pub async fn update_campaign(&self, tenant_id: &str, id: &str, changes: NewCampaign) -> Result<Campaign> {
         let done = sqlx::query(
-            "UPDATE campaigns SET name = $1, description = $2, llm_model = $3, result_fields = $4, updated_at = $5 \
+            "UPDATE campaigns SET name = $1, description = $2, llm_model = $3, result_fields = $4, updated_at = $5, llm_integration_id = $8 \
              WHERE id = $6 AND tenant_id = $7",
         )
         .bind(&changes.name)
@@ -95,6 +98,7 @@ impl Store {
         .bind(micros(Utc::now()))
         .bind(id)
         .bind(tenant_id)
+        .bind(&changes.llm_integration_id)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {

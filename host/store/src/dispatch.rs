@@ -42,6 +42,8 @@ pub struct SessionRecord {
     pub alternative: Option<String>,
     pub session_results: Option<JsonMap>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The conversation's transcript, for sessions that had one.
+    pub messages: Vec<stratagem_domain::Message>,
 }
 
 /// A contact as the engine reads it: with the revision its update must match.
@@ -51,7 +53,7 @@ pub struct ContactAtRevision {
 }
 
 impl Store {
-    fn skip_locked(&self) -> &'static str {
+    pub(crate) fn skip_locked(&self) -> &'static str {
         match self.backend {
             Backend::Postgres => "FOR UPDATE OF c SKIP LOCKED",
             Backend::Sqlite => "",
@@ -366,70 +368,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE contacts SET current_stage = $1, internal_data = $2, results = $3, result_flag = $4, result_datetime = $5, \
-             communication_count = $6, last_error = $7, updated_at = $8, last_session_at = $8, revision = revision + 1 \
-             WHERE id = $9 AND tenant_id = $10 AND revision = $11",
-        )
-        .bind(&contact.current_stage)
-        .bind(to_json(&contact.internal_data)?)
-        .bind(to_json(&contact.results)?)
-        .bind(flag(contact.result_flag))
-        .bind(contact.result_datetime.map(micros))
-        .bind(contact.communications.len() as i64)
-        .bind(last_error.map(|e| e.to_string()))
-        .bind(micros(now))
-        .bind(contact_id)
-        .bind(tenant_id)
-        .bind(revision)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
+        if !write_contact(&mut tx, tenant_id, contact_id, revision, contact, last_error, Some(now), now).await? {
             return Ok(false);
-        }
-        let existing: Vec<String> = sqlx::query("SELECT id FROM communications WHERE contact_id = $1")
-            .bind(contact_id)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|row| get(row, "id"))
-            .collect::<Result<_>>()?;
-        let mut kept = Vec::with_capacity(contact.communications.len());
-        for (position, comm) in contact.communications.iter().enumerate() {
-            let known = comm.id.as_ref().filter(|id| existing.contains(id));
-            let id = known.cloned().unwrap_or_else(|| new_id("com"));
-            let sql = if known.is_some() {
-                "UPDATE communications SET position = $1, name = $2, stage_name = $3, start_date = $4, end_date = $5, \
-                 status = $6, status_detail = $7, status_updated_at = $8, flagged = 0, alternative = $9, parameters = $10 \
-                 WHERE id = $11 AND contact_id = $12"
-            } else {
-                "INSERT INTO communications (position, name, stage_name, start_date, end_date, status, status_detail, \
-                 status_updated_at, flagged, alternative, parameters, id, contact_id, tenant_id, campaign_id) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, tenant_id, campaign_id FROM contacts WHERE id = $12"
-            };
-            sqlx::query(sql)
-                .bind(position as i64)
-                .bind(&comm.name)
-                .bind(&comm.stage_name)
-                .bind(micros(comm.start_date))
-                .bind(comm.end_date.map(micros))
-                .bind(comm.status.status.as_str())
-                .bind(&comm.status.detail)
-                .bind(comm.status.updated_at.map(micros))
-                .bind(&comm.alternative)
-                .bind(to_json(&comm.parameters)?)
-                .bind(&id)
-                .bind(contact_id)
-                .execute(&mut *tx)
-                .await?;
-            kept.push(id);
-        }
-        for id in existing.iter().filter(|id| !kept.contains(id)) {
-            sqlx::query("UPDATE communications SET status = 'CANCELLED', status_updated_at = $1 WHERE id = $2 AND status = 'PLANNED'")
-                .bind(micros(now))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
         }
         // The session's communication ends, whatever the strategy did to it.
         sqlx::query(
@@ -440,6 +380,26 @@ impl Store {
         .bind(communication_id)
         .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Applies what CONTACT_ANSWER returned during a conversation, in one
+    /// transaction, if the contact is still at `revision`. The session goes
+    /// on: the contact does not count as processed yet.
+    pub async fn apply_contact_answer(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+        revision: i64,
+        contact: &Contact,
+        last_error: Option<&serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        if !write_contact(&mut tx, tenant_id, contact_id, revision, contact, last_error, None, now).await? {
+            return Ok(false);
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -464,17 +424,36 @@ impl Store {
         .bind(contact_id)
         .fetch_all(&self.pool)
         .await?;
+        let mut messages = self.contact_messages(tenant_id, contact_id).await?;
         rows.iter()
             .map(|row| {
+                let communication_id: String = get(row, "id")?;
+                let (own, rest) = messages.drain(..).partition(|m| m.communication_id.as_deref() == Some(communication_id.as_str()));
+                messages = rest;
                 Ok(SessionRecord {
-                    communication_id: get(row, "id")?,
+                    communication_id,
                     channel: get(row, "channel")?,
                     alternative: get(row, "alternative")?,
                     session_results: get::<Option<String>>(row, "session_results")?.map(|text| from_json(&text)).transpose()?,
                     ended_at: get::<Option<i64>>(row, "session_ended_at")?.map(crate::from_micros).transpose()?,
+                    messages: own,
                 })
             })
             .collect()
+    }
+
+    /// Of a campaign's processed contacts (a session outcome applied), how
+    /// many there are and how many whose last strategy run failed.
+    pub async fn strategy_failures(&self, tenant_id: &str, campaign_id: &str) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS processed, COUNT(last_error) AS failing FROM contacts \
+             WHERE tenant_id = $1 AND campaign_id = $2 AND last_session_at IS NOT NULL",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((get(&row, "processed")?, get(&row, "failing")?))
     }
 
     /// Communications of a campaign not yet done: planned, in progress, or
@@ -507,4 +486,89 @@ impl Store {
         .await?;
         rows.iter().map(|row| get(row, "id")).collect()
     }
+}
+
+/// Writes a strategy's contact if it is still at `revision`: its fields,
+/// its communications (existing ones updated in place, new ones planned,
+/// planned ones the strategy dropped cancelled). `session_ended_at` marks
+/// the contact processed. Returns `false`, writing nothing, when the
+/// contact moved on.
+#[allow(clippy::too_many_arguments)]
+async fn write_contact(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    contact_id: &str,
+    revision: i64,
+    contact: &Contact,
+    last_error: Option<&serde_json::Value>,
+    session_ended_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE contacts SET current_stage = $1, internal_data = $2, results = $3, result_flag = $4, result_datetime = $5, \
+         communication_count = $6, last_error = $7, updated_at = $8, last_session_at = COALESCE($12, last_session_at), revision = revision + 1 \
+         WHERE id = $9 AND tenant_id = $10 AND revision = $11",
+    )
+    .bind(&contact.current_stage)
+    .bind(to_json(&contact.internal_data)?)
+    .bind(to_json(&contact.results)?)
+    .bind(flag(contact.result_flag))
+    .bind(contact.result_datetime.map(micros))
+    .bind(contact.communications.len() as i64)
+    .bind(last_error.map(|e| e.to_string()))
+    .bind(micros(now))
+    .bind(contact_id)
+    .bind(tenant_id)
+    .bind(revision)
+    .bind(session_ended_at.map(micros))
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let existing: Vec<String> = sqlx::query("SELECT id FROM communications WHERE contact_id = $1")
+        .bind(contact_id)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| get(row, "id"))
+        .collect::<Result<_>>()?;
+    let mut kept = Vec::with_capacity(contact.communications.len());
+    for (position, comm) in contact.communications.iter().enumerate() {
+        let known = comm.id.as_ref().filter(|id| existing.contains(id));
+        let id = known.cloned().unwrap_or_else(|| new_id("com"));
+        let sql = if known.is_some() {
+            "UPDATE communications SET position = $1, name = $2, stage_name = $3, start_date = $4, end_date = $5, \
+             status = $6, status_detail = $7, status_updated_at = $8, flagged = 0, alternative = $9, parameters = $10 \
+             WHERE id = $11 AND contact_id = $12"
+        } else {
+            "INSERT INTO communications (position, name, stage_name, start_date, end_date, status, status_detail, \
+             status_updated_at, flagged, alternative, parameters, id, contact_id, tenant_id, campaign_id) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, tenant_id, campaign_id FROM contacts WHERE id = $12"
+        };
+        sqlx::query(sql)
+            .bind(position as i64)
+            .bind(&comm.name)
+            .bind(&comm.stage_name)
+            .bind(micros(comm.start_date))
+            .bind(comm.end_date.map(micros))
+            .bind(comm.status.status.as_str())
+            .bind(&comm.status.detail)
+            .bind(comm.status.updated_at.map(micros))
+            .bind(&comm.alternative)
+            .bind(to_json(&comm.parameters)?)
+            .bind(&id)
+            .bind(contact_id)
+            .execute(&mut **tx)
+            .await?;
+        kept.push(id);
+    }
+    for id in existing.iter().filter(|id| !kept.contains(id)) {
+        sqlx::query("UPDATE communications SET status = 'CANCELLED', status_updated_at = $1 WHERE id = $2 AND status = 'PLANNED'")
+            .bind(micros(now))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(true)
 }

@@ -102,6 +102,23 @@ impl Store {
         serde_json::from_slice(&json).map_err(|error| StoreError::Corrupt(format!("integration secrets: {error}")))
     }
 
+    /// An integration found by id alone, with its tenant and secret values:
+    /// for provider webhooks, which name the integration in their URL and
+    /// carry no API key. Only a verified signature may act on what this
+    /// returns.
+    pub async fn integration_account(&self, integration_id: &str) -> Result<(String, Integration, JsonMap)> {
+        let row = sqlx::query(&format!("SELECT tenant_id, secrets, {COLUMNS} FROM integrations WHERE id = $1"))
+            .bind(integration_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("integration"))?;
+        let tenant_id: String = get(&row, "tenant_id")?;
+        let sealed: String = get(&row, "secrets")?;
+        let json = self.secrets_key()?.open(&context(&tenant_id, integration_id), &sealed)?;
+        let secrets = serde_json::from_slice(&json).map_err(|error| StoreError::Corrupt(format!("integration secrets: {error}")))?;
+        Ok((tenant_id, integration(&row)?, secrets))
+    }
+
     /// Replaces name and settings and merges the given secrets over the
     /// stored ones, in one transaction so a concurrent update is not lost.
     pub async fn update_integration(&self, tenant_id: &str, id: &str, changes: IntegrationChanges<'_>) -> Result<Integration> {

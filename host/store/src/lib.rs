@@ -7,6 +7,7 @@ mod agents;
 mod analytics;
 mod campaigns;
 mod contacts;
+mod conversations;
 mod dispatch;
 mod imports;
 mod integrations;
@@ -18,6 +19,7 @@ mod tenants;
 
 pub use analytics::{AlternativeCount, DistributionKey, Overview, StageCount};
 pub use campaigns::NewCampaign;
+pub use conversations::{Conversation, OpenSession};
 pub use contacts::{ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
 pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;

@@ -17,6 +17,7 @@ both_backends!(
     works_when_sends_keep_within_the_channel_rate_limit,
     works_when_operators_work_the_human_task_queue,
     errors_when_the_aggregation_strategy_cannot_run,
+    errors_when_the_strategy_fails_for_most_contacts,
 );
 
 async fn setup(client: &Client) -> String {
@@ -276,4 +277,66 @@ async fn errors_when_the_aggregation_strategy_cannot_run(backend: Backend) {
     assert!(reason.starts_with("the AGGREGATION strategy cannot run:"), "{reason}");
     let paid = contact(&client, &campaign, "P1").await;
     assert!(paid["result_flag"].is_null(), "nothing was decided without the strategy: {paid}");
+}
+
+/// AGGREGATION that raises for contacts whose `breaks` parameter is `yes`.
+const FRAGILE_AGGREGATION: &str = r#"
+from stratagem import CommunicationStatus, Contact
+
+
+async def run(contact: Contact, session_results: dict | None, logger, **kwargs) -> Contact:
+    if contact.parameters.get("breaks") == "yes":
+        raise ValueError(f"cannot handle {contact.object_id}")
+    for comm in contact.communications:
+        if comm.flagged:
+            comm.status.status = CommunicationStatus.COMPLETED
+    contact.current_stage = "Done"
+    contact.result_flag = True
+    return contact
+"#;
+
+/// A running campaign of 12 contacts of which `breaking` make AGGREGATION fail.
+async fn fragile_campaign(client: &Client, breaking: usize) -> String {
+    let campaign = client.campaign(&format!("{breaking} breaking")).await;
+    assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "SIMULATED"})).await.status, 201);
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    client.strategy_source(&campaign, "AGGREGATION", "fragile.py", FRAGILE_AGGREGATION).await;
+    let mut csv = String::from("object_id,external_id,name,email,phone,breaks\n");
+    for n in 0..12 {
+        csv.push_str(&format!("C{n},U{n},Contact {n},c{n}@example.com,+{n},{}\n", if n < breaking { "yes" } else { "no" }));
+    }
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.into_bytes()).await;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 12);
+    for status in ["CONFIGURED", "RUNNING"] {
+        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
+    }
+    campaign
+}
+
+async fn errors_when_the_strategy_fails_for_most_contacts(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let most = fragile_campaign(&client, 8).await;
+    let few = fragile_campaign(&client, 3).await;
+
+    let stopped = wait_for_status(&client, &most, "ERROR").await;
+    let reason = stopped["error_reason"].as_str().expect("reason");
+    assert!(reason.contains("failed for 8 of its 12 processed contacts"), "{reason}");
+    let broken = contact(&client, &most, "C0").await;
+    assert_eq!(broken["last_error"]["hook"], "AGGREGATION", "the traceback stays on the contact: {broken}");
+    assert!(broken["last_error"]["message"].as_str().expect("message").contains("cannot handle C0"), "{broken}");
+
+    // A few failing contacts are the contacts' problem, not the campaign's:
+    // it runs on, and those contacts keep their error for a retry.
+    for _ in 0..300 {
+        let overview = client.get(&format!("/campaigns/{few}/analytics/overview")).await.body;
+        if overview["processed_contacts"] == 12 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let running = client.get(&format!("/campaigns/{few}")).await.body;
+    assert_eq!((running["status"].as_str(), running["error_reason"].as_str()), (Some("RUNNING"), None), "{running}");
+    assert_eq!(contact(&client, &few, "C5").await["result_flag"], true);
+    assert!(contact(&client, &few, "C1").await["last_error"].is_object());
 }

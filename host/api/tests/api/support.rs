@@ -97,6 +97,7 @@ pub const TEST_ENGINE: EngineConfig = EngineConfig {
     default_window: chrono::Duration::hours(24),
     tick_every: Duration::from_millis(50),
     simulate_every_channel: false,
+    session_timeout: chrono::Duration::seconds(3),
 };
 
 /// Whether a node runs its background work: the campaign engine and the
@@ -236,6 +237,11 @@ impl Client {
     pub async fn strategy(&self, campaign: &str, kind: &str, file: &str) -> Value {
         let source = std::fs::read_to_string(repo().join(file)).expect("strategy file");
         let name = Path::new(file).file_name().and_then(|n| n.to_str()).expect("name");
+        self.strategy_source(campaign, kind, name, &source).await
+    }
+
+    /// Uploads a strategy's source and waits for its build.
+    pub async fn strategy_source(&self, campaign: &str, kind: &str, name: &str, source: &str) -> Value {
         let reply = self
             .post(&format!("/campaigns/{campaign}/strategies"), serde_json::json!({"name": name, "type": kind, "file_name": name, "source": source}))
             .await;

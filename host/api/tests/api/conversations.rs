@@ -1,0 +1,221 @@
+//! A conversation on Telegram with an AI agent, end to end through the
+//! public surface: the start phrase goes out through the Bot API, the
+//! contact's answer arrives as a signed webhook (a redelivery is stored
+//! once), the agent answers through an OpenAI-compatible endpoint,
+//! CONTACT_ANSWER sees the agent's message, the agent ends the session,
+//! session results are extracted into the campaign's result fields and
+//! AGGREGATION plans what comes next. A contact who never answers is
+//! ended by the inactivity timeout as NO_RESPONSE, without asking the LLM.
+//!
+//! One local server plays both Telegram and the LLM and records every
+//! request it gets.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::support::{App, Backend, Client};
+
+both_backends!(works_when_an_agent_holds_a_telegram_conversation);
+
+#[derive(Clone, Default)]
+struct Provider {
+    /// (chat_id, text) of each Bot API sendMessage.
+    sent: Arc<Mutex<Vec<(i64, String)>>>,
+    /// The body of each chat completion request.
+    completions: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn send_message(State(provider): State<Provider>, Path(bot): Path<String>, Json(body): Json<Value>) -> Json<Value> {
+    assert_eq!(bot, "bot123:ABC", "the token is in the path");
+    let chat = body["chat_id"].as_i64().expect("numeric chat_id");
+    let mut sent = provider.sent.lock().expect("lock");
+    sent.push((chat, body["text"].as_str().expect("text").to_owned()));
+    Json(json!({"ok": true, "result": {"message_id": 100 + sent.len(), "chat": {"id": chat}, "text": body["text"]}}))
+}
+
+/// Answers like a model would: the outcome when asked to report one, else
+/// the agent's next line — ending the session when the contact says bye.
+async fn chat_completion(State(provider): State<Provider>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Json<Value> {
+    assert_eq!(headers.get("authorization").and_then(|v| v.to_str().ok()), Some("Bearer sk-local"));
+    assert_eq!(body["model"], "collector-model", "the campaign's model");
+    provider.completions.lock().expect("lock").push(body.clone());
+    let messages = body["messages"].as_array().expect("messages");
+    let system = messages[0]["content"].as_str().unwrap_or_default();
+    let last = messages.last().and_then(|m| m["content"].as_str()).unwrap_or_default().to_lowercase();
+    let content = if system.contains("report its outcome") {
+        assert!(system.contains("\"PromiseDate\""), "the campaign's result codes are asked for: {system}");
+        json!({"OutcomeStatus": "promise to pay", "PromiseDate": "2031-01-06T09:00:00"}).to_string()
+    } else if last.contains("bye") {
+        json!({"reply": "Thank you, goodbye!", "end_session": true}).to_string()
+    } else {
+        assert!(system.starts_with("You collect debts politely."), "the agent's instructions lead: {system}");
+        json!({"reply": "Thanks! I note your promise to pay. Which day?", "end_session": false}).to_string()
+    };
+    Json(json!({"id": "cmpl-1", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}))
+}
+
+async fn provider() -> (String, Provider) {
+    let provider = Provider::default();
+    let app = Router::new()
+        .route("/{bot}/sendMessage", post(send_message))
+        .route("/v1/chat/completions", post(chat_completion))
+        .with_state(provider.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, provider)
+}
+
+async fn created(client: &Client, path: &str, body: Value) -> String {
+    let reply = client.post(path, body).await;
+    assert_eq!(reply.status, 201, "{path}: {}", reply.text);
+    reply.body["id"].as_str().expect("id").to_owned()
+}
+
+/// Waits until `done` holds for the recorded requests.
+async fn until<T>(what: &str, mut done: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..300 {
+        if let Some(value) = done() {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}")
+}
+
+async fn contact(client: &Client, campaign: &str, object_id: &str) -> Value {
+    client.get(&format!("/campaigns/{campaign}/contacts/{object_id}")).await.body
+}
+
+/// The contact writes to the bot: a Telegram update, as Telegram posts it.
+async fn write_to_bot(app: &App, bot: &str, secret: &str, update_id: i64, text: &str) -> u16 {
+    let update = json!({"update_id": update_id, "message": {"message_id": update_id, "date": 1_790_000_000,
+        "chat": {"id": 4242, "type": "private"}, "from": {"id": 4242, "is_bot": false, "first_name": "Paula"}, "text": text}});
+    let response = app
+        .http
+        .post(format!("{}/webhooks/{bot}", app.base))
+        .header("X-Telegram-Bot-Api-Secret-Token", secret)
+        .json(&update)
+        .send()
+        .await
+        .expect("webhook");
+    response.status().as_u16()
+}
+
+async fn works_when_an_agent_holds_a_telegram_conversation(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let (base, provider) = provider().await;
+
+    let llm = created(&client, "/integrations", json!({"kind": "LLM", "name": "Local model",
+        "settings": {"api_base_url": format!("{base}/v1")}, "secrets": {"api_key": "sk-local"}})).await;
+    let bot = created(&client, "/integrations", json!({"kind": "TELEGRAM", "name": "Collections bot",
+        "settings": {"api_base_url": base}, "secrets": {"bot_token": "123:ABC", "webhook_secret": "tg-secret"}})).await;
+    let agent = created(&client, "/agents", json!({"name": "Collector", "instructions": "You collect debts politely."})).await;
+    let campaign = created(&client, "/campaigns", json!({"name": "Telegram collections", "llm_integration_id": llm,
+        "llm_model": "collector-model", "result_fields": [{"code": "PromiseDate", "name": "Promise date", "description": "When the contact promised to pay"}]})).await;
+    created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "TELEGRAM",
+        "agent_id": agent, "settings": {"integration_id": bot, "start_phrase": "Hello {{name}}, about your balance of {{parameters.amount_due}}"}})).await;
+    created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "2. Retry", "channel": "SIMULATED"})).await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    client.strategy(&campaign, "AGGREGATION", "examples/simulated/aggregation.py").await;
+    client.strategy(&campaign, "CONTACT_ANSWER", "examples/debt-collection/contact_answer.py").await;
+    let csv = "object_id,external_id,name,email,phone,telegram_chat_id,amount_due,persona\n\
+               P1,U1,Paula Payer,p@example.com,+1,4242,120 EUR,paid\n\
+               N1,U2,Nora Nobody,n@example.com,+2,5151,80 EUR,no_response\n";
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 2);
+    for status in ["CONFIGURED", "RUNNING"] {
+        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
+    }
+
+    // The start phrase, filled in, reaches each contact's chat.
+    let openings = until("both openings", || {
+        let sent = provider.sent.lock().expect("lock").clone();
+        (sent.len() >= 2).then_some(sent)
+    })
+    .await;
+    assert!(openings.contains(&(4242, "Hello Paula Payer, about your balance of 120 EUR".into())), "{openings:?}");
+    assert!(openings.contains(&(5151, "Hello Nora Nobody, about your balance of 80 EUR".into())), "{openings:?}");
+    assert!(provider.completions.lock().expect("lock").is_empty(), "a start phrase needs no LLM");
+
+    // A forged webhook is refused; the real one, delivered twice, is stored once.
+    assert_eq!(write_to_bot(&app, &bot, "guessed", 1, "I will pay").await, 401);
+    assert_eq!(write_to_bot(&app, &bot, "tg-secret", 1, "Hi, I can pay part of it").await, 200);
+    assert_eq!(write_to_bot(&app, &bot, "tg-secret", 1, "Hi, I can pay part of it").await, 200);
+    until("the agent's reply", || {
+        provider.sent.lock().expect("lock").iter().any(|(chat, text)| *chat == 4242 && text.contains("promise to pay")).then_some(())
+    })
+    .await;
+    let replies = provider.sent.lock().expect("lock").iter().filter(|(chat, _)| *chat == 4242).count();
+    assert_eq!(replies, 2, "one opening and one reply: the redelivered update was answered once");
+
+    // CONTACT_ANSWER saw the agent's message while the session is open.
+    let mut paula = contact(&client, &campaign, "P1").await;
+    for _ in 0..100 {
+        if paula["current_stage"] == "Payment Promised" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        paula = contact(&client, &campaign, "P1").await;
+    }
+    assert_eq!(paula["current_stage"], "Payment Promised", "{paula}");
+    assert_eq!(paula["communications"][0]["status"]["status"], "IN_PROGRESS", "the session is still open: {paula}");
+
+    // The contact says goodbye: the agent ends the session, results are extracted.
+    assert_eq!(write_to_bot(&app, &bot, "tg-secret", 2, "Monday then. Bye!").await, 200);
+    let mut paula = contact(&client, &campaign, "P1").await;
+    for _ in 0..100 {
+        if paula["communications"][0]["status"]["status"] == "COMPLETED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        paula = contact(&client, &campaign, "P1").await;
+    }
+    let session = &paula["sessions"][0];
+    assert_eq!(session["session_results"], json!({"OutcomeStatus": "PROMISE_TO_PAY", "PromiseDate": "2031-01-06T09:00:00"}), "{paula}");
+    assert_eq!(paula["results"]["PromiseDate"], "2031-01-06T09:00:00", "custom result field filled: {paula}");
+    assert_eq!(
+        paula["result_view"][2],
+        json!({"code": "PromiseDate", "name": "Promise date", "description": "When the contact promised to pay", "value": "2031-01-06T09:00:00"}),
+        "360 view results carry the field's name: {paula}"
+    );
+    assert_eq!((paula["result_view"][0]["code"].as_str(), paula["result_view"][1]["code"].as_str()), (Some("ResultFlag"), Some("ResultDatetime")));
+    assert_eq!(paula["communications"][1]["stage_name"], "2. Retry", "AGGREGATION planned the promise check: {paula}");
+    let transcript: Vec<(&str, &str)> = session["messages"]
+        .as_array()
+        .expect("transcript")
+        .iter()
+        .map(|m| (m["role"].as_str().expect("role"), m["content"].as_str().expect("content")))
+        .collect();
+    assert_eq!(
+        transcript,
+        [
+            ("AGENT", "Hello Paula Payer, about your balance of 120 EUR"),
+            ("CONTACT", "Hi, I can pay part of it"),
+            ("AGENT", "Thanks! I note your promise to pay. Which day?"),
+            ("CONTACT", "Monday then. Bye!"),
+            ("AGENT", "Thank you, goodbye!"),
+        ]
+    );
+
+    // Nora never wrote: the inactivity timeout ends her session without the LLM.
+    let mut nora = contact(&client, &campaign, "N1").await;
+    for _ in 0..150 {
+        if nora["sessions"][0]["session_results"].is_object() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        nora = contact(&client, &campaign, "N1").await;
+    }
+    assert_eq!(nora["sessions"][0]["session_results"], json!({"OutcomeStatus": "NO_RESPONSE"}), "{nora}");
+    let completions = provider.completions.lock().expect("lock").clone();
+    let extractions = completions.iter().filter(|body| body["messages"][0]["content"].as_str().unwrap_or_default().contains("report its outcome")).count();
+    assert_eq!((completions.len(), extractions), (3, 1), "two replies and one extraction, all for Paula");
+}

@@ -1,0 +1,558 @@
+//! Sessions on provider channels (Telegram, WhatsApp, MessageBird, Infobip,
+//! Twilio, SIP, Mobile Push).
+//!
+//! - **Start**: the agent's opening — the stage's start phrase filled with
+//!   the contact's fields, or, without one, a first message the agent's LLM
+//!   writes — goes out through the provider. Mobile Push ends there
+//!   (`DELIVERED`); the others open a session at the contact's address.
+//! - **Inbound**: a verified webhook's messages are stored in the
+//!   transcript (once per provider message id) and mark the session as
+//!   awaiting an answer; a call's final status ends its session.
+//! - **Answer**: a later tick claims the session, asks the agent's LLM for
+//!   the reply, sends it (the first unanswered message's id is the
+//!   idempotency key), stores it, and runs CONTACT_ANSWER on it. The agent
+//!   may end the session with its reply.
+//! - **End**: when the agent ends it or the contact is silent past the
+//!   inactivity timeout, the LLM extracts `session_results` from the
+//!   transcript (`OutcomeStatus` and the campaign's result codes) and the
+//!   AGGREGATION phase takes over.
+//!
+//! Every step is a database state with a lease, so a node dying between
+//! any two of them leaves work another node resumes.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use stratagem_domain::stage::ChannelSettings;
+use stratagem_domain::{Agent, Campaign, CampaignContext, Channel, Contact, JsonMap, Message, MessageRole};
+use stratagem_runtime::{Hook, InvokeOptions, Isolation};
+use stratagem_store::{Conversation, OpenSession, Store, StoreError};
+
+use crate::llm::{ChatMessage, Llm, LlmError};
+use crate::providers::{self, Account, CallOutcome, Delivered, InboundEvent, Outbound, ProviderError};
+use crate::{failure, CampaignSetup, Engine, EngineError, TickCache};
+
+/// What a batch of webhook events did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct InboundReport {
+    /// New messages stored (a provider's retry of one is not counted).
+    pub messages: usize,
+    /// Calls or messages whose final status ended their session.
+    pub statuses: usize,
+    /// Events that matched no open session (a late answer, a stranger).
+    pub unmatched: usize,
+}
+
+/// Stores what a verified webhook reported. Messages wait for the engine
+/// to answer them; nothing slow happens here, so the provider gets its
+/// 200 at once.
+pub async fn record_inbound(
+    store: &Store,
+    tenant_id: &str,
+    account: &Account,
+    events: &[InboundEvent],
+    now: DateTime<Utc>,
+) -> Result<InboundReport, StoreError> {
+    let mut report = InboundReport::default();
+    for event in events {
+        match event {
+            InboundEvent::Message { address, text, provider_message_id } => {
+                let Some(session) = store.session_at_address(tenant_id, &account.id, address).await? else {
+                    report.unmatched += 1;
+                    continue;
+                };
+                let message = Message { role: MessageRole::Contact, content: text.clone(), sent_at: now, communication_id: None };
+                if store.append_message(tenant_id, &session, Some(&account.id), &message, Some(provider_message_id)).await? {
+                    store.await_answer(&session, now).await?;
+                    report.messages += 1;
+                }
+            }
+            InboundEvent::Status { provider_ref, outcome } => {
+                let Some(session) = store.session_of_provider_ref(tenant_id, &account.id, provider_ref).await? else {
+                    report.unmatched += 1;
+                    continue;
+                };
+                let status = match outcome {
+                    // A delivery receipt of a conversation's first message
+                    // says nothing about how the conversation ends.
+                    CallOutcome::Delivered => continue,
+                    CallOutcome::Answered => "ANSWERED",
+                    CallOutcome::NoAnswer => "NO_ANSWER",
+                    CallOutcome::Busy => "BUSY",
+                    CallOutcome::Failed(_) => "FAILED",
+                };
+                let mut results = JsonMap::new();
+                results.insert("OutcomeStatus".into(), status.into());
+                if let CallOutcome::Failed(detail) = outcome {
+                    results.insert("FailureDetail".into(), detail.clone().into());
+                }
+                if store.end_conversation(&session, &results, now).await? {
+                    report.statuses += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// How the agent's LLM is asked to answer, so it can also end the session.
+const REPLY_FORMAT: &str = "Answer with a JSON object {\"reply\": \"<your next message to the contact>\", \"end_session\": <true when \
+     the conversation has reached its end, else false>}. Write the reply in the contact's language.";
+
+/// Outcomes the extraction may choose from; a strategy may know others.
+const OUTCOMES: &str = "NO_RESPONSE, PROMISE_TO_PAY, PAID, REFUSED, CALLBACK_REQUESTED, WRONG_PERSON, OTHER";
+
+impl Engine {
+    /// Whether a channel is carried by a provider account (not SMTP, an
+    /// operator or the simulator).
+    pub(crate) fn uses_provider(&self, channel: Channel) -> bool {
+        !self.config.simulate_every_channel
+            && channel.integration_kind().is_some()
+            && channel != Channel::EmailNotification
+    }
+
+    /// The account a stage's channel goes through: the stage's integration,
+    /// the agent channel's, or for Mobile Push the agent's push integration.
+    async fn account(&self, tenant_id: &str, channel: Channel, settings: &ChannelSettings, agent: Option<&Agent>) -> Result<Result<Account, String>, StoreError> {
+        let via_agent_channel = || {
+            let name = settings.agent_channel.as_deref()?;
+            agent?.definition.channels.iter().find(|c| c.name == name).map(|c| c.integration_id.clone())
+        };
+        let id = match channel {
+            Channel::MobilePush => agent.and_then(|agent| agent.definition.push_integration_id.clone()),
+            _ => settings.integration_id.clone().or_else(via_agent_channel),
+        };
+        let Some(id) = id else {
+            return Ok(Err(format!(
+                "the stage's {} channel has no integration: choose one in the stage, or an agent channel bound to one",
+                channel.as_str()
+            )));
+        };
+        let integration = match self.store.integration(tenant_id, &id).await {
+            Ok(integration) => integration,
+            Err(StoreError::NotFound(_)) => return Ok(Err(format!("the stage's integration `{id}` no longer exists"))),
+            Err(other) => return Err(other),
+        };
+        if Some(integration.kind) != channel.integration_kind() {
+            return Ok(Err(format!("integration `{id}` is {}, not the {} the stage's channel needs", integration.kind.as_str(), channel.as_str())));
+        }
+        let secrets = self.store.integration_secrets(tenant_id, &id).await?;
+        Ok(Ok(Account { id, kind: integration.kind, settings: integration.settings, secrets }))
+    }
+
+    /// The campaign's LLM as `agent` speaks through it.
+    pub(crate) async fn llm(&self, tenant_id: &str, campaign: &Campaign, agent: Option<&Agent>) -> Result<Result<Llm, LlmError>, StoreError> {
+        let Some(id) = &campaign.llm_integration_id else { return Ok(Err(LlmError::NotConfigured)) };
+        let integration = match self.store.integration(tenant_id, id).await {
+            Ok(integration) => integration,
+            Err(StoreError::NotFound(_)) => return Ok(Err(LlmError::NotConfigured)),
+            Err(other) => return Err(other),
+        };
+        let secrets = self.store.integration_secrets(tenant_id, id).await?;
+        let account = Account { id: id.clone(), kind: integration.kind, settings: integration.settings, secrets };
+        let model = agent.and_then(|agent| agent.definition.llm_model.as_deref()).or(campaign.llm_model.as_deref());
+        Ok(Ok(Llm::new(&account, model)))
+    }
+
+    async fn agent(&self, tenant_id: &str, agent_id: Option<&str>) -> Result<Option<Agent>, StoreError> {
+        match agent_id {
+            None => Ok(None),
+            Some(id) => match self.store.agent(tenant_id, id).await {
+                Ok(agent) => Ok(Some(agent)),
+                Err(StoreError::NotFound(_)) => Ok(None),
+                Err(other) => Err(other),
+            },
+        }
+    }
+
+    /// Starts a claimed communication on a provider channel. A provider
+    /// that is down leaves the claim to expire, so the send is retried with
+    /// the same idempotency key while the window is open.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn start_on_provider(
+        &self,
+        setup: &CampaignSetup,
+        communication_id: &str,
+        tenant_id: &str,
+        contact: &Contact,
+        label: &str,
+        channel: Channel,
+        agent_id: Option<&str>,
+        settings: &ChannelSettings,
+    ) -> Result<(), EngineError> {
+        let end = |outcome: JsonMap| async move {
+            self.store.end_session(communication_id, Some(label), channel.as_str(), &outcome, self.clock.now()).await
+        };
+        let agent = self.agent(tenant_id, agent_id).await?;
+        let account = match self.account(tenant_id, channel, settings, agent.as_ref()).await? {
+            Ok(account) => account,
+            Err(problem) => return Ok(end(failure(problem)).await?),
+        };
+        let Some(provider) = providers::provider(account.kind) else {
+            return Ok(end(failure(format!("{} has no provider adapter", account.kind.as_str()))).await?);
+        };
+        // A send recorded before a crash is not repeated.
+        let delivered = match self.store.recorded_send(tenant_id, communication_id).await? {
+            Some(recorded) => Delivered {
+                provider_ref: recorded.get("provider_ref").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                address: recorded.get("address").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            },
+            None => {
+                let opening = match self.opening(setup, tenant_id, contact, agent.as_ref(), settings).await? {
+                    Ok(text) => text,
+                    Err(problem) => return Ok(end(failure(problem)).await?),
+                };
+                let outbound = Outbound {
+                    idempotency_key: communication_id,
+                    account: &account,
+                    channel,
+                    stage: settings,
+                    contact,
+                    text: &opening,
+                    address: None,
+                };
+                let delivered = match provider.deliver(&self.http, &outbound).await {
+                    Ok(delivered) => delivered,
+                    Err(error @ ProviderError::Unavailable { .. }) => {
+                        tracing::warn!(%error, communication_id, "provider unavailable; the send is retried when its claim expires");
+                        return Ok(());
+                    }
+                    Err(error) => return Ok(end(failure(error.to_string())).await?),
+                };
+                let mut record = JsonMap::new();
+                record.insert("provider_ref".into(), delivered.provider_ref.clone().into());
+                record.insert("address".into(), delivered.address.clone().into());
+                self.store.record_send(tenant_id, communication_id, channel.as_str(), &record, self.clock.now()).await?;
+                let message = Message { role: MessageRole::Agent, content: opening, sent_at: self.clock.now(), communication_id: None };
+                let key = format!("opening:{communication_id}");
+                self.store.append_message(tenant_id, communication_id, Some(&account.id), &message, Some(&key)).await?;
+                delivered
+            }
+        };
+        if !channel.is_conversational() {
+            let mut outcome = JsonMap::new();
+            outcome.insert("OutcomeStatus".into(), "DELIVERED".into());
+            return Ok(end(outcome).await?);
+        }
+        let conversation = Conversation {
+            integration_id: &account.id,
+            agent_id: agent.as_ref().map(|agent| agent.id.as_str()),
+            address: &delivered.address,
+            provider_ref: &delivered.provider_ref,
+        };
+        self.store.open_conversation(communication_id, label, channel.as_str(), &conversation, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// The agent's first words: the stage's start phrase with the contact's
+    /// fields filled in, else a first message its LLM writes. (A start
+    /// state names a state of the provider's flow; the provider gets it
+    /// from the stage.)
+    async fn opening(
+        &self,
+        setup: &CampaignSetup,
+        tenant_id: &str,
+        contact: &Contact,
+        agent: Option<&Agent>,
+        settings: &ChannelSettings,
+    ) -> Result<Result<String, String>, StoreError> {
+        if let Some(template) = settings.email_template.as_deref().filter(|_| is_email_stage(settings)) {
+            let subject = settings.email_subject.as_deref().unwrap_or_default();
+            let input = settings.email_input_type.unwrap_or_default();
+            return Ok(stratagem_domain::template::render_email(subject, template, input, contact)
+                .map(|email| email.text)
+                .map_err(|(field, error)| format!("{field}: {error}")));
+        }
+        if let Some(phrase) = settings.start_phrase.as_deref().filter(|p| !p.trim().is_empty()) {
+            return Ok(stratagem_domain::template::render(phrase, contact, str::to_owned).map_err(|error| format!("start phrase: {error}")));
+        }
+        let llm = match self.llm(tenant_id, &setup.campaign, agent).await? {
+            Ok(llm) => llm,
+            Err(error) => return Ok(Err(format!("the stage has no start phrase and the agent cannot write one: {error}"))),
+        };
+        let mut prompt = agent_prompt(agent, &setup.campaign, contact);
+        prompt.push(ChatMessage::user("Write your first message to the contact. Answer with the message text only."));
+        Ok(llm.complete(&self.http, &prompt, false).await.map(|text| text.trim().to_owned()).map_err(|error| error.to_string()))
+    }
+
+    /// Answers claimed sessions whose contact wrote.
+    pub(crate) async fn answer(&self, cache: &TickCache, session: &OpenSession) -> Result<bool, EngineError> {
+        let Some(setup) = cache.get(&session.campaign_id) else {
+            self.store.release_open_session(&session.communication_id).await?;
+            return Ok(false);
+        };
+        let Some(awaiting_since) = session.awaiting_since else { return Ok(false) };
+        let tenant_id = &session.tenant_id;
+        let agent = self.agent(tenant_id, session.agent_id.as_deref()).await?;
+        let contact = self.store.contact_at_revision(tenant_id, &session.contact_id).await?.stored.contact;
+        let transcript = self.store.transcript(tenant_id, &session.communication_id).await?;
+        let llm = match self.llm(tenant_id, &setup.campaign, agent.as_ref()).await? {
+            Ok(llm) => llm,
+            Err(error) => {
+                // Nobody can answer: end the session rather than leave the contact waiting.
+                let results = self.extract(setup, &contact, &transcript, None).await;
+                let mut results = results.unwrap_or_else(|_| failure(error.to_string()));
+                results.insert("AgentError".into(), error.to_string().into());
+                self.store.end_conversation(&session.communication_id, &results, self.clock.now()).await?;
+                return Ok(true);
+            }
+        };
+        let mut prompt = agent_prompt(agent.as_ref(), &setup.campaign, &contact);
+        prompt[0].content.push_str("\n\n");
+        prompt[0].content.push_str(REPLY_FORMAT);
+        prompt.extend(transcript.iter().map(|m| match m.role {
+            MessageRole::Agent => ChatMessage::assistant(m.content.clone()),
+            MessageRole::Contact => ChatMessage::user(m.content.clone()),
+        }));
+        let (reply, end_session) = match llm.complete(&self.http, &prompt, true).await {
+            Ok(answer) => parse_reply(&answer),
+            Err(error) => {
+                tracing::warn!(%error, communication_id = %session.communication_id, "the agent's LLM failed; retried next tick");
+                self.store.release_open_session(&session.communication_id).await?;
+                return Ok(false);
+            }
+        };
+        if !reply.is_empty() && !self.send_reply(setup, session, &contact, awaiting_since, &reply).await? {
+            return Ok(false);
+        }
+        let message = Message {
+            role: MessageRole::Agent,
+            content: reply.clone(),
+            sent_at: self.clock.now(),
+            communication_id: Some(session.communication_id.clone()),
+        };
+        if !reply.is_empty() {
+            let key = format!("reply:{}:{}", session.communication_id, awaiting_since.timestamp_micros());
+            self.store.append_message(tenant_id, &session.communication_id, session.integration_id.as_deref(), &message, Some(&key)).await?;
+            self.on_agent_answer(setup, session, &message).await?;
+        }
+        self.store.answered(&session.communication_id, awaiting_since, self.clock.now()).await?;
+        if end_session {
+            let mut transcript = transcript;
+            transcript.push(message);
+            self.end_with_extraction(setup, session, &transcript).await?;
+        }
+        Ok(true)
+    }
+
+    /// Sends the agent's reply; `false` when the provider is down (the
+    /// session is released and answered next tick).
+    async fn send_reply(
+        &self,
+        setup: &CampaignSetup,
+        session: &OpenSession,
+        contact: &Contact,
+        awaiting_since: DateTime<Utc>,
+        reply: &str,
+    ) -> Result<bool, EngineError> {
+        let Some(setup_channel) = Channel::ALL.into_iter().find(|c| c.as_str() == session.channel) else { return Ok(false) };
+        let Some(integration_id) = &session.integration_id else { return Ok(false) };
+        let integration = self.store.integration(&session.tenant_id, integration_id).await?;
+        let secrets = self.store.integration_secrets(&session.tenant_id, integration_id).await?;
+        let account = Account { id: integration_id.clone(), kind: integration.kind, settings: integration.settings, secrets };
+        let Some(provider) = providers::provider(account.kind) else { return Ok(false) };
+        let key = format!("{}-{}", session.communication_id, awaiting_since.timestamp_micros());
+        // The stage's settings as this contact got them (its A/B alternative).
+        let stage = setup.stages.iter().find(|stage| stage.definition.name == session.stage_name);
+        let settings = stage
+            .map(|stage| {
+                let definition = &stage.definition;
+                match definition.alternatives.iter().find(|alternative| Some(&alternative.label) == session.alternative.as_ref()) {
+                    Some(alternative) => alternative.settings.clone(),
+                    None => definition.settings.clone(),
+                }
+            })
+            .unwrap_or_default();
+        let outbound = Outbound {
+            idempotency_key: &key,
+            account: &account,
+            channel: setup_channel,
+            stage: &settings,
+            contact,
+            text: reply,
+            address: session.address.as_deref(),
+        };
+        match provider.deliver(&self.http, &outbound).await {
+            Ok(_) => Ok(true),
+            Err(error @ ProviderError::Unavailable { .. }) => {
+                tracing::warn!(%error, communication_id = %session.communication_id, "provider unavailable; the reply is retried next tick");
+                self.store.release_open_session(&session.communication_id).await?;
+                Ok(false)
+            }
+            Err(error) => {
+                let results = failure(format!("the agent's reply could not be sent: {error}"));
+                self.store.end_conversation(&session.communication_id, &results, self.clock.now()).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// CONTACT_ANSWER (the spec's `on_agent_answer`) on the agent's message;
+    /// what it returns is applied atomically. A failure is recorded on the
+    /// contact and changes nothing else.
+    async fn on_agent_answer(&self, setup: &CampaignSetup, session: &OpenSession, message: &Message) -> Result<(), EngineError> {
+        let Some(strategy) = &setup.contact_answer else { return Ok(()) };
+        for _attempt in 0..3 {
+            let at = self.store.contact_at_revision(&session.tenant_id, &session.contact_id).await?;
+            let before = at.stored.contact;
+            let options = InvokeOptions {
+                tenant: session.tenant_id.clone(),
+                campaign: CampaignContext { id: setup.campaign.id.clone(), name: setup.campaign.name.clone(), result_fields: setup.campaign.result_fields.clone() },
+                isolation: Isolation::ReuseInstance,
+                clock: self.clock.clone(),
+                ..InvokeOptions::default()
+            };
+            let hook = Hook::ContactAnswer { contact: before.clone(), message: message.clone() };
+            let now = self.clock.now();
+            let (mut contact, last_error) = match strategy.invoke(&hook, &options).await.result {
+                Ok(None) => return Ok(()),
+                Ok(Some(mut returned)) => {
+                    returned.object_id = before.object_id.clone();
+                    (returned, None)
+                }
+                Err(error) => {
+                    let detail = json!({
+                        "hook": "CONTACT_ANSWER", "error": error, "message": error.to_string(),
+                        "input": {"communication_id": session.communication_id, "message": message.content},
+                    });
+                    (before.clone(), Some(detail))
+                }
+            };
+            // The session's own communication stays in progress whatever the
+            // strategy did to it: the session ends through the agent or the timeout.
+            for communication in &mut contact.communications {
+                if communication.id.as_deref() == Some(session.communication_id.as_str()) {
+                    communication.status.status = stratagem_domain::CommunicationStatus::InProgress;
+                }
+            }
+            contact.settle_result(Some(&before), now);
+            if self.store.apply_contact_answer(&session.tenant_id, &session.contact_id, at.revision, &contact, last_error.as_ref(), now).await? {
+                return Ok(());
+            }
+        }
+        tracing::warn!(communication_id = %session.communication_id, "CONTACT_ANSWER lost three races for the contact; skipped");
+        Ok(())
+    }
+
+    /// Ends claimed sessions whose contact went quiet.
+    pub(crate) async fn end_inactive(&self, cache: &TickCache, session: &OpenSession) -> Result<bool, EngineError> {
+        let Some(setup) = cache.get(&session.campaign_id) else {
+            self.store.release_open_session(&session.communication_id).await?;
+            return Ok(false);
+        };
+        let transcript = self.store.transcript(&session.tenant_id, &session.communication_id).await?;
+        self.end_with_extraction(setup, session, &transcript).await
+    }
+
+    async fn end_with_extraction(&self, setup: &CampaignSetup, session: &OpenSession, transcript: &[Message]) -> Result<bool, EngineError> {
+        let contact = self.store.contact_at_revision(&session.tenant_id, &session.contact_id).await?.stored.contact;
+        let agent = self.agent(&session.tenant_id, session.agent_id.as_deref()).await?;
+        let llm = self.llm(&session.tenant_id, &setup.campaign, agent.as_ref()).await?.ok();
+        match self.extract(setup, &contact, transcript, llm.as_ref()).await {
+            Ok(results) => Ok(self.store.end_conversation(&session.communication_id, &results, self.clock.now()).await?),
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, communication_id = %session.communication_id, "extracting session results failed; retried next tick");
+                self.store.release_open_session(&session.communication_id).await?;
+                Ok(false)
+            }
+            Err(error) => {
+                let mut results = JsonMap::new();
+                results.insert("OutcomeStatus".into(), "UNKNOWN".into());
+                results.insert("ExtractionError".into(), error.to_string().into());
+                Ok(self.store.end_conversation(&session.communication_id, &results, self.clock.now()).await?)
+            }
+        }
+    }
+
+    /// `session_results` of a transcript: `OutcomeStatus` and each of the
+    /// campaign's result codes. A contact who never wrote is `NO_RESPONSE`
+    /// without asking the LLM.
+    async fn extract(&self, setup: &CampaignSetup, contact: &Contact, transcript: &[Message], llm: Option<&Llm>) -> Result<JsonMap, LlmError> {
+        let mut results = JsonMap::new();
+        if !transcript.iter().any(|m| m.role == MessageRole::Contact) {
+            results.insert("OutcomeStatus".into(), "NO_RESPONSE".into());
+            return Ok(results);
+        }
+        let llm = llm.ok_or(LlmError::NotConfigured)?;
+        let fields: Vec<String> = setup
+            .campaign
+            .result_fields
+            .iter()
+            .map(|field| format!("- \"{}\": {} — {} (null if the conversation does not say)", field.code, field.name, field.description))
+            .collect();
+        let system = format!(
+            "You read a conversation between an agent and a contact ({name}) and report its outcome as one JSON object with the \
+             key \"OutcomeStatus\": one of {OUTCOMES} (or another short UPPER_SNAKE_CASE label if none fits){extra}{fields}",
+            name = contact.name,
+            extra = if fields.is_empty() { "." } else { ", and these keys:\n" },
+            fields = fields.join("\n"),
+        );
+        let conversation: String = transcript
+            .iter()
+            .map(|m| format!("{}: {}\n", if m.role == MessageRole::Agent { "Agent" } else { "Contact" }, m.content))
+            .collect();
+        let answer = llm.complete_json(&self.http, &[ChatMessage::system(system), ChatMessage::user(conversation)]).await?;
+        let outcome = answer.get("OutcomeStatus").and_then(Value::as_str).map(normalize_outcome).unwrap_or_else(|| "OTHER".into());
+        results.insert("OutcomeStatus".into(), outcome.into());
+        for field in &setup.campaign.result_fields {
+            if let Some(value) = answer.get(&field.code).filter(|value| !value.is_null()) {
+                results.insert(field.code.clone(), value.clone());
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// Email stages (the only ones with a subject) open with their template.
+fn is_email_stage(settings: &ChannelSettings) -> bool {
+    settings.email_subject.is_some()
+}
+
+/// The agent's instructions and what it knows of the contact.
+fn agent_prompt(agent: Option<&Agent>, campaign: &Campaign, contact: &Contact) -> Vec<ChatMessage> {
+    let instructions = agent.map(|agent| agent.definition.instructions.as_str()).filter(|i| !i.trim().is_empty());
+    let parameters = serde_json::to_string(&contact.parameters).unwrap_or_default();
+    vec![ChatMessage::system(format!(
+        "{}\n\nCampaign: {}. {}\nYou are talking to {} (parameters: {parameters}).",
+        instructions.unwrap_or("You are a polite assistant speaking for the company."),
+        campaign.name,
+        campaign.description,
+        contact.name,
+    ))]
+}
+
+/// The reply and whether the agent ends the session. A model that ignores
+/// the JSON format still gets its text through, and keeps the session open.
+fn parse_reply(answer: &str) -> (String, bool) {
+    match crate::llm::parse_json_object(answer) {
+        Some(object) => {
+            let reply = object.get("reply").and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+            (reply, object.get("end_session").and_then(Value::as_bool).unwrap_or(false))
+        }
+        None => (answer.trim().to_owned(), false),
+    }
+}
+
+fn normalize_outcome(text: &str) -> String {
+    let label: String = text.trim().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    let label = label.trim_matches('_');
+    if label.is_empty() { "OTHER".into() } else { label.chars().take(64).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn works_when_the_agent_answers_in_json_or_plain_text() {
+        assert_eq!(parse_reply(r#"{"reply": " See you! ", "end_session": true}"#), ("See you!".into(), true));
+        assert_eq!(parse_reply("Hello there"), ("Hello there".into(), false));
+        assert_eq!(parse_reply(r#"{"reply": "Hi"}"#), ("Hi".into(), false));
+    }
+
+    #[test]
+    fn works_when_outcomes_come_in_any_spelling() {
+        assert_eq!(normalize_outcome("promise to pay"), "PROMISE_TO_PAY");
+        assert_eq!(normalize_outcome(" Paid."), "PAID");
+        assert_eq!(normalize_outcome("!!!"), "OTHER");
+    }
+}

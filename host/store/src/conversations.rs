@@ -1,0 +1,307 @@
+//! Conversations on two-way channels: the transcript of each session, the
+//! address by which inbound messages find their session, and the queues
+//! the engine works from — sessions whose contact wrote and await the
+//! agent's answer, and sessions gone quiet past the inactivity timeout.
+//! Both are claimed with a lease (`answer_lease_until`), like dispatch.
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use stratagem_domain::{Message, MessageRole};
+
+use crate::{from_micros, get, micros, new_id, Result, Store};
+
+/// Where a session opened on a provider can be reached.
+#[derive(Debug, Clone)]
+pub struct Conversation<'a> {
+    pub integration_id: &'a str,
+    pub agent_id: Option<&'a str>,
+    /// The contact's address on the provider (chat id, phone, email).
+    pub address: &'a str,
+    /// The provider's id of the first message or call.
+    pub provider_ref: &'a str,
+}
+
+/// An open session, as the engine works on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenSession {
+    pub communication_id: String,
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub contact_id: String,
+    pub stage_name: String,
+    pub channel: String,
+    pub alternative: Option<String>,
+    pub integration_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub address: Option<String>,
+    /// When the contact's unanswered message arrived; `None` when the
+    /// session was claimed for inactivity.
+    pub awaiting_since: Option<DateTime<Utc>>,
+}
+
+const OPEN_SESSION_COLUMNS: &str = "id, tenant_id, campaign_id, contact_id, stage_name, channel, alternative, \
+     integration_id, agent_id, session_address, awaiting_answer_since";
+
+fn open_session(row: &AnyRow) -> Result<OpenSession> {
+    Ok(OpenSession {
+        communication_id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        campaign_id: get(row, "campaign_id")?,
+        contact_id: get(row, "contact_id")?,
+        stage_name: get(row, "stage_name")?,
+        channel: get::<Option<String>>(row, "channel")?.unwrap_or_default(),
+        alternative: get(row, "alternative")?,
+        integration_id: get(row, "integration_id")?,
+        agent_id: get(row, "agent_id")?,
+        address: get(row, "session_address")?,
+        awaiting_since: get::<Option<i64>>(row, "awaiting_answer_since")?.map(from_micros).transpose()?,
+    })
+}
+
+fn message(row: &AnyRow) -> Result<Message> {
+    Ok(Message {
+        role: role(&get::<String>(row, "role")?),
+        content: get(row, "content")?,
+        sent_at: from_micros(get(row, "sent_at")?)?,
+        communication_id: Some(get(row, "communication_id")?),
+    })
+}
+
+fn role(text: &str) -> MessageRole {
+    if text == "CONTACT" {
+        MessageRole::Contact
+    } else {
+        MessageRole::Agent
+    }
+}
+
+fn role_name(role: MessageRole) -> &'static str {
+    match role {
+        MessageRole::Agent => "AGENT",
+        MessageRole::Contact => "CONTACT",
+    }
+}
+
+impl Store {
+    /// The send opened a conversation: the session stays open, unleased,
+    /// until the agent ends it, the contact goes quiet past the timeout or
+    /// the provider reports the call over.
+    pub async fn open_conversation(
+        &self,
+        communication_id: &str,
+        alternative: &str,
+        channel: &str,
+        conversation: &Conversation<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE communications SET alternative = $1, channel = $2, integration_id = $3, agent_id = $4, session_address = $5, \
+             provider_ref = $6, last_activity_at = $7, lease_until = NULL \
+             WHERE id = $8 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+        )
+        .bind(alternative)
+        .bind(channel)
+        .bind(conversation.integration_id)
+        .bind(conversation.agent_id)
+        .bind(conversation.address)
+        .bind(conversation.provider_ref)
+        .bind(micros(now))
+        .bind(communication_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends a message to a session's transcript. An inbound message the
+    /// provider sent before (same `provider_message_id` on the integration)
+    /// is not stored again: returns `false`.
+    pub async fn append_message(
+        &self,
+        tenant_id: &str,
+        communication_id: &str,
+        integration_id: Option<&str>,
+        message: &Message,
+        provider_message_id: Option<&str>,
+    ) -> Result<bool> {
+        let sql = "INSERT INTO messages (id, tenant_id, communication_id, integration_id, role, content, sent_at, provider_message_id) \
+                   SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM communications WHERE id = $3 AND tenant_id = $2 \
+                   ON CONFLICT DO NOTHING";
+        let done = sqlx::query(sql)
+            .bind(new_id("msg"))
+            .bind(tenant_id)
+            .bind(communication_id)
+            .bind(integration_id)
+            .bind(role_name(message.role))
+            .bind(&message.content)
+            .bind(micros(message.sent_at))
+            .bind(provider_message_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A session's messages in order.
+    pub async fn transcript(&self, tenant_id: &str, communication_id: &str) -> Result<Vec<Message>> {
+        let rows = sqlx::query(
+            "SELECT communication_id, role, content, sent_at FROM messages WHERE communication_id = $1 AND tenant_id = $2 ORDER BY sent_at, id",
+        )
+        .bind(communication_id)
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message).collect()
+    }
+
+    /// Every message of a contact's sessions, in order.
+    pub(crate) async fn contact_messages(&self, tenant_id: &str, contact_id: &str) -> Result<Vec<Message>> {
+        let rows = sqlx::query(
+            "SELECT m.communication_id, m.role, m.content, m.sent_at FROM messages m JOIN communications c ON c.id = m.communication_id \
+             WHERE c.contact_id = $1 AND m.tenant_id = $2 ORDER BY m.sent_at, m.id",
+        )
+        .bind(contact_id)
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message).collect()
+    }
+
+    /// The open session on `integration_id` whose contact writes from
+    /// `address` — the latest one, if a contact has several.
+    pub async fn session_at_address(&self, tenant_id: &str, integration_id: &str, address: &str) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT id FROM communications WHERE integration_id = $1 AND session_address = $2 AND tenant_id = $3 \
+             AND status = 'IN_PROGRESS' AND session_ended_at IS NULL ORDER BY last_activity_at DESC LIMIT 1",
+        )
+        .bind(integration_id)
+        .bind(address)
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| get(&row, "id")).transpose()
+    }
+
+    /// The open session whose first message or call the provider knows as
+    /// `provider_ref`.
+    pub async fn session_of_provider_ref(&self, tenant_id: &str, integration_id: &str, provider_ref: &str) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT id FROM communications WHERE integration_id = $1 AND provider_ref = $2 AND tenant_id = $3 \
+             AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+        )
+        .bind(integration_id)
+        .bind(provider_ref)
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| get(&row, "id")).transpose()
+    }
+
+    /// The contact wrote: the session awaits the agent's answer (from the
+    /// first unanswered message on) and counts as active.
+    pub async fn await_answer(&self, communication_id: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE communications SET awaiting_answer_since = COALESCE(awaiting_answer_since, $1), last_activity_at = $1 \
+             WHERE id = $2 AND session_ended_at IS NULL",
+        )
+        .bind(micros(at))
+        .bind(communication_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Claims open sessions of RUNNING campaigns whose contact awaits an
+    /// answer, leasing them until `lease_until`.
+    pub async fn claim_awaiting_answers(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OpenSession>> {
+        self.claim_open_sessions("c.awaiting_answer_since IS NOT NULL", now, None, lease_until, limit).await
+    }
+
+    /// Claims open conversations of RUNNING campaigns with no activity since
+    /// `quiet_since`, to be ended for inactivity.
+    pub async fn claim_inactive_sessions(
+        &self,
+        now: DateTime<Utc>,
+        quiet_since: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OpenSession>> {
+        let filter = "c.awaiting_answer_since IS NULL AND c.session_address IS NOT NULL AND c.last_activity_at < $4";
+        self.claim_open_sessions(filter, now, Some(quiet_since), lease_until, limit).await
+    }
+
+    async fn claim_open_sessions(
+        &self,
+        filter: &str,
+        now: DateTime<Utc>,
+        quiet_since: Option<DateTime<Utc>>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OpenSession>> {
+        let sql = format!(
+            "UPDATE communications SET answer_lease_until = $2 WHERE id IN ( \
+               SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
+               WHERE p.status = 'RUNNING' AND c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND {filter} \
+                 AND (c.answer_lease_until IS NULL OR c.answer_lease_until < $1) \
+               ORDER BY c.last_activity_at LIMIT $3 {}) \
+             RETURNING {OPEN_SESSION_COLUMNS}",
+            self.skip_locked()
+        );
+        let mut query = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit);
+        if let Some(quiet_since) = quiet_since {
+            query = query.bind(micros(quiet_since));
+        }
+        query.fetch_all(&self.pool).await?.iter().map(open_session).collect()
+    }
+
+    /// The agent answered everything up to `awaiting_since`: the session no
+    /// longer awaits an answer — unless the contact wrote again meanwhile
+    /// (then `awaiting_answer_since` moved on and the next tick answers).
+    pub async fn answered(&self, communication_id: &str, awaiting_since: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE communications SET awaiting_answer_since = CASE WHEN awaiting_answer_since = $1 THEN NULL \
+             ELSE awaiting_answer_since END, answer_lease_until = NULL, last_activity_at = $2 WHERE id = $3",
+        )
+        .bind(micros(awaiting_since))
+        .bind(micros(now))
+        .bind(communication_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives a claimed open session back (the LLM is down, say) so the next
+    /// tick tries again.
+    pub async fn release_open_session(&self, communication_id: &str) -> Result<()> {
+        sqlx::query("UPDATE communications SET answer_lease_until = NULL WHERE id = $1")
+            .bind(communication_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends an open session with its results; only once, whoever ends it.
+    pub async fn end_conversation(&self, communication_id: &str, session_results: &stratagem_domain::JsonMap, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE communications SET session_results = $1, session_ended_at = $2, awaiting_answer_since = NULL, \
+             answer_lease_until = NULL, lease_until = NULL WHERE id = $3 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+        )
+        .bind(crate::to_json(session_results)?)
+        .bind(micros(now))
+        .bind(communication_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// An open session by id.
+    pub async fn session_in_progress(&self, tenant_id: &str, communication_id: &str) -> Result<Option<OpenSession>> {
+        let row = sqlx::query(&format!(
+            "SELECT {OPEN_SESSION_COLUMNS} FROM communications WHERE id = $1 AND tenant_id = $2 \
+             AND status = 'IN_PROGRESS' AND session_ended_at IS NULL"
+        ))
+        .bind(communication_id)
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(open_session).transpose()
+    }
+}
