@@ -49,7 +49,7 @@ struct ImportQuery {
     file_name: Option<String>,
 }
 
-fn file_error(error: FileError) -> ApiError {
+pub(crate) fn file_error(error: FileError) -> ApiError {
     let position = match &error {
         FileError::NotUtf8 { line, column } => Some(Position { line: *line, column: Some(*column) }),
         FileError::Malformed { line, column, .. } => Some(Position { line: *line, column: *column }),

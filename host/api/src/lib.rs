@@ -13,6 +13,7 @@ mod integrations;
 mod keys;
 mod openapi;
 mod problem;
+mod simulations;
 mod stages;
 mod strategies;
 mod tasks;
@@ -56,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .merge(integrations::router())
         .merge(analytics::router())
         .merge(tasks::router())
+        .merge(simulations::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key));
     Router::new()
         .nest("/api", protected.merge(openapi::router()))
@@ -77,6 +79,8 @@ async fn reject_oversized(request: Request, next: axum::middleware::Next) -> axu
     let path = request.uri().path();
     let limit = if path.ends_with("/imports") {
         IMPORT_LIMIT_BYTES
+    } else if path.ends_with("/simulate") {
+        simulations::SIMULATION_LIMIT_BYTES
     } else if path.ends_with("/component") {
         COMPONENT_LIMIT_BYTES
     } else if path.starts_with("/webhooks/") {

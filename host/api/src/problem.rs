@@ -43,6 +43,9 @@ pub enum ApiError {
     /// each next to its input.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
+    /// The node is at its limit for this kind of work; retry later.
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -79,6 +82,7 @@ impl ApiError {
             }
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", "Some fields are invalid"),
             ApiError::NotReady(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not-ready", "Something must be set up first"),
+            ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy", "Too many requests"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
         }
     }

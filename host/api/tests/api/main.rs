@@ -12,6 +12,7 @@ mod conversations;
 mod email;
 mod engine;
 mod nodes;
+mod simulations;
 mod stages;
 mod strategies;
 mod tenancy;
