@@ -61,7 +61,7 @@ web: wasm-tools
 	rm -rf $(WEB_DIST) && mkdir -p $(WEB_DIST)
 	$(WASM_BINDGEN) --target web --no-typescript --out-name stratagem_web --out-dir $(WEB_DIST) \
 		$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/release/stratagem-web.wasm
-	cp web/static/index.html web/static/style.css $(WEB_DIST)/
+	cp web/static/index.html web/static/boot.js web/static/style.css $(WEB_DIST)/
 
 # Headless Chromium and its WebDriver for the UI's end-to-end test.
 browser:

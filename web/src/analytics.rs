@@ -1,5 +1,6 @@
 //! The campaign's analytics panel: metric tiles from the overview and two
-//! bar charts of the distribution by period (by stage and by status).
+//! bar charts of the distribution by period (by stage and by status), and
+//! the link to its Deep Analysis (`crate::deep_analysis`).
 
 use leptos::prelude::*;
 use serde_json::Value;
@@ -19,6 +20,7 @@ pub fn Analytics(id: String) -> impl IntoView {
     let tz = crate::util::time_zone();
     let refresh = RwSignal::new(0u32);
     let id = StoredValue::new(id);
+    let deep = RwSignal::new(false);
 
     Effect::new(move |_| {
         refresh.track();
@@ -68,11 +70,12 @@ pub fn Analytics(id: String) -> impl IntoView {
         })
     };
 
-    view! {
+    let overview_view = move || view! {
         <div id="analytics">
             <div class="row">
                 <h3>"Performance overview"</h3>
                 <button class="link" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
+                <button class="link push-right" id="view-deep-analysis" on:click=move |_| deep.set(true)>"View Deep Analysis →"</button>
             </div>
             <div id="overview-problem">{show_problem(overview_problem)}</div>
             {tiles}
@@ -91,6 +94,17 @@ pub fn Analytics(id: String) -> impl IntoView {
                 <Distribution id=id.get_value() by="status" title="Status Distribution by Period" period from to tz=tz.clone() refresh/>
             </div>
         </div>
+    };
+    move || {
+        if deep.get() {
+            view! {
+                <button class="link" id="back-to-overview" on:click=move |_| deep.set(false)>"← Performance overview"</button>
+                <crate::deep_analysis::DeepAnalysis id=id.get_value()/>
+            }
+            .into_any()
+        } else {
+            overview_view().into_any()
+        }
     }
 }
 
@@ -182,7 +196,7 @@ fn bar_chart(buckets: &[Value]) -> impl IntoView {
     let legend = keys
         .iter()
         .enumerate()
-        .map(|(k, key)| view! { <span class="legend"><i style=format!("background:{}", COLORS[k % COLORS.len()])></i>{key.clone()}</span> })
+        .map(|(k, key)| view! { <span class="legend"><i style:background=COLORS[k % COLORS.len()]></i>{key.clone()}</span> })
         .collect_view();
     view! {
         <svg viewBox=format!("0 0 {width} {height}") class="bars" role="img">

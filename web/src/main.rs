@@ -1,11 +1,14 @@
 //! Stratagem's web UI: a client-side Leptos app over the public JSON API.
-//! Sign in with an API key, then the Campaigns and AI Agents sections.
+//! Sign in with an API key, then the Campaigns, AI Agents and Integrations
+//! sections.
 
 mod agents;
 mod analytics;
 mod api;
 mod campaigns;
 mod contacts;
+mod deep_analysis;
+mod integrations;
 mod python;
 mod settings;
 mod stages;
@@ -26,6 +29,7 @@ fn main() {
 enum Section {
     Campaigns,
     Agents,
+    Integrations,
 }
 
 #[component]
@@ -93,12 +97,15 @@ fn Shell(signed_in: RwSignal<bool>) -> impl IntoView {
                     on:click=move |_| section.set(Section::Campaigns)>"Campaigns"</button>
                 <button id="nav-agents" class:active=move || section.get() == Section::Agents
                     on:click=move |_| section.set(Section::Agents)>"AI Agents"</button>
+                <button id="nav-integrations" class:active=move || section.get() == Section::Integrations
+                    on:click=move |_| section.set(Section::Integrations)>"Integrations"</button>
             </nav>
             <button id="sign-out" class="link" on:click=sign_out>"Sign out"</button>
         </header>
         {move || match section.get() {
             Section::Campaigns => view! { <campaigns::Campaigns/> }.into_any(),
             Section::Agents => view! { <agents::Agents/> }.into_any(),
+            Section::Integrations => view! { <integrations::Integrations/> }.into_any(),
         }}
     }
 }

@@ -1,5 +1,7 @@
-//! Settings tab: LLM settings, YAML analytics (upload with every error's
-//! line and column, download) and the campaign's custom result fields.
+//! Settings tab: LLM settings (one of the tenant's LLM integrations and an
+//! optional model), YAML analytics (upload with every error's line and
+//! column, download, the latest Deep Analysis run with Stop, Recalculate
+//! and Continue calculation) and the campaign's custom result fields.
 //! PUT /api/campaigns/{id} takes the whole campaign body, so both the LLM
 //! and the result fields are saved with the campaign's current values.
 
@@ -13,20 +15,29 @@ use crate::util::{field_errors, items, short_time, show_problem, text};
 #[component]
 pub fn Settings(id: String, campaign: Value, on_saved: Callback<Value>) -> impl IntoView {
     let llm = RwSignal::new(text(&campaign, "llm_model"));
+    let llm_integration = RwSignal::new(text(&campaign, "llm_integration_id"));
+    let llm_integrations = RwSignal::new(None::<Vec<Value>>);
     let fields = RwSignal::new(items(&campaign["result_fields"]));
     let base = StoredValue::new(campaign);
     let id = StoredValue::new(id);
     let llm_problem = RwSignal::new(None::<Problem>);
     let fields_problem = RwSignal::new(None::<Problem>);
     let saved_note = RwSignal::new(String::new());
+    leptos::task::spawn_local(async move {
+        match api::get("/api/integrations").await {
+            Ok(list) => llm_integrations.set(Some(items(&list).into_iter().filter(|i| text(i, "kind") == "LLM").collect())),
+            Err(error) => llm_problem.set(Some(error)),
+        }
+    });
 
     let save = move |problem: RwSignal<Option<Problem>>| {
         let current = base.get_value();
-        let llm_model = llm.get_untracked().trim().to_owned();
+        let optional = |value: String| if value.trim().is_empty() { Value::Null } else { json!(value.trim()) };
         let body = json!({
             "name": current["name"],
             "description": current["description"],
-            "llm_model": if llm_model.is_empty() { Value::Null } else { json!(llm_model) },
+            "llm_integration_id": optional(llm_integration.get_untracked()),
+            "llm_model": optional(llm.get_untracked()),
             "result_fields": fields.get_untracked(),
         });
         let id = id.get_value();
@@ -42,6 +53,12 @@ pub fn Settings(id: String, campaign: Value, on_saved: Callback<Value>) -> impl 
             }
         });
     };
+    let default_model = move || {
+        let chosen = llm_integration.get();
+        llm_integrations.with(|list| {
+            list.iter().flatten().find(|i| text(i, "id") == chosen).map(|i| text(&i["settings"], "default_model")).filter(|m| !m.is_empty())
+        })
+    };
     let count = Memo::new(move |_| fields.with(Vec::len));
     let edit = move |index: usize, key: &'static str, value: String| {
         fields.update(|list| {
@@ -56,12 +73,35 @@ pub fn Settings(id: String, campaign: Value, on_saved: Callback<Value>) -> impl 
             <section class="card">
                 <h4>"LLM Settings"</h4>
                 <div class="row">
-                    <label>"LLM model"
-                        <input id="llm-model" placeholder="model name, e.g. gpt-4o-mini" prop:value=move || llm.get() on:input=move |ev| llm.set(event_target_value(&ev))/>
+                    <label>"LLM integration"
+                        <select id="llm-integration" prop:value=move || llm_integration.get() on:change=move |ev| llm_integration.set(event_target_value(&ev))>
+                            <option value="">"— none —"</option>
+                            {move || {
+                                let mut list = llm_integrations.get().unwrap_or_default();
+                                // The chosen one stays listed even if it is gone or not loaded yet.
+                                let chosen = llm_integration.get_untracked();
+                                if !chosen.is_empty() && !list.iter().any(|i| text(i, "id") == chosen) {
+                                    list.push(json!({"id": chosen, "name": chosen}));
+                                }
+                                list.into_iter().map(|i| {
+                                    let id = text(&i, "id");
+                                    view! { <option selected=id == chosen value=id>{text(&i, "name")}</option> }
+                                }).collect_view()
+                            }}
+                        </select>
+                        {field_errors(llm_problem, "llm_integration_id".into())}
+                    </label>
+                    <label>"Model (optional)"
+                        <input id="llm-model" placeholder=move || default_model().map(|m| format!("integration default: {m}")).unwrap_or_else(|| "model name, e.g. gpt-4o-mini".into())
+                            prop:value=move || llm.get() on:input=move |ev| llm.set(event_target_value(&ev))/>
+                        {field_errors(llm_problem, "llm_model".into())}
                     </label>
                     <button class="primary" id="save-llm" on:click=move |_| save(llm_problem)>"Save"</button>
                     <span class="muted">{move || saved_note.get()}</span>
                 </div>
+                {move || (llm_integrations.with(|l| l.as_ref().is_some_and(Vec::is_empty))).then(|| view! {
+                    <p class="muted" id="llm-none">"No LLM integration yet: add one (kind LLM, an OpenAI-compatible endpoint) under Integrations."</p>
+                })}
                 {show_problem(llm_problem)}
             </section>
             <YamlAnalytics id=id.get_value()/>
@@ -97,6 +137,7 @@ fn YamlAnalytics(id: String) -> impl IntoView {
     let current = RwSignal::new(None::<Value>);
     let missing = RwSignal::new(None::<Problem>);
     let problem = RwSignal::new(None::<Problem>);
+    let run = RwSignal::new(None::<Value>);
     let id = StoredValue::new(id);
     let load = move || {
         let id = id.get_value();
@@ -153,6 +194,8 @@ fn YamlAnalytics(id: String) -> impl IntoView {
                 None => view! { <p class="muted">{move || missing.get().map(|p| p.detail).unwrap_or_default()}</p> }.into_any(),
             }}
             <div id="yaml-problem">{show_problem(problem)}</div>
+            <h4>"Deep Analysis status"</h4>
+            <crate::deep_analysis::RunStatus id=id.get_value() run actions=true/>
         </section>
     }
 }

@@ -393,7 +393,8 @@ fn setting_input(
                     template
                 } else {
                     let escaped = template.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\n', "<br>");
-                    format!("<div style=\"font:15px/1.5 sans-serif\">{escaped}</div>")
+                    // No inline style: the srcdoc document inherits the UI's CSP.
+                    format!("<div>{escaped}</div>")
                 }
             };
             view! {

@@ -2,7 +2,10 @@
 //! chromedriver (WebDriver, via fantoccini) against the real `stratagem`
 //! binary: sign in, create a campaign, add stages, upload strategies and
 //! watch them build, import contacts and read the report, configure and
-//! start the campaign, and watch contacts and analytics change.
+//! start the campaign, and watch contacts and analytics change; create an
+//! LLM integration (its secret never reaches the page), see the Deep
+//! Analysis view and the analysis status in Settings; all of it under the
+//! UI's Content-Security-Policy, with no violation.
 //!
 //! Screenshots of each main screen go to `target/ui-screenshots/`.
 //! Needs the built UI (`make web`) and Debian's `chromium` and
@@ -168,6 +171,9 @@ async fn works_when_a_user_runs_a_campaign_through_the_web_ui() {
     ui.client.close().await.expect("close the browser");
 }
 
+/// Typed into the LLM integration's `api_key`; the page never shows it.
+const SECRET: &str = "sk-ui-test-NEVER-SHOWN-4242";
+
 async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     // Sign in: a wrong key shows the API's 401 detail.
     ui.client.goto(base).await.expect("open the UI");
@@ -177,6 +183,39 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.shot("01-sign-in-error").await.expect("shot");
     ui.fill("#api-key", key).await;
     ui.click("#sign-in").await;
+    ui.text_until("#campaign-list", 20, |t| t.contains("No running campaigns")).await;
+    // The app booted under the Content-Security-Policy; from here on, any
+    // violation (an inline style or script the policy blocks) is collected.
+    ui.client
+        .execute(
+            "window.cspViolations = []; document.addEventListener('securitypolicyviolation', \
+             e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI)); return true;",
+            vec![],
+        )
+        .await
+        .expect("listen for CSP violations");
+
+    // Integrations: an LLM endpoint. Its missing setting is named under the
+    // input; its secret is write-only and never comes back to the page.
+    ui.click("#nav-integrations").await;
+    ui.text_until("#integration-list", 20, |t| t.contains("No integrations yet")).await;
+    ui.click("#new-integration").await;
+    ui.select("#integration-kind", "LLM").await;
+    ui.fill("#integration-name", "Local LLM").await;
+    ui.fill("#integration-secret-api_key", SECRET).await;
+    ui.click("#save-integration").await;
+    ui.text_until("#integration-form label:has(#integration-setting-api_base_url) .field-error", 20, |t| t.contains("is required for LLM")).await;
+    ui.fill("#integration-setting-api_base_url", "http://127.0.0.1:9/v1").await;
+    ui.fill("#integration-setting-default_model", "test-model").await;
+    ui.click("#save-integration").await;
+    ui.text_until("#integration-list", 20, |t| t.contains("Local LLM")).await;
+    ui.text_until("#integration-secrets", 20, |t| t.contains("set") && !t.contains("not set")).await;
+    let typed = ui.find("#integration-secret-api_key").await.prop("value").await.expect("value").unwrap_or_default();
+    assert_eq!(typed, "", "the secret input is empty once saved");
+    let page = ui.client.source().await.expect("page source");
+    assert!(!page.contains(SECRET), "the secret value appears in the page");
+    ui.shot("01b-integrations").await.expect("shot");
+    ui.click("#nav-campaigns").await;
     ui.text_until("#campaign-list", 20, |t| t.contains("No running campaigns")).await;
 
     // A campaign, selected with its status.
@@ -314,8 +353,19 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     }
     ui.shot("09-analytics").await.expect("shot");
 
-    // Settings: the LLM, a YAML analytics file, result fields.
+    // Deep Analysis of the panel: no YAML yet, so no run and no metrics.
+    ui.click("#view-deep-analysis").await;
+    ui.find("#deep-analysis #analysis-run").await;
+    ui.shot("09b-deep-analysis").await.expect("shot");
+    ui.click("#back-to-overview").await;
+    ui.find("#tile-total, #overview-problem").await;
+
+    // Settings: the LLM integration and model, a YAML analytics file with
+    // the status of its analysis, result fields.
     ui.click("#tab-settings").await;
+    let option = ui.find("#llm-integration option:nth-child(2)").await;
+    assert_eq!(option.text().await.expect("option"), "Local LLM");
+    ui.find("#llm-integration").await.select_by_index(1).await.expect("choose the LLM integration");
     ui.fill("#llm-model", "gpt-4o-mini").await;
     ui.click("#save-llm").await;
     ui.text_until("#settings", 20, |t| t.contains("Saved at")).await;
@@ -326,6 +376,11 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     std::fs::write(&bad, "depth_days: many\nmetrics: 3\n").expect("yaml");
     ui.find("#yaml-file").await.send_keys(bad.to_str().expect("utf-8")).await.expect("choose the YAML");
     ui.text_until("#yaml-problem", 20, |t| t.contains("422") && t.contains("line 1")).await;
+    // The latest run, or none; the test does not wait for an LLM.
+    ui.find("#analysis-recalculate").await;
+    ui.find("#analysis-status, #analysis-none").await;
+    ui.client.execute("document.getElementById('yaml-analytics').scrollIntoView(); return true;", vec![]).await.expect("scroll");
+    ui.shot("10a-settings-analysis").await.expect("shot");
     ui.click("#add-result").await;
     ui.fill("#result-fields tbody tr:last-child td:nth-child(1) input", "OutcomeStatus").await;
     ui.fill("#result-fields tbody tr:last-child td:nth-child(2) input", "Outcome").await;
@@ -351,6 +406,9 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#campaign-status", 20, |t| t == "FINISHED").await;
     ui.shot("12-phone-campaign").await.expect("shot");
     ui.client.set_window_size(1280, 1400).await.expect("desktop width");
+
+    let violations = ui.client.execute("return window.cspViolations || [];", vec![]).await.expect("CSP violations");
+    assert_eq!(violations, serde_json::json!([]), "the Content-Security-Policy blocked something");
 
     // Signing out forgets the key.
     ui.click("#sign-out").await;
