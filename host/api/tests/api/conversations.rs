@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::support::{App, Backend, Client};
 
-both_backends!(works_when_an_agent_holds_a_telegram_conversation);
+both_backends!(works_when_an_agent_holds_a_telegram_conversation, works_when_an_agent_holds_an_email_conversation);
 
 #[derive(Clone, Default)]
 struct Provider {
@@ -218,4 +218,84 @@ async fn works_when_an_agent_holds_a_telegram_conversation(backend: Backend) {
     let completions = provider.completions.lock().expect("lock").clone();
     let extractions = completions.iter().filter(|body| body["messages"][0]["content"].as_str().unwrap_or_default().contains("report its outcome")).count();
     assert_eq!((completions.len(), extractions), (3, 1), "two replies and one extraction, all for Paula");
+}
+
+/// The contact's reply, as an inbound-mail service posts it, signed with
+/// the SMTP integration's webhook secret.
+async fn reply_by_email(app: &App, integration: &str, secret: &str, message_id: &str, text: &str) -> u16 {
+    let body = json!({"from": "Paula Payer <Paula@Example.com>", "text": text, "message_id": message_id}).to_string();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let signature = format!("sha256={}", hex::encode(ring::hmac::sign(&key, body.as_bytes()).as_ref()));
+    let response = app
+        .http
+        .post(format!("{}/webhooks/{integration}", app.base))
+        .header("content-type", "application/json")
+        .header("X-Stratagem-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    response.status().as_u16()
+}
+
+async fn works_when_an_agent_holds_an_email_conversation(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let (base, provider) = provider().await;
+    let (port, mailbox) = crate::email::smtp_server().await;
+
+    let llm = created(&client, "/integrations", json!({"kind": "LLM", "name": "Local model",
+        "settings": {"api_base_url": format!("{base}/v1")}, "secrets": {"api_key": "sk-local"}})).await;
+    let mail = created(&client, "/integrations", json!({"kind": "SMTP", "name": "Billing mail",
+        "settings": {"host": "127.0.0.1", "port": port, "from_address": "billing@example.com", "tls": "none"},
+        "secrets": {"webhook_secret": "mail-secret"}})).await;
+    let agent = created(&client, "/agents", json!({"name": "Collector", "instructions": "You collect debts politely."})).await;
+    let campaign = created(&client, "/campaigns", json!({"name": "Email collections", "llm_integration_id": llm,
+        "llm_model": "collector-model", "result_fields": [{"code": "PromiseDate", "name": "Promise date"}]})).await;
+    created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "EMAIL_COMMUNICATION",
+        "agent_id": agent, "settings": {"integration_id": mail, "email_subject": "Invoice {{object_id}}",
+        "email_template": "Dear {{name}}, please pay {{parameters.amount_due}}."}})).await;
+    created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "2. Retry", "channel": "SIMULATED"})).await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    client.strategy(&campaign, "AGGREGATION", "examples/simulated/aggregation.py").await;
+    let csv = "object_id,external_id,name,email,phone,amount_due\nP1,U1,Paula Payer,paula@example.com,+1,120 EUR\n";
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 1);
+    for status in ["CONFIGURED", "RUNNING"] {
+        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
+    }
+
+    let first = until("the opening email", || mailbox.lock().expect("lock").first().cloned()).await;
+    assert!(first.contains("Subject: Invoice P1") && first.contains("Dear Paula Payer, please pay 120 EUR."), "{first}");
+
+    // A forged reply is refused; the signed one (quoted history and all) is answered.
+    assert_eq!(reply_by_email(&app, &mail, "guessed", "<r1@mail>", "I will pay").await, 401);
+    let reply = "Hi, I can pay part of it\n\nOn Mon, Billing wrote:\n> Dear Paula Payer, please pay 120 EUR.";
+    assert_eq!(reply_by_email(&app, &mail, "mail-secret", "<r1@mail>", reply).await, 200);
+    let answer = until("the agent's emailed reply", || mailbox.lock().expect("lock").get(1).cloned()).await;
+    assert!(answer.contains("Subject: Re: Invoice P1"), "{answer}");
+    assert!(answer.contains("I note your promise to pay"), "{answer}");
+
+    assert_eq!(reply_by_email(&app, &mail, "mail-secret", "<r2@mail>", "Monday then. Bye!").await, 200);
+    let mut paula = contact(&client, &campaign, "P1").await;
+    for _ in 0..100 {
+        if paula["sessions"][0]["session_results"].is_object() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        paula = contact(&client, &campaign, "P1").await;
+    }
+    let session = &paula["sessions"][0];
+    assert_eq!(session["channel"], "EMAIL_COMMUNICATION");
+    assert_eq!(session["session_results"]["OutcomeStatus"], "PROMISE_TO_PAY", "{paula}");
+    let contact_lines: Vec<&str> = session["messages"]
+        .as_array()
+        .expect("transcript")
+        .iter()
+        .filter(|m| m["role"] == "CONTACT")
+        .map(|m| m["content"].as_str().expect("content"))
+        .collect();
+    assert_eq!(contact_lines, ["Hi, I can pay part of it", "Monday then. Bye!"], "quoted history cut off");
+    assert_eq!(mailbox.lock().expect("lock").len(), 3, "opening, one reply per contact message");
+    assert_eq!(provider.sent.lock().expect("lock").len(), 0, "nothing went to Telegram");
 }

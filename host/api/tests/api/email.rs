@@ -15,7 +15,7 @@ both_backends!(works_when_an_email_stage_delivers_over_smtp, works_when_previewi
 
 /// A minimal SMTP server: accepts every message but those to
 /// `bounce@example.com`, which it refuses at RCPT with 550.
-async fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+pub async fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("address").port();
     let received = Arc::new(Mutex::new(Vec::new()));
