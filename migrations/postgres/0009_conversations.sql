@@ -15,7 +15,11 @@ ALTER TABLE communications ADD COLUMN awaiting_answer_since BIGINT;
 ALTER TABLE communications ADD COLUMN answer_lease_until BIGINT;
 CREATE INDEX communications_session_address ON communications (integration_id, session_address);
 CREATE INDEX communications_provider_ref ON communications (integration_id, provider_ref);
-CREATE INDEX communications_awaiting ON communications (awaiting_answer_since);
+-- The two conversation queues the engine claims from each tick, partial so
+-- that a tick reads only open conversations, never every communication.
+CREATE INDEX communications_awaiting ON communications (awaiting_answer_since) WHERE awaiting_answer_since IS NOT NULL;
+CREATE INDEX communications_open_conversations ON communications (last_activity_at)
+    WHERE session_address IS NOT NULL AND session_ended_at IS NULL;
 
 -- The transcript: every message of a session in order. An inbound message
 -- carries the provider's id, unique per integration, so a webhook the
