@@ -9,6 +9,7 @@ mod analytics;
 mod auth;
 mod campaigns;
 mod contacts;
+mod deep_analysis;
 mod integrations;
 mod keys;
 mod openapi;
@@ -56,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .merge(agents::router())
         .merge(integrations::router())
         .merge(analytics::router())
+        .merge(deep_analysis::router())
         .merge(tasks::router())
         .merge(simulations::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key));

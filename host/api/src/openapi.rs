@@ -112,8 +112,8 @@ pub fn document() -> Value {
                     "responses": {"200": {"description": "A page of contacts"}}
                 }
             },
-            "/campaigns/{id}/contacts/export": {"get": op("Download contacts as CSV (cells starting with = + - @ are escaped) or `?format=jsonl`", "contacts", None, "200")},
             "/campaigns/{id}/simulate": {"post": op(&format!("Dry run: the campaign's stages and active strategies in virtual time over the contact file in the body (CSV or JSON Lines, as for imports), every channel simulated, contacts answering by persona (`?personas=NO_RESPONSE=35,PAID=20`, `?days=30`, `?start=` RFC 3339). Runs in a throwaway database: nothing is sent, the campaign is unchanged. Returns the timeline and final outcome distribution. Limits: {}; 429 when one is already running", crate::simulations::describe()), "campaigns", None, "200")},
+            "/campaigns/{id}/contacts/export": {"get": op("Download contacts as CSV (cells starting with = + - @ are escaped) or `?format=jsonl`", "contacts", None, "200")},
             "/campaigns/{id}/contacts/{object_id}": {"get": op("Contact detail: parameters, results, communications, last strategy error, and `sessions` (per started communication: channel, A/B label, session_results such as OutcomeStatus and FailureDetail, ended_at, and `messages`: the conversation transcript with role AGENT or CONTACT), and `result_view` (360 View > Results: ResultFlag, ResultDatetime, then each campaign result field with code, name, description and value)", "contacts", None, "200")},
             "/email/preview": {"post": op("Render an email template as a contact gets it: {email_subject, email_template, email_input_type DEFAULT|HTML, contact?} → {subject, html, text}. Placeholders: {{name}}, {{email}}, {{phone}}, {{object_id}}, {{external_id}}, {{current_stage}}, {{parameters.KEY}}, {{results.KEY}}; without a contact, a sample one shows [KEY] for parameters. 422 gives the line and column of a bad placeholder", "stages", None, "200")},
             "/campaigns/{id}/analytics": {
@@ -141,6 +141,18 @@ pub fn document() -> Value {
                 }
             },
             "/campaigns/{id}/analytics/yaml": {"get": op("Download the YAML analytics file as uploaded", "analytics", None, "200")},
+            "/campaigns/{id}/analysis/runs": {
+                "post": {
+                    "summary": "Start a Deep Analysis run over the conversations (sessions with a transcript) that ended within the YAML's depth_days. RECALCULATE computes every metric of the current YAML, replacing earlier values as it goes; CONTINUE computes only the (session, metric) pairs without a value, i.e. metrics new in an updated YAML and sessions a stopped run left (a stored error counts as computed; RECALCULATE asks again). The engine works it in batches: one LLM call per session with all its pending metrics; an invalid answer is stored as that metric's error and the run goes on; an LLM that is down or slow (no answer within the engine's lease, at most 60 s) sets `last_error` and the session is asked again after a pause of up to 10 s, nothing lost. A run with nothing to compute is DONE at once. 409 while a run is in progress; 422 without a YAML analytics file or an LLM integration, saying how to set them up",
+                    "tags": ["analysis"],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AnalysisStart"}}}},
+                    "responses": {"202": {"description": "The run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AnalysisRun"}}}}, "400": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"}, "409": {"$ref": "#/components/responses/Problem"}, "422": {"$ref": "#/components/responses/Problem"}}
+                }
+            },
+            "/campaigns/{id}/analysis/runs/latest": {"get": op("The campaign's most recent Deep Analysis run (AnalysisRun); 404 when it never had one", "analysis", None, "200")},
+            "/campaigns/{id}/analysis/runs/{run_id}/stop": {"post": op("Stop a run in progress: status STOPPED, no further batch starts and the batch in flight writes nothing; values written so far stay. 409 when the run is not in progress", "analysis", None, "200")},
+            "/campaigns/{id}/analysis/results": {"get": op("Deep Analysis results over the stored values of the current YAML's metrics: {metrics: [{code, name, description, type (and scale | categories | range), display, sessions (valid answers), errors (invalid or failed answers), unanswered (the conversation does not tell), values: {answer as text: sessions}, mean (number and scale: mean answer; boolean: share of true; category: null)}]}; metrics is empty without a YAML file", "analysis", None, "200")},
+            "/campaigns/{id}/analysis/sessions/{communication_id}": {"get": op("One session's Deep Analysis values for a contact's 360 view, in the YAML's order: [{metric, value (null when the conversation does not tell or on error), error, computed_at}]; 404 when the session is not the campaign's", "analysis", None, "200")},
             "/tasks": {"get": op("Open operator tasks of HUMAN stages (oldest first); `?campaign=` filters", "tasks", None, "200")},
             "/tasks/{id}/claim": {"post": op("Claim a task as an operator: {\"operator\": \"ann\"}; 409 names who holds it", "tasks", Some("TaskClaim"), "200")},
             "/tasks/{id}/outcome": {"post": op("Record the outcome: {\"outcome\": \"PROMISE_TO_PAY\", \"results\": {…}} ends the session (OutcomeStatus = outcome) and AGGREGATION runs", "tasks", Some("TaskOutcome"), "204")},
@@ -214,6 +226,14 @@ pub fn document() -> Value {
                     "settings": {"type": "object"}, "secrets": {"type": "object", "additionalProperties": {"type": "string"}}}},
                 "IntegrationUpdate": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
                     "name": {"type": "string"}, "settings": {"type": "object"}, "secrets": {"type": "object", "description": "Only the secrets to change"}}},
+                "AnalysisStart": {"type": "object", "required": ["mode"], "additionalProperties": false, "properties": {"mode": {"enum": ["RECALCULATE", "CONTINUE"]}}},
+                "AnalysisRun": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "mode": {"enum": ["RECALCULATE", "CONTINUE"]}, "status": {"enum": ["PROGRESS", "DONE", "STOPPED"]},
+                    "metrics": {"type": "array", "items": {"type": "string"}, "description": "Codes of the metrics the run computes"},
+                    "total": {"type": "integer", "description": "Values to compute: one per session and metric"},
+                    "done": {"type": "integer", "description": "Values written, errors included"}, "failed": {"type": "integer", "description": "Of those, errors"},
+                    "last_error": {"type": ["string", "null"], "description": "Why the last batch could not finish (LLM down, slow, no LLM); cleared by one that does"},
+                    "created_at": {"type": "string", "format": "date-time"}, "finished_at": {"type": ["string", "null"], "format": "date-time"}}},
                 "TaskClaim": {"type": "object", "required": ["operator"], "additionalProperties": false, "properties": {"operator": {"type": "string"}}},
                 "TaskOutcome": {"type": "object", "required": ["outcome"], "additionalProperties": false, "properties": {
                     "outcome": {"type": "string", "description": "letters, digits, _; becomes OutcomeStatus"}, "results": {"type": "object"}}},

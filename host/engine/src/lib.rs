@@ -7,12 +7,17 @@
 //!    gone quiet past the inactivity timeout ([`conversations`]);
 //! 4. runs the AGGREGATION strategy on each ended session and applies what
 //!    it returns atomically (optimistic on the contact's revision);
-//! 5. finishes campaigns whose contacts all have a final result.
+//! 5. finishes campaigns whose contacts all have a final result;
+//! 6. works a batch of each Deep Analysis run it can claim ([`analysis`]).
+//!
+//! A running node ticks phases 1–5 and phase 6 in two loops, so an LLM
+//! slow to answer Deep Analysis never holds up a send.
 //!
 //! All state is in the database, so any number of nodes may run ticks at
 //! once; a node that dies loses nothing (its leases expire) and a retried
 //! send reuses the communication id as idempotency key.
 
+mod analysis;
 pub mod channels;
 pub mod conversations;
 mod email;
@@ -79,6 +84,8 @@ pub struct TickReport {
     pub timed_out: usize,
     pub aggregated: usize,
     pub finished: usize,
+    /// Sessions whose Deep Analysis values were computed.
+    pub analyzed: usize,
 }
 
 impl TickReport {
@@ -186,9 +193,20 @@ impl Engine {
 
     /// Ticks until the process ends.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let analyst = self.clone();
         tokio::spawn(async move {
             loop {
-                match self.tick().await {
+                match analyst.analyze().await {
+                    Ok(0) => {}
+                    Ok(analyzed) => tracing::debug!(analyzed, "deep analysis batch"),
+                    Err(error) => tracing::error!(%error, "deep analysis batch failed"),
+                }
+                tokio::time::sleep(analyst.config.tick_every).await;
+            }
+        });
+        tokio::spawn(async move {
+            loop {
+                match self.run_campaigns().await {
                     Ok(report) if !report.is_idle() => tracing::debug!(?report, "engine tick"),
                     Ok(_) => {}
                     Err(error) => tracing::error!(%error, "engine tick failed"),
@@ -198,7 +216,15 @@ impl Engine {
         })
     }
 
+    /// Every phase once, in order (tests and the simulator).
     pub async fn tick(&self) -> Result<TickReport, EngineError> {
+        let mut report = self.run_campaigns().await?;
+        report.analyzed = self.analyze().await?;
+        Ok(report)
+    }
+
+    /// Phases 1–5: what moves campaigns forward.
+    async fn run_campaigns(&self) -> Result<TickReport, EngineError> {
         let mut report = TickReport::default();
         let now = self.clock.now();
         report.missed = self.store.mark_missed(now, self.config.default_window).await?;

@@ -9,6 +9,7 @@ mod builds;
 mod campaigns;
 mod contacts;
 mod conversations;
+mod deep_analysis;
 mod email;
 mod engine;
 mod nodes;

@@ -169,6 +169,13 @@ impl App {
         Client { base: self.base.clone(), http: self.http.clone(), key: other.key.clone() }
     }
 
+    /// An engine on this node's database that the test ticks itself; start
+    /// the node with `Background::Off` so no other engine ticks with it.
+    pub fn engine(&self, config: EngineConfig) -> stratagem_engine::Engine {
+        let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
+        stratagem_engine::Engine::new(self.store.clone(), Arc::new(strategies), Arc::new(SystemClock), config)
+    }
+
     /// A new tenant and a client authenticated as it.
     pub async fn tenant(&self, name: &str) -> Client {
         let (_, key) = self.store.create_tenant(name).await.expect("tenant");

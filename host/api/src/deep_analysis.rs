@@ -1,0 +1,172 @@
+//! Analytics > Deep Analysis: start a run (Recalculate or Continue
+//! calculation) over the sessions within the YAML's depth, watch and stop
+//! it, and read what it found — per metric across the campaign, and per
+//! session for a contact's 360 view. The engine does the work
+//! (`stratagem_engine::analysis`); this module only starts and reads it.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use stratagem_domain::analytics::{self, AnalyticsDefinition, Display, Metric, MetricKind};
+use stratagem_domain::FieldError;
+use stratagem_store::{AnalysisMode, AnalysisRun, MetricTally, SessionValue, StoreError};
+
+use crate::auth::Tenant;
+use crate::problem::{ApiError, ApiResult};
+use crate::{AppState, Body};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/campaigns/{id}/analysis/runs", post(start))
+        .route("/campaigns/{id}/analysis/runs/latest", get(latest))
+        .route("/campaigns/{id}/analysis/runs/{run_id}/stop", post(stop))
+        .route("/campaigns/{id}/analysis/results", get(results))
+        .route("/campaigns/{id}/analysis/sessions/{communication_id}", get(session))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    mode: AnalysisMode,
+}
+
+/// The campaign's current analytics file, if it has one.
+async fn definition(state: &AppState, tenant: &str, campaign: &str) -> ApiResult<Option<AnalyticsDefinition>> {
+    let Some((yaml, _)) = state.store.analytics_yaml(tenant, campaign).await? else { return Ok(None) };
+    analytics::parse(&yaml).map(Some).map_err(|errors| ApiError::Invalid(errors.0.into_iter().map(FieldError::from).collect()))
+}
+
+async fn start(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(campaign_id): Path<String>,
+    Body(body): Body<StartBody>,
+) -> ApiResult<(StatusCode, Json<AnalysisRun>)> {
+    let campaign = state.store.campaign(&tenant, &campaign_id).await?;
+    let definition = definition(&state, &tenant, &campaign_id).await?.ok_or_else(|| {
+        ApiError::NotReady(format!(
+            "the campaign has no YAML analytics file: upload one in Settings > YAML Analytics \
+             (PUT /api/campaigns/{campaign_id}/analytics; example: examples/analytics/debt-collection.yaml)"
+        ))
+    })?;
+    let no_llm = || {
+        ApiError::NotReady(format!(
+            "the campaign has no LLM to analyse conversations with: create an LLM integration (POST /api/integrations) \
+             and choose it in Settings > LLM Settings (PUT /api/campaigns/{campaign_id} with llm_integration_id)"
+        ))
+    };
+    let llm = campaign.llm_integration_id.as_deref().ok_or_else(no_llm)?;
+    match state.store.integration(&tenant, llm).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound(_)) => return Err(no_llm()),
+        Err(other) => return Err(other.into()),
+    }
+    let now = chrono::Utc::now();
+    let since = now - chrono::Duration::days(i64::from(definition.depth_days));
+    let run = state.store.create_analysis_run(&tenant, &campaign_id, body.mode, &definition.metrics, since, now).await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+async fn latest(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<AnalysisRun>> {
+    let run = state.store.latest_analysis_run(&tenant, &campaign).await?.ok_or(ApiError::NotFound("analysis run"))?;
+    Ok(Json(run))
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path((campaign, run_id)): Path<(String, String)>,
+) -> ApiResult<Json<AnalysisRun>> {
+    state.store.campaign(&tenant, &campaign).await?;
+    Ok(Json(state.store.stop_analysis_run(&tenant, &campaign, &run_id, chrono::Utc::now()).await?))
+}
+
+#[derive(Serialize)]
+struct Results {
+    metrics: Vec<MetricResult>,
+}
+
+#[derive(Serialize)]
+struct MetricResult {
+    code: String,
+    name: String,
+    description: String,
+    /// `type` and its own field (`scale`, `categories`, `range`).
+    #[serde(flatten)]
+    kind: MetricKind,
+    display: Display,
+    /// Sessions with a valid answer.
+    sessions: i64,
+    /// Sessions whose answer was invalid or could not be had.
+    errors: i64,
+    /// Sessions whose conversation does not tell (the LLM answered null).
+    unanswered: i64,
+    /// Each answer (as text) and how many sessions gave it.
+    values: BTreeMap<String, i64>,
+    /// Numbers and scales: the mean answer; booleans: the share of `true`.
+    mean: Option<f64>,
+}
+
+fn answer_text(answer: &Value) -> String {
+    match answer {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn mean(kind: &MetricKind, tally: &MetricTally) -> Option<f64> {
+    let weighted: Vec<(f64, i64)> = match kind {
+        MetricKind::Category { .. } => return None,
+        MetricKind::Boolean => tally.answers.iter().filter_map(|(a, n)| a.as_bool().map(|b| (f64::from(u8::from(b)), *n))).collect(),
+        MetricKind::Number { .. } | MetricKind::Scale { .. } => tally.answers.iter().filter_map(|(a, n)| a.as_f64().map(|x| (x, *n))).collect(),
+    };
+    let count: i64 = weighted.iter().map(|(_, n)| n).sum();
+    (count > 0).then(|| weighted.iter().map(|(x, n)| x * *n as f64).sum::<f64>() / count as f64)
+}
+
+fn metric_result(metric: &Metric, tally: MetricTally) -> MetricResult {
+    let mut values = BTreeMap::new();
+    for (answer, n) in &tally.answers {
+        *values.entry(answer_text(answer)).or_insert(0) += n;
+    }
+    MetricResult {
+        code: metric.code.clone(),
+        name: metric.name.clone(),
+        description: metric.description.clone(),
+        kind: metric.kind.clone(),
+        display: metric.display,
+        sessions: tally.answers.iter().map(|(_, n)| n).sum(),
+        errors: tally.errors,
+        unanswered: tally.unanswered,
+        mean: mean(&metric.kind, &tally),
+        values,
+    }
+}
+
+async fn results(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<Results>> {
+    state.store.campaign(&tenant, &campaign).await?;
+    let Some(definition) = definition(&state, &tenant, &campaign).await? else { return Ok(Json(Results { metrics: Vec::new() })) };
+    let codes: Vec<String> = definition.metrics.iter().map(|metric| metric.code.clone()).collect();
+    let mut tallies = state.store.analysis_tallies(&tenant, &campaign, &codes).await?;
+    let metrics =
+        definition.metrics.iter().map(|metric| metric_result(metric, tallies.remove(&metric.code).unwrap_or_default())).collect();
+    Ok(Json(Results { metrics }))
+}
+
+async fn session(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path((campaign, communication)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<SessionValue>>> {
+    state.store.campaign(&tenant, &campaign).await?;
+    let codes: Vec<String> = definition(&state, &tenant, &campaign)
+        .await?
+        .map(|definition| definition.metrics.into_iter().map(|metric| metric.code).collect())
+        .unwrap_or_default();
+    Ok(Json(state.store.session_analysis(&tenant, &campaign, &communication, &codes).await?))
+}
