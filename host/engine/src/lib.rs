@@ -34,7 +34,7 @@ use futures::StreamExt;
 use serde_json::json;
 use stratagem_domain::{Campaign, CampaignContext, CampaignStatus, Channel, Contact, Stage, StrategyType};
 use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, LoadError, Strategy};
-use stratagem_store::{ClaimedCommunication, EndedSession, Store, StoreError};
+use stratagem_store::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionOutcome, SessionStart, Store, StoreError};
 
 pub use channels::{ChannelAdapter, ChannelError, Channels, Personas, Sent};
 pub use strategies::{BuildLeases, InstallError, StrategyService};
@@ -153,15 +153,6 @@ impl TickCache {
     }
 }
 
-/// How an ended session's aggregation went.
-enum Aggregated {
-    /// The contact changed meanwhile; retried later.
-    Retry,
-    Applied,
-    /// The strategy failed; the contact keeps its state and the error.
-    Failed { tenant_id: String, campaign_id: String },
-}
-
 /// Processed contacts a campaign needs before most of them failing says
 /// the strategy, not the contacts, is broken.
 const FAILURE_QUORUM: i64 = 10;
@@ -238,13 +229,17 @@ impl Engine {
         for communication in &claimed {
             self.load_campaign(&mut cache, &communication.tenant_id, &communication.campaign_id).await?;
         }
-        // Sends wait on providers, so several are in flight at once.
-        let sent: Vec<Result<(), EngineError>> = futures::stream::iter(claimed)
-            .map(|communication| self.dispatch(&cache, communication))
+        let wanted: Vec<(&str, &str)> = claimed.iter().map(|c| (c.tenant_id.as_str(), c.contact_id.as_str())).collect();
+        let contacts = self.store.contacts_at_revision(&wanted).await?;
+        // Sends wait on providers, so several are in flight at once; how
+        // their sessions started is written in one transaction.
+        let sends: Vec<_> = claimed.iter().map(|communication| self.dispatch(&cache, &contacts, communication)).collect();
+        let sent: Vec<Result<Option<SessionStart>, EngineError>> = futures::stream::iter(sends)
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
-        sent.into_iter().collect::<Result<(), _>>()?;
+        let started = sent.into_iter().filter_map(Result::transpose).collect::<Result<Vec<_>, _>>()?;
+        self.store.start_sessions(&started, self.clock.now()).await?;
 
         let now = self.clock.now();
         let lease_until = now + self.config.lease;
@@ -277,21 +272,27 @@ impl Engine {
         for session in &sessions {
             self.load_campaign(&mut cache, &session.tenant_id, &session.campaign_id).await?;
         }
-        let cache = &cache;
-        let applied: Vec<Result<Aggregated, EngineError>> = futures::stream::iter(sessions)
-            .map(|session| async move { self.aggregate(cache, &session).await })
+        let wanted: Vec<(&str, &str)> = sessions.iter().map(|s| (s.tenant_id.as_str(), s.contact_id.as_str())).collect();
+        let contacts = self.store.contacts_at_revision(&wanted).await?;
+        let runs: Vec<_> = sessions.iter().map(|session| self.aggregate(&cache, &contacts, session)).collect();
+        let computed: Vec<Result<Option<SessionOutcome>, EngineError>> = futures::stream::iter(runs)
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
+        let outcomes = computed.into_iter().filter_map(Result::transpose).collect::<Result<Vec<_>, _>>()?;
+        // Computed apart, applied together: one commit for the batch.
+        let applied = self.store.apply_session_outcomes(&outcomes, self.clock.now()).await?;
         let mut failing = std::collections::BTreeSet::new();
-        for outcome in applied {
-            match outcome? {
-                Aggregated::Retry => {}
-                Aggregated::Applied => report.aggregated += 1,
-                Aggregated::Failed { tenant_id, campaign_id } => {
-                    report.aggregated += 1;
-                    failing.insert((tenant_id, campaign_id));
-                }
+        for (outcome, applied) in outcomes.iter().zip(applied) {
+            if !applied {
+                // The contact moved on while the strategy ran: run it again.
+                self.store.release_session(&outcome.communication_id).await?;
+                continue;
+            }
+            report.aggregated += 1;
+            if outcome.last_error.is_some() {
+                let campaign_id = sessions.iter().find(|s| s.communication_id == outcome.communication_id).map(|s| s.campaign_id.clone());
+                failing.extend(campaign_id.map(|campaign_id| (outcome.tenant_id.clone(), campaign_id)));
             }
         }
         for (tenant_id, campaign_id) in failing {
@@ -359,12 +360,20 @@ impl Engine {
 
     /// Starts one claimed communication through its stage's channel and
     /// records how its session ended.
-    async fn dispatch(&self, cache: &TickCache, claimed: ClaimedCommunication) -> Result<(), EngineError> {
+    /// Returns how its session started, to be written with its batch;
+    /// `None` when there is nothing to write (put back, or written by a
+    /// provider conversation).
+    async fn dispatch(
+        &self,
+        cache: &TickCache,
+        contacts: &HashMap<String, ContactAtRevision>,
+        claimed: &ClaimedCommunication,
+    ) -> Result<Option<SessionStart>, EngineError> {
         // A campaign that cannot run keeps its claims until they expire;
         // they are retried once it runs again.
-        let Some(setup) = cache.get(&claimed.campaign_id) else { return Ok(()) };
+        let Some(setup) = cache.get(&claimed.campaign_id) else { return Ok(None) };
+        let Some(contact) = contacts.get(&claimed.contact_id).map(|at| &at.stored.contact) else { return Ok(None) };
         let stages = &setup.stages;
-        let contact = self.store.contact_at_revision(&claimed.tenant_id, &claimed.contact_id).await?.stored.contact;
         let stage_name = claimed.communication.stage_name.clone();
         let stage = stages.iter().find(|stage| stage.definition.name == stage_name);
         let stage = match stage.cloned() {
@@ -372,8 +381,7 @@ impl Engine {
             None if self.config.simulate_every_channel => simulated_stage(&stage_name),
             None => {
                 let outcome = failure(format!("the campaign has no stage named `{stage_name}`; add it in the Stages tab"));
-                self.store.end_session(&claimed.id, None, "", &outcome, self.clock.now()).await?;
-                return Ok(());
+                return Ok(Some(SessionStart { communication_id: claimed.id.clone(), alternative: None, channel: String::new(), ended: Some(outcome) }));
             }
         };
         let definition = &stage.definition;
@@ -387,19 +395,18 @@ impl Engine {
             let second = now.timestamp();
             if !self.store.take_send_slot(&claimed.tenant_id, channel.as_str(), second, limit).await? {
                 self.store.unclaim(&claimed.id).await?;
-                return Ok(());
+                return Ok(None);
             }
         }
         if self.uses_provider(channel) {
-            return self
-                .start_on_provider(setup, &claimed.id, &claimed.tenant_id, &contact, label, channel, agent_id, settings)
-                .await;
+            self.start_on_provider(setup, &claimed.id, &claimed.tenant_id, contact, label, channel, agent_id, settings).await?;
+            return Ok(None);
         }
         let send = channels::Send {
             idempotency_key: &claimed.id,
             tenant_id: &claimed.tenant_id,
             contact_id: &claimed.contact_id,
-            contact: &contact,
+            contact,
             channel,
             agent_id,
             settings,
@@ -413,11 +420,11 @@ impl Engine {
             },
             Err(error) => Sent::Ended(failure(error.to_string())),
         };
-        match sent {
-            Sent::Ended(outcome) => self.store.end_session(&claimed.id, Some(label), channel.as_str(), &outcome, self.clock.now()).await?,
-            Sent::Open => self.store.open_session(&claimed.id, label, channel.as_str()).await?,
-        }
-        Ok(())
+        let ended = match sent {
+            Sent::Ended(outcome) => Some(outcome),
+            Sent::Open => None,
+        };
+        Ok(Some(SessionStart { communication_id: claimed.id.clone(), alternative: Some(label.to_owned()), channel: channel.as_str().to_owned(), ended }))
     }
 
     /// A campaign whose strategy fails for most of its processed contacts
@@ -438,13 +445,19 @@ impl Engine {
         }
     }
 
-    /// Runs AGGREGATION on an ended session and applies its outcome.
-    async fn aggregate(&self, cache: &TickCache, session: &EndedSession) -> Result<Aggregated, EngineError> {
+    /// Runs AGGREGATION on an ended session; `None` when its campaign
+    /// cannot run now (the session waits).
+    async fn aggregate(
+        &self,
+        cache: &TickCache,
+        contacts: &HashMap<String, ContactAtRevision>,
+        session: &EndedSession,
+    ) -> Result<Option<SessionOutcome>, EngineError> {
         let Some(CampaignSetup { campaign, aggregation, .. }) = cache.get(&session.campaign_id) else {
-            return Ok(Aggregated::Retry);
+            return Ok(None);
         };
-        let at = self.store.contact_at_revision(&session.tenant_id, &session.contact_id).await?;
-        let before = at.stored.contact;
+        let Some(at) = contacts.get(&session.contact_id) else { return Ok(None) };
+        let before = at.stored.contact.clone();
         let mut input = before.clone();
         for communication in &mut input.communications {
             communication.flagged = communication.id.as_deref() == Some(session.communication_id.as_str());
@@ -485,18 +498,14 @@ impl Engine {
             }
         };
         contact.settle_result(Some(&before), now);
-        let applied = self
-            .store
-            .apply_session_outcome(&session.tenant_id, &session.contact_id, at.revision, &contact, &session.communication_id, last_error.as_ref(), now)
-            .await?;
-        if !applied {
-            self.store.release_session(&session.communication_id).await?;
-            return Ok(Aggregated::Retry);
-        }
-        Ok(match last_error {
-            None => Aggregated::Applied,
-            Some(_) => Aggregated::Failed { tenant_id: session.tenant_id.clone(), campaign_id: session.campaign_id.clone() },
-        })
+        Ok(Some(SessionOutcome {
+            tenant_id: session.tenant_id.clone(),
+            contact_id: session.contact_id.clone(),
+            revision: at.revision,
+            contact,
+            communication_id: session.communication_id.clone(),
+            last_error,
+        }))
     }
 }
 

@@ -46,7 +46,33 @@ pub struct SessionRecord {
     pub messages: Vec<stratagem_domain::Message>,
 }
 
+/// How a started communication left its channel session, written with the
+/// rest of its batch in one transaction.
+#[derive(Debug, Clone)]
+pub struct SessionStart {
+    pub communication_id: String,
+    /// The A/B label; `None` when no stage could be chosen.
+    pub alternative: Option<String>,
+    pub channel: String,
+    /// The session's results if it ended; `None` if it stays open (a
+    /// HUMAN task).
+    pub ended: Option<JsonMap>,
+}
+
+/// What AGGREGATION made of one ended session, to apply with its batch.
+#[derive(Debug, Clone)]
+pub struct SessionOutcome {
+    pub tenant_id: String,
+    pub contact_id: String,
+    /// The contact's revision the strategy saw.
+    pub revision: i64,
+    pub contact: Contact,
+    pub communication_id: String,
+    pub last_error: Option<serde_json::Value>,
+}
+
 /// A contact as the engine reads it: with the revision its update must match.
+#[derive(Debug, Clone)]
 pub struct ContactAtRevision {
     pub stored: StoredContact,
     pub revision: i64,
@@ -263,6 +289,31 @@ impl Store {
         Ok(())
     }
 
+    /// Records how a batch of claimed communications left their channel, in
+    /// one transaction: a send is recorded by its adapter before this, so a
+    /// crash here only makes the next claim find the recorded outcome.
+    pub async fn start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for start in started {
+            let query = match &start.ended {
+                Some(results) => sqlx::query(
+                    "UPDATE communications SET session_results = $1, session_ended_at = $2, alternative = COALESCE($3, alternative), \
+                     channel = COALESCE(NULLIF($4, ''), channel), lease_until = NULL \
+                     WHERE id = $5 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+                )
+                .bind(to_json(results)?)
+                .bind(micros(now)),
+                None => sqlx::query(
+                    "UPDATE communications SET alternative = COALESCE($1, alternative), channel = $2, lease_until = NULL \
+                     WHERE id = $3 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+                ),
+            };
+            query.bind(&start.alternative).bind(&start.channel).bind(&start.communication_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The channel session of a claimed communication ended.
     pub async fn end_session(
         &self,
@@ -331,6 +382,42 @@ impl Store {
             .collect()
     }
 
+    /// Several contacts, each of its tenant (`(tenant_id, contact_id)`), as
+    /// [`Store::contact_at_revision`] reads one: two queries per 50 contacts
+    /// instead of two per contact. Missing ones (deleted meanwhile, or not
+    /// the tenant's) are absent from the map, keyed by contact id.
+    pub async fn contacts_at_revision(&self, contacts: &[(&str, &str)]) -> Result<std::collections::HashMap<String, ContactAtRevision>> {
+        let mut found = std::collections::HashMap::with_capacity(contacts.len());
+        for chunk in contacts.chunks(50) {
+            let list = (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT {CONTACT_COLUMNS}, revision, tenant_id FROM contacts WHERE id IN ({list})");
+            let mut query = sqlx::query(&sql);
+            for (_, id) in chunk {
+                query = query.bind(*id);
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            let sql = format!("SELECT contact_id, {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id IN ({list}) ORDER BY contact_id, position");
+            let mut query = sqlx::query(&sql);
+            for (_, id) in chunk {
+                query = query.bind(*id);
+            }
+            let mut communications: std::collections::HashMap<String, Vec<Communication>> = std::collections::HashMap::new();
+            for row in query.fetch_all(&self.pool).await? {
+                communications.entry(get(&row, "contact_id")?).or_default().push(communication(&row)?);
+            }
+            for row in &rows {
+                let id: String = get(row, "id")?;
+                let tenant: String = get(row, "tenant_id")?;
+                if !chunk.iter().any(|(wanted, contact)| *wanted == tenant && *contact == id) {
+                    continue;
+                }
+                let own = communications.remove(&id).unwrap_or_default();
+                found.insert(id, ContactAtRevision { stored: stored_contact(row, own)?, revision: get(row, "revision")? });
+            }
+        }
+        Ok(found)
+    }
+
     pub async fn contact_at_revision(&self, tenant_id: &str, contact_id: &str) -> Result<ContactAtRevision> {
         let row = sqlx::query(&format!("SELECT {CONTACT_COLUMNS}, revision FROM contacts WHERE id = $1 AND tenant_id = $2"))
             .bind(contact_id)
@@ -350,38 +437,35 @@ impl Store {
         })
     }
 
-    /// Applies a strategy's outcome for the session of `communication_id`
-    /// in one transaction: the contact (if still at `revision`), its
-    /// communications (existing ones updated in place, new ones planned,
-    /// planned ones the strategy dropped cancelled), and the session marked
-    /// aggregated. Returns `false`, changing nothing, when the contact
-    /// moved on meanwhile; the caller runs the strategy again.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn apply_session_outcome(
-        &self,
-        tenant_id: &str,
-        contact_id: &str,
-        revision: i64,
-        contact: &Contact,
-        communication_id: &str,
-        last_error: Option<&serde_json::Value>,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
+    /// Applies a batch of AGGREGATION outcomes in one transaction (one
+    /// commit instead of one per session). For each: the contact if still
+    /// at the revision the strategy saw, its communications (existing ones
+    /// updated in place, new ones planned, planned ones the strategy dropped
+    /// cancelled), and the session marked aggregated. The result says which
+    /// were applied (`false`: the contact moved on, nothing of it written;
+    /// the caller runs the strategy again).
+    pub async fn apply_session_outcomes(&self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
         let mut tx = self.pool.begin().await?;
-        if !write_contact(&mut tx, tenant_id, contact_id, revision, contact, last_error, Some(now), now).await? {
-            return Ok(false);
+        let mut applied = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            let written = write_contact(
+                &mut tx,
+                &outcome.tenant_id,
+                &outcome.contact_id,
+                outcome.revision,
+                &outcome.contact,
+                outcome.last_error.as_ref(),
+                Some(now),
+                now,
+            )
+            .await?;
+            if written {
+                end_aggregated(&mut tx, &outcome.communication_id, now).await?;
+            }
+            applied.push(written);
         }
-        // The session's communication ends, whatever the strategy did to it.
-        sqlx::query(
-            "UPDATE communications SET aggregated_at = $1, lease_until = NULL, flagged = 0, status_updated_at = $1, \
-             status = CASE WHEN status IN ('IN_PROGRESS', 'PLANNED') THEN 'COMPLETED' ELSE status END WHERE id = $2",
-        )
-        .bind(micros(now))
-        .bind(communication_id)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(applied)
     }
 
     /// Applies what CONTACT_ANSWER returned during a conversation, in one
@@ -571,4 +655,17 @@ async fn write_contact(
             .await?;
     }
     Ok(true)
+}
+
+/// The session's communication ends, whatever the strategy did to it.
+async fn end_aggregated(tx: &mut sqlx::Transaction<'_, sqlx::Any>, communication_id: &str, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE communications SET aggregated_at = $1, lease_until = NULL, flagged = 0, status_updated_at = $1, \
+         status = CASE WHEN status IN ('IN_PROGRESS', 'PLANNED') THEN 'COMPLETED' ELSE status END WHERE id = $2",
+    )
+    .bind(micros(now))
+    .bind(communication_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

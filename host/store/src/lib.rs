@@ -25,7 +25,7 @@ pub use deep_analysis::{AnalysisCursor, AnalysisMode, AnalysisRun, AnalysisStatu
 pub use contacts::{ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
 pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;
-pub use dispatch::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionRecord};
+pub use dispatch::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionOutcome, SessionRecord, SessionStart};
 pub use imports::{ImportJob, ImportReport, ImportStatus, RejectedRow, StrategyFailure};
 pub use strategies::{BuildJob, BuildStatus, OwnedVersionInput, StrategyVersion, StrategyView, VersionInput};
 pub use tasks::HumanTask;
