@@ -49,6 +49,17 @@ struct ImportQuery {
     file_name: Option<String>,
 }
 
+/// A contact file's format: `?format=` if given, else detected from the
+/// file name, the content type and the body.
+pub(crate) fn file_format(format: Option<&str>, file_name: Option<&str>, headers: &HeaderMap, body: &[u8]) -> ApiResult<FileFormat> {
+    Ok(match format {
+        Some("csv") => FileFormat::Csv,
+        Some("jsonl" | "ndjson" | "json") => FileFormat::JsonLines,
+        Some(other) => return Err(ApiError::BadRequest(format!("format `{other}` is not csv or jsonl"))),
+        None => FileFormat::detect(file_name, headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()), body),
+    })
+}
+
 pub(crate) fn file_error(error: FileError) -> ApiError {
     let position = match &error {
         FileError::NotUtf8 { line, column } => Some(Position { line: *line, column: Some(*column) }),
@@ -74,15 +85,7 @@ async fn import(
     if campaign.status == CampaignStatus::Finished {
         return Err(ApiError::Conflict { detail: "the campaign is FINISHED; contacts can no longer be imported".into(), allowed: None });
     }
-    let format = match query.format.as_deref() {
-        Some("csv") => FileFormat::Csv,
-        Some("jsonl" | "ndjson" | "json") => FileFormat::JsonLines,
-        Some(other) => return Err(ApiError::BadRequest(format!("format `{other}` is not csv or jsonl"))),
-        None => {
-            let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-            FileFormat::detect(query.file_name.as_deref(), content_type, &body)
-        }
-    };
+    let format = file_format(query.format.as_deref(), query.file_name.as_deref(), &headers, &body)?;
     // Parsing a large file is CPU work: keep it off the async workers.
     let parsed = tokio::task::spawn_blocking(move || contact_file::parse(format, &body, IMPORT_LIMIT_BYTES as u64))
         .await

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use stratagem_domain::contact_file::{self, FileFormat};
+use stratagem_domain::contact_file;
 use stratagem_domain::StrategyType;
 use stratagem_engine::simulator::{simulate, Simulation, SimulationReport};
 use stratagem_engine::Personas;
@@ -79,12 +79,7 @@ async fn dry_run(
     if !(1..=MAX_DAYS).contains(&days) {
         return Err(ApiError::BadRequest(format!("days must be from 1 to {MAX_DAYS}")));
     }
-    let format = match query.format.as_deref() {
-        Some("csv") => FileFormat::Csv,
-        Some("jsonl" | "ndjson" | "json") => FileFormat::JsonLines,
-        Some(other) => return Err(ApiError::BadRequest(format!("format `{other}` is not csv or jsonl"))),
-        None => FileFormat::detect(query.file_name.as_deref(), headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()), &body),
-    };
+    let format = crate::contacts::file_format(query.format.as_deref(), query.file_name.as_deref(), &headers, &body)?;
     let parsed = contact_file::parse(format, &body, SIMULATION_LIMIT_BYTES as u64).map_err(crate::contacts::file_error)?;
     if parsed.rows.len() > MAX_CONTACTS {
         return Err(ApiError::InvalidFile {
