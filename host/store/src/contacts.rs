@@ -96,7 +96,7 @@ impl Store {
         if object_ids.iter().collect::<HashSet<_>>().len() != object_ids.len() {
             return Err(StoreError::Conflict("a batch names the same object_id twice".into()));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut existing: HashMap<String, String> = HashMap::new();
         for chunk in object_ids.chunks(ID_CHUNK) {
             let sql = format!(

@@ -473,7 +473,7 @@ impl Store {
         values: &[AnalysisValue],
         now: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // A write first, so SQLite takes its write lock here (a read first
         // could not upgrade), and PostgreSQL orders this with a stop.
         let running = sqlx::query("UPDATE analysis_runs SET updated_at = $1 WHERE id = $2 AND status = 'PROGRESS'")

@@ -293,7 +293,7 @@ impl Store {
     /// one transaction: a send is recorded by its adapter before this, so a
     /// crash here only makes the next claim find the recorded outcome.
     pub async fn start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for start in started {
             let query = match &start.ended {
                 Some(results) => sqlx::query(
@@ -445,7 +445,7 @@ impl Store {
     /// were applied (`false`: the contact moved on, nothing of it written;
     /// the caller runs the strategy again).
     pub async fn apply_session_outcomes(&self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut applied = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             let written = write_contact(
@@ -480,7 +480,7 @@ impl Store {
         last_error: Option<&serde_json::Value>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if !write_contact(&mut tx, tenant_id, contact_id, revision, contact, last_error, None, now).await? {
             return Ok(false);
         }

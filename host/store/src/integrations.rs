@@ -122,7 +122,7 @@ impl Store {
     /// Replaces name and settings and merges the given secrets over the
     /// stored ones, in one transaction so a concurrent update is not lost.
     pub async fn update_integration(&self, tenant_id: &str, id: &str, changes: IntegrationChanges<'_>) -> Result<Integration> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let row = sqlx::query("SELECT secrets FROM integrations WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)

@@ -121,6 +121,17 @@ impl Store {
         self
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// `BEGIN` (IMMEDIATE): a deferred one that reads first and then writes
+    /// fails at once with SQLITE_BUSY if another connection committed in
+    /// between, instead of waiting its turn under the busy timeout.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

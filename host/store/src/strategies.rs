@@ -118,7 +118,7 @@ impl Store {
         lease_until: DateTime<Utc>,
     ) -> Result<(String, i64)> {
         self.campaign(tenant_id, campaign_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query("SELECT id, latest_version FROM strategies WHERE tenant_id = $1 AND campaign_id = $2 AND kind = $3")
             .bind(tenant_id)
             .bind(campaign_id)
@@ -323,7 +323,7 @@ impl Store {
     }
 
     pub async fn delete_strategy(&self, tenant_id: &str, id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let owned = sqlx::query("SELECT id FROM strategies WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)
