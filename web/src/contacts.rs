@@ -1,13 +1,15 @@
 //! Contacts tab: upload a CSV or JSON Lines file and follow the import
-//! job to its report, download the contacts, and the paged table whose
-//! communication count opens the contact's communication history.
+//! job to its report, a dry run over such a file (`src/dry_run.rs`),
+//! download the contacts, and the paged table whose communication count
+//! opens the contact's history: its 360 Results, the communications and
+//! the transcript of each conversation with its Deep Analysis values.
 
 use leptos::prelude::*;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 
 use crate::api::{self, Body, Problem};
-use crate::util::{int, items, short_time, show_problem, text};
+use crate::util::{int, items, short_time, show_problem, shown, text};
 
 const PAGE: i64 = 20;
 
@@ -50,6 +52,7 @@ pub fn Contacts(id: String) -> impl IntoView {
     view! {
         <div id="contacts">
             <Import campaign=campaign.get_value() on_done=Callback::new(move |_| reload.update(|n| *n += 1))/>
+            <crate::dry_run::DryRun campaign=campaign.get_value()/>
             <div class="row">
                 <h3>"Contacts"</h3>
                 <input type="search" placeholder="Search name, email, phone, id" prop:value=move || search.get()
@@ -98,6 +101,19 @@ pub fn Contacts(id: String) -> impl IntoView {
     }
 }
 
+/// The content type a contact file is sent with: its extension decides;
+/// otherwise the browser's type, or CSV.
+pub fn file_type(file: &web_sys::File) -> String {
+    let lower = file.name().to_ascii_lowercase();
+    if lower.ends_with(".jsonl") || lower.ends_with(".json") || lower.ends_with(".ndjson") {
+        "application/x-ndjson".to_owned()
+    } else if lower.ends_with(".csv") || file.type_().is_empty() {
+        "text/csv".to_owned()
+    } else {
+        file.type_()
+    }
+}
+
 #[component]
 fn Import(campaign: String, on_done: Callback<()>) -> impl IntoView {
     let job = RwSignal::new(None::<Value>);
@@ -106,15 +122,7 @@ fn Import(campaign: String, on_done: Callback<()>) -> impl IntoView {
         let input: web_sys::HtmlInputElement = event_target(&ev);
         let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
         let name = file.name();
-        let lower = name.to_ascii_lowercase();
-        // The extension decides; otherwise the browser's type, or CSV.
-        let content_type = if lower.ends_with(".jsonl") || lower.ends_with(".json") || lower.ends_with(".ndjson") {
-            "application/x-ndjson".to_owned()
-        } else if lower.ends_with(".csv") || file.type_().is_empty() {
-            "text/csv".to_owned()
-        } else {
-            file.type_()
-        };
+        let content_type = file_type(&file);
         let path = format!("/api/campaigns/{campaign}/imports?file_name={}", api::enc(&name));
         input.set_value("");
         job.set(None);
@@ -190,42 +198,155 @@ fn History(campaign: String, object_id: String, close: Callback<()>) -> impl Int
     let contact = RwSignal::new(None::<Value>);
     let problem = RwSignal::new(None::<Problem>);
     let path = format!("/api/campaigns/{campaign}/contacts/{}", api::enc(&object_id));
+    let campaign = StoredValue::new(campaign);
     leptos::task::spawn_local(async move {
         match api::get(&path).await {
             Ok(value) => contact.set(Some(value)),
             Err(error) => problem.set(Some(error)),
         }
     });
+    // Opened below the table: brought into view once loaded.
+    let card = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        if contact.with(Option::is_some) || problem.with(Option::is_some) {
+            if let Some(card) = card.get_untracked() {
+                card.scroll_into_view();
+            }
+        }
+    });
     view! {
-        <div class="card" id="history">
+        <div class="card" id="history" node_ref=card>
             <div class="row">
                 <h4>{format!("Communication history · {object_id}")}</h4>
                 <button class="link" on:click=move |_| close.run(())>"Close"</button>
             </div>
             {show_problem(problem)}
             {move || contact.get().map(|c| {
-                let rows = items(&c["communications"]).into_iter().map(|m| {
+                let communications = items(&c["communications"]);
+                let rows = communications.iter().map(|m| {
                     let status = text(&m["status"], "status");
                     view! {
                         <tr class=format!("comm status-{status}")>
-                            <td>{text(&m, "name")}</td>
-                            <td>{text(&m, "stage_name")}</td>
-                            <td>{short_time(&text(&m, "start_date"))} " → " {short_time(&text(&m, "end_date"))}</td>
+                            <td>{text(m, "name")}</td>
+                            <td>{text(m, "stage_name")}</td>
+                            <td>{short_time(&text(m, "start_date"))} " → " {short_time(&text(m, "end_date"))}</td>
                             <td><span class=format!("badge status-{status}")>{status.clone()}</span><div class="muted">{text(&m["status"], "detail")}</div></td>
-                            <td>{text(&m, "alternative")}</td>
+                            <td>{text(m, "alternative")}</td>
                         </tr>
                     }
                 }).collect_view();
-                let mut summary = vec![text(&c, "name"), format!("stage {}", text(&c, "current_stage"))];
-                if let Some(results) = c["results"].as_object() {
-                    summary.extend(results.iter().map(|(k, v)| format!("{k}: {v}")));
-                }
+                // Conversations: the sessions of two-way channels, with their messages.
+                let transcripts = items(&c["sessions"]).into_iter().filter(|s| !items(&s["messages"]).is_empty()).map(|session| {
+                    let id = text(&session, "communication_id");
+                    let communication = communications.iter().find(|m| text(m, "id") == id).cloned().unwrap_or_default();
+                    view! { <Transcript campaign=campaign.get_value() session communication/> }
+                }).collect_view();
                 view! {
-                    <p>{summary.join(" · ")}</p>
+                    <p>{format!("{} · stage {}", text(&c, "name"), text(&c, "current_stage"))}</p>
+                    {results_view(items(&c["result_view"]))}
+                    <h4>"Communications"</h4>
                     <table class="grid"><thead><tr><th>"Name"</th><th>"Stage"</th><th>"Window"</th><th>"Status"</th><th>"A/B"</th></tr></thead><tbody>{rows}</tbody></table>
                     {(!c["last_error"].is_null()).then(|| view! { <div class="problem"><strong>"Last strategy error: "</strong><pre>{text(&c["last_error"], "message")}</pre></div> })}
+                    {transcripts}
                 }
             })}
         </div>
+    }
+}
+
+/// 360 View > Results: ResultFlag, ResultDatetime and each campaign result
+/// field, with its description as the hint; "—" until filled.
+fn results_view(entries: Vec<Value>) -> impl IntoView {
+    let rows = entries
+        .into_iter()
+        .map(|entry| {
+            let code = text(&entry, "code");
+            let value = match entry["value"].as_str() {
+                Some(stamp) if code == "ResultDatetime" => short_time(stamp),
+                _ => shown(&entry["value"]),
+            };
+            let description = text(&entry, "description");
+            let hint = description.clone();
+            view! {
+                <tr title=hint>
+                    <td><strong>{text(&entry, "name")}</strong>" "<code class="muted">{code}</code><div class="muted">{description}</div></td>
+                    <td class="result-value">{value}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section id="contact-results">
+            <h4>"Results"</h4>
+            <table class="grid"><thead><tr><th>"Field"</th><th>"Value"</th></tr></thead><tbody>{rows}</tbody></table>
+        </section>
+    }
+}
+
+/// One conversation: agent and contact messages as bubbles with their
+/// times, the session's results and its Deep Analysis values, if any.
+#[component]
+fn Transcript(campaign: String, session: Value, communication: Value) -> impl IntoView {
+    let communication_id = text(&session, "communication_id");
+    let analysis = RwSignal::new(Vec::<Value>::new());
+    let problem = RwSignal::new(None::<Problem>);
+    let path = format!("/api/campaigns/{campaign}/analysis/sessions/{}", api::enc(&communication_id));
+    leptos::task::spawn_local(async move {
+        match api::get(&path).await {
+            Ok(values) => analysis.set(items(&values)),
+            Err(error) => problem.set(Some(error)),
+        }
+    });
+    let title = [text(&communication, "name"), text(&communication, "stage_name")].into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>();
+    let title = if title.is_empty() { "Conversation".to_owned() } else { format!("Conversation · {}", title.join(" · ")) };
+    let channel = text(&session, "channel");
+    let alternative = text(&session, "alternative");
+    let messages = items(&session["messages"])
+        .into_iter()
+        .map(|message| {
+            let role = text(&message, "role");
+            let who = if role == "CONTACT" { "Contact" } else { "Agent" };
+            view! {
+                <li class=format!("message role-{role}")>
+                    <div class="bubble">{text(&message, "content")}</div>
+                    <div class="muted">{format!("{who} · {}", short_time(&text(&message, "sent_at")))}</div>
+                </li>
+            }
+        })
+        .collect_view();
+    let results = session["session_results"]
+        .as_object()
+        .filter(|r| !r.is_empty())
+        .map(|r| r.iter().map(|(k, v)| format!("{k}: {}", shown(v))).collect::<Vec<_>>().join(" · "));
+    view! {
+        <section class="transcript" id=format!("session-{communication_id}")>
+            <div class="row">
+                <h4>{title}</h4>
+                {(!channel.is_empty()).then(|| view! { <span class="badge">{channel}</span> })}
+                {(!alternative.is_empty()).then(|| view! { <span class="muted">{format!("A/B {alternative}")}</span> })}
+            </div>
+            <ol class="messages">{messages}</ol>
+            {results.map(|r| view! { <p class="muted">"Session results: " {r}</p> })}
+            {move || (!analysis.with(Vec::is_empty)).then(|| {
+                let rows = analysis.get().into_iter().map(|v| {
+                    let error = text(&v, "error");
+                    view! {
+                        <tr>
+                            <td><code>{text(&v, "metric")}</code></td>
+                            <td class="result-value">{shown(&v["value"])}
+                                {(!error.is_empty()).then(|| view! { <div class="field-error">{error}</div> })}</td>
+                            <td class="muted">{short_time(&text(&v, "computed_at"))}</td>
+                        </tr>
+                    }
+                }).collect_view();
+                view! {
+                    <table class="grid session-analysis">
+                        <thead><tr><th>"Deep Analysis"</th><th>"Value"</th><th>"Computed"</th></tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                }
+            })}
+            {show_problem(problem)}
+        </section>
     }
 }

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use serde_json::{json, Value};
 
 use crate::api::{self, Problem};
-use crate::util::{int, items, short_time, show_problem, text};
+use crate::util::{int, items, short_time, show_problem, text, value_bars};
 
 /// The latest run of campaign `id` into `run` (and `loaded` once the API
 /// answered): `None` when there is none (the API's 404), the problem of any
@@ -192,23 +192,8 @@ fn metric_card(metric: &Value) -> impl IntoView {
         values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     }
     let answered: i64 = values.iter().map(|v| v.1).sum();
-    let max = values.iter().map(|v| v.1).max().unwrap_or(0).max(1);
     let mean = metric["mean"].as_f64().map(|m| format!("{m:.2}"));
     let errors = int(metric, "errors");
-    let bars = values
-        .into_iter()
-        .map(|(value, count)| {
-            let share = if answered > 0 { count as f64 * 100.0 / answered as f64 } else { 0.0 };
-            let width = format!("{:.1}%", count as f64 * 100.0 / max as f64);
-            view! {
-                <div class="value-bar">
-                    <span class="value-label" title=value.clone()>{value.clone()}</span>
-                    <span class="value-track"><i style:width=width></i></span>
-                    <span class="value-count">{format!("{count} · {share:.0} %")}</span>
-                </div>
-            }
-        })
-        .collect_view();
     view! {
         <section class="card metric" id=format!("metric-{}", text(metric, "code"))>
             <div class="row">
@@ -220,7 +205,7 @@ fn metric_card(metric: &Value) -> impl IntoView {
             {if answered == 0 {
                 view! { <p class="empty">"No answers yet."</p> }.into_any()
             } else {
-                view! { <div class="value-bars">{bars}</div> }.into_any()
+                value_bars(values).into_any()
             }}
             <p class="muted">{format!("{} sessions analysed", int(metric, "sessions"))}
                 {(errors > 0).then(|| view! { <span class="field-error">{format!(" · {errors} without an answer (LLM errors)")}</span> })}

@@ -8,6 +8,7 @@ mod api;
 mod campaigns;
 mod contacts;
 mod deep_analysis;
+mod dry_run;
 mod integrations;
 mod python;
 mod settings;

@@ -23,9 +23,40 @@ pub fn items(value: &Value) -> Vec<Value> {
     value.as_array().cloned().unwrap_or_default()
 }
 
+/// Any value as the screens show it: text as is, `null` as "—".
+pub fn shown(value: &Value) -> String {
+    match value {
+        Value::Null => "—".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// `2026-11-27T10:00:00.123Z` → `2026-11-27 10:00`.
 pub fn short_time(stamp: &str) -> String {
     stamp.get(..16).map(|s| s.replace('T', " ")).unwrap_or_else(|| stamp.to_owned())
+}
+
+/// Counts as horizontal bars: each label, a bar scaled to the largest
+/// count, the count and its share of the total.
+pub fn value_bars(values: Vec<(String, i64)>) -> impl IntoView {
+    let total: i64 = values.iter().map(|v| v.1).sum();
+    let max = values.iter().map(|v| v.1).max().unwrap_or(0).max(1);
+    let bars = values
+        .into_iter()
+        .map(|(value, count)| {
+            let share = if total > 0 { count as f64 * 100.0 / total as f64 } else { 0.0 };
+            let width = format!("{:.1}%", count as f64 * 100.0 / max as f64);
+            view! {
+                <div class="value-bar">
+                    <span class="value-label" title=value.clone()>{value.clone()}</span>
+                    <span class="value-track"><i style:width=width></i></span>
+                    <span class="value-count">{format!("{count} · {share:.0} %")}</span>
+                </div>
+            }
+        })
+        .collect_view();
+    view! { <div class="value-bars">{bars}</div> }
 }
 
 /// A problem document: its detail, position, allowed statuses and every

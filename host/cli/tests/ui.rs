@@ -2,7 +2,8 @@
 //! chromedriver (WebDriver, via fantoccini) against the real `stratagem`
 //! binary: sign in, create a campaign, add stages, upload strategies and
 //! watch them build, import contacts and read the report, configure and
-//! start the campaign, and watch contacts and analytics change; create an
+//! start the campaign, and watch contacts and analytics change; dry-run
+//! the campaign over a contact file; read a contact's 360 Results; create an
 //! LLM integration (its secret never reaches the page), see the Deep
 //! Analysis view and the analysis status in Settings; all of it under the
 //! UI's Content-Security-Policy, with no violation.
@@ -318,6 +319,27 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#campaign-status", 240, |t| t == "FINISHED").await;
     ui.shot("07-contacts-after-run").await.expect("shot");
 
+    // A dry run of the campaign over a small file: a bad row is answered
+    // with its line; a good file gives the outcomes and the timeline.
+    let bad = dir.path().join("dry-run-bad.csv");
+    std::fs::write(&bad, "object_id,external_id,name,email,phone,persona\nD1,V1,Dora Dry,d@example.com,+500,paid\nB1,V2,Broken row\n").expect("csv");
+    ui.find("#dry-run-file").await.send_keys(bad.to_str().expect("utf-8")).await.expect("choose the file");
+    ui.click("#dry-run-start").await;
+    ui.text_until("#dry-run-problem", 60, |t| t.contains("422") && t.contains("line 3")).await;
+    let good = dir.path().join("dry-run.csv");
+    std::fs::write(&good, "object_id,external_id,name,email,phone,persona\nD1,V1,Dora Dry,d@example.com,+500,paid\nD2,V2,Dan Dry,e@example.com,+600,refused\n").expect("csv");
+    ui.find("#dry-run-file").await.send_keys(good.to_str().expect("utf-8")).await.expect("choose the file");
+    ui.fill("#dry-run-days", "10").await;
+    ui.click("#dry-run-start").await;
+    ui.text_until("#dry-run-timeline", 240, |t| t.contains("D1") && t.contains("D2")).await;
+    let outcomes = ui.text_until("#dry-run-results", 20, |t| t.contains("Success")).await;
+    assert!(outcomes.contains("Failure"), "{outcomes}");
+    ui.text_until("#dry-run-stages", 20, |t| t.contains("Paid") && t.contains("Refused")).await;
+    ui.client.execute("document.getElementById('dry-run').scrollIntoView(); return true;", vec![]).await.expect("scroll");
+    ui.shot("07b-dry-run").await.expect("shot");
+    // Nothing of the campaign changed.
+    ui.text_until("#contact-range", 20, |t| t == "1–3 of 3").await;
+
     // Max's first window had passed: MISSED, then retried.
     let rows = ui.client.find_all(Locator::Css("#contact-table tbody tr")).await.expect("rows");
     let mut opened = false;
@@ -330,6 +352,7 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     assert!(opened, "Max's row is listed");
     ui.text_until("#history", 20, |t| t.contains("MISSED") && t.contains("COMPLETED")).await;
     ui.find("#history tr.comm.status-MISSED").await;
+    ui.text_until("#contact-results", 20, |t| t.contains("ResultFlag") && t.contains("ResultDatetime")).await;
     ui.shot("08-communication-history").await.expect("shot");
 
     // Analytics: the overview and the charts, or the API's own error where
