@@ -293,6 +293,16 @@ impl Store {
     /// one transaction: a send is recorded by its adapter before this, so a
     /// crash here only makes the next claim find the recorded outcome.
     pub async fn start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            match self.try_start_sessions(started, now).await {
+                Err(error) if is_transient_conflict(&error) && attempt < CONFLICT_RETRIES => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.begin_write().await?;
         for start in started {
             let query = match &start.ended {
@@ -445,6 +455,16 @@ impl Store {
     /// were applied (`false`: the contact moved on, nothing of it written;
     /// the caller runs the strategy again).
     pub async fn apply_session_outcomes(&self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
+        let mut attempt = 0;
+        loop {
+            match self.try_apply_session_outcomes(outcomes, now).await {
+                Err(error) if is_transient_conflict(&error) && attempt < CONFLICT_RETRIES => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_apply_session_outcomes(&self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
         let mut tx = self.begin_write().await?;
         let mut applied = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
@@ -655,6 +675,20 @@ async fn write_contact(
             .await?;
     }
     Ok(true)
+}
+
+/// How often a batch is tried again after PostgreSQL aborted it to break a
+/// deadlock with another node's batch (rows of both are locked in
+/// different orders); the whole transaction rolled back, so retrying it
+/// is safe.
+const CONFLICT_RETRIES: u32 = 3;
+
+fn is_transient_conflict(error: &StoreError) -> bool {
+    match error {
+        // deadlock_detected, serialization_failure
+        StoreError::Database(sqlx::Error::Database(error)) => matches!(error.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
+    }
 }
 
 /// The session's communication ends, whatever the strategy did to it.
