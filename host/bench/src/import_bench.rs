@@ -1,7 +1,9 @@
 //! Contact import through the HTTP API, end to end (upload → job done), on
 //! SQLite and PostgreSQL, with no strategy, a no-op strategy and the spec's
 //! data-load strategy, so the cost of each layer is visible as a ratio to
-//! the no-strategy import on the same backend.
+//! the no-strategy import on the same backend. One more no-strategy import
+//! runs on a database whose analytics rollup triggers (migration 0011) are
+//! dropped, so what the triggers cost the import path shows in the same run.
 //!
 //!   cargo run --release -p stratagem-bench --bin import-bench
 //!
@@ -106,6 +108,37 @@ async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> 
     }
 }
 
+/// Drops the analytics panel's rollup triggers (the write path before
+/// migration 0011) from a migrated database.
+async fn drop_rollup_triggers(url: &str, backend: &str) -> anyhow::Result<()> {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await?;
+    let list = if backend == "sqlite" {
+        "SELECT name, tbl_name AS tbl FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%rollup%'"
+    } else {
+        "SELECT t.tgname::text AS name, c.relname::text AS tbl FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+         WHERE t.tgname LIKE '%rollup%'"
+    };
+    let triggers = sqlx::query(list).fetch_all(&pool).await?;
+    if triggers.is_empty() {
+        bail!("no rollup triggers found to drop");
+    }
+    for row in triggers {
+        let (name, table): (String, String) = (row.try_get("name")?, row.try_get("tbl")?);
+        let sql = if backend == "sqlite" { format!("DROP TRIGGER {name}") } else { format!("DROP TRIGGER {name} ON {table}") };
+        sqlx::query(&sql).execute(&pool).await?;
+    }
+    pool.close().await;
+    Ok(())
+}
+
+fn drop_database(url: &str) {
+    if let Some(name) = url.strip_prefix("postgres://").and_then(|rest| rest.rsplit('/').next()) {
+        let _ = std::process::Command::new("dropdb").args(["--force", "-h", "127.0.0.1", "-U", "postgres", name]).status();
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rows: usize = std::env::var("IMPORT_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
@@ -125,16 +158,24 @@ async fn main() -> anyhow::Result<()> {
         let mut baseline = None;
         for (label, strategy) in [
             ("none", None),
+            ("none, rollup triggers dropped", None),
             ("no-op (return contact)", Some("host/bench/strategies/noop.py")),
             ("spec data load", Some("examples/spec/data_load.py")),
         ] {
-            let rate = import(&api, strategy, &body, rows).await?;
+            let rate = if label.contains("dropped") {
+                let bare_url = database(backend, dir.path())?;
+                let bare = start(&bare_url, runtime.clone(), builder.clone()).await?;
+                drop_rollup_triggers(&bare_url, backend).await?;
+                let rate = import(&bare, None, &body, rows).await?;
+                drop_database(&bare_url);
+                rate
+            } else {
+                import(&api, strategy, &body, rows).await?
+            };
             let base = *baseline.get_or_insert(rate);
             println!("{backend:<10} {label:<34} {rate:>12.0} {:>16.2}", rate / base);
         }
-        if let Some(name) = url.strip_prefix("postgres://").and_then(|rest| rest.rsplit('/').next()) {
-            let _ = std::process::Command::new("dropdb").args(["--force", "-h", "127.0.0.1", "-U", "postgres", name]).status();
-        }
+        drop_database(&url);
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
-//! The campaign panel's numbers, computed by the database: counts grouped
-//! in SQL, never a row per contact brought back.
+//! The campaign panel's numbers, read from rollup counters that triggers
+//! keep exact in the transaction of every write to contacts and
+//! communications (migration 0011): a panel read sums a few hundred
+//! counter rows, not a campaign's million contacts.
 
 use std::collections::BTreeMap;
 
@@ -79,14 +81,15 @@ impl Store {
 
     pub async fn campaign_overview(&self, tenant_id: &str, campaign_id: &str) -> Result<Overview> {
         self.campaign(tenant_id, campaign_id).await?;
-        // One grouped scan of the panel index gives the stages and, summed,
-        // the totals.
+        // The contact counters per stage give the stages and, summed, the
+        // totals; shards and flag states are summed away here.
         let rows = sqlx::query(
-            "SELECT current_stage, COUNT(*) AS contacts, \
-               COALESCE(SUM(CASE WHEN result_flag IS NOT NULL THEN 1 ELSE 0 END), 0) AS completed, \
-               COALESCE(SUM(CASE WHEN result_flag = 1 THEN 1 ELSE 0 END), 0) AS successful, \
-               COALESCE(SUM(CASE WHEN result_flag IS NOT NULL OR last_session_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS processed \
-             FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY current_stage",
+            "SELECT staged, stage, CAST(SUM(contacts) AS BIGINT) AS contacts, \
+               CAST(SUM(CASE WHEN result >= 0 THEN contacts ELSE 0 END) AS BIGINT) AS completed, \
+               CAST(SUM(CASE WHEN result = 1 THEN contacts ELSE 0 END) AS BIGINT) AS successful, \
+               CAST(SUM(CASE WHEN result >= 0 OR session = 1 THEN contacts ELSE 0 END) AS BIGINT) AS processed \
+             FROM contact_rollups WHERE tenant_id = $1 AND campaign_id = $2 \
+             GROUP BY staged, stage HAVING SUM(contacts) <> 0",
         )
         .bind(tenant_id)
         .bind(campaign_id)
@@ -101,15 +104,15 @@ impl Store {
             processed += get::<i64>(row, "processed")?;
             completed += get::<i64>(row, "completed")?;
             successful += stage_successful;
-            by_stage.push(StageCount { stage: get(row, "current_stage")?, contacts, successful: stage_successful });
+            let stage = (get::<i64>(row, "staged")? != 0).then(|| get::<String>(row, "stage")).transpose()?;
+            by_stage.push(StageCount { stage, contacts, successful: stage_successful });
         }
         by_stage.sort_by(|a, b| b.contacts.cmp(&a.contacts).then_with(|| a.stage.cmp(&b.stage)));
         let by_alternative = sqlx::query(
-            "SELECT m.stage_name, m.alternative, COUNT(*) AS communications, \
-               COALESCE(SUM(CASE WHEN c.result_flag = 1 THEN 1 ELSE 0 END), 0) AS successful \
-             FROM communications m JOIN contacts c ON c.id = m.contact_id \
-             WHERE m.tenant_id = $1 AND m.campaign_id = $2 AND m.alternative IS NOT NULL \
-             GROUP BY m.stage_name, m.alternative ORDER BY m.stage_name, m.alternative",
+            "SELECT stage_name, alternative, CAST(SUM(communications) AS BIGINT) AS communications, \
+               CAST(SUM(successful) AS BIGINT) AS successful \
+             FROM alternative_rollups WHERE tenant_id = $1 AND campaign_id = $2 \
+             GROUP BY stage_name, alternative HAVING SUM(communications) <> 0 ORDER BY stage_name, alternative",
         )
         .bind(tenant_id)
         .bind(campaign_id)
@@ -152,17 +155,48 @@ impl Store {
             DistributionKey::Stage => "stage_name",
             DistributionKey::Status => "status",
         };
-        let rows = sqlx::query(&format!(
-            "SELECT (start_date / {SLOT_MICROS}) AS slot, {column} AS key, COUNT(*) AS n FROM communications \
-             WHERE tenant_id = $1 AND campaign_id = $2 AND start_date >= $3 AND start_date < $4 \
-             GROUP BY (start_date / {SLOT_MICROS}), {column}"
-        ))
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .bind(micros(from))
-        .bind(micros(to))
-        .fetch_all(&self.pool)
-        .await?;
+        let (from, to) = (micros(from), micros(to));
+        // Slots wholly inside [from, to) are read from the slot counters.
+        // The range's ends when they are not on a slot boundary, and the
+        // slots at and before the epoch (the division truncates toward
+        // zero, so slot 0 spans both sides of it), are counted in the
+        // communications themselves: a short index range each.
+        let first = from.max(SLOT_MICROS).div_euclid(SLOT_MICROS) + i64::from(from.max(SLOT_MICROS).rem_euclid(SLOT_MICROS) != 0);
+        let last = to.div_euclid(SLOT_MICROS);
+        let mut rows = Vec::new();
+        let edges = if first < last {
+            rows.extend(
+                sqlx::query(&format!(
+                    "SELECT slot, {column} AS key, CAST(SUM(communications) AS BIGINT) AS n FROM slot_rollups \
+                     WHERE tenant_id = $1 AND campaign_id = $2 AND slot >= $3 AND slot < $4 \
+                     GROUP BY slot, {column} HAVING SUM(communications) <> 0"
+                ))
+                .bind(tenant_id)
+                .bind(campaign_id)
+                .bind(first)
+                .bind(last)
+                .fetch_all(&self.pool)
+                .await?,
+            );
+            vec![(from, first * SLOT_MICROS), (last * SLOT_MICROS, to)]
+        } else {
+            vec![(from, to)]
+        };
+        for (start, end) in edges.into_iter().filter(|(start, end)| start < end) {
+            rows.extend(
+                sqlx::query(&format!(
+                    "SELECT (start_date / {SLOT_MICROS}) AS slot, {column} AS key, COUNT(*) AS n FROM communications \
+                     WHERE tenant_id = $1 AND campaign_id = $2 AND start_date >= $3 AND start_date < $4 \
+                     GROUP BY (start_date / {SLOT_MICROS}), {column}"
+                ))
+                .bind(tenant_id)
+                .bind(campaign_id)
+                .bind(start)
+                .bind(end)
+                .fetch_all(&self.pool)
+                .await?,
+            );
+        }
         let mut slots = BTreeMap::new();
         for row in &rows {
             let slot: i64 = get(row, "slot")?;

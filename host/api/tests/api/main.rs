@@ -13,6 +13,7 @@ mod deep_analysis;
 mod email;
 mod engine;
 mod nodes;
+mod rollups;
 mod simulations;
 mod stages;
 mod strategies;

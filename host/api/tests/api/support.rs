@@ -176,6 +176,11 @@ impl App {
         stratagem_engine::Engine::new(self.store.clone(), Arc::new(strategies), Arc::new(SystemClock), config)
     }
 
+    /// The database this node's store is on (for tests that check tables).
+    pub fn database_url(&self) -> &str {
+        &self.url
+    }
+
     /// A new tenant and a client authenticated as it.
     pub async fn tenant(&self, name: &str) -> Client {
         let (_, key) = self.store.create_tenant(name).await.expect("tenant");
