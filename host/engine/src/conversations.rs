@@ -102,8 +102,9 @@ const REPLY_FORMAT: &str = "Answer with a JSON object {\"reply\": \"<your next m
 const OUTCOMES: &str = "NO_RESPONSE, PROMISE_TO_PAY, PAID, REFUSED, CALLBACK_REQUESTED, WRONG_PERSON, OTHER";
 
 impl Engine {
-    /// Whether a channel is carried by a provider account (not SMTP, an
-    /// operator or the simulator).
+    /// Whether a channel is carried by a provider account: every channel
+    /// but Email Notification (its own one-way SMTP adapter), Human, No
+    /// Communication and the simulator.
     pub(crate) fn uses_provider(&self, channel: Channel) -> bool {
         !self.config.simulate_every_channel
             && channel.integration_kind().is_some()

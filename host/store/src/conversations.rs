@@ -291,17 +291,4 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    /// An open session by id.
-    pub async fn session_in_progress(&self, tenant_id: &str, communication_id: &str) -> Result<Option<OpenSession>> {
-        let row = sqlx::query(&format!(
-            "SELECT {OPEN_SESSION_COLUMNS} FROM communications WHERE id = $1 AND tenant_id = $2 \
-             AND status = 'IN_PROGRESS' AND session_ended_at IS NULL"
-        ))
-        .bind(communication_id)
-        .bind(tenant_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(open_session).transpose()
-    }
 }

@@ -348,21 +348,6 @@ impl Store {
         Ok(())
     }
 
-    /// The send opened a session that stays open (a HUMAN task): no lease,
-    /// so no node retries it, until [`Store::complete_task`] ends it.
-    pub async fn open_session(&self, communication_id: &str, alternative: &str, channel: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE communications SET alternative = $1, channel = $2, lease_until = NULL \
-             WHERE id = $3 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
-        )
-        .bind(alternative)
-        .bind(channel)
-        .bind(communication_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Claims up to `limit` ended sessions of RUNNING campaigns that await
     /// aggregation, leasing them until `lease_until`.
     pub async fn claim_ended_sessions(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<EndedSession>> {
