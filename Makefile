@@ -37,7 +37,10 @@ test-python:
 	$(VENV)/bin/python -m pytest -q guest-sdk-python/tests
 
 # API and storage tests create one PostgreSQL database each; drop the ones
-# earlier runs left behind.
+# earlier runs left behind. Their fake providers and LLMs listen on
+# 127.0.0.1, which integrations may only reach when private endpoints are
+# allowed (host/engine/src/egress.rs has the guard's own tests).
+test-rust: export STRATAGEM_ALLOW_PRIVATE_ENDPOINTS = 1
 test-rust:
 	-psql -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'stratagem_test_%'" 2>/dev/null \
 		| xargs -r -n1 dropdb -h 127.0.0.1 -U postgres

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use stratagem_domain::{Integration, IntegrationKind, JsonMap};
+use stratagem_domain::{FieldError, Integration, IntegrationKind, JsonMap};
+use stratagem_engine::egress;
 use stratagem_store::IntegrationChanges;
 
 use crate::auth::Tenant;
@@ -42,6 +43,20 @@ struct UpdateBody {
     secrets: JsonMap,
 }
 
+/// The endpoints the engine will call must be public (see
+/// `stratagem_engine::egress`): `api_base_url`, and an SMTP `host`.
+fn endpoint_errors(settings: &JsonMap) -> Vec<FieldError> {
+    let allow_private = egress::private_endpoints_allowed();
+    ["api_base_url", "host"]
+        .into_iter()
+        .filter_map(|name| {
+            let endpoint = settings.get(name)?.as_str()?;
+            let problem = egress::check_endpoint(endpoint, allow_private).err()?;
+            Some(FieldError::new(format!("settings.{name}"), problem))
+        })
+        .collect()
+}
+
 fn check_name(name: &str) -> ApiResult<()> {
     if name.trim().is_empty() || name.chars().count() > 200 {
         return Err(ApiError::BadRequest("name must have 1 to 200 characters".into()));
@@ -60,6 +75,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Integration>)> {
     check_name(&body.name)?;
     check(body.kind.validate(&body.settings, &body.secrets, &[]))?;
+    check(endpoint_errors(&body.settings))?;
     let changes = IntegrationChanges { name: body.name.trim(), settings: &body.settings, secrets: &body.secrets };
     Ok((StatusCode::CREATED, Json(state.store.create_integration(&tenant, body.kind, changes).await?)))
 }
@@ -77,6 +93,7 @@ async fn update(
     let current = state.store.integration(&tenant, &id).await?;
     check_name(&body.name)?;
     check(current.kind.validate(&body.settings, &body.secrets, &current.secrets_set))?;
+    check(endpoint_errors(&body.settings))?;
     let changes = IntegrationChanges { name: body.name.trim(), settings: &body.settings, secrets: &body.secrets };
     Ok(Json(state.store.update_integration(&tenant, &id, changes).await?))
 }

@@ -20,6 +20,7 @@
 mod analysis;
 pub mod channels;
 pub mod conversations;
+pub mod egress;
 mod email;
 pub mod llm;
 pub mod providers;
@@ -163,11 +164,7 @@ const IN_FLIGHT: usize = 16;
 impl Engine {
     pub fn new(store: Store, strategies: Arc<StrategyService>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
         let channels = Channels::new(store.clone(), Personas::default(), config.simulate_every_channel);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
+        let http = egress::client(Duration::from_secs(30));
         Self { store, strategies, channels, clock, config, rate_limits: RateLimits::default(), http }
     }
 
