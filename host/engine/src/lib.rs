@@ -325,8 +325,13 @@ impl Engine {
     }
 
     /// The campaign's active strategy of `kind`: `Some(None)` when it has
-    /// none, `None` when it has one that cannot run now.
+    /// none, `None` when it has one that cannot run now. Its component
+    /// (megabytes) is read only when this node has not loaded it yet.
     async fn strategy(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<Option<Arc<Strategy>>>, EngineError> {
+        let Some(hash) = self.store.active_component_hash(tenant_id, campaign_id, kind).await? else { return Ok(Some(None)) };
+        if let Some(strategy) = self.strategies.cached(&hash) {
+            return Ok(Some(Some(strategy)));
+        }
         let Some((hash, component)) = self.store.active_component(tenant_id, campaign_id, kind).await? else {
             return Ok(Some(None));
         };
@@ -355,8 +360,7 @@ impl Engine {
         }
     }
 
-    /// Starts one claimed communication through its stage's channel and
-    /// records how its session ended.
+    /// Starts one claimed communication through its stage's channel.
     /// Returns how its session started, to be written with its batch;
     /// `None` when there is nothing to write (put back, or written by a
     /// provider conversation).
@@ -425,8 +429,9 @@ impl Engine {
     }
 
     /// A campaign whose strategy fails for most of its processed contacts
-    /// has a systemic problem: it goes to ERROR with the count and the
-    /// last error, instead of failing its way through every contact.
+    /// has a systemic problem: it goes to ERROR with the count (each
+    /// contact keeps its own traceback), instead of failing its way through
+    /// every contact.
     async fn stop_if_failing_most(&self, tenant_id: &str, campaign_id: &str) -> Result<(), EngineError> {
         let (processed, failing) = self.store.strategy_failures(tenant_id, campaign_id).await?;
         if processed < FAILURE_QUORUM || failing * 2 <= processed {

@@ -43,9 +43,14 @@ impl StrategyService {
     }
 
     /// The loaded strategy for a stored component.
+    /// The strategy of a component already loaded on this node.
+    pub fn cached(&self, hash: &str) -> Option<Arc<Strategy>> {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(hash).cloned()
+    }
+
     pub fn load(&self, hash: &str, component: &[u8]) -> Result<Arc<Strategy>, LoadError> {
-        if let Some(strategy) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
-            return Ok(strategy.clone());
+        if let Some(strategy) = self.cached(hash) {
+            return Ok(strategy);
         }
         let (strategy, _) = self.runtime.load(component)?;
         let strategy = Arc::new(strategy);
