@@ -426,7 +426,16 @@ impl Engine {
                 }
             }
             contact.settle_result(Some(&before), now);
-            if self.store.apply_contact_answer(&session.tenant_id, &session.contact_id, at.revision, &contact, last_error.as_ref(), now).await? {
+            if self.store.apply_contact_answer(
+                &session.tenant_id,
+                &session.contact_id,
+                at.revision,
+                &contact,
+                &before.communications,
+                last_error.as_ref(),
+                now,
+            )
+            .await? {
                 return Ok(());
             }
         }

@@ -373,7 +373,8 @@ impl Engine {
         // A campaign that cannot run keeps its claims until they expire;
         // they are retried once it runs again.
         let Some(setup) = cache.get(&claimed.campaign_id) else { return Ok(None) };
-        let Some(contact) = contacts.get(&claimed.contact_id).map(|at| &at.stored.contact) else { return Ok(None) };
+        let Some(at) = contacts.get(&claimed.contact_id) else { return Ok(None) };
+        let contact = &at.stored.contact;
         let stages = &setup.stages;
         let stage_name = claimed.communication.stage_name.clone();
         let stage = stages.iter().find(|stage| stage.definition.name == stage_name);
@@ -382,7 +383,14 @@ impl Engine {
             None if self.config.simulate_every_channel => simulated_stage(&stage_name),
             None => {
                 let outcome = failure(format!("the campaign has no stage named `{stage_name}`; add it in the Stages tab"));
-                return Ok(Some(SessionStart { communication_id: claimed.id.clone(), alternative: None, channel: String::new(), ended: Some(outcome) }));
+                return Ok(Some(SessionStart {
+                    communication_id: claimed.id.clone(),
+                    tenant_id: claimed.tenant_id.clone(),
+                    alternative: None,
+                    channel: String::new(),
+                    ended: Some(outcome),
+                    record_send: false,
+                }));
             }
         };
         let definition = &stage.definition;
@@ -408,6 +416,7 @@ impl Engine {
             tenant_id: &claimed.tenant_id,
             contact_id: &claimed.contact_id,
             contact,
+            earlier_sends: at.sent.iter().filter(|id| **id != claimed.id).count(),
             channel,
             agent_id,
             settings,
@@ -421,11 +430,19 @@ impl Engine {
             },
             Err(error) => Sent::Ended(failure(error.to_string())),
         };
-        let ended = match sent {
-            Sent::Ended(outcome) => Some(outcome),
-            Sent::Open => None,
+        let (ended, record_send) = match sent {
+            Sent::Ended(outcome) => (Some(outcome), false),
+            Sent::Simulated(outcome) => (Some(outcome), true),
+            Sent::Open => (None, false),
         };
-        Ok(Some(SessionStart { communication_id: claimed.id.clone(), alternative: Some(label.to_owned()), channel: channel.as_str().to_owned(), ended }))
+        Ok(Some(SessionStart {
+            communication_id: claimed.id.clone(),
+            tenant_id: claimed.tenant_id.clone(),
+            alternative: Some(label.to_owned()),
+            channel: channel.as_str().to_owned(),
+            ended,
+            record_send,
+        }))
     }
 
     /// A campaign whose strategy fails for most of its processed contacts
@@ -505,6 +522,7 @@ impl Engine {
             contact_id: session.contact_id.clone(),
             revision: at.revision,
             contact,
+            seen_communications: before.communications,
             communication_id: session.communication_id.clone(),
             last_error,
         }))

@@ -62,12 +62,12 @@ pub(crate) const COMMUNICATION_COLUMNS: &str = "id, name, stage_name, start_date
 /// of a SQLite statement by scanning its parameter names, so binding cost
 /// grows with the square of a statement's parameters (measured: 500-row
 /// statements spent 19 % of an import in sqlite3_bind_parameter_name).
-const CONTACT_CHUNK: usize = 50;
-const COMMUNICATION_CHUNK: usize = 50;
-const ID_CHUNK: usize = 200;
+pub(crate) const CONTACT_CHUNK: usize = 50;
+pub(crate) const COMMUNICATION_CHUNK: usize = 50;
+pub(crate) const ID_CHUNK: usize = 200;
 
 /// `($s, $s+1, …), (…)` for `rows` rows of `columns` parameters.
-fn placeholders(start: usize, columns: usize, rows: usize) -> String {
+pub(crate) fn placeholders(start: usize, columns: usize, rows: usize) -> String {
     (0..rows)
         .map(|row| {
             let first = start + row * columns;

@@ -10,7 +10,11 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::any::AnyRow;
 use stratagem_domain::{Communication, Contact, JsonMap};
 
-use crate::contacts::{communication, flag, stored_contact, CONTACT_COLUMNS, COMMUNICATION_COLUMNS};
+use std::collections::{HashMap, HashSet};
+
+use crate::contacts::{
+    communication, flag, placeholders, stored_contact, COMMUNICATION_CHUNK, COMMUNICATION_COLUMNS, CONTACT_CHUNK, CONTACT_COLUMNS, ID_CHUNK,
+};
 use crate::{from_json, get, micros, new_id, to_json, Backend, Result, Store, StoreError, StoredContact};
 
 /// A communication claimed for sending.
@@ -51,12 +55,19 @@ pub struct SessionRecord {
 #[derive(Debug, Clone)]
 pub struct SessionStart {
     pub communication_id: String,
+    pub tenant_id: String,
     /// The A/B label; `None` when no stage could be chosen.
     pub alternative: Option<String>,
     pub channel: String,
     /// The session's results if it ended; `None` if it stays open (a
     /// HUMAN task).
     pub ended: Option<JsonMap>,
+    /// The send reached no one outside (the simulated population), so its
+    /// record is written here, in the transaction that ends its session,
+    /// instead of committed on its own before: a crash before this commit
+    /// leaves nothing sent to repeat. A send recorded earlier under the
+    /// same key keeps its outcome.
+    pub record_send: bool,
 }
 
 /// What AGGREGATION made of one ended session, to apply with its batch.
@@ -67,6 +78,8 @@ pub struct SessionOutcome {
     /// The contact's revision the strategy saw.
     pub revision: i64,
     pub contact: Contact,
+    /// The contact's communications as stored when the strategy ran.
+    pub seen_communications: Vec<Communication>,
     pub communication_id: String,
     pub last_error: Option<serde_json::Value>,
 }
@@ -76,6 +89,8 @@ pub struct SessionOutcome {
 pub struct ContactAtRevision {
     pub stored: StoredContact,
     pub revision: i64,
+    /// Its communications that went out on a channel, by id.
+    pub sent: Vec<String>,
 }
 
 impl Store {
@@ -195,22 +210,6 @@ impl Store {
         get(&row, "sends")
     }
 
-    /// How many of a contact's communications went out before this one (a
-    /// simulated persona answers by attempt). Read through the contact's
-    /// index: counting the send log instead scanned it per send on
-    /// PostgreSQL (measured: 100 sends/s at 20k).
-    pub async fn count_contact_sends(&self, tenant_id: &str, contact_id: &str, communication_id: &str) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS sends FROM communications WHERE contact_id = $1 AND tenant_id = $2 AND id <> $3 AND channel IS NOT NULL",
-        )
-        .bind(contact_id)
-        .bind(tenant_id)
-        .bind(communication_id)
-        .fetch_one(&self.pool)
-        .await?;
-        get(&row, "sends")
-    }
-
     /// The earliest start of a PLANNED communication of a campaign: where a
     /// simulation moves its clock when nothing is due.
     pub async fn next_planned_start(&self, tenant_id: &str, campaign_id: &str) -> Result<Option<DateTime<Utc>>> {
@@ -304,21 +303,52 @@ impl Store {
 
     async fn try_start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        for start in started {
-            let query = match &start.ended {
-                Some(results) => sqlx::query(
-                    "UPDATE communications SET session_results = $1, session_ended_at = $2, alternative = COALESCE($3, alternative), \
-                     channel = COALESCE(NULLIF($4, ''), channel), lease_until = NULL \
-                     WHERE id = $5 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
-                )
-                .bind(to_json(results)?)
-                .bind(micros(now)),
-                None => sqlx::query(
-                    "UPDATE communications SET alternative = COALESCE($1, alternative), channel = $2, lease_until = NULL \
-                     WHERE id = $3 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
-                ),
-            };
-            query.bind(&start.alternative).bind(&start.channel).bind(&start.communication_id).execute(&mut *tx).await?;
+        let records: Vec<(&SessionStart, &JsonMap)> =
+            started.iter().filter(|start| start.record_send).filter_map(|start| Some((start, start.ended.as_ref()?))).collect();
+        for chunk in records.chunks(COMMUNICATION_CHUNK) {
+            let sql = format!(
+                "INSERT INTO channel_sends (communication_id, tenant_id, channel, outcome, created_at) VALUES {} \
+                 ON CONFLICT (communication_id) DO NOTHING",
+                placeholders(1, 5, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for (start, outcome) in chunk {
+                query = query
+                    .bind(start.communication_id.clone())
+                    .bind(start.tenant_id.clone())
+                    .bind(start.channel.clone())
+                    .bind(to_json(*outcome)?)
+                    .bind(micros(now));
+            }
+            query.execute(&mut *tx).await?;
+        }
+        // One statement per chunk: on PostgreSQL each statement also fires
+        // the rollup triggers once.
+        for chunk in started.chunks(COMMUNICATION_CHUNK) {
+            let sql = format!(
+                "WITH v (communication_id, ended, results, recorded, label, sent_on) AS (VALUES {}) \
+                 UPDATE communications SET \
+                   session_results = CASE WHEN v.ended = 1 THEN COALESCE((SELECT s.outcome FROM channel_sends s \
+                     WHERE v.recorded = 1 AND s.communication_id = v.communication_id), v.results) ELSE communications.session_results END, \
+                   session_ended_at = CASE WHEN v.ended = 1 THEN ${} ELSE communications.session_ended_at END, \
+                   alternative = COALESCE(v.label, communications.alternative), \
+                   channel = COALESCE(NULLIF(v.sent_on, ''), communications.channel), lease_until = NULL \
+                 FROM v WHERE communications.id = v.communication_id \
+                   AND communications.status = 'IN_PROGRESS' AND communications.session_ended_at IS NULL",
+                placeholders(1, 6, chunk.len()),
+                chunk.len() * 6 + 1
+            );
+            let mut query = sqlx::query(&sql);
+            for start in chunk {
+                query = query
+                    .bind(start.communication_id.clone())
+                    .bind(i64::from(start.ended.is_some()))
+                    .bind(start.ended.as_ref().map(to_json).transpose()?)
+                    .bind(i64::from(start.record_send))
+                    .bind(start.alternative.clone())
+                    .bind(start.channel.clone());
+            }
+            query.bind(micros(now)).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -378,12 +408,12 @@ impl Store {
     }
 
     /// Several contacts, each of its tenant (`(tenant_id, contact_id)`), as
-    /// [`Store::contact_at_revision`] reads one: two queries per 50 contacts
+    /// [`Store::contact_at_revision`] reads one: two queries per 200 contacts
     /// instead of two per contact. Missing ones (deleted meanwhile, or not
     /// the tenant's) are absent from the map, keyed by contact id.
-    pub async fn contacts_at_revision(&self, contacts: &[(&str, &str)]) -> Result<std::collections::HashMap<String, ContactAtRevision>> {
-        let mut found = std::collections::HashMap::with_capacity(contacts.len());
-        for chunk in contacts.chunks(50) {
+    pub async fn contacts_at_revision(&self, contacts: &[(&str, &str)]) -> Result<HashMap<String, ContactAtRevision>> {
+        let mut found = HashMap::with_capacity(contacts.len());
+        for chunk in contacts.chunks(ID_CHUNK) {
             let list = (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
             let sql = format!("SELECT {CONTACT_COLUMNS}, revision, tenant_id FROM contacts WHERE id IN ({list})");
             let mut query = sqlx::query(&sql);
@@ -391,14 +421,17 @@ impl Store {
                 query = query.bind(*id);
             }
             let rows = query.fetch_all(&self.pool).await?;
-            let sql = format!("SELECT contact_id, {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id IN ({list}) ORDER BY contact_id, position");
+            let sql = format!(
+                "SELECT contact_id, channel, {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id IN ({list}) ORDER BY contact_id, position"
+            );
             let mut query = sqlx::query(&sql);
             for (_, id) in chunk {
                 query = query.bind(*id);
             }
-            let mut communications: std::collections::HashMap<String, Vec<Communication>> = std::collections::HashMap::new();
-            for row in query.fetch_all(&self.pool).await? {
-                communications.entry(get(&row, "contact_id")?).or_default().push(communication(&row)?);
+            let rows_of_communications = query.fetch_all(&self.pool).await?;
+            let mut communications: HashMap<String, Vec<&AnyRow>> = HashMap::new();
+            for row in &rows_of_communications {
+                communications.entry(get(row, "contact_id")?).or_default().push(row);
             }
             for row in &rows {
                 let id: String = get(row, "id")?;
@@ -407,7 +440,7 @@ impl Store {
                     continue;
                 }
                 let own = communications.remove(&id).unwrap_or_default();
-                found.insert(id, ContactAtRevision { stored: stored_contact(row, own)?, revision: get(row, "revision")? });
+                found.insert(id, contact_at_revision(row, &own)?);
             }
         }
         Ok(found)
@@ -421,15 +454,12 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("contact"))?;
         let communications = sqlx::query(&format!(
-            "SELECT {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id = $1 ORDER BY position"
+            "SELECT channel, {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id = $1 ORDER BY position"
         ))
         .bind(contact_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(ContactAtRevision {
-            stored: stored_contact(&row, communications.iter().map(communication).collect::<Result<_>>()?)?,
-            revision: get(&row, "revision")?,
-        })
+        contact_at_revision(&row, &communications.iter().collect::<Vec<_>>())
     }
 
     /// Applies a batch of AGGREGATION outcomes in one transaction (one
@@ -451,24 +481,21 @@ impl Store {
 
     async fn try_apply_session_outcomes(&self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
         let mut tx = self.begin_write().await?;
-        let mut applied = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
-            let written = write_contact(
-                &mut tx,
-                &outcome.tenant_id,
-                &outcome.contact_id,
-                outcome.revision,
-                &outcome.contact,
-                outcome.last_error.as_ref(),
-                Some(now),
-                now,
-            )
-            .await?;
-            if written {
-                end_aggregated(&mut tx, &outcome.communication_id, now).await?;
-            }
-            applied.push(written);
-        }
+        let writes: Vec<ContactWrite<'_>> = outcomes
+            .iter()
+            .map(|outcome| ContactWrite {
+                tenant_id: &outcome.tenant_id,
+                contact_id: &outcome.contact_id,
+                revision: outcome.revision,
+                contact: &outcome.contact,
+                seen_communications: &outcome.seen_communications,
+                last_error: outcome.last_error.as_ref(),
+            })
+            .collect();
+        let applied = write_contacts(&mut tx, &writes, Some(now), now).await?;
+        let ended: Vec<&str> =
+            outcomes.iter().zip(&applied).filter(|(_, applied)| **applied).map(|(outcome, _)| outcome.communication_id.as_str()).collect();
+        end_aggregated(&mut tx, &ended, now).await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -482,11 +509,13 @@ impl Store {
         contact_id: &str,
         revision: i64,
         contact: &Contact,
+        seen_communications: &[Communication],
         last_error: Option<&serde_json::Value>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        if !write_contact(&mut tx, tenant_id, contact_id, revision, contact, last_error, None, now).await? {
+        let write = ContactWrite { tenant_id, contact_id, revision, contact, seen_communications, last_error };
+        if write_contacts(&mut tx, &[write], None, now).await? != [true] {
             return Ok(false);
         }
         tx.commit().await?;
@@ -577,89 +606,198 @@ impl Store {
     }
 }
 
-/// Writes a strategy's contact if it is still at `revision`: its fields,
-/// its communications (existing ones updated in place, new ones planned,
-/// planned ones the strategy dropped cancelled). `session_ended_at` marks
-/// the contact processed. Returns `false`, writing nothing, when the
-/// contact moved on.
-#[allow(clippy::too_many_arguments)]
-async fn write_contact(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
-    contact_id: &str,
+/// A contact row (with `revision`) and its communications' rows (with
+/// `channel`), in position order.
+fn contact_at_revision(row: &AnyRow, communications: &[&AnyRow]) -> Result<ContactAtRevision> {
+    let mut sent = Vec::new();
+    for row in communications {
+        if get::<Option<String>>(row, "channel")?.is_some() {
+            sent.push(get(row, "id")?);
+        }
+    }
+    Ok(ContactAtRevision {
+        stored: stored_contact(row, communications.iter().map(|row| communication(row)).collect::<Result<_>>()?)?,
+        revision: get(row, "revision")?,
+        sent,
+    })
+}
+
+/// A strategy's contact, to be written if it is still at `revision`.
+struct ContactWrite<'a> {
+    tenant_id: &'a str,
+    contact_id: &'a str,
     revision: i64,
-    contact: &Contact,
-    last_error: Option<&serde_json::Value>,
+    contact: &'a Contact,
+    /// Its communications as the strategy saw them, in stored order.
+    seen_communications: &'a [Communication],
+    last_error: Option<&'a serde_json::Value>,
+}
+
+impl ContactWrite<'_> {
+    /// Whether the strategy returned this stored communication as it was
+    /// (its `flagged` mark aside, which is never stored set): then its row
+    /// is left alone — fewer row versions, and no stale copy written over
+    /// a claim another tick made meanwhile.
+    fn unchanged(&self, position: usize, returned: &Communication) -> bool {
+        self.seen_communications
+            .get(position)
+            .is_some_and(|seen| !seen.flagged && seen.id == returned.id && *seen == Communication { flagged: false, ..returned.clone() })
+    }
+}
+
+/// A communication row a contact write puts in place.
+struct CommunicationRow<'a> {
+    id: String,
+    contact_id: &'a str,
+    position: usize,
+    communication: &'a Communication,
+}
+
+/// Writes strategies' contacts that are still at the revision each saw:
+/// their fields and communications (existing ones updated in place, new
+/// ones planned, planned ones the strategy dropped cancelled; ones it
+/// returned unchanged are not rewritten). A few
+/// multi-row statements per batch, not several per contact: on PostgreSQL
+/// each statement also fires the rollup triggers. `session_ended_at` marks
+/// the contacts processed. Says per write whether it was applied: `false`,
+/// with nothing of it written, when its contact moved on — or when an
+/// earlier write of the batch is for the same contact (both saw one
+/// revision; the caller runs the later one again).
+async fn write_contacts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    writes: &[ContactWrite<'_>],
     session_ended_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<bool> {
-    let updated = sqlx::query(
-        "UPDATE contacts SET current_stage = $1, internal_data = $2, results = $3, result_flag = $4, result_datetime = $5, \
-         communication_count = $6, last_error = $7, updated_at = $8, last_session_at = COALESCE($12, last_session_at), revision = revision + 1 \
-         WHERE id = $9 AND tenant_id = $10 AND revision = $11",
-    )
-    .bind(&contact.current_stage)
-    .bind(to_json(&contact.internal_data)?)
-    .bind(to_json(&contact.results)?)
-    .bind(flag(contact.result_flag))
-    .bind(contact.result_datetime.map(micros))
-    .bind(contact.communications.len() as i64)
-    .bind(last_error.map(|e| e.to_string()))
-    .bind(micros(now))
-    .bind(contact_id)
-    .bind(tenant_id)
-    .bind(revision)
-    .bind(session_ended_at.map(micros))
-    .execute(&mut **tx)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Ok(false);
+) -> Result<Vec<bool>> {
+    let mut seen = HashSet::new();
+    let first: Vec<&ContactWrite<'_>> = writes.iter().filter(|write| seen.insert(write.contact_id)).collect();
+    let mut updated: HashSet<String> = HashSet::new();
+    for chunk in first.chunks(CONTACT_CHUNK) {
+        let sql = format!(
+            "WITH v (contact_id, owner, seen_revision, new_stage, new_internal_data, new_results, new_flag, new_flagged_at, \
+               new_count, new_error) AS (VALUES {}) \
+             UPDATE contacts SET current_stage = v.new_stage, internal_data = v.new_internal_data, results = v.new_results, \
+               result_flag = v.new_flag, result_datetime = v.new_flagged_at, communication_count = v.new_count, \
+               last_error = v.new_error, updated_at = ${n}, last_session_at = COALESCE(${}, contacts.last_session_at), \
+               revision = contacts.revision + 1 \
+             FROM v WHERE contacts.id = v.contact_id AND contacts.tenant_id = v.owner AND contacts.revision = v.seen_revision \
+             RETURNING id",
+            placeholders(1, 10, chunk.len()),
+            chunk.len() * 10 + 2,
+            n = chunk.len() * 10 + 1,
+        );
+        let mut query = sqlx::query(&sql);
+        for write in chunk {
+            let contact = write.contact;
+            query = query
+                .bind(write.contact_id.to_owned())
+                .bind(write.tenant_id.to_owned())
+                .bind(write.revision)
+                .bind(contact.current_stage.clone())
+                .bind(to_json(&contact.internal_data)?)
+                .bind(to_json(&contact.results)?)
+                .bind(flag(contact.result_flag))
+                .bind(contact.result_datetime.map(micros))
+                .bind(contact.communications.len() as i64)
+                .bind(write.last_error.map(|e| e.to_string()));
+        }
+        for row in query.bind(micros(now)).bind(session_ended_at.map(micros)).fetch_all(&mut **tx).await? {
+            updated.insert(get(&row, "id")?);
+        }
     }
-    let existing: Vec<String> = sqlx::query("SELECT id FROM communications WHERE contact_id = $1")
-        .bind(contact_id)
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|row| get(row, "id"))
-        .collect::<Result<_>>()?;
-    let mut kept = Vec::with_capacity(contact.communications.len());
-    for (position, comm) in contact.communications.iter().enumerate() {
-        let known = comm.id.as_ref().filter(|id| existing.contains(id));
-        let id = known.cloned().unwrap_or_else(|| new_id("com"));
-        let sql = if known.is_some() {
-            "UPDATE communications SET position = $1, name = $2, stage_name = $3, start_date = $4, end_date = $5, \
-             status = $6, status_detail = $7, status_updated_at = $8, flagged = 0, alternative = $9, parameters = $10 \
-             WHERE id = $11 AND contact_id = $12"
-        } else {
-            "INSERT INTO communications (position, name, stage_name, start_date, end_date, status, status_detail, \
-             status_updated_at, flagged, alternative, parameters, id, contact_id, tenant_id, campaign_id) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, tenant_id, campaign_id FROM contacts WHERE id = $12"
-        };
-        sqlx::query(sql)
-            .bind(position as i64)
-            .bind(&comm.name)
-            .bind(&comm.stage_name)
+    let mut taken = HashSet::new();
+    let applied: Vec<bool> =
+        writes.iter().map(|write| updated.contains(write.contact_id) && taken.insert(write.contact_id)).collect();
+    let written: Vec<&ContactWrite<'_>> = writes.iter().zip(&applied).filter(|(_, applied)| **applied).map(|(write, _)| write).collect();
+
+    let mut existing: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in written.chunks(ID_CHUNK) {
+        let sql = format!("SELECT id, contact_id FROM communications WHERE contact_id IN ({})", placeholders(1, 1, chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for write in chunk {
+            query = query.bind(write.contact_id.to_owned());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            existing.entry(get(&row, "contact_id")?).or_default().push(get(&row, "id")?);
+        }
+    }
+    let (mut known, mut planned, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    for write in &written {
+        let stored = existing.get(write.contact_id).map(Vec::as_slice).unwrap_or_default();
+        let mut kept = HashSet::new();
+        for (position, communication) in write.contact.communications.iter().enumerate() {
+            // An id the contact does not own, or one returned twice, is a
+            // new communication.
+            match communication.id.as_ref().filter(|id| stored.contains(id) && kept.insert(id.as_str())) {
+                Some(_) if write.unchanged(position, communication) => {}
+                Some(id) => known.push(CommunicationRow { id: id.clone(), contact_id: write.contact_id, position, communication }),
+                None => planned.push(CommunicationRow { id: new_id("com"), contact_id: write.contact_id, position, communication }),
+            }
+        }
+        dropped.extend(stored.iter().filter(|id| !kept.contains(id.as_str())).cloned());
+    }
+    for chunk in known.chunks(COMMUNICATION_CHUNK) {
+        let sql = format!(
+            "WITH v (communication_id, owner, {COMMUNICATION_VALUES}) AS (VALUES {}) \
+             UPDATE communications SET position = v.new_position, name = v.new_name, stage_name = v.new_stage_name, \
+               start_date = v.new_start_date, end_date = v.new_end_date, status = v.new_status, status_detail = v.new_status_detail, \
+               status_updated_at = v.new_status_updated_at, flagged = 0, alternative = v.new_alternative, parameters = v.new_parameters \
+             FROM v WHERE communications.id = v.communication_id AND communications.contact_id = v.owner",
+            placeholders(1, 12, chunk.len())
+        );
+        bind_communications(sqlx::query(&sql), chunk)?.execute(&mut **tx).await?;
+    }
+    for chunk in planned.chunks(COMMUNICATION_CHUNK) {
+        let sql = format!(
+            "WITH v (communication_id, owner, {COMMUNICATION_VALUES}) AS (VALUES {}) \
+             INSERT INTO communications (id, contact_id, position, name, stage_name, start_date, end_date, status, status_detail, \
+               status_updated_at, flagged, alternative, parameters, tenant_id, campaign_id) \
+             SELECT v.communication_id, v.owner, v.new_position, v.new_name, v.new_stage_name, v.new_start_date, v.new_end_date, \
+               v.new_status, v.new_status_detail, v.new_status_updated_at, 0, v.new_alternative, v.new_parameters, c.tenant_id, c.campaign_id \
+             FROM v JOIN contacts c ON c.id = v.owner",
+            placeholders(1, 12, chunk.len())
+        );
+        bind_communications(sqlx::query(&sql), chunk)?.execute(&mut **tx).await?;
+    }
+    for chunk in dropped.chunks(ID_CHUNK) {
+        let sql = format!(
+            "UPDATE communications SET status = 'CANCELLED', status_updated_at = $1 WHERE status = 'PLANNED' AND id IN ({})",
+            placeholders(2, 1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(micros(now));
+        for id in chunk {
+            query = query.bind(id.clone());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(applied)
+}
+
+/// The columns a communication row binds after its id and contact id.
+const COMMUNICATION_VALUES: &str = "new_position, new_name, new_stage_name, new_start_date, new_end_date, new_status, \
+     new_status_detail, new_status_updated_at, new_alternative, new_parameters";
+
+fn bind_communications<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    rows: &[CommunicationRow<'_>],
+) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>> {
+    for row in rows {
+        let comm = row.communication;
+        query = query
+            .bind(row.id.clone())
+            .bind(row.contact_id.to_owned())
+            .bind(row.position as i64)
+            .bind(comm.name.clone())
+            .bind(comm.stage_name.clone())
             .bind(micros(comm.start_date))
             .bind(comm.end_date.map(micros))
             .bind(comm.status.status.as_str())
-            .bind(&comm.status.detail)
+            .bind(comm.status.detail.clone())
             .bind(comm.status.updated_at.map(micros))
-            .bind(&comm.alternative)
-            .bind(to_json(&comm.parameters)?)
-            .bind(&id)
-            .bind(contact_id)
-            .execute(&mut **tx)
-            .await?;
-        kept.push(id);
+            .bind(comm.alternative.clone())
+            .bind(to_json(&comm.parameters)?);
     }
-    for id in existing.iter().filter(|id| !kept.contains(id)) {
-        sqlx::query("UPDATE communications SET status = 'CANCELLED', status_updated_at = $1 WHERE id = $2 AND status = 'PLANNED'")
-            .bind(micros(now))
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(true)
+    Ok(query)
 }
 
 /// How often a batch is tried again after PostgreSQL aborted it to break a
@@ -676,15 +814,19 @@ fn is_transient_conflict(error: &StoreError) -> bool {
     }
 }
 
-/// The session's communication ends, whatever the strategy did to it.
-async fn end_aggregated(tx: &mut sqlx::Transaction<'_, sqlx::Any>, communication_id: &str, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query(
-        "UPDATE communications SET aggregated_at = $1, lease_until = NULL, flagged = 0, status_updated_at = $1, \
-         status = CASE WHEN status IN ('IN_PROGRESS', 'PLANNED') THEN 'COMPLETED' ELSE status END WHERE id = $2",
-    )
-    .bind(micros(now))
-    .bind(communication_id)
-    .execute(&mut **tx)
-    .await?;
+/// The sessions' communications end, whatever the strategy did to them.
+async fn end_aggregated(tx: &mut sqlx::Transaction<'_, sqlx::Any>, communication_ids: &[&str], now: DateTime<Utc>) -> Result<()> {
+    for chunk in communication_ids.chunks(ID_CHUNK) {
+        let sql = format!(
+            "UPDATE communications SET aggregated_at = $1, lease_until = NULL, flagged = 0, status_updated_at = $1, \
+             status = CASE WHEN status IN ('IN_PROGRESS', 'PLANNED') THEN 'COMPLETED' ELSE status END WHERE id IN ({})",
+            placeholders(2, 1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(micros(now));
+        for id in chunk {
+            query = query.bind(id.to_owned());
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }

@@ -18,6 +18,7 @@ both_backends!(
     works_when_operators_work_the_human_task_queue,
     errors_when_the_aggregation_strategy_cannot_run,
     errors_when_the_strategy_fails_for_most_contacts,
+    works_when_two_sessions_of_one_contact_end_together,
 );
 
 async fn setup(client: &Client) -> String {
@@ -339,4 +340,60 @@ async fn errors_when_the_strategy_fails_for_most_contacts(backend: Backend) {
     assert_eq!((running["status"].as_str(), running["error_reason"].as_str()), (Some("RUNNING"), None), "{running}");
     assert_eq!(contact(&client, &few, "C5").await["result_flag"], true);
     assert!(contact(&client, &few, "C1").await["last_error"].is_object());
+}
+
+/// DATA_LOAD planning two communications due at once, so one tick sends
+/// both and their sessions end in the same batch.
+const TWICE_DATA_LOAD: &str = r#"
+from stratagem import Communication, Contact, datetime, timedelta
+
+
+async def run(contact: Contact, existing_contact: Contact | None, logger, **kwargs) -> Contact:
+    now = datetime.now()
+    for name in ("Morning", "Evening"):
+        contact.communications.append(
+            Communication(name=name, stage_name="1. First contact", start_date=now - timedelta(minutes=1), end_date=now + timedelta(hours=2))
+        )
+    return contact
+"#;
+
+/// AGGREGATION counting the contact's sessions; the second one decides.
+const COUNTING_AGGREGATION: &str = r#"
+from stratagem import CommunicationStatus, Contact
+
+
+async def run(contact: Contact, session_results: dict | None, logger, **kwargs) -> Contact:
+    for comm in contact.communications:
+        if comm.flagged:
+            comm.status.status = CommunicationStatus.COMPLETED
+    contact.internal_data["sessions"] = contact.internal_data.get("sessions", 0) + 1
+    if contact.internal_data["sessions"] == 2:
+        contact.result_flag = True
+    return contact
+"#;
+
+/// Both AGGREGATION runs start from one revision of the contact; the batch
+/// applies the first, and the second runs again on what the first wrote,
+/// so neither outcome is lost.
+async fn works_when_two_sessions_of_one_contact_end_together(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Twice").await;
+    assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "SIMULATED"})).await.status, 201);
+    client.strategy_source(&campaign, "DATA_LOAD", "twice.py", TWICE_DATA_LOAD).await;
+    client.strategy_source(&campaign, "AGGREGATION", "counting.py", COUNTING_AGGREGATION).await;
+    let csv = "object_id,external_id,name,email,phone\nT1,U1,Tess Twice,t@example.com,+1\nT2,U2,Tom Twice,u@example.com,+2\n";
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 2);
+    for status in ["CONFIGURED", "RUNNING"] {
+        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
+    }
+    wait_for_status(&client, &campaign, "FINISHED").await;
+    for object_id in ["T1", "T2"] {
+        let twice = contact(&client, &campaign, object_id).await;
+        assert_eq!(twice["internal_data"]["sessions"], 2, "both sessions were aggregated: {twice}");
+        assert_eq!(statuses(&twice), ["COMPLETED", "COMPLETED"], "{twice}");
+    }
+    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 4);
 }
