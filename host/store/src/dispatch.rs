@@ -105,11 +105,15 @@ impl Store {
     /// MISSED — never sent later — and their session ends with
     /// `OutcomeStatus: MISSED`, so AGGREGATION can plan what comes next.
     /// `default_window` is the window of one planned without an end.
+    /// Only those that started are looked at (`start_date <= now`, the
+    /// `communications_due` index's range): a campaign's future plans are
+    /// not scanned every tick. A window that ends before it starts is
+    /// marked once its start has passed.
     pub async fn mark_missed(&self, now: DateTime<Utc>, default_window: Duration) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE communications SET status = 'MISSED', status_updated_at = $1, session_ended_at = $1, \
              session_results = $2, lease_until = NULL \
-             WHERE status = 'PLANNED' AND COALESCE(end_date, start_date + $3) <= $1",
+             WHERE status = 'PLANNED' AND start_date <= $1 AND COALESCE(end_date, start_date + $3) <= $1",
         )
         .bind(micros(now))
         .bind(r#"{"OutcomeStatus":"MISSED"}"#)
