@@ -183,7 +183,7 @@ async fn import_rows(
         };
         let work = accepted_rows.into_iter().map(|row| {
             let stored = existing.remove(&row.contact.object_id).map(|stored| stored.contact);
-            prepare(strategy.as_deref(), &options, row, stored)
+            prepare(strategy.as_ref(), &options, row, stored)
         });
         let prepared: Vec<(Contact, Option<serde_json::Value>, Option<StrategyFailure>)> =
             futures::stream::iter(work).buffered(PARALLEL_INVOCATIONS).collect().await;
@@ -211,7 +211,7 @@ async fn import_rows(
 /// Runs DATA_LOAD for one row; a failure is recorded on the contact and
 /// in the job's report, with the row's line.
 async fn prepare(
-    strategy: Option<&Strategy>,
+    strategy: Option<&Arc<Strategy>>,
     options: &InvokeOptions,
     row: ImportRow,
     existing: Option<Contact>,

@@ -500,7 +500,7 @@ impl Engine {
                     ..InvokeOptions::default()
                 };
                 let hook = Hook::Aggregation { contact: input.clone(), session_results: Some(session.session_results.clone()) };
-                match strategy.invoke(&hook, &options).await.result {
+                match strategy.clone().invoke_on_worker(hook, options).await.result {
                     Ok(Some(mut returned)) => {
                         returned.object_id = before.object_id.clone();
                         (returned, None)
@@ -552,13 +552,13 @@ fn simulated_stage(name: &str) -> Stage {
 /// as it was (or as imported, if new) and the error is returned beside it,
 /// so nothing the failed strategy produced is written.
 pub async fn run_data_load(
-    strategy: &Strategy,
+    strategy: &Arc<Strategy>,
     options: &InvokeOptions,
     imported: Contact,
     existing: Option<Contact>,
 ) -> (Contact, Result<(), stratagem_runtime::InvokeError>) {
     let hook = Hook::DataLoad { contact: imported.clone(), existing: existing.clone() };
-    match strategy.invoke(&hook, options).await.result {
+    match strategy.clone().invoke_on_worker(hook, options.clone()).await.result {
         Ok(Some(mut contact)) => {
             // The strategy may not move a contact to another subject.
             contact.object_id = imported.object_id;

@@ -270,6 +270,24 @@ impl Strategy {
         Invocation { result, logs, dropped_log_records, usage, reused_instance }
     }
 
+    /// [`Strategy::invoke`] as a task of its own. A batch's invocations
+    /// awaited together from one task all run on the thread polling that
+    /// task; spawned, they spread over every worker thread (the guest's
+    /// work is CPU-bound and does not yield).
+    pub async fn invoke_on_worker(self: Arc<Self>, hook: Hook, options: InvokeOptions) -> Invocation {
+        let started = Instant::now();
+        match tokio::spawn(async move { self.invoke(&hook, &options).await }).await {
+            Ok(invocation) => invocation,
+            Err(error) => Invocation {
+                result: Err(InvokeError::Trap { message: format!("the invocation's task ended abnormally: {error}") }),
+                logs: Vec::new(),
+                dropped_log_records: 0,
+                usage: Usage { duration: started.elapsed(), ..Usage::default() },
+                reused_instance: false,
+            },
+        }
+    }
+
     async fn instantiate(&self, options: &InvokeOptions) -> Result<Instance, InvokeError> {
         let mut store = self.runtime.new_store(options.clock.clone());
         store.data_mut().memory.reset(self.memory_limit(options), 0);
