@@ -160,6 +160,29 @@ async fn import_rows(
         isolation: Isolation::ReuseInstance,
         ..InvokeOptions::default()
     };
+    // Batch N is written while batch N+1's strategies run: the writer is
+    // one database connection, the strategies the CPU. Batches never share
+    // a contact (the parser rejects an object id repeated in a file), so
+    // none reads a contact another is writing. A write in flight when the
+    // import stops is still counted.
+    let mut writing = None;
+    let outcome = import_batches(state, tenant, campaign, job_id, strategy, &options, rows, &mut writing, tally).await;
+    let written = finish_write(state, job_id, writing, tally).await;
+    outcome.and(written)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn import_batches(
+    state: &AppState,
+    tenant: &str,
+    campaign: &CampaignContext,
+    job_id: &str,
+    strategy: Option<Arc<Strategy>>,
+    options: &InvokeOptions,
+    rows: Vec<Result<ImportRow, contact_file::RowError>>,
+    writing: &mut Option<WriteTask>,
+    tally: &mut Tally,
+) -> Result<(), ApiError> {
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let batch: Vec<_> = rows.by_ref().take(BATCH).collect();
@@ -183,7 +206,7 @@ async fn import_rows(
         };
         let work = accepted_rows.into_iter().map(|row| {
             let stored = existing.remove(&row.contact.object_id).map(|stored| stored.contact);
-            prepare(strategy.as_ref(), &options, row, stored)
+            prepare(strategy.as_ref(), options, row, stored)
         });
         let prepared: Vec<(Contact, Option<serde_json::Value>, Option<StrategyFailure>)> =
             futures::stream::iter(work).buffered(PARALLEL_INVOCATIONS).collect().await;
@@ -194,17 +217,30 @@ async fn import_rows(
             }
             writes.push((contact, last_error));
         }
-        for outcome in state.store.upsert_contacts(tenant, &campaign.id, &writes).await? {
-            match outcome {
-                UpsertOutcome::Inserted => tally.accepted += 1,
-                UpsertOutcome::Updated => tally.updated += 1,
-            }
-        }
-        state
-            .store
-            .update_import_job(job_id, tally.processed, tally.accepted, tally.updated, tally.rejected, &tally.report, ImportStatus::Running)
-            .await?;
+        finish_write(state, job_id, writing.take(), tally).await?;
+        let (store, tenant, campaign_id) = (state.store.clone(), tenant.to_owned(), campaign.id.clone());
+        let task = tokio::spawn(async move { store.upsert_contacts(&tenant, &campaign_id, &writes).await });
+        *writing = Some(task);
     }
+    Ok(())
+}
+
+/// A batch's contacts being written.
+type WriteTask = tokio::task::JoinHandle<Result<Vec<UpsertOutcome>, stratagem_store::StoreError>>;
+
+/// Waits for a batch's write, counts it and reports the job's progress.
+async fn finish_write(state: &AppState, job_id: &str, writing: Option<WriteTask>, tally: &mut Tally) -> Result<(), ApiError> {
+    let Some(task) = writing else { return Ok(()) };
+    for outcome in task.await.map_err(|e| ApiError::Internal(e.to_string()))?? {
+        match outcome {
+            UpsertOutcome::Inserted => tally.accepted += 1,
+            UpsertOutcome::Updated => tally.updated += 1,
+        }
+    }
+    state
+        .store
+        .update_import_job(job_id, tally.processed, tally.accepted, tally.updated, tally.rejected, &tally.report, ImportStatus::Running)
+        .await?;
     Ok(())
 }
 
