@@ -45,6 +45,14 @@ pub const COMPONENT_LIMIT_BYTES: usize = 64 << 20;
 pub struct AppState {
     pub store: Store,
     pub strategies: Arc<StrategyService>,
+    /// One dry run at a time on this node (`simulations`).
+    dry_runs: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    pub fn new(store: Store, strategies: Arc<StrategyService>) -> Self {
+        Self { store, strategies, dry_runs: Arc::new(tokio::sync::Semaphore::new(1)) }
+    }
 }
 
 pub fn app(state: AppState) -> Router {

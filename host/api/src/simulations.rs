@@ -4,7 +4,6 @@
 //! set up in the service. It runs in a throwaway database: nothing is
 //! sent and nothing of the campaign changes.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -19,7 +18,6 @@ use stratagem_domain::StrategyType;
 use stratagem_engine::simulator::{simulate, Simulation, SimulationReport};
 use stratagem_engine::Personas;
 use stratagem_store::{NewCampaign, Store};
-use tokio::sync::Semaphore;
 
 use crate::auth::Tenant;
 use crate::problem::{ApiError, ApiResult, Position};
@@ -54,13 +52,6 @@ struct DryRunQuery {
     file_name: Option<String>,
 }
 
-/// One dry run at a time per node: each compiles nothing but runs every
-/// strategy of every contact, which is CPU the live campaigns need.
-fn slots() -> &'static Semaphore {
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| Semaphore::new(1))
-}
-
 async fn dry_run(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -93,7 +84,9 @@ async fn dry_run(
         let row = row.map_err(|error| ApiError::InvalidFile { detail: error.message, position: Some(Position { line: error.line, column: None }) })?;
         contacts.push(row.contact);
     }
-    let Ok(_slot) = slots().try_acquire() else {
+    // One at a time per node: a dry run compiles nothing but runs every
+    // strategy of every contact, which is CPU the live campaigns need.
+    let Ok(_slot) = state.dry_runs.try_acquire() else {
         return Err(ApiError::Busy("a dry run is already running on this node; try again when it has finished".into()));
     };
 

@@ -50,7 +50,7 @@ impl Api {
 async fn start(url: &str, runtime: Arc<Runtime>, builder: Builder) -> anyhow::Result<Api> {
     let store = Store::connect(url).await?;
     let (_, key) = store.create_tenant("bench").await?;
-    let state = AppState { store, strategies: Arc::new(StrategyService::new(runtime, builder)) };
+    let state = AppState::new(store, Arc::new(StrategyService::new(runtime, builder)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, stratagem_api::app(state)).await });

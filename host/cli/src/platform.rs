@@ -124,7 +124,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if interrupted > 0 {
         tracing::warn!(interrupted, "import jobs left running by a stopped node were marked interrupted");
     }
-    let state = AppState { store, strategies: Arc::new(StrategyService::new(runtime, builder)) };
+    let state = AppState::new(store, Arc::new(StrategyService::new(runtime, builder)));
     stratagem_api::spawn_build_recovery(state.clone());
     let clock = Arc::new(stratagem_runtime::SystemClock);
     let config = EngineConfig {

@@ -7,7 +7,11 @@ use serde_json::json;
 use crate::both_backends;
 use crate::support::{App, Backend, Client};
 
-both_backends!(works_when_dry_running_a_configured_campaign, errors_when_a_dry_run_is_given_bad_input);
+both_backends!(
+    works_when_dry_running_a_configured_campaign,
+    errors_when_a_dry_run_is_given_bad_input,
+    errors_when_a_second_dry_run_starts_on_a_busy_node,
+);
 
 const CONTACTS: &str = "object_id,external_id,name,email,phone,persona\n\
                         P1,U1,Paula Payer,p@example.com,+1,paid\n\
@@ -94,4 +98,23 @@ async fn errors_when_a_dry_run_is_given_bad_input(backend: Backend) {
     let too_many = client.upload(&path, "text/csv", many.into_bytes()).await;
     assert_eq!(too_many.status, 422, "{}", too_many.text);
     assert!(too_many.body["detail"].as_str().expect("detail").contains("at most 5000 contacts; this file has 5001"), "{}", too_many.text);
+}
+
+/// A node runs one dry run at a time: a second one started meanwhile is
+/// told to come back (429), and runs once the first has finished. Another
+/// node (another service in this process) has its own slot.
+async fn errors_when_a_second_dry_run_starts_on_a_busy_node(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = email_campaign(&client).await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    client.strategy(&campaign, "AGGREGATION", "examples/simulated/aggregation.py").await;
+    let path = format!("/campaigns/{campaign}/simulate");
+    let (first, second) = tokio::join!(client.upload(&path, "text/csv", CONTACTS.into()), client.upload(&path, "text/csv", CONTACTS.into()));
+    let mut statuses = [first.status, second.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 429], "{} / {}", first.text, second.text);
+    let busy = if first.status == 429 { &first } else { &second };
+    assert!(busy.body["detail"].as_str().expect("detail").starts_with("a dry run is already running on this node"), "{}", busy.text);
+    assert_eq!(client.upload(&path, "text/csv", CONTACTS.into()).await.status, 200, "the slot is free again");
 }

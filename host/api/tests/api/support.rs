@@ -134,7 +134,7 @@ impl App {
     async fn node(url: String, secrets: stratagem_store::SecretsKey, dir: tempfile::TempDir, background: Background, limits: RateLimits) -> App {
         let store = Store::connect(&url).await.expect("store").with_secrets_key(secrets.clone());
         let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
-        let state = AppState { store: store.clone(), strategies: Arc::new(strategies) };
+        let state = AppState::new(store.clone(), Arc::new(strategies));
         if background == Background::On {
             stratagem_api::spawn_build_recovery(state.clone());
             let engine =
