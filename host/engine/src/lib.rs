@@ -80,7 +80,11 @@ pub enum EngineError {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TickReport {
     pub missed: u64,
+    /// Communications claimed for sending.
     pub dispatched: usize,
+    /// Of those, the ones put back unsent: their channel's rate limit was
+    /// reached.
+    pub deferred: usize,
     pub answered: usize,
     pub timed_out: usize,
     pub aggregated: usize,
@@ -92,6 +96,14 @@ pub struct TickReport {
 impl TickReport {
     pub fn is_idle(&self) -> bool {
         *self == TickReport::default()
+    }
+
+    /// Whether a full batch was sent or aggregated, so more work is likely
+    /// waiting: the next tick starts at once instead of after `tick_every`.
+    /// A batch put back by a rate limit waits, or the node would spin.
+    fn filled(&self, batch: i64) -> bool {
+        let full = |n: usize| n as i64 >= batch;
+        (full(self.dispatched) && self.deferred == 0) || full(self.aggregated)
     }
 }
 
@@ -195,6 +207,10 @@ impl Engine {
         tokio::spawn(async move {
             loop {
                 match self.run_campaigns().await {
+                    Ok(report) if report.filled(self.config.batch) => {
+                        tracing::debug!(?report, "engine tick");
+                        continue;
+                    }
                     Ok(report) if !report.is_idle() => tracing::debug!(?report, "engine tick"),
                     Ok(_) => {}
                     Err(error) => tracing::error!(%error, "engine tick failed"),
@@ -231,11 +247,15 @@ impl Engine {
         // Sends wait on providers, so several are in flight at once; how
         // their sessions started is written in one transaction.
         let sends: Vec<_> = claimed.iter().map(|communication| self.dispatch(&cache, &contacts, communication)).collect();
-        let sent: Vec<Result<Option<SessionStart>, EngineError>> = futures::stream::iter(sends)
-            .buffer_unordered(IN_FLIGHT)
-            .collect()
-            .await;
-        let started = sent.into_iter().filter_map(Result::transpose).collect::<Result<Vec<_>, _>>()?;
+        let sent: Vec<Result<Dispatch, EngineError>> = futures::stream::iter(sends).buffer_unordered(IN_FLIGHT).collect().await;
+        let mut started = Vec::with_capacity(sent.len());
+        for dispatch in sent {
+            match dispatch? {
+                Dispatch::Started(start) => started.push(start),
+                Dispatch::Deferred => report.deferred += 1,
+                Dispatch::Elsewhere => {}
+            }
+        }
         self.store.start_sessions(&started, self.clock.now()).await?;
 
         let now = self.clock.now();
@@ -361,19 +381,16 @@ impl Engine {
     }
 
     /// Starts one claimed communication through its stage's channel.
-    /// Returns how its session started, to be written with its batch;
-    /// `None` when there is nothing to write (put back, or written by a
-    /// provider conversation).
     async fn dispatch(
         &self,
         cache: &TickCache,
         contacts: &HashMap<String, ContactAtRevision>,
         claimed: &ClaimedCommunication,
-    ) -> Result<Option<SessionStart>, EngineError> {
+    ) -> Result<Dispatch, EngineError> {
         // A campaign that cannot run keeps its claims until they expire;
         // they are retried once it runs again.
-        let Some(setup) = cache.get(&claimed.campaign_id) else { return Ok(None) };
-        let Some(at) = contacts.get(&claimed.contact_id) else { return Ok(None) };
+        let Some(setup) = cache.get(&claimed.campaign_id) else { return Ok(Dispatch::Elsewhere) };
+        let Some(at) = contacts.get(&claimed.contact_id) else { return Ok(Dispatch::Elsewhere) };
         let contact = &at.stored.contact;
         let stages = &setup.stages;
         let stage_name = claimed.communication.stage_name.clone();
@@ -383,7 +400,7 @@ impl Engine {
             None if self.config.simulate_every_channel => simulated_stage(&stage_name),
             None => {
                 let outcome = failure(format!("the campaign has no stage named `{stage_name}`; add it in the Stages tab"));
-                return Ok(Some(SessionStart {
+                return Ok(Dispatch::Started(SessionStart {
                     communication_id: claimed.id.clone(),
                     tenant_id: claimed.tenant_id.clone(),
                     alternative: None,
@@ -404,12 +421,12 @@ impl Engine {
             let second = now.timestamp();
             if !self.store.take_send_slot(&claimed.tenant_id, channel.as_str(), second, limit).await? {
                 self.store.unclaim(&claimed.id).await?;
-                return Ok(None);
+                return Ok(Dispatch::Deferred);
             }
         }
         if self.uses_provider(channel) {
             self.start_on_provider(setup, &claimed.id, &claimed.tenant_id, contact, label, channel, agent_id, settings).await?;
-            return Ok(None);
+            return Ok(Dispatch::Elsewhere);
         }
         let send = channels::Send {
             idempotency_key: &claimed.id,
@@ -435,7 +452,7 @@ impl Engine {
             Sent::Simulated(outcome) => (Some(outcome), true),
             Sent::Open => (None, false),
         };
-        Ok(Some(SessionStart {
+        Ok(Dispatch::Started(SessionStart {
             communication_id: claimed.id.clone(),
             tenant_id: claimed.tenant_id.clone(),
             alternative: Some(label.to_owned()),
@@ -527,6 +544,18 @@ impl Engine {
             last_error,
         }))
     }
+}
+
+/// What became of one claimed communication.
+enum Dispatch {
+    /// Its session started (and may have ended): written with the batch.
+    Started(SessionStart),
+    /// Nothing for the batch to write: a provider conversation wrote its
+    /// start, or its campaign cannot run now (the claim expires and it is
+    /// retried).
+    Elsewhere,
+    /// Put back unsent: its channel's rate limit was reached.
+    Deferred,
 }
 
 /// A stage a simulation makes up for a stage name no stage has.

@@ -19,6 +19,7 @@ both_backends!(
     errors_when_the_aggregation_strategy_cannot_run,
     errors_when_the_strategy_fails_for_most_contacts,
     works_when_two_sessions_of_one_contact_end_together,
+    works_when_a_busy_node_ticks_again_at_once,
 );
 
 async fn setup(client: &Client) -> String {
@@ -396,4 +397,33 @@ async fn works_when_two_sessions_of_one_contact_end_together(backend: Backend) {
     }
     let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
     assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 4);
+}
+
+/// A tick that sent or aggregated a full batch is followed at once by the
+/// next, not after the tick interval: with batches of 2 and an hour between
+/// idle ticks, 7 contacts are still all reached and the campaign finishes.
+async fn works_when_a_busy_node_ticks_again_at_once(backend: Backend) {
+    let app = App::start_with(backend, Background::Off).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Busy").await;
+    assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "SIMULATED"})).await.status, 201);
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    client.strategy(&campaign, "AGGREGATION", "examples/simulated/aggregation.py").await;
+    let mut csv = String::from("object_id,external_id,name,email,phone,persona\n");
+    for n in 0..7 {
+        csv.push_str(&format!("C{n},U{n},Contact {n},c{n}@example.com,+{n},paid\n"));
+    }
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.into_bytes()).await;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 7);
+    for status in ["CONFIGURED", "RUNNING"] {
+        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
+    }
+    let config = stratagem_engine::EngineConfig { batch: 2, tick_every: Duration::from_secs(3600), ..crate::support::TEST_ENGINE };
+    let strategies = std::sync::Arc::new(stratagem_engine::StrategyService::new(crate::support::runtime(), crate::support::builder()));
+    let engine = stratagem_engine::Engine::new(app.store.clone(), strategies, std::sync::Arc::new(stratagem_runtime::SystemClock), config);
+    let ticking = std::sync::Arc::new(engine).spawn();
+    wait_for_status(&client, &campaign, "FINISHED").await;
+    ticking.abort();
+    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 7);
 }

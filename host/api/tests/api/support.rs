@@ -51,7 +51,7 @@ pub fn repo_file(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).expect("repository file")
 }
 
-fn runtime() -> Arc<Runtime> {
+pub fn runtime() -> Arc<Runtime> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
