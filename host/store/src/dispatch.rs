@@ -337,10 +337,11 @@ impl Store {
                    session_ended_at = CASE WHEN v.ended = 1 THEN ${} ELSE communications.session_ended_at END, \
                    alternative = COALESCE(v.label, communications.alternative), \
                    channel = COALESCE(NULLIF(v.sent_on, ''), communications.channel), lease_until = NULL \
-                 FROM v WHERE communications.id = v.communication_id \
+                 FROM v WHERE communications.id IN ({}) AND communications.id = v.communication_id \
                    AND communications.status = 'IN_PROGRESS' AND communications.session_ended_at IS NULL",
                 placeholders(1, 6, chunk.len()),
-                chunk.len() * 6 + 1
+                chunk.len() * 6 + 1,
+                column_params(1, 6, chunk.len()),
             );
             let mut query = sqlx::query(&sql);
             for start in chunk {
@@ -684,10 +685,12 @@ async fn write_contacts(
                result_flag = v.new_flag, result_datetime = v.new_flagged_at, communication_count = v.new_count, \
                last_error = v.new_error, updated_at = ${n}, last_session_at = COALESCE(${}, contacts.last_session_at), \
                revision = contacts.revision + 1 \
-             FROM v WHERE contacts.id = v.contact_id AND contacts.tenant_id = v.owner AND contacts.revision = v.seen_revision \
+             FROM v WHERE contacts.id IN ({}) AND contacts.id = v.contact_id AND contacts.tenant_id = v.owner \
+               AND contacts.revision = v.seen_revision \
              RETURNING id",
             placeholders(1, 10, chunk.len()),
             chunk.len() * 10 + 2,
+            column_params(1, 10, chunk.len()),
             n = chunk.len() * 10 + 1,
         );
         let mut query = sqlx::query(&sql);
@@ -746,8 +749,10 @@ async fn write_contacts(
              UPDATE communications SET position = v.new_position, name = v.new_name, stage_name = v.new_stage_name, \
                start_date = v.new_start_date, end_date = v.new_end_date, status = v.new_status, status_detail = v.new_status_detail, \
                status_updated_at = v.new_status_updated_at, flagged = 0, alternative = v.new_alternative, parameters = v.new_parameters \
-             FROM v WHERE communications.id = v.communication_id AND communications.contact_id = v.owner",
-            placeholders(1, 12, chunk.len())
+             FROM v WHERE communications.id IN ({}) AND communications.id = v.communication_id \
+               AND communications.contact_id = v.owner",
+            placeholders(1, 12, chunk.len()),
+            column_params(1, 12, chunk.len()),
         );
         bind_communications(sqlx::query(&sql), chunk)?.execute(&mut **tx).await?;
     }
@@ -758,8 +763,9 @@ async fn write_contacts(
                status_updated_at, flagged, alternative, parameters, tenant_id, campaign_id) \
              SELECT v.communication_id, v.owner, v.new_position, v.new_name, v.new_stage_name, v.new_start_date, v.new_end_date, \
                v.new_status, v.new_status_detail, v.new_status_updated_at, 0, v.new_alternative, v.new_parameters, c.tenant_id, c.campaign_id \
-             FROM v JOIN contacts c ON c.id = v.owner",
-            placeholders(1, 12, chunk.len())
+             FROM v JOIN contacts c ON c.id = v.owner WHERE c.id IN ({})",
+            placeholders(1, 12, chunk.len()),
+            column_params(2, 12, chunk.len()),
         );
         bind_communications(sqlx::query(&sql), chunk)?.execute(&mut **tx).await?;
     }
@@ -775,6 +781,16 @@ async fn write_contacts(
         query.execute(&mut **tx).await?;
     }
     Ok(applied)
+}
+
+/// The parameters of one column of a `VALUES` list (`$first`, then every
+/// `columns`-th), for a `WHERE id IN (…)` beside a join on that column.
+/// The join alone left PostgreSQL's plan to statistics, which lag behind a
+/// running campaign: it bitmap-scanned the status and tenant indexes
+/// (5–12 ms per 50-row statement at 20 000 rows) instead of reading the
+/// rows by primary key, which the constant list makes the obvious plan.
+fn column_params(first: usize, columns: usize, rows: usize) -> String {
+    (0..rows).map(|row| format!("${}", first + row * columns)).collect::<Vec<_>>().join(", ")
 }
 
 /// The columns a communication row binds after its id and contact id.
