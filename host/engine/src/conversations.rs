@@ -404,7 +404,7 @@ impl Engine {
             };
             let hook = Hook::ContactAnswer { contact: before.clone(), message: message.clone() };
             let now = self.clock.now();
-            let (mut contact, last_error) = match strategy.invoke(&hook, &options).await.result {
+            let (mut contact, last_error) = match strategy.clone().invoke_on_worker(hook, options).await.result {
                 Ok(None) => return Ok(()),
                 Ok(Some(mut returned)) => {
                     returned.object_id = before.object_id.clone();

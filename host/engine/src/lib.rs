@@ -551,8 +551,8 @@ enum Dispatch {
     /// Its session started (and may have ended): written with the batch.
     Started(SessionStart),
     /// Nothing for the batch to write: a provider conversation wrote its
-    /// start, or its campaign cannot run now (the claim expires and it is
-    /// retried).
+    /// start, or its campaign cannot run now or its contact is gone (the
+    /// claim expires and it is retried).
     Elsewhere,
     /// Put back unsent: its channel's rate limit was reached.
     Deferred,

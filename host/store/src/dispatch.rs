@@ -6,11 +6,11 @@
 //! the inner select takes `FOR UPDATE SKIP LOCKED`, so nodes claiming at
 //! once split the work instead of queueing on it; SQLite has one writer.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Duration, Utc};
 use sqlx::any::AnyRow;
 use stratagem_domain::{Communication, Contact, JsonMap};
-
-use std::collections::{HashMap, HashSet};
 
 use crate::contacts::{
     communication, flag, placeholders, stored_contact, COMMUNICATION_CHUNK, COMMUNICATION_COLUMNS, CONTACT_CHUNK, CONTACT_COLUMNS, ID_CHUNK,
@@ -646,7 +646,7 @@ impl ContactWrite<'_> {
     fn unchanged(&self, position: usize, returned: &Communication) -> bool {
         self.seen_communications
             .get(position)
-            .is_some_and(|seen| !seen.flagged && seen.id == returned.id && *seen == Communication { flagged: false, ..returned.clone() })
+            .is_some_and(|seen| !seen.flagged && *seen == Communication { flagged: false, ..returned.clone() })
     }
 }
 
@@ -661,13 +661,13 @@ struct CommunicationRow<'a> {
 /// Writes strategies' contacts that are still at the revision each saw:
 /// their fields and communications (existing ones updated in place, new
 /// ones planned, planned ones the strategy dropped cancelled; ones it
-/// returned unchanged are not rewritten). A few
-/// multi-row statements per batch, not several per contact: on PostgreSQL
-/// each statement also fires the rollup triggers. `session_ended_at` marks
-/// the contacts processed. Says per write whether it was applied: `false`,
-/// with nothing of it written, when its contact moved on — or when an
-/// earlier write of the batch is for the same contact (both saw one
-/// revision; the caller runs the later one again).
+/// returned unchanged are not rewritten). A few multi-row statements per
+/// batch, not several per contact: on PostgreSQL each statement also fires
+/// the rollup triggers. `session_ended_at` marks the contacts processed.
+/// Says per write whether it was applied: `false`, with nothing of it
+/// written, when its contact moved on — or when an earlier write of the
+/// batch is for the same contact (both saw one revision; the caller runs
+/// the later one again).
 async fn write_contacts(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     writes: &[ContactWrite<'_>],
