@@ -394,7 +394,7 @@ impl Engine {
         let Some(strategy) = &setup.contact_answer else { return Ok(()) };
         for _attempt in 0..3 {
             let at = self.store.contact_at_revision(&session.tenant_id, &session.contact_id).await?;
-            let before = at.stored.contact;
+            let before = &at.stored.contact;
             let options = InvokeOptions {
                 tenant: session.tenant_id.clone(),
                 campaign: CampaignContext { id: setup.campaign.id.clone(), name: setup.campaign.name.clone(), result_fields: setup.campaign.result_fields.clone() },
@@ -425,17 +425,8 @@ impl Engine {
                     communication.status.status = stratagem_domain::CommunicationStatus::InProgress;
                 }
             }
-            contact.settle_result(Some(&before), now);
-            if self.store.apply_contact_answer(
-                &session.tenant_id,
-                &session.contact_id,
-                at.revision,
-                &contact,
-                &before.communications,
-                last_error.as_ref(),
-                now,
-            )
-            .await? {
+            contact.settle_result(Some(before), now);
+            if self.store.apply_contact_answer(&session.tenant_id, &at, &contact, last_error.as_ref(), now).await? {
                 return Ok(());
             }
         }

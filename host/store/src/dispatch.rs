@@ -506,20 +506,25 @@ impl Store {
     }
 
     /// Applies what CONTACT_ANSWER returned during a conversation, in one
-    /// transaction, if the contact is still at `revision`. The session goes
-    /// on: the contact does not count as processed yet.
+    /// transaction, if the contact is still as the strategy saw it (`seen`).
+    /// The session goes on: the contact does not count as processed yet.
     pub async fn apply_contact_answer(
         &self,
         tenant_id: &str,
-        contact_id: &str,
-        revision: i64,
+        seen: &ContactAtRevision,
         contact: &Contact,
-        seen_communications: &[Communication],
         last_error: Option<&serde_json::Value>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let write = ContactWrite { tenant_id, contact_id, revision, contact, seen_communications, last_error };
+        let write = ContactWrite {
+            tenant_id,
+            contact_id: &seen.stored.id,
+            revision: seen.revision,
+            contact,
+            seen_communications: &seen.stored.contact.communications,
+            last_error,
+        };
         if write_contacts(&mut tx, &[write], None, now).await? != [true] {
             return Ok(false);
         }
