@@ -287,7 +287,7 @@ impl Store {
 
     pub async fn list_contacts(&self, tenant_id: &str, campaign_id: &str, filter: &ContactFilter) -> Result<(Vec<ContactSummary>, i64)> {
         self.campaign(tenant_id, campaign_id).await?;
-        let search = filter.search.as_ref().map(|s| format!("%{}%", s.replace('%', "").replace('_', "")));
+        let search = filter.search.as_ref().map(|s| format!("%{}%", s.replace(['%', '_'], "")));
         let condition = "tenant_id = $1 AND campaign_id = $2 \
              AND (CAST($3 AS TEXT) IS NULL OR current_stage = $3) \
              AND (CAST($4 AS TEXT) IS NULL OR object_id LIKE $4 OR external_id LIKE $4 OR name LIKE $4 OR email LIKE $4 OR phone LIKE $4)";
