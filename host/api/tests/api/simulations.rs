@@ -35,12 +35,18 @@ async fn email_campaign(client: &Client) -> String {
     campaign
 }
 
+/// The email campaign with the simulated demo's strategies.
+async fn strategic_campaign(client: &Client) -> String {
+    let campaign = email_campaign(client).await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    client.strategy(&campaign, "AGGREGATION", "examples/simulated/aggregation.py").await;
+    campaign
+}
+
 async fn works_when_dry_running_a_configured_campaign(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
-    let campaign = email_campaign(&client).await;
-    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
-    client.strategy(&campaign, "AGGREGATION", "examples/simulated/aggregation.py").await;
+    let campaign = strategic_campaign(&client).await;
 
     let reply = client.upload(&format!("/campaigns/{campaign}/simulate?days=10&start=2030-03-04T08:00:00Z"), "text/csv", CONTACTS.into()).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -101,14 +107,11 @@ async fn errors_when_a_dry_run_is_given_bad_input(backend: Backend) {
 }
 
 /// A node runs one dry run at a time: a second one started meanwhile is
-/// told to come back (429), and runs once the first has finished. Another
-/// node (another service in this process) has its own slot.
+/// told to come back (429), and runs once the first has finished.
 async fn errors_when_a_second_dry_run_starts_on_a_busy_node(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
-    let campaign = email_campaign(&client).await;
-    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
-    client.strategy(&campaign, "AGGREGATION", "examples/simulated/aggregation.py").await;
+    let campaign = strategic_campaign(&client).await;
     let path = format!("/campaigns/{campaign}/simulate");
     let (first, second) = tokio::join!(client.upload(&path, "text/csv", CONTACTS.into()), client.upload(&path, "text/csv", CONTACTS.into()));
     let mut statuses = [first.status, second.status];
