@@ -256,7 +256,7 @@ impl Engine {
                 Dispatch::Elsewhere => {}
             }
         }
-        self.store.start_sessions(&started, self.clock.now()).await?;
+        let mut sessions = self.store.start_sessions(&started, self.clock.now(), self.clock.now() + self.config.lease).await?;
 
         let now = self.clock.now();
         let lease_until = now + self.config.lease;
@@ -285,7 +285,12 @@ impl Engine {
             }
         }
 
-        let sessions = self.store.claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, self.config.batch).await?;
+        // Sessions that ended at their send are this tick's already; others
+        // (operators', conversations', other nodes' expired leases) are claimed.
+        let more = self.config.batch - sessions.len() as i64;
+        if more > 0 {
+            sessions.extend(self.store.claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, more).await?);
+        }
         for session in &sessions {
             self.load_campaign(&mut cache, &session.tenant_id, &session.campaign_id).await?;
         }

@@ -293,20 +293,25 @@ impl Store {
     }
 
     /// Records how a batch of claimed communications left their channel, in
-    /// one transaction: a send is recorded by its adapter before this, so a
-    /// crash here only makes the next claim find the recorded outcome.
-    pub async fn start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>) -> Result<()> {
+    /// one transaction (a send that reached someone was recorded by its
+    /// adapter before this, so a crash here only makes the next claim find
+    /// the recorded outcome). The sessions that ended are leased until
+    /// `lease_until` for their AGGREGATION and returned: the caller runs
+    /// it without claiming them again (if it dies, the lease expires and
+    /// any node claims them).
+    pub async fn start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<EndedSession>> {
         let mut attempt = 0;
         loop {
-            match self.try_start_sessions(started, now).await {
+            match self.try_start_sessions(started, now, lease_until).await {
                 Err(error) if is_transient_conflict(&error) && attempt < CONFLICT_RETRIES => attempt += 1,
                 outcome => return outcome,
             }
         }
     }
 
-    async fn try_start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>) -> Result<()> {
+    async fn try_start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<EndedSession>> {
         let mut tx = self.begin_write().await?;
+        let mut ended = Vec::new();
         let records: Vec<(&SessionStart, &JsonMap)> =
             started.iter().filter(|start| start.record_send).filter_map(|start| Some((start, start.ended.as_ref()?))).collect();
         for chunk in records.chunks(COMMUNICATION_CHUNK) {
@@ -336,11 +341,14 @@ impl Store {
                      WHERE v.recorded = 1 AND s.communication_id = v.communication_id), v.results) ELSE communications.session_results END, \
                    session_ended_at = CASE WHEN v.ended = 1 THEN ${} ELSE communications.session_ended_at END, \
                    alternative = COALESCE(v.label, communications.alternative), \
-                   channel = COALESCE(NULLIF(v.sent_on, ''), communications.channel), lease_until = NULL \
+                   channel = COALESCE(NULLIF(v.sent_on, ''), communications.channel), \
+                   lease_until = CASE WHEN v.ended = 1 THEN ${} ELSE NULL END \
                  FROM v WHERE communications.id IN ({}) AND communications.id = v.communication_id \
-                   AND communications.status = 'IN_PROGRESS' AND communications.session_ended_at IS NULL",
+                   AND communications.status = 'IN_PROGRESS' AND communications.session_ended_at IS NULL \
+                 RETURNING id, tenant_id, campaign_id, contact_id, session_results, session_ended_at",
                 placeholders(1, 6, chunk.len()),
                 chunk.len() * 6 + 1,
+                chunk.len() * 6 + 2,
                 column_params(1, 6, chunk.len()),
             );
             let mut query = sqlx::query(&sql);
@@ -353,10 +361,14 @@ impl Store {
                     .bind(start.alternative.clone())
                     .bind(start.channel.clone());
             }
-            query.bind(micros(now)).execute(&mut *tx).await?;
+            for row in query.bind(micros(now)).bind(micros(lease_until)).fetch_all(&mut *tx).await? {
+                if get::<Option<i64>>(&row, "session_ended_at")?.is_some() {
+                    ended.push(ended_session(&row)?);
+                }
+            }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(ended)
     }
 
     /// The channel session of a claimed communication ended.
@@ -396,20 +408,7 @@ impl Store {
             self.skip_locked()
         );
         let rows = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row: &AnyRow| {
-                Ok(EndedSession {
-                    communication_id: get(row, "id")?,
-                    tenant_id: get(row, "tenant_id")?,
-                    campaign_id: get(row, "campaign_id")?,
-                    contact_id: get(row, "contact_id")?,
-                    session_results: get::<Option<String>>(row, "session_results")?
-                        .map(|text| from_json(&text))
-                        .transpose()?
-                        .unwrap_or_default(),
-                })
-            })
-            .collect()
+        rows.iter().map(ended_session).collect()
     }
 
     /// Several contacts, each of its tenant (`(tenant_id, contact_id)`), as
@@ -614,6 +613,18 @@ impl Store {
         .await?;
         rows.iter().map(|row| get(row, "id")).collect()
     }
+}
+
+/// A communication row (`id`, `tenant_id`, `campaign_id`, `contact_id`,
+/// `session_results`) as a session awaiting AGGREGATION.
+fn ended_session(row: &AnyRow) -> Result<EndedSession> {
+    Ok(EndedSession {
+        communication_id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        campaign_id: get(row, "campaign_id")?,
+        contact_id: get(row, "contact_id")?,
+        session_results: get::<Option<String>>(row, "session_results")?.map(|text| from_json(&text)).transpose()?.unwrap_or_default(),
+    })
 }
 
 /// A contact row (with `revision`) and its communications' rows (with
