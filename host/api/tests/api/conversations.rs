@@ -109,7 +109,7 @@ async fn write_to_bot(app: &App, bot: &str, secret: &str, update_id: i64, text: 
 }
 
 async fn works_when_an_agent_holds_a_telegram_conversation(backend: Backend) {
-    let app = App::start(backend).await;
+    let app = App::start_with_session_timeout(backend, chrono::Duration::seconds(10)).await;
     let client = app.tenant("Acme").await;
     let (base, provider) = provider().await;
 
@@ -205,9 +205,10 @@ async fn works_when_an_agent_holds_a_telegram_conversation(backend: Backend) {
         ]
     );
 
-    // Nora never wrote: the inactivity timeout ends her session without the LLM.
+    // Nora never wrote: the inactivity timeout (10 s here) ends her session
+    // without the LLM.
     let mut nora = contact(&client, &campaign, "N1").await;
-    for _ in 0..150 {
+    for _ in 0..300 {
         if nora["sessions"][0]["session_results"].is_object() {
             break;
         }
@@ -239,7 +240,7 @@ async fn reply_by_email(app: &App, integration: &str, secret: &str, message_id: 
 }
 
 async fn works_when_an_agent_holds_an_email_conversation(backend: Backend) {
-    let app = App::start(backend).await;
+    let app = App::start_with_session_timeout(backend, chrono::Duration::hours(1)).await;
     let client = app.tenant("Acme").await;
     let (base, provider) = provider().await;
     let (port, mailbox) = crate::email::smtp_server().await;

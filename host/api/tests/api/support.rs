@@ -122,23 +122,41 @@ impl App {
     pub async fn start_limited(backend: Backend, background: Background, limits: RateLimits) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = database_url(backend, dir.path()).await;
-        App::node(url, stratagem_store::SecretsKey::generate(), dir, background, limits).await
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, background, limits, TEST_ENGINE).await
+    }
+
+    /// A node whose conversations end after `timeout` without a word from
+    /// the contact: long enough for a test's scripted replies to arrive on
+    /// a loaded machine.
+    pub async fn start_with_session_timeout(backend: Backend, timeout: chrono::Duration) -> App {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = database_url(backend, dir.path()).await;
+        let engine = EngineConfig { session_timeout: timeout, ..TEST_ENGINE };
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, Background::On, RateLimits::default(), engine).await
     }
 
     /// Another node on the same database, as a second `serve` process
     /// would be: its own store pool, strategy cache and data directory.
     pub async fn second_node(&self) -> App {
-        App::node(self.url.clone(), self.secrets.clone(), tempfile::tempdir().expect("temp dir"), Background::On, RateLimits::default()).await
+        let dir = tempfile::tempdir().expect("temp dir");
+        App::node(self.url.clone(), self.secrets.clone(), dir, Background::On, RateLimits::default(), TEST_ENGINE).await
     }
 
-    async fn node(url: String, secrets: stratagem_store::SecretsKey, dir: tempfile::TempDir, background: Background, limits: RateLimits) -> App {
+    async fn node(
+        url: String,
+        secrets: stratagem_store::SecretsKey,
+        dir: tempfile::TempDir,
+        background: Background,
+        limits: RateLimits,
+        engine: EngineConfig,
+    ) -> App {
         let store = Store::connect(&url).await.expect("store").with_secrets_key(secrets.clone());
         let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
         let state = AppState::new(store.clone(), Arc::new(strategies));
         if background == Background::On {
             stratagem_api::spawn_build_recovery(state.clone());
             let engine =
-                stratagem_engine::Engine::new(store.clone(), state.strategies.clone(), Arc::new(SystemClock), TEST_ENGINE).with_rate_limits(limits);
+                stratagem_engine::Engine::new(store.clone(), state.strategies.clone(), Arc::new(SystemClock), engine).with_rate_limits(limits);
             Arc::new(engine).spawn();
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
