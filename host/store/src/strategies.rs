@@ -338,40 +338,38 @@ impl Store {
         Ok(())
     }
 
-    /// The component of the active (newest READY) version of a campaign's
-    /// strategy of `kind`: (content hash, bytes).
     /// The content hash of the campaign's active component of `kind`,
     /// without its bytes: enough to find a strategy already loaded.
     pub async fn active_component_hash(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<String>> {
-        let row = sqlx::query(
-            "SELECT v.component_hash FROM strategy_versions v JOIN strategies s ON s.id = v.strategy_id \
-             WHERE s.tenant_id = $1 AND s.campaign_id = $2 AND s.kind = $3 AND v.status = 'ready' \
-             ORDER BY v.version DESC LIMIT 1",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .bind(kind.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT v.component_hash {ACTIVE_VERSION}"))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .bind(kind.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|row| get(&row, "component_hash")).transpose()
     }
 
+    /// The component of the active version of a campaign's strategy of
+    /// `kind`: (content hash, bytes).
     pub async fn active_component(
         &self,
         tenant_id: &str,
         campaign_id: &str,
         kind: StrategyType,
     ) -> Result<Option<(String, Vec<u8>)>> {
-        let row = sqlx::query(
-            "SELECT v.component_hash, v.component FROM strategy_versions v JOIN strategies s ON s.id = v.strategy_id \
-             WHERE s.tenant_id = $1 AND s.campaign_id = $2 AND s.kind = $3 AND v.status = 'ready' \
-             ORDER BY v.version DESC LIMIT 1",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .bind(kind.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT v.component_hash, v.component {ACTIVE_VERSION}"))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .bind(kind.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|row| Ok((get(&row, "component_hash")?, get(&row, "component")?))).transpose()
     }
 }
+
+/// The active version of a campaign's strategy of a kind (`$1` tenant,
+/// `$2` campaign, `$3` kind): its newest READY one.
+const ACTIVE_VERSION: &str = "FROM strategy_versions v JOIN strategies s ON s.id = v.strategy_id \
+     WHERE s.tenant_id = $1 AND s.campaign_id = $2 AND s.kind = $3 AND v.status = 'ready' \
+     ORDER BY v.version DESC LIMIT 1";
