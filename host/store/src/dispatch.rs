@@ -494,14 +494,21 @@ impl Store {
                 contact: &outcome.contact,
                 seen_communications: &outcome.seen_communications,
                 last_error: outcome.last_error.as_ref(),
+                session: Some(&outcome.communication_id),
             })
             .collect();
-        let applied = write_contacts(&mut tx, &writes, Some(now), now).await?;
-        let ended: Vec<&str> =
-            outcomes.iter().zip(&applied).filter(|(_, applied)| **applied).map(|(outcome, _)| outcome.communication_id.as_str()).collect();
+        let written = write_contacts(&mut tx, &writes, Some(now), now).await?;
+        // Sessions whose communication the strategy left as it was are
+        // still to be marked; the others were with the strategy's update.
+        let ended: Vec<&str> = outcomes
+            .iter()
+            .zip(&written.applied)
+            .filter(|(outcome, applied)| **applied && !written.aggregated.contains(&outcome.communication_id))
+            .map(|(outcome, _)| outcome.communication_id.as_str())
+            .collect();
         end_aggregated(&mut tx, &ended, now).await?;
         tx.commit().await?;
-        Ok(applied)
+        Ok(written.applied)
     }
 
     /// Applies what CONTACT_ANSWER returned during a conversation, in one
@@ -523,8 +530,9 @@ impl Store {
             contact,
             seen_communications: &seen.stored.contact.communications,
             last_error,
+            session: None,
         };
-        if write_contacts(&mut tx, &[write], None, now).await? != [true] {
+        if write_contacts(&mut tx, &[write], None, now).await?.applied != [true] {
             return Ok(false);
         }
         tx.commit().await?;
@@ -652,6 +660,10 @@ struct ContactWrite<'a> {
     /// Its communications as the strategy saw them, in stored order.
     seen_communications: &'a [Communication],
     last_error: Option<&'a serde_json::Value>,
+    /// The communication whose ended session this write aggregates: if the
+    /// write updates it, the same update marks it aggregated (one row
+    /// version instead of two).
+    session: Option<&'a str>,
 }
 
 impl ContactWrite<'_> {
@@ -672,6 +684,17 @@ struct CommunicationRow<'a> {
     contact_id: &'a str,
     position: usize,
     communication: &'a Communication,
+    /// It is the write's session, to be marked aggregated.
+    ends_session: bool,
+}
+
+/// What [`write_contacts`] did.
+struct Written {
+    /// Per write, whether it was applied.
+    applied: Vec<bool>,
+    /// The writes' sessions whose communication was updated and marked
+    /// aggregated with it.
+    aggregated: HashSet<String>,
 }
 
 /// Writes strategies' contacts that are still at the revision each saw:
@@ -689,7 +712,7 @@ async fn write_contacts(
     writes: &[ContactWrite<'_>],
     session_ended_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<Vec<bool>> {
+) -> Result<Written> {
     let mut seen = HashSet::new();
     let first: Vec<&ContactWrite<'_>> = writes.iter().filter(|write| seen.insert(write.contact_id)).collect();
     let mut updated: HashSet<String> = HashSet::new();
@@ -753,25 +776,46 @@ async fn write_contacts(
             // new communication.
             match communication.id.as_ref().filter(|id| stored.contains(id) && kept.insert(id.as_str())) {
                 Some(_) if write.unchanged(position, communication) => {}
-                Some(id) => known.push(CommunicationRow { id: id.clone(), contact_id: write.contact_id, position, communication }),
-                None => planned.push(CommunicationRow { id: new_id("com"), contact_id: write.contact_id, position, communication }),
+                Some(id) => known.push(CommunicationRow {
+                    id: id.clone(),
+                    contact_id: write.contact_id,
+                    position,
+                    communication,
+                    ends_session: write.session == Some(id.as_str()),
+                }),
+                None => planned.push(CommunicationRow {
+                    id: new_id("com"),
+                    contact_id: write.contact_id,
+                    position,
+                    communication,
+                    ends_session: false,
+                }),
             }
         }
         dropped.extend(stored.iter().filter(|id| !kept.contains(id.as_str())).cloned());
     }
+    // A session's communication ends as `end_aggregated` ends it.
     for chunk in known.chunks(COMMUNICATION_CHUNK) {
         let sql = format!(
             "WITH v (communication_id, owner, {COMMUNICATION_VALUES}) AS (VALUES {}) \
              UPDATE communications SET position = v.new_position, name = v.new_name, stage_name = v.new_stage_name, \
-               start_date = v.new_start_date, end_date = v.new_end_date, status = v.new_status, status_detail = v.new_status_detail, \
-               status_updated_at = v.new_status_updated_at, flagged = 0, alternative = v.new_alternative, parameters = v.new_parameters \
+               start_date = v.new_start_date, end_date = v.new_end_date, \
+               status = CASE WHEN v.ends_session = 1 AND v.new_status IN ('IN_PROGRESS', 'PLANNED') THEN 'COMPLETED' \
+                 ELSE v.new_status END, \
+               status_detail = v.new_status_detail, \
+               status_updated_at = CASE WHEN v.ends_session = 1 THEN ${n} ELSE v.new_status_updated_at END, \
+               flagged = 0, alternative = v.new_alternative, parameters = v.new_parameters, \
+               aggregated_at = CASE WHEN v.ends_session = 1 THEN ${n} ELSE communications.aggregated_at END, \
+               lease_until = CASE WHEN v.ends_session = 1 THEN NULL ELSE communications.lease_until END \
              FROM v WHERE communications.id IN ({}) AND communications.id = v.communication_id \
                AND communications.contact_id = v.owner",
-            placeholders(1, 12, chunk.len()),
-            column_params(1, 12, chunk.len()),
+            placeholders(1, COMMUNICATION_ROW, chunk.len()),
+            column_params(1, COMMUNICATION_ROW, chunk.len()),
+            n = chunk.len() * COMMUNICATION_ROW + 1,
         );
-        bind_communications(sqlx::query(&sql), chunk)?.execute(&mut **tx).await?;
+        bind_communications(sqlx::query(&sql), chunk)?.bind(micros(now)).execute(&mut **tx).await?;
     }
+    let aggregated = known.iter().filter(|row| row.ends_session).map(|row| row.id.clone()).collect();
     for chunk in planned.chunks(COMMUNICATION_CHUNK) {
         let sql = format!(
             "WITH v (communication_id, owner, {COMMUNICATION_VALUES}) AS (VALUES {}) \
@@ -780,8 +824,8 @@ async fn write_contacts(
              SELECT v.communication_id, v.owner, v.new_position, v.new_name, v.new_stage_name, v.new_start_date, v.new_end_date, \
                v.new_status, v.new_status_detail, v.new_status_updated_at, 0, v.new_alternative, v.new_parameters, c.tenant_id, c.campaign_id \
              FROM v JOIN contacts c ON c.id = v.owner WHERE c.id IN ({})",
-            placeholders(1, 12, chunk.len()),
-            column_params(2, 12, chunk.len()),
+            placeholders(1, COMMUNICATION_ROW, chunk.len()),
+            column_params(2, COMMUNICATION_ROW, chunk.len()),
         );
         bind_communications(sqlx::query(&sql), chunk)?.execute(&mut **tx).await?;
     }
@@ -796,7 +840,7 @@ async fn write_contacts(
         }
         query.execute(&mut **tx).await?;
     }
-    Ok(applied)
+    Ok(Written { applied, aggregated })
 }
 
 /// The parameters of one column of a `VALUES` list (`$first`, then every
@@ -809,9 +853,13 @@ fn column_params(first: usize, columns: usize, rows: usize) -> String {
     (0..rows).map(|row| format!("${}", first + row * columns)).collect::<Vec<_>>().join(", ")
 }
 
-/// The columns a communication row binds after its id and contact id.
+/// The columns a communication row binds after its id and contact id
+/// (`ends_session` is 0 or 1; inserts ignore it).
 const COMMUNICATION_VALUES: &str = "new_position, new_name, new_stage_name, new_start_date, new_end_date, new_status, \
-     new_status_detail, new_status_updated_at, new_alternative, new_parameters";
+     new_status_detail, new_status_updated_at, new_alternative, new_parameters, ends_session";
+
+/// Parameters per communication row: id, contact id and the values above.
+const COMMUNICATION_ROW: usize = 13;
 
 fn bind_communications<'q>(
     mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
@@ -831,7 +879,8 @@ fn bind_communications<'q>(
             .bind(comm.status.detail.clone())
             .bind(comm.status.updated_at.map(micros))
             .bind(comm.alternative.clone())
-            .bind(to_json(&comm.parameters)?);
+            .bind(to_json(&comm.parameters)?)
+            .bind(i64::from(row.ends_session));
     }
     Ok(query)
 }
