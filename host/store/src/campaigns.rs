@@ -140,6 +140,9 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("the campaign's status changed meanwhile; retry".into()));
         }
+        if next == CampaignStatus::Running {
+            self.refresh_statistics().await?;
+        }
         self.campaign(tenant_id, id).await
     }
 }

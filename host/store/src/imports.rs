@@ -126,6 +126,11 @@ impl Store {
         report: &ImportReport,
         status: ImportStatus,
     ) -> Result<()> {
+        if status != ImportStatus::Running && accepted + updated > 0 {
+            // Before the job reads as finished, so that a campaign started
+            // on seeing it is planned on its new rows.
+            self.refresh_statistics().await?;
+        }
         let finished = (status != ImportStatus::Running).then(|| micros(Utc::now()));
         sqlx::query(
             "UPDATE import_jobs SET processed_rows = $1, accepted = $2, updated = $3, rejected = $4, report = $5, \
