@@ -243,20 +243,41 @@ impl Engine {
             self.load_campaign(&mut cache, &communication.tenant_id, &communication.campaign_id).await?;
         }
         let wanted: Vec<(&str, &str)> = claimed.iter().map(|c| (c.tenant_id.as_str(), c.contact_id.as_str())).collect();
-        let contacts = self.store.contacts_at_revision(&wanted).await?;
+        let mut contacts = self.store.contacts_at_revision(&wanted).await?;
         // Sends wait on providers, so several are in flight at once; how
         // their sessions started is written in one transaction.
         let sends: Vec<_> = claimed.iter().map(|communication| self.dispatch(&cache, &contacts, communication)).collect();
         let sent: Vec<Result<Dispatch, EngineError>> = futures::stream::iter(sends).buffer_unordered(IN_FLIGHT).collect().await;
-        let mut started = Vec::with_capacity(sent.len());
+        let (mut open, mut ended) = (Vec::new(), Vec::new());
         for dispatch in sent {
             match dispatch? {
-                Dispatch::Started(start) => started.push(start),
+                Dispatch::Started(start) if start.ended.is_some() => ended.push(start),
+                Dispatch::Started(start) => open.push(start),
                 Dispatch::Deferred => report.deferred += 1,
                 Dispatch::Elsewhere => {}
             }
         }
-        let mut sessions = self.store.start_sessions(&started, self.clock.now(), self.clock.now() + self.config.lease).await?;
+        self.store.start_sessions(&open).await?;
+        // A session that ended at its send is aggregated in this tick,
+        // from the contact as read above (only its A/B label is new), and
+        // written once with its outcome: until then its claim holds it.
+        let by_id: HashMap<&str, &ClaimedCommunication> = claimed.iter().map(|c| (c.id.as_str(), c)).collect();
+        let mut sessions: Vec<(EndedSession, Option<SessionStart>)> = Vec::with_capacity(ended.len());
+        for start in ended {
+            let Some(claim) = by_id.get(start.communication_id.as_str()) else { continue };
+            if let (Some(label), Some(at)) = (&start.alternative, contacts.get_mut(&claim.contact_id)) {
+                let sent = at.stored.contact.communications.iter_mut().find(|c| c.id.as_deref() == Some(claim.id.as_str()));
+                sent.into_iter().for_each(|communication| communication.alternative = Some(label.clone()));
+            }
+            let session = EndedSession {
+                communication_id: claim.id.clone(),
+                tenant_id: claim.tenant_id.clone(),
+                campaign_id: claim.campaign_id.clone(),
+                contact_id: claim.contact_id.clone(),
+                session_results: start.ended.clone().unwrap_or_default(),
+            };
+            sessions.push((session, Some(start)));
+        }
 
         let now = self.clock.now();
         let lease_until = now + self.config.lease;
@@ -285,36 +306,42 @@ impl Engine {
             }
         }
 
-        // Sessions that ended at their send are this tick's already; others
-        // (operators', conversations', other nodes' expired leases) are claimed.
+        // Other ended sessions (operators', conversations', other nodes'
+        // expired leases) are claimed, and their contacts read.
         let more = self.config.batch - sessions.len() as i64;
         if more > 0 {
-            sessions.extend(self.store.claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, more).await?);
+            let others = self.store.claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, more).await?;
+            let wanted: Vec<(&str, &str)> = others
+                .iter()
+                .filter(|s| !contacts.contains_key(&s.contact_id))
+                .map(|s| (s.tenant_id.as_str(), s.contact_id.as_str()))
+                .collect();
+            let read = self.store.contacts_at_revision(&wanted).await?;
+            contacts.extend(read);
+            sessions.extend(others.into_iter().map(|session| (session, None)));
         }
-        for session in &sessions {
+        for (session, _) in &sessions {
             self.load_campaign(&mut cache, &session.tenant_id, &session.campaign_id).await?;
         }
-        let wanted: Vec<(&str, &str)> = sessions.iter().map(|s| (s.tenant_id.as_str(), s.contact_id.as_str())).collect();
-        let contacts = self.store.contacts_at_revision(&wanted).await?;
-        let runs: Vec<_> = sessions.iter().map(|session| self.aggregate(&cache, &contacts, session)).collect();
-        let computed: Vec<Result<Option<SessionOutcome>, EngineError>> = futures::stream::iter(runs)
+        let runs: Vec<_> = sessions.into_iter().map(|(session, start)| self.aggregate(&cache, &contacts, session, start)).collect();
+        let computed: Vec<Result<Option<(SessionOutcome, String)>, EngineError>> = futures::stream::iter(runs)
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
-        let outcomes = computed.into_iter().filter_map(Result::transpose).collect::<Result<Vec<_>, _>>()?;
-        // Computed apart, applied together: one commit for the batch.
+        let (outcomes, campaigns): (Vec<SessionOutcome>, Vec<String>) =
+            computed.into_iter().filter_map(Result::transpose).collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
+        // Computed apart, applied together: one commit for the batch. One
+        // not applied (its contact moved on while the strategy ran) is
+        // released by the store and runs again.
         let applied = self.store.apply_session_outcomes(&outcomes, self.clock.now()).await?;
         let mut failing = std::collections::BTreeSet::new();
-        for (outcome, applied) in outcomes.iter().zip(applied) {
+        for ((outcome, campaign_id), applied) in outcomes.iter().zip(&campaigns).zip(applied) {
             if !applied {
-                // The contact moved on while the strategy ran: run it again.
-                self.store.release_session(&outcome.communication_id).await?;
                 continue;
             }
             report.aggregated += 1;
             if outcome.last_error.is_some() {
-                let campaign_id = sessions.iter().find(|s| s.communication_id == outcome.communication_id).map(|s| s.campaign_id.clone());
-                failing.extend(campaign_id.map(|campaign_id| (outcome.tenant_id.clone(), campaign_id)));
+                failing.insert((outcome.tenant_id.clone(), campaign_id.clone()));
             }
         }
         for (tenant_id, campaign_id) in failing {
@@ -454,7 +481,8 @@ impl Engine {
         };
         let (ended, record_send) = match sent {
             Sent::Ended(outcome) => (Some(outcome), false),
-            Sent::Simulated(outcome) => (Some(outcome), true),
+            // A simulated send recorded before under this key keeps its outcome.
+            Sent::Simulated(outcome) => (Some(claimed.recorded.clone().unwrap_or(outcome)), true),
             Sent::Open => (None, false),
         };
         Ok(Dispatch::Started(SessionStart {
@@ -492,8 +520,9 @@ impl Engine {
         &self,
         cache: &TickCache,
         contacts: &HashMap<String, ContactAtRevision>,
-        session: &EndedSession,
-    ) -> Result<Option<SessionOutcome>, EngineError> {
+        session: EndedSession,
+        start: Option<SessionStart>,
+    ) -> Result<Option<(SessionOutcome, String)>, EngineError> {
         let Some(CampaignSetup { campaign, aggregation, .. }) = cache.get(&session.campaign_id) else {
             return Ok(None);
         };
@@ -539,21 +568,24 @@ impl Engine {
             }
         };
         contact.settle_result(Some(&before), now);
-        Ok(Some(SessionOutcome {
-            tenant_id: session.tenant_id.clone(),
-            contact_id: session.contact_id.clone(),
+        let outcome = SessionOutcome {
+            tenant_id: session.tenant_id,
+            contact_id: session.contact_id,
             revision: at.revision,
             contact,
             seen_communications: before.communications,
-            communication_id: session.communication_id.clone(),
+            communication_id: session.communication_id,
             last_error,
-        }))
+            start,
+        };
+        Ok(Some((outcome, session.campaign_id)))
     }
 }
 
 /// What became of one claimed communication.
 enum Dispatch {
-    /// Its session started (and may have ended): written with the batch.
+    /// Its session started (and may have ended): written with the batch,
+    /// with its AGGREGATION outcome if it ended.
     Started(SessionStart),
     /// Nothing for the batch to write: a provider conversation wrote its
     /// start, or its campaign cannot run now or its contact is gone (the

@@ -25,6 +25,10 @@ pub struct ClaimedCommunication {
     pub campaign_id: String,
     pub contact_id: String,
     pub communication: Communication,
+    /// The outcome of a send already recorded under this communication's
+    /// key: a node that claimed it before sent it and died before its
+    /// session was written.
+    pub recorded: Option<JsonMap>,
 }
 
 /// A session that ended and awaits the AGGREGATION strategy.
@@ -50,8 +54,9 @@ pub struct SessionRecord {
     pub messages: Vec<stratagem_domain::Message>,
 }
 
-/// How a started communication left its channel session, written with the
-/// rest of its batch in one transaction.
+/// How a started communication left its channel session. One that stays
+/// open is written by [`Store::start_sessions`]; one that ended at its send
+/// is written with its AGGREGATION outcome ([`SessionOutcome::start`]).
 #[derive(Debug, Clone)]
 pub struct SessionStart {
     pub communication_id: String,
@@ -82,6 +87,10 @@ pub struct SessionOutcome {
     pub seen_communications: Vec<Communication>,
     pub communication_id: String,
     pub last_error: Option<serde_json::Value>,
+    /// How the session started, when it ended at its send in this batch
+    /// and nothing of it is written yet: the communication is then updated
+    /// once, start, end and outcome together, instead of twice.
+    pub start: Option<SessionStart>,
 }
 
 /// A contact as the engine reads it: with the revision its update must match.
@@ -141,7 +150,8 @@ impl Store {
                  (c.status = 'PLANNED' AND c.start_date <= $1 AND COALESCE(c.end_date, c.start_date + $3) > $1) \
                  OR (c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND c.lease_until < $1)) \
                ORDER BY c.start_date LIMIT $4 {}) \
-             RETURNING tenant_id, campaign_id, contact_id, {COMMUNICATION_COLUMNS}",
+             RETURNING tenant_id, campaign_id, contact_id, {COMMUNICATION_COLUMNS}, \
+               (SELECT s.outcome FROM channel_sends s WHERE s.communication_id = communications.id) AS recorded",
             self.skip_locked()
         );
         let rows = sqlx::query(&sql)
@@ -159,6 +169,7 @@ impl Store {
                     campaign_id: get(row, "campaign_id")?,
                     contact_id: get(row, "contact_id")?,
                     communication: communication(row)?,
+                    recorded: get::<Option<String>>(row, "recorded")?.map(|text| from_json(&text)).transpose()?,
                 })
             })
             .collect()
@@ -292,83 +303,42 @@ impl Store {
         Ok(())
     }
 
-    /// Records how a batch of claimed communications left their channel, in
-    /// one transaction (a send that reached someone was recorded by its
-    /// adapter before this, so a crash here only makes the next claim find
-    /// the recorded outcome). The sessions that ended are leased until
-    /// `lease_until` for their AGGREGATION and returned: the caller runs
-    /// it without claiming them again (if it dies, the lease expires and
-    /// any node claims them).
-    pub async fn start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<EndedSession>> {
+    /// Records, in one transaction, the sessions of a batch that stay open
+    /// (a Human task, a conversation): their A/B label and channel; the
+    /// claim's lease ends, since the session's own clock runs now. Sessions
+    /// that ended at their send are written with their outcome
+    /// ([`Store::apply_session_outcomes`]).
+    pub async fn start_sessions(&self, started: &[SessionStart]) -> Result<()> {
+        debug_assert!(started.iter().all(|start| start.ended.is_none()), "ended sessions are written with their outcome");
         let mut attempt = 0;
         loop {
-            match self.try_start_sessions(started, now, lease_until).await {
+            match self.try_start_sessions(started).await {
                 Err(error) if is_transient_conflict(&error) && attempt < CONFLICT_RETRIES => attempt += 1,
                 outcome => return outcome,
             }
         }
     }
 
-    async fn try_start_sessions(&self, started: &[SessionStart], now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<EndedSession>> {
+    async fn try_start_sessions(&self, started: &[SessionStart]) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let mut ended = Vec::new();
-        let records: Vec<(&SessionStart, &JsonMap)> =
-            started.iter().filter(|start| start.record_send).filter_map(|start| Some((start, start.ended.as_ref()?))).collect();
-        for chunk in records.chunks(COMMUNICATION_CHUNK) {
-            let sql = format!(
-                "INSERT INTO channel_sends (communication_id, tenant_id, channel, outcome, created_at) VALUES {} \
-                 ON CONFLICT (communication_id) DO NOTHING",
-                placeholders(1, 5, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for (start, outcome) in chunk {
-                query = query
-                    .bind(start.communication_id.clone())
-                    .bind(start.tenant_id.clone())
-                    .bind(start.channel.clone())
-                    .bind(to_json(*outcome)?)
-                    .bind(micros(now));
-            }
-            query.execute(&mut *tx).await?;
-        }
-        // One statement per chunk: on PostgreSQL each statement also fires
-        // the rollup triggers once.
         for chunk in started.chunks(COMMUNICATION_CHUNK) {
             let sql = format!(
-                "WITH v (communication_id, ended, results, recorded, label, sent_on) AS (VALUES {}) \
-                 UPDATE communications SET \
-                   session_results = CASE WHEN v.ended = 1 THEN COALESCE((SELECT s.outcome FROM channel_sends s \
-                     WHERE v.recorded = 1 AND s.communication_id = v.communication_id), v.results) ELSE communications.session_results END, \
-                   session_ended_at = CASE WHEN v.ended = 1 THEN ${} ELSE communications.session_ended_at END, \
-                   alternative = COALESCE(v.label, communications.alternative), \
-                   channel = COALESCE(NULLIF(v.sent_on, ''), communications.channel), \
-                   lease_until = CASE WHEN v.ended = 1 THEN ${} ELSE NULL END \
+                "WITH v (communication_id, label, sent_on) AS (VALUES {}) \
+                 UPDATE communications SET alternative = COALESCE(v.label, communications.alternative), \
+                   channel = COALESCE(NULLIF(v.sent_on, ''), communications.channel), lease_until = NULL \
                  FROM v WHERE communications.id IN ({}) AND communications.id = v.communication_id \
-                   AND communications.status = 'IN_PROGRESS' AND communications.session_ended_at IS NULL \
-                 RETURNING id, tenant_id, campaign_id, contact_id, session_results, session_ended_at",
-                placeholders(1, 6, chunk.len()),
-                chunk.len() * 6 + 1,
-                chunk.len() * 6 + 2,
-                column_params(1, 6, chunk.len()),
+                   AND communications.status = 'IN_PROGRESS' AND communications.session_ended_at IS NULL",
+                placeholders(1, 3, chunk.len()),
+                column_params(1, 3, chunk.len()),
             );
             let mut query = sqlx::query(&sql);
             for start in chunk {
-                query = query
-                    .bind(start.communication_id.clone())
-                    .bind(i64::from(start.ended.is_some()))
-                    .bind(start.ended.as_ref().map(to_json).transpose()?)
-                    .bind(i64::from(start.record_send))
-                    .bind(start.alternative.clone())
-                    .bind(start.channel.clone());
+                query = query.bind(start.communication_id.clone()).bind(start.alternative.clone()).bind(start.channel.clone());
             }
-            for row in query.bind(micros(now)).bind(micros(lease_until)).fetch_all(&mut *tx).await? {
-                if get::<Option<i64>>(&row, "session_ended_at")?.is_some() {
-                    ended.push(ended_session(&row)?);
-                }
-            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(ended)
+        Ok(())
     }
 
     /// The channel session of a claimed communication ended.
@@ -470,9 +440,11 @@ impl Store {
     /// commit instead of one per session). For each: the contact if still
     /// at the revision the strategy saw, its communications (existing ones
     /// updated in place, new ones planned, planned ones the strategy dropped
-    /// cancelled), and the session marked aggregated. The result says which
-    /// were applied (`false`: the contact moved on, nothing of it written;
-    /// the caller runs the strategy again).
+    /// cancelled), and the session marked aggregated, with its start when
+    /// that is written here too. The result says which were applied; one
+    /// that was not is left for a later run: its session recorded as ended
+    /// and released (the contact moved on: the strategy runs again), or
+    /// untouched when a session started here is no longer this claim's.
     pub async fn apply_session_outcomes(&self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
         let mut attempt = 0;
         loop {
@@ -485,7 +457,11 @@ impl Store {
 
     async fn try_apply_session_outcomes(&self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
         let mut tx = self.begin_write().await?;
-        let writes: Vec<ContactWrite<'_>> = outcomes
+        let starting: Vec<&str> = outcomes.iter().filter(|o| o.start.is_some()).map(|o| o.communication_id.as_str()).collect();
+        let claimed = self.still_claimed(&mut tx, &starting).await?;
+        let owned: Vec<&SessionOutcome> =
+            outcomes.iter().filter(|o| o.start.is_none() || claimed.contains(&o.communication_id)).collect();
+        let writes: Vec<ContactWrite<'_>> = owned
             .iter()
             .map(|outcome| ContactWrite {
                 tenant_id: &outcome.tenant_id,
@@ -494,21 +470,50 @@ impl Store {
                 contact: &outcome.contact,
                 seen_communications: &outcome.seen_communications,
                 last_error: outcome.last_error.as_ref(),
-                session: Some(&outcome.communication_id),
+                session: Some(Session { communication_id: &outcome.communication_id, start: outcome.start.as_ref() }),
             })
             .collect();
         let written = write_contacts(&mut tx, &writes, Some(now), now).await?;
-        // Sessions whose communication the strategy left as it was are
-        // still to be marked; the others were with the strategy's update.
-        let ended: Vec<&str> = outcomes
+        let sent: Vec<&SessionStart> = owned.iter().filter_map(|o| o.start.as_ref()).filter(|start| start.record_send).collect();
+        record_sends(&mut tx, &sent, now).await?;
+        // Sessions not ended with the strategy's update of their
+        // communication: it left that unchanged, or it was not applied.
+        let ends: Vec<SessionEnd<'_>> = owned
             .iter()
             .zip(&written.applied)
-            .filter(|(outcome, applied)| **applied && !written.aggregated.contains(&outcome.communication_id))
-            .map(|(outcome, _)| outcome.communication_id.as_str())
+            .filter(|(outcome, _)| !written.aggregated.contains(&outcome.communication_id))
+            .map(|(outcome, applied)| SessionEnd { communication_id: &outcome.communication_id, start: outcome.start.as_ref(), aggregated: *applied })
             .collect();
-        end_aggregated(&mut tx, &ended, now).await?;
+        end_sessions(&mut tx, &ends, now).await?;
         tx.commit().await?;
-        Ok(written.applied)
+        let applied: HashSet<&str> =
+            owned.iter().zip(&written.applied).filter(|(_, applied)| **applied).map(|(o, _)| o.communication_id.as_str()).collect();
+        Ok(outcomes.iter().map(|outcome| applied.contains(outcome.communication_id.as_str())).collect())
+    }
+
+    /// Of sessions started by this batch's claims, the ones still claimed
+    /// (in progress, not ended), locked until the transaction ends on
+    /// PostgreSQL: a claim whose lease expired may be another node's now.
+    async fn still_claimed(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, ids: &[&str]) -> Result<HashSet<String>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE",
+            Backend::Sqlite => "", // the write transaction holds the database
+        };
+        let mut claimed = HashSet::new();
+        for chunk in ids.chunks(ID_CHUNK) {
+            let sql = format!(
+                "SELECT id FROM communications WHERE id IN ({}) AND status = 'IN_PROGRESS' AND session_ended_at IS NULL {lock}",
+                placeholders(1, 1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                claimed.insert(get(&row, "id")?);
+            }
+        }
+        Ok(claimed)
     }
 
     /// Applies what CONTACT_ANSWER returned during a conversation, in one
@@ -537,16 +542,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// Gives a claimed session back at once (its contact changed while the
-    /// strategy ran), instead of waiting for the lease to expire.
-    pub async fn release_session(&self, communication_id: &str) -> Result<()> {
-        sqlx::query("UPDATE communications SET lease_until = NULL WHERE id = $1 AND aggregated_at IS NULL")
-            .bind(communication_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// The sessions of a contact's communications that started, in order.
@@ -660,10 +655,17 @@ struct ContactWrite<'a> {
     /// Its communications as the strategy saw them, in stored order.
     seen_communications: &'a [Communication],
     last_error: Option<&'a serde_json::Value>,
-    /// The communication whose ended session this write aggregates: if the
-    /// write updates it, the same update marks it aggregated (one row
-    /// version instead of two).
-    session: Option<&'a str>,
+    /// The ended session this write aggregates: if the write updates its
+    /// communication, the same update ends it (one row version, not two).
+    session: Option<Session<'a>>,
+}
+
+/// An ended session whose outcome a contact write applies.
+#[derive(Clone, Copy)]
+struct Session<'a> {
+    communication_id: &'a str,
+    /// How it started, when that is written with the outcome.
+    start: Option<&'a SessionStart>,
 }
 
 impl ContactWrite<'_> {
@@ -684,8 +686,8 @@ struct CommunicationRow<'a> {
     contact_id: &'a str,
     position: usize,
     communication: &'a Communication,
-    /// It is the write's session, to be marked aggregated.
-    ends_session: bool,
+    /// The write's session, when this is its communication.
+    session: Option<Session<'a>>,
 }
 
 /// What [`write_contacts`] did.
@@ -781,20 +783,20 @@ async fn write_contacts(
                     contact_id: write.contact_id,
                     position,
                     communication,
-                    ends_session: write.session == Some(id.as_str()),
+                    session: write.session.filter(|session| session.communication_id == id),
                 }),
                 None => planned.push(CommunicationRow {
                     id: new_id("com"),
                     contact_id: write.contact_id,
                     position,
                     communication,
-                    ends_session: false,
+                    session: None,
                 }),
             }
         }
         dropped.extend(stored.iter().filter(|id| !kept.contains(id.as_str())).cloned());
     }
-    // A session's communication ends as `end_aggregated` ends it.
+    // A session's communication ends as `end_sessions` ends it.
     for chunk in known.chunks(COMMUNICATION_CHUNK) {
         let sql = format!(
             "WITH v (communication_id, owner, {COMMUNICATION_VALUES}) AS (VALUES {}) \
@@ -806,7 +808,11 @@ async fn write_contacts(
                status_updated_at = CASE WHEN v.ends_session = 1 THEN ${n} ELSE v.new_status_updated_at END, \
                flagged = 0, alternative = v.new_alternative, parameters = v.new_parameters, \
                aggregated_at = CASE WHEN v.ends_session = 1 THEN ${n} ELSE communications.aggregated_at END, \
-               lease_until = CASE WHEN v.ends_session = 1 THEN NULL ELSE communications.lease_until END \
+               lease_until = CASE WHEN v.ends_session = 1 THEN NULL ELSE communications.lease_until END, \
+               session_ended_at = CASE WHEN v.ends_session = 1 THEN COALESCE(communications.session_ended_at, ${n}) \
+                 ELSE communications.session_ended_at END, \
+               session_results = COALESCE(v.new_session_results, communications.session_results), \
+               channel = COALESCE(NULLIF(v.new_channel, ''), communications.channel) \
              FROM v WHERE communications.id IN ({}) AND communications.id = v.communication_id \
                AND communications.contact_id = v.owner",
             placeholders(1, COMMUNICATION_ROW, chunk.len()),
@@ -815,7 +821,7 @@ async fn write_contacts(
         );
         bind_communications(sqlx::query(&sql), chunk)?.bind(micros(now)).execute(&mut **tx).await?;
     }
-    let aggregated = known.iter().filter(|row| row.ends_session).map(|row| row.id.clone()).collect();
+    let aggregated = known.iter().filter(|row| row.session.is_some()).map(|row| row.id.clone()).collect();
     for chunk in planned.chunks(COMMUNICATION_CHUNK) {
         let sql = format!(
             "WITH v (communication_id, owner, {COMMUNICATION_VALUES}) AS (VALUES {}) \
@@ -853,13 +859,14 @@ fn column_params(first: usize, columns: usize, rows: usize) -> String {
     (0..rows).map(|row| format!("${}", first + row * columns)).collect::<Vec<_>>().join(", ")
 }
 
-/// The columns a communication row binds after its id and contact id
-/// (`ends_session` is 0 or 1; inserts ignore it).
+/// The columns a communication row binds after its id and contact id; the
+/// last three end a session (`ends_session` 0 or 1, and how it started
+/// when that is written with it); inserts ignore them.
 const COMMUNICATION_VALUES: &str = "new_position, new_name, new_stage_name, new_start_date, new_end_date, new_status, \
-     new_status_detail, new_status_updated_at, new_alternative, new_parameters, ends_session";
+     new_status_detail, new_status_updated_at, new_alternative, new_parameters, ends_session, new_session_results, new_channel";
 
 /// Parameters per communication row: id, contact id and the values above.
-const COMMUNICATION_ROW: usize = 13;
+const COMMUNICATION_ROW: usize = 15;
 
 fn bind_communications<'q>(
     mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
@@ -880,7 +887,9 @@ fn bind_communications<'q>(
             .bind(comm.status.updated_at.map(micros))
             .bind(comm.alternative.clone())
             .bind(to_json(&comm.parameters)?)
-            .bind(i64::from(row.ends_session));
+            .bind(i64::from(row.session.is_some()))
+            .bind(session_results(row.session.and_then(|session| session.start))?)
+            .bind(row.session.and_then(|session| session.start).map(|start| start.channel.clone()));
     }
     Ok(query)
 }
@@ -899,19 +908,80 @@ fn is_transient_conflict(error: &StoreError) -> bool {
     }
 }
 
-/// The sessions' communications end, whatever the strategy did to them.
-async fn end_aggregated(tx: &mut sqlx::Transaction<'_, sqlx::Any>, communication_ids: &[&str], now: DateTime<Utc>) -> Result<()> {
-    for chunk in communication_ids.chunks(ID_CHUNK) {
+/// The results a session that ended at its send is written with.
+fn session_results(start: Option<&SessionStart>) -> Result<Option<String>> {
+    start.and_then(|start| start.ended.as_ref()).map(to_json).transpose()
+}
+
+/// Sends that reached no one outside (the simulated population), recorded
+/// in the transaction that ends their sessions; a send recorded earlier
+/// under the same key keeps its record.
+async fn record_sends(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sent: &[&SessionStart], now: DateTime<Utc>) -> Result<()> {
+    for chunk in sent.chunks(COMMUNICATION_CHUNK) {
         let sql = format!(
-            "UPDATE communications SET aggregated_at = $1, lease_until = NULL, flagged = 0, status_updated_at = $1, \
-             status = CASE WHEN status IN ('IN_PROGRESS', 'PLANNED') THEN 'COMPLETED' ELSE status END WHERE id IN ({})",
-            placeholders(2, 1, chunk.len())
+            "INSERT INTO channel_sends (communication_id, tenant_id, channel, outcome, created_at) VALUES {} \
+             ON CONFLICT (communication_id) DO NOTHING",
+            placeholders(1, 5, chunk.len())
         );
-        let mut query = sqlx::query(&sql).bind(micros(now));
-        for id in chunk {
-            query = query.bind(id.to_owned());
+        let mut query = sqlx::query(&sql);
+        for start in chunk {
+            query = query
+                .bind(start.communication_id.clone())
+                .bind(start.tenant_id.clone())
+                .bind(start.channel.clone())
+                .bind(session_results(Some(start))?)
+                .bind(micros(now));
         }
         query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A session an outcome batch ends or gives back.
+struct SessionEnd<'a> {
+    communication_id: &'a str,
+    /// How it started, when that is written here.
+    start: Option<&'a SessionStart>,
+    /// Its outcome was applied: it is done. Otherwise it stays ended and
+    /// awaiting AGGREGATION, released for the next claim.
+    aggregated: bool,
+}
+
+/// Ends sessions whose communication the contact write left alone, and
+/// releases the ones whose outcome was not applied. Their start, if
+/// written here, is written as [`Store::start_sessions`] writes one, with
+/// the session's end.
+async fn end_sessions(tx: &mut sqlx::Transaction<'_, sqlx::Any>, ends: &[SessionEnd<'_>], now: DateTime<Utc>) -> Result<()> {
+    for chunk in ends.chunks(COMMUNICATION_CHUNK) {
+        let sql = format!(
+            "WITH v (communication_id, aggregated, results, label, sent_on) AS (VALUES {}) \
+             UPDATE communications SET \
+               session_results = COALESCE(v.results, communications.session_results), \
+               session_ended_at = COALESCE(communications.session_ended_at, ${n}), \
+               alternative = COALESCE(v.label, communications.alternative), \
+               channel = COALESCE(NULLIF(v.sent_on, ''), communications.channel), \
+               lease_until = NULL, \
+               aggregated_at = CASE WHEN v.aggregated = 1 THEN ${n} ELSE NULL END, \
+               flagged = CASE WHEN v.aggregated = 1 THEN 0 ELSE communications.flagged END, \
+               status_updated_at = CASE WHEN v.aggregated = 1 THEN ${n} ELSE communications.status_updated_at END, \
+               status = CASE WHEN v.aggregated = 1 AND communications.status IN ('IN_PROGRESS', 'PLANNED') THEN 'COMPLETED' \
+                 ELSE communications.status END \
+             FROM v WHERE communications.id IN ({}) AND communications.id = v.communication_id \
+               AND communications.aggregated_at IS NULL",
+            placeholders(1, 5, chunk.len()),
+            column_params(1, 5, chunk.len()),
+            n = chunk.len() * 5 + 1,
+        );
+        let mut query = sqlx::query(&sql);
+        for end in chunk {
+            query = query
+                .bind(end.communication_id.to_owned())
+                .bind(i64::from(end.aggregated))
+                .bind(session_results(end.start)?)
+                .bind(end.start.and_then(|start| start.alternative.clone()))
+                .bind(end.start.map(|start| start.channel.clone()));
+        }
+        query.bind(micros(now)).execute(&mut **tx).await?;
     }
     Ok(())
 }
