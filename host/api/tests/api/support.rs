@@ -270,13 +270,17 @@ impl Client {
         self.strategy_source(campaign, kind, name, &source).await
     }
 
-    /// Uploads a strategy's source and waits for its build.
+    /// Uploads a strategy's source and waits for its build, which must
+    /// succeed: a campaign whose strategy failed to build runs without it,
+    /// and a test would then fail far from the cause.
     pub async fn strategy_source(&self, campaign: &str, kind: &str, name: &str, source: &str) -> Value {
         let reply = self
             .post(&format!("/campaigns/{campaign}/strategies"), serde_json::json!({"name": name, "type": kind, "file_name": name, "source": source}))
             .await;
         assert_eq!(reply.status, 202, "{}", reply.text);
-        self.wait_for_build(reply.body["id"].as_str().expect("id")).await
+        let built = self.wait_for_build(reply.body["id"].as_str().expect("id")).await;
+        assert_eq!(built["latest"]["status"], "ready", "{name} did not build: {built}");
+        built
     }
 
     pub async fn wait_for_build(&self, id: &str) -> Value {
