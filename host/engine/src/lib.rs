@@ -35,7 +35,7 @@ use futures::StreamExt;
 use serde_json::json;
 use stratagem_domain::{Campaign, CampaignContext, CampaignStatus, Channel, Contact, Stage, StrategyType};
 use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, LoadError, Strategy};
-use stratagem_store::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionOutcome, SessionStart, Store, StoreError};
+use stratagem_store::{ClaimedCommunication, ContactAtRevision, EndedSession, NotReady, SessionOutcome, SessionStart, Store, StoreError};
 
 pub use channels::{ChannelAdapter, ChannelError, Channels, Personas, Sent};
 pub use strategies::{BuildLeases, InstallError, StrategyService};
@@ -377,10 +377,27 @@ impl Engine {
     }
 
     /// The campaign's active strategy of `kind`: `Some(None)` when it has
-    /// none, `None` when it has one that cannot run now. Its component
-    /// (megabytes) is read only when this node has not loaded it yet.
+    /// none, `None` when it has one that cannot run now — still building
+    /// (the campaign waits: running without it would decide its sessions
+    /// as if it had none), or failed to build (the campaign stops, ERROR).
+    /// Its component (megabytes) is read only when this node has not
+    /// loaded it yet.
     async fn strategy(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<Option<Arc<Strategy>>>, EngineError> {
-        let Some(hash) = self.store.active_component_hash(tenant_id, campaign_id, kind).await? else { return Ok(Some(None)) };
+        let Some(hash) = self.store.active_component_hash(tenant_id, campaign_id, kind).await? else {
+            return match self.store.strategy_not_ready(tenant_id, campaign_id, kind).await? {
+                None => Ok(Some(None)),
+                Some(NotReady::Building) => Ok(None),
+                Some(NotReady::Failed(error)) => {
+                    let reason = format!(
+                        "the {} strategy failed to build: {}; upload a fixed version and configure the campaign again",
+                        kind.as_str(),
+                        build_error(error.as_ref())
+                    );
+                    self.stop_campaign(tenant_id, campaign_id, &reason).await?;
+                    Ok(None)
+                }
+            };
+        };
         if let Some(strategy) = self.strategies.cached(&hash) {
             return Ok(Some(Some(strategy)));
         }
@@ -395,10 +412,8 @@ impl Engine {
                     "the {} strategy cannot run: {error}; upload a fixed version and configure the campaign again",
                     kind.as_str()
                 );
-                match self.store.set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(&reason)).await {
-                    Ok(_) | Err(StoreError::Conflict(_)) => Ok(None),
-                    Err(other) => Err(other.into()),
-                }
+                self.stop_campaign(tenant_id, campaign_id, &reason).await?;
+                Ok(None)
             }
             Ok(Err(error)) => {
                 // This node's artifact cache, not the campaign: try again next tick.
@@ -409,6 +424,15 @@ impl Engine {
                 tracing::error!(%panic, campaign_id, kind = kind.as_str(), "loading a strategy panicked");
                 Ok(None)
             }
+        }
+    }
+
+    /// The campaign goes to ERROR with `reason` (unless it left RUNNING
+    /// meanwhile).
+    async fn stop_campaign(&self, tenant_id: &str, campaign_id: &str, reason: &str) -> Result<(), EngineError> {
+        match self.store.set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(reason)).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(other) => Err(other.into()),
         }
     }
 
@@ -593,6 +617,22 @@ enum Dispatch {
     Elsewhere,
     /// Put back unsent: its channel's rate limit was reached.
     Deferred,
+}
+
+/// A stored build error (see the API's strategies) as one line of a
+/// reason: where in the source, when known, and what.
+fn build_error(error: Option<&serde_json::Value>) -> String {
+    let Some(error) = error else { return "no error was recorded".into() };
+    let text = |key: &str| error.get(key).and_then(|value| value.as_str().map(str::to_owned).or_else(|| value.as_u64().map(|n| n.to_string())));
+    let what = match (text("type"), text("message")) {
+        (Some(kind), Some(message)) => format!("{kind}: {message}"),
+        _ => text("detail").unwrap_or_else(|| error.to_string()),
+    };
+    match (text("file"), text("line"), text("column")) {
+        (Some(file), Some(line), Some(column)) => format!("{file}, line {line}, column {column}: {what}"),
+        (Some(file), Some(line), None) => format!("{file}, line {line}: {what}"),
+        _ => what,
+    }
 }
 
 /// A stage a simulation makes up for a stage name no stage has.

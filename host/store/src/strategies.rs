@@ -368,6 +368,39 @@ impl Store {
     }
 }
 
+/// Why a campaign's strategy of a kind has no active version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotReady {
+    /// Its first version is still building.
+    Building,
+    /// Every version failed to build; the newest with this error (as
+    /// [`StrategyVersion::error`]).
+    Failed(Option<serde_json::Value>),
+}
+
+impl Store {
+    /// For a campaign strategy of `kind` with no active (ready) version:
+    /// why. `None` when the campaign has no strategy of that kind.
+    pub async fn strategy_not_ready(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<NotReady>> {
+        let row = sqlx::query(
+            "SELECT v.status, v.error FROM strategy_versions v JOIN strategies s ON s.id = v.strategy_id \
+             WHERE s.tenant_id = $1 AND s.campaign_id = $2 AND s.kind = $3 ORDER BY v.version DESC LIMIT 1",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(match BuildStatus::parse(&get::<String>(&row, "status")?)? {
+            BuildStatus::Building => NotReady::Building,
+            BuildStatus::Failed | BuildStatus::Ready => {
+                NotReady::Failed(get::<Option<String>>(&row, "error")?.map(|text| from_json(&text)).transpose()?)
+            }
+        }))
+    }
+}
+
 /// The active version of a campaign's strategy of a kind (`$1` tenant,
 /// `$2` campaign, `$3` kind): its newest READY one.
 const ACTIVE_VERSION: &str = "FROM strategy_versions v JOIN strategies s ON s.id = v.strategy_id \

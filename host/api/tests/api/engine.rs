@@ -17,6 +17,7 @@ both_backends!(
     works_when_sends_keep_within_the_channel_rate_limit,
     works_when_operators_work_the_human_task_queue,
     errors_when_the_aggregation_strategy_cannot_run,
+    errors_when_the_aggregation_strategy_failed_to_build,
     errors_when_the_strategy_fails_for_most_contacts,
     works_when_two_sessions_of_one_contact_end_together,
     works_when_a_busy_node_ticks_again_at_once,
@@ -277,6 +278,38 @@ async fn errors_when_the_aggregation_strategy_cannot_run(backend: Backend) {
     let stopped = wait_for_status(&client, &campaign, "ERROR").await;
     let reason = stopped["error_reason"].as_str().expect("reason");
     assert!(reason.starts_with("the AGGREGATION strategy cannot run:"), "{reason}");
+    let paid = contact(&client, &campaign, "P1").await;
+    assert!(paid["result_flag"].is_null(), "nothing was decided without the strategy: {paid}");
+}
+
+/// A campaign whose only AGGREGATION failed to build stops with the build
+/// error as its reason, instead of deciding its sessions as if it had no
+/// strategy; nothing is sent.
+async fn errors_when_the_aggregation_strategy_failed_to_build(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Broken build").await;
+    assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "SIMULATED"})).await.status, 201);
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    let broken = "async def run(contact, session_results, logger, **kwargs)\n    return contact\n";
+    let reply = client
+        .post(&format!("/campaigns/{campaign}/strategies"), json!({"name": "broken", "type": "AGGREGATION", "file_name": "broken.py", "source": broken}))
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let built = client.wait_for_build(reply.body["id"].as_str().expect("id")).await;
+    assert_eq!(built["latest"]["status"], "failed", "{built}");
+    let csv = "object_id,external_id,name,email,phone,persona\nP1,U1,Paula Payer,p@example.com,+1,paid\n";
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 1);
+    for status in ["CONFIGURED", "RUNNING"] {
+        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
+    }
+    let stopped = wait_for_status(&client, &campaign, "ERROR").await;
+    let reason = stopped["error_reason"].as_str().expect("reason");
+    assert!(reason.starts_with("the AGGREGATION strategy failed to build: broken.py, line 1"), "{reason}");
+    assert!(reason.contains("SyntaxError") && reason.ends_with("upload a fixed version and configure the campaign again"), "{reason}");
+    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 0);
     let paid = contact(&client, &campaign, "P1").await;
     assert!(paid["result_flag"].is_null(), "nothing was decided without the strategy: {paid}");
 }
