@@ -113,20 +113,25 @@ impl Store {
     /// Communications whose window passed before they started become
     /// MISSED — never sent later — and their session ends with
     /// `OutcomeStatus: MISSED`, so AGGREGATION can plan what comes next.
-    /// `default_window` is the window of one planned without an end.
-    /// Only those that started are looked at (`start_date <= now`, the
-    /// `communications_due` index's range): a campaign's future plans are
-    /// not scanned every tick. A window that ends before it starts is
-    /// marked once its start has passed.
+    /// `default_window` is the window of one planned without an end. A
+    /// window that ends before it starts is marked once its start has
+    /// passed. Each half of the query reads only the rows it marks
+    /// (`communications_window_end`, and `communications_due`'s start-date
+    /// range), whatever the planner's statistics: a campaign's many planned
+    /// rows whose window is still open are not scanned every tick.
     pub async fn mark_missed(&self, now: DateTime<Utc>, default_window: Duration) -> Result<u64> {
+        let open_ended_before = now.checked_sub_signed(default_window).unwrap_or(DateTime::<Utc>::MIN_UTC);
         let done = sqlx::query(
             "UPDATE communications SET status = 'MISSED', status_updated_at = $1, session_ended_at = $1, \
              session_results = $2, lease_until = NULL \
-             WHERE status = 'PLANNED' AND start_date <= $1 AND COALESCE(end_date, start_date + $3) <= $1",
+             WHERE start_date <= $1 AND id IN ( \
+               SELECT id FROM communications WHERE status = 'PLANNED' AND end_date IS NOT NULL AND end_date <= $1 \
+               UNION ALL \
+               SELECT id FROM communications WHERE status = 'PLANNED' AND end_date IS NULL AND start_date <= $3)",
         )
         .bind(micros(now))
         .bind(r#"{"OutcomeStatus":"MISSED"}"#)
-        .bind(default_window.num_microseconds().unwrap_or(i64::MAX))
+        .bind(micros(open_ended_before))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())

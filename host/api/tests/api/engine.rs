@@ -21,6 +21,7 @@ both_backends!(
     errors_when_the_strategy_fails_for_most_contacts,
     works_when_two_sessions_of_one_contact_end_together,
     works_when_a_busy_node_ticks_again_at_once,
+    works_when_an_open_ended_window_passes,
 );
 
 async fn setup(client: &Client) -> String {
@@ -312,6 +313,55 @@ async fn errors_when_the_aggregation_strategy_failed_to_build(backend: Backend) 
     assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 0);
     let paid = contact(&client, &campaign, "P1").await;
     assert!(paid["result_flag"].is_null(), "nothing was decided without the strategy: {paid}");
+}
+
+/// DATA_LOAD planning one communication without an end date (the default
+/// window, 24 hours here), started `hours_ago`.
+const OPEN_ENDED_DATA_LOAD: &str = r#"
+from stratagem import Communication, Contact, datetime, timedelta
+
+
+async def run(contact: Contact, existing_contact: Contact | None, logger, **kwargs) -> Contact:
+    start = datetime.now() - timedelta(hours=int(contact.parameters["hours_ago"]))
+    contact.communications.append(Communication(name="First contact", stage_name="1. First contact", start_date=start))
+    return contact
+"#;
+
+/// AGGREGATION that keeps the session's outcome and decides the contact.
+const OUTCOME_AGGREGATION: &str = r#"
+from stratagem import Contact
+
+
+async def run(contact: Contact, session_results: dict | None, logger, **kwargs) -> Contact:
+    contact.results["outcome"] = (session_results or {}).get("OutcomeStatus")
+    contact.result_flag = True
+    return contact
+"#;
+
+/// A communication planned without an end date has the default window: one
+/// that started 30 hours ago is MISSED, one that started an hour ago is sent.
+async fn works_when_an_open_ended_window_passes(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Open-ended").await;
+    assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "SIMULATED"})).await.status, 201);
+    client.strategy_source(&campaign, "DATA_LOAD", "open_ended.py", OPEN_ENDED_DATA_LOAD).await;
+    client.strategy_source(&campaign, "AGGREGATION", "outcome.py", OUTCOME_AGGREGATION).await;
+    let csv = "object_id,external_id,name,email,phone,persona,hours_ago\n\
+               OLD,U1,Olga Old,o@example.com,+1,paid,30\n\
+               NEW,U2,Ned New,n@example.com,+2,paid,1\n";
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 2);
+    for status in ["CONFIGURED", "RUNNING"] {
+        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
+    }
+    wait_for_status(&client, &campaign, "FINISHED").await;
+    let old = contact(&client, &campaign, "OLD").await;
+    assert_eq!((statuses(&old), old["results"]["outcome"].as_str()), (vec!["MISSED"], Some("MISSED")), "{old}");
+    let new = contact(&client, &campaign, "NEW").await;
+    assert_eq!((statuses(&new), new["results"]["outcome"].as_str()), (vec!["COMPLETED"], Some("PAID")), "{new}");
+    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 1, "the missed one was never sent");
 }
 
 /// AGGREGATION that raises for contacts whose `breaks` parameter is `yes`.
