@@ -463,6 +463,7 @@ impl Engine {
                     channel: String::new(),
                     ended: Some(outcome),
                     record_send: false,
+                    sent_at: self.clock.now(),
                 }));
             }
         };
@@ -516,6 +517,7 @@ impl Engine {
             channel: channel.as_str().to_owned(),
             ended,
             record_send,
+            sent_at: now,
         }))
     }
 

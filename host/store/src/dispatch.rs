@@ -73,6 +73,9 @@ pub struct SessionStart {
     /// leaves nothing sent to repeat. A send recorded earlier under the
     /// same key keeps its outcome.
     pub record_send: bool,
+    /// When the send was made: its record's time, the second its channel's
+    /// rate limit counted it in.
+    pub sent_at: DateTime<Utc>,
 }
 
 /// What AGGREGATION made of one ended session, to apply with its batch.
@@ -480,7 +483,7 @@ impl Store {
             .collect();
         let written = write_contacts(&mut tx, &writes, Some(now), now).await?;
         let sent: Vec<&SessionStart> = owned.iter().filter_map(|o| o.start.as_ref()).filter(|start| start.record_send).collect();
-        record_sends(&mut tx, &sent, now).await?;
+        record_sends(&mut tx, &sent).await?;
         // Sessions not ended with the strategy's update of their
         // communication: it left that unchanged, or it was not applied.
         let ends: Vec<SessionEnd<'_>> = owned
@@ -921,7 +924,7 @@ fn session_results(start: Option<&SessionStart>) -> Result<Option<String>> {
 /// Sends that reached no one outside (the simulated population), recorded
 /// in the transaction that ends their sessions; a send recorded earlier
 /// under the same key keeps its record.
-async fn record_sends(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sent: &[&SessionStart], now: DateTime<Utc>) -> Result<()> {
+async fn record_sends(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sent: &[&SessionStart]) -> Result<()> {
     for chunk in sent.chunks(COMMUNICATION_CHUNK) {
         let sql = format!(
             "INSERT INTO channel_sends (communication_id, tenant_id, channel, outcome, created_at) VALUES {} \
@@ -935,7 +938,7 @@ async fn record_sends(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sent: &[&Sessio
                 .bind(start.tenant_id.clone())
                 .bind(start.channel.clone())
                 .bind(session_results(Some(start))?)
-                .bind(micros(now));
+                .bind(micros(start.sent_at));
         }
         query.execute(&mut **tx).await?;
     }
