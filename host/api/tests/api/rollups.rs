@@ -25,8 +25,8 @@ both_backends!(
 type Counts = BTreeMap<Vec<String>, Vec<i64>>;
 
 /// `query`'s rows as key columns → count columns (all read as text / i64).
-async fn counts(pool: &AnyPool, query: &str, tenant: &str, campaign: &str, keys: usize) -> Counts {
-    let rows = sqlx::query(query).bind(tenant).bind(campaign).fetch_all(pool).await.expect(query);
+async fn counts(connection: &mut sqlx::AnyConnection, query: &str, tenant: &str, campaign: &str, keys: usize) -> Counts {
+    let rows = sqlx::query(query).bind(tenant).bind(campaign).fetch_all(connection).await.expect(query);
     rows.iter()
         .map(|row| {
             let key = (0..keys).map(|i| row.try_get::<Option<String>, _>(i).expect("key").unwrap_or_else(|| "<null>".into())).collect();
@@ -65,10 +65,18 @@ async fn assert_exact(app: &App, pool: &AnyPool, tenant: &str, campaign: &str) {
             2,
         ),
     ];
+    // Counters and recount from one snapshot: a running engine (it marks
+    // MISSED even before the campaign runs) may commit between two reads.
+    let mut snapshot = pool.begin().await.expect("transaction");
+    if app.database_url().starts_with("postgres") {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *snapshot).await.expect("isolation");
+    }
     for (rollup, recount, keys) in pairs {
-        let (rolled, recounted) = (counts(pool, rollup, tenant, campaign, keys).await, counts(pool, recount, tenant, campaign, keys).await);
+        let rolled = counts(&mut snapshot, rollup, tenant, campaign, keys).await;
+        let recounted = counts(&mut snapshot, recount, tenant, campaign, keys).await;
         assert_eq!(rolled, recounted, "{rollup}");
     }
+    snapshot.rollback().await.expect("end of snapshot");
 
     // The overview, as the grouped scans before the rollups computed it.
     let overview = app.store.campaign_overview(tenant, campaign).await.expect("overview");
@@ -88,7 +96,7 @@ async fn assert_exact(app: &App, pool: &AnyPool, tenant: &str, campaign: &str) {
         expected
     );
     let stages = counts(
-        pool,
+        &mut *pool.acquire().await.expect("connection"),
         "SELECT current_stage, COUNT(*), COALESCE(SUM(CASE WHEN result_flag = 1 THEN 1 ELSE 0 END), 0) FROM contacts \
          WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY current_stage",
         tenant,
