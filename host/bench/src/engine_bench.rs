@@ -1,7 +1,8 @@
 //! Communications dispatched per second by the campaign engine through the
 //! SIMULATED channel, from RUNNING until every session is applied: on SQLite with one node and
 //! on PostgreSQL with one and two nodes (engines with their own pools on
-//! one database, as two `serve` processes would be). Each configuration
+//! one database, as two `serve` processes would be), each running one or
+//! two tick loops (`serve`'s `--engine-loops`). Each configuration
 //! runs twice — without an AGGREGATION strategy (the queue alone: claim,
 //! send, record, apply) and with examples/simulated/aggregation.py — and
 //! the ratio of the two shows the strategy's cost. Sends and final results
@@ -33,8 +34,9 @@ struct Outcome {
 }
 
 /// One campaign of `contacts` contacts, each with one communication due
-/// now, dispatched by `nodes` engines until no communication is pending.
-async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, contacts: usize, nodes: usize) -> anyhow::Result<Outcome> {
+/// now, dispatched by `nodes` engines of `loops` tick loops each until no
+/// communication is pending.
+async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, contacts: usize, (nodes, loops): (usize, usize)) -> anyhow::Result<Outcome> {
     let store = Store::connect(url).await?;
     let (tenant, _) = store.create_tenant("bench").await?;
     let campaign = store
@@ -81,15 +83,18 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
     for _ in 0..nodes {
         let node_store = Store::connect(url).await?;
         let engine = Arc::new(Engine::new(node_store.clone(), service.clone(), Arc::new(SystemClock), config));
-        let (tenant, campaign) = (tenant.clone(), campaign.id.clone());
-        workers.push(tokio::spawn(async move {
-            loop {
-                let report = engine.tick().await?;
-                if report.is_idle() && node_store.pending_communications(&tenant, &campaign).await? == 0 {
-                    return anyhow::Ok(());
+        for _ in 0..loops {
+            let (engine, node_store) = (engine.clone(), node_store.clone());
+            let (tenant, campaign) = (tenant.clone(), campaign.id.clone());
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let report = engine.tick().await?;
+                    if report.is_idle() && node_store.pending_communications(&tenant, &campaign).await? == 0 {
+                        return anyhow::Ok(());
+                    }
                 }
-            }
-        }));
+            }));
+        }
     }
     for worker in workers {
         worker.await??;
@@ -115,15 +120,19 @@ async fn main() -> anyhow::Result<()> {
     let source = StrategySource::from_path(&repo().join("examples/simulated/aggregation.py"))?;
     let aggregation = Builder::from_env().build(&source).await.context("building examples/simulated/aggregation.py")?;
     println!("{contacts} communications per run, RUNNING until every session is applied, SIMULATED channel");
-    println!("{:<10} {:>5} {:>16} {:>18} {:>7} {:>6} {:>10}", "backend", "nodes", "queue only /s", "with AGGREGATION /s", "ratio", "dups", "losses");
+    println!(
+        "{:<10} {:>5} {:>5} {:>16} {:>18} {:>7} {:>6} {:>10}",
+        "backend", "nodes", "loops", "queue only /s", "with AGGREGATION /s", "ratio", "dups", "losses"
+    );
     for backend in backends.split(',').map(str::trim) {
-        let node_counts: &[usize] = if backend == "postgres" { &[1, 2] } else { &[1] };
-        for &nodes in node_counts {
-            let queue = run(&database(backend, dir.path())?, &runtime, None, contacts, nodes).await?;
-            let full = run(&database(backend, dir.path())?, &runtime, Some(&aggregation), contacts, nodes).await?;
+        // SQLite has one writer: one node, one loop.
+        let shapes: &[(usize, usize)] = if backend == "postgres" { &[(1, 1), (1, 2), (2, 1), (2, 2)] } else { &[(1, 1)] };
+        for &(nodes, loops) in shapes {
+            let queue = run(&database(backend, dir.path())?, &runtime, None, contacts, (nodes, loops)).await?;
+            let full = run(&database(backend, dir.path())?, &runtime, Some(&aggregation), contacts, (nodes, loops)).await?;
             let expected = contacts as i64;
             println!(
-                "{backend:<10} {nodes:>5} {:>16.0} {:>18.0} {:>6.2}x {:>6} {:>10}",
+                "{backend:<10} {nodes:>5} {loops:>5} {:>16.0} {:>18.0} {:>6.2}x {:>6} {:>10}",
                 queue.per_second,
                 full.per_second,
                 full.per_second / queue.per_second,

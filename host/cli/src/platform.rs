@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use stratagem_api::{AppState, StrategyService};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
 use stratagem_engine::{Engine, EngineConfig, RateLimits};
-use stratagem_store::{SecretsKey, Store};
+use stratagem_store::{Backend, SecretsKey, Store};
 
 #[derive(Args)]
 pub struct Database {
@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// before it ends and its results are extracted.
     #[arg(long, env = "STRATAGEM_SESSION_TIMEOUT_MINS", default_value_t = 24 * 60)]
     session_timeout_mins: i64,
+    /// Campaign engine loops this node runs at once (default: 2 on
+    /// PostgreSQL, 1 on SQLite, which has one writer).
+    #[arg(long, env = "STRATAGEM_ENGINE_LOOPS", value_parser = clap::value_parser!(u16).range(1..=64))]
+    engine_loops: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +135,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tick_every: std::time::Duration::from_millis(args.engine_tick_ms),
         lease: chrono::Duration::seconds(args.engine_lease_secs.max(1)),
         session_timeout: chrono::Duration::minutes(args.session_timeout_mins.max(1)),
+        loops: match (args.engine_loops, state.store.backend()) {
+            (Some(loops), _) => usize::from(loops),
+            (None, Backend::Postgres) => 2,
+            (None, Backend::Sqlite) => 1,
+        },
         ..EngineConfig::default()
     };
     Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, config).with_rate_limits(limits)).spawn();

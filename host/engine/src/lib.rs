@@ -55,6 +55,11 @@ pub struct EngineConfig {
     /// A conversation whose contact has not written for this long ends,
     /// and its results are extracted from what was said.
     pub session_timeout: chrono::Duration,
+    /// Tick loops this node runs at once. On PostgreSQL more than one keeps
+    /// the database busy while a loop sends and runs strategies; claims
+    /// keep the loops apart as they keep nodes apart. SQLite has one
+    /// writer: one loop.
+    pub loops: usize,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +71,7 @@ impl Default for EngineConfig {
             tick_every: Duration::from_secs(1),
             simulate_every_channel: false,
             session_timeout: chrono::Duration::hours(24),
+            loops: 1,
         }
     }
 }
@@ -204,20 +210,29 @@ impl Engine {
                 tokio::time::sleep(analyst.config.tick_every).await;
             }
         });
+        // Aborting the returned task drops the set, which aborts the loops.
         tokio::spawn(async move {
-            loop {
-                match self.run_campaigns().await {
-                    Ok(report) if report.filled(self.config.batch) => {
-                        tracing::debug!(?report, "engine tick");
-                        continue;
-                    }
-                    Ok(report) if !report.is_idle() => tracing::debug!(?report, "engine tick"),
-                    Ok(_) => {}
-                    Err(error) => tracing::error!(%error, "engine tick failed"),
-                }
-                tokio::time::sleep(self.config.tick_every).await;
+            let mut loops = tokio::task::JoinSet::new();
+            for _ in 0..self.config.loops.max(1) {
+                loops.spawn(self.clone().tick_loop());
             }
+            while loops.join_next().await.is_some() {}
         })
+    }
+
+    async fn tick_loop(self: Arc<Self>) {
+        loop {
+            match self.run_campaigns().await {
+                Ok(report) if report.filled(self.config.batch) => {
+                    tracing::debug!(?report, "engine tick");
+                    continue;
+                }
+                Ok(report) if !report.is_idle() => tracing::debug!(?report, "engine tick"),
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "engine tick failed"),
+            }
+            tokio::time::sleep(self.config.tick_every).await;
+        }
     }
 
     /// Every phase once, in order (tests and the simulator).

@@ -22,6 +22,7 @@ both_backends!(
     works_when_two_sessions_of_one_contact_end_together,
     works_when_a_busy_node_ticks_again_at_once,
     works_when_an_open_ended_window_passes,
+    works_when_one_node_runs_several_tick_loops,
 );
 
 async fn setup(client: &Client) -> String {
@@ -315,6 +316,30 @@ async fn errors_when_the_aggregation_strategy_failed_to_build(backend: Backend) 
     assert!(paid["result_flag"].is_null(), "nothing was decided without the strategy: {paid}");
 }
 
+/// Three tick loops on one node, in small batches, share the work as
+/// nodes do: every contact is reached exactly once and decided.
+async fn works_when_one_node_runs_several_tick_loops(backend: Backend) {
+    let app = App::start_with(backend, Background::Off).await;
+    let client = app.tenant("Acme").await;
+    let mut csv = String::from("object_id,external_id,name,email,phone,persona\n");
+    for n in 0..12 {
+        csv.push_str(&format!("C{n},U{n},Contact {n},c{n}@example.com,+{n},{}\n", if n % 2 == 0 { "paid" } else { "refused" }));
+    }
+    let ((load_file, data_load), (aggregation_file, aggregation)) = (simulated_example("DATA_LOAD"), simulated_example("AGGREGATION"));
+    let campaign = running_simulated_campaign(&client, "Loops", (load_file, &data_load), (aggregation_file, &aggregation), &csv).await;
+    let ticking = spawn_engine(&app, stratagem_engine::EngineConfig { batch: 2, loops: 3, ..crate::support::TEST_ENGINE });
+    wait_for_status(&client, &campaign, "FINISHED").await;
+    ticking.abort();
+    for n in 0..12 {
+        let decided = contact(&client, &campaign, &format!("C{n}")).await;
+        let expected = if n % 2 == 0 { ("Paid", true) } else { ("Refused", false) };
+        assert_eq!((decided["current_stage"].as_str(), decided["result_flag"].as_bool()), (Some(expected.0), Some(expected.1)), "{decided}");
+        assert_eq!(statuses(&decided), ["COMPLETED"], "{decided}");
+    }
+    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 12);
+}
+
 /// DATA_LOAD planning one communication without an end date (the default
 /// window, 24 hours here), started `hours_ago`.
 const OPEN_ENDED_DATA_LOAD: &str = r#"
@@ -343,18 +368,11 @@ async def run(contact: Contact, session_results: dict | None, logger, **kwargs) 
 async fn works_when_an_open_ended_window_passes(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
-    let campaign = client.campaign("Open-ended").await;
-    assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "SIMULATED"})).await.status, 201);
-    client.strategy_source(&campaign, "DATA_LOAD", "open_ended.py", OPEN_ENDED_DATA_LOAD).await;
-    client.strategy_source(&campaign, "AGGREGATION", "outcome.py", OUTCOME_AGGREGATION).await;
     let csv = "object_id,external_id,name,email,phone,persona,hours_ago\n\
                OLD,U1,Olga Old,o@example.com,+1,paid,30\n\
                NEW,U2,Ned New,n@example.com,+2,paid,1\n";
-    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
-    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 2);
-    for status in ["CONFIGURED", "RUNNING"] {
-        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
-    }
+    let campaign =
+        running_simulated_campaign(&client, "Open-ended", ("open_ended.py", OPEN_ENDED_DATA_LOAD), ("outcome.py", OUTCOME_AGGREGATION), csv).await;
     wait_for_status(&client, &campaign, "FINISHED").await;
     let old = contact(&client, &campaign, "OLD").await;
     assert_eq!((statuses(&old), old["results"]["outcome"].as_str()), (vec!["MISSED"], Some("MISSED")), "{old}");
@@ -380,22 +398,45 @@ async def run(contact: Contact, session_results: dict | None, logger, **kwargs) 
     return contact
 "#;
 
-/// A running campaign of 12 contacts of which `breaking` make AGGREGATION fail.
-async fn fragile_campaign(client: &Client, breaking: usize) -> String {
-    let campaign = client.campaign(&format!("{breaking} breaking")).await;
+/// The simulated demo's strategy of `kind` under examples/simulated, as
+/// (file name, source).
+fn simulated_example(kind: &str) -> (&'static str, String) {
+    let name = if kind == "DATA_LOAD" { "data_load.py" } else { "aggregation.py" };
+    (name, crate::support::repo_file(&format!("examples/simulated/{name}")))
+}
+
+/// A RUNNING campaign named `name`: one SIMULATED stage, DATA_LOAD and
+/// AGGREGATION given as (file name, source), and every row of `csv`
+/// imported.
+async fn running_simulated_campaign(client: &Client, name: &str, data_load: (&str, &str), aggregation: (&str, &str), csv: &str) -> String {
+    let campaign = client.campaign(name).await;
     assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "SIMULATED"})).await.status, 201);
-    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
-    client.strategy_source(&campaign, "AGGREGATION", "fragile.py", FRAGILE_AGGREGATION).await;
-    let mut csv = String::from("object_id,external_id,name,email,phone,breaks\n");
-    for n in 0..12 {
-        csv.push_str(&format!("C{n},U{n},Contact {n},c{n}@example.com,+{n},{}\n", if n < breaking { "yes" } else { "no" }));
-    }
-    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.into_bytes()).await;
-    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 12);
+    client.strategy_source(&campaign, "DATA_LOAD", data_load.0, data_load.1).await;
+    client.strategy_source(&campaign, "AGGREGATION", aggregation.0, aggregation.1).await;
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
+    let rows = csv.lines().count() - 1;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], rows);
     for status in ["CONFIGURED", "RUNNING"] {
         assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
     }
     campaign
+}
+
+/// Runs an engine with `config` on the node's database until aborted.
+fn spawn_engine(app: &App, config: stratagem_engine::EngineConfig) -> tokio::task::JoinHandle<()> {
+    let strategies = std::sync::Arc::new(stratagem_engine::StrategyService::new(crate::support::runtime(), crate::support::builder()));
+    let engine = stratagem_engine::Engine::new(app.store.clone(), strategies, std::sync::Arc::new(stratagem_runtime::SystemClock), config);
+    std::sync::Arc::new(engine).spawn()
+}
+
+/// A running campaign of 12 contacts of which `breaking` make AGGREGATION fail.
+async fn fragile_campaign(client: &Client, breaking: usize) -> String {
+    let mut csv = String::from("object_id,external_id,name,email,phone,breaks\n");
+    for n in 0..12 {
+        csv.push_str(&format!("C{n},U{n},Contact {n},c{n}@example.com,+{n},{}\n", if n < breaking { "yes" } else { "no" }));
+    }
+    let (file, data_load) = simulated_example("DATA_LOAD");
+    running_simulated_campaign(client, &format!("{breaking} breaking"), (file, &data_load), ("fragile.py", FRAGILE_AGGREGATION), &csv).await
 }
 
 async fn errors_when_the_strategy_fails_for_most_contacts(backend: Backend) {
@@ -462,16 +503,8 @@ async def run(contact: Contact, session_results: dict | None, logger, **kwargs) 
 async fn works_when_two_sessions_of_one_contact_end_together(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
-    let campaign = client.campaign("Twice").await;
-    assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "SIMULATED"})).await.status, 201);
-    client.strategy_source(&campaign, "DATA_LOAD", "twice.py", TWICE_DATA_LOAD).await;
-    client.strategy_source(&campaign, "AGGREGATION", "counting.py", COUNTING_AGGREGATION).await;
     let csv = "object_id,external_id,name,email,phone\nT1,U1,Tess Twice,t@example.com,+1\nT2,U2,Tom Twice,u@example.com,+2\n";
-    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
-    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 2);
-    for status in ["CONFIGURED", "RUNNING"] {
-        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
-    }
+    let campaign = running_simulated_campaign(&client, "Twice", ("twice.py", TWICE_DATA_LOAD), ("counting.py", COUNTING_AGGREGATION), csv).await;
     wait_for_status(&client, &campaign, "FINISHED").await;
     for object_id in ["T1", "T2"] {
         let twice = contact(&client, &campaign, object_id).await;
@@ -488,23 +521,13 @@ async fn works_when_two_sessions_of_one_contact_end_together(backend: Backend) {
 async fn works_when_a_busy_node_ticks_again_at_once(backend: Backend) {
     let app = App::start_with(backend, Background::Off).await;
     let client = app.tenant("Acme").await;
-    let campaign = client.campaign("Busy").await;
-    assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "SIMULATED"})).await.status, 201);
-    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
-    client.strategy(&campaign, "AGGREGATION", "examples/simulated/aggregation.py").await;
     let mut csv = String::from("object_id,external_id,name,email,phone,persona\n");
     for n in 0..7 {
         csv.push_str(&format!("C{n},U{n},Contact {n},c{n}@example.com,+{n},paid\n"));
     }
-    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.into_bytes()).await;
-    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 7);
-    for status in ["CONFIGURED", "RUNNING"] {
-        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
-    }
-    let config = stratagem_engine::EngineConfig { batch: 2, tick_every: Duration::from_secs(3600), ..crate::support::TEST_ENGINE };
-    let strategies = std::sync::Arc::new(stratagem_engine::StrategyService::new(crate::support::runtime(), crate::support::builder()));
-    let engine = stratagem_engine::Engine::new(app.store.clone(), strategies, std::sync::Arc::new(stratagem_runtime::SystemClock), config);
-    let ticking = std::sync::Arc::new(engine).spawn();
+    let ((load_file, data_load), (aggregation_file, aggregation)) = (simulated_example("DATA_LOAD"), simulated_example("AGGREGATION"));
+    let campaign = running_simulated_campaign(&client, "Busy", (load_file, &data_load), (aggregation_file, &aggregation), &csv).await;
+    let ticking = spawn_engine(&app, stratagem_engine::EngineConfig { batch: 2, tick_every: Duration::from_secs(3600), ..crate::support::TEST_ENGINE });
     wait_for_status(&client, &campaign, "FINISHED").await;
     ticking.abort();
     let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");

@@ -98,6 +98,7 @@ pub const TEST_ENGINE: EngineConfig = EngineConfig {
     tick_every: Duration::from_millis(50),
     simulate_every_channel: false,
     session_timeout: chrono::Duration::seconds(3),
+    loops: 1,
 };
 
 /// Whether a node runs its background work: the campaign engine and the
