@@ -273,17 +273,20 @@ impl Engine {
             }
         }
         self.store.start_sessions(&open).await?;
-        // A session that ended at its send is aggregated in this tick,
-        // from the contact as read above (only its A/B label is new), and
-        // written once with its outcome: until then its claim holds it.
+        // The contacts read above serve this tick's AGGREGATION runs too:
+        // what the sends changed that a strategy sees is their A/B labels.
         let by_id: HashMap<&str, &ClaimedCommunication> = claimed.iter().map(|c| (c.id.as_str(), c)).collect();
+        for start in open.iter().chain(&ended) {
+            let (Some(label), Some(claim)) = (&start.alternative, by_id.get(start.communication_id.as_str())) else { continue };
+            let Some(at) = contacts.get_mut(&claim.contact_id) else { continue };
+            let sent = at.stored.contact.communications.iter_mut().find(|c| c.id.as_deref() == Some(claim.id.as_str()));
+            sent.into_iter().for_each(|communication| communication.alternative = Some(label.clone()));
+        }
+        // A session that ended at its send is aggregated in this tick and
+        // written once with its outcome: until then its claim holds it.
         let mut sessions: Vec<(EndedSession, Option<SessionStart>)> = Vec::with_capacity(ended.len());
         for start in ended {
             let Some(claim) = by_id.get(start.communication_id.as_str()) else { continue };
-            if let (Some(label), Some(at)) = (&start.alternative, contacts.get_mut(&claim.contact_id)) {
-                let sent = at.stored.contact.communications.iter_mut().find(|c| c.id.as_deref() == Some(claim.id.as_str()));
-                sent.into_iter().for_each(|communication| communication.alternative = Some(label.clone()));
-            }
             let session = EndedSession {
                 communication_id: claim.id.clone(),
                 tenant_id: claim.tenant_id.clone(),
