@@ -89,6 +89,20 @@ async fn until<T>(what: &str, mut done: impl FnMut() -> Option<T>) -> T {
     panic!("timed out waiting for {what}")
 }
 
+/// The contact once `ready` holds for it, or as it is after a minute
+/// (the assertions that follow then show what is missing).
+async fn contact_once(client: &Client, campaign: &str, object_id: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let mut found = contact(client, campaign, object_id).await;
+    for _ in 0..600 {
+        if ready(&found) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        found = contact(client, campaign, object_id).await;
+    }
+    found
+}
+
 async fn contact(client: &Client, campaign: &str, object_id: &str) -> Value {
     client.get(&format!("/campaigns/{campaign}/contacts/{object_id}")).await.body
 }
@@ -157,27 +171,13 @@ async fn works_when_an_agent_holds_a_telegram_conversation(backend: Backend) {
     assert_eq!(replies, 2, "one opening and one reply: the redelivered update was answered once");
 
     // CONTACT_ANSWER saw the agent's message while the session is open.
-    let mut paula = contact(&client, &campaign, "P1").await;
-    for _ in 0..100 {
-        if paula["current_stage"] == "Payment Promised" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        paula = contact(&client, &campaign, "P1").await;
-    }
+    let paula = contact_once(&client, &campaign, "P1", |paula| paula["current_stage"] == "Payment Promised").await;
     assert_eq!(paula["current_stage"], "Payment Promised", "{paula}");
     assert_eq!(paula["communications"][0]["status"]["status"], "IN_PROGRESS", "the session is still open: {paula}");
 
     // The contact says goodbye: the agent ends the session, results are extracted.
     assert_eq!(write_to_bot(&app, &bot, "tg-secret", 2, "Monday then. Bye!").await, 200);
-    let mut paula = contact(&client, &campaign, "P1").await;
-    for _ in 0..100 {
-        if paula["communications"][0]["status"]["status"] == "COMPLETED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        paula = contact(&client, &campaign, "P1").await;
-    }
+    let paula = contact_once(&client, &campaign, "P1", |paula| paula["communications"][0]["status"]["status"] == "COMPLETED").await;
     let session = &paula["sessions"][0];
     assert_eq!(session["session_results"], json!({"OutcomeStatus": "PROMISE_TO_PAY", "PromiseDate": "2031-01-06T09:00:00"}), "{paula}");
     assert_eq!(paula["results"]["PromiseDate"], "2031-01-06T09:00:00", "custom result field filled: {paula}");
@@ -278,14 +278,7 @@ async fn works_when_an_agent_holds_an_email_conversation(backend: Backend) {
     assert!(answer.contains("I note your promise to pay"), "{answer}");
 
     assert_eq!(reply_by_email(&app, &mail, "mail-secret", "<r2@mail>", "Monday then. Bye!").await, 200);
-    let mut paula = contact(&client, &campaign, "P1").await;
-    for _ in 0..100 {
-        if paula["sessions"][0]["session_results"].is_object() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        paula = contact(&client, &campaign, "P1").await;
-    }
+    let paula = contact_once(&client, &campaign, "P1", |paula| paula["sessions"][0]["session_results"].is_object()).await;
     let session = &paula["sessions"][0];
     assert_eq!(session["channel"], "EMAIL_COMMUNICATION");
     assert_eq!(session["session_results"]["OutcomeStatus"], "PROMISE_TO_PAY", "{paula}");

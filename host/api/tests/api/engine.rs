@@ -221,7 +221,7 @@ async fn works_when_operators_work_the_human_task_queue(backend: Backend) {
     }
     // P1, R1 and N1 are due now; M1's window passed (MISSED, then retried on the simulated stage).
     let mut tasks = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..600 {
         tasks = client.get(&format!("/tasks?campaign={campaign}")).await.body;
         if tasks.as_array().is_some_and(|list| list.len() == 3) {
             break;
