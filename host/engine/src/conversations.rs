@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use stratagem_domain::stage::ChannelSettings;
 use stratagem_domain::{Agent, Campaign, CampaignContext, Channel, Contact, JsonMap, Message, MessageRole};
 use stratagem_runtime::{Hook, InvokeOptions, Isolation};
-use stratagem_store::{Conversation, OpenSession, Store, StoreError};
+use stratagem_store::{Conversation, EarlyInbound, OpenSession, Store, StoreError};
 
 use crate::llm::{ChatMessage, Llm, LlmError};
 use crate::providers::{self, Account, CallOutcome, Delivered, InboundEvent, Outbound, ProviderError};
@@ -38,7 +38,9 @@ pub struct InboundReport {
     pub messages: usize,
     /// Calls or messages whose final status ended their session.
     pub statuses: usize,
-    /// Events that matched no open session (a late answer, a stranger).
+    /// Events that matched no open session (a late answer, a stranger, or
+    /// an answer faster than the engine's record of its session): kept a
+    /// day for a session about to open.
     pub unmatched: usize,
 }
 
@@ -57,7 +59,11 @@ pub async fn record_inbound(
         match event {
             InboundEvent::Message { address, text, provider_message_id } => {
                 let Some(session) = store.session_at_address(tenant_id, &account.id, address).await? else {
-                    report.unmatched += 1;
+                    let early = EarlyInbound::Message { address, content: text, provider_message_id };
+                    match keep_early(store, tenant_id, account, &early, now).await? {
+                        true => report.unmatched += 1,
+                        false => report.messages += 1,
+                    }
                     continue;
                 };
                 let message = Message { role: MessageRole::Contact, content: text.clone(), sent_at: now, communication_id: None };
@@ -67,10 +73,6 @@ pub async fn record_inbound(
                 }
             }
             InboundEvent::Status { provider_ref, outcome } => {
-                let Some(session) = store.session_of_provider_ref(tenant_id, &account.id, provider_ref).await? else {
-                    report.unmatched += 1;
-                    continue;
-                };
                 let status = match outcome {
                     // A delivery receipt of a conversation's first message
                     // says nothing about how the conversation ends.
@@ -85,6 +87,14 @@ pub async fn record_inbound(
                 if let CallOutcome::Failed(detail) = outcome {
                     results.insert("FailureDetail".into(), detail.clone().into());
                 }
+                let Some(session) = store.session_of_provider_ref(tenant_id, &account.id, provider_ref).await? else {
+                    let early = EarlyInbound::Status { provider_ref, session_results: &results };
+                    match keep_early(store, tenant_id, account, &early, now).await? {
+                        true => report.unmatched += 1,
+                        false => report.statuses += 1,
+                    }
+                    continue;
+                };
                 if store.end_conversation(&session, &results, now).await? {
                     report.statuses += 1;
                 }
@@ -92,6 +102,22 @@ pub async fn record_inbound(
         }
     }
     Ok(report)
+}
+
+/// Keeps an event no open session matched. Its session may have opened
+/// between the lookup and the keeping, after it looked for kept events:
+/// then the session is found now, and takes the event here. (Whichever
+/// of the two looks last sees the other's write.) Returns whether the
+/// event stays kept.
+async fn keep_early(store: &Store, tenant_id: &str, account: &Account, event: &EarlyInbound<'_>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    store.keep_early_inbound(tenant_id, &account.id, event, now).await?;
+    let (address, provider_ref, session) = match *event {
+        EarlyInbound::Message { address, .. } => (Some(address), None, store.session_at_address(tenant_id, &account.id, address).await?),
+        EarlyInbound::Status { provider_ref, .. } => (None, Some(provider_ref), store.session_of_provider_ref(tenant_id, &account.id, provider_ref).await?),
+    };
+    let Some(session) = session else { return Ok(true) };
+    store.adopt_early_inbound(tenant_id, &session, &account.id, address, provider_ref, now).await?;
+    Ok(false)
 }
 
 /// How the agent's LLM is asked to answer, so it can also end the session.
@@ -192,11 +218,13 @@ impl Engine {
             return Ok(end(failure(format!("{} has no provider adapter", account.kind.as_str()))).await?);
         };
         // A send recorded before a crash is not repeated.
-        let delivered = match self.store.recorded_send(tenant_id, communication_id).await? {
-            Some(recorded) => Delivered {
-                provider_ref: recorded.get("provider_ref").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                address: recorded.get("address").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            },
+        let (delivered, send_began) = match self.store.recorded_send(tenant_id, communication_id).await? {
+            Some(recorded) => {
+                let text = |key: &str| recorded.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let delivered = Delivered { provider_ref: text("provider_ref"), address: text("address") };
+                let began = DateTime::parse_from_rfc3339(&text("began_at")).map(|at| at.with_timezone(&Utc));
+                (delivered, began.unwrap_or_else(|_| self.clock.now()))
+            }
             None => {
                 let opening = match self.opening(setup, tenant_id, contact, agent.as_ref(), settings).await? {
                     Ok(text) => text,
@@ -211,6 +239,9 @@ impl Engine {
                     text: &opening,
                     address: None,
                 };
+                // The contact may answer before the session below is
+                // written; such answers are kept from this instant on.
+                let send_began = self.clock.now();
                 let delivered = match provider.deliver(&self.http, &outbound).await {
                     Ok(delivered) => delivered,
                     Err(error @ ProviderError::Unavailable { .. }) => {
@@ -222,11 +253,12 @@ impl Engine {
                 let mut record = JsonMap::new();
                 record.insert("provider_ref".into(), delivered.provider_ref.clone().into());
                 record.insert("address".into(), delivered.address.clone().into());
+                record.insert("began_at".into(), send_began.to_rfc3339().into());
                 self.store.record_send(tenant_id, communication_id, channel.as_str(), &record, self.clock.now()).await?;
-                let message = Message { role: MessageRole::Agent, content: opening, sent_at: self.clock.now(), communication_id: None };
+                let message = Message { role: MessageRole::Agent, content: opening, sent_at: send_began, communication_id: None };
                 let key = format!("opening:{communication_id}");
                 self.store.append_message(tenant_id, communication_id, Some(&account.id), &message, Some(&key)).await?;
-                delivered
+                (delivered, send_began)
             }
         };
         if !channel.is_conversational() {
@@ -241,6 +273,11 @@ impl Engine {
             provider_ref: &delivered.provider_ref,
         };
         self.store.open_conversation(communication_id, label, channel.as_str(), &conversation, self.clock.now()).await?;
+        // After the session is written, not in its transaction: a webhook
+        // that kept an event and then found no session is then sure to be
+        // seen here (see `keep_early`).
+        let (address, provider_ref) = (Some(conversation.address), Some(conversation.provider_ref));
+        self.store.adopt_early_inbound(tenant_id, communication_id, &account.id, address, provider_ref, send_began).await?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
-use stratagem_domain::{Message, MessageRole};
+use stratagem_domain::{JsonMap, Message, MessageRole};
 
 use crate::{from_micros, get, micros, new_id, Result, Store};
 
@@ -123,20 +123,7 @@ impl Store {
         message: &Message,
         provider_message_id: Option<&str>,
     ) -> Result<bool> {
-        let sql = "INSERT INTO messages (id, tenant_id, communication_id, integration_id, role, content, sent_at, provider_message_id) \
-                   SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM communications WHERE id = $3 AND tenant_id = $2 \
-                   ON CONFLICT DO NOTHING";
-        let done = sqlx::query(sql)
-            .bind(new_id("msg"))
-            .bind(tenant_id)
-            .bind(communication_id)
-            .bind(integration_id)
-            .bind(role_name(message.role))
-            .bind(&message.content)
-            .bind(micros(message.sent_at))
-            .bind(provider_message_id)
-            .execute(&self.pool)
-            .await?;
+        let done = append_message(tenant_id, communication_id, integration_id, message, provider_message_id).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -198,14 +185,7 @@ impl Store {
     /// The contact wrote: the session awaits the agent's answer (from the
     /// first unanswered message on) and counts as active.
     pub async fn await_answer(&self, communication_id: &str, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "UPDATE communications SET awaiting_answer_since = COALESCE(awaiting_answer_since, $1), last_activity_at = $1 \
-             WHERE id = $2 AND session_ended_at IS NULL",
-        )
-        .bind(micros(at))
-        .bind(communication_id)
-        .execute(&self.pool)
-        .await?;
+        await_answer(communication_id, at).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -279,16 +259,144 @@ impl Store {
     }
 
     /// Ends an open session with its results; only once, whoever ends it.
-    pub async fn end_conversation(&self, communication_id: &str, session_results: &stratagem_domain::JsonMap, now: DateTime<Utc>) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE communications SET session_results = $1, session_ended_at = $2, awaiting_answer_since = NULL, \
-             answer_lease_until = NULL, lease_until = NULL WHERE id = $3 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
-        )
-        .bind(crate::to_json(session_results)?)
-        .bind(micros(now))
-        .bind(communication_id)
-        .execute(&self.pool)
-        .await?;
+    pub async fn end_conversation(&self, communication_id: &str, session_results: &JsonMap, now: DateTime<Utc>) -> Result<bool> {
+        let done = end_conversation(communication_id, crate::to_json(session_results)?, now).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Keeps an inbound event that matched no open session, for a session
+    /// whose send is under way to take when it opens ([`Store::adopt_early_inbound`]).
+    /// Kept events older than a day are deleted here.
+    pub async fn keep_early_inbound(&self, tenant_id: &str, integration_id: &str, event: &EarlyInbound<'_>, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("DELETE FROM early_inbound WHERE received_at < $1")
+            .bind(micros(now - chrono::Duration::days(1)))
+            .execute(&self.pool)
+            .await?;
+        let (address, content, provider_message_id, provider_ref, session_results) = match event {
+            EarlyInbound::Message { address, content, provider_message_id } => (Some(*address), Some(*content), Some(*provider_message_id), None, None),
+            EarlyInbound::Status { provider_ref, session_results } => (None, None, None, Some(*provider_ref), Some(crate::to_json(session_results)?)),
+        };
+        sqlx::query(
+            "INSERT INTO early_inbound (id, tenant_id, integration_id, address, content, provider_message_id, provider_ref, session_results, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(new_id("inb"))
+        .bind(tenant_id)
+        .bind(integration_id)
+        .bind(address)
+        .bind(content)
+        .bind(provider_message_id)
+        .bind(provider_ref)
+        .bind(session_results)
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the kept events of `address` or `provider_ref` on an
+    /// integration that arrived at or after `since` into the session
+    /// `communication_id`, as if they had arrived after it opened:
+    /// messages join its transcript and await the agent's answer, a call's
+    /// final status ends it. Each kept event is taken once, whoever calls
+    /// this (the engine opening the session, or the webhook that kept it
+    /// and then found the session). Returns how many events it took.
+    pub async fn adopt_early_inbound(
+        &self,
+        tenant_id: &str,
+        communication_id: &str,
+        integration_id: &str,
+        address: Option<&str>,
+        provider_ref: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<usize> {
+        let mut tx = self.begin_write().await?;
+        let kept = sqlx::query(
+            "DELETE FROM early_inbound WHERE tenant_id = $1 AND integration_id = $2 AND received_at >= $3 \
+             AND (address = $4 OR provider_ref = $5) \
+             RETURNING content, provider_message_id, session_results, received_at",
+        )
+        .bind(tenant_id)
+        .bind(integration_id)
+        .bind(micros(since))
+        .bind(address)
+        .bind(provider_ref)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = Vec::with_capacity(kept.len());
+        for row in &kept {
+            let received_at = from_micros(get(row, "received_at")?)?;
+            let results: Option<String> = get(row, "session_results")?;
+            let message: Option<(String, String)> = get::<Option<String>>(row, "content")?.zip(get(row, "provider_message_id")?);
+            events.push((received_at, message, results));
+        }
+        events.sort_by_key(|(received_at, ..)| *received_at);
+        for (received_at, message, results) in events {
+            if let Some(results) = results {
+                end_conversation(communication_id, results, received_at).execute(&mut *tx).await?;
+            } else if let Some((content, provider_message_id)) = message {
+                let message = Message { role: MessageRole::Contact, content, sent_at: received_at, communication_id: None };
+                let stored = append_message(tenant_id, communication_id, Some(integration_id), &message, Some(&provider_message_id))
+                    .execute(&mut *tx)
+                    .await?;
+                if stored.rows_affected() == 1 {
+                    await_answer(communication_id, received_at).execute(&mut *tx).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(kept.len())
+    }
+}
+
+/// An inbound event kept until its session opens.
+#[derive(Debug, Clone, Copy)]
+pub enum EarlyInbound<'a> {
+    /// The contact wrote `content` from `address`.
+    Message { address: &'a str, content: &'a str, provider_message_id: &'a str },
+    /// The call or message `provider_ref` ended with these session results.
+    Status { provider_ref: &'a str, session_results: &'a JsonMap },
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn append_message<'q>(
+    tenant_id: &'q str,
+    communication_id: &'q str,
+    integration_id: Option<&'q str>,
+    message: &'q Message,
+    provider_message_id: Option<&'q str>,
+) -> AnyQuery<'q> {
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, communication_id, integration_id, role, content, sent_at, provider_message_id) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM communications WHERE id = $3 AND tenant_id = $2 \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(new_id("msg"))
+    .bind(tenant_id)
+    .bind(communication_id)
+    .bind(integration_id)
+    .bind(role_name(message.role))
+    .bind(message.content.as_str())
+    .bind(micros(message.sent_at))
+    .bind(provider_message_id)
+}
+
+fn await_answer(communication_id: &str, at: DateTime<Utc>) -> AnyQuery<'_> {
+    sqlx::query(
+        "UPDATE communications SET awaiting_answer_since = COALESCE(awaiting_answer_since, $1), last_activity_at = $1 \
+         WHERE id = $2 AND session_ended_at IS NULL",
+    )
+    .bind(micros(at))
+    .bind(communication_id)
+}
+
+fn end_conversation(communication_id: &str, session_results: String, at: DateTime<Utc>) -> AnyQuery<'_> {
+    sqlx::query(
+        "UPDATE communications SET session_results = $1, session_ended_at = $2, awaiting_answer_since = NULL, \
+         answer_lease_until = NULL, lease_until = NULL WHERE id = $3 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+    )
+    .bind(session_results)
+    .bind(micros(at))
+    .bind(communication_id)
 }

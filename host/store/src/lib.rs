@@ -20,7 +20,7 @@ mod tenants;
 
 pub use analytics::{AlternativeCount, DistributionKey, Overview, StageCount};
 pub use campaigns::NewCampaign;
-pub use conversations::{Conversation, OpenSession};
+pub use conversations::{Conversation, EarlyInbound, OpenSession};
 pub use deep_analysis::{AnalysisCursor, AnalysisMode, AnalysisRun, AnalysisStatus, AnalysisValue, ClaimedAnalysis, MetricTally, PendingSession, SessionValue};
 pub use contacts::{ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
 pub use integrations::IntegrationChanges;

@@ -21,7 +21,11 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::support::{App, Backend, Client};
 
-both_backends!(works_when_an_agent_holds_a_telegram_conversation, works_when_an_agent_holds_an_email_conversation);
+both_backends!(
+    works_when_an_agent_holds_a_telegram_conversation,
+    works_when_an_agent_holds_an_email_conversation,
+    works_when_the_contact_answers_before_the_send_returns
+);
 
 #[derive(Clone, Default)]
 struct Provider {
@@ -29,11 +33,19 @@ struct Provider {
     sent: Arc<Mutex<Vec<(i64, String)>>>,
     /// The body of each chat completion request.
     completions: Arc<Mutex<Vec<Value>>>,
+    /// A webhook to deliver, and see answered, before the next
+    /// sendMessage returns: the contact answering faster than the send.
+    answer_during_send: Arc<Mutex<Option<reqwest::RequestBuilder>>>,
 }
 
 async fn send_message(State(provider): State<Provider>, Path(bot): Path<String>, Json(body): Json<Value>) -> Json<Value> {
     assert_eq!(bot, "bot123:ABC", "the token is in the path");
     let chat = body["chat_id"].as_i64().expect("numeric chat_id");
+    let answer = provider.answer_during_send.lock().expect("lock").take();
+    if let Some(answer) = answer {
+        let status = answer.send().await.expect("webhook").status();
+        assert_eq!(status, 200, "the early answer is accepted");
+    }
     let mut sent = provider.sent.lock().expect("lock");
     sent.push((chat, body["text"].as_str().expect("text").to_owned()));
     Json(json!({"ok": true, "result": {"message_id": 100 + sent.len(), "chat": {"id": chat}, "text": body["text"]}}))
@@ -109,17 +121,14 @@ async fn contact(client: &Client, campaign: &str, object_id: &str) -> Value {
 
 /// The contact writes to the bot: a Telegram update, as Telegram posts it.
 async fn write_to_bot(app: &App, bot: &str, secret: &str, update_id: i64, text: &str) -> u16 {
+    let response = bot_update(app, bot, secret, update_id, text).send().await.expect("webhook");
+    response.status().as_u16()
+}
+
+fn bot_update(app: &App, bot: &str, secret: &str, update_id: i64, text: &str) -> reqwest::RequestBuilder {
     let update = json!({"update_id": update_id, "message": {"message_id": update_id, "date": 1_790_000_000,
         "chat": {"id": 4242, "type": "private"}, "from": {"id": 4242, "is_bot": false, "first_name": "Paula"}, "text": text}});
-    let response = app
-        .http
-        .post(format!("{}/webhooks/{bot}", app.base))
-        .header("X-Telegram-Bot-Api-Secret-Token", secret)
-        .json(&update)
-        .send()
-        .await
-        .expect("webhook");
-    response.status().as_u16()
+    app.http.post(format!("{}/webhooks/{bot}", app.base)).header("X-Telegram-Bot-Api-Secret-Token", secret).json(&update)
 }
 
 async fn works_when_an_agent_holds_a_telegram_conversation(backend: Backend) {
@@ -292,4 +301,53 @@ async fn works_when_an_agent_holds_an_email_conversation(backend: Backend) {
     assert_eq!(contact_lines, ["Hi, I can pay part of it", "Monday then. Bye!"], "quoted history cut off");
     assert_eq!(mailbox.lock().expect("lock").len(), 3, "opening, one reply per contact message");
     assert_eq!(provider.sent.lock().expect("lock").len(), 0, "nothing went to Telegram");
+}
+
+/// The contact answers while the engine is still sending the opening (the
+/// provider has delivered it, the engine has not yet recorded the session).
+/// The answer is kept, the session takes it when it opens, and the agent
+/// answers it: nothing a fast contact writes is lost.
+async fn works_when_the_contact_answers_before_the_send_returns(backend: Backend) {
+    let app = App::start_with_session_timeout(backend, chrono::Duration::hours(1)).await;
+    let client = app.tenant("Acme").await;
+    let (base, provider) = provider().await;
+
+    let llm = created(&client, "/integrations", json!({"kind": "LLM", "name": "Local model",
+        "settings": {"api_base_url": format!("{base}/v1")}, "secrets": {"api_key": "sk-local"}})).await;
+    let bot = created(&client, "/integrations", json!({"kind": "TELEGRAM", "name": "Collections bot",
+        "settings": {"api_base_url": base}, "secrets": {"bot_token": "123:ABC", "webhook_secret": "tg-secret"}})).await;
+    let agent = created(&client, "/agents", json!({"name": "Collector", "instructions": "You collect debts politely."})).await;
+    let campaign = created(&client, "/campaigns", json!({"name": "Fast answers", "llm_integration_id": llm, "llm_model": "collector-model"})).await;
+    created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "TELEGRAM",
+        "agent_id": agent, "settings": {"integration_id": bot, "start_phrase": "Hello {{name}}"}})).await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    let csv = "object_id,external_id,name,email,phone,telegram_chat_id,amount_due,persona\nP1,U1,Paula Payer,p@example.com,+1,4242,120 EUR,paid\n";
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 1);
+
+    *provider.answer_during_send.lock().expect("lock") = Some(bot_update(&app, &bot, "tg-secret", 7, "Hi! I paid yesterday"));
+    // A stranger's message and one that came before the send are not
+    // taken by the session.
+    assert_eq!(write_to_bot(&app, &bot, "tg-secret", 6, "Who is this?").await, 200);
+    for status in ["CONFIGURED", "RUNNING"] {
+        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
+    }
+
+    until("the agent's answer to the early message", || {
+        provider.sent.lock().expect("lock").iter().any(|(chat, text)| *chat == 4242 && text.contains("promise to pay")).then_some(())
+    })
+    .await;
+    let paula = contact_once(&client, &campaign, "P1", |paula| paula["sessions"][0]["messages"].as_array().is_some_and(|m| m.len() == 3)).await;
+    let transcript: Vec<(&str, &str)> = paula["sessions"][0]["messages"]
+        .as_array()
+        .expect("transcript")
+        .iter()
+        .map(|m| (m["role"].as_str().expect("role"), m["content"].as_str().expect("content")))
+        .collect();
+    assert_eq!(
+        transcript,
+        [("AGENT", "Hello Paula Payer"), ("CONTACT", "Hi! I paid yesterday"), ("AGENT", "Thanks! I note your promise to pay. Which day?")],
+        "{paula}"
+    );
+    assert_eq!(provider.completions.lock().expect("lock").len(), 1, "the early message was answered once");
 }
