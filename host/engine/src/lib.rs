@@ -35,7 +35,7 @@ use futures::StreamExt;
 use serde_json::json;
 use stratagem_domain::{Campaign, CampaignContext, CampaignStatus, Channel, Contact, Stage, StrategyType};
 use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, LoadError, Strategy};
-use stratagem_store::{ClaimedCommunication, ContactAtRevision, EndedSession, NotReady, SessionOutcome, SessionStart, Store, StoreError};
+use stratagem_store::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionOutcome, SessionStart, Store, StoreError, StrategyState};
 
 pub use channels::{ChannelAdapter, ChannelError, Channels, Personas, Sent};
 pub use strategies::{BuildLeases, InstallError, StrategyService};
@@ -401,20 +401,19 @@ impl Engine {
     /// Its component (megabytes) is read only when this node has not
     /// loaded it yet.
     async fn strategy(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<Option<Arc<Strategy>>>, EngineError> {
-        let Some(hash) = self.store.active_component_hash(tenant_id, campaign_id, kind).await? else {
-            return match self.store.strategy_not_ready(tenant_id, campaign_id, kind).await? {
-                None => Ok(Some(None)),
-                Some(NotReady::Building) => Ok(None),
-                Some(NotReady::Failed(error)) => {
-                    let reason = format!(
-                        "the {} strategy failed to build: {}; upload a fixed version and configure the campaign again",
-                        kind.as_str(),
-                        build_error(error.as_ref())
-                    );
-                    self.stop_campaign(tenant_id, campaign_id, &reason).await?;
-                    Ok(None)
-                }
-            };
+        let hash = match self.store.strategy_state(tenant_id, campaign_id, kind).await? {
+            None => return Ok(Some(None)),
+            Some(StrategyState::Ready(hash)) => hash,
+            Some(StrategyState::Building) => return Ok(None),
+            Some(StrategyState::Failed(error)) => {
+                let reason = format!(
+                    "the {} strategy failed to build: {}; upload a fixed version and configure the campaign again",
+                    kind.as_str(),
+                    build_error(error.as_ref())
+                );
+                self.stop_campaign(tenant_id, campaign_id, &reason).await?;
+                return Ok(None);
+            }
         };
         if let Some(strategy) = self.strategies.cached(&hash) {
             return Ok(Some(Some(strategy)));

@@ -338,18 +338,6 @@ impl Store {
         Ok(())
     }
 
-    /// The content hash of the campaign's active component of `kind`,
-    /// without its bytes: enough to find a strategy already loaded.
-    pub async fn active_component_hash(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<String>> {
-        let row = sqlx::query(&format!("SELECT v.component_hash {ACTIVE_VERSION}"))
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .bind(kind.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| get(&row, "component_hash")).transpose()
-    }
-
     /// The component of the active version of a campaign's strategy of
     /// `kind`: (content hash, bytes).
     pub async fn active_component(
@@ -368,10 +356,13 @@ impl Store {
     }
 }
 
-/// Why a campaign's strategy of a kind has no active version.
+/// Whether a campaign's strategy of a kind can run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotReady {
-    /// Its first version is still building.
+pub enum StrategyState {
+    /// Its active version: the newest ready one, by content hash (enough
+    /// to find a strategy already loaded, without the component's bytes).
+    Ready(String),
+    /// No version is ready yet, and one is still building.
     Building,
     /// Every version failed to build; the newest with this error (as
     /// [`StrategyVersion::error`]).
@@ -379,12 +370,13 @@ pub enum NotReady {
 }
 
 impl Store {
-    /// For a campaign strategy of `kind` with no active (ready) version:
-    /// why. `None` when the campaign has no strategy of that kind.
-    pub async fn strategy_not_ready(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<NotReady>> {
+    /// The state of a campaign's strategy of `kind`, in one query (the
+    /// engine asks on every tick); `None` when the campaign has none.
+    pub async fn strategy_state(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<StrategyState>> {
         let row = sqlx::query(
-            "SELECT v.status, v.error FROM strategy_versions v JOIN strategies s ON s.id = v.strategy_id \
-             WHERE s.tenant_id = $1 AND s.campaign_id = $2 AND s.kind = $3 ORDER BY v.version DESC LIMIT 1",
+            "SELECT v.status, v.component_hash, v.error FROM strategy_versions v JOIN strategies s ON s.id = v.strategy_id \
+             WHERE s.tenant_id = $1 AND s.campaign_id = $2 AND s.kind = $3 \
+             ORDER BY CASE v.status WHEN 'ready' THEN 0 WHEN 'building' THEN 1 ELSE 2 END, v.version DESC LIMIT 1",
         )
         .bind(tenant_id)
         .bind(campaign_id)
@@ -393,10 +385,9 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(match BuildStatus::parse(&get::<String>(&row, "status")?)? {
-            BuildStatus::Building => NotReady::Building,
-            BuildStatus::Failed | BuildStatus::Ready => {
-                NotReady::Failed(get::<Option<String>>(&row, "error")?.map(|text| from_json(&text)).transpose()?)
-            }
+            BuildStatus::Ready => StrategyState::Ready(get(&row, "component_hash")?),
+            BuildStatus::Building => StrategyState::Building,
+            BuildStatus::Failed => StrategyState::Failed(get::<Option<String>>(&row, "error")?.map(|text| from_json(&text)).transpose()?),
         }))
     }
 }
