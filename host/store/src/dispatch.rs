@@ -113,6 +113,15 @@ impl Store {
         }
     }
 
+    /// Locks the rows a statement reads in a write transaction until it
+    /// ends: on PostgreSQL; SQLite's write transaction holds the database.
+    fn lock_rows(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
     /// Communications whose window passed before they started become
     /// MISSED — never sent later — and their session ends with
     /// `OutcomeStatus: MISSED`, so AGGREGATION can plan what comes next.
@@ -481,7 +490,7 @@ impl Store {
                 session: Some(Session { communication_id: &outcome.communication_id, start: outcome.start.as_ref() }),
             })
             .collect();
-        let written = write_contacts(&mut tx, &writes, Some(now), now).await?;
+        let written = write_contacts(&mut tx, self.lock_rows(), &writes, Some(now), now).await?;
         let sent: Vec<&SessionStart> = owned.iter().filter_map(|o| o.start.as_ref()).filter(|start| start.record_send).collect();
         record_sends(&mut tx, &sent).await?;
         // Sessions not ended with the strategy's update of their
@@ -503,10 +512,7 @@ impl Store {
     /// (in progress, not ended), locked until the transaction ends on
     /// PostgreSQL: a claim whose lease expired may be another node's now.
     async fn still_claimed(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, ids: &[&str]) -> Result<HashSet<String>> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE",
-            Backend::Sqlite => "", // the write transaction holds the database
-        };
+        let lock = self.lock_rows();
         let mut claimed = HashSet::new();
         for chunk in ids.chunks(ID_CHUNK) {
             let sql = format!(
@@ -545,7 +551,7 @@ impl Store {
             last_error,
             session: None,
         };
-        if write_contacts(&mut tx, &[write], None, now).await?.applied != [true] {
+        if write_contacts(&mut tx, self.lock_rows(), &[write], None, now).await?.applied != [true] {
             return Ok(false);
         }
         tx.commit().await?;
@@ -677,6 +683,18 @@ struct Session<'a> {
 }
 
 impl ContactWrite<'_> {
+    /// The stored communications the strategy changed (other than its
+    /// session's), each with the status it saw them in.
+    fn changed_communications(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.contact.communications.iter().filter_map(|returned| {
+            let id = returned.id.as_deref()?;
+            let seen = self.seen_communications.iter().find(|seen| seen.id.as_deref() == Some(id))?;
+            let ours = self.session.is_some_and(|session| session.communication_id == id);
+            let unchanged = !seen.flagged && *seen == Communication { flagged: false, ..returned.clone() };
+            (!ours && !unchanged).then_some((id, seen.status.status.as_str()))
+        })
+    }
+
     /// Whether the strategy returned this stored communication as it was
     /// (its `flagged` mark aside, which is never stored set): then its row
     /// is left alone — fewer row versions, and no stale copy written over
@@ -719,12 +737,15 @@ struct Written {
 /// the later one again).
 async fn write_contacts(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    lock: &str,
     writes: &[ContactWrite<'_>],
     session_ended_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Written> {
     let mut seen = HashSet::new();
     let first: Vec<&ContactWrite<'_>> = writes.iter().filter(|write| seen.insert(write.contact_id)).collect();
+    let moved_on = communications_moved_on(tx, lock, &first).await?;
+    let first: Vec<&ContactWrite<'_>> = first.into_iter().filter(|write| !moved_on.contains(write.contact_id)).collect();
     let mut updated: HashSet<String> = HashSet::new();
     for chunk in first.chunks(CONTACT_CHUNK) {
         let sql = format!(
@@ -855,6 +876,44 @@ async fn write_contacts(
         query.execute(&mut **tx).await?;
     }
     Ok(Written { applied, aggregated })
+}
+
+/// The contacts of `writes` one of whose communications the strategy
+/// changed while it changed under the strategy: another node's tick
+/// claimed it, or it was marked MISSED. The contact's revision does not
+/// cover that (a claim does not touch the contact), and writing the
+/// strategy's copy would undo the claim. Such a write is not applied (its
+/// strategy runs again on what is there now). The rows read are locked
+/// until the transaction ends, so no claim slips in before the write.
+async fn communications_moved_on<'w>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    lock: &str,
+    writes: &[&ContactWrite<'w>],
+) -> Result<HashSet<&'w str>> {
+    let mut expected: HashMap<&str, (&str, &'w str)> = HashMap::new();
+    for write in writes {
+        for (id, status) in write.changed_communications() {
+            expected.insert(id, (status, write.contact_id));
+        }
+    }
+    let ids: Vec<&str> = expected.keys().copied().collect();
+    let mut moved_on = HashSet::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        let sql = format!("SELECT id, status FROM communications WHERE id IN ({}) {lock}", placeholders(1, 1, chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let (id, status): (String, String) = (get(&row, "id")?, get(&row, "status")?);
+            if let Some((seen, contact_id)) = expected.get(id.as_str()) {
+                if *seen != status {
+                    moved_on.insert(*contact_id);
+                }
+            }
+        }
+    }
+    Ok(moved_on)
 }
 
 /// The parameters of one column of a `VALUES` list (`$first`, then every

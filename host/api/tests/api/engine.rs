@@ -23,6 +23,7 @@ both_backends!(
     works_when_a_busy_node_ticks_again_at_once,
     works_when_an_open_ended_window_passes,
     works_when_one_node_runs_several_tick_loops,
+    works_when_another_node_claims_a_communication_the_strategy_changed,
 );
 
 async fn setup(client: &Client) -> String {
@@ -513,6 +514,45 @@ async fn works_when_two_sessions_of_one_contact_end_together(backend: Backend) {
     }
     let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
     assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 4);
+}
+
+/// A tick read the contact; then another node's tick claimed the contact's
+/// other communication, which this tick's AGGREGATION changed. The outcome
+/// is not written over the claim (that would put the communication back
+/// to PLANNED, to be sent again); it is left to run again on what is there.
+async fn works_when_another_node_claims_a_communication_the_strategy_changed(backend: Backend) {
+    let app = App::start_with(backend, Background::Off).await;
+    let client = app.tenant("Acme").await;
+    let csv = "object_id,external_id,name,email,phone\nT1,U1,Tess Twice,t@example.com,+1\n";
+    let campaign = running_simulated_campaign(&client, "Claimed meanwhile", ("twice.py", TWICE_DATA_LOAD), ("counting.py", COUNTING_AGGREGATION), csv).await;
+    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    let now = chrono::Utc::now();
+    let claim = || app.store.claim_due_communications(now, chrono::Duration::hours(24), now + chrono::Duration::minutes(5), 1);
+    let mine = claim().await.expect("claim").pop().expect("one claimed");
+    let seen = app.store.contact_at_revision(&tenant, &mine.contact_id).await.expect("contact");
+    let theirs = claim().await.expect("claim").pop().expect("the other claimed");
+    assert_ne!(mine.id, theirs.id);
+
+    let mut changed = seen.stored.contact.clone();
+    let later = changed.communications.iter_mut().find(|c| c.id.as_deref() == Some(theirs.id.as_str())).expect("theirs");
+    assert_eq!(later.status.status, stratagem_domain::CommunicationStatus::Planned, "the strategy saw it planned");
+    later.end_date = Some(now + chrono::Duration::hours(3));
+    let outcome = stratagem_store::SessionOutcome {
+        tenant_id: tenant.clone(),
+        contact_id: mine.contact_id.clone(),
+        revision: seen.revision,
+        contact: changed,
+        seen_communications: seen.stored.contact.communications.clone(),
+        communication_id: mine.id.clone(),
+        last_error: None,
+        start: None,
+    };
+    assert_eq!(app.store.apply_session_outcomes(&[outcome], now).await.expect("apply"), [false], "not applied over the claim");
+    let tess = contact(&client, &campaign, "T1").await;
+    let claimed = tess["communications"].as_array().expect("communications").iter().find(|c| c["id"] == theirs.id.as_str()).expect("theirs");
+    assert_eq!(claimed["status"]["status"], "IN_PROGRESS", "still the other node's: {tess}");
+    assert_eq!(claimed["end_date"], json!(theirs.communication.end_date), "{tess}");
+    assert_eq!(tess["internal_data"], json!({}), "nothing of the outcome was written: {tess}");
 }
 
 /// A tick that sent or aggregated a full batch is followed at once by the
