@@ -107,6 +107,8 @@ struct Tally {
     updated: i64,
     rejected: i64,
     report: ImportReport,
+    /// Contacts written by when the database's statistics are refreshed next.
+    statistics_due_at: i64,
 }
 
 async fn run_import(
@@ -236,6 +238,17 @@ async fn finish_write(state: &AppState, job_id: &str, writing: Option<WriteTask>
             UpsertOutcome::Inserted => tally.accepted += 1,
             UpsertOutcome::Updated => tally.updated += 1,
         }
+    }
+    // PostgreSQL plans each batch's lookup of existing contacts from its
+    // statistics. Statistics from before the import grew the campaign make
+    // it scan the whole campaign for every batch, so lookups slowed from
+    // 1.3 ms to 52 ms by 400k contacts. Refreshing them each time the
+    // written count doubles keeps the plans right, at about a dozen
+    // refreshes for a million contacts.
+    let written = tally.accepted + tally.updated;
+    if written >= tally.statistics_due_at {
+        state.store.refresh_statistics().await?;
+        tally.statistics_due_at = written * 2;
     }
     state
         .store

@@ -133,14 +133,14 @@ impl Store {
     }
 
     /// Refreshes PostgreSQL's statistics of the contact tables after a bulk
-    /// change (an import ended, a campaign starts). Autovacuum does it only
+    /// change (an import grew them, a campaign starts). Autovacuum does it only
     /// a minute or more later; until then the engine's batch statements were
     /// planned as if the tables were empty: a sequential scan of every
     /// communication to read 50 contacts' (10 ms instead of 0.3 ms at
     /// 20 000). ANALYZE samples a bounded number of rows whatever the
     /// tables' size. SQLite keeps no statistics unless ANALYZE ran, and
     /// plans these statements by their indexes alone.
-    pub(crate) async fn refresh_statistics(&self) -> Result<()> {
+    pub async fn refresh_statistics(&self) -> Result<()> {
         if self.backend == Backend::Postgres {
             sqlx::query("ANALYZE contacts, communications").execute(&self.pool).await?;
         }
