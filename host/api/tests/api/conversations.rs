@@ -119,6 +119,17 @@ async fn contact(client: &Client, campaign: &str, object_id: &str) -> Value {
     client.get(&format!("/campaigns/{campaign}/contacts/{object_id}")).await.body
 }
 
+/// The local model, the bot (secret token `tg-secret`) and the agent of a
+/// Telegram campaign whose provider is at `base`.
+async fn telegram_accounts(client: &Client, base: &str) -> (String, String, String) {
+    let llm = created(client, "/integrations", json!({"kind": "LLM", "name": "Local model",
+        "settings": {"api_base_url": format!("{base}/v1")}, "secrets": {"api_key": "sk-local"}})).await;
+    let bot = created(client, "/integrations", json!({"kind": "TELEGRAM", "name": "Collections bot",
+        "settings": {"api_base_url": base}, "secrets": {"bot_token": "123:ABC", "webhook_secret": "tg-secret"}})).await;
+    let agent = created(client, "/agents", json!({"name": "Collector", "instructions": "You collect debts politely."})).await;
+    (llm, bot, agent)
+}
+
 /// The contact writes to the bot: a Telegram update, as Telegram posts it.
 async fn write_to_bot(app: &App, bot: &str, secret: &str, update_id: i64, text: &str) -> u16 {
     let response = bot_update(app, bot, secret, update_id, text).send().await.expect("webhook");
@@ -136,11 +147,7 @@ async fn works_when_an_agent_holds_a_telegram_conversation(backend: Backend) {
     let client = app.tenant("Acme").await;
     let (base, provider) = provider().await;
 
-    let llm = created(&client, "/integrations", json!({"kind": "LLM", "name": "Local model",
-        "settings": {"api_base_url": format!("{base}/v1")}, "secrets": {"api_key": "sk-local"}})).await;
-    let bot = created(&client, "/integrations", json!({"kind": "TELEGRAM", "name": "Collections bot",
-        "settings": {"api_base_url": base}, "secrets": {"bot_token": "123:ABC", "webhook_secret": "tg-secret"}})).await;
-    let agent = created(&client, "/agents", json!({"name": "Collector", "instructions": "You collect debts politely."})).await;
+    let (llm, bot, agent) = telegram_accounts(&client, &base).await;
     let campaign = created(&client, "/campaigns", json!({"name": "Telegram collections", "llm_integration_id": llm,
         "llm_model": "collector-model", "result_fields": [{"code": "PromiseDate", "name": "Promise date", "description": "When the contact promised to pay"}]})).await;
     created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "TELEGRAM",
@@ -312,11 +319,7 @@ async fn works_when_the_contact_answers_before_the_send_returns(backend: Backend
     let client = app.tenant("Acme").await;
     let (base, provider) = provider().await;
 
-    let llm = created(&client, "/integrations", json!({"kind": "LLM", "name": "Local model",
-        "settings": {"api_base_url": format!("{base}/v1")}, "secrets": {"api_key": "sk-local"}})).await;
-    let bot = created(&client, "/integrations", json!({"kind": "TELEGRAM", "name": "Collections bot",
-        "settings": {"api_base_url": base}, "secrets": {"bot_token": "123:ABC", "webhook_secret": "tg-secret"}})).await;
-    let agent = created(&client, "/agents", json!({"name": "Collector", "instructions": "You collect debts politely."})).await;
+    let (llm, bot, agent) = telegram_accounts(&client, &base).await;
     let campaign = created(&client, "/campaigns", json!({"name": "Fast answers", "llm_integration_id": llm, "llm_model": "collector-model"})).await;
     created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "TELEGRAM",
         "agent_id": agent, "settings": {"integration_id": bot, "start_phrase": "Hello {{name}}"}})).await;
