@@ -103,6 +103,7 @@ impl Store {
                 "SELECT id, object_id FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id IN ({})",
                 placeholders(3, 1, chunk.len())
             );
+            let sql = self.positional(sql);
             let mut query = sqlx::query(&sql).bind(tenant_id).bind(campaign_id);
             for object_id in chunk {
                 query = query.bind(*object_id);
@@ -131,6 +132,7 @@ impl Store {
                  updated_at = excluded.updated_at RETURNING id, object_id",
                 placeholders(1, 18, chunk.len())
             );
+            let sql = self.positional(sql);
             let mut query = sqlx::query(&sql);
             for ((contact, last_error), id) in chunk.iter().zip(chunk_ids) {
                 query = query
@@ -174,6 +176,7 @@ impl Store {
         let replaced: Vec<&String> = ids.iter().zip(&updated).filter(|(_, updated)| **updated).map(|(id, _)| id).collect();
         for chunk in replaced.chunks(ID_CHUNK) {
             let sql = format!("DELETE FROM communications WHERE contact_id IN ({})", placeholders(1, 1, chunk.len()));
+            let sql = self.positional(sql);
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind((*id).clone());
@@ -192,6 +195,7 @@ impl Store {
                  start_date, end_date, status, status_detail, status_updated_at, flagged, alternative, parameters) VALUES {}",
                 placeholders(1, 15, chunk.len())
             );
+            let sql = self.positional(sql);
             let mut query = sqlx::query(&sql);
             for (contact_id, position, comm) in chunk {
                 query = query
@@ -231,6 +235,7 @@ impl Store {
                 "SELECT {CONTACT_COLUMNS} FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id IN ({})",
                 placeholders(3, 1, chunk.len())
             );
+            let sql = self.positional(sql);
             let mut query = sqlx::query(&sql).bind(tenant_id).bind(campaign_id);
             for object_id in chunk {
                 query = query.bind(object_id.clone());
@@ -244,6 +249,7 @@ impl Store {
                 "SELECT contact_id, {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id IN ({}) ORDER BY contact_id, position",
                 placeholders(1, 1, ids.len())
             );
+            let sql = self.positional(sql);
             let mut query = sqlx::query(&sql);
             for id in &ids {
                 query = query.bind(id.clone());

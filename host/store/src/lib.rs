@@ -132,6 +132,19 @@ impl Store {
         })
     }
 
+    /// `sql` with anonymous `?` parameters on SQLite, when its `$N` appear
+    /// exactly in the order 1, 2, …; else as it is. SQLite looks each `$N`
+    /// up by name in a list as long as the statement's parameters, so
+    /// binding a 50-row insert (900 parameters) is quadratic: it was 39 %
+    /// of a SQLite import's time. `?` are bound by position. PostgreSQL
+    /// takes only `$N`.
+    pub(crate) fn positional(&self, sql: String) -> String {
+        match self.backend {
+            Backend::Sqlite => anonymous_parameters(&sql).unwrap_or(sql),
+            Backend::Postgres => sql,
+        }
+    }
+
     /// Refreshes PostgreSQL's statistics of the contact tables after a bulk
     /// change (an import grew them, a campaign starts). Autovacuum does it only
     /// a minute or more later; until then the engine's batch statements were
@@ -154,6 +167,24 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// `sql` with its `$1`, `$2`, … as `?`, if they appear exactly in that order.
+fn anonymous_parameters(sql: &str) -> Option<String> {
+    let mut rewritten = String::with_capacity(sql.len());
+    let (mut rest, mut next) = (sql, 1usize);
+    while let Some(at) = rest.find('$') {
+        let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        if rest[at + 1..at + 1 + digits].parse() != Ok(next) {
+            return None;
+        }
+        rewritten.push_str(&rest[..at]);
+        rewritten.push('?');
+        rest = &rest[at + 1 + digits..];
+        next += 1;
+    }
+    rewritten.push_str(rest);
+    Some(rewritten)
 }
 
 /// `prefix_` + a time-ordered UUID: sortable, unguessable enough to carry no
@@ -186,4 +217,25 @@ where
 {
     use sqlx::Row;
     Ok(row.try_get(column)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::anonymous_parameters;
+
+    #[test]
+    fn works_when_parameters_appear_in_order() {
+        assert_eq!(anonymous_parameters("SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)").as_deref(), Some("SELECT a FROM t WHERE b = ? AND c IN (?, ?)"));
+        assert_eq!(anonymous_parameters("VALUES ($1, $2), ($3, $4)").as_deref(), Some("VALUES (?, ?), (?, ?)"));
+        assert_eq!(anonymous_parameters("SELECT 1").as_deref(), Some("SELECT 1"));
+    }
+
+    #[test]
+    fn errors_when_parameters_repeat_or_skip() {
+        // A repeated or out-of-order `$N` cannot be bound by position.
+        assert_eq!(anonymous_parameters("UPDATE t SET a = $1, b = $1"), None);
+        assert_eq!(anonymous_parameters("SELECT $2, $1"), None);
+        assert_eq!(anonymous_parameters("SELECT $1, $3"), None);
+        assert_eq!(anonymous_parameters("SELECT $1, $"), None);
+    }
 }
