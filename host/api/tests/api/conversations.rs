@@ -115,6 +115,12 @@ async fn contact_once(client: &Client, campaign: &str, object_id: &str, ready: i
     found
 }
 
+/// A session's messages as (role, content).
+fn transcript(session: &Value) -> Vec<(&str, &str)> {
+    let messages = session["messages"].as_array().expect("transcript");
+    messages.iter().map(|m| (m["role"].as_str().expect("role"), m["content"].as_str().expect("content"))).collect()
+}
+
 async fn contact(client: &Client, campaign: &str, object_id: &str) -> Value {
     client.get(&format!("/campaigns/{campaign}/contacts/{object_id}")).await.body
 }
@@ -204,14 +210,8 @@ async fn works_when_an_agent_holds_a_telegram_conversation(backend: Backend) {
     );
     assert_eq!((paula["result_view"][0]["code"].as_str(), paula["result_view"][1]["code"].as_str()), (Some("ResultFlag"), Some("ResultDatetime")));
     assert_eq!(paula["communications"][1]["stage_name"], "2. Retry", "AGGREGATION planned the promise check: {paula}");
-    let transcript: Vec<(&str, &str)> = session["messages"]
-        .as_array()
-        .expect("transcript")
-        .iter()
-        .map(|m| (m["role"].as_str().expect("role"), m["content"].as_str().expect("content")))
-        .collect();
     assert_eq!(
-        transcript,
+        transcript(session),
         [
             ("AGENT", "Hello Paula Payer, about your balance of 120 EUR"),
             ("CONTACT", "Hi, I can pay part of it"),
@@ -341,14 +341,8 @@ async fn works_when_the_contact_answers_before_the_send_returns(backend: Backend
     })
     .await;
     let paula = contact_once(&client, &campaign, "P1", |paula| paula["sessions"][0]["messages"].as_array().is_some_and(|m| m.len() == 3)).await;
-    let transcript: Vec<(&str, &str)> = paula["sessions"][0]["messages"]
-        .as_array()
-        .expect("transcript")
-        .iter()
-        .map(|m| (m["role"].as_str().expect("role"), m["content"].as_str().expect("content")))
-        .collect();
     assert_eq!(
-        transcript,
+        transcript(&paula["sessions"][0]),
         [("AGENT", "Hello Paula Payer"), ("CONTACT", "Hi! I paid yesterday"), ("AGENT", "Thanks! I note your promise to pay. Which day?")],
         "{paula}"
     );
