@@ -372,8 +372,7 @@ async fn read(
     Path((campaign_id, object_id)): Path<(String, String)>,
 ) -> ApiResult<Json<ContactDetail>> {
     let campaign = state.store.campaign(&tenant, &campaign_id).await?;
-    let contact = state.store.contact(&tenant, &campaign_id, &object_id).await?;
-    let sessions = state.store.contact_sessions(&tenant, &contact.id).await?;
+    let (contact, sessions) = state.store.contact_detail(&tenant, &campaign_id, &object_id).await?;
     let result_view = result_view(&contact, &campaign.result_fields);
     Ok(Json(ContactDetail { contact, sessions, result_view }))
 }

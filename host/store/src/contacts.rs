@@ -78,6 +78,23 @@ pub(crate) fn placeholders(start: usize, columns: usize, rows: usize) -> String 
         .join(", ")
 }
 
+/// A contact and its communications (two queries: run them in a snapshot).
+async fn read_contact(connection: &mut sqlx::AnyConnection, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<Option<StoredContact>> {
+    let row = sqlx::query(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id = $3"))
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .bind(object_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let id: String = get(&row, "id")?;
+    let comms = sqlx::query(&format!("SELECT {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id = $1 ORDER BY position"))
+        .bind(&id)
+        .fetch_all(&mut *connection)
+        .await?;
+    Ok(Some(stored_contact(&row, comms.iter().map(communication).collect::<Result<_>>()?)?))
+}
+
 pub(crate) fn flag(value: Option<bool>) -> Option<i64> {
     value.map(i64::from)
 }
@@ -272,23 +289,18 @@ impl Store {
     }
 
     pub async fn find_contact(&self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<Option<StoredContact>> {
-        let row = sqlx::query(&format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id = $3"
-        ))
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .bind(object_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let id: String = get(&row, "id")?;
-        let comms = sqlx::query(&format!(
-            "SELECT {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id = $1 ORDER BY position"
-        ))
-        .bind(&id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(Some(stored_contact(&row, comms.iter().map(communication).collect::<Result<_>>()?)?))
+        let mut snapshot = self.begin_snapshot().await?;
+        read_contact(&mut snapshot, tenant_id, campaign_id, object_id).await
+    }
+
+    /// A contact with its sessions, as one consistent snapshot: read
+    /// apart, an outcome committed between the reads showed its
+    /// communications beside the contact's fields from before it.
+    pub async fn contact_detail(&self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<(StoredContact, Vec<crate::SessionRecord>)> {
+        let mut snapshot = self.begin_snapshot().await?;
+        let contact = read_contact(&mut snapshot, tenant_id, campaign_id, object_id).await?.ok_or(StoreError::NotFound("contact"))?;
+        let sessions = crate::dispatch::read_sessions(&mut snapshot, tenant_id, &contact.id).await?;
+        Ok((contact, sessions))
     }
 
     pub async fn list_contacts(&self, tenant_id: &str, campaign_id: &str, filter: &ContactFilter) -> Result<(Vec<ContactSummary>, i64)> {

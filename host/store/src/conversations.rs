@@ -139,19 +139,6 @@ impl Store {
         rows.iter().map(message).collect()
     }
 
-    /// Every message of a contact's sessions, in order.
-    pub(crate) async fn contact_messages(&self, tenant_id: &str, contact_id: &str) -> Result<Vec<Message>> {
-        let rows = sqlx::query(
-            "SELECT m.communication_id, m.role, m.content, m.sent_at FROM messages m JOIN communications c ON c.id = m.communication_id \
-             WHERE c.contact_id = $1 AND m.tenant_id = $2 ORDER BY m.sent_at, m.id",
-        )
-        .bind(contact_id)
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(message).collect()
-    }
-
     /// The open session on `integration_id` whose contact writes from
     /// `address` — the latest one, if a contact has several.
     pub async fn session_at_address(&self, tenant_id: &str, integration_id: &str, address: &str) -> Result<Option<String>> {
@@ -347,6 +334,19 @@ impl Store {
         tx.commit().await?;
         Ok(kept.len())
     }
+}
+
+/// Every message of a contact's sessions, in order.
+pub(crate) async fn contact_messages(connection: &mut sqlx::AnyConnection, tenant_id: &str, contact_id: &str) -> Result<Vec<Message>> {
+    let rows = sqlx::query(
+        "SELECT m.communication_id, m.role, m.content, m.sent_at FROM messages m JOIN communications c ON c.id = m.communication_id \
+         WHERE c.contact_id = $1 AND m.tenant_id = $2 ORDER BY m.sent_at, m.id",
+    )
+    .bind(contact_id)
+    .bind(tenant_id)
+    .fetch_all(connection)
+    .await?;
+    rows.iter().map(message).collect()
 }
 
 /// An inbound event kept until its session opens.

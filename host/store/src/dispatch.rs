@@ -558,34 +558,6 @@ impl Store {
         Ok(true)
     }
 
-    /// The sessions of a contact's communications that started, in order.
-    pub async fn contact_sessions(&self, tenant_id: &str, contact_id: &str) -> Result<Vec<SessionRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, channel, alternative, session_results, session_ended_at FROM communications \
-             WHERE tenant_id = $1 AND contact_id = $2 AND (channel IS NOT NULL OR session_ended_at IS NOT NULL) ORDER BY position",
-        )
-        .bind(tenant_id)
-        .bind(contact_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut messages = self.contact_messages(tenant_id, contact_id).await?;
-        rows.iter()
-            .map(|row| {
-                let communication_id: String = get(row, "id")?;
-                let (own, rest) = messages.drain(..).partition(|m| m.communication_id.as_deref() == Some(communication_id.as_str()));
-                messages = rest;
-                Ok(SessionRecord {
-                    communication_id,
-                    channel: get(row, "channel")?,
-                    alternative: get(row, "alternative")?,
-                    session_results: get::<Option<String>>(row, "session_results")?.map(|text| from_json(&text)).transpose()?,
-                    ended_at: get::<Option<i64>>(row, "session_ended_at")?.map(crate::from_micros).transpose()?,
-                    messages: own,
-                })
-            })
-            .collect()
-    }
-
     /// Of a campaign's processed contacts (a session outcome applied), how
     /// many there are and how many whose last strategy run failed.
     pub async fn strategy_failures(&self, tenant_id: &str, campaign_id: &str) -> Result<(i64, i64)> {
@@ -642,6 +614,35 @@ fn ended_session(row: &AnyRow) -> Result<EndedSession> {
         contact_id: get(row, "contact_id")?,
         session_results: get::<Option<String>>(row, "session_results")?.map(|text| from_json(&text)).transpose()?.unwrap_or_default(),
     })
+}
+
+/// The sessions of a contact's communications that started, in order,
+/// with their transcripts (two queries: run them in a snapshot).
+pub(crate) async fn read_sessions(connection: &mut sqlx::AnyConnection, tenant_id: &str, contact_id: &str) -> Result<Vec<SessionRecord>> {
+    let rows = sqlx::query(
+        "SELECT id, channel, alternative, session_results, session_ended_at FROM communications \
+         WHERE tenant_id = $1 AND contact_id = $2 AND (channel IS NOT NULL OR session_ended_at IS NOT NULL) ORDER BY position",
+    )
+    .bind(tenant_id)
+    .bind(contact_id)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut messages = crate::conversations::contact_messages(connection, tenant_id, contact_id).await?;
+    rows.iter()
+        .map(|row| {
+            let communication_id: String = get(row, "id")?;
+            let (own, rest) = messages.drain(..).partition(|m| m.communication_id.as_deref() == Some(communication_id.as_str()));
+            messages = rest;
+            Ok(SessionRecord {
+                communication_id,
+                channel: get(row, "channel")?,
+                alternative: get(row, "alternative")?,
+                session_results: get::<Option<String>>(row, "session_results")?.map(|text| from_json(&text)).transpose()?,
+                ended_at: get::<Option<i64>>(row, "session_ended_at")?.map(crate::from_micros).transpose()?,
+                messages: own,
+            })
+        })
+        .collect()
 }
 
 /// A contact row (with `revision`) and its communications' rows (with

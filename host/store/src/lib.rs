@@ -132,6 +132,16 @@ impl Store {
         })
     }
 
+    /// A read-only transaction whose statements all see one snapshot: on
+    /// PostgreSQL REPEATABLE READ (READ COMMITTED takes one per
+    /// statement); a SQLite read transaction keeps its snapshot (WAL).
+    pub(crate) async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+        })
+    }
+
     /// `sql` with anonymous `?` parameters on SQLite, when its `$N` appear
     /// exactly in the order 1, 2, …; else as it is. SQLite looks each `$N`
     /// up by name in a list as long as the statement's parameters, so
