@@ -26,13 +26,17 @@ struct Stats {
     per_second: f64,
     p50: Duration,
     p99: Duration,
+    /// Fuel (roughly, wasm instructions) per sandboxed invocation: unlike
+    /// time, it does not move with the machine's load, so it compares two
+    /// builds of the SDK or runtime exactly.
+    fuel: Option<u64>,
 }
 
 fn stats(mut samples: Vec<Duration>) -> Stats {
     samples.sort();
     let total: Duration = samples.iter().sum();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    Stats { per_second: samples.len() as f64 / total.as_secs_f64(), p50: at(0.50), p99: at(0.99) }
+    Stats { per_second: samples.len() as f64 / total.as_secs_f64(), p50: at(0.50), p99: at(0.99), fuel: None }
 }
 
 fn repo() -> PathBuf {
@@ -70,23 +74,27 @@ async fn sandboxed(strategy: &Strategy, isolation: Isolation, iterations: usize)
         strategy.invoke(&hook, &options).await.result?;
     }
     let mut samples = Vec::with_capacity(iterations);
+    let mut fuel = 0;
     for _ in 0..iterations {
         let started = Instant::now();
         let invocation = strategy.invoke(&hook, &options).await;
         samples.push(started.elapsed());
+        fuel += invocation.usage.fuel;
         invocation.result?;
     }
-    Ok(stats(samples))
+    Ok(Stats { fuel: Some(fuel / iterations as u64), ..stats(samples) })
 }
 
 fn row(label: &str, s: &Stats, baseline: Option<&Stats>) {
     let ratio = baseline.map_or(String::from("-"), |b| format!("{:.2}", s.per_second / b.per_second));
+    let fuel = s.fuel.map_or(String::from("-"), |fuel| fuel.to_string());
     println!(
-        "{label:<34} {:>12.0} {:>10.1} {:>10.1} {:>8}",
+        "{label:<34} {:>12.0} {:>10.1} {:>10.1} {:>8} {:>10}",
         s.per_second,
         s.p50.as_secs_f64() * 1e6,
         s.p99.as_secs_f64() * 1e6,
-        ratio
+        ratio,
+        fuel
     );
 }
 
@@ -116,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
     let modes = std::env::var("BENCH_MODES").unwrap_or_else(|_| "native,warm,fresh".into());
     let native = if modes.contains("native") { Some(native(&strategy_path, iterations)?) } else { None };
     println!("strategy: {strategy_path}, {iterations} sequential invocations each, one thread");
-    println!("{:<34} {:>12} {:>10} {:>10} {:>8}", "", "invocations/s", "p50 µs", "p99 µs", "× native");
+    println!("{:<34} {:>12} {:>10} {:>10} {:>8} {:>10}", "", "invocations/s", "p50 µs", "p99 µs", "× native", "fuel/call");
     if let Some(native) = &native {
         row("(a) native CPython, in-process", native, None);
     }

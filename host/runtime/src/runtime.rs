@@ -185,6 +185,11 @@ impl Runtime {
 fn engine_config(config: &RuntimeConfig) -> Config {
     let mut engine = Config::new();
     engine.consume_fuel(true).epoch_interruption(true).memory_init_cow(true);
+    // For `perf record`: a perf map names the guest's compiled functions
+    // (CPython's, the SDK glue's) instead of leaving anonymous JIT code.
+    if std::env::var_os("STRATAGEM_PERFMAP").is_some() {
+        engine.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let slots = config.max_instances;
     let mut pool = PoolingAllocationConfig::default();
     // A componentize-py component holds ~a dozen core instances (CPython,
