@@ -29,3 +29,17 @@ def test_works_when_instants_convert_both_ways():
 def test_errors_when_a_value_cannot_be_stored(bad, message):
     with pytest.raises(codec.InvalidResult, match=message):
         codec.dumps(bad, "x")
+
+
+def test_works_when_text_is_not_ascii_and_dates_are_tagged_inside_lists():
+    value = {"name": "Zoë 東京", "seen": [date(2026, 1, 2), {"at": datetime(2026, 1, 2, 3, 4)}]}
+    text = codec.dumps(value, "x")
+    assert '"Zoë 東京"' in text
+    assert codec.loads(text) == value
+
+
+def test_errors_when_text_is_not_one_json_document():
+    with pytest.raises(ValueError, match="Extra data: line 1 column 10"):
+        codec.loads('{"a": 1} {"b": 2}')
+    with pytest.raises(ValueError, match="Expecting property name"):
+        codec.loads("{a: 1}")

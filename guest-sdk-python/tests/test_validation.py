@@ -78,3 +78,16 @@ def test_works_when_the_strategy_is_a_plain_function(tmp_path):
     path = tmp_path / "app.py"
     path.write_text("def run(contact, existing_contact, logger, **kwargs):\n    contact.name = 'Bob'\n    return contact\n")
     assert load_strategy(path).data_load(ann()).name == "Bob"
+
+
+def test_works_when_dates_are_aware_or_strings_are_subclassed(tmp_path):
+    s = strategy(tmp_path, "from datetime import timezone, timedelta\n"
+                 "class Name(str):\n    pass\n"
+                 "paris = timezone(timedelta(hours=1))\n"
+                 "contact.communications.append(Communication(Name('a'), 'b', datetime(2026, 1, 1, 10, tzinfo=paris),\n"
+                 "    end_date=datetime(2026, 1, 1, 12)))\n"
+                 "contact.current_stage = Name('b')\nreturn contact")
+    result = s.data_load(ann())
+    comm = result.communications[0]
+    assert (comm.name, comm.start_date, comm.end_date) == ("a", datetime(2026, 1, 1, 9), datetime(2026, 1, 1, 12))
+    assert result.current_stage == "b"

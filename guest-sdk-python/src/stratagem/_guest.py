@@ -117,8 +117,8 @@ def _report_build_error(error: BaseException) -> None:
 
 
 http.transport = _host_transport
-sys.stdout = _LogStream(wit_log.Level.INFO, "stdout")
-sys.stderr = _LogStream(wit_log.Level.WARNING, "stderr")
+_stdout = sys.stdout = _LogStream(wit_log.Level.INFO, "stdout")
+_stderr = sys.stderr = _LogStream(wit_log.Level.WARNING, "stderr")
 logger = logging.getLogger("strategy")
 logger.setLevel(logging.DEBUG)
 logger.addHandler(_HostHandler())
@@ -165,8 +165,11 @@ def _invoke(hook: str, campaign: Any, contact: Any, argument: Any) -> Any:
     except BaseException as error:  # SystemExit too: the strategy cannot end the sandbox
         raise Err(_exception(error)) from None
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        # Our streams, even if the strategy replaced sys.stdout; checked
+        # inline because most invocations print nothing.
+        for stream in (_stdout, _stderr):
+            if stream.pending:
+                stream.flush()
 
 
 class Hooks:

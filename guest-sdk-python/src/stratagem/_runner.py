@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.util
-import inspect
 import linecache
 import sys
 import traceback
 from datetime import date, datetime, timedelta, timezone
+from types import CoroutineType
 from typing import Any, Callable, Optional
 
 from . import http
@@ -103,7 +103,7 @@ def drive(awaitable: Any) -> Any:
     """Run a coroutine to completion. Strategies may await ``stratagem.http``
     calls (which complete immediately from the strategy's point of view) and
     ``asyncio.sleep(0)``; waiting on anything else cannot make progress."""
-    if not inspect.iscoroutine(awaitable):
+    if not isinstance(awaitable, CoroutineType):
         return awaitable
     try:
         while True:
