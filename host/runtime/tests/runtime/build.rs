@@ -82,15 +82,8 @@ async fn errors_when_the_bytes_are_not_a_component() {
 async fn errors_when_a_prebuilt_component_targets_another_world() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("other.wit"), "package other:thing;\nworld other {\n  export run: func() -> string;\n}\n").expect("wit");
-    std::fs::write(dir.path().join("app.py"), "import wit_world\nclass WitWorld(wit_world.WitWorld):\n    def run(self) -> str:\n        return 'hi'\n").expect("app");
-    let tool = std::env::var("STRATAGEM_COMPONENTIZE_PY").unwrap_or_else(|_| crate::support::repo_root().join(".venv/bin/componentize-py").display().to_string());
-    let status = std::process::Command::new(tool)
-        .current_dir(dir.path())
-        .args(["-d", "other.wit", "-w", "other", "componentize", "app", "-o", "other.wasm"])
-        .output()
-        .expect("componentize-py runs");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-    let bytes = std::fs::read(dir.path().join("other.wasm")).expect("built");
+    let app = "import wit_world\nclass WitWorld(wit_world.WitWorld):\n    def run(self) -> str:\n        return 'hi'\n";
+    let bytes = crate::support::handmade_component(dir.path(), "other", app);
     match crate::support::runtime().load(&bytes) {
         Err(LoadError::ContractMismatch(message)) => assert!(message.contains("stratagem:strategy/hooks"), "{message}"),
         other => panic!("expected ContractMismatch, got {:?}", other.map(|_| ())),

@@ -1,7 +1,7 @@
 //! Each way out of the sandbox fails cleanly and specifically.
 
 use serde_json::json;
-use stratagem_runtime::InvokeError;
+use stratagem_runtime::{Hook, InvokeError};
 
 use crate::support::{options, run_probe, strategy, PROBE};
 
@@ -73,4 +73,47 @@ async fn errors_when_opening_a_raw_socket_through_the_builtin_module() {
     // what denies it.
     let (kind, message, line) = exception("raw_socket").await;
     assert_eq!((kind.as_str(), message.as_str(), line), ("PermissionError", "[Errno 2] Permission denied", 77));
+}
+
+/// A component made without the SDK can return any record; each kind of
+/// malformed contact becomes an invalid result that names the field, never
+/// a stored contact.
+#[tokio::test]
+async fn errors_when_a_handmade_component_returns_a_malformed_contact() {
+    let app = "from dataclasses import replace\n\
+        from wit_world import exports\n\
+        from wit_world.imports import types\n\
+        class Hooks(exports.Hooks):\n\
+        \x20   def data_load(self, campaign, contact, existing):\n\
+        \x20       return replace(contact, parameters='[1]')\n\
+        \x20   def aggregation(self, campaign, contact, session_results):\n\
+        \x20       state = types.CommunicationState(types.CommunicationStatus.PLANNED, None, None)\n\
+        \x20       never = types.Instant(2 ** 62, 0)\n\
+        \x20       comm = types.Communication(None, 'x', 'y', never, None, state, False, None, '{}')\n\
+        \x20       return replace(contact, communications=[comm])\n\
+        \x20   def contact_answer(self, campaign, contact, message):\n\
+        \x20       return replace(contact, internal_data='{oops')\n";
+    let bytes = crate::support::handmade_component(&crate::support::repo_root().join("wit"), "strategy", app);
+    let (strategy, _) = crate::support::runtime().load(&bytes).expect("the contract's world loads");
+    let contact = crate::support::contact(json!({}));
+    let message = stratagem_domain::Message {
+        role: stratagem_domain::MessageRole::Contact,
+        content: "hi".into(),
+        sent_at: "2026-11-26T10:00:00Z".parse().expect("time"),
+        communication_id: None,
+    };
+    let cases = [
+        (Hook::DataLoad { contact: contact.clone(), existing: None }, "contact.parameters must be a JSON object, got an array"),
+        (
+            Hook::Aggregation { contact: contact.clone(), session_results: None },
+            "contact.communications[0].start_date is out of range (4611686018427387904s)",
+        ),
+        (Hook::ContactAnswer { contact, message }, "contact.internal_data is not valid JSON: key must be a string at line 1 column 2"),
+    ];
+    for (hook, expected) in cases {
+        match strategy.invoke(&hook, &options()).await.result {
+            Err(InvokeError::InvalidResult { message }) => assert_eq!(message, expected),
+            other => panic!("expected InvalidResult {expected:?}, got {other:?}"),
+        }
+    }
 }

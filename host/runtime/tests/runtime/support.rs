@@ -15,10 +15,30 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn builder() -> Builder {
-    let tool = std::env::var_os("STRATAGEM_COMPONENTIZE_PY")
+fn componentize_py() -> PathBuf {
+    std::env::var_os("STRATAGEM_COMPONENTIZE_PY")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/componentize-py"));
+        .unwrap_or_else(|| repo_root().join(".venv/bin/componentize-py"))
+}
+
+/// A component made by hand from `app.py` against the WIT package in
+/// `wit_dir`: what a customer might upload instead of Python source.
+pub fn handmade_component(wit_dir: &Path, world: &str, app: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("app.py"), app).expect("app");
+    let output = std::process::Command::new(componentize_py())
+        .current_dir(dir.path())
+        .arg("-d")
+        .arg(wit_dir)
+        .args(["-w", world, "componentize", "app", "-o", "app.wasm"])
+        .output()
+        .expect("componentize-py runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    std::fs::read(dir.path().join("app.wasm")).expect("built")
+}
+
+pub fn builder() -> Builder {
+    let tool = componentize_py();
     let cache = std::env::var_os("STRATAGEM_BUILD_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("strategy-builds"));
