@@ -303,8 +303,12 @@ impl Store {
         Ok((contact, sessions))
     }
 
+    /// A page of contacts and the total it is a page of, from one
+    /// snapshot: counted apart, a batch an import committed between the two
+    /// reads made the page longer than its total.
     pub async fn list_contacts(&self, tenant_id: &str, campaign_id: &str, filter: &ContactFilter) -> Result<(Vec<ContactSummary>, i64)> {
         self.campaign(tenant_id, campaign_id).await?;
+        let mut snapshot = self.begin_snapshot().await?;
         let search = filter.search.as_ref().map(|s| format!("%{}%", s.replace(['%', '_'], "")));
         let condition = "tenant_id = $1 AND campaign_id = $2 \
              AND (CAST($3 AS TEXT) IS NULL OR current_stage = $3) \
@@ -314,7 +318,7 @@ impl Store {
             .bind(campaign_id)
             .bind(&filter.stage)
             .bind(&search)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *snapshot)
             .await?;
         let rows = sqlx::query(&format!(
             "SELECT id, object_id, external_id, name, email, phone, current_stage, communication_count, result_flag, results \
@@ -326,7 +330,7 @@ impl Store {
         .bind(&search)
         .bind(filter.limit)
         .bind(filter.offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *snapshot)
         .await?;
         let summaries = rows
             .iter()
