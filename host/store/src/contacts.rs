@@ -239,9 +239,23 @@ impl Store {
     }
 
     /// The stored contacts among `object_ids`, with communications, in two
-    /// queries per chunk (an import reads a whole batch at once).
+    /// queries per chunk (an import reads a whole batch at once), from one
+    /// snapshot: read apart, an outcome committed between a chunk's
+    /// contacts and their communications paired one state of a contact with
+    /// another's communications.
     pub async fn find_contacts(
         &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        object_ids: &[String],
+    ) -> Result<HashMap<String, StoredContact>> {
+        let mut snapshot = self.begin_snapshot().await?;
+        self.read_contacts(&mut snapshot, tenant_id, campaign_id, object_ids).await
+    }
+
+    async fn read_contacts(
+        &self,
+        connection: &mut sqlx::AnyConnection,
         tenant_id: &str,
         campaign_id: &str,
         object_ids: &[String],
@@ -257,7 +271,7 @@ impl Store {
             for object_id in chunk {
                 query = query.bind(object_id.clone());
             }
-            let rows = query.fetch_all(&self.pool).await?;
+            let rows = query.fetch_all(&mut *connection).await?;
             if rows.is_empty() {
                 continue;
             }
@@ -272,7 +286,7 @@ impl Store {
                 query = query.bind(id.clone());
             }
             let mut by_contact: HashMap<String, Vec<Communication>> = HashMap::new();
-            for row in query.fetch_all(&self.pool).await? {
+            for row in query.fetch_all(&mut *connection).await? {
                 by_contact.entry(get(&row, "contact_id")?).or_default().push(communication(&row)?);
             }
             for row in &rows {
@@ -359,13 +373,22 @@ impl Store {
         Ok(self.all_contacts(tenant_id, campaign_id).await?.into_iter().map(|stored| stored.contact).collect())
     }
 
-    /// [`Store::export_contacts`] with each contact's id and last error.
+    /// [`Store::export_contacts`] with each contact's id and last error,
+    /// from one snapshot: an export taken during an import holds whole
+    /// batches of it, never a contact beside another state's communications.
     pub async fn all_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<StoredContact>> {
-        let (summaries, _) = self
-            .list_contacts(tenant_id, campaign_id, &ContactFilter { limit: i64::MAX, ..ContactFilter::default() })
-            .await?;
-        let object_ids: Vec<String> = summaries.into_iter().map(|summary| summary.object_id).collect();
-        let mut found = self.find_contacts(tenant_id, campaign_id, &object_ids).await?;
+        self.campaign(tenant_id, campaign_id).await?;
+        let mut snapshot = self.begin_snapshot().await?;
+        let object_ids: Vec<String> =
+            sqlx::query("SELECT object_id FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 ORDER BY object_id")
+                .bind(tenant_id)
+                .bind(campaign_id)
+                .fetch_all(&mut *snapshot)
+                .await?
+                .iter()
+                .map(|row| get(row, "object_id"))
+                .collect::<Result<_>>()?;
+        let mut found = self.read_contacts(&mut snapshot, tenant_id, campaign_id, &object_ids).await?;
         Ok(object_ids.iter().filter_map(|object_id| found.remove(object_id)).collect())
     }
 }

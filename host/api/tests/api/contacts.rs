@@ -19,6 +19,18 @@ const SPEC_CSV: &str = "Object_id,External_ID,Name,Email,Phone,add_param1,add_pa
 123,123,John Doe,john@example.com,+1234567890,12,\"Additional data\"\n\
 456,456,Jane Smith,jane@example.com,+0987654321,34,\"More data\"\n";
 
+/// A CSV of contacts `C-00000`, … for `indexes`, in that order, each with
+/// the `extra` columns' values.
+fn people_csv(indexes: impl IntoIterator<Item = usize>, extra: &[(&str, &str)]) -> String {
+    let names: String = extra.iter().map(|(name, _)| format!(",{name}")).collect();
+    let values: String = extra.iter().map(|(_, value)| format!(",{value}")).collect();
+    let mut csv = format!("object_id,external_id,name,email,phone{names}\n");
+    for index in indexes {
+        csv.push_str(&format!("C-{index:05},U-{index},Person {index},p{index}@x.io,+{index}{values}\n"));
+    }
+    csv
+}
+
 async fn import(client: &Client, campaign: &str, content_type: &str, body: &str) -> serde_json::Value {
     let reply = client.upload(&format!("/campaigns/{campaign}/imports?file_name=contacts"), content_type, body.as_bytes().to_vec()).await;
     assert_eq!(reply.status, 202, "{}", reply.text);
@@ -118,15 +130,11 @@ async fn works_when_the_list_filters_and_pages(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Collections").await;
-    let mut csv = String::from("object_id,external_id,name,email,phone\n");
-    for index in 0..30 {
-        csv.push_str(&format!("C-{index:02},U-{index},Person {index},p{index}@x.io,+{index}\n"));
-    }
-    import(&client, &campaign, "text/csv", &csv).await;
+    import(&client, &campaign, "text/csv", &people_csv(0..30, &[])).await;
     let page = client.get(&format!("/campaigns/{campaign}/contacts?limit=10&offset=20")).await;
     assert_eq!(page.body["total"], 30);
     let ids: Vec<&str> = page.body["contacts"].as_array().expect("page").iter().map(|c| c["object_id"].as_str().expect("id")).collect();
-    assert_eq!(ids.first().copied(), Some("C-20"));
+    assert_eq!(ids.first().copied(), Some("C-00020"));
     assert_eq!(ids.len(), 10);
     let search = client.get(&format!("/campaigns/{campaign}/contacts?q=p7@x")).await;
     assert_eq!(search.body["total"], 1);
@@ -140,10 +148,7 @@ async fn works_when_the_list_agrees_with_its_total_during_an_import(backend: Bac
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Collections").await;
-    let mut csv = String::from("object_id,external_id,name,email,phone\n");
-    for index in 0..10_000 {
-        csv.push_str(&format!("C-{index:05},U-{index},Person {index},p{index}@x.io,+{index}\n"));
-    }
+    let csv = people_csv(0..10_000, &[]);
     let reply = client.upload(&format!("/campaigns/{campaign}/imports?file_name=contacts"), "text/csv", csv.into_bytes()).await;
     assert_eq!(reply.status, 202, "{}", reply.text);
     let job = reply.body["id"].as_str().expect("id").to_owned();
@@ -177,21 +182,54 @@ async fn works_when_the_export_escapes_formulas(backend: Backend) {
     assert_eq!(serde_json::from_str::<serde_json::Value>(jsonl.text.trim()).expect("one line")["name"], "=HYPERLINK(\"x\")");
 }
 
-both_backends!(works_when_the_export_keeps_order_and_communications);
+both_backends!(works_when_the_export_keeps_order_and_communications, works_when_an_export_during_an_import_holds_whole_batches);
 
 async fn works_when_the_export_keeps_order_and_communications(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Collections").await;
     client.strategy(&campaign, "DATA_LOAD", "examples/spec/data_load.py").await;
-    let mut csv = String::from("object_id,external_id,name,email,phone\n");
-    for index in (0..450).rev() {
-        csv.push_str(&format!("C-{index:03},U,Person {index},p@x.io,+1\n"));
-    }
-    assert_eq!(import(&client, &campaign, "text/csv", &csv).await["accepted"], 450);
+    assert_eq!(import(&client, &campaign, "text/csv", &people_csv((0..450).rev(), &[])).await["accepted"], 450);
     let export = client.get(&format!("/campaigns/{campaign}/contacts/export?format=jsonl")).await;
     let lines: Vec<serde_json::Value> = export.text.lines().map(|line| serde_json::from_str(line).expect("json line")).collect();
     assert_eq!(lines.len(), 450);
-    assert_eq!((lines[0]["object_id"].as_str(), lines[449]["object_id"].as_str()), (Some("C-000"), Some("C-449")));
+    assert_eq!((lines[0]["object_id"].as_str(), lines[449]["object_id"].as_str()), (Some("C-00000"), Some("C-00449")));
     assert!(lines.iter().all(|contact| contact["communications"].as_array().map(Vec::len) == Some(1)), "every contact keeps its communication");
+}
+
+/// An export is one snapshot. Read in chunks apart, an export taken while a
+/// second import rewrote the contacts held part of an import batch, or a
+/// contact's new fields beside its old communications.
+async fn works_when_an_export_during_an_import_holds_whole_batches(backend: Backend) {
+    const ROWS: usize = 5_000;
+    const BATCH: usize = 500;
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    client.strategy(&campaign, "DATA_LOAD", "host/runtime/tests/strategies/probe.py").await;
+    let round = |round: &str| people_csv(0..ROWS, &[("case", "plan"), ("round", round)]);
+    assert_eq!(import(&client, &campaign, "text/csv", &round("1")).await["accepted"], ROWS);
+    let reply = client.upload(&format!("/campaigns/{campaign}/imports?file_name=contacts"), "text/csv", round("2").into_bytes()).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let job = reply.body["id"].as_str().expect("id").to_owned();
+    let mut exports = 0;
+    loop {
+        let running = client.get(&format!("/imports/{job}")).await.body["status"] == "running";
+        let export = client.get(&format!("/campaigns/{campaign}/contacts/export?format=jsonl")).await;
+        let contacts: Vec<serde_json::Value> = export.text.lines().map(|line| serde_json::from_str(line).expect("json line")).collect();
+        assert_eq!(contacts.len(), ROWS, "export {exports}");
+        let mut second_round = 0;
+        for contact in &contacts {
+            let round = contact["parameters"]["round"].as_str().expect("round");
+            let planned = contact["communications"][0]["name"].as_str().expect("communication");
+            assert_eq!(planned, format!("round {round}"), "export {exports}: {} has fields and communications of two rounds", contact["object_id"]);
+            second_round += usize::from(round == "2");
+        }
+        assert_eq!(second_round % BATCH, 0, "export {exports} holds {second_round} contacts of the second import, not whole batches of {BATCH}");
+        exports += 1;
+        if !running {
+            break;
+        }
+    }
+    assert_eq!(client.wait_for_import(&job).await["updated"], ROWS);
 }
