@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use stratagem_domain::contact_file::{self, FileError, FileFormat, ImportRow};
 use stratagem_domain::{CampaignContext, CampaignStatus, Contact, StrategyType};
 use stratagem_runtime::{InvokeOptions, Isolation, Strategy};
-use stratagem_store::{SessionRecord, 
-    ContactFilter, ContactSummary, ImportJob, ImportReport, ImportStatus, RejectedRow, StoredContact, StrategyFailure,
-    UpsertOutcome,
+use stratagem_store::{
+    ContactFilter, ContactSummary, ImportJob, ImportReport, ImportStatus, RejectedRow, SessionRecord, StoredContact,
+    StrategyFailure, UpsertOutcome,
 };
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::auth::Tenant;
 use crate::problem::{ApiError, ApiResult, Position};
@@ -383,25 +384,63 @@ struct ExportQuery {
     format: Option<String>,
 }
 
+/// Exports read from the database at once on a node; another one is told
+/// to come back (429). Each holds a snapshot and a connection while it reads.
+pub(crate) const EXPORTS_AT_ONCE: usize = 2;
+
+/// The export is written to an unnamed temporary file a chunk of contacts at
+/// a time, then sent from it: memory holds one chunk whatever the campaign's
+/// size, and the snapshot and its connection are held for as long as the
+/// database takes to read, not for as long as the client takes to download.
 async fn export(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(campaign_id): Path<String>,
     Query(query): Query<ExportQuery>,
 ) -> ApiResult<Response> {
-    let contacts = state.store.export_contacts(&tenant, &campaign_id).await?;
-    let mut out = Vec::new();
-    let (content_type, extension) = match query.format.as_deref().unwrap_or("csv") {
-        "csv" => {
-            contact_file::write_csv(&contacts, &mut out);
-            ("text/csv; charset=utf-8", "csv")
-        }
-        "jsonl" => {
-            contact_file::write_jsonl(&contacts, &mut out);
-            ("application/x-ndjson", "jsonl")
-        }
+    let csv = match query.format.as_deref().unwrap_or("csv") {
+        "csv" => true,
+        "jsonl" => false,
         other => return Err(ApiError::BadRequest(format!("format `{other}` is not csv or jsonl"))),
     };
+    let Ok(_slot) = state.exports.try_acquire() else {
+        return Err(ApiError::Busy(format!(
+            "{EXPORTS_AT_ONCE} contact exports are being read on this node; try again in a moment"
+        )));
+    };
+    let mut reader = state.store.export_contacts(&tenant, &campaign_id).await?;
+    let spool_error = |error: std::io::Error| ApiError::Internal(format!("export file: {error}"));
+    let mut file = tokio::io::BufWriter::new(tokio::fs::File::from_std(tempfile::tempfile().map_err(spool_error)?));
+    let mut out = Vec::new();
+    let csv_export = if csv {
+        let export = contact_file::CsvExport::new(reader.parameter_names().await?);
+        export.write_header(&mut out);
+        Some(export)
+    } else {
+        None
+    };
+    while let Some(chunk) = reader.next_chunk().await? {
+        let contacts: Vec<Contact> = chunk.into_iter().map(|stored| stored.contact).collect();
+        match &csv_export {
+            Some(export) => export.write_rows(&contacts, &mut out),
+            None => contact_file::write_jsonl(&contacts, &mut out),
+        }
+        file.write_all(&out).await.map_err(spool_error)?;
+        out.clear();
+    }
+    drop(reader);
+    file.write_all(&out).await.map_err(spool_error)?;
+    file.flush().await.map_err(spool_error)?;
+    let mut file = file.into_inner();
+    let length = file.seek(std::io::SeekFrom::End(0)).await.map_err(spool_error)?;
+    file.rewind().await.map_err(spool_error)?;
+
+    let (content_type, extension) = if csv { ("text/csv; charset=utf-8", "csv") } else { ("application/x-ndjson", "jsonl") };
     let disposition = format!("attachment; filename=\"contacts-{campaign_id}.{extension}\"");
-    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], out).into_response())
+    let headers = [
+        (header::CONTENT_TYPE, content_type.to_owned()),
+        (header::CONTENT_DISPOSITION, disposition),
+        (header::CONTENT_LENGTH, length.to_string()),
+    ];
+    Ok((headers, axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file))).into_response())
 }

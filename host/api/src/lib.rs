@@ -47,11 +47,18 @@ pub struct AppState {
     pub strategies: Arc<StrategyService>,
     /// One dry run at a time on this node (`simulations`).
     dry_runs: Arc<tokio::sync::Semaphore>,
+    /// Contact exports being read on this node (`contacts`).
+    exports: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(store: Store, strategies: Arc<StrategyService>) -> Self {
-        Self { store, strategies, dry_runs: Arc::new(tokio::sync::Semaphore::new(1)) }
+        Self {
+            store,
+            strategies,
+            dry_runs: Arc::new(tokio::sync::Semaphore::new(1)),
+            exports: Arc::new(tokio::sync::Semaphore::new(contacts::EXPORTS_AT_ONCE)),
+        }
     }
 }
 

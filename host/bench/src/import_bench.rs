@@ -4,6 +4,10 @@
 //! the no-strategy import on the same backend. One more no-strategy import
 //! runs on a database whose analytics rollup triggers (migration 0011) are
 //! dropped, so what the triggers cost the import path shows in the same run.
+//! The spec import's campaign is then exported (CSV, JSON Lines) through the
+//! API, timed and with the process's peak memory growth, beside the same
+//! contacts read into memory at once (what the export did before it was
+//! written a chunk at a time).
 //!
 //!   cargo run --release -p stratagem-bench --bin import-bench
 //!
@@ -19,8 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use stratagem_api::{AppState, StrategyService};
+use stratagem_domain::contact_file::CsvExport;
+use stratagem_domain::Contact;
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
 use stratagem_store::Store;
 use support::{database, repo};
@@ -29,6 +36,8 @@ struct Api {
     base: String,
     key: String,
     http: reqwest::Client,
+    store: Store,
+    tenant: String,
 }
 
 impl Api {
@@ -49,12 +58,12 @@ impl Api {
 
 async fn start(url: &str, runtime: Arc<Runtime>, builder: Builder) -> anyhow::Result<Api> {
     let store = Store::connect(url).await?;
-    let (_, key) = store.create_tenant("bench").await?;
-    let state = AppState::new(store, Arc::new(StrategyService::new(runtime, builder)));
+    let (tenant, key) = store.create_tenant("bench").await?;
+    let state = AppState::new(store.clone(), Arc::new(StrategyService::new(runtime, builder)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, stratagem_api::app(state)).await });
-    Ok(Api { base, key: key.key, http: reqwest::Client::new() })
+    Ok(Api { base, key: key.key, http: reqwest::Client::new(), store, tenant })
 }
 
 fn csv(rows: usize) -> Vec<u8> {
@@ -65,8 +74,9 @@ fn csv(rows: usize) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Runs one import and returns contacts per second, upload to done.
-async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> anyhow::Result<f64> {
+/// Runs one import and returns contacts per second, upload to done, and
+/// the campaign.
+async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> anyhow::Result<(f64, String)> {
     let campaign = api.call(reqwest::Method::POST, "/campaigns", Some(json!({"name": "bench"}))).await?;
     let campaign = campaign["id"].as_str().context("campaign id")?.to_owned();
     if let Some(file) = strategy {
@@ -102,10 +112,68 @@ async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> 
             if done != rows {
                 bail!("imported {done} of {rows}: {}", job["report"]);
             }
-            return Ok(rows as f64 / started.elapsed().as_secs_f64());
+            return Ok((rows as f64 / started.elapsed().as_secs_f64(), campaign));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Resets the process's peak resident memory (Linux `clear_refs` 5) and
+/// returns what is resident now, in KiB.
+fn reset_peak_memory() -> anyhow::Result<u64> {
+    std::fs::write("/proc/self/clear_refs", "5")?;
+    memory_kib("VmRSS:")
+}
+
+fn memory_kib(field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find(|line| line.starts_with(field)).with_context(|| format!("{field} in /proc/self/status"))?;
+    Ok(line[field.len()..].trim().trim_end_matches(" kB").parse()?)
+}
+
+/// Downloads a campaign's export, counting its lines as they arrive, and
+/// returns contacts per second and the peak memory growth in MiB.
+async fn export(api: &Api, campaign: &str, format: &str, rows: usize) -> anyhow::Result<(f64, u64)> {
+    let before = reset_peak_memory()?;
+    let started = Instant::now();
+    let reply = api
+        .http
+        .get(format!("{}/api/campaigns/{campaign}/contacts/export?format={format}", api.base))
+        .bearer_auth(&api.key)
+        .send()
+        .await?;
+    if !reply.status().is_success() {
+        bail!("export: {}", reply.status());
+    }
+    let mut body = reply.bytes_stream();
+    let mut lines = 0;
+    while let Some(chunk) = body.next().await {
+        lines += chunk?.iter().filter(|byte| **byte == b'\n').count();
+    }
+    let expected = rows + usize::from(format == "csv");
+    if lines != expected {
+        bail!("the {format} export has {lines} lines, not {expected}");
+    }
+    let rate = rows as f64 / started.elapsed().as_secs_f64();
+    Ok((rate, (memory_kib("VmHWM:")?.saturating_sub(before)) >> 10))
+}
+
+/// The same contacts held in memory at once and written as one CSV, as the
+/// export did before it went a chunk at a time.
+async fn export_in_memory(api: &Api, campaign: &str, rows: usize) -> anyhow::Result<(f64, u64)> {
+    let before = reset_peak_memory()?;
+    let started = Instant::now();
+    let contacts: Vec<Contact> = api.store.all_contacts(&api.tenant, campaign).await?.into_iter().map(|stored| stored.contact).collect();
+    let export = CsvExport::new(contacts.iter().flat_map(|contact| contact.parameters.keys().cloned()).collect());
+    let mut out = Vec::new();
+    export.write_header(&mut out);
+    export.write_rows(&contacts, &mut out);
+    if contacts.len() != rows {
+        bail!("read {} contacts, not {rows}", contacts.len());
+    }
+    let rate = rows as f64 / started.elapsed().as_secs_f64();
+    drop((contacts, out));
+    Ok((rate, (memory_kib("VmHWM:")?.saturating_sub(before)) >> 10))
 }
 
 /// Drops the analytics panel's rollup triggers (the write path before
@@ -155,7 +223,7 @@ async fn main() -> anyhow::Result<()> {
     for backend in backends.split(',') {
         let url = database(backend, dir.path())?;
         let api = start(&url, runtime.clone(), builder.clone()).await?;
-        let mut baseline = None;
+        let (mut baseline, mut exported) = (None, None);
         for (label, strategy) in [
             ("none", None),
             ("none, rollup triggers dropped", None),
@@ -166,14 +234,26 @@ async fn main() -> anyhow::Result<()> {
                 let bare_url = database(backend, dir.path())?;
                 let bare = start(&bare_url, runtime.clone(), builder.clone()).await?;
                 drop_rollup_triggers(&bare_url, backend).await?;
-                let rate = import(&bare, None, &body, rows).await?;
+                let (rate, _) = import(&bare, None, &body, rows).await?;
                 drop_database(&bare_url);
                 rate
             } else {
-                import(&api, strategy, &body, rows).await?
+                let (rate, campaign) = import(&api, strategy, &body, rows).await?;
+                exported = Some(campaign);
+                rate
             };
             let base = *baseline.get_or_insert(rate);
             println!("{backend:<10} {label:<34} {rate:>12.0} {:>16.2}", rate / base);
+        }
+        // The last import's campaign: the spec strategy's, with a communication per contact.
+        let campaign = exported.context("no import ran")?;
+        println!("{:<10} {:<34} {:>12} {:>16}", "backend", "export of the spec campaign", "contacts/s", "peak MiB growth");
+        for (label, result) in [
+            ("CSV, through the API", export(&api, &campaign, "csv", rows).await?),
+            ("JSON Lines, through the API", export(&api, &campaign, "jsonl", rows).await?),
+            ("CSV, all contacts held at once", export_in_memory(&api, &campaign, rows).await?),
+        ] {
+            println!("{backend:<10} {label:<34} {:>12.0} {:>16}", result.0, result.1);
         }
         drop_database(&url);
     }

@@ -40,7 +40,7 @@ pub const REQUIRED_FIELDS: [&str; 5] = ["object_id", "external_id", "name", "ema
 const OBJECT_ID: usize = 0;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The fixed leading columns of [`write_csv`].
+/// The fixed leading columns of a [`CsvExport`].
 const EXPORT_COLUMNS: [&str; 8] = [
     "object_id",
     "external_id",
@@ -842,78 +842,87 @@ fn new_contact(required: [String; 5], parameters: JsonMap) -> Contact {
 
 // -------------------------------------------------------------- export
 
-/// Writes `contacts` as CSV: `object_id, external_id, name, email, phone,
+/// A CSV export: `object_id, external_id, name, email, phone,
 /// current_stage, communications` (their number), `result_flag`
-/// (`true`/`false`/empty), then one column per parameter key found on any
-/// contact, sorted. Parameter strings are written as is, `null` as an empty
-/// cell, other JSON values as compact JSON. A parameter key that would
-/// repeat a column name (ignoring case) is written as `parameters.<key>`.
-/// Every cell, header included, goes through [`escape_cell`].
-pub fn write_csv(contacts: &[Contact], out: &mut Vec<u8>) {
-    let result = write_csv_records(contacts, out);
-    // A Vec sink cannot fail and every record has the header's length.
-    debug_assert!(result.is_ok(), "writing CSV to memory failed: {result:?}");
+/// (`true`/`false`/empty), then one column per parameter name, sorted. The
+/// columns are fixed before the first row, so an export is written a chunk
+/// of contacts at a time. Parameter strings are written as is, `null` as an
+/// empty cell, other JSON values as compact JSON. A parameter name that
+/// would repeat a column name (ignoring case) is written as
+/// `parameters.<name>`. Every cell, header included, goes through
+/// [`escape_cell`].
+pub struct CsvExport {
+    /// The parameter names, in column order.
+    parameters: Vec<String>,
 }
 
-fn write_csv_records(contacts: &[Contact], out: &mut Vec<u8>) -> csv::Result<()> {
-    let keys: BTreeSet<&str> = contacts
-        .iter()
-        .flat_map(|contact| contact.parameters.keys().map(String::as_str))
-        .collect();
-    let mut used: HashSet<String> = EXPORT_COLUMNS
-        .iter()
-        .map(|name| (*name).to_owned())
-        .collect();
-    let mut header: Vec<Cow<'_, str>> = EXPORT_COLUMNS
-        .iter()
-        .map(|name| Cow::Borrowed(*name))
-        .collect();
-    for key in &keys {
-        let mut name = (*key).to_owned();
-        if key.trim().is_empty() || used.contains(&key.trim().to_lowercase()) {
-            name = format!("parameters.{key}");
-            let mut suffix = 2;
-            while used.contains(&name.trim().to_lowercase()) {
-                name = format!("parameters.{key}.{suffix}");
-                suffix += 1;
-            }
-        }
-        used.insert(name.trim().to_lowercase());
-        header.push(guard(Cow::Owned(name)));
+impl CsvExport {
+    /// `parameter_names`: every parameter name of any contact the export
+    /// will hold (a parameter not named here is not written).
+    pub fn new(parameter_names: BTreeSet<String>) -> Self {
+        Self { parameters: parameter_names.into_iter().collect() }
     }
 
-    let mut writer = csv::Writer::from_writer(out);
-    writer.write_record(header.iter().map(|cell| cell.as_bytes()))?;
-    for contact in contacts {
+    pub fn write_header(&self, out: &mut Vec<u8>) {
+        let mut used: HashSet<String> = EXPORT_COLUMNS.iter().map(|name| (*name).to_owned()).collect();
+        let mut header: Vec<Cow<'_, str>> = EXPORT_COLUMNS.iter().map(|name| Cow::Borrowed(*name)).collect();
+        for key in &self.parameters {
+            let mut name = key.clone();
+            if key.trim().is_empty() || used.contains(&key.trim().to_lowercase()) {
+                name = format!("parameters.{key}");
+                let mut suffix = 2;
+                while used.contains(&name.trim().to_lowercase()) {
+                    name = format!("parameters.{key}.{suffix}");
+                    suffix += 1;
+                }
+            }
+            used.insert(name.trim().to_lowercase());
+            header.push(guard(Cow::Owned(name)));
+        }
+        write_records(out, [header]);
+    }
+
+    pub fn write_rows(&self, contacts: &[Contact], out: &mut Vec<u8>) {
+        write_records(out, contacts.iter().map(|contact| self.row(contact)));
+    }
+
+    fn row<'a>(&self, contact: &'a Contact) -> Vec<Cow<'a, str>> {
         let flag = match contact.result_flag {
             Some(true) => "true",
             Some(false) => "false",
             None => "",
         };
-        let mut cells: Vec<Cow<'_, str>> = vec![
+        let mut cells: Vec<Cow<'a, str>> = vec![
             guard(Cow::Borrowed(contact.object_id.as_str())),
             guard(Cow::Borrowed(contact.external_id.as_str())),
             guard(Cow::Borrowed(contact.name.as_str())),
             guard(Cow::Borrowed(contact.email.as_str())),
             guard(Cow::Borrowed(contact.phone.as_str())),
-            guard(Cow::Borrowed(
-                contact.current_stage.as_deref().unwrap_or(""),
-            )),
+            guard(Cow::Borrowed(contact.current_stage.as_deref().unwrap_or(""))),
             Cow::Owned(contact.communications.len().to_string()),
             Cow::Borrowed(flag),
         ];
-        for key in &keys {
-            let cell = match contact.parameters.get(*key) {
+        for key in &self.parameters {
+            let cell = match contact.parameters.get(key) {
                 None | Some(Value::Null) => Cow::Borrowed(""),
                 Some(Value::String(text)) => Cow::Borrowed(text.as_str()),
                 Some(other) => Cow::Owned(other.to_string()),
             };
             cells.push(guard(cell));
         }
-        writer.write_record(cells.iter().map(|cell| cell.as_bytes()))?;
+        cells
     }
-    writer.flush()?;
-    Ok(())
+}
+
+fn write_records<'a>(out: &mut Vec<u8>, records: impl IntoIterator<Item = Vec<Cow<'a, str>>>) {
+    let mut writer = csv::Writer::from_writer(out);
+    for record in records {
+        let result = writer.write_record(record.iter().map(|cell| cell.as_bytes()));
+        // A Vec sink cannot fail and every record has the header's length.
+        debug_assert!(result.is_ok(), "writing CSV to memory failed: {result:?}");
+    }
+    let result = writer.flush();
+    debug_assert!(result.is_ok(), "writing CSV to memory failed: {result:?}");
 }
 
 /// [`escape_cell`] for a value that may already be owned.
@@ -1540,8 +1549,13 @@ mod tests {
             .insert("name".into(), Value::from("shadow"));
         second.result_flag = Some(false);
 
+        let contacts = [first, second];
+        let names = contacts.iter().flat_map(|contact| contact.parameters.keys().cloned()).collect();
+        let export = CsvExport::new(names);
         let mut out = Vec::new();
-        write_csv(&[first, second], &mut out);
+        export.write_header(&mut out);
+        export.write_rows(&contacts[..1], &mut out);
+        export.write_rows(&contacts[1..], &mut out);
         let text = String::from_utf8(out).expect("export is UTF-8");
         assert!(
             text.starts_with(

@@ -2,14 +2,14 @@
 //! written in one transaction, batched: an import never leaves a contact
 //! half-written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, Contact};
 
-use crate::{from_json, from_micros, get, micros, new_id, Result, Store, StoreError};
+use crate::{from_json, from_micros, get, micros, new_id, Backend, Result, Store, StoreError};
 
 /// A stored contact with the platform's bookkeeping.
 #[derive(Debug, Clone, Serialize)]
@@ -367,29 +367,105 @@ impl Store {
         Ok((summaries, get(&total, "total")?))
     }
 
-    /// Every contact of a campaign, with communications, for export, in
-    /// object-id order; read in chunks, not a contact at a time.
-    pub async fn export_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<Contact>> {
-        Ok(self.all_contacts(tenant_id, campaign_id).await?.into_iter().map(|stored| stored.contact).collect())
+    /// Every contact of a campaign with its communications, in object-id
+    /// order, from one snapshot (the simulator's whole population).
+    pub async fn all_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<StoredContact>> {
+        let mut export = self.export_contacts(tenant_id, campaign_id).await?;
+        let mut contacts = Vec::new();
+        while let Some(chunk) = export.next_chunk().await? {
+            contacts.extend(chunk);
+        }
+        Ok(contacts)
     }
 
-    /// [`Store::export_contacts`] with each contact's id and last error,
-    /// from one snapshot: an export taken during an import holds whole
-    /// batches of it, never a contact beside another state's communications.
-    pub async fn all_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<StoredContact>> {
+    /// Starts reading a campaign's contacts for export; see [`ContactExport`].
+    pub async fn export_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<ContactExport> {
         self.campaign(tenant_id, campaign_id).await?;
-        let mut snapshot = self.begin_snapshot().await?;
-        let object_ids: Vec<String> =
-            sqlx::query("SELECT object_id FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 ORDER BY object_id")
-                .bind(tenant_id)
-                .bind(campaign_id)
-                .fetch_all(&mut *snapshot)
-                .await?
-                .iter()
-                .map(|row| get(row, "object_id"))
-                .collect::<Result<_>>()?;
-        let mut found = self.read_contacts(&mut snapshot, tenant_id, campaign_id, &object_ids).await?;
-        Ok(object_ids.iter().filter_map(|object_id| found.remove(object_id)).collect())
+        Ok(ContactExport {
+            store: self.clone(),
+            snapshot: self.begin_snapshot().await?,
+            tenant_id: tenant_id.to_owned(),
+            campaign_id: campaign_id.to_owned(),
+            after: None,
+            done: false,
+        })
+    }
+}
+
+/// Contacts per chunk of an export.
+const EXPORT_CHUNK: usize = 500;
+
+/// A campaign's contacts read for export, a chunk at a time in object-id
+/// order, all from one snapshot: an export holds one chunk in memory, not
+/// the campaign, and one taken during an import holds whole batches of it,
+/// never a contact beside another state's communications.
+pub struct ContactExport {
+    store: Store,
+    snapshot: sqlx::Transaction<'static, sqlx::Any>,
+    tenant_id: String,
+    campaign_id: String,
+    /// The last object id read.
+    after: Option<String>,
+    done: bool,
+}
+
+impl ContactExport {
+    /// Every parameter name any of the contacts has, sorted: a CSV's
+    /// columns, known before its first row is read.
+    pub async fn parameter_names(&mut self) -> Result<BTreeSet<String>> {
+        let sql = match self.store.backend {
+            Backend::Sqlite => {
+                "SELECT DISTINCT parameter.key AS name FROM contacts, json_each(contacts.parameters) AS parameter \
+                 WHERE contacts.tenant_id = $1 AND contacts.campaign_id = $2"
+            }
+            Backend::Postgres => {
+                "SELECT DISTINCT jsonb_object_keys(CAST(parameters AS jsonb)) AS name FROM contacts \
+                 WHERE tenant_id = $1 AND campaign_id = $2"
+            }
+        };
+        sqlx::query(sql)
+            .bind(&self.tenant_id)
+            .bind(&self.campaign_id)
+            .fetch_all(&mut *self.snapshot)
+            .await?
+            .iter()
+            .map(|row| get(row, "name"))
+            .collect()
+    }
+
+    /// The next contacts in object-id order, or `None` after the last.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<StoredContact>>> {
+        if self.done {
+            return Ok(None);
+        }
+        // Read along the object-id index from the last chunk on. Through
+        // `contacts_panel`'s (tenant, campaign) prefix SQLite sorted the
+        // whole campaign for every chunk (13k contacts/s at 100k); the `+`
+        // keeps it off that index.
+        let scope = match self.store.backend {
+            Backend::Sqlite => "+tenant_id = $1 AND +campaign_id = $2",
+            Backend::Postgres => "tenant_id = $1 AND campaign_id = $2",
+        };
+        let sql = match self.after {
+            None => format!("SELECT object_id FROM contacts WHERE {scope} ORDER BY object_id LIMIT $3"),
+            Some(_) => format!("SELECT object_id FROM contacts WHERE {scope} AND object_id > $3 ORDER BY object_id LIMIT $4"),
+        };
+        let mut query = sqlx::query(&sql).bind(&self.tenant_id).bind(&self.campaign_id);
+        if let Some(after) = &self.after {
+            query = query.bind(after);
+        }
+        let object_ids: Vec<String> = query
+            .bind(EXPORT_CHUNK as i64)
+            .fetch_all(&mut *self.snapshot)
+            .await?
+            .iter()
+            .map(|row| get(row, "object_id"))
+            .collect::<Result<_>>()?;
+        self.done = object_ids.len() < EXPORT_CHUNK;
+        let Some(last) = object_ids.last() else { return Ok(None) };
+        self.after = Some(last.clone());
+        let mut found = self.store.read_contacts(&mut self.snapshot, &self.tenant_id, &self.campaign_id, &object_ids).await?;
+        Ok(Some(object_ids.iter().filter_map(|object_id| found.remove(object_id)).collect()))
     }
 }
 

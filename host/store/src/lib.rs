@@ -22,7 +22,7 @@ pub use analytics::{AlternativeCount, DistributionKey, Overview, StageCount};
 pub use campaigns::NewCampaign;
 pub use conversations::{Conversation, EarlyInbound, OpenSession};
 pub use deep_analysis::{AnalysisCursor, AnalysisMode, AnalysisRun, AnalysisStatus, AnalysisValue, ClaimedAnalysis, MetricTally, PendingSession, SessionValue};
-pub use contacts::{ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
+pub use contacts::{ContactExport, ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
 pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;
 pub use dispatch::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionOutcome, SessionRecord, SessionStart};

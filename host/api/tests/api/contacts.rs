@@ -182,7 +182,12 @@ async fn works_when_the_export_escapes_formulas(backend: Backend) {
     assert_eq!(serde_json::from_str::<serde_json::Value>(jsonl.text.trim()).expect("one line")["name"], "=HYPERLINK(\"x\")");
 }
 
-both_backends!(works_when_the_export_keeps_order_and_communications, works_when_an_export_during_an_import_holds_whole_batches);
+both_backends!(
+    works_when_the_export_keeps_order_and_communications,
+    works_when_an_export_during_an_import_holds_whole_batches,
+    works_when_the_csv_export_has_a_column_for_a_parameter_of_its_last_chunk,
+    errors_when_more_exports_start_than_a_node_reads_at_once,
+);
 
 async fn works_when_the_export_keeps_order_and_communications(backend: Backend) {
     let app = App::start(backend).await;
@@ -232,4 +237,48 @@ async fn works_when_an_export_during_an_import_holds_whole_batches(backend: Back
         }
     }
     assert_eq!(client.wait_for_import(&job).await["updated"], ROWS);
+}
+
+/// The export is written a chunk at a time, and its CSV columns are known
+/// before the first: a parameter only the last contact has is a column.
+async fn works_when_the_csv_export_has_a_column_for_a_parameter_of_its_last_chunk(backend: Backend) {
+    const ROWS: usize = 1_201;
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let mut jsonl = String::new();
+    for index in 0..ROWS {
+        let mut contact = json!({"object_id": format!("C-{index:05}"), "external_id": "U", "name": "Ann", "email": "a@x.io", "phone": "1"});
+        if index == ROWS - 1 {
+            contact["vip"] = json!(true);
+        }
+        jsonl.push_str(&format!("{contact}\n"));
+    }
+    assert_eq!(import(&client, &campaign, "application/x-ndjson", &jsonl).await["accepted"], ROWS);
+    let export = client.get(&format!("/campaigns/{campaign}/contacts/export")).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    let lines: Vec<&str> = export.text.lines().collect();
+    assert_eq!(lines.len(), ROWS + 1);
+    assert_eq!(lines[0], "object_id,external_id,name,email,phone,current_stage,communications,result_flag,vip");
+    assert_eq!(lines[1], "C-00000,U,Ann,a@x.io,1,,0,,");
+    assert_eq!(lines[ROWS], "C-01200,U,Ann,a@x.io,1,,0,,true");
+}
+
+/// A node reads two exports at once: a third started meanwhile is told to
+/// come back (429), and a later one is served.
+async fn errors_when_more_exports_start_than_a_node_reads_at_once(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    assert_eq!(import(&client, &campaign, "text/csv", &people_csv(0..10_000, &[])).await["accepted"], 10_000);
+    let path = format!("/campaigns/{campaign}/contacts/export?format=jsonl");
+    let (first, second, third) = tokio::join!(client.get(&path), client.get(&path), client.get(&path));
+    let mut statuses = [first.status, second.status, third.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 429], "{} / {} / {}", first.status, second.status, third.text);
+    let busy = [&first, &second, &third].into_iter().find(|reply| reply.status == 429).expect("one refused");
+    assert!(busy.body["detail"].as_str().expect("detail").starts_with("2 contact exports are being read on this node"), "{}", busy.text);
+    let served = [&first, &second, &third].into_iter().find(|reply| reply.status == 200).expect("one served");
+    assert_eq!(served.text.lines().count(), 10_000);
+    assert_eq!(client.get(&path).await.text.lines().count(), 10_000, "the slots are free again");
 }
