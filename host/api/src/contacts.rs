@@ -384,9 +384,13 @@ struct ExportQuery {
     format: Option<String>,
 }
 
-/// Exports read from the database at once on a node; another one is told
-/// to come back (429). Each holds a snapshot and a connection while it reads.
+/// Exports in progress at once on a node; another one is told to come back
+/// (429). Each holds a temporary file of the campaign's size until its
+/// download ends, so this bounds the disk they take.
 pub(crate) const EXPORTS_AT_ONCE: usize = 2;
+/// How long a download may take: a client that stops reading holds an
+/// export's slot and file until then.
+pub(crate) const DOWNLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The export is written to an unnamed temporary file a chunk of contacts at
 /// a time, then sent from it: memory holds one chunk whatever the campaign's
@@ -403,9 +407,9 @@ async fn export(
         "jsonl" => false,
         other => return Err(ApiError::BadRequest(format!("format `{other}` is not csv or jsonl"))),
     };
-    let Ok(_slot) = state.exports.try_acquire() else {
+    let Ok(slot) = state.exports.clone().try_acquire_owned() else {
         return Err(ApiError::Busy(format!(
-            "{EXPORTS_AT_ONCE} contact exports are being read on this node; try again in a moment"
+            "{EXPORTS_AT_ONCE} contact exports are in progress on this node; try again when one has finished"
         )));
     };
     let mut reader = state.store.export_contacts(&tenant, &campaign_id).await?;
@@ -442,5 +446,23 @@ async fn export(
         (header::CONTENT_DISPOSITION, disposition),
         (header::CONTENT_LENGTH, length.to_string()),
     ];
-    Ok((headers, axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file))).into_response())
+    // A task feeds the body from the file and holds the slot. A client that
+    // stops reading is not polled again, so a deadline on the body itself
+    // would never fire; the task's sends time out instead, and it drops the
+    // file and the slot. The body then ends short of its Content-Length, so
+    // the client sees the download fail.
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let deadline = tokio::time::Instant::now() + state.download_limit;
+    tokio::spawn(async move {
+        let _slot = slot;
+        let mut chunks = tokio_util::io::ReaderStream::new(file);
+        while let Some(chunk) = chunks.next().await {
+            // Ends on the limit, or when the client has gone (body dropped).
+            if !matches!(tokio::time::timeout_at(deadline, sender.send(chunk)).await, Ok(Ok(()))) {
+                return;
+            }
+        }
+    });
+    let body = futures::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) });
+    Ok((headers, axum::body::Body::from_stream(body)).into_response())
 }

@@ -47,8 +47,10 @@ pub struct AppState {
     pub strategies: Arc<StrategyService>,
     /// One dry run at a time on this node (`simulations`).
     dry_runs: Arc<tokio::sync::Semaphore>,
-    /// Contact exports being read on this node (`contacts`).
+    /// Contact exports in progress on this node, and how long a download
+    /// may take (`contacts`).
     exports: Arc<tokio::sync::Semaphore>,
+    download_limit: std::time::Duration,
 }
 
 impl AppState {
@@ -58,7 +60,14 @@ impl AppState {
             strategies,
             dry_runs: Arc::new(tokio::sync::Semaphore::new(1)),
             exports: Arc::new(tokio::sync::Semaphore::new(contacts::EXPORTS_AT_ONCE)),
+            download_limit: contacts::DOWNLOAD_LIMIT,
         }
+    }
+
+    /// Cuts export downloads short after `limit` (default 15 minutes).
+    pub fn with_download_limit(mut self, limit: std::time::Duration) -> Self {
+        self.download_limit = limit;
+        self
     }
 }
 

@@ -187,6 +187,7 @@ both_backends!(
     works_when_an_export_during_an_import_holds_whole_batches,
     works_when_the_csv_export_has_a_column_for_a_parameter_of_its_last_chunk,
     errors_when_more_exports_start_than_a_node_reads_at_once,
+    errors_when_a_download_outlasts_its_limit,
 );
 
 async fn works_when_the_export_keeps_order_and_communications(backend: Backend) {
@@ -264,8 +265,9 @@ async fn works_when_the_csv_export_has_a_column_for_a_parameter_of_its_last_chun
     assert_eq!(lines[ROWS], "C-01200,U,Ann,a@x.io,1,,0,,true");
 }
 
-/// A node reads two exports at once: a third started meanwhile is told to
-/// come back (429), and a later one is served.
+/// A node has two exports in progress at once: a third started meanwhile
+/// is told to come back (429), and one started after their downloads is
+/// served.
 async fn errors_when_more_exports_start_than_a_node_reads_at_once(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
@@ -277,8 +279,39 @@ async fn errors_when_more_exports_start_than_a_node_reads_at_once(backend: Backe
     statuses.sort();
     assert_eq!(statuses, [200, 200, 429], "{} / {} / {}", first.status, second.status, third.text);
     let busy = [&first, &second, &third].into_iter().find(|reply| reply.status == 429).expect("one refused");
-    assert!(busy.body["detail"].as_str().expect("detail").starts_with("2 contact exports are being read on this node"), "{}", busy.text);
+    assert!(busy.body["detail"].as_str().expect("detail").starts_with("2 contact exports are in progress on this node"), "{}", busy.text);
     let served = [&first, &second, &third].into_iter().find(|reply| reply.status == 200).expect("one served");
     assert_eq!(served.text.lines().count(), 10_000);
     assert_eq!(client.get(&path).await.text.lines().count(), 10_000, "the slots are free again");
+}
+
+/// An export keeps its slot until its download ends: two clients that stop
+/// reading hold both, so a third export is refused, until the download
+/// limit frees the slots, though those clients never read again, and cuts
+/// their bodies short of the length announced, so each sees its download
+/// fail.
+async fn errors_when_a_download_outlasts_its_limit(backend: Backend) {
+    const ROWS: usize = 20_000;
+    let app = App::start_with_download_limit(backend, std::time::Duration::from_secs(5)).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    // 40 MB of export: far more than the sockets buffer, so a client that
+    // does not read stops the server's writes.
+    let note = "x".repeat(2_000);
+    assert_eq!(import(&client, &campaign, "text/csv", &people_csv(0..ROWS, &[("note", &note)])).await["accepted"], ROWS);
+    let path = format!("/campaigns/{campaign}/contacts/export?format=jsonl");
+    let stalled = || client.http.get(format!("{}/api{path}", client.base)).bearer_auth(&client.key).send();
+    let (first, second) = tokio::join!(stalled(), stalled());
+    let (first, second) = (first.expect("first export"), second.expect("second export"));
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    assert_eq!(client.get(&path).await.status, 429, "both slots are held by downloads in progress");
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    // The stalled clients have still read nothing.
+    let served = client.get(&path).await;
+    assert_eq!((served.status, served.text.lines().count()), (200, ROWS), "the slots are free again, and a download within the limit is whole");
+    for stalled in [first, second] {
+        let announced = stalled.content_length().expect("a length");
+        assert!(announced > 40_000_000, "{announced} bytes");
+        assert!(stalled.bytes().await.is_err(), "the download was cut short of its {announced} bytes");
+    }
 }

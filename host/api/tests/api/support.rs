@@ -123,7 +123,14 @@ impl App {
     pub async fn start_limited(backend: Backend, background: Background, limits: RateLimits) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = database_url(backend, dir.path()).await;
-        App::node(url, stratagem_store::SecretsKey::generate(), dir, background, limits, TEST_ENGINE).await
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, background, limits, TEST_ENGINE, None).await
+    }
+
+    /// A node whose export downloads are cut short after `limit`.
+    pub async fn start_with_download_limit(backend: Backend, limit: Duration) -> App {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = database_url(backend, dir.path()).await;
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, Background::On, RateLimits::default(), TEST_ENGINE, Some(limit)).await
     }
 
     /// A node whose conversations end after `timeout` without a word from
@@ -133,14 +140,14 @@ impl App {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = database_url(backend, dir.path()).await;
         let engine = EngineConfig { session_timeout: timeout, ..TEST_ENGINE };
-        App::node(url, stratagem_store::SecretsKey::generate(), dir, Background::On, RateLimits::default(), engine).await
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, Background::On, RateLimits::default(), engine, None).await
     }
 
     /// Another node on the same database, as a second `serve` process
     /// would be: its own store pool, strategy cache and data directory.
     pub async fn second_node(&self) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
-        App::node(self.url.clone(), self.secrets.clone(), dir, Background::On, RateLimits::default(), TEST_ENGINE).await
+        App::node(self.url.clone(), self.secrets.clone(), dir, Background::On, RateLimits::default(), TEST_ENGINE, None).await
     }
 
     async fn node(
@@ -150,10 +157,14 @@ impl App {
         background: Background,
         limits: RateLimits,
         engine: EngineConfig,
+        download_limit: Option<Duration>,
     ) -> App {
         let store = Store::connect(&url).await.expect("store").with_secrets_key(secrets.clone());
         let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
-        let state = AppState::new(store.clone(), Arc::new(strategies));
+        let mut state = AppState::new(store.clone(), Arc::new(strategies));
+        if let Some(limit) = download_limit {
+            state = state.with_download_limit(limit);
+        }
         if background == Background::On {
             stratagem_api::spawn_build_recovery(state.clone());
             let engine =
