@@ -16,7 +16,7 @@ use stratagem_domain::contact_file::{self, FileError, FileFormat, ImportRow};
 use stratagem_domain::{CampaignContext, CampaignStatus, Contact, StrategyType};
 use stratagem_runtime::{InvokeOptions, Isolation, Strategy};
 use stratagem_store::{
-    ContactFilter, ContactSummary, ImportJob, ImportReport, ImportStatus, RejectedRow, SessionRecord, StoredContact,
+    ContactExport, ContactFilter, ContactSummary, ImportJob, ImportReport, ImportStatus, RejectedRow, SessionRecord, StoredContact,
     StrategyFailure, UpsertOutcome,
 };
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
@@ -412,7 +412,21 @@ async fn export(
             "{EXPORTS_AT_ONCE} contact exports are in progress on this node; try again when one has finished"
         )));
     };
-    let mut reader = state.store.export_contacts(&tenant, &campaign_id).await?;
+    let reader = state.store.export_contacts(&tenant, &campaign_id).await?;
+    let (file, length) = spool(reader, csv).await?;
+    let (content_type, extension) = if csv { ("text/csv; charset=utf-8", "csv") } else { ("application/x-ndjson", "jsonl") };
+    let disposition = format!("attachment; filename=\"contacts-{campaign_id}.{extension}\"");
+    let headers = [
+        (header::CONTENT_TYPE, content_type.to_owned()),
+        (header::CONTENT_DISPOSITION, disposition),
+        (header::CONTENT_LENGTH, length.to_string()),
+    ];
+    Ok((headers, download(file, slot, state.download_limit)).into_response())
+}
+
+/// Writes an export to an unnamed temporary file, a chunk of contacts at a
+/// time; returns the file rewound, and its length.
+async fn spool(mut reader: ContactExport, csv: bool) -> ApiResult<(tokio::fs::File, u64)> {
     let spool_error = |error: std::io::Error| ApiError::Internal(format!("export file: {error}"));
     let mut file = tokio::io::BufWriter::new(tokio::fs::File::from_std(tempfile::tempfile().map_err(spool_error)?));
     let mut out = Vec::new();
@@ -432,27 +446,23 @@ async fn export(
         file.write_all(&out).await.map_err(spool_error)?;
         out.clear();
     }
-    drop(reader);
     file.write_all(&out).await.map_err(spool_error)?;
     file.flush().await.map_err(spool_error)?;
     let mut file = file.into_inner();
     let length = file.seek(std::io::SeekFrom::End(0)).await.map_err(spool_error)?;
     file.rewind().await.map_err(spool_error)?;
+    Ok((file, length))
+}
 
-    let (content_type, extension) = if csv { ("text/csv; charset=utf-8", "csv") } else { ("application/x-ndjson", "jsonl") };
-    let disposition = format!("attachment; filename=\"contacts-{campaign_id}.{extension}\"");
-    let headers = [
-        (header::CONTENT_TYPE, content_type.to_owned()),
-        (header::CONTENT_DISPOSITION, disposition),
-        (header::CONTENT_LENGTH, length.to_string()),
-    ];
-    // A task feeds the body from the file and holds the slot. A client that
-    // stops reading is not polled again, so a deadline on the body itself
-    // would never fire; the task's sends time out instead, and it drops the
-    // file and the slot. The body then ends short of its Content-Length, so
-    // the client sees the download fail.
+/// A body that sends `file` and holds the export's slot until the download
+/// ends or `limit` passes. A task feeds it: a client that stops reading is
+/// not polled again, so a deadline on the body itself would never fire; the
+/// task's sends time out instead, and it drops the file and the slot. The
+/// body then ends short of its Content-Length, so the client sees the
+/// download fail.
+fn download(file: tokio::fs::File, slot: tokio::sync::OwnedSemaphorePermit, limit: std::time::Duration) -> axum::body::Body {
     let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    let deadline = tokio::time::Instant::now() + state.download_limit;
+    let deadline = tokio::time::Instant::now() + limit;
     tokio::spawn(async move {
         let _slot = slot;
         let mut chunks = tokio_util::io::ReaderStream::new(file);
@@ -463,6 +473,7 @@ async fn export(
             }
         }
     });
-    let body = futures::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) });
-    Ok((headers, axum::body::Body::from_stream(body)).into_response())
+    axum::body::Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    }))
 }
