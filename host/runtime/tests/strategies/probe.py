@@ -71,6 +71,11 @@ async def run(contact, existing_contact, logger, **kwargs):
             logger.info("line %d %s", index, "x" * 100)
     elif case == "now":
         contact.internal_data["now"] = datetime.now()
+    elif case == "raw_socket":
+        import _socket  # built into the guest's CPython, unlike `socket`
+
+        connection = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        connection.connect(("127.0.0.1", 5432))
     elif case == "plan":
         # The import's round in the communication too, so a reader can tell
         # a contact's fields and its communications from two rounds apart.
@@ -78,9 +83,4 @@ async def run(contact, existing_contact, logger, **kwargs):
         contact.communications.append(
             Communication(name=f"round {contact.parameters['round']}", stage_name="First", start_date=start, end_date=start + timedelta(hours=1))
         )
-    elif case == "raw_socket":
-        import _socket  # built into the guest's CPython, unlike `socket`
-
-        connection = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
-        connection.connect(("127.0.0.1", 5432))
     return contact
