@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
+use crate::atomic_file::write_atomically;
 use crate::error::LoadError;
 
 pub(crate) struct ArtifactCache {
@@ -70,11 +71,8 @@ impl ArtifactCache {
         let artifact = engine
             .precompile_component(bytes)
             .map_err(|error| LoadError::NotAComponent(format!("{error:#}")))?;
-        // Write then rename, so a concurrent reader never sees half a file.
-        let partial = format!("{file}.{}.partial", std::process::id());
-        let cache_error = |source| LoadError::Cache { path: self.path.display().to_string(), source };
-        self.dir.write(&partial, &artifact).map_err(cache_error)?;
-        self.dir.rename(&partial, &self.dir, &file).map_err(cache_error)?;
+        write_atomically(&self.dir, &file, &artifact)
+            .map_err(|source| LoadError::Cache { path: self.path.display().to_string(), source })?;
         // SAFETY: produced just above by this engine.
         let component = unsafe { Component::deserialize(engine, &artifact) }
             .map_err(|error| LoadError::NotAComponent(format!("{error:#}")))?;

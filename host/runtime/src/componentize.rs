@@ -15,6 +15,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 
+use crate::atomic_file::write_atomically;
 use crate::error::{BuildError, PythonBuildError};
 
 const WIT: &[(&str, &str)] = &[
@@ -243,9 +244,7 @@ impl Builder {
             return Ok(bytes);
         }
         let bytes = self.componentize(source).await?;
-        let partial = format!("{file}.{}.partial", std::process::id());
-        dir.write(&partial, &bytes).map_err(cache_error)?;
-        dir.rename(&partial, &dir, &file).map_err(cache_error)?;
+        write_atomically(&dir, &file, &bytes).map_err(cache_error)?;
         Ok(bytes)
     }
 

@@ -8,6 +8,7 @@
 //!   [`Invocation`] with the result, the log and the [`Usage`].
 
 mod artifact_cache;
+mod atomic_file;
 mod bindings;
 pub mod clock;
 mod componentize;
