@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,15 +26,15 @@ use crate::{AppState, Query, IMPORT_LIMIT_BYTES};
 
 /// Contacts written per transaction.
 const BATCH: usize = 500;
+/// Imports in progress at once on a node (upload, parse and job); another
+/// one is told to come back (429).
+pub(crate) const IMPORTS_AT_ONCE: usize = 2;
 /// Strategy invocations in flight per import.
 const PARALLEL_INVOCATIONS: usize = 4;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/campaigns/{id}/imports",
-            post(import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT_BYTES)),
-        )
+        .route("/campaigns/{id}/imports", post(import))
         .route("/imports/{id}", get(import_job))
         .route("/campaigns/{id}/contacts", get(list))
         .route("/campaigns/{id}/contacts/export", get(export))
@@ -79,9 +78,22 @@ async fn import(
     Path(campaign_id): Path<String>,
     Query(query): Query<ImportQuery>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> ApiResult<(StatusCode, Json<ImportJob>)> {
-    let body = body.map_err(|_| ApiError::TooLarge { limit_bytes: IMPORT_LIMIT_BYTES as u64 })?;
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    // Taken before the body is read: a node holds at most this many files
+    // (up to the upload limit each), and then their parsed rows, in memory.
+    // The refusal closes the connection: the upload is still arriving
+    // unread, hyper drops such a connection after answering, and a client
+    // that pooled it failed its next request.
+    let Ok(slot) = state.imports.clone().try_acquire_owned() else {
+        let busy = ApiError::Busy(format!(
+            "{IMPORTS_AT_ONCE} contact imports are in progress on this node; try again when one has finished"
+        ));
+        return Ok(([(header::CONNECTION, "close")], busy).into_response());
+    };
+    let body = axum::body::to_bytes(body, IMPORT_LIMIT_BYTES)
+        .await
+        .map_err(|_| ApiError::TooLarge { limit_bytes: IMPORT_LIMIT_BYTES as u64 })?;
     let campaign = state.store.campaign(&tenant, &campaign_id).await?;
     if campaign.status == CampaignStatus::Finished {
         return Err(ApiError::Conflict { detail: "the campaign is FINISHED; contacts can no longer be imported".into(), allowed: None });
@@ -97,8 +109,8 @@ async fn import(
         .create_import_job(&tenant, &campaign_id, query.file_name.as_deref(), parsed.rows.len() as i64)
         .await?;
     let context = CampaignContext { id: campaign.id.clone(), name: campaign.name.clone(), result_fields: campaign.result_fields.clone() };
-    tokio::spawn(run_import(state, tenant, context, job.id.clone(), parsed.rows));
-    Ok((StatusCode::ACCEPTED, Json(job)))
+    tokio::spawn(run_import(state, tenant, context, job.id.clone(), parsed.rows, slot));
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 #[derive(Default)]
@@ -118,6 +130,7 @@ async fn run_import(
     campaign: CampaignContext,
     job_id: String,
     rows: Vec<Result<ImportRow, contact_file::RowError>>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     let mut tally = Tally::default();
     let outcome = import_rows(&state, &tenant, &campaign, &job_id, rows, &mut tally).await;

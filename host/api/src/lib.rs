@@ -47,8 +47,9 @@ pub struct AppState {
     pub strategies: Arc<StrategyService>,
     /// One dry run at a time on this node (`simulations`).
     dry_runs: Arc<tokio::sync::Semaphore>,
-    /// Contact exports in progress on this node, and how long a download
-    /// may take (`contacts`).
+    /// Contact imports and exports in progress on this node, and how long
+    /// an export's download may take (`contacts`).
+    imports: Arc<tokio::sync::Semaphore>,
     exports: Arc<tokio::sync::Semaphore>,
     download_limit: std::time::Duration,
 }
@@ -59,6 +60,7 @@ impl AppState {
             store,
             strategies,
             dry_runs: Arc::new(tokio::sync::Semaphore::new(1)),
+            imports: Arc::new(tokio::sync::Semaphore::new(contacts::IMPORTS_AT_ONCE)),
             exports: Arc::new(tokio::sync::Semaphore::new(contacts::EXPORTS_AT_ONCE)),
             download_limit: contacts::DOWNLOAD_LIMIT,
         }

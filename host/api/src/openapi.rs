@@ -88,14 +88,14 @@ pub fn document() -> Value {
             },
             "/campaigns/{id}/imports": {
                 "post": {
-                    "summary": "Import contacts from CSV or JSON Lines (body is the file); runs DATA_LOAD per row. 422 with line/column for a file that cannot be read at all.",
+                    "summary": format!("Import contacts from CSV or JSON Lines (body is the file); runs DATA_LOAD per row. 422 with line/column for a file that cannot be read at all; 429 when the node already has {} imports in progress.", crate::contacts::IMPORTS_AT_ONCE),
                     "tags": ["contacts"],
                     "parameters": [
                         {"name": "format", "in": "query", "schema": {"enum": ["csv", "jsonl"]}},
                         {"name": "file_name", "in": "query", "schema": {"type": "string"}}
                     ],
                     "requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {}}},
-                    "responses": {"202": {"description": "The import job"}, "413": {"$ref": "#/components/responses/Problem"}, "422": {"$ref": "#/components/responses/Problem"}}
+                    "responses": {"202": {"description": "The import job"}, "413": {"$ref": "#/components/responses/Problem"}, "422": {"$ref": "#/components/responses/Problem"}, "429": {"$ref": "#/components/responses/Problem"}}
                 }
             },
             "/imports/{id}": {"get": op("Import job: progress and report (accepted, updated, rejected with line and reason, strategy errors with traceback)", "contacts", None, "200")},

@@ -188,6 +188,8 @@ both_backends!(
     works_when_the_csv_export_has_a_column_for_a_parameter_of_its_last_chunk,
     errors_when_more_exports_start_than_a_node_reads_at_once,
     errors_when_a_download_outlasts_its_limit,
+    errors_when_more_imports_start_than_a_node_runs_at_once,
+    errors_when_an_import_announces_more_than_the_upload_limit,
 );
 
 async fn works_when_the_export_keeps_order_and_communications(backend: Backend) {
@@ -314,4 +316,44 @@ async fn errors_when_a_download_outlasts_its_limit(backend: Backend) {
         assert!(announced > 40_000_000, "{announced} bytes");
         assert!(stalled.bytes().await.is_err(), "the download was cut short of its {announced} bytes");
     }
+}
+
+/// A node has two imports in progress at once: a third, started while their
+/// strategies run, is told to come back (429) and creates no job, and one
+/// started after they have finished is accepted.
+async fn errors_when_more_imports_start_than_a_node_runs_at_once(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/spec/data_load.py").await;
+    let path = format!("/campaigns/{campaign}/imports?file_name=contacts");
+    let mut jobs = Vec::new();
+    for rows in [0..20_000, 20_000..40_000] {
+        let reply = client.upload(&path, "text/csv", people_csv(rows, &[]).into_bytes()).await;
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        jobs.push(reply.body["id"].as_str().expect("id").to_owned());
+    }
+    let csv = people_csv(0..20_000, &[]);
+    let refused = client.upload(&path, "text/csv", csv.clone().into_bytes()).await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert!(refused.body["detail"].as_str().expect("detail").starts_with("2 contact imports are in progress on this node"), "{}", refused.text);
+    assert_eq!(client.get(&format!("/imports/{}", jobs[0])).await.body["status"], "running", "the refusal came while the imports ran");
+    for job in &jobs {
+        assert_eq!(client.wait_for_import(job).await["status"], "done");
+    }
+    assert_eq!(import(&client, &campaign, "text/csv", &csv).await["updated"], 20_000, "the slots are free again");
+}
+
+/// An upload announced beyond the limit is refused from its headers alone,
+/// and takes no import slot.
+async fn errors_when_an_import_announces_more_than_the_upload_limit(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let path = format!("/campaigns/{campaign}/imports");
+    for _ in 0..3 {
+        let reply = app.announce_body(&client.key, "POST", &path, "text/csv", stratagem_api::IMPORT_LIMIT_BYTES + 1).await;
+        assert!(reply.starts_with("http/1.1 413") && reply.contains("larger than 536870912 bytes"), "{reply}");
+    }
+    assert_eq!(import(&client, &campaign, "text/csv", &people_csv(0..3, &[])).await["accepted"], 3);
 }
