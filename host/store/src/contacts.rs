@@ -272,10 +272,19 @@ impl Store {
                 query = query.bind(object_id.clone());
             }
             let rows = query.fetch_all(&mut *connection).await?;
-            if rows.is_empty() {
-                continue;
+            for stored in self.with_communications(connection, &rows).await? {
+                found.insert(stored.contact.object_id.clone(), stored);
             }
-            let ids: Vec<String> = rows.iter().map(|row| get(row, "id")).collect::<Result<_>>()?;
+        }
+        Ok(found)
+    }
+
+    /// The contacts of `rows` (of [`CONTACT_COLUMNS`]), in their order, with
+    /// their communications, read in one query per [`ID_CHUNK`] contacts.
+    async fn with_communications(&self, connection: &mut sqlx::AnyConnection, rows: &[AnyRow]) -> Result<Vec<StoredContact>> {
+        let mut contacts = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(ID_CHUNK) {
+            let ids: Vec<String> = chunk.iter().map(|row| get(row, "id")).collect::<Result<_>>()?;
             let sql = format!(
                 "SELECT contact_id, {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id IN ({}) ORDER BY contact_id, position",
                 placeholders(1, 1, ids.len())
@@ -289,13 +298,11 @@ impl Store {
             for row in query.fetch_all(&mut *connection).await? {
                 by_contact.entry(get(&row, "contact_id")?).or_default().push(communication(&row)?);
             }
-            for row in &rows {
-                let id: String = get(row, "id")?;
-                let stored = stored_contact(row, by_contact.remove(&id).unwrap_or_default())?;
-                found.insert(stored.contact.object_id.clone(), stored);
+            for (row, id) in chunk.iter().zip(&ids) {
+                contacts.push(stored_contact(row, by_contact.remove(id).unwrap_or_default())?);
             }
         }
-        Ok(found)
+        Ok(contacts)
     }
 
     pub async fn contact(&self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<StoredContact> {
@@ -447,25 +454,19 @@ impl ContactExport {
             Backend::Postgres => "tenant_id = $1 AND campaign_id = $2",
         };
         let sql = match self.after {
-            None => format!("SELECT object_id FROM contacts WHERE {scope} ORDER BY object_id LIMIT $3"),
-            Some(_) => format!("SELECT object_id FROM contacts WHERE {scope} AND object_id > $3 ORDER BY object_id LIMIT $4"),
+            None => format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE {scope} ORDER BY object_id LIMIT $3"),
+            Some(_) => format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE {scope} AND object_id > $3 ORDER BY object_id LIMIT $4"),
         };
         let mut query = sqlx::query(&sql).bind(&self.tenant_id).bind(&self.campaign_id);
         if let Some(after) = &self.after {
             query = query.bind(after);
         }
-        let object_ids: Vec<String> = query
-            .bind(EXPORT_CHUNK as i64)
-            .fetch_all(&mut *self.snapshot)
-            .await?
-            .iter()
-            .map(|row| get(row, "object_id"))
-            .collect::<Result<_>>()?;
-        self.done = object_ids.len() < EXPORT_CHUNK;
-        let Some(last) = object_ids.last() else { return Ok(None) };
-        self.after = Some(last.clone());
-        let mut found = self.store.read_contacts(&mut self.snapshot, &self.tenant_id, &self.campaign_id, &object_ids).await?;
-        Ok(Some(object_ids.iter().filter_map(|object_id| found.remove(object_id)).collect()))
+        let rows = query.bind(EXPORT_CHUNK as i64).fetch_all(&mut *self.snapshot).await?;
+        self.done = rows.len() < EXPORT_CHUNK;
+        let contacts = self.store.with_communications(&mut self.snapshot, &rows).await?;
+        let Some(last) = contacts.last() else { return Ok(None) };
+        self.after = Some(last.contact.object_id.clone());
+        Ok(Some(contacts))
     }
 }
 
