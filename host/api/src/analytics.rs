@@ -4,6 +4,7 @@
 //! parsed metrics, and download verbatim.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -19,7 +20,7 @@ use stratagem_domain::FieldError;
 use stratagem_store::{DistributionKey, Overview};
 
 use crate::auth::Tenant;
-use crate::problem::{ApiError, ApiResult, Position};
+use crate::problem::{body_error, ApiError, ApiResult, Position};
 use crate::{AppState, Query};
 
 pub fn router() -> Router<AppState> {
@@ -176,8 +177,9 @@ async fn upload(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(campaign): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<AnalyticsView>> {
+    let body = body.map_err(|rejection| body_error(&rejection, crate::JSON_LIMIT_BYTES))?;
     state.store.campaign(&tenant, &campaign).await?;
     let yaml = text(&body)?;
     let definition = parse(yaml)?;

@@ -21,7 +21,7 @@ use stratagem_store::{
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::auth::Tenant;
-use crate::problem::{ApiError, ApiResult, Position};
+use crate::problem::{body_error, ApiError, ApiResult, Position};
 use crate::{AppState, Query, IMPORT_LIMIT_BYTES};
 
 /// Contacts written per transaction.
@@ -29,6 +29,9 @@ const BATCH: usize = 500;
 /// Imports in progress at once on a node (upload, parse and job); another
 /// one is told to come back (429).
 pub(crate) const IMPORTS_AT_ONCE: usize = 2;
+/// How long a contact file may take to arrive: its import's slot is held
+/// meanwhile. 512 MiB in 15 minutes is 0.6 MB/s.
+pub(crate) const UPLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// Strategy invocations in flight per import.
 const PARALLEL_INVOCATIONS: usize = 4;
 
@@ -91,9 +94,17 @@ async fn import(
         ));
         return Ok(([(header::CONNECTION, "close")], busy).into_response());
     };
-    let body = axum::body::to_bytes(body, IMPORT_LIMIT_BYTES)
+    // The slot is held while the file arrives: a file that trickles in
+    // could otherwise hold it, and the node's imports, for good.
+    let body = tokio::time::timeout(state.upload_limit, axum::body::to_bytes(body, IMPORT_LIMIT_BYTES))
         .await
-        .map_err(|_| ApiError::TooLarge { limit_bytes: IMPORT_LIMIT_BYTES as u64 })?;
+        .map_err(|_| {
+            ApiError::RequestTimeout(format!(
+                "the file took longer than {} s to upload; send it over a faster connection, or split it into smaller files",
+                state.upload_limit.as_secs()
+            ))
+        })?
+        .map_err(|error| body_error(&error, IMPORT_LIMIT_BYTES))?;
     let campaign = state.store.campaign(&tenant, &campaign_id).await?;
     if campaign.status == CampaignStatus::Finished {
         return Err(ApiError::Conflict { detail: "the campaign is FINISHED; contacts can no longer be imported".into(), allowed: None });

@@ -14,6 +14,7 @@ mod integrations;
 mod keys;
 mod openapi;
 mod problem;
+mod server;
 mod simulations;
 mod stages;
 mod strategies;
@@ -31,6 +32,7 @@ use serde::de::DeserializeOwned;
 use stratagem_store::Store;
 
 pub use problem::ApiError;
+pub use server::{serve, ConnectionLimits};
 pub use stratagem_engine::{BuildLeases, StrategyService};
 pub use strategies::spawn_build_recovery;
 
@@ -48,9 +50,10 @@ pub struct AppState {
     /// One dry run at a time on this node (`simulations`).
     dry_runs: Arc<tokio::sync::Semaphore>,
     /// Contact imports and exports in progress on this node, and how long
-    /// an export's download may take (`contacts`).
+    /// an import's upload and an export's download may take (`contacts`).
     imports: Arc<tokio::sync::Semaphore>,
     exports: Arc<tokio::sync::Semaphore>,
+    upload_limit: std::time::Duration,
     download_limit: std::time::Duration,
 }
 
@@ -62,8 +65,16 @@ impl AppState {
             dry_runs: Arc::new(tokio::sync::Semaphore::new(1)),
             imports: Arc::new(tokio::sync::Semaphore::new(contacts::IMPORTS_AT_ONCE)),
             exports: Arc::new(tokio::sync::Semaphore::new(contacts::EXPORTS_AT_ONCE)),
+            upload_limit: contacts::UPLOAD_LIMIT,
             download_limit: contacts::DOWNLOAD_LIMIT,
         }
+    }
+
+    /// Refuses contact files still arriving after `limit` (default 15
+    /// minutes).
+    pub fn with_upload_limit(mut self, limit: std::time::Duration) -> Self {
+        self.upload_limit = limit;
+        self
     }
 
     /// Cuts export downloads short after `limit` (default 15 minutes).

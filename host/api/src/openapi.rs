@@ -95,7 +95,7 @@ pub fn document() -> Value {
                         {"name": "file_name", "in": "query", "schema": {"type": "string"}}
                     ],
                     "requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {}}},
-                    "responses": {"202": {"description": "The import job"}, "413": {"$ref": "#/components/responses/Problem"}, "422": {"$ref": "#/components/responses/Problem"}, "429": {"$ref": "#/components/responses/Problem"}}
+                    "responses": {"202": {"description": "The import job"}, "408": {"$ref": "#/components/responses/Problem"}, "413": {"$ref": "#/components/responses/Problem"}, "422": {"$ref": "#/components/responses/Problem"}, "429": {"$ref": "#/components/responses/Problem"}}
                 }
             },
             "/imports/{id}": {"get": op("Import job: progress and report (accepted, updated, rejected with line and reason, strategy errors with traceback)", "contacts", None, "200")},

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// The node is at its limit for this kind of work; retry later.
     #[error("{0}")]
     Busy(String),
+    /// The request body stopped arriving, or took longer than its limit.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -83,6 +86,7 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", "Some fields are invalid"),
             ApiError::NotReady(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not-ready", "Something must be set up first"),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy", "Too many requests"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "The request took too long"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
         }
     }
@@ -121,7 +125,13 @@ impl IntoResponse for ApiError {
             },
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
+        let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response();
+        if let ApiError::RequestTimeout(_) = &self {
+            // The rest of the body may still arrive; this connection cannot
+            // carry another request.
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 
@@ -143,12 +153,29 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => {
                 ApiError::BadRequest("send the body as JSON with `Content-Type: application/json`".into())
             }
-            JsonRejection::BytesRejection(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::TooLarge { limit_bytes: crate::JSON_LIMIT_BYTES as u64 }
-            }
+            JsonRejection::BytesRejection(error) => body_error(&error, crate::JSON_LIMIT_BYTES),
             other => ApiError::BadRequest(other.body_text()),
         }
     }
+}
+
+/// Why a request body could not be read: longer than `limit_bytes`, a
+/// pause longer than the server allows (`server::ConnectionLimits`), or a
+/// client that went away mid-body.
+pub(crate) fn body_error(error: &(dyn std::error::Error + 'static), limit_bytes: usize) -> ApiError {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return ApiError::TooLarge { limit_bytes: limit_bytes as u64 };
+        }
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::RequestTimeout(
+                "the request body stopped arriving: send it without long pauses, or check the connection".into(),
+            );
+        }
+        cause = error.source();
+    }
+    ApiError::BadRequest(format!("the request body could not be read: {error}"))
 }
 
 impl From<QueryRejection> for ApiError {

@@ -20,7 +20,7 @@ use stratagem_engine::Personas;
 use stratagem_store::{NewCampaign, Store};
 
 use crate::auth::Tenant;
-use crate::problem::{ApiError, ApiResult, Position};
+use crate::problem::{body_error, ApiError, ApiResult, Position};
 use crate::{AppState, Query};
 
 /// Contacts one dry run takes: enough to see a strategy's behaviour, few
@@ -60,7 +60,7 @@ async fn dry_run(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Json<SimulationReport>> {
-    let body = body.map_err(|_| ApiError::TooLarge { limit_bytes: SIMULATION_LIMIT_BYTES as u64 })?;
+    let body = body.map_err(|rejection| body_error(&rejection, SIMULATION_LIMIT_BYTES))?;
     let campaign = state.store.campaign(&tenant, &campaign_id).await?;
     let personas = match &query.personas {
         Some(text) => Personas::parse(text).map_err(|error| ApiError::BadRequest(format!("personas: {error}")))?,

@@ -23,7 +23,7 @@ use stratagem_runtime::{BuildError, LoadError, StrategySource};
 use stratagem_store::{OwnedVersionInput, StrategyView, VersionInput};
 
 use crate::auth::Tenant;
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::{body_error, ApiError, ApiResult};
 use crate::{AppState, Body, Query, COMPONENT_LIMIT_BYTES};
 
 
@@ -126,10 +126,7 @@ struct ComponentQuery {
 /// The body must look like a component before anything is stored; the
 /// contract check and compilation happen in the background build.
 fn component_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    let bytes = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit_bytes: COMPONENT_LIMIT_BYTES as u64 },
-        _ => ApiError::BadRequest(rejection.body_text()),
-    })?;
+    let bytes = body.map_err(|rejection| body_error(&rejection, COMPONENT_LIMIT_BYTES))?;
     // A component's preamble: `\0asm`, then version 0x0d and layer 1.
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" || bytes[6..8] != [1, 0] {
         return Err(ApiError::BadRequest(

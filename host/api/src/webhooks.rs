@@ -25,7 +25,7 @@ use axum::Router;
 use stratagem_engine::providers::{self, Account, Provider, WebhookError, WebhookRequest};
 use stratagem_store::StoreError;
 
-use crate::problem::ApiError;
+use crate::problem::{body_error, ApiError};
 use crate::AppState;
 
 /// Provider payloads are small; this is far above any documented one.
@@ -62,9 +62,7 @@ fn refused(integration_id: &str, error: WebhookError) -> ApiError {
 
 async fn receive(State(state): State<AppState>, Path(integration_id): Path<String>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, WEBHOOK_LIMIT_BYTES)
-        .await
-        .map_err(|_| ApiError::TooLarge { limit_bytes: WEBHOOK_LIMIT_BYTES as u64 })?;
+    let body = axum::body::to_bytes(body, WEBHOOK_LIMIT_BYTES).await.map_err(|error| body_error(&error, WEBHOOK_LIMIT_BYTES))?;
     let (tenant_id, account, provider) = account(&state, &integration_id).await?;
     let url = match parts.uri.query() {
         Some(query) => format!("{}{}?{query}", providers::public_url(), parts.uri.path()),

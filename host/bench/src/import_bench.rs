@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use stratagem_api::{AppState, StrategyService};
+use stratagem_api::{AppState, ConnectionLimits, StrategyService};
 use stratagem_domain::contact_file::CsvExport;
 use stratagem_domain::Contact;
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
@@ -62,7 +62,8 @@ async fn start(url: &str, runtime: Arc<Runtime>, builder: Builder) -> anyhow::Re
     let state = AppState::new(store.clone(), Arc::new(StrategyService::new(runtime, builder)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, stratagem_api::app(state)).await });
+    let app = stratagem_api::app(state);
+    tokio::spawn(stratagem_api::serve(listener, app, ConnectionLimits::default(), std::future::pending()));
     Ok(Api { base, key: key.key, http: reqwest::Client::new(), store, tenant })
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use stratagem_api::{AppState, StrategyService};
+use stratagem_api::{AppState, ConnectionLimits, StrategyService};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
 use stratagem_engine::{Engine, EngineConfig, RateLimits};
 use stratagem_store::{Backend, SecretsKey, Store};
@@ -145,11 +145,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, config).with_rate_limits(limits)).spawn();
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     eprintln!("stratagem serving on http://{} (API docs: /api/docs)", listener.local_addr()?);
-    axum::serve(listener, stratagem_api::app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    stratagem_api::serve(listener, stratagem_api::app(state), ConnectionLimits::default(), stop).await?;
     Ok(ExitCode::SUCCESS)
 }
 

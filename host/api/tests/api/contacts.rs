@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::support::{App, Backend, Client};
+use crate::support::{App, Backend, Client, Tuning};
 
 both_backends!(
     works_when_the_spec_csv_is_imported_through_the_data_load_strategy,
@@ -294,7 +294,7 @@ async fn errors_when_more_exports_start_than_a_node_reads_at_once(backend: Backe
 /// fail.
 async fn errors_when_a_download_outlasts_its_limit(backend: Backend) {
     const ROWS: usize = 20_000;
-    let app = App::start_with_download_limit(backend, std::time::Duration::from_secs(5)).await;
+    let app = App::start_tuned(backend, Tuning { download_limit: Some(std::time::Duration::from_secs(5)), ..Tuning::default() }).await;
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Collections").await;
     // 40 MB of export: far more than the sockets buffer, so a client that

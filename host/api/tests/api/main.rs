@@ -7,6 +7,7 @@ mod analytics;
 mod auth;
 mod builds;
 mod campaigns;
+mod connections;
 mod contacts;
 mod conversations;
 mod deep_analysis;

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use stratagem_api::{AppState, BuildLeases, StrategyService};
+use stratagem_api::{AppState, BuildLeases, ConnectionLimits, StrategyService};
 use stratagem_engine::{EngineConfig, RateLimits};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig, SystemClock};
 use stratagem_store::Store;
@@ -101,6 +101,14 @@ pub const TEST_ENGINE: EngineConfig = EngineConfig {
     loops: 1,
 };
 
+/// Limits a test shortens to see them act; the service's defaults otherwise.
+#[derive(Default)]
+pub struct Tuning {
+    pub download_limit: Option<Duration>,
+    pub upload_limit: Option<Duration>,
+    pub connections: ConnectionLimits,
+}
+
 /// Whether a node runs its background work: the campaign engine and the
 /// sweep for builds left by stopped nodes. Off, a node only answers
 /// requests — the state a test leaves behind for another node to find.
@@ -123,14 +131,14 @@ impl App {
     pub async fn start_limited(backend: Backend, background: Background, limits: RateLimits) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = database_url(backend, dir.path()).await;
-        App::node(url, stratagem_store::SecretsKey::generate(), dir, background, limits, TEST_ENGINE, None).await
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, background, limits, TEST_ENGINE, Tuning::default()).await
     }
 
-    /// A node whose export downloads are cut short after `limit`.
-    pub async fn start_with_download_limit(backend: Backend, limit: Duration) -> App {
+    /// A node with shorter limits on its connections, uploads or downloads.
+    pub async fn start_tuned(backend: Backend, tuning: Tuning) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = database_url(backend, dir.path()).await;
-        App::node(url, stratagem_store::SecretsKey::generate(), dir, Background::On, RateLimits::default(), TEST_ENGINE, Some(limit)).await
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, Background::On, RateLimits::default(), TEST_ENGINE, tuning).await
     }
 
     /// A node whose conversations end after `timeout` without a word from
@@ -140,14 +148,14 @@ impl App {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = database_url(backend, dir.path()).await;
         let engine = EngineConfig { session_timeout: timeout, ..TEST_ENGINE };
-        App::node(url, stratagem_store::SecretsKey::generate(), dir, Background::On, RateLimits::default(), engine, None).await
+        App::node(url, stratagem_store::SecretsKey::generate(), dir, Background::On, RateLimits::default(), engine, Tuning::default()).await
     }
 
     /// Another node on the same database, as a second `serve` process
     /// would be: its own store pool, strategy cache and data directory.
     pub async fn second_node(&self) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
-        App::node(self.url.clone(), self.secrets.clone(), dir, Background::On, RateLimits::default(), TEST_ENGINE, None).await
+        App::node(self.url.clone(), self.secrets.clone(), dir, Background::On, RateLimits::default(), TEST_ENGINE, Tuning::default()).await
     }
 
     async fn node(
@@ -157,13 +165,16 @@ impl App {
         background: Background,
         limits: RateLimits,
         engine: EngineConfig,
-        download_limit: Option<Duration>,
+        tuning: Tuning,
     ) -> App {
         let store = Store::connect(&url).await.expect("store").with_secrets_key(secrets.clone());
         let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
         let mut state = AppState::new(store.clone(), Arc::new(strategies));
-        if let Some(limit) = download_limit {
+        if let Some(limit) = tuning.download_limit {
             state = state.with_download_limit(limit);
+        }
+        if let Some(limit) = tuning.upload_limit {
+            state = state.with_upload_limit(limit);
         }
         if background == Background::On {
             stratagem_api::spawn_build_recovery(state.clone());
@@ -173,7 +184,8 @@ impl App {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(async move { axum::serve(listener, stratagem_api::app(state)).await });
+        let app = stratagem_api::app(state);
+        tokio::spawn(stratagem_api::serve(listener, app, tuning.connections, std::future::pending()));
         App { base, store, url, secrets, http: reqwest::Client::new(), _dir: dir }
     }
 
