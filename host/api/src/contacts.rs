@@ -2,6 +2,7 @@
 //! every row), the import job's progress and report, the contact list,
 //! contact detail and export.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -84,7 +85,7 @@ async fn import(
     body: axum::body::Body,
 ) -> ApiResult<Response> {
     // Taken before the body is read: a node holds at most this many files
-    // (up to the upload limit each), and then their parsed rows, in memory.
+    // (up to the upload limit each) in memory, until their imports end.
     // The refusal closes the connection: the upload is still arriving
     // unread, hyper drops such a connection after answering, and a client
     // that pooled it failed its next request.
@@ -110,17 +111,25 @@ async fn import(
         return Err(ApiError::Conflict { detail: "the campaign is FINISHED; contacts can no longer be imported".into(), allowed: None });
     }
     let format = file_format(query.format.as_deref(), query.file_name.as_deref(), &headers, &body)?;
-    // Parsing a large file is CPU work: keep it off the async workers.
-    let parsed = tokio::task::spawn_blocking(move || contact_file::parse(format, &body, IMPORT_LIMIT_BYTES as u64))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(file_error)?;
-    let job = state
-        .store
-        .create_import_job(&tenant, &campaign_id, query.file_name.as_deref(), parsed.rows.len() as i64)
-        .await?;
+    // The whole file is read once before anything is written, since a
+    // problem with the file can sit on its last line; the import reads it
+    // again a batch at a time, so its rows are never all held at once.
+    // Reading is CPU work: keep it off the async workers.
+    let file = body.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        let mut rows: i64 = 0;
+        contact_file::read_rows(format, &file, IMPORT_LIMIT_BYTES as u64, |_| {
+            rows += 1;
+            ControlFlow::Continue(())
+        })
+        .map(|_| rows)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(file_error)?;
+    let job = state.store.create_import_job(&tenant, &campaign_id, query.file_name.as_deref(), rows).await?;
     let context = CampaignContext { id: campaign.id.clone(), name: campaign.name.clone(), result_fields: campaign.result_fields.clone() };
-    tokio::spawn(run_import(state, tenant, context, job.id.clone(), parsed.rows, slot));
+    tokio::spawn(run_import(state, tenant, context, job.id.clone(), read_batches(format, body), slot));
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
@@ -135,16 +144,44 @@ struct Tally {
     statistics_due_at: i64,
 }
 
+/// A file's rows, a batch at a time.
+type Batches = tokio::sync::mpsc::Receiver<Vec<Result<ImportRow, contact_file::RowError>>>;
+
+/// Reads a file that was read to its end before (so it reads the same
+/// again, without a file error) on a blocking thread, and hands over its
+/// rows `BATCH` at a time, a couple of batches ahead of the import. The
+/// reading stops when the import does.
+fn read_batches(format: FileFormat, file: axum::body::Bytes) -> Batches {
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        let _ = contact_file::read_rows(format, &file, IMPORT_LIMIT_BYTES as u64, |row| {
+            batch.push(row);
+            if batch.len() < BATCH {
+                return ControlFlow::Continue(());
+            }
+            match sender.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            }
+        });
+        if !batch.is_empty() {
+            let _ = sender.blocking_send(batch);
+        }
+    });
+    receiver
+}
+
 async fn run_import(
     state: AppState,
     tenant: String,
     campaign: CampaignContext,
     job_id: String,
-    rows: Vec<Result<ImportRow, contact_file::RowError>>,
+    batches: Batches,
     _slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     let mut tally = Tally::default();
-    let outcome = import_rows(&state, &tenant, &campaign, &job_id, rows, &mut tally).await;
+    let outcome = import_rows(&state, &tenant, &campaign, &job_id, batches, &mut tally).await;
     let status = match &outcome {
         Ok(()) => ImportStatus::Done,
         Err(error) => {
@@ -166,7 +203,7 @@ async fn import_rows(
     tenant: &str,
     campaign: &CampaignContext,
     job_id: &str,
-    rows: Vec<Result<ImportRow, contact_file::RowError>>,
+    batches: Batches,
     tally: &mut Tally,
 ) -> Result<(), ApiError> {
     let strategy: Option<Arc<Strategy>> = match state.store.active_component(tenant, &campaign.id, StrategyType::DataLoad).await? {
@@ -193,7 +230,7 @@ async fn import_rows(
     // none reads a contact another is writing. A write in flight when the
     // import stops is still counted.
     let mut writing = None;
-    let outcome = import_batches(state, tenant, campaign, job_id, strategy, &options, rows, &mut writing, tally).await;
+    let outcome = import_batches(state, tenant, campaign, job_id, strategy, &options, batches, &mut writing, tally).await;
     let written = finish_write(state, job_id, writing, tally).await;
     outcome.and(written)
 }
@@ -206,13 +243,11 @@ async fn import_batches(
     job_id: &str,
     strategy: Option<Arc<Strategy>>,
     options: &InvokeOptions,
-    rows: Vec<Result<ImportRow, contact_file::RowError>>,
+    mut batches: Batches,
     writing: &mut Option<WriteTask>,
     tally: &mut Tally,
 ) -> Result<(), ApiError> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let batch: Vec<_> = rows.by_ref().take(BATCH).collect();
+    while let Some(batch) = batches.recv().await {
         tally.processed += batch.len() as i64;
         let mut accepted_rows = Vec::with_capacity(batch.len());
         for row in batch {

@@ -75,9 +75,10 @@ fn csv(rows: usize) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Runs one import and returns contacts per second, upload to done, and
+/// Runs one import and returns contacts per second, upload to done, the
+/// peak memory growth in MiB (the client's copy of the file included), and
 /// the campaign.
-async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> anyhow::Result<(f64, String)> {
+async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> anyhow::Result<(f64, u64, String)> {
     let campaign = api.call(reqwest::Method::POST, "/campaigns", Some(json!({"name": "bench"}))).await?;
     let campaign = campaign["id"].as_str().context("campaign id")?.to_owned();
     if let Some(file) = strategy {
@@ -95,6 +96,7 @@ async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> 
             }
         }
     }
+    let before = reset_peak_memory()?;
     let started = Instant::now();
     let reply = api
         .http
@@ -113,7 +115,8 @@ async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> 
             if done != rows {
                 bail!("imported {done} of {rows}: {}", job["report"]);
             }
-            return Ok((rows as f64 / started.elapsed().as_secs_f64(), campaign));
+            let rate = rows as f64 / started.elapsed().as_secs_f64();
+            return Ok((rate, (memory_kib("VmHWM:")?.saturating_sub(before)) >> 10, campaign));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -220,7 +223,7 @@ async fn main() -> anyhow::Result<()> {
     let builder = Builder::from_env().with_cache(dir.path().join("builds"));
     let body = csv(rows);
     println!("{rows} contacts per import ({} MiB of CSV), upload to job done", body.len() >> 20);
-    println!("{:<10} {:<34} {:>12} {:>16}", "backend", "strategy", "contacts/s", "× no strategy");
+    println!("{:<10} {:<34} {:>12} {:>16} {:>16}", "backend", "strategy", "contacts/s", "× no strategy", "peak MiB growth");
     for backend in backends.split(',') {
         let url = database(backend, dir.path())?;
         let api = start(&url, runtime.clone(), builder.clone()).await?;
@@ -231,20 +234,20 @@ async fn main() -> anyhow::Result<()> {
             ("no-op (return contact)", Some("host/bench/strategies/noop.py")),
             ("spec data load", Some("examples/spec/data_load.py")),
         ] {
-            let rate = if label.contains("dropped") {
+            let (rate, memory) = if label.contains("dropped") {
                 let bare_url = database(backend, dir.path())?;
                 let bare = start(&bare_url, runtime.clone(), builder.clone()).await?;
                 drop_rollup_triggers(&bare_url, backend).await?;
-                let (rate, _) = import(&bare, None, &body, rows).await?;
+                let (rate, memory, _) = import(&bare, None, &body, rows).await?;
                 drop_database(&bare_url);
-                rate
+                (rate, memory)
             } else {
-                let (rate, campaign) = import(&api, strategy, &body, rows).await?;
+                let (rate, memory, campaign) = import(&api, strategy, &body, rows).await?;
                 exported = Some(campaign);
-                rate
+                (rate, memory)
             };
             let base = *baseline.get_or_insert(rate);
-            println!("{backend:<10} {label:<34} {rate:>12.0} {:>16.2}", rate / base);
+            println!("{backend:<10} {label:<34} {rate:>12.0} {:>16.2} {memory:>16}", rate / base);
         }
         // The last import's campaign: the spec strategy's, with a communication per contact.
         let campaign = exported.context("no import ran")?;

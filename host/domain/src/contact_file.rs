@@ -29,6 +29,7 @@ use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::ops::ControlFlow;
 
 use serde_json::Value;
 
@@ -216,6 +217,27 @@ pub struct ParsedFile {
 
 /// Reads a contact file of at most `limit_bytes` bytes.
 pub fn parse(format: FileFormat, bytes: &[u8], limit_bytes: u64) -> Result<ParsedFile, FileError> {
+    let mut rows = Vec::new();
+    let delimiter = read_rows(format, bytes, limit_bytes, |row| {
+        rows.push(row);
+        ControlFlow::Continue(())
+    })?;
+    Ok(ParsedFile { rows, format, delimiter })
+}
+
+/// Reads a contact file of at most `limit_bytes` bytes a row at a time:
+/// `each` gets every non-blank record in file order, and may stop the
+/// reading by breaking. Returns the CSV delimiter (`None` for JSON Lines).
+///
+/// A file error can come after some rows were handed over, so a caller
+/// that writes rows reads the file to its end once before (a large file
+/// is then never held as rows, only as bytes).
+pub fn read_rows(
+    format: FileFormat,
+    bytes: &[u8],
+    limit_bytes: u64,
+    each: impl FnMut(Result<ImportRow, RowError>) -> ControlFlow<()>,
+) -> Result<Option<u8>, FileError> {
     if bytes.len() as u64 > limit_bytes {
         return Err(FileError::TooLarge { limit_bytes });
     }
@@ -235,8 +257,8 @@ pub fn parse(format: FileFormat, bytes: &[u8], limit_bytes: u64) -> Result<Parse
         return Err(FileError::Empty);
     }
     match format {
-        FileFormat::Csv => parse_csv(text),
-        FileFormat::JsonLines => parse_json_lines(text),
+        FileFormat::Csv => read_csv(text, each).map(Some),
+        FileFormat::JsonLines => read_json_lines(text, each).map(|()| None),
     }
 }
 
@@ -275,7 +297,7 @@ struct CsvHeader {
     names: Vec<String>,
 }
 
-fn parse_csv(text: &str) -> Result<ParsedFile, FileError> {
+fn read_csv(text: &str, mut each: impl FnMut(Result<ImportRow, RowError>) -> ControlFlow<()>) -> Result<u8, FileError> {
     let delimiter = detect_delimiter(text);
     check_quotes_closed(text, delimiter)?;
     let mut reader = csv::ReaderBuilder::new()
@@ -287,7 +309,6 @@ fn parse_csv(text: &str) -> Result<ParsedFile, FileError> {
     let mut lines = LineCounter::new(text);
     let mut header: Option<CsvHeader> = None;
     let mut seen = HashMap::new();
-    let mut rows = Vec::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(true) => {}
@@ -309,14 +330,14 @@ fn parse_csv(text: &str) -> Result<ParsedFile, FileError> {
             .map_or(1, |position| lines.record_line(position.byte()));
         match &header {
             None => header = Some(csv_header(&record)?),
-            Some(header) => rows.push(csv_row(line, &record, header, delimiter, &mut seen)),
+            Some(header) => {
+                if each(csv_row(line, &record, header, delimiter, &mut seen)).is_break() {
+                    break;
+                }
+            }
         }
     }
-    Ok(ParsedFile {
-        rows,
-        format: FileFormat::Csv,
-        delimiter: Some(delimiter),
-    })
+    Ok(delimiter)
 }
 
 /// Line numbers of CSV records. The csv crate's `Position::line()` is the
@@ -585,22 +606,19 @@ fn csv_row(
 
 // ---------------------------------------------------------- JSON Lines
 
-fn parse_json_lines(text: &str) -> Result<ParsedFile, FileError> {
+fn read_json_lines(text: &str, mut each: impl FnMut(Result<ImportRow, RowError>) -> ControlFlow<()>) -> Result<(), FileError> {
     check_json_lines_shape(text)?;
     let mut seen = HashMap::new();
-    let mut rows = Vec::new();
     for (index, raw) in text.split('\n').enumerate() {
         let line = index as u64 + 1;
         if raw.trim().is_empty() {
             continue;
         }
-        rows.push(json_row(line, raw, &mut seen));
+        if each(json_row(line, raw, &mut seen)).is_break() {
+            break;
+        }
     }
-    Ok(ParsedFile {
-        rows,
-        format: FileFormat::JsonLines,
-        delimiter: None,
-    })
+    Ok(())
 }
 
 /// Rejects the two shapes that are JSON but not JSON Lines: one array of
@@ -1021,6 +1039,27 @@ mod tests {
         assert_eq!(contact.parameters, expected);
         assert_eq!(contact.current_stage, None);
         assert!(contact.communications.is_empty());
+    }
+
+    #[test]
+    fn works_when_rows_are_read_one_at_a_time_and_the_reader_stops() {
+        let text = "object_id,external_id,name,email,phone\n1,a,Ann,ann@example.com,+1\n1,b,Bob,bob@example.com,+2\n3,c,Cy,cy@example.com,+3\n";
+        let mut lines = Vec::new();
+        let delimiter = read_rows(FileFormat::Csv, text.as_bytes(), 1 << 20, |row| {
+            lines.push(row.map_or_else(|error| error.line, |row| row.line));
+            ControlFlow::Continue(())
+        });
+        assert_eq!(delimiter, Ok(Some(b',')));
+        assert_eq!(lines, [2, 3, 4], "the duplicate on line 3 comes as its error, in order");
+        assert_eq!(lines, self::lines(&csv(text).expect("parses")), "parse collects the same rows");
+
+        let mut taken = 0;
+        read_rows(FileFormat::Csv, text.as_bytes(), 1 << 20, |_| {
+            taken += 1;
+            if taken == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .expect("readable");
+        assert_eq!(taken, 2, "no row after the break");
     }
 
     #[test]
