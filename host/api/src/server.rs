@@ -23,7 +23,8 @@ pub struct ConnectionLimits {
     /// also closes keep-alive connections left idle this long.
     pub header_read: Duration,
     /// The longest pause while a request body is arriving. The request
-    /// gets a 408 problem; a body that keeps arriving is never cut.
+    /// gets a 408 problem; a body that keeps arriving is not cut here (an
+    /// import's file has its own deadline).
     pub body_idle: Duration,
     /// After the shutdown signal, how long requests in progress may run.
     pub shutdown_grace: Duration,
