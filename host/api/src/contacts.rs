@@ -111,23 +111,16 @@ async fn import(
         return Err(ApiError::Conflict { detail: "the campaign is FINISHED; contacts can no longer be imported".into(), allowed: None });
     }
     let format = file_format(query.format.as_deref(), query.file_name.as_deref(), &headers, &body)?;
-    // The whole file is read once before anything is written, since a
-    // problem with the file can sit on its last line; the import reads it
-    // again a batch at a time, so its rows are never all held at once.
-    // Reading is CPU work: keep it off the async workers.
+    // The whole file is checked once before anything is written, since a
+    // problem with the file can sit on its last line; the import then
+    // reads it a batch at a time, so its rows are never all held at once.
+    // Checking is CPU work: keep it off the async workers.
     let file = body.clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        let mut rows: i64 = 0;
-        contact_file::read_rows(format, &file, IMPORT_LIMIT_BYTES as u64, |_| {
-            rows += 1;
-            ControlFlow::Continue(())
-        })
-        .map(|_| rows)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(file_error)?;
-    let job = state.store.create_import_job(&tenant, &campaign_id, query.file_name.as_deref(), rows).await?;
+    let rows = tokio::task::spawn_blocking(move || contact_file::count_rows(format, &file, IMPORT_LIMIT_BYTES as u64))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(file_error)?;
+    let job = state.store.create_import_job(&tenant, &campaign_id, query.file_name.as_deref(), rows as i64).await?;
     let context = CampaignContext { id: campaign.id.clone(), name: campaign.name.clone(), result_fields: campaign.result_fields.clone() };
     tokio::spawn(run_import(state, tenant, context, job.id.clone(), read_batches(format, body), slot));
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())

@@ -230,14 +230,53 @@ pub fn parse(format: FileFormat, bytes: &[u8], limit_bytes: u64) -> Result<Parse
 /// reading by breaking. Returns the CSV delimiter (`None` for JSON Lines).
 ///
 /// A file error can come after some rows were handed over, so a caller
-/// that writes rows reads the file to its end once before (a large file
-/// is then never held as rows, only as bytes).
+/// that writes rows checks the file with [`count_rows`] first (a large
+/// file is then never held as rows, only as bytes).
 pub fn read_rows(
     format: FileFormat,
     bytes: &[u8],
     limit_bytes: u64,
-    each: impl FnMut(Result<ImportRow, RowError>) -> ControlFlow<()>,
+    mut each: impl FnMut(Result<ImportRow, RowError>) -> ControlFlow<()>,
 ) -> Result<Option<u8>, FileError> {
+    let text = file_text(bytes, limit_bytes)?;
+    // Object ids seen so far and their lines: a repeated one is a row error.
+    let mut seen = HashMap::new();
+    match format {
+        FileFormat::Csv => {
+            let mut lines = LineCounter::new(text);
+            scan_csv(text, |record, header, delimiter| {
+                let line = record
+                    .position()
+                    .map_or(1, |position| lines.record_line(position.byte()));
+                each(csv_row(line, record, header, delimiter, &mut seen))
+            })
+            .map(Some)
+        }
+        FileFormat::JsonLines => {
+            scan_json_lines(text, |line, raw| each(json_row(line, raw, &mut seen))).map(|()| None)
+        }
+    }
+}
+
+/// Checks a contact file as a whole exactly as [`read_rows`] does, without
+/// building its rows: the number of rows `read_rows` would hand over, or
+/// the file error it would end with. Row problems never fail a file.
+pub fn count_rows(format: FileFormat, bytes: &[u8], limit_bytes: u64) -> Result<u64, FileError> {
+    let text = file_text(bytes, limit_bytes)?;
+    let mut rows = 0;
+    let mut count = || {
+        rows += 1;
+        ControlFlow::Continue(())
+    };
+    match format {
+        FileFormat::Csv => scan_csv(text, |_, _, _| count()).map(drop)?,
+        FileFormat::JsonLines => scan_json_lines(text, |_, _| count())?,
+    }
+    Ok(rows)
+}
+
+/// The file's text, once its size, encoding and content are acceptable.
+fn file_text(bytes: &[u8], limit_bytes: u64) -> Result<&str, FileError> {
     if bytes.len() as u64 > limit_bytes {
         return Err(FileError::TooLarge { limit_bytes });
     }
@@ -256,10 +295,7 @@ pub fn read_rows(
     if text.trim().is_empty() {
         return Err(FileError::Empty);
     }
-    match format {
-        FileFormat::Csv => read_csv(text, each).map(Some),
-        FileFormat::JsonLines => read_json_lines(text, each).map(|()| None),
-    }
+    Ok(text)
 }
 
 /// Line breaks: LF, CRLF, or a lone CR (old Mac spreadsheets), as the csv
@@ -297,7 +333,12 @@ struct CsvHeader {
     names: Vec<String>,
 }
 
-fn read_csv(text: &str, mut each: impl FnMut(Result<ImportRow, RowError>) -> ControlFlow<()>) -> Result<u8, FileError> {
+/// Checks the CSV as a whole (quotes, the reader, the header) and hands
+/// `visit` each non-blank record after the header. Returns the delimiter.
+fn scan_csv(
+    text: &str,
+    mut visit: impl FnMut(&csv::StringRecord, &CsvHeader, u8) -> ControlFlow<()>,
+) -> Result<u8, FileError> {
     let delimiter = detect_delimiter(text);
     check_quotes_closed(text, delimiter)?;
     let mut reader = csv::ReaderBuilder::new()
@@ -306,9 +347,7 @@ fn read_csv(text: &str, mut each: impl FnMut(Result<ImportRow, RowError>) -> Con
         .delimiter(delimiter)
         .from_reader(text.as_bytes());
     let mut record = csv::StringRecord::new();
-    let mut lines = LineCounter::new(text);
     let mut header: Option<CsvHeader> = None;
-    let mut seen = HashMap::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(true) => {}
@@ -325,13 +364,10 @@ fn read_csv(text: &str, mut each: impl FnMut(Result<ImportRow, RowError>) -> Con
         if record.iter().all(|field| field.trim().is_empty()) {
             continue;
         }
-        let line = record
-            .position()
-            .map_or(1, |position| lines.record_line(position.byte()));
         match &header {
             None => header = Some(csv_header(&record)?),
             Some(header) => {
-                if each(csv_row(line, &record, header, delimiter, &mut seen)).is_break() {
+                if visit(&record, header, delimiter).is_break() {
                     break;
                 }
             }
@@ -606,15 +642,15 @@ fn csv_row(
 
 // ---------------------------------------------------------- JSON Lines
 
-fn read_json_lines(text: &str, mut each: impl FnMut(Result<ImportRow, RowError>) -> ControlFlow<()>) -> Result<(), FileError> {
+/// Checks the file's shape and hands `visit` each non-blank line with its
+/// number.
+fn scan_json_lines(text: &str, mut visit: impl FnMut(u64, &str) -> ControlFlow<()>) -> Result<(), FileError> {
     check_json_lines_shape(text)?;
-    let mut seen = HashMap::new();
     for (index, raw) in text.split('\n').enumerate() {
-        let line = index as u64 + 1;
         if raw.trim().is_empty() {
             continue;
         }
-        if each(json_row(line, raw, &mut seen)).is_break() {
+        if visit(index as u64 + 1, raw).is_break() {
             break;
         }
     }
@@ -982,6 +1018,16 @@ mod tests {
     const SPEC_CSV: &str = "Object_id,External_ID,Name,Email,Phone,add_param1,add_param2\n\
                             123,123,John Doe,john@example.com,+1234567890,12,\"Additional data\"\n";
     const HEADER: &str = "object_id,external_id,name,email,phone\n";
+
+    /// `super::parse`, checked against [`count_rows`]: an import counts its
+    /// file with it before reading the rows, so the two must agree on
+    /// every file these tests read, rows and file errors alike.
+    fn parse(format: FileFormat, bytes: &[u8], limit: u64) -> Result<ParsedFile, FileError> {
+        let parsed = super::parse(format, bytes, limit);
+        let expected = parsed.as_ref().map(|file| file.rows.len() as u64).map_err(Clone::clone);
+        assert_eq!(count_rows(format, bytes, limit), expected, "count_rows disagrees with parse");
+        parsed
+    }
 
     fn csv(text: &str) -> Result<ParsedFile, FileError> {
         parse(FileFormat::Csv, text.as_bytes(), LIMIT)
