@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, Contact};
 
-use crate::{from_json, from_micros, get, micros, new_id, Backend, Result, Store, StoreError};
+use crate::{from_json, from_micros, get, micros, new_id, to_json, Backend, Result, Store, StoreError};
 
 /// A stored contact with the platform's bookkeeping.
 #[derive(Debug, Clone, Serialize)]
@@ -153,18 +153,18 @@ impl Store {
             let mut query = sqlx::query(&sql);
             for ((contact, last_error), id) in chunk.iter().zip(chunk_ids) {
                 query = query
-                    .bind(id.clone())
-                    .bind(tenant_id.to_owned())
-                    .bind(campaign_id.to_owned())
-                    .bind(contact.object_id.clone())
-                    .bind(contact.external_id.clone())
-                    .bind(contact.name.clone())
-                    .bind(contact.email.clone())
-                    .bind(contact.phone.clone())
-                    .bind(serde_json::Value::Object(contact.parameters.clone()).to_string())
-                    .bind(contact.current_stage.clone())
-                    .bind(serde_json::Value::Object(contact.internal_data.clone()).to_string())
-                    .bind(serde_json::Value::Object(contact.results.clone()).to_string())
+                    .bind(id.as_str())
+                    .bind(tenant_id)
+                    .bind(campaign_id)
+                    .bind(contact.object_id.as_str())
+                    .bind(contact.external_id.as_str())
+                    .bind(contact.name.as_str())
+                    .bind(contact.email.as_str())
+                    .bind(contact.phone.as_str())
+                    .bind(to_json(&contact.parameters)?)
+                    .bind(contact.current_stage.as_deref())
+                    .bind(to_json(&contact.internal_data)?)
+                    .bind(to_json(&contact.results)?)
                     .bind(flag(contact.result_flag))
                     .bind(contact.result_datetime.map(micros))
                     .bind(contact.communications.len() as i64)
@@ -217,20 +217,20 @@ impl Store {
             for (contact_id, position, comm) in chunk {
                 query = query
                     .bind(comm.id.clone().unwrap_or_else(|| new_id("com")))
-                    .bind(tenant_id.to_owned())
-                    .bind(campaign_id.to_owned())
-                    .bind((*contact_id).clone())
+                    .bind(tenant_id)
+                    .bind(campaign_id)
+                    .bind(contact_id.as_str())
                     .bind(*position as i64)
-                    .bind(comm.name.clone())
-                    .bind(comm.stage_name.clone())
+                    .bind(comm.name.as_str())
+                    .bind(comm.stage_name.as_str())
                     .bind(micros(comm.start_date))
                     .bind(comm.end_date.map(micros))
                     .bind(comm.status.status.as_str())
-                    .bind(comm.status.detail.clone())
+                    .bind(comm.status.detail.as_deref())
                     .bind(comm.status.updated_at.map(micros))
                     .bind(i64::from(comm.flagged))
-                    .bind(comm.alternative.clone())
-                    .bind(serde_json::Value::Object(comm.parameters.clone()).to_string());
+                    .bind(comm.alternative.as_deref())
+                    .bind(to_json(&comm.parameters)?);
             }
             query.execute(&mut *tx).await?;
         }
