@@ -417,7 +417,7 @@ fn classify(
         Ok(None) => Ok(None),
         Ok(Some(contact)) => {
             let contact = convert::contact_back(contact)?;
-            let size_bytes = serde_json::to_vec(&contact).map_or(usize::MAX, |json| json.len());
+            let size_bytes = json_size(&contact);
             if size_bytes > limits.output_bytes {
                 return Err(InvokeError::OutputTooLarge { size_bytes, limit_bytes: limits.output_bytes });
             }
@@ -441,5 +441,38 @@ fn classify(
         }
         Err(StrategyError::MissingHook(message)) => Err(InvokeError::MissingHook { message }),
         Err(StrategyError::InvalidResult(message)) => Err(InvokeError::InvalidResult { message }),
+    }
+}
+
+/// The size of a value's JSON form, counted as it is written rather than
+/// kept: the output limit is checked on every invocation.
+fn json_size(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn works_when_json_size_counts_the_bytes_to_vec_writes() {
+        let contact: Contact = serde_json::from_value(serde_json::json!({
+            "object_id": "C-1", "external_id": "U-1", "name": "Zoë \"Z\" Ann",
+            "parameters": {"amount": 12.5, "note": "line\nbreak"},
+        }))
+        .expect("a contact");
+        let written = serde_json::to_vec(&contact).expect("serializes").len();
+        assert_eq!(json_size(&contact), written);
     }
 }
