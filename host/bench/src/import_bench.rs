@@ -12,7 +12,9 @@
 //!   cargo run --release -p stratagem-bench --bin import-bench
 //!
 //! Environment: IMPORT_ROWS (default 100000), IMPORT_BACKENDS (default
-//! sqlite,postgres), STRATAGEM_TEST_POSTGRES (default
+//! sqlite,postgres), IMPORT_ONLY (a comma list of none, bare, noop, spec:
+//! the imports to run, for profiling one; ratios are then to the first
+//! one run), STRATAGEM_TEST_POSTGRES (default
 //! postgres://postgres@127.0.0.1:5432), STRATAGEM_COMPONENTIZE_PY.
 
 // Not every program uses every helper.
@@ -215,6 +217,8 @@ fn drop_database(url: &str) {
 async fn main() -> anyhow::Result<()> {
     let rows: usize = std::env::var("IMPORT_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let backends = std::env::var("IMPORT_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let only = std::env::var("IMPORT_ONLY").ok();
+    let only: Option<Vec<&str>> = only.as_deref().map(|list| list.split(',').collect());
     if std::env::var_os("STRATAGEM_COMPONENTIZE_PY").is_none() {
         std::env::set_var("STRATAGEM_COMPONENTIZE_PY", repo().join(".venv/bin/componentize-py"));
     }
@@ -228,12 +232,15 @@ async fn main() -> anyhow::Result<()> {
         let url = database(backend, dir.path())?;
         let api = start(&url, runtime.clone(), builder.clone()).await?;
         let (mut baseline, mut exported) = (None, None);
-        for (label, strategy) in [
-            ("none", None),
-            ("none, rollup triggers dropped", None),
-            ("no-op (return contact)", Some("host/bench/strategies/noop.py")),
-            ("spec data load", Some("examples/spec/data_load.py")),
+        for (name, label, strategy) in [
+            ("none", "none", None),
+            ("bare", "none, rollup triggers dropped", None),
+            ("noop", "no-op (return contact)", Some("host/bench/strategies/noop.py")),
+            ("spec", "spec data load", Some("examples/spec/data_load.py")),
         ] {
+            if only.as_ref().is_some_and(|only| !only.contains(&name)) {
+                continue;
+            }
             let (rate, memory) = if label.contains("dropped") {
                 let bare_url = database(backend, dir.path())?;
                 let bare = start(&bare_url, runtime.clone(), builder.clone()).await?;
@@ -250,7 +257,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{backend:<10} {label:<34} {rate:>12.0} {:>16.2} {memory:>16}", rate / base);
         }
         // The last import's campaign: the spec strategy's, with a communication per contact.
-        let campaign = exported.context("no import ran")?;
+        let Some(campaign) = exported else {
+            drop_database(&url);
+            continue;
+        };
         println!("{:<10} {:<34} {:>12} {:>16}", "backend", "export of the spec campaign", "contacts/s", "peak MiB growth");
         for (label, result) in [
             ("CSV, through the API", export(&api, &campaign, "csv", rows).await?),
