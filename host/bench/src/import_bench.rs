@@ -28,7 +28,7 @@ use anyhow::{bail, Context};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use stratagem_api::{AppState, ConnectionLimits, StrategyService};
-use stratagem_domain::contact_file::CsvExport;
+use stratagem_domain::contact_file::{self, CsvExport, FileFormat};
 use stratagem_domain::Contact;
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
 use stratagem_store::Store;
@@ -75,6 +75,39 @@ fn csv(rows: usize) -> Vec<u8> {
         out.push_str(&format!("C-{index:08},U-{index},Person {index},p{index}@example.com,+1555{index:07},{}.50,2026-12-01\n", index % 900 + 100));
     }
     out.into_bytes()
+}
+
+/// What an import does with its file before the job starts: check it
+/// whole (`count_rows`), against reading every row (`read_rows`, what the
+/// request did before), in the same run; the best of three each.
+fn file_check(body: &[u8]) {
+    let best = |pass: &dyn Fn() -> u64| {
+        (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                let rows = pass();
+                (started.elapsed(), rows)
+            })
+            .min()
+            .expect("three runs")
+    };
+    let limit = body.len() as u64;
+    let (counted, rows) = best(&|| contact_file::count_rows(FileFormat::Csv, body, limit).expect("the bench's file is valid"));
+    let (read, _) = best(&|| {
+        let mut rows = 0;
+        contact_file::read_rows(FileFormat::Csv, body, limit, |_| {
+            rows += 1;
+            std::ops::ControlFlow::Continue(())
+        })
+        .expect("the bench's file is valid");
+        rows
+    });
+    println!(
+        "file check before the job: count_rows {:.0} ms, read_rows {:.0} ms ({rows} rows; × read_rows {:.2})",
+        counted.as_secs_f64() * 1e3,
+        read.as_secs_f64() * 1e3,
+        counted.as_secs_f64() / read.as_secs_f64()
+    );
 }
 
 /// Runs one import and returns contacts per second, upload to done, the
@@ -227,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
     let builder = Builder::from_env().with_cache(dir.path().join("builds"));
     let body = csv(rows);
     println!("{rows} contacts per import ({} MiB of CSV), upload to job done", body.len() >> 20);
+    file_check(&body);
     println!("{:<10} {:<34} {:>12} {:>16} {:>16}", "backend", "strategy", "contacts/s", "× no strategy", "peak MiB growth");
     for backend in backends.split(',') {
         let url = database(backend, dir.path())?;
