@@ -22,7 +22,8 @@ fn invalid(message: String) -> InvokeError {
 }
 
 fn json(map: &domain::JsonMap) -> String {
-    serde_json::Value::Object(map.clone()).to_string()
+    // String keys and JSON values always serialize; no copy into a `Value`.
+    serde_json::to_string(map).unwrap_or_default()
 }
 
 fn map(text: &str, field: &str) -> Result<domain::JsonMap, InvokeError> {
