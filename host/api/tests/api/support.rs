@@ -118,6 +118,15 @@ pub enum Background {
     Off,
 }
 
+/// A 500 answers "internal error" and logs the cause; the log goes to the
+/// test's own output, which is shown when the test fails.
+fn log_internal_errors() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("stratagem_api=error"))
+        .with_test_writer()
+        .try_init();
+}
+
 impl App {
     pub async fn start(backend: Backend) -> App {
         App::start_with(backend, Background::On).await
@@ -167,6 +176,7 @@ impl App {
         engine: EngineConfig,
         tuning: Tuning,
     ) -> App {
+        log_internal_errors();
         let store = Store::connect(&url).await.expect("store").with_secrets_key(secrets.clone());
         let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
         let mut state = AppState::new(store.clone(), Arc::new(strategies));
