@@ -275,7 +275,7 @@ async fn main() -> anyhow::Result<()> {
             if only.as_ref().is_some_and(|only| !only.contains(&name)) {
                 continue;
             }
-            let (rate, memory) = if label.contains("dropped") {
+            let (rate, memory) = if name == "bare" {
                 let bare_url = database(backend, dir.path())?;
                 let bare = start(&bare_url, runtime.clone(), builder.clone()).await?;
                 drop_rollup_triggers(&bare_url, backend).await?;
