@@ -363,7 +363,8 @@ impl Engine {
             self.store.append_message(tenant_id, &session.communication_id, session.integration_id.as_deref(), &message, Some(&key)).await?;
             self.on_agent_answer(setup, session, &message).await?;
         }
-        self.store.answered(&session.communication_id, awaiting_since, self.clock.now()).await?;
+        let contact_messages_seen = transcript.iter().filter(|m| m.role == MessageRole::Contact).count();
+        self.store.answered(&session.communication_id, awaiting_since, contact_messages_seen, self.clock.now()).await?;
         if end_session {
             let mut transcript = transcript;
             transcript.push(message);

@@ -219,17 +219,25 @@ impl Store {
         query.fetch_all(&self.pool).await?.iter().map(open_session).collect()
     }
 
-    /// The agent answered everything up to `awaiting_since`: the session no
-    /// longer awaits an answer — unless the contact wrote again meanwhile
-    /// (then `awaiting_answer_since` moved on and the next tick answers).
-    pub async fn answered(&self, communication_id: &str, awaiting_since: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+    /// The agent answered the transcript it read, in which the contact had
+    /// written `contact_messages_seen` messages: the session no longer
+    /// awaits an answer — unless the contact wrote again meanwhile. A
+    /// message arriving then finds the session already awaiting (its
+    /// `awaiting_answer_since` is kept so retries keep their idempotency
+    /// key), so it is counted here: the session awaits again from `now`,
+    /// a new key, and the next tick answers it.
+    pub async fn answered(&self, communication_id: &str, awaiting_since: DateTime<Utc>, contact_messages_seen: usize, now: DateTime<Utc>) -> Result<()> {
         sqlx::query(
-            "UPDATE communications SET awaiting_answer_since = CASE WHEN awaiting_answer_since = $1 THEN NULL \
-             ELSE awaiting_answer_since END, answer_lease_until = NULL, last_activity_at = $2 WHERE id = $3",
+            "UPDATE communications SET awaiting_answer_since = CASE \
+               WHEN awaiting_answer_since IS NULL OR awaiting_answer_since <> $1 THEN awaiting_answer_since \
+               WHEN (SELECT COUNT(*) FROM messages m WHERE m.communication_id = $3 AND m.role = 'CONTACT') > $4 THEN $2 \
+               ELSE NULL END, \
+             answer_lease_until = NULL, last_activity_at = $2 WHERE id = $3",
         )
         .bind(micros(awaiting_since))
         .bind(micros(now))
         .bind(communication_id)
+        .bind(i64::try_from(contact_messages_seen).unwrap_or(i64::MAX))
         .execute(&self.pool)
         .await?;
         Ok(())

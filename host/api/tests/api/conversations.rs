@@ -24,7 +24,8 @@ use crate::support::{App, Backend, Client};
 both_backends!(
     works_when_an_agent_holds_a_telegram_conversation,
     works_when_an_agent_holds_an_email_conversation,
-    works_when_the_contact_answers_before_the_send_returns
+    works_when_the_contact_answers_before_the_send_returns,
+    works_when_the_contact_writes_again_while_the_agent_answers
 );
 
 #[derive(Clone, Default)]
@@ -36,6 +37,9 @@ struct Provider {
     /// A webhook to deliver, and see answered, before the next
     /// sendMessage returns: the contact answering faster than the send.
     answer_during_send: Arc<Mutex<Option<reqwest::RequestBuilder>>>,
+    /// A webhook to deliver, and see answered, before the next chat
+    /// completion returns: the contact writing again while the agent thinks.
+    answer_during_completion: Arc<Mutex<Option<reqwest::RequestBuilder>>>,
 }
 
 async fn send_message(State(provider): State<Provider>, Path(bot): Path<String>, Json(body): Json<Value>) -> Json<Value> {
@@ -52,14 +56,20 @@ async fn send_message(State(provider): State<Provider>, Path(bot): Path<String>,
 }
 
 /// Answers like a model would: the outcome when asked to report one, else
-/// the agent's next line — ending the session when the contact says bye.
+/// the agent's next line — ending the session when the contact's latest
+/// message says bye.
 async fn chat_completion(State(provider): State<Provider>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Json<Value> {
     assert_eq!(headers.get("authorization").and_then(|v| v.to_str().ok()), Some("Bearer sk-local"));
     assert_eq!(body["model"], "collector-model", "the campaign's model");
     provider.completions.lock().expect("lock").push(body.clone());
+    let answer = provider.answer_during_completion.lock().expect("lock").take();
+    if let Some(answer) = answer {
+        let status = answer.send().await.expect("webhook").status();
+        assert_eq!(status, 200, "the message written meanwhile is accepted");
+    }
     let messages = body["messages"].as_array().expect("messages");
     let system = messages[0]["content"].as_str().unwrap_or_default();
-    let last = messages.last().and_then(|m| m["content"].as_str()).unwrap_or_default().to_lowercase();
+    let last = messages.iter().rev().find(|m| m["role"] == "user").and_then(|m| m["content"].as_str()).unwrap_or_default().to_lowercase();
     let content = if system.contains("report its outcome") {
         assert!(system.contains("\"PromiseDate\""), "the campaign's result codes are asked for: {system}");
         json!({"OutcomeStatus": "promise to pay", "PromiseDate": "2031-01-06T09:00:00"}).to_string()
@@ -347,4 +357,54 @@ async fn works_when_the_contact_answers_before_the_send_returns(backend: Backend
         "{paula}"
     );
     assert_eq!(provider.completions.lock().expect("lock").len(), 1, "the early message was answered once");
+}
+
+/// The contact writes again while the agent's LLM is still composing its
+/// answer to the first message. The agent's answer goes out, and the
+/// second message is answered on a later tick, with the whole transcript:
+/// a message that arrives mid-answer is not taken as answered.
+async fn works_when_the_contact_writes_again_while_the_agent_answers(backend: Backend) {
+    let app = App::start_with_session_timeout(backend, chrono::Duration::hours(1)).await;
+    let client = app.tenant("Acme").await;
+    let (base, provider) = provider().await;
+
+    let (llm, bot, agent) = telegram_accounts(&client, &base).await;
+    let campaign = created(&client, "/campaigns", json!({"name": "Chatty contact", "llm_integration_id": llm,
+        "llm_model": "collector-model", "result_fields": [{"code": "PromiseDate", "name": "Promise date"}]})).await;
+    created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "TELEGRAM",
+        "agent_id": agent, "settings": {"integration_id": bot, "start_phrase": "Hello {{name}}"}})).await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    let csv = "object_id,external_id,name,email,phone,telegram_chat_id,amount_due,persona\nP1,U1,Paula Payer,p@example.com,+1,4242,120 EUR,paid\n";
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 1);
+    for status in ["CONFIGURED", "RUNNING"] {
+        assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
+    }
+    until("the opening", || provider.sent.lock().expect("lock").first().cloned()).await;
+
+    *provider.answer_during_completion.lock().expect("lock") = Some(bot_update(&app, &bot, "tg-secret", 2, "Monday then. Bye!"));
+    assert_eq!(write_to_bot(&app, &bot, "tg-secret", 1, "Hi, I can pay part of it").await, 200);
+
+    let paula = contact_once(&client, &campaign, "P1", |paula| paula["sessions"][0]["session_results"].is_object()).await;
+    assert_eq!(
+        transcript(&paula["sessions"][0]),
+        [
+            ("AGENT", "Hello Paula Payer"),
+            ("CONTACT", "Hi, I can pay part of it"),
+            ("CONTACT", "Monday then. Bye!"),
+            ("AGENT", "Thanks! I note your promise to pay. Which day?"),
+            ("AGENT", "Thank you, goodbye!"),
+        ],
+        "{paula}"
+    );
+    assert_eq!(paula["sessions"][0]["session_results"]["OutcomeStatus"], "PROMISE_TO_PAY", "{paula}");
+    let completions = provider.completions.lock().expect("lock").clone();
+    let user_lines = |completion: &Value| -> Vec<String> {
+        let messages = completion["messages"].as_array().expect("messages");
+        messages.iter().filter(|m| m["role"] == "user").map(|m| m["content"].as_str().expect("content").to_owned()).collect()
+    };
+    assert_eq!(completions.len(), 3, "two replies and the extraction");
+    assert_eq!(user_lines(&completions[0]), ["Hi, I can pay part of it"]);
+    assert_eq!(user_lines(&completions[1]), ["Hi, I can pay part of it", "Monday then. Bye!"], "the second answer saw the message written meanwhile");
+    assert_eq!(provider.sent.lock().expect("lock").len(), 3, "the opening and two replies");
 }
