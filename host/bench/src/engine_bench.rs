@@ -6,7 +6,10 @@
 //! runs twice — without an AGGREGATION strategy (the queue alone: claim,
 //! send, record, apply) and with examples/simulated/aggregation.py — and
 //! the ratio of the two shows the strategy's cost. Sends and final results
-//! are counted: duplicates and losses must be 0.
+//! are counted: duplicates and losses must be 0. Then the machine's CPU
+//! (every process, PostgreSQL's too): cores busy on average with
+//! AGGREGATION, and core-µs per communication for both runs, against the
+//! budget the 20k/s target leaves.
 //!
 //!   cargo run --release -p stratagem-bench --bin engine-bench
 //!
@@ -25,10 +28,11 @@ use stratagem_domain::{CampaignStatus, Communication, Contact, StageDefinition, 
 use stratagem_engine::{Engine, EngineConfig, StrategyService};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig, StrategySource, SystemClock};
 use stratagem_store::{NewCampaign, Store};
-use support::{database, repo};
+use support::{database, repo, CpuUse, MachineCpu};
 
 struct Outcome {
     per_second: f64,
+    cpu: CpuUse,
     sends: i64,
     unfinished: i64,
 }
@@ -78,6 +82,7 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
     }
 
     let config = EngineConfig { batch: 500, tick_every: Duration::ZERO, ..EngineConfig::default() };
+    let cpu = MachineCpu::start()?;
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..nodes {
@@ -100,9 +105,11 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
         worker.await??;
     }
     let elapsed = started.elapsed();
+    let cpu = cpu.stop()?;
     let overview = store.campaign_overview(&tenant, &campaign.id).await?;
     Ok(Outcome {
         per_second: contacts as f64 / elapsed.as_secs_f64(),
+        cpu,
         sends: store.count_sends(&tenant, &campaign.id).await?,
         unfinished: overview.total_contacts - overview.processed_contacts,
     })
@@ -120,9 +127,11 @@ async fn main() -> anyhow::Result<()> {
     let source = StrategySource::from_path(&repo().join("examples/simulated/aggregation.py"))?;
     let aggregation = Builder::from_env().build(&source).await.context("building examples/simulated/aggregation.py")?;
     println!("{contacts} communications per run, RUNNING until every session is applied, SIMULATED channel");
+    let cores = std::thread::available_parallelism()?.get();
+    println!("CPU budget of the target (20k/s on {cores} cores): {:.0} core-µs per communication", 1e6 * cores as f64 / 20_000.0);
     println!(
-        "{:<10} {:>5} {:>5} {:>16} {:>18} {:>7} {:>6} {:>10}",
-        "backend", "nodes", "loops", "queue only /s", "with AGGREGATION /s", "ratio", "dups", "losses"
+        "{:<10} {:>5} {:>5} {:>16} {:>18} {:>7} {:>6} {:>10} {:>11} {:>17}",
+        "backend", "nodes", "loops", "queue only /s", "with AGGREGATION /s", "ratio", "dups", "losses", "cores busy", "core-µs queue/AGG"
     );
     for backend in backends.split(',').map(str::trim) {
         // SQLite has one writer: one node, one loop.
@@ -132,12 +141,16 @@ async fn main() -> anyhow::Result<()> {
             let full = run(&database(backend, dir.path())?, &runtime, Some(&aggregation), contacts, (nodes, loops)).await?;
             let expected = contacts as i64;
             println!(
-                "{backend:<10} {nodes:>5} {loops:>5} {:>16.0} {:>18.0} {:>6.2}x {:>6} {:>10}",
+                "{backend:<10} {nodes:>5} {loops:>5} {:>16.0} {:>18.0} {:>6.2}x {:>6} {:>10} {:>5.2} of {:<2} {:>8.0} / {:<6.0}",
                 queue.per_second,
                 full.per_second,
                 full.per_second / queue.per_second,
                 (queue.sends - expected).max(0) + (full.sends - expected).max(0),
                 queue.unfinished + full.unfinished + (expected - queue.sends).max(0) + (expected - full.sends).max(0),
+                full.cpu.cores_busy,
+                full.cpu.cores,
+                queue.cpu.core_seconds * 1e6 / contacts as f64,
+                full.cpu.core_seconds * 1e6 / contacts as f64,
             );
         }
     }

@@ -9,6 +9,11 @@
 //! contacts read into memory at once (what the export did before it was
 //! written a chunk at a time).
 //!
+//! Each import also prints the machine's CPU over the import (every
+//! process: the service, PostgreSQL, the client): cores busy on average,
+//! and core-µs per contact beside the budget the target leaves, 30 s of
+//! every core for a million contacts.
+//!
 //!   cargo run --release -p stratagem-bench --bin import-bench
 //!
 //! Environment: IMPORT_ROWS (default 100000), IMPORT_BACKENDS (default
@@ -32,7 +37,7 @@ use stratagem_domain::contact_file::{self, CsvExport, FileFormat};
 use stratagem_domain::Contact;
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
 use stratagem_store::Store;
-use support::{database, repo};
+use support::{database, repo, CpuUse, MachineCpu};
 
 struct Api {
     base: String,
@@ -110,10 +115,17 @@ fn file_check(body: &[u8]) {
     );
 }
 
-/// Runs one import and returns contacts per second, upload to done, the
-/// peak memory growth in MiB (the client's copy of the file included), and
-/// the campaign.
-async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> anyhow::Result<(f64, u64, String)> {
+/// What one import measured.
+struct Imported {
+    /// Contacts per second, upload to job done.
+    rate: f64,
+    /// Peak memory growth in MiB (the client's copy of the file included).
+    memory: u64,
+    cpu: CpuUse,
+    campaign: String,
+}
+
+async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> anyhow::Result<Imported> {
     let campaign = api.call(reqwest::Method::POST, "/campaigns", Some(json!({"name": "bench"}))).await?;
     let campaign = campaign["id"].as_str().context("campaign id")?.to_owned();
     if let Some(file) = strategy {
@@ -132,6 +144,7 @@ async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> 
         }
     }
     let before = reset_peak_memory()?;
+    let cpu = MachineCpu::start()?;
     let started = Instant::now();
     let reply = api
         .http
@@ -151,7 +164,8 @@ async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> 
                 bail!("imported {done} of {rows}: {}", job["report"]);
             }
             let rate = rows as f64 / started.elapsed().as_secs_f64();
-            return Ok((rate, (memory_kib("VmHWM:")?.saturating_sub(before)) >> 10, campaign));
+            let (cpu, memory) = (cpu.stop()?, memory_kib("VmHWM:")?.saturating_sub(before) >> 10);
+            return Ok(Imported { rate, memory, cpu, campaign });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -261,7 +275,12 @@ async fn main() -> anyhow::Result<()> {
     let body = csv(rows);
     println!("{rows} contacts per import ({} MiB of CSV), upload to job done", body.len() >> 20);
     file_check(&body);
-    println!("{:<10} {:<34} {:>12} {:>16} {:>16}", "backend", "strategy", "contacts/s", "× no strategy", "peak MiB growth");
+    let cores = std::thread::available_parallelism()?.get();
+    println!("CPU budget of the target (1M in 30 s on {cores} cores): {:.0} core-µs per contact", 30e6 * cores as f64 / 1e6);
+    println!(
+        "{:<10} {:<34} {:>12} {:>16} {:>16} {:>11} {:>16}",
+        "backend", "strategy", "contacts/s", "× no strategy", "peak MiB growth", "cores busy", "core-µs/contact"
+    );
     for backend in backends.split(',') {
         let url = database(backend, dir.path())?;
         let api = start(&url, runtime.clone(), builder.clone()).await?;
@@ -275,20 +294,27 @@ async fn main() -> anyhow::Result<()> {
             if only.as_ref().is_some_and(|only| !only.contains(&name)) {
                 continue;
             }
-            let (rate, memory) = if name == "bare" {
+            let imported = if name == "bare" {
                 let bare_url = database(backend, dir.path())?;
                 let bare = start(&bare_url, runtime.clone(), builder.clone()).await?;
                 drop_rollup_triggers(&bare_url, backend).await?;
-                let (rate, memory, _) = import(&bare, None, &body, rows).await?;
+                let imported = import(&bare, None, &body, rows).await?;
                 drop_database(&bare_url);
-                (rate, memory)
+                imported
             } else {
-                let (rate, memory, campaign) = import(&api, strategy, &body, rows).await?;
-                exported = Some(campaign);
-                (rate, memory)
+                let imported = import(&api, strategy, &body, rows).await?;
+                exported = Some(imported.campaign.clone());
+                imported
             };
+            let Imported { rate, memory, cpu, .. } = imported;
             let base = *baseline.get_or_insert(rate);
-            println!("{backend:<10} {label:<34} {rate:>12.0} {:>16.2} {memory:>16}", rate / base);
+            println!(
+                "{backend:<10} {label:<34} {rate:>12.0} {:>16.2} {memory:>16} {:>5.2} of {:<2} {:>16.0}",
+                rate / base,
+                cpu.cores_busy,
+                cpu.cores,
+                cpu.core_seconds * 1e6 / rows as f64
+            );
         }
         // The last import's campaign: the spec strategy's, with a communication per contact.
         let Some(campaign) = exported else {

@@ -1,13 +1,17 @@
-//! Throughput and latency of the seed DATA_LOAD strategy:
-//! (a) native CPython in-process, (b) warm reused instance, (c) fresh
-//! instance per invocation; plus build (componentize) and precompile times.
+//! Throughput and latency of one strategy hook, by default the spec's
+//! DATA_LOAD snippet: (a) native CPython in-process, (b) warm reused
+//! instance, (c) fresh instance per invocation; plus build (componentize)
+//! and precompile times.
 //!
 //!   make bench            (or: cargo run --release -p stratagem-bench --bin runtime-bench)
 //!
 //! Environment: BENCH_ITERATIONS (default 2000); BENCH_MODES, a comma list
 //! of native,warm,fresh (default all: ratios need native), for profiling
-//! one path; BENCH_STRATEGY, a DATA_LOAD strategy file relative to the
-//! repository (default the spec's snippet); STRATAGEM_COMPONENTIZE_PY.
+//! one path; BENCH_HOOK, data_load (default) or aggregation (a contact
+//! whose one communication's session ended PAID, as the engine benchmark
+//! runs it); BENCH_STRATEGY, a strategy file for that hook relative to the
+//! repository (default the spec's data-load snippet, or for aggregation
+//! examples/simulated/aggregation.py); STRATAGEM_COMPONENTIZE_PY.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,12 +19,63 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::json;
-use stratagem_domain::Contact;
+use stratagem_domain::{Contact, JsonMap};
 use stratagem_runtime::{
     Builder, Hook, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy, StrategySource,
 };
 
-const DEFAULT_STRATEGY: &str = "examples/spec/data_load.py";
+/// A hook the benchmark runs, with the input both sides get (the native
+/// baseline builds the same one: native_baseline.py).
+#[derive(Clone, Copy)]
+enum BenchHook {
+    DataLoad,
+    Aggregation,
+}
+
+impl BenchHook {
+    fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("BENCH_HOOK").as_deref() {
+            Err(_) | Ok("data_load") => Ok(Self::DataLoad),
+            Ok("aggregation") => Ok(Self::Aggregation),
+            Ok(other) => bail!("BENCH_HOOK={other}: expected data_load or aggregation"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::DataLoad => "data_load",
+            Self::Aggregation => "aggregation",
+        }
+    }
+
+    fn default_strategy(self) -> &'static str {
+        match self {
+            Self::DataLoad => "examples/spec/data_load.py",
+            Self::Aggregation => "examples/simulated/aggregation.py",
+        }
+    }
+
+    fn input(self) -> Hook {
+        match self {
+            Self::DataLoad => Hook::DataLoad { contact: contact(), existing: None },
+            Self::Aggregation => {
+                let contact = serde_json::from_value(json!({
+                    "object_id": "CONTRACT-123", "external_id": "USER-456", "name": "John Smith",
+                    "email": "john@example.com", "phone": "+1234567890",
+                    "parameters": {"amount_due": "120.50"}, "current_stage": "1. First contact",
+                    "internal_data": {"attempts": 1},
+                    "communications": [{"id": "comm-1", "name": "First contact", "stage_name": "1. First contact",
+                        "start_date": "2026-11-27T09:00:00Z", "end_date": "2026-11-27T17:00:00Z",
+                        "status": {"status": "IN_PROGRESS"}, "flagged": true}],
+                }))
+                .expect("valid contact");
+                let mut session_results = JsonMap::new();
+                session_results.insert("OutcomeStatus".into(), "PAID".into());
+                Hook::Aggregation { contact, session_results: Some(session_results) }
+            }
+        }
+    }
+}
 
 struct Stats {
     per_second: f64,
@@ -52,12 +107,13 @@ fn contact() -> Contact {
     .expect("valid contact")
 }
 
-fn native(strategy: &str, iterations: usize) -> anyhow::Result<Stats> {
+fn native(strategy: &str, hook: BenchHook, iterations: usize) -> anyhow::Result<Stats> {
     let python = repo().join(".venv/bin/python");
     let output = std::process::Command::new(&python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/native_baseline.py"))
         .arg(repo().join(strategy))
         .arg(iterations.to_string())
+        .arg(hook.name())
         .output()
         .with_context(|| format!("running {}; run `make setup` first", python.display()))?;
     if !output.status.success() {
@@ -67,9 +123,9 @@ fn native(strategy: &str, iterations: usize) -> anyhow::Result<Stats> {
     Ok(stats(nanos.into_iter().map(Duration::from_nanos).collect()))
 }
 
-async fn sandboxed(strategy: &Strategy, isolation: Isolation, iterations: usize) -> anyhow::Result<Stats> {
+async fn sandboxed(strategy: &Strategy, hook: BenchHook, isolation: Isolation, iterations: usize) -> anyhow::Result<Stats> {
     let options = InvokeOptions { tenant: "bench".into(), isolation, ..InvokeOptions::default() };
-    let hook = Hook::DataLoad { contact: contact(), existing: None };
+    let hook = hook.input();
     for _ in 0..iterations.min(200) {
         strategy.invoke(&hook, &options).await.result?;
     }
@@ -106,7 +162,8 @@ async fn main() -> anyhow::Result<()> {
     }
     std::env::remove_var("STRATAGEM_BUILD_CACHE"); // time a real build
 
-    let strategy_path = std::env::var("BENCH_STRATEGY").unwrap_or_else(|_| DEFAULT_STRATEGY.into());
+    let hook = BenchHook::from_env()?;
+    let strategy_path = std::env::var("BENCH_STRATEGY").unwrap_or_else(|_| hook.default_strategy().into());
     let source = StrategySource::from_path(&repo().join(&strategy_path))?;
     let started = Instant::now();
     let component = Builder::from_env().build(&source).await?;
@@ -122,18 +179,18 @@ async fn main() -> anyhow::Result<()> {
     let cached_load_time = started.elapsed();
 
     let modes = std::env::var("BENCH_MODES").unwrap_or_else(|_| "native,warm,fresh".into());
-    let native = if modes.contains("native") { Some(native(&strategy_path, iterations)?) } else { None };
-    println!("strategy: {strategy_path}, {iterations} sequential invocations each, one thread");
+    let native = if modes.contains("native") { Some(native(&strategy_path, hook, iterations)?) } else { None };
+    println!("strategy: {strategy_path} ({}), {iterations} sequential invocations each, one thread", hook.name());
     println!("{:<34} {:>12} {:>10} {:>10} {:>8} {:>10}", "", "invocations/s", "p50 µs", "p99 µs", "× native", "fuel/call");
     if let Some(native) = &native {
         row("(a) native CPython, in-process", native, None);
     }
     if modes.contains("warm") {
-        let warm = sandboxed(&strategy, Isolation::ReuseInstance, iterations).await?;
+        let warm = sandboxed(&strategy, hook, Isolation::ReuseInstance, iterations).await?;
         row("(b) wasm, warm reused instance", &warm, native.as_ref());
     }
     if modes.contains("fresh") {
-        let fresh = sandboxed(&strategy, Isolation::FreshInstance, iterations).await?;
+        let fresh = sandboxed(&strategy, hook, Isolation::FreshInstance, iterations).await?;
         row("(c) wasm, fresh instance per call", &fresh, native.as_ref());
     }
     println!();

@@ -26,3 +26,52 @@ pub fn database(backend: &str, dir: &Path) -> anyhow::Result<String> {
         other => bail!("unknown backend {other}"),
     })
 }
+
+/// The whole machine's CPU use from `/proc/stat`: every process counts
+/// (the service, PostgreSQL, the benchmark's own client), so a step that
+/// keeps every core busy shows the machine, not the code, as its limit.
+pub struct MachineCpu {
+    busy: u64,
+    total: u64,
+    at: std::time::Instant,
+}
+
+/// What a step cost the machine.
+pub struct CpuUse {
+    /// Cores busy on average, of `cores`.
+    pub cores_busy: f64,
+    pub cores: usize,
+    /// Core-seconds spent during the step.
+    pub core_seconds: f64,
+}
+
+impl MachineCpu {
+    pub fn start() -> anyhow::Result<Self> {
+        let (busy, total, _) = proc_stat()?;
+        Ok(Self { busy, total, at: std::time::Instant::now() })
+    }
+
+    pub fn stop(&self) -> anyhow::Result<CpuUse> {
+        let (busy, total, cores) = proc_stat()?;
+        let share = (busy - self.busy) as f64 / (total - self.total).max(1) as f64;
+        let cores_busy = share * cores as f64;
+        Ok(CpuUse { cores_busy, cores, core_seconds: cores_busy * self.at.elapsed().as_secs_f64() })
+    }
+}
+
+/// (busy ticks, all ticks, cores) of the machine; idle and iowait are
+/// the ticks not busy.
+fn proc_stat() -> anyhow::Result<(u64, u64, usize)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let mut lines = stat.lines();
+    let first = lines.next().unwrap_or_default();
+    let ticks: Vec<u64> = first.split_whitespace().skip(1).map(str::parse).collect::<Result<_, _>>()?;
+    if !first.starts_with("cpu ") || ticks.len() < 5 {
+        bail!("/proc/stat does not start with the aggregate cpu line");
+    }
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let total: u64 = ticks.iter().take(8).sum();
+    let busy = total - ticks[3] - ticks[4];
+    let cores = lines.filter(|line| line.starts_with("cpu")).count();
+    Ok((busy, total, cores))
+}
