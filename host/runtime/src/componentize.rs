@@ -274,7 +274,7 @@ impl Builder {
         if let Some(report) = stderr.lines().find_map(|line| {
             line.find(BUILD_ERROR_MARKER).map(|at| &line[at + BUILD_ERROR_MARKER.len()..])
         }) {
-            return Err(BuildError::Python(parse_build_error(report)?));
+            return Err(BuildError::Python(Box::new(parse_build_error(report)?)));
         }
         if !output.status.success() {
             let tail: Vec<&str> = stderr.lines().rev().take(20).collect();

@@ -80,7 +80,7 @@ impl fmt::Display for PythonBuildError {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("{0}")]
-    Python(PythonBuildError),
+    Python(Box<PythonBuildError>),
     #[error("invalid strategy source: {0}")]
     InvalidSource(String),
     #[error("componentize-py failed: {0}")]

@@ -96,7 +96,7 @@ async fn assert_exact(app: &App, pool: &AnyPool, tenant: &str, campaign: &str) {
         expected
     );
     let stages = counts(
-        &mut *pool.acquire().await.expect("connection"),
+        &mut pool.acquire().await.expect("connection"),
         "SELECT current_stage, COUNT(*), COALESCE(SUM(CASE WHEN result_flag = 1 THEN 1 ELSE 0 END), 0) FROM contacts \
          WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY current_stage",
         tenant,
