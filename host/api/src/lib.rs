@@ -55,6 +55,8 @@ pub struct AppState {
     exports: Arc<tokio::sync::Semaphore>,
     upload_limit: std::time::Duration,
     download_limit: std::time::Duration,
+    /// How long a webhook's body may take to arrive (`webhooks`).
+    webhook_body_limit: std::time::Duration,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
             exports: Arc::new(tokio::sync::Semaphore::new(contacts::EXPORTS_AT_ONCE)),
             upload_limit: contacts::UPLOAD_LIMIT,
             download_limit: contacts::DOWNLOAD_LIMIT,
+            webhook_body_limit: webhooks::BODY_DEADLINE,
         }
     }
 
@@ -80,6 +83,12 @@ impl AppState {
     /// Cuts export downloads short after `limit` (default 15 minutes).
     pub fn with_download_limit(mut self, limit: std::time::Duration) -> Self {
         self.download_limit = limit;
+        self
+    }
+
+    /// Refuses webhook bodies still arriving after `limit` (default 30 s).
+    pub fn with_webhook_body_limit(mut self, limit: std::time::Duration) -> Self {
+        self.webhook_body_limit = limit;
         self
     }
 }

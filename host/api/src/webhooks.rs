@@ -31,6 +31,12 @@ use crate::AppState;
 /// Provider payloads are small; this is far above any documented one.
 pub const WEBHOOK_LIMIT_BYTES: usize = 256 << 10;
 
+/// How long a webhook's body may take to arrive in full. A provider sends
+/// its small payload at once; a body still arriving after this comes from
+/// a client holding a connection open before anything has verified it
+/// (the idle limit alone lets a byte every 29 s through).
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What an unknown integration and a refused call of one both hear.
 const REFUSED: &str = "this webhook does not verify: unknown integration, or a missing or wrong signature";
 
@@ -62,7 +68,15 @@ fn refused(integration_id: &str, error: WebhookError) -> ApiError {
 
 async fn receive(State(state): State<AppState>, Path(integration_id): Path<String>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, WEBHOOK_LIMIT_BYTES).await.map_err(|error| body_error(&error, WEBHOOK_LIMIT_BYTES))?;
+    let body = tokio::time::timeout(state.webhook_body_limit, axum::body::to_bytes(body, WEBHOOK_LIMIT_BYTES))
+        .await
+        .map_err(|_| {
+            ApiError::RequestTimeout(format!(
+                "the webhook body took longer than {} s to arrive; send it in one go",
+                state.webhook_body_limit.as_secs()
+            ))
+        })?
+        .map_err(|error| body_error(&error, WEBHOOK_LIMIT_BYTES))?;
     let (tenant_id, account, provider) = account(&state, &integration_id).await?;
     let url = match parts.uri.query() {
         Some(query) => format!("{}{}?{query}", providers::public_url(), parts.uri.path()),

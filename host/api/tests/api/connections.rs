@@ -1,6 +1,7 @@
 //! Clients that keep the server waiting: a request head or body that stops
-//! arriving, a contact file that trickles in. Each limit is shortened to
-//! a couple of seconds so the test sees it act.
+//! arriving, a contact file or an unauthenticated webhook body that
+//! trickles in. Each limit is shortened to a couple of seconds so the test
+//! sees it act.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ const PAUSE: Duration = Duration::from_millis(300);
 
 fn tuning() -> Tuning {
     let connections = stratagem_api::ConnectionLimits { header_read: LIMIT, body_idle: LIMIT, ..Default::default() };
-    Tuning { connections, upload_limit: Some(LIMIT), ..Tuning::default() }
+    Tuning { connections, upload_limit: Some(LIMIT), webhook_body_limit: Some(LIMIT), ..Tuning::default() }
 }
 
 /// Sends `pieces` over a raw HTTP/1.1 connection with a pause after
@@ -60,7 +61,12 @@ fn head(method: &str, path: &str, key: &str, content_type: &str, length: usize) 
     )
 }
 
-both_backends!(closes_a_connection_whose_request_head_stalls, answers_408_when_a_body_stalls, errors_when_an_upload_outlasts_its_limit);
+both_backends!(
+    closes_a_connection_whose_request_head_stalls,
+    answers_408_when_a_body_stalls,
+    errors_when_an_upload_outlasts_its_limit,
+    errors_when_a_webhook_body_outlasts_its_limit
+);
 
 async fn closes_a_connection_whose_request_head_stalls(backend: Backend) {
     let app = App::start_tuned(backend, tuning()).await;
@@ -138,4 +144,28 @@ async fn errors_when_an_upload_outlasts_its_limit(backend: Backend) {
     }
     let again = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", file.into_bytes()).await;
     assert_eq!(again.status, 202, "the slots are free again: {}", again.body);
+}
+
+/// A webhook is read before anything verifies it, so its body has a
+/// deadline of its own: without one, a client could hold a connection
+/// for days, a byte at a time, each pause inside the idle limit.
+async fn errors_when_a_webhook_body_outlasts_its_limit(backend: Backend) {
+    let app = App::start_tuned(backend, tuning()).await;
+    let body = r#"{"update_id": 1, "message": {"text": "arrives slowly"}}"#;
+    let head = format!("POST /webhooks/int_unknown HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+
+    // Obeyed: the body in two pieces, inside the limit, is read whole, and
+    // then refused for what it is (an unknown integration).
+    let (first, rest) = body.split_at(20);
+    let reply = exchange(&app.base, &[&head, first, rest]).await;
+    assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
+    assert!(reply.contains("/problems/webhook-refused"), "{reply}");
+
+    // Violated: a few bytes at a time, each pause inside the idle limit,
+    // the whole longer than the webhook limit.
+    let pieces: Vec<&str> = std::iter::once(head.as_str()).chain(body.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).expect("ascii"))).collect();
+    let reply = exchange(&app.base, &pieces).await.to_lowercase();
+    assert!(reply.starts_with("http/1.1 408"), "{reply}");
+    assert!(reply.contains("connection: close"), "{reply}");
+    assert!(reply.contains("the webhook body took longer than 2 s to arrive"), "{reply}");
 }

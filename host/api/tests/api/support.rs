@@ -106,6 +106,7 @@ pub const TEST_ENGINE: EngineConfig = EngineConfig {
 pub struct Tuning {
     pub download_limit: Option<Duration>,
     pub upload_limit: Option<Duration>,
+    pub webhook_body_limit: Option<Duration>,
     pub connections: ConnectionLimits,
 }
 
@@ -185,6 +186,9 @@ impl App {
         }
         if let Some(limit) = tuning.upload_limit {
             state = state.with_upload_limit(limit);
+        }
+        if let Some(limit) = tuning.webhook_body_limit {
+            state = state.with_webhook_body_limit(limit);
         }
         if background == Background::On {
             stratagem_api::spawn_build_recovery(state.clone());
