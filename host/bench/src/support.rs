@@ -65,9 +65,10 @@ fn proc_stat() -> anyhow::Result<(u64, u64, usize)> {
     let stat = std::fs::read_to_string("/proc/stat")?;
     let mut lines = stat.lines();
     let first = lines.next().unwrap_or_default();
-    let ticks: Vec<u64> = first.split_whitespace().skip(1).map(str::parse).collect::<Result<_, _>>()?;
-    if !first.starts_with("cpu ") || ticks.len() < 5 {
-        bail!("/proc/stat does not start with the aggregate cpu line");
+    let Some(fields) = first.strip_prefix("cpu ") else { bail!("/proc/stat does not start with the aggregate cpu line: {first}") };
+    let ticks: Vec<u64> = fields.split_whitespace().map(str::parse).collect::<Result<_, _>>()?;
+    if ticks.len() < 5 {
+        bail!("/proc/stat's cpu line has {} fields, not the 5 or more of Linux 2.6: {first}", ticks.len());
     }
     // user nice system idle iowait irq softirq steal (guest time is inside user).
     let total: u64 = ticks.iter().take(8).sum();
