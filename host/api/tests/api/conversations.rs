@@ -147,6 +147,23 @@ async fn telegram_accounts(client: &Client, base: &str) -> (String, String, Stri
 }
 
 /// The contact writes to the bot: a Telegram update, as Telegram posts it.
+/// A campaign (`campaign`: its JSON, the model's settings added) whose
+/// one Telegram stage opens with "Hello {{name}}", with Paula (chat 4242)
+/// imported; not yet RUNNING. Returns the campaign and the bot.
+async fn paula_on_telegram(client: &Client, base: &str, mut campaign: Value) -> (String, String) {
+    let (llm, bot, agent) = telegram_accounts(client, base).await;
+    campaign["llm_integration_id"] = json!(llm);
+    campaign["llm_model"] = json!("collector-model");
+    let campaign = created(client, "/campaigns", campaign).await;
+    created(client, &format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "TELEGRAM",
+        "agent_id": agent, "settings": {"integration_id": bot, "start_phrase": "Hello {{name}}"}})).await;
+    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
+    let csv = "object_id,external_id,name,email,phone,telegram_chat_id,amount_due,persona\nP1,U1,Paula Payer,p@example.com,+1,4242,120 EUR,paid\n";
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 1);
+    (campaign, bot)
+}
+
 async fn write_to_bot(app: &App, bot: &str, secret: &str, update_id: i64, text: &str) -> u16 {
     let response = bot_update(app, bot, secret, update_id, text).send().await.expect("webhook");
     response.status().as_u16()
@@ -329,14 +346,7 @@ async fn works_when_the_contact_answers_before_the_send_returns(backend: Backend
     let client = app.tenant("Acme").await;
     let (base, provider) = provider().await;
 
-    let (llm, bot, agent) = telegram_accounts(&client, &base).await;
-    let campaign = created(&client, "/campaigns", json!({"name": "Fast answers", "llm_integration_id": llm, "llm_model": "collector-model"})).await;
-    created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "TELEGRAM",
-        "agent_id": agent, "settings": {"integration_id": bot, "start_phrase": "Hello {{name}}"}})).await;
-    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
-    let csv = "object_id,external_id,name,email,phone,telegram_chat_id,amount_due,persona\nP1,U1,Paula Payer,p@example.com,+1,4242,120 EUR,paid\n";
-    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
-    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 1);
+    let (campaign, bot) = paula_on_telegram(&client, &base, json!({"name": "Fast answers"})).await;
 
     *provider.answer_during_send.lock().expect("lock") = Some(bot_update(&app, &bot, "tg-secret", 7, "Hi! I paid yesterday"));
     // A stranger's message and one that came before the send are not
@@ -368,15 +378,8 @@ async fn works_when_the_contact_writes_again_while_the_agent_answers(backend: Ba
     let client = app.tenant("Acme").await;
     let (base, provider) = provider().await;
 
-    let (llm, bot, agent) = telegram_accounts(&client, &base).await;
-    let campaign = created(&client, "/campaigns", json!({"name": "Chatty contact", "llm_integration_id": llm,
-        "llm_model": "collector-model", "result_fields": [{"code": "PromiseDate", "name": "Promise date"}]})).await;
-    created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "TELEGRAM",
-        "agent_id": agent, "settings": {"integration_id": bot, "start_phrase": "Hello {{name}}"}})).await;
-    client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
-    let csv = "object_id,external_id,name,email,phone,telegram_chat_id,amount_due,persona\nP1,U1,Paula Payer,p@example.com,+1,4242,120 EUR,paid\n";
-    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
-    assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 1);
+    let campaign = json!({"name": "Chatty contact", "result_fields": [{"code": "PromiseDate", "name": "Promise date"}]});
+    let (campaign, bot) = paula_on_telegram(&client, &base, campaign).await;
     for status in ["CONFIGURED", "RUNNING"] {
         assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
     }
