@@ -146,7 +146,6 @@ async fn telegram_accounts(client: &Client, base: &str) -> (String, String, Stri
     (llm, bot, agent)
 }
 
-/// The contact writes to the bot: a Telegram update, as Telegram posts it.
 /// A campaign (`campaign`: its JSON, the model's settings added) whose
 /// one Telegram stage opens with "Hello {{name}}", with Paula (chat 4242)
 /// imported; not yet RUNNING. Returns the campaign and the bot.
@@ -164,6 +163,7 @@ async fn paula_on_telegram(client: &Client, base: &str, mut campaign: Value) -> 
     (campaign, bot)
 }
 
+/// The contact writes to the bot: a Telegram update, as Telegram posts it.
 async fn write_to_bot(app: &App, bot: &str, secret: &str, update_id: i64, text: &str) -> u16 {
     let response = bot_update(app, bot, secret, update_id, text).send().await.expect("webhook");
     response.status().as_u16()
