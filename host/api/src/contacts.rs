@@ -22,7 +22,7 @@ use stratagem_store::{
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::auth::Tenant;
-use crate::problem::{body_error, ApiError, ApiResult, Position};
+use crate::problem::{read_body_within, ApiError, ApiResult, Position};
 use crate::{AppState, Query, IMPORT_LIMIT_BYTES};
 
 /// Contacts written per transaction.
@@ -97,15 +97,13 @@ async fn import(
     };
     // The slot is held while the file arrives: a file that trickles in
     // could otherwise hold it, and the node's imports, for good.
-    let body = tokio::time::timeout(state.upload_limit, axum::body::to_bytes(body, IMPORT_LIMIT_BYTES))
-        .await
-        .map_err(|_| {
-            ApiError::RequestTimeout(format!(
-                "the file took longer than {} s to upload; send it over a faster connection, or split it into smaller files",
-                state.upload_limit.as_secs()
-            ))
-        })?
-        .map_err(|error| body_error(&error, IMPORT_LIMIT_BYTES))?;
+    let body = read_body_within(body, IMPORT_LIMIT_BYTES, state.upload_limit, || {
+        format!(
+            "the file took longer than {} s to upload; send it over a faster connection, or split it into smaller files",
+            state.upload_limit.as_secs()
+        )
+    })
+    .await?;
     let campaign = state.store.campaign(&tenant, &campaign_id).await?;
     if campaign.status == CampaignStatus::Finished {
         return Err(ApiError::Conflict { detail: "the campaign is FINISHED; contacts can no longer be imported".into(), allowed: None });

@@ -178,6 +178,21 @@ pub(crate) fn body_error(error: &(dyn std::error::Error + 'static), limit_bytes:
     ApiError::BadRequest(format!("the request body could not be read: {error}"))
 }
 
+/// The whole request body, at most `limit_bytes`, arrived within
+/// `deadline`: for bodies whose sender could otherwise keep trickling them
+/// within the idle limit. `late` says what took too long, and how to fix it.
+pub(crate) async fn read_body_within(
+    body: axum::body::Body,
+    limit_bytes: usize,
+    deadline: std::time::Duration,
+    late: impl FnOnce() -> String,
+) -> Result<axum::body::Bytes, ApiError> {
+    tokio::time::timeout(deadline, axum::body::to_bytes(body, limit_bytes))
+        .await
+        .map_err(|_| ApiError::RequestTimeout(late()))?
+        .map_err(|error| body_error(&error, limit_bytes))
+}
+
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::BadRequest(format!("invalid query string: {}", rejection.body_text()))

@@ -25,7 +25,7 @@ use axum::Router;
 use stratagem_engine::providers::{self, Account, Provider, WebhookError, WebhookRequest};
 use stratagem_store::StoreError;
 
-use crate::problem::{body_error, ApiError};
+use crate::problem::{read_body_within, ApiError};
 use crate::AppState;
 
 /// Provider payloads are small; this is far above any documented one.
@@ -68,15 +68,10 @@ fn refused(integration_id: &str, error: WebhookError) -> ApiError {
 
 async fn receive(State(state): State<AppState>, Path(integration_id): Path<String>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = tokio::time::timeout(state.webhook_body_limit, axum::body::to_bytes(body, WEBHOOK_LIMIT_BYTES))
-        .await
-        .map_err(|_| {
-            ApiError::RequestTimeout(format!(
-                "the webhook body took longer than {} s to arrive; send it in one go",
-                state.webhook_body_limit.as_secs()
-            ))
-        })?
-        .map_err(|error| body_error(&error, WEBHOOK_LIMIT_BYTES))?;
+    let body = read_body_within(body, WEBHOOK_LIMIT_BYTES, state.webhook_body_limit, || {
+        format!("the webhook body took longer than {} s to arrive; send it in one go", state.webhook_body_limit.as_secs())
+    })
+    .await?;
     let (tenant_id, account, provider) = account(&state, &integration_id).await?;
     let url = match parts.uri.query() {
         Some(query) => format!("{}{}?{query}", providers::public_url(), parts.uri.path()),
