@@ -15,9 +15,15 @@ TOOLS := $(HOME)/.cache/stratagem-tools
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/version = |"/, ""); print}' web/Cargo.lock)
 WASM_BINDGEN := $(TOOLS)/bin/wasm-bindgen
 
-.PHONY: setup run test test-rust test-python bench web wasm-tools browser
+.PHONY: setup run test test-rust test-python bench web wasm-tools browser build-sandbox
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed build-sandbox
+
+# Strategy builds run tenant code under bubblewrap, with limits set by
+# prlimit (util-linux): host/runtime/src/build_sandbox.rs.
+build-sandbox:
+	@command -v bwrap >/dev/null && command -v prlimit >/dev/null || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap util-linux; }
 
 $(VENV)/.installed: requirements-dev.txt guest-sdk-python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)

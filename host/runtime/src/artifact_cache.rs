@@ -50,7 +50,7 @@ impl ArtifactCache {
         bytes: &[u8],
     ) -> Result<(Component, String, CacheOutcome), LoadError> {
         let hash = content_hash(bytes);
-        let file = format!("{hash}-{}.cwasm", self.engine_hash);
+        let file = self.file_name(&hash);
         if let Ok(artifact) = self.dir.read(&file) {
             // SAFETY: the file was written by `precompile_component` below
             // for this engine configuration (its name carries both hashes)
@@ -77,6 +77,20 @@ impl ArtifactCache {
         let component = unsafe { Component::deserialize(engine, &artifact) }
             .map_err(|error| LoadError::NotAComponent(format!("{error:#}")))?;
         Ok((component, hash, CacheOutcome::Compiled))
+    }
+}
+
+impl ArtifactCache {
+    fn file_name(&self, hash: &str) -> String {
+        format!("{hash}-{}.cwasm", self.engine_hash)
+    }
+
+    /// Removes the compiled artifact of a component, if this engine made one.
+    pub(crate) fn remove(&self, hash: &str) -> std::io::Result<()> {
+        match self.dir.remove_file(self.file_name(hash)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
     }
 }
 

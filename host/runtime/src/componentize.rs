@@ -9,13 +9,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::Arc;
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 
+use tokio::sync::OnceCell;
+
 use crate::atomic_file::write_atomically;
+use crate::build_sandbox::{limit_hit, BuildLimits, Sandbox, ToolchainMounts, BUILD_ROOT};
 use crate::error::{BuildError, PythonBuildError};
 
 const WIT: &[(&str, &str)] = &[
@@ -168,17 +171,30 @@ fn collect_py_files(dir: &Dir, prefix: &str, files: &mut BTreeMap<String, String
     Ok(())
 }
 
-/// Runs componentize-py.
+/// Runs componentize-py, confined (see [`crate::build_sandbox`]).
 #[derive(Debug, Clone)]
 pub struct Builder {
     componentize_py: PathBuf,
-    timeout: Duration,
+    bubblewrap: PathBuf,
+    limits: BuildLimits,
     cache_dir: Option<PathBuf>,
+    /// The most the cache directory holds; the least recently used
+    /// components go first.
+    cache_limit_bytes: u64,
+    /// Found on the first build, then kept: the tool chain does not move.
+    mounts: Arc<OnceCell<ToolchainMounts>>,
 }
 
 impl Builder {
     pub fn new(componentize_py: impl Into<PathBuf>) -> Self {
-        Self { componentize_py: componentize_py.into(), timeout: Duration::from_secs(120), cache_dir: None }
+        Self {
+            componentize_py: componentize_py.into(),
+            bubblewrap: "bwrap".into(),
+            limits: BuildLimits::default(),
+            cache_dir: None,
+            cache_limit_bytes: DEFAULT_CACHE_LIMIT_BYTES,
+            mounts: Arc::default(),
+        }
     }
 
     /// `$STRATAGEM_COMPONENTIZE_PY`, else `componentize-py` on the PATH;
@@ -192,8 +208,15 @@ impl Builder {
         }
     }
 
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+    pub fn with_limits(mut self, limits: BuildLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The bubblewrap executable (default: `bwrap` in /usr/local/bin,
+    /// /usr/bin or /bin).
+    pub fn with_bubblewrap(mut self, bwrap: impl Into<PathBuf>) -> Self {
+        self.bubblewrap = bwrap.into();
         self
     }
 
@@ -201,6 +224,12 @@ impl Builder {
     /// identical sources are built once.
     pub fn with_cache(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The most the build cache keeps (default 2 GiB).
+    pub fn with_cache_limit(mut self, bytes: u64) -> Self {
+        self.cache_limit_bytes = bytes;
         self
     }
 
@@ -241,42 +270,71 @@ impl Builder {
         let dir = Dir::open_ambient_dir(cache_dir, ambient_authority()).map_err(cache_error)?;
         let file = format!("{}.wasm", self.cache_key(source).await?);
         if let Ok(bytes) = dir.read(&file) {
+            // Recently used: the last to be evicted.
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(cache_dir.join(&file))
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             return Ok(bytes);
         }
         let bytes = self.componentize(source).await?;
         write_atomically(&dir, &file, &bytes).map_err(cache_error)?;
+        if let Err(error) = evict_oldest(&dir, self.cache_limit_bytes) {
+            tracing::warn!(dir = %cache_dir.display(), %error, "could not trim the build cache");
+        }
         Ok(bytes)
     }
 
     async fn componentize(&self, source: &StrategySource) -> Result<Vec<u8>, BuildError> {
+        let mounts = self.mounts.get_or_try_init(|| ToolchainMounts::discover(&self.componentize_py)).await?;
         let workdir = tempfile::tempdir().map_err(|e| BuildError::Toolchain(format!("temporary directory: {e}")))?;
         write_build_tree(workdir.path(), source)
             .map_err(|e| BuildError::Toolchain(format!("writing the build tree: {e}")))?;
 
-        // The strategy's top-level code runs during the build; give it no
-        // environment so no host secret can be snapshotted into the component.
-        let child = tokio::process::Command::new(&self.componentize_py)
-            .current_dir(workdir.path())
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .args(["-d", "wit", "-w", "strategy", "componentize", "-p", "py", "stratagem_app", "-o", "out.wasm"])
+        // componentize-py maps `py/` and the active virtual environment's
+        // site-packages into the guest: point it at the build's own, empty
+        // one (both read-only) instead of the host's package directories.
+        let sandbox = Sandbox {
+            bubblewrap: &self.bubblewrap,
+            mounts,
+            limits: &self.limits,
+            workdir: workdir.path(),
+            read_only: &["wit", "py", "env"],
+            env: &[("VIRTUAL_ENV", &format!("{BUILD_ROOT}/env"))],
+        };
+        let args = ["-d", "wit", "-w", "strategy", "componentize", "-p", "py", "stratagem_app", "-o", "out.wasm"];
+        let child = sandbox
+            .command(&mounts.tool, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|error| self.toolchain_missing(error))?;
-        let output = tokio::time::timeout(self.timeout, child.wait_with_output())
+            .map_err(|error| {
+                BuildError::Toolchain(format!(
+                    "cannot start the build sandbox ({error}); strategy builds need prlimit (util-linux) and bubblewrap \
+                     (`{}`; Debian: apt-get install bubblewrap)",
+                    self.bubblewrap.display()
+                ))
+            })?;
+        let output = tokio::time::timeout(self.limits.timeout, child.wait_with_output())
             .await
-            .map_err(|_| BuildError::Timeout(self.timeout))?
+            .map_err(|_| BuildError::Timeout(self.limits.timeout))?
             .map_err(|e| BuildError::Toolchain(e.to_string()))?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if let Some(report) = stderr.lines().find_map(|line| {
             line.find(BUILD_ERROR_MARKER).map(|at| &line[at + BUILD_ERROR_MARKER.len()..])
         }) {
-            return Err(BuildError::Python(Box::new(parse_build_error(report)?)));
+            let python = parse_build_error(report)?;
+            if is_out_of_memory(&python.type_name, &python.message) {
+                return Err(BuildError::MemoryLimit { limit_bytes: self.limits.memory_bytes, python: Some(Box::new(python)) });
+            }
+            return Err(BuildError::Python(Box::new(python)));
         }
         if !output.status.success() {
+            if let Some(limit) = limit_hit(&self.limits, output.status, &stderr) {
+                return Err(limit);
+            }
             let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             return Err(BuildError::Toolchain(format!("exit status {}: {}", output.status, tail.join("\n"))));
@@ -287,8 +345,45 @@ impl Builder {
     }
 }
 
+const DEFAULT_CACHE_LIMIT_BYTES: u64 = 2 << 30;
+
+/// Deletes the least recently used components until the cache holds at
+/// most `limit` bytes.
+fn evict_oldest(dir: &Dir, limit: u64) -> std::io::Result<()> {
+    let mut files = Vec::new();
+    for entry in dir.entries()? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let metadata = entry.metadata()?;
+        if metadata.is_file() && name.ends_with(".wasm") {
+            files.push((metadata.modified()?.into_std(), metadata.len(), name));
+        }
+    }
+    let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+    files.sort();
+    for (_, len, name) in files {
+        if total <= limit {
+            break;
+        }
+        dir.remove_file(&name)?;
+        total -= len;
+    }
+    Ok(())
+}
+
+/// Whether a Python exception means the interpreter ran out of memory:
+/// `MemoryError`, or a size that does not fit wasm32's address space at
+/// all (CPython says `OverflowError` where a 64-bit host would allocate).
+pub(crate) fn is_out_of_memory(type_name: &str, message: &str) -> bool {
+    type_name == "MemoryError"
+        || (type_name == "OverflowError"
+            && (message.contains("index-sized integer") || message.contains("too large") || message.contains("too long")))
+}
+
 fn write_build_tree(root: &Path, source: &StrategySource) -> std::io::Result<()> {
     let dir = Dir::open_ambient_dir(root, ambient_authority())?;
+    dir.create_dir_all("env/lib/site-packages")?;
+    dir.create_dir_all("scratch")?;
     dir.create_dir_all("wit")?;
     for (name, text) in WIT {
         dir.write(format!("wit/{name}"), text)?;

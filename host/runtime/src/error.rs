@@ -87,6 +87,13 @@ pub enum BuildError {
     Toolchain(String),
     #[error("the build did not finish within {0:?}; does the strategy's top-level code loop forever?")]
     Timeout(Duration),
+    #[error("the build used all of its {} s of CPU time; does the strategy's top-level code loop forever?", .0.as_secs())]
+    CpuLimit(Duration),
+    #[error("memory limit: the build needed more than {} MiB of memory; keep large data out of the strategy's top-level code{}",
+        limit_bytes >> 20, python.as_ref().map(|p| format!("\n{p}")).unwrap_or_default())]
+    MemoryLimit { limit_bytes: u64, python: Option<Box<PythonBuildError>> },
+    #[error("the strategy's top-level state is too large to snapshot into a component; build large values inside the hook functions instead of at module level")]
+    SnapshotTooLarge,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@ mod artifact_cache;
 mod atomic_file;
 mod bindings;
 pub mod clock;
+mod build_sandbox;
 mod componentize;
 mod convert;
 mod error;
@@ -21,6 +22,7 @@ mod runtime;
 
 pub use artifact_cache::{content_hash, CacheOutcome};
 pub use clock::{Clock, SystemClock, VirtualClock};
+pub use build_sandbox::BuildLimits;
 pub use componentize::{Builder, StrategySource};
 pub use error::{BuildError, Frame, InvokeError, LoadError, PythonBuildError, PythonException};
 pub use host_state::{LogLevel, LogRecord};

@@ -14,6 +14,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::artifact_cache::{ArtifactCache, CacheOutcome};
 use crate::bindings;
 use crate::clock::{Clock, SystemClock};
+use crate::componentize::is_out_of_memory;
 use crate::convert;
 use crate::error::{Frame, InvokeError, LoadError, PythonException};
 use crate::host_state::{HostState, LogRecord};
@@ -169,10 +170,18 @@ impl Runtime {
     /// export the hooks.
     pub fn load(self: &Arc<Self>, component_bytes: &[u8]) -> Result<(Strategy, CacheOutcome), LoadError> {
         let (component, hash, outcome) = self.cache.load(&self.engine, component_bytes)?;
+        let image = component.image_range();
+        let code_bytes = (image.end as usize).saturating_sub(image.start as usize);
         let instance_pre = self.linker.instantiate_pre(&component).map_err(contract_error)?;
         let pre = bindings::StrategyPre::new(instance_pre).map_err(contract_error)?;
-        let strategy = Strategy { runtime: Arc::clone(self), pre, hash, idle: Mutex::default() };
+        let strategy = Strategy { runtime: Arc::clone(self), pre, hash, code_bytes, idle: Mutex::default() };
         Ok((strategy, outcome))
+    }
+
+    /// Deletes the compiled artifact of a component from the disk cache;
+    /// loading it again compiles it again.
+    pub fn forget(&self, hash: &str) -> Result<(), LoadError> {
+        self.cache.remove(hash).map_err(|source| LoadError::Cache { path: format!("artifact {hash}"), source })
     }
 
     fn new_store(&self, clock: Arc<dyn Clock>) -> Store<HostState> {
@@ -223,6 +232,8 @@ pub struct Strategy {
     runtime: Arc<Runtime>,
     pre: bindings::StrategyPre<HostState>,
     hash: String,
+    /// The size of its compiled code in memory.
+    code_bytes: usize,
     /// Healthy reused instances, by tenant.
     idle: Mutex<HashMap<String, Vec<Instance>>>,
 }
@@ -231,6 +242,12 @@ impl Strategy {
     /// SHA-256 of the component bytes: the version's identity.
     pub fn content_hash(&self) -> &str {
         &self.hash
+    }
+
+    /// The memory its compiled code occupies (what a cache of loaded
+    /// strategies weighs), beside its instances' own memories.
+    pub fn code_bytes(&self) -> usize {
+        self.code_bytes
     }
 
     pub async fn invoke(&self, hook: &Hook, options: &InvokeOptions) -> Invocation {
@@ -433,7 +450,7 @@ fn classify(
                     .map(|f| Frame { file: f.file, line: f.line, function: f.function, source: f.source })
                     .collect(),
             };
-            if memory.refused {
+            if memory.refused || is_out_of_memory(&exception.type_name, &exception.message) {
                 Err(InvokeError::MemoryLimit { limit_bytes: memory.limit, exception: Some(exception) })
             } else {
                 Err(InvokeError::Exception { exception })

@@ -101,6 +101,33 @@ async fn errors_when_an_allocation_bomb_hits_the_memory_limit() {
 }
 
 #[tokio::test]
+async fn errors_when_one_allocation_is_larger_than_the_sandbox_can_address() {
+    let probe = strategy(PROBE).await;
+    let mut options = options();
+    options.limits.memory_bytes = 128 << 20;
+    let invocation = run_probe(&probe, json!({"case": "alloc_once", "mib": 4096}), &options).await;
+    match invocation.result {
+        // wasm32 CPython refuses a 4 GiB size with OverflowError; it is still the memory limit.
+        Err(error @ InvokeError::MemoryLimit { limit_bytes, .. }) => {
+            assert_eq!(limit_bytes, 128 << 20);
+            assert!(error.to_string().starts_with("memory limit: the strategy needed more than 134217728 bytes of memory\nTraceback"), "{error}");
+            let InvokeError::MemoryLimit { exception: Some(exception), .. } = error else { panic!("the exception is kept") };
+            assert_eq!(exception.traceback.last().map(|f| f.file.as_str()), Some("probe.py"));
+        }
+        other => panic!("expected MemoryLimit, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn works_when_one_allocation_fits_the_memory_limit() {
+    let probe = strategy(PROBE).await;
+    let mut options = options();
+    options.limits.memory_bytes = 128 << 20;
+    let invocation = run_probe(&probe, json!({"case": "alloc_once", "mib": 16}), &options).await;
+    assert_eq!(invocation.result.expect("ok").expect("contact").internal_data["allocated_mib"], 16);
+}
+
+#[tokio::test]
 async fn works_when_output_is_under_the_cap() {
     let probe = strategy(PROBE).await;
     let invocation = run_probe(&probe, json!({"case": "output", "bytes": 2000}), &options()).await;

@@ -3,6 +3,7 @@
 mod support;
 
 mod build;
+mod build_sandbox;
 mod examples;
 mod http;
 mod isolation;

@@ -37,6 +37,11 @@ pub fn handmade_component(wit_dir: &Path, world: &str, app: &str) -> Vec<u8> {
     std::fs::read(dir.path().join("app.wasm")).expect("built")
 }
 
+/// A builder that always runs componentize-py.
+pub fn builder_without_cache() -> Builder {
+    Builder::new(componentize_py())
+}
+
 pub fn builder() -> Builder {
     let tool = componentize_py();
     let cache = std::env::var_os("STRATAGEM_BUILD_CACHE")

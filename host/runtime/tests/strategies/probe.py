@@ -83,4 +83,6 @@ async def run(contact, existing_contact, logger, **kwargs):
         contact.communications.append(
             Communication(name=f"round {contact.parameters['round']}", stage_name="First", start_date=start, end_date=start + timedelta(hours=1))
         )
+    elif case == "alloc_once":
+        contact.internal_data["allocated_mib"] = len(bytearray(contact.parameters["mib"] << 20)) >> 20
     return contact
