@@ -13,6 +13,14 @@ fn build_status(strategy: &Value) -> String {
     text(&strategy["latest"], "status")
 }
 
+/// The status as shown: a build still waiting for a slot says where it is.
+fn build_label(strategy: &Value) -> String {
+    match strategy["latest"]["queue_position"].as_i64() {
+        Some(position) => format!("queued, {position} in line"),
+        None => build_status(strategy),
+    }
+}
+
 #[component]
 pub fn Strategies(id: String) -> impl IntoView {
     let strategies = RwSignal::new(Vec::<Value>::new());
@@ -69,7 +77,7 @@ pub fn Strategies(id: String) -> impl IntoView {
                             <tr>
                                 <td>{text(&strategy, "name")}</td>
                                 <td>{text(&strategy, "type")}</td>
-                                <td><span class=format!("badge build-{status}")>{format!("{status} (v{})", text(&strategy["latest"], "version"))}</span></td>
+                                <td><span class=format!("badge build-{status}")>{format!("{} (v{})", build_label(&strategy), text(&strategy["latest"], "version"))}</span></td>
                                 <td>{active}</td>
                                 <td class="actions">
                                     <button on:click=move |_| open.set(Some(view_id.clone()))>"View / Edit"</button>
@@ -218,7 +226,7 @@ fn StrategyEditor(strategy_id: String, on_saved: Callback<()>) -> impl IntoView 
                 view! {
                     <div class="row">
                         <h4>{format!("{} · {} · v{}", text(&s, "name"), text(&s, "type"), text(&s["latest"], "version"))}</h4>
-                        <span id="strategy-build-status" class=format!("badge build-{status}")>{status.clone()}</span>
+                        <span id="strategy-build-status" class=format!("badge build-{status}")>{build_label(&s)}</span>
                     </div>
                     {(!error.is_null()).then(|| {
                         let place = match (error["file"].as_str(), error["line"].as_u64()) {

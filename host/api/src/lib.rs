@@ -34,7 +34,6 @@ use stratagem_store::Store;
 pub use problem::ApiError;
 pub use server::{serve, ConnectionLimits};
 pub use stratagem_engine::{BuildLeases, StrategyService};
-pub use strategies::spawn_build_recovery;
 
 /// Bodies of JSON endpoints; uploads have their own limit.
 pub const JSON_LIMIT_BYTES: usize = 1 << 20;

@@ -4,9 +4,9 @@
 //! new version; the newest READY version is the active one. A prebuilt
 //! component can be uploaded instead of source.
 //!
-//! Builds are leased (see `migrations/*/0004_build_leases.sql`): the node
-//! that accepted the upload renews the lease while it builds, and any node
-//! takes over a build whose lease expired because its node stopped.
+//! Builds go through the queue of `stratagem_engine::StrategyService`
+//! (`host/engine/src/builds.rs`): a queued build shows its position, and an
+//! upload cancels the build of the version it replaces.
 
 use std::collections::BTreeMap;
 
@@ -15,12 +15,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use stratagem_domain::StrategyType;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use stratagem_runtime::{BuildError, LoadError, StrategySource};
-use stratagem_store::{OwnedVersionInput, StrategyView, VersionInput};
+use stratagem_runtime::StrategySource;
+use stratagem_store::{StrategyView, VersionInput};
 
 use crate::auth::Tenant;
 use crate::problem::{body_error, ApiError, ApiResult};
@@ -40,10 +39,6 @@ pub fn router() -> Router<AppState> {
             put(edit_component).layer(axum::extract::DefaultBodyLimit::max(COMPONENT_LIMIT_BYTES)),
         )
 }
-
-/// A build interrupted this many times (its node died each time) fails
-/// instead of taking down the next node too.
-const MAX_BUILD_ATTEMPTS: i64 = 3;
 
 /// Either `source` (with an optional `file_name`, default `strategy.py`)
 /// or `files` with an `entry`.
@@ -110,8 +105,8 @@ async fn upload(
     }
     let source = body.source.into_source()?;
     let input = VersionInput::Source { entry: &source.entry, sources: &source.files };
-    let (id, version) = state.store.add_strategy_version(&tenant, &campaign, &name, body.kind, input, lease_until(&state)).await?;
-    spawn_build(state.clone(), id.clone(), version, OwnedVersionInput::Source { entry: source.entry, sources: source.files });
+    let (id, version) = state.store.add_strategy_version(&tenant, &campaign, &name, body.kind, input, None).await?;
+    state.strategies.queued(&state.store, &id, version);
     Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
 }
 
@@ -150,8 +145,8 @@ async fn upload_component(
     }
     let bytes = component_bytes(body)?;
     let input = VersionInput::Component(&bytes);
-    let (id, version) = state.store.add_strategy_version(&tenant, &campaign, &name, kind, input, lease_until(&state)).await?;
-    spawn_build(state.clone(), id.clone(), version, OwnedVersionInput::Component(bytes.to_vec()));
+    let (id, version) = state.store.add_strategy_version(&tenant, &campaign, &name, kind, input, None).await?;
+    state.strategies.queued(&state.store, &id, version);
     Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
 }
 
@@ -170,13 +165,9 @@ async fn edit_component(
     let name = query.name.unwrap_or(current.name);
     let input = VersionInput::Component(&bytes);
     let (id, version) =
-        state.store.add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, input, lease_until(&state)).await?;
-    spawn_build(state.clone(), id.clone(), version, OwnedVersionInput::Component(bytes.to_vec()));
+        state.store.add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, input, None).await?;
+    state.strategies.queued(&state.store, &id, version);
     Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
-}
-
-fn lease_until(state: &AppState) -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now() + state.strategies.build_leases.lease
 }
 
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<StrategyView>> {
@@ -194,131 +185,17 @@ async fn edit(
     let name = body.name.unwrap_or(current.name);
     let input = VersionInput::Source { entry: &source.entry, sources: &source.files };
     let (id, version) =
-        state.store.add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, input, lease_until(&state)).await?;
-    spawn_build(state.clone(), id.clone(), version, OwnedVersionInput::Source { entry: source.entry, sources: source.files });
+        state.store.add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, input, None).await?;
+    state.strategies.queued(&state.store, &id, version);
     Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
 }
 
 async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.store.delete_strategy(&tenant, &id).await?;
+    // Its compiled code leaves this node's memory and disk now; other
+    // nodes drop it at their next sweep.
+    if let Err(error) = state.strategies.prune(&state.store).await {
+        tracing::warn!(%error, "could not prune a deleted strategy");
+    }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Builds and compiles off the request path, renewing the build's lease
-/// while it works; the outcome lands on the version row, where any node
-/// can read it.
-fn spawn_build(state: AppState, strategy_id: String, version: i64, input: OwnedVersionInput) {
-    tokio::spawn(async move {
-        let leases = state.strategies.build_leases;
-        let build = build(&state, input);
-        tokio::pin!(build);
-        let mut renew = tokio::time::interval(leases.lease / 4);
-        renew.tick().await;
-        let outcome = loop {
-            tokio::select! {
-                outcome = &mut build => break outcome,
-                _ = renew.tick() => {
-                    match state.store.renew_build_lease(&strategy_id, version, chrono::Utc::now() + leases.lease).await {
-                        Ok(true) => {}
-                        Ok(false) => return, // deleted, or finished by a node that took it over
-                        Err(error) => tracing::warn!(%strategy_id, version, %error, "could not renew a build lease"),
-                    }
-                }
-            }
-        };
-        let stored = match &outcome {
-            Ok((component, hash)) => state.store.finish_strategy_build(&strategy_id, version, Ok((component, hash))).await,
-            Err(error) => state.store.finish_strategy_build(&strategy_id, version, Err(error.clone())).await,
-        };
-        if let Err(error) = stored {
-            tracing::error!(%strategy_id, version, %error, "could not record the build outcome");
-        }
-    });
-}
-
-/// Source → component (componentize-py), then the contract check and
-/// compilation, which a prebuilt component goes through alone.
-async fn build(state: &AppState, input: OwnedVersionInput) -> Result<(Vec<u8>, String), Value> {
-    let component = match input {
-        OwnedVersionInput::Component(bytes) => bytes,
-        OwnedVersionInput::Source { entry, sources } => {
-            state.strategies.builder.build(&StrategySource { entry, files: sources }).await.map_err(|error| build_error(&error))?
-        }
-    };
-    let service = state.strategies.clone();
-    let compiled = tokio::task::spawn_blocking(move || {
-        let hash = stratagem_runtime::content_hash(&component);
-        service.load(&hash, &component).map(|_| (component, hash))
-    })
-    .await;
-    match compiled {
-        Ok(Ok(built)) => Ok(built),
-        Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {
-            Err(json!({"kind": "contract", "detail": error.to_string()}))
-        }
-        Ok(Err(error)) => {
-            tracing::error!(%error, "compiling a strategy failed on this node");
-            Err(json!({"kind": "internal", "detail": "the build service failed; try again, or contact support if it persists"}))
-        }
-        Err(panic) => {
-            tracing::error!(%panic, "compiling a strategy panicked");
-            Err(json!({"kind": "internal", "detail": "the build service failed; try again, or contact support if it persists"}))
-        }
-    }
-}
-
-/// Runs on every node: takes over builds whose node stopped (its lease
-/// expired), until the process ends.
-pub fn spawn_build_recovery(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let leases = state.strategies.build_leases;
-        let mut sweep = tokio::time::interval(leases.sweep_every);
-        loop {
-            sweep.tick().await;
-            loop {
-                let now = chrono::Utc::now();
-                let job = match state.store.claim_stale_build(now, now + leases.lease).await {
-                    Ok(Some(job)) => job,
-                    Ok(None) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "could not look for interrupted builds");
-                        break;
-                    }
-                };
-                tracing::warn!(strategy_id = %job.strategy_id, version = job.version, attempt = job.attempts, "taking over a build whose node stopped");
-                if job.attempts > MAX_BUILD_ATTEMPTS {
-                    let error = json!({"kind": "internal", "detail": format!(
-                        "the build was interrupted {MAX_BUILD_ATTEMPTS} times (its server stopped each time); upload the strategy again, or contact support if it persists"
-                    )});
-                    if let Err(error) = state.store.finish_strategy_build(&job.strategy_id, job.version, Err(error)).await {
-                        tracing::error!(%error, "could not fail an interrupted build");
-                    }
-                    continue;
-                }
-                spawn_build(state.clone(), job.strategy_id, job.version, job.input);
-            }
-        }
-    })
-}
-
-fn build_error(error: &BuildError) -> Value {
-    match error {
-        BuildError::Python(python) => json!({
-            "kind": "python",
-            "type": python.type_name,
-            "message": python.message,
-            "file": python.file,
-            "line": python.line,
-            "column": python.column,
-            "source": python.source,
-            "detail": error.to_string(),
-        }),
-        BuildError::InvalidSource(_) => json!({"kind": "invalid_source", "detail": error.to_string()}),
-        BuildError::Timeout(_) => json!({"kind": "timeout", "detail": error.to_string()}),
-        BuildError::Toolchain(detail) => {
-            // Server paths and tool output are for the operator's log.
-            tracing::error!(%detail, "strategy build failed in the toolchain");
-            json!({"kind": "internal", "detail": "the build service failed; try again, or contact support if it persists"})
-        }
-    }
 }

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use stratagem_api::{AppState, ConnectionLimits, StrategyService};
-use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
-use stratagem_engine::{Engine, EngineConfig, RateLimits};
+use std::time::Duration;
+
+use stratagem_runtime::{BuildLimits, Builder, Runtime, RuntimeConfig};
+use stratagem_engine::{BuildSlots, Engine, EngineConfig, RateLimits};
 use stratagem_store::{Backend, SecretsKey, Store};
 
 #[derive(Args)]
@@ -101,6 +103,49 @@ pub struct ServeArgs {
     /// PostgreSQL, 1 on SQLite, which has one writer).
     #[arg(long, env = "STRATAGEM_ENGINE_LOOPS", value_parser = clap::value_parser!(u16).range(1..=64))]
     engine_loops: Option<u16>,
+    #[command(flatten)]
+    builds: BuildArgs,
+}
+
+/// Strategy builds run tenant code: each is confined and bounded.
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Strategy builds this node runs at once.
+    #[arg(long, env = "STRATAGEM_BUILD_SLOTS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    build_slots: u16,
+    /// Strategy builds one tenant runs at once, over all nodes.
+    #[arg(long, env = "STRATAGEM_BUILDS_PER_TENANT", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    builds_per_tenant: u16,
+    /// Memory one build may use, in MiB.
+    #[arg(long, env = "STRATAGEM_BUILD_MEMORY_MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(512..=65536))]
+    build_memory_mib: u64,
+    /// CPU time one build may use, in seconds.
+    #[arg(long, env = "STRATAGEM_BUILD_CPU_SECS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(10..=3600))]
+    build_cpu_secs: u64,
+    /// Wall-clock time after which a build is killed, in seconds.
+    #[arg(long, env = "STRATAGEM_BUILD_TIMEOUT_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=3600))]
+    build_timeout_secs: u64,
+    /// Compiled strategy code kept loaded in memory, in MiB (least
+    /// recently used strategies are dropped past it).
+    #[arg(long, env = "STRATAGEM_LOADED_STRATEGIES_MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(64..=1048576))]
+    loaded_strategies_mib: u64,
+    /// Built components kept on disk for reuse, in MiB (oldest dropped first).
+    #[arg(long, env = "STRATAGEM_BUILD_CACHE_MIB", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(64..=1048576))]
+    build_cache_mib: u64,
+}
+
+impl BuildArgs {
+    fn service(&self, runtime: Arc<Runtime>, builder: Builder) -> StrategyService {
+        let limits = BuildLimits {
+            timeout: Duration::from_secs(self.build_timeout_secs),
+            cpu: Duration::from_secs(self.build_cpu_secs),
+            memory_bytes: self.build_memory_mib << 20,
+        };
+        let builder = builder.with_limits(limits).with_cache_limit(self.build_cache_mib << 20);
+        StrategyService::new(runtime, builder)
+            .with_build_slots(BuildSlots { per_node: self.build_slots.into(), per_tenant: self.builds_per_tenant.into() })
+            .with_max_loaded_bytes((self.loaded_strategies_mib << 20) as usize)
+    }
 }
 
 #[derive(Subcommand)]
@@ -128,8 +173,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if interrupted > 0 {
         tracing::warn!(interrupted, "import jobs left running by a stopped node were marked interrupted");
     }
-    let state = AppState::new(store, Arc::new(StrategyService::new(runtime, builder)));
-    stratagem_api::spawn_build_recovery(state.clone());
+    let state = AppState::new(store, Arc::new(args.builds.service(runtime, builder)));
+    state.strategies.spawn_build_recovery(state.store.clone());
     let clock = Arc::new(stratagem_runtime::SystemClock);
     let config = EngineConfig {
         tick_every: std::time::Duration::from_millis(args.engine_tick_ms),

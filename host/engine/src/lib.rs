@@ -25,6 +25,7 @@ mod email;
 pub mod llm;
 pub mod providers;
 pub mod simulator;
+mod builds;
 mod strategies;
 
 use std::collections::HashMap;
@@ -38,7 +39,8 @@ use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, LoadError, Strate
 use stratagem_store::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionOutcome, SessionStart, Store, StoreError, StrategyState};
 
 pub use channels::{ChannelAdapter, ChannelError, Channels, Personas, Sent};
-pub use strategies::{BuildLeases, InstallError, StrategyService};
+pub use builds::{BuildLeases, BuildSlots, MAX_BUILD_ATTEMPTS};
+pub use strategies::{InstallError, StrategyService, DEFAULT_MAX_LOADED_BYTES};
 
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {

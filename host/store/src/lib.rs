@@ -27,7 +27,7 @@ pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;
 pub use dispatch::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionOutcome, SessionRecord, SessionStart};
 pub use imports::{ImportJob, ImportReport, ImportStatus, RejectedRow, StrategyFailure};
-pub use strategies::{BuildJob, BuildStatus, OwnedVersionInput, StrategyState, StrategyVersion, StrategyView, VersionInput};
+pub use strategies::{BuildClaim, BuildJob, BuildStatus, OwnedVersionInput, StrategyState, StrategyVersion, StrategyView, VersionInput};
 pub use tasks::HumanTask;
 pub use tenants::{ApiKey, CreatedKey};
 

@@ -17,6 +17,8 @@ pub enum BuildStatus {
     Building,
     Ready,
     Failed,
+    /// A newer version replaced it before its build finished.
+    Cancelled,
 }
 
 impl BuildStatus {
@@ -25,6 +27,7 @@ impl BuildStatus {
             BuildStatus::Building => "building",
             BuildStatus::Ready => "ready",
             BuildStatus::Failed => "failed",
+            BuildStatus::Cancelled => "cancelled",
         }
     }
 
@@ -33,6 +36,7 @@ impl BuildStatus {
             "building" => Ok(BuildStatus::Building),
             "ready" => Ok(BuildStatus::Ready),
             "failed" => Ok(BuildStatus::Failed),
+            "cancelled" => Ok(BuildStatus::Cancelled),
             other => Err(StoreError::Corrupt(format!("build status {other}"))),
         }
     }
@@ -47,7 +51,16 @@ pub enum VersionInput<'a> {
     Component(&'a [u8]),
 }
 
-/// A build taken over from a node whose lease expired.
+/// Which builds a node claims: those waiting in the queue, or those
+/// whose node stopped (their lease expired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildClaim {
+    Queued,
+    Stale,
+}
+
+/// A build claimed by a node: from the queue, or taken over from a node
+/// whose lease expired.
 pub struct BuildJob {
     pub tenant_id: String,
     pub strategy_id: String,
@@ -73,6 +86,8 @@ pub struct StrategyVersion {
     pub entry: String,
     pub sources: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
+    /// While it waits for a build slot: 1 when it is next in the queue.
+    pub queue_position: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,13 +115,16 @@ fn version(row: &AnyRow) -> Result<StrategyVersion> {
         entry: get(row, "entry")?,
         sources: from_json(&sources)?,
         created_at: from_micros(get(row, "created_at")?)?,
+        queue_position: None,
     })
 }
 
 impl Store {
-    /// Records an upload (or edit) as a new version in `building` state,
-    /// its build leased to the caller until `lease_until`. Returns the
-    /// strategy id and the version number.
+    /// Records an upload (or edit) as a new version in `building` state:
+    /// queued for any node's build worker, or (`claim`) leased to the
+    /// caller until then. Older versions still building are cancelled:
+    /// only the newest can become active. Returns the strategy id and the
+    /// version number.
     #[allow(clippy::too_many_arguments)]
     pub async fn add_strategy_version(
         &self,
@@ -115,7 +133,7 @@ impl Store {
         name: &str,
         kind: StrategyType,
         input: VersionInput<'_>,
-        lease_until: DateTime<Utc>,
+        claim: Option<DateTime<Utc>>,
     ) -> Result<(String, i64)> {
         self.campaign(tenant_id, campaign_id).await?;
         let mut tx = self.begin_write().await?;
@@ -136,6 +154,18 @@ impl Store {
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
+                let superseded = serde_json::json!({
+                    "kind": "superseded",
+                    "detail": format!("version {version} replaced this version before its build finished"),
+                });
+                sqlx::query(
+                    "UPDATE strategy_versions SET status = 'cancelled', error = $1, build_lease_until = NULL \
+                     WHERE strategy_id = $2 AND status = 'building'",
+                )
+                .bind(superseded.to_string())
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
                 (id, version)
             }
             None => {
@@ -161,7 +191,7 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO strategy_versions (strategy_id, version, tenant_id, entry, sources, status, origin, component, \
-             build_lease_until, build_attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10)",
+             build_lease_until, build_attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&id)
         .bind(version)
@@ -171,7 +201,8 @@ impl Store {
         .bind(BuildStatus::Building.as_str())
         .bind(origin)
         .bind(component)
-        .bind(micros(lease_until))
+        .bind(claim.map(micros))
+        .bind(i64::from(claim.is_some()))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -201,8 +232,53 @@ impl Store {
             )
             .bind(error.to_string()),
         };
-        query.bind(strategy_id).bind(version).execute(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
+        let finished = query.bind(strategy_id).bind(version).execute(&mut *tx).await?.rows_affected() == 1;
+        if finished && outcome.is_ok() {
+            // The newest ready version is the active one, for good: older
+            // versions can never run again, so their components go.
+            sqlx::query(
+                "UPDATE strategy_versions SET component = NULL WHERE strategy_id = $1 AND version < $2 \
+                 AND status <> 'building' AND component IS NOT NULL",
+            )
+            .bind(strategy_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// The content hash of a built version, whether or not it still keeps
+    /// its component.
+    pub async fn component_hash(&self, strategy_id: &str, version: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT component_hash FROM strategy_versions WHERE strategy_id = $1 AND version = $2")
+            .bind(strategy_id)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| get::<Option<String>>(&row, "component_hash")).transpose()?.flatten())
+    }
+
+    /// Which of `hashes` some version can still run: its component is kept.
+    pub async fn runnable_component_hashes(&self, hashes: &[String]) -> Result<std::collections::HashSet<String>> {
+        let mut runnable = std::collections::HashSet::new();
+        for chunk in hashes.chunks(50) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT DISTINCT component_hash FROM strategy_versions WHERE component IS NOT NULL AND component_hash IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for hash in chunk {
+                query = query.bind(hash);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                runnable.insert(get::<String>(&row, "component_hash")?);
+            }
+        }
+        Ok(runnable)
     }
 
     /// Extends the lease of a build this node is working on; `false` when
@@ -219,30 +295,61 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Takes over one build whose lease expired before `now` (its node
-    /// stopped), leasing it to the caller until `until`. The lease is a
-    /// compare-and-set on the old expiry, so of several nodes sweeping at
-    /// once exactly one wins each build.
-    pub async fn claim_stale_build(&self, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<BuildJob>> {
-        let candidates = sqlx::query(
-            "SELECT strategy_id, version, build_lease_until FROM strategy_versions \
-             WHERE status = 'building' AND build_lease_until < $1 ORDER BY build_lease_until LIMIT 8",
-        )
-        .bind(micros(now))
+    /// Claims one build for the caller until `until`: the oldest queued
+    /// one, or one whose lease expired before `now` (its node stopped),
+    /// skipping tenants that already have `per_tenant` builds running on
+    /// any node. The lease is a compare-and-set on the old one, so of
+    /// several nodes claiming at once exactly one wins each build.
+    pub async fn claim_next_build(
+        &self,
+        which: BuildClaim,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        per_tenant: i64,
+    ) -> Result<Option<BuildJob>> {
+        let candidates = match which {
+            BuildClaim::Queued => sqlx::query(
+                "SELECT strategy_id, version, tenant_id, build_lease_until FROM strategy_versions \
+                 WHERE status = 'building' AND build_lease_until IS NULL ORDER BY created_at, strategy_id LIMIT 16",
+            ),
+            BuildClaim::Stale => sqlx::query(
+                "SELECT strategy_id, version, tenant_id, build_lease_until FROM strategy_versions \
+                 WHERE status = 'building' AND build_lease_until < $1 ORDER BY build_lease_until LIMIT 16",
+            )
+            .bind(micros(now)),
+        }
         .fetch_all(&self.pool)
         .await?;
+        let mut busy_tenants = std::collections::HashSet::new();
         for candidate in &candidates {
             let strategy_id: String = get(candidate, "strategy_id")?;
             let version: i64 = get(candidate, "version")?;
-            let expired: i64 = get(candidate, "build_lease_until")?;
+            let tenant_id: String = get(candidate, "tenant_id")?;
+            if busy_tenants.contains(&tenant_id) {
+                continue;
+            }
+            let running: i64 = sqlx::query(
+                "SELECT COUNT(*) AS running FROM strategy_versions WHERE tenant_id = $1 AND status = 'building' \
+                 AND build_lease_until >= $2",
+            )
+            .bind(&tenant_id)
+            .bind(micros(now))
+            .fetch_one(&self.pool)
+            .await
+            .map(|row| get::<i64>(&row, "running"))??;
+            if running >= per_tenant {
+                busy_tenants.insert(tenant_id);
+                continue;
+            }
+            let old_lease = get::<Option<i64>>(candidate, "build_lease_until")?.unwrap_or(0);
             let claimed = sqlx::query(
                 "UPDATE strategy_versions SET build_lease_until = $1, build_attempts = build_attempts + 1 \
-                 WHERE strategy_id = $2 AND version = $3 AND status = 'building' AND build_lease_until = $4",
+                 WHERE strategy_id = $2 AND version = $3 AND status = 'building' AND COALESCE(build_lease_until, 0) = $4",
             )
             .bind(micros(until))
             .bind(&strategy_id)
             .bind(version)
-            .bind(expired)
+            .bind(old_lease)
             .execute(&self.pool)
             .await?;
             if claimed.rows_affected() == 0 {
@@ -283,12 +390,27 @@ impl Store {
             .ok_or(StoreError::NotFound("strategy"))?;
         let latest_version: i64 = get(&row, "latest_version")?;
         let latest = sqlx::query(
-            "SELECT version, status, origin, error, entry, sources, created_at FROM strategy_versions WHERE strategy_id = $1 AND version = $2",
+            "SELECT version, status, origin, error, entry, sources, created_at, build_lease_until FROM strategy_versions \
+             WHERE strategy_id = $1 AND version = $2",
         )
         .bind(id)
         .bind(latest_version)
         .fetch_one(&self.pool)
         .await?;
+        let mut latest_view = version(&latest)?;
+        if latest_view.status == BuildStatus::Building && get::<Option<i64>>(&latest, "build_lease_until")?.is_none() {
+            let created_at: i64 = get(&latest, "created_at")?;
+            let ahead: i64 = sqlx::query(
+                "SELECT COUNT(*) AS ahead FROM strategy_versions WHERE status = 'building' AND build_lease_until IS NULL \
+                 AND (created_at < $1 OR (created_at = $1 AND strategy_id < $2))",
+            )
+            .bind(created_at)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map(|row| get::<i64>(&row, "ahead"))??;
+            latest_view.queue_position = Some(ahead + 1);
+        }
         let active: Option<i64> = sqlx::query(
             "SELECT MAX(version) AS version FROM strategy_versions WHERE strategy_id = $1 AND status = 'ready'",
         )
@@ -302,7 +424,7 @@ impl Store {
             campaign_id: get(&row, "campaign_id")?,
             name: get(&row, "name")?,
             kind: StrategyType::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("kind {kind}")))?,
-            latest: version(&latest)?,
+            latest: latest_view,
             active_version: active,
             created_at: from_micros(get(&row, "created_at")?)?,
         })
@@ -376,7 +498,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT v.status, v.component_hash, v.error FROM strategy_versions v JOIN strategies s ON s.id = v.strategy_id \
              WHERE s.tenant_id = $1 AND s.campaign_id = $2 AND s.kind = $3 \
-             ORDER BY CASE v.status WHEN 'ready' THEN 0 WHEN 'building' THEN 1 ELSE 2 END, v.version DESC LIMIT 1",
+             ORDER BY CASE v.status WHEN 'ready' THEN 0 WHEN 'building' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END, v.version DESC LIMIT 1",
         )
         .bind(tenant_id)
         .bind(campaign_id)
@@ -387,7 +509,7 @@ impl Store {
         Ok(Some(match BuildStatus::parse(&get::<String>(&row, "status")?)? {
             BuildStatus::Ready => StrategyState::Ready(get(&row, "component_hash")?),
             BuildStatus::Building => StrategyState::Building,
-            BuildStatus::Failed => StrategyState::Failed(get::<Option<String>>(&row, "error")?.map(|text| from_json(&text)).transpose()?),
+            BuildStatus::Failed | BuildStatus::Cancelled => StrategyState::Failed(get::<Option<String>>(&row, "error")?.map(|text| from_json(&text)).transpose()?),
         }))
     }
 }

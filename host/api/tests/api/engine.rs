@@ -271,7 +271,7 @@ async fn errors_when_the_aggregation_strategy_cannot_run(backend: Backend) {
     let input = stratagem_store::VersionInput::Component(&empty_component);
     let (id, version) = app
         .store
-        .add_strategy_version(&tenant, &campaign, "broken", stratagem_domain::StrategyType::Aggregation, input, lease)
+        .add_strategy_version(&tenant, &campaign, "broken", stratagem_domain::StrategyType::Aggregation, input, Some(lease))
         .await
         .expect("version");
     app.store.finish_strategy_build(&id, version, Ok((&empty_component, "not-a-real-hash"))).await.expect("ready");

@@ -39,6 +39,9 @@ pub struct App {
     url: String,
     secrets: stratagem_store::SecretsKey,
     pub http: reqwest::Client,
+    pub strategies: Arc<StrategyService>,
+    /// Where the node's compiled strategy code is kept on disk.
+    pub artifact_dir: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -51,12 +54,17 @@ pub fn repo_file(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).expect("repository file")
 }
 
+/// The compiled code of the runtime the test binary shares.
+pub fn artifact_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("api-artifacts")
+}
+
 pub fn runtime() -> Arc<Runtime> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("api-artifacts");
-            Arc::new(Runtime::new(RuntimeConfig { cache_dir: cache, max_instances: 32, max_memory_bytes: 512 << 20 }).expect("runtime"))
+            let config = RuntimeConfig { cache_dir: artifact_dir(), max_instances: 32, max_memory_bytes: 512 << 20 };
+            Arc::new(Runtime::new(config).expect("runtime"))
         })
         .clone()
 }
@@ -88,7 +96,8 @@ async fn database_url(backend: Backend, dir: &Path) -> String {
 }
 
 /// Short leases so a test sees a stopped node's build taken over quickly.
-pub const TEST_LEASES: BuildLeases = BuildLeases { lease: Duration::from_secs(2), sweep_every: Duration::from_millis(200) };
+pub const TEST_LEASES: BuildLeases =
+    BuildLeases { lease: Duration::from_secs(2), sweep_every: Duration::from_millis(200), poll_every: Duration::from_millis(100) };
 
 /// Ticks often so tests see a campaign progress within moments.
 pub const TEST_ENGINE: EngineConfig = EngineConfig {
@@ -108,6 +117,10 @@ pub struct Tuning {
     pub upload_limit: Option<Duration>,
     pub webhook_body_limit: Option<Duration>,
     pub connections: ConnectionLimits,
+    /// A runtime of the node's own, with its compiled code in the node's
+    /// data directory, instead of the one the test binary shares.
+    pub own_runtime: bool,
+    pub max_loaded_bytes: Option<usize>,
 }
 
 /// Whether a node runs its background work: the campaign engine and the
@@ -179,7 +192,17 @@ impl App {
     ) -> App {
         log_internal_errors();
         let store = Store::connect(&url).await.expect("store").with_secrets_key(secrets.clone());
-        let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
+        let (runtime, artifact_dir) = if tuning.own_runtime {
+            let artifact_dir = dir.path().join("artifacts");
+            let config = RuntimeConfig { cache_dir: artifact_dir.clone(), max_instances: 16, max_memory_bytes: 512 << 20 };
+            (Arc::new(Runtime::new(config).expect("runtime")), artifact_dir)
+        } else {
+            (runtime(), crate::support::artifact_dir())
+        };
+        let mut strategies = StrategyService::new(runtime, builder()).with_build_leases(TEST_LEASES);
+        if let Some(bytes) = tuning.max_loaded_bytes {
+            strategies = strategies.with_max_loaded_bytes(bytes);
+        }
         let mut state = AppState::new(store.clone(), Arc::new(strategies));
         if let Some(limit) = tuning.download_limit {
             state = state.with_download_limit(limit);
@@ -191,16 +214,17 @@ impl App {
             state = state.with_webhook_body_limit(limit);
         }
         if background == Background::On {
-            stratagem_api::spawn_build_recovery(state.clone());
+            state.strategies.spawn_build_recovery(state.store.clone());
             let engine =
                 stratagem_engine::Engine::new(store.clone(), state.strategies.clone(), Arc::new(SystemClock), engine).with_rate_limits(limits);
             Arc::new(engine).spawn();
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
+        let state_strategies = state.strategies.clone();
         let app = stratagem_api::app(state);
         tokio::spawn(stratagem_api::serve(listener, app, tuning.connections, std::future::pending()));
-        App { base, store, url, secrets, http: reqwest::Client::new(), _dir: dir }
+        App { base, store, url, secrets, http: reqwest::Client::new(), strategies: state_strategies, artifact_dir, _dir: dir }
     }
 
     /// Announces a body of `length` bytes and sends none of it: the

@@ -1,0 +1,287 @@
+//! The build queue. An upload stores its version as queued; every node's
+//! worker claims queued builds while it has a free build slot, and no
+//! tenant runs more than its share of builds at once across the nodes, so
+//! one tenant's uploads cannot hold every slot. A claimed build is leased:
+//! its node renews the lease while it works, and a node that finds an
+//! expired lease (its node stopped) takes the build over, at most
+//! [`MAX_BUILD_ATTEMPTS`] times. A version replaced by a newer upload is
+//! cancelled: the queue skips it, and a build already running stops at
+//! once on this node, or at its next lease renewal on another.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use stratagem_runtime::{BuildError, LoadError, StrategySource};
+use stratagem_store::{BuildClaim, BuildJob, OwnedVersionInput, Store};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use crate::StrategyService;
+
+/// A build interrupted this many times (its node died each time) fails
+/// instead of taking down the next node too.
+pub const MAX_BUILD_ATTEMPTS: i64 = 3;
+
+/// How many builds run at once: on this node, and per tenant over all nodes.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildSlots {
+    pub per_node: usize,
+    pub per_tenant: usize,
+}
+
+impl Default for BuildSlots {
+    fn default() -> Self {
+        Self { per_node: 2, per_tenant: 1 }
+    }
+}
+
+/// This node's side of the queue: its slots, and the builds it runs.
+pub(crate) struct BuildQueue {
+    slots: Arc<Semaphore>,
+    per_tenant: i64,
+    wake: Notify,
+    started: std::sync::Once,
+    /// Running builds by strategy: (version, task), so an upload cancels
+    /// the build of the version it replaces.
+    running: Mutex<HashMap<String, (i64, tokio::task::AbortHandle)>>,
+}
+
+impl BuildQueue {
+    pub(crate) fn new(slots: BuildSlots) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(slots.per_node.max(1))),
+            per_tenant: slots.per_tenant.max(1) as i64,
+            wake: Notify::new(),
+            started: std::sync::Once::new(),
+            running: Mutex::default(),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, tokio::task::AbortHandle)>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl StrategyService {
+    /// Tells the queue a version was stored: the worker starts (once per
+    /// node), a build this node runs for an older version of the strategy
+    /// stops, and the worker looks for work at once.
+    pub fn queued(self: &Arc<Self>, store: &Store, strategy_id: &str, version: i64) {
+        self.start_build_worker(store);
+        let replaced = {
+            let mut running = self.queue.running();
+            match running.get(strategy_id) {
+                Some((building, _)) if *building < version => running.remove(strategy_id),
+                _ => None,
+            }
+        };
+        if let Some((_, task)) = replaced {
+            task.abort(); // the store already marked it cancelled
+        }
+        self.queue.wake.notify_one();
+    }
+
+    /// Starts this node's build worker if it is not running yet. It runs
+    /// until the process ends.
+    pub fn start_build_worker(self: &Arc<Self>, store: &Store) {
+        let (service, store) = (self.clone(), store.clone());
+        self.queue.started.call_once(move || {
+            tokio::spawn(async move { service.work_the_queue(store).await });
+        });
+    }
+
+    /// Takes over builds whose node stopped (their lease expired), every
+    /// `sweep_every`, and drops strategies nobody can run any more, until
+    /// the process ends.
+    pub fn spawn_build_recovery(self: &Arc<Self>, store: Store) -> tokio::task::JoinHandle<()> {
+        self.start_build_worker(&store);
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut sweep = tokio::time::interval(service.build_leases.sweep_every);
+            loop {
+                sweep.tick().await;
+                while service.claim_and_start(&store, BuildClaim::Stale).await.is_some() {}
+                if let Err(error) = service.prune(&store).await {
+                    tracing::warn!(%error, "could not prune unused strategies");
+                }
+            }
+        })
+    }
+
+    async fn work_the_queue(self: Arc<Self>, store: Store) {
+        loop {
+            if self.claim_and_start(&store, BuildClaim::Queued).await.is_none() {
+                // Nothing to claim (or no slot): wait for an upload here,
+                // a finished build, or another node's upload.
+                let _ = tokio::time::timeout(self.build_leases.poll_every, self.queue.wake.notified()).await;
+            }
+        }
+    }
+
+    /// Claims one build when a slot is free and starts it (or fails it,
+    /// when it was interrupted too often); `None` when there was no slot
+    /// or nothing to claim.
+    async fn claim_and_start(self: &Arc<Self>, store: &Store, which: BuildClaim) -> Option<()> {
+        let permit = self.queue.slots.clone().try_acquire_owned().ok()?;
+        let now = chrono::Utc::now();
+        let until = now + self.build_leases.lease;
+        let job = match store.claim_next_build(which, now, until, self.queue.per_tenant).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return None,
+            Err(error) => {
+                tracing::warn!(%error, "could not claim a strategy build");
+                return None;
+            }
+        };
+        if which == BuildClaim::Stale {
+            tracing::warn!(strategy_id = %job.strategy_id, version = job.version, attempt = job.attempts, "taking over a build whose node stopped");
+        }
+        if job.attempts > MAX_BUILD_ATTEMPTS {
+            let error = json!({"kind": "internal", "detail": format!(
+                "the build was interrupted {MAX_BUILD_ATTEMPTS} times (its server stopped each time); upload the strategy again, or contact support if it persists"
+            )});
+            if let Err(error) = store.finish_strategy_build(&job.strategy_id, job.version, Err(error)).await {
+                tracing::error!(%error, "could not fail an interrupted build");
+            }
+            return Some(());
+        }
+        self.spawn_build(store.clone(), job, permit);
+        Some(())
+    }
+
+    /// Builds and compiles, renewing the build's lease while it works; the
+    /// outcome lands on the version row, where any node can read it.
+    fn spawn_build(self: &Arc<Self>, store: Store, job: BuildJob, permit: OwnedSemaphorePermit) {
+        let service = self.clone();
+        let strategy_id = job.strategy_id.clone();
+        let version = job.version;
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let leases = service.build_leases;
+            let build = service.build(job.input);
+            tokio::pin!(build);
+            let mut renew = tokio::time::interval(leases.lease / 4);
+            renew.tick().await;
+            let outcome = loop {
+                tokio::select! {
+                    outcome = &mut build => break outcome,
+                    _ = renew.tick() => {
+                        match store.renew_build_lease(&job.strategy_id, job.version, chrono::Utc::now() + leases.lease).await {
+                            Ok(true) => {}
+                            // Cancelled, deleted, or finished by a node that took it over.
+                            Ok(false) => return service.build_ended(&job.strategy_id, job.version),
+                            Err(error) => tracing::warn!(strategy_id = %job.strategy_id, version = job.version, %error, "could not renew a build lease"),
+                        }
+                    }
+                }
+            };
+            let stored = match &outcome {
+                Ok((component, hash)) => store.finish_strategy_build(&job.strategy_id, job.version, Ok((component, hash))).await,
+                Err(error) => store.finish_strategy_build(&job.strategy_id, job.version, Err(error.clone())).await,
+            };
+            if let Err(error) = stored {
+                tracing::error!(strategy_id = %job.strategy_id, version = job.version, %error, "could not record the build outcome");
+            }
+            if outcome.is_ok() {
+                // The version before it can no longer run.
+                if let Err(error) = service.prune(&store).await {
+                    tracing::warn!(%error, "could not prune unused strategies");
+                }
+            }
+            service.build_ended(&job.strategy_id, job.version);
+        });
+        self.queue.running().insert(strategy_id, (version, task.abort_handle()));
+    }
+
+    fn build_ended(&self, strategy_id: &str, version: i64) {
+        let mut running = self.queue.running();
+        if running.get(strategy_id).is_some_and(|(building, _)| *building == version) {
+            running.remove(strategy_id);
+        }
+        drop(running);
+        self.queue.wake.notify_one(); // a slot is free
+    }
+
+    /// Source → component (componentize-py), then the contract check and
+    /// compilation, which a prebuilt component goes through alone.
+    async fn build(self: &Arc<Self>, input: OwnedVersionInput) -> Result<(Vec<u8>, String), Value> {
+        let component = match input {
+            OwnedVersionInput::Component(bytes) => bytes,
+            OwnedVersionInput::Source { entry, sources } => {
+                self.builder.build(&StrategySource { entry, files: sources }).await.map_err(|error| build_error(&error))?
+            }
+        };
+        let service = self.clone();
+        let compiled = tokio::task::spawn_blocking(move || {
+            let hash = stratagem_runtime::content_hash(&component);
+            service.load(&hash, &component).map(|_| (component, hash))
+        })
+        .await;
+        match compiled {
+            Ok(Ok(built)) => Ok(built),
+            Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {
+                Err(json!({"kind": "contract", "detail": error.to_string()}))
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, "compiling a strategy failed on this node");
+                Err(internal_error())
+            }
+            Err(panic) => {
+                tracing::error!(%panic, "compiling a strategy panicked");
+                Err(internal_error())
+            }
+        }
+    }
+}
+
+fn internal_error() -> Value {
+    json!({"kind": "internal", "detail": "the build service failed; try again, or contact support if it persists"})
+}
+
+/// A build error as the version row keeps it and the API shows it: a
+/// `kind`, a `detail` for people, and where in the user's code it was.
+fn build_error(error: &BuildError) -> Value {
+    let at = |python: &stratagem_runtime::PythonBuildError| {
+        json!({"type": python.type_name, "message": python.message, "file": python.file, "line": python.line,
+               "column": python.column, "source": python.source})
+    };
+    let mut value = match error {
+        BuildError::Python(python) => {
+            let mut value = at(python);
+            value["kind"] = "python".into();
+            value
+        }
+        BuildError::InvalidSource(_) => json!({"kind": "invalid_source"}),
+        BuildError::Timeout(_) | BuildError::CpuLimit(_) => json!({"kind": "timeout"}),
+        BuildError::MemoryLimit { python, .. } => {
+            let mut value = python.as_deref().map(at).unwrap_or_else(|| json!({}));
+            value["kind"] = "memory_limit".into();
+            value
+        }
+        BuildError::SnapshotTooLarge => json!({"kind": "too_large"}),
+        BuildError::Toolchain(detail) => {
+            // Server paths and tool output are for the operator's log.
+            tracing::error!(%detail, "strategy build failed in the toolchain");
+            return internal_error();
+        }
+    };
+    value["detail"] = error.to_string().into();
+    value
+}
+
+/// How long a build is leased for, how often nodes look for builds whose
+/// node stopped, and how often an idle worker looks for queued builds
+/// another node accepted. A build renews its lease at a quarter of it.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildLeases {
+    pub lease: Duration,
+    pub sweep_every: Duration,
+    pub poll_every: Duration,
+}
+
+impl Default for BuildLeases {
+    fn default() -> Self {
+        Self { lease: Duration::from_secs(120), sweep_every: Duration::from_secs(30), poll_every: Duration::from_secs(2) }
+    }
+}
