@@ -98,7 +98,7 @@ pub fn document() -> Value {
                     "responses": {"202": {"description": "The import job"}, "408": {"$ref": "#/components/responses/Problem"}, "413": {"$ref": "#/components/responses/Problem"}, "422": {"$ref": "#/components/responses/Problem"}, "429": {"$ref": "#/components/responses/Problem"}}
                 }
             },
-            "/imports/{id}": {"get": op("Import job: progress and report (accepted, updated, rejected with line and reason, strategy errors with traceback)", "contacts", None, "200")},
+            "/imports/{id}": {"get": op("Import job: progress and report (accepted, updated, rejected with line and reason, strategy errors with traceback). The counts are of committed rows; `status` is running, done or interrupted (its server stopped, or an error): then `interrupted_reason` and `detail` say why and what was written", "contacts", None, "200")},
             "/campaigns/{id}/contacts": {
                 "get": {
                     "summary": "Contacts with current stage, communication count and outcome",

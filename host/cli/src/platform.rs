@@ -124,11 +124,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(_) => Builder::from_env(),
         None => Builder::from_env().with_cache(data_dir.join("builds")),
     };
-    let interrupted = store.mark_stale_imports_interrupted(chrono::Utc::now() - chrono::Duration::hours(24)).await?;
-    if interrupted > 0 {
-        tracing::warn!(interrupted, "import jobs left running by a stopped node were marked interrupted");
-    }
     let state = AppState::new(store, Arc::new(StrategyService::new(runtime, builder)));
+    // Before the first request: on SQLite every import still running was
+    // left by a process that stopped; on PostgreSQL, those whose node's
+    // heartbeat lapsed (and, from then on, every sweep).
+    stratagem_api::recover_imports(state.clone()).await.context("marking interrupted imports")?;
     stratagem_api::spawn_build_recovery(state.clone());
     let clock = Arc::new(stratagem_runtime::SystemClock);
     let config = EngineConfig {

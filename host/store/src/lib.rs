@@ -26,7 +26,7 @@ pub use contacts::{ContactExport, ContactFilter, ContactSummary, StoredContact, 
 pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;
 pub use dispatch::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionOutcome, SessionRecord, SessionStart};
-pub use imports::{ImportJob, ImportReport, ImportStatus, RejectedRow, StrategyFailure};
+pub use imports::{ImportBatch, ImportCounts, ImportEnd, ImportJob, ImportReport, ImportStatus, InterruptedReason, RejectedRow, StrategyFailure};
 pub use strategies::{BuildJob, BuildStatus, OwnedVersionInput, StrategyState, StrategyVersion, StrategyView, VersionInput};
 pub use tasks::HumanTask;
 pub use tenants::{ApiKey, CreatedKey};
