@@ -1,9 +1,13 @@
-//! `Authorization: Bearer stg_…` → the caller's tenant.
+//! `Authorization: Bearer stg_…` → the caller's tenant, if the key is
+//! valid and its tenant active: a disabled tenant's key gets 403, a deleted
+//! tenant's 401 (its keys were revoked). The tenant's state is read on
+//! every request, so disabling takes effect at once.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
+use stratagem_store::KeyCheck;
 
 use crate::problem::ApiError;
 use crate::AppState;
@@ -29,9 +33,42 @@ pub async fn require_api_key(
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .ok_or(ApiError::Unauthorized)?;
-    let tenant = state.store.authenticate(presented.trim()).await?.ok_or(ApiError::Unauthorized)?;
+    let tenant = match state.store.check_api_key(presented).await? {
+        KeyCheck::Tenant(tenant) => tenant,
+        KeyCheck::TenantDisabled(_) => return Err(ApiError::TenantDisabled),
+        KeyCheck::Refused => return Err(ApiError::Unauthorized),
+    };
     request.extensions_mut().insert(Tenant(tenant));
     Ok(next.run(request).await)
+}
+
+/// The token of `Bearer <token>`. The scheme is matched in any letter case
+/// (RFC 9110 §11.1: auth-schemes are case-insensitive), and any run of
+/// spaces or tabs may separate it from the token or follow the token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let blank = |c: char| c == ' ' || c == '\t';
+    let (scheme, token) = value.trim_matches(blank).split_once(blank)?;
+    let token = token.trim_matches(blank);
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn works_when_the_scheme_is_in_any_case_and_spaced_out() {
+        for value in ["Bearer stg_a_b", "bearer stg_a_b", "BEARER stg_a_b", "bEaReR stg_a_b", "Bearer   stg_a_b", "Bearer\tstg_a_b ", " Bearer stg_a_b"] {
+            assert_eq!(bearer_token(value), Some("stg_a_b"), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn errors_when_the_scheme_or_token_is_wrong_or_missing() {
+        for value in ["", "Bearer", "Bearer   ", "Basic stg_a_b", "Bearerstg_a_b", "Bearer-stg_a_b", "stg_a_b", "Token stg_a_b"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 }

@@ -16,8 +16,8 @@ use stratagem_domain::contact_file::{self, FileError, FileFormat, ImportRow};
 use stratagem_domain::{CampaignContext, CampaignStatus, Contact, StrategyType};
 use stratagem_runtime::{InvokeOptions, Isolation, Strategy};
 use stratagem_store::{
-    ContactExport, ContactFilter, ContactSummary, ImportJob, ImportReport, ImportStatus, RejectedRow, SessionRecord, StoredContact,
-    StrategyFailure, UpsertOutcome,
+    Backend, ContactExport, ContactFilter, ContactSummary, ImportBatch, ImportCounts, ImportEnd, ImportJob, ImportReport,
+    InterruptedReason, RejectedRow, SessionRecord, StoredContact, StrategyFailure,
 };
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
@@ -118,18 +118,16 @@ async fn import(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(file_error)?;
-    let job = state.store.create_import_job(&tenant, &campaign_id, query.file_name.as_deref(), rows as i64).await?;
+    let job = state.store.create_import_job(&tenant, &campaign_id, query.file_name.as_deref(), rows as i64, &state.node_id).await?;
     let context = CampaignContext { id: campaign.id.clone(), name: campaign.name.clone(), result_fields: campaign.result_fields.clone() };
     tokio::spawn(run_import(state, tenant, context, job.id.clone(), read_batches(format, body), slot));
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
+/// What an import has committed so far: the job row holds the same.
 #[derive(Default)]
 struct Tally {
-    processed: i64,
-    accepted: i64,
-    updated: i64,
-    rejected: i64,
+    counts: ImportCounts,
     report: ImportReport,
     /// Contacts written by when the database's statistics are refreshed next.
     statistics_due_at: i64,
@@ -163,6 +161,86 @@ fn read_batches(format: FileFormat, file: axum::body::Bytes) -> Batches {
     receiver
 }
 
+/// How a node keeps its imports' jobs alive, and finds those of nodes
+/// that stopped. A node renews the heartbeat of each job it runs every
+/// `heartbeat_every` (and with every batch it writes); every `sweep_every`
+/// each node marks `interrupted` the running jobs not heard from for
+/// `lapse`. The lapse must be several heartbeats long: a live node whose
+/// job is taken for dead has its next batch refused and stops, so a
+/// wrong guess costs an import but never a count.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportLeases {
+    pub heartbeat_every: std::time::Duration,
+    pub lapse: std::time::Duration,
+    pub sweep_every: std::time::Duration,
+}
+
+impl Default for ImportLeases {
+    /// A heartbeat every 10 s; a job silent for a minute (six missed
+    /// heartbeats) is interrupted within 15 s more.
+    fn default() -> Self {
+        Self {
+            heartbeat_every: std::time::Duration::from_secs(10),
+            lapse: std::time::Duration::from_secs(60),
+            sweep_every: std::time::Duration::from_secs(15),
+        }
+    }
+}
+
+/// At a node's start-up: on SQLite, which one process uses at a time,
+/// every import still `running` was left by a process that stopped, and is
+/// marked `interrupted` at once. On every backend, imports whose node's
+/// heartbeat lapsed are marked interrupted now and every `sweep_every`
+/// after, by the task this returns.
+pub async fn recover_imports(state: AppState) -> Result<tokio::task::JoinHandle<()>, stratagem_store::StoreError> {
+    if state.store.backend() == Backend::Sqlite {
+        let interrupted = state.store.interrupt_imports_of_other_nodes(&state.node_id).await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "import jobs left running by a stopped process were marked interrupted");
+        }
+    }
+    let leases = state.import_leases;
+    let lapse = chrono::Duration::from_std(leases.lapse).unwrap_or(chrono::Duration::MAX);
+    let interrupted = state.store.interrupt_lapsed_imports(chrono::Utc::now() - lapse).await?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "import jobs whose node stopped were marked interrupted");
+    }
+    Ok(tokio::spawn(async move {
+        let mut sweep = tokio::time::interval(leases.sweep_every);
+        sweep.tick().await;
+        loop {
+            sweep.tick().await;
+            match state.store.interrupt_lapsed_imports(chrono::Utc::now() - lapse).await {
+                Ok(0) => {}
+                Ok(interrupted) => tracing::warn!(interrupted, "import jobs whose node stopped were marked interrupted"),
+                Err(error) => tracing::warn!(%error, "could not look for import jobs whose node stopped"),
+            }
+        }
+    }))
+}
+
+/// Why an import stopped before its end.
+enum Stopped {
+    /// The job is no longer this node's (taken for dead and marked
+    /// interrupted): it wrote nothing more, and there is nothing to close.
+    Lost,
+    Failed(ApiError),
+}
+
+impl From<ApiError> for Stopped {
+    fn from(error: ApiError) -> Self {
+        Stopped::Failed(error)
+    }
+}
+
+impl From<stratagem_store::StoreError> for Stopped {
+    fn from(error: stratagem_store::StoreError) -> Self {
+        Stopped::Failed(error.into())
+    }
+}
+
+/// Runs an import in its own task while renewing its job's heartbeat, then
+/// closes the job: `done`, or `interrupted` on an error or a panic.
 async fn run_import(
     state: AppState,
     tenant: String,
@@ -171,21 +249,57 @@ async fn run_import(
     batches: Batches,
     _slot: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let mut tally = Tally::default();
-    let outcome = import_rows(&state, &tenant, &campaign, &job_id, batches, &mut tally).await;
-    let status = match &outcome {
-        Ok(()) => ImportStatus::Done,
-        Err(error) => {
-            tracing::error!(%job_id, %error, "import stopped");
-            ImportStatus::Interrupted
+    let node_id = state.node_id.clone();
+    let mut import = tokio::spawn({
+        let (state, job_id) = (state.clone(), job_id.clone());
+        async move {
+            let mut tally = Tally::default();
+            import_rows(&state, &tenant, &campaign, &job_id, batches, &mut tally).await?;
+            // Before the job reads as done, so that a campaign started on
+            // seeing it is planned on its new rows.
+            if tally.counts.accepted + tally.counts.updated > 0 {
+                state.store.refresh_statistics().await?;
+            }
+            Ok::<(), Stopped>(())
+        }
+    });
+    let mut heartbeat = tokio::time::interval(state.import_leases.heartbeat_every);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut import => break outcome,
+            _ = heartbeat.tick() => match state.store.renew_import_heartbeat(&job_id, &node_id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Another node took this one for dead: stop writing.
+                    import.abort();
+                    tracing::error!(%job_id, "the import's job was marked interrupted meanwhile; the import stops");
+                    return;
+                }
+                Err(error) => tracing::warn!(%job_id, %error, "could not renew an import's heartbeat"),
+            },
         }
     };
-    if let Err(error) = state
-        .store
-        .update_import_job(&job_id, tally.processed, tally.accepted, tally.updated, tally.rejected, &tally.report, status)
-        .await
-    {
-        tracing::error!(%job_id, %error, "could not close the import job");
+    let end = match outcome {
+        Ok(Ok(())) => ImportEnd::Done,
+        Ok(Err(Stopped::Lost)) => {
+            tracing::error!(%job_id, "the import's job was marked interrupted meanwhile; the import stopped");
+            return;
+        }
+        Ok(Err(Stopped::Failed(error))) => {
+            tracing::error!(%job_id, %error, "import stopped");
+            ImportEnd::Interrupted(InterruptedReason::Error)
+        }
+        Err(panic) => {
+            tracing::error!(%job_id, %panic, "import panicked");
+            ImportEnd::Interrupted(InterruptedReason::Error)
+        }
+    };
+    match state.store.finish_import_job(&job_id, &node_id, end).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(%job_id, "the import's job was marked interrupted before it could be closed"),
+        Err(error) => tracing::error!(%job_id, %error, "could not close the import job"),
     }
 }
 
@@ -196,7 +310,7 @@ async fn import_rows(
     job_id: &str,
     batches: Batches,
     tally: &mut Tally,
-) -> Result<(), ApiError> {
+) -> Result<(), Stopped> {
     let strategy: Option<Arc<Strategy>> = match state.store.active_component(tenant, &campaign.id, StrategyType::DataLoad).await? {
         Some((hash, component)) => {
             let service = state.strategies.clone();
@@ -218,11 +332,13 @@ async fn import_rows(
     // Batch N is written while batch N+1's strategies run: the writer is
     // one database connection, the strategies the CPU. Batches never share
     // a contact (the parser rejects an object id repeated in a file), so
-    // none reads a contact another is writing. A write in flight when the
-    // import stops is still counted.
+    // none reads a contact another is writing. Each batch commits the
+    // job's counts with its contacts, so the job counts exactly the rows
+    // written; a write in flight when the import stops on an error is
+    // waited for, and its rows count once it committed.
     let mut writing = None;
     let outcome = import_batches(state, tenant, campaign, job_id, strategy, &options, batches, &mut writing, tally).await;
-    let written = finish_write(state, job_id, writing, tally).await;
+    let written = finish_write(state, writing, tally).await;
     outcome.and(written)
 }
 
@@ -237,17 +353,15 @@ async fn import_batches(
     mut batches: Batches,
     writing: &mut Option<WriteTask>,
     tally: &mut Tally,
-) -> Result<(), ApiError> {
+) -> Result<(), Stopped> {
     while let Some(batch) = batches.recv().await {
-        tally.processed += batch.len() as i64;
+        let rows = batch.len() as i64;
+        let mut rejected = Vec::new();
         let mut accepted_rows = Vec::with_capacity(batch.len());
         for row in batch {
             match row {
                 Ok(row) => accepted_rows.push(row),
-                Err(error) => {
-                    tally.rejected += 1;
-                    tally.report.rejected.push(RejectedRow { line: error.line, column: error.column, reason: error.message });
-                }
+                Err(error) => rejected.push(RejectedRow { line: error.line, column: error.column, reason: error.message }),
             }
         }
         let mut existing = match strategy {
@@ -264,47 +378,61 @@ async fn import_batches(
         let prepared: Vec<(Contact, Option<serde_json::Value>, Option<StrategyFailure>)> =
             futures::stream::iter(work).buffered(PARALLEL_INVOCATIONS).collect().await;
         let mut writes = Vec::with_capacity(prepared.len());
+        let mut failures = Vec::new();
         for (contact, last_error, failure) in prepared {
-            if let Some(failure) = failure {
-                tally.report.strategy_errors.push(failure);
-            }
+            failures.extend(failure);
             writes.push((contact, last_error));
         }
-        finish_write(state, job_id, writing.take(), tally).await?;
-        let (store, tenant, campaign_id) = (state.store.clone(), tenant.to_owned(), campaign.id.clone());
-        let task = tokio::spawn(async move { store.upsert_contacts(&tenant, &campaign_id, &writes).await });
+        finish_write(state, writing.take(), tally).await?;
+        // The report as it stands once this batch is written.
+        let mut report = tally.report.clone();
+        let rejected_count = rejected.len() as i64;
+        report.rejected.extend(rejected);
+        report.strategy_errors.extend(failures);
+        let batch = ImportBatch {
+            job_id: job_id.to_owned(),
+            node_id: state.node_id.to_string(),
+            tenant_id: tenant.to_owned(),
+            campaign_id: campaign.id.clone(),
+            contacts: writes,
+            rows,
+            rejected: rejected_count,
+            before: tally.counts,
+            report,
+        };
+        let store = state.store.clone();
+        let task = tokio::spawn(async move {
+            let written = store.write_import_batch(&batch).await?;
+            Ok::<_, stratagem_store::StoreError>(written.map(|counts| (counts, batch.report)))
+        });
         *writing = Some(task);
     }
     Ok(())
 }
 
-/// A batch's contacts being written.
-type WriteTask = tokio::task::JoinHandle<Result<Vec<UpsertOutcome>, stratagem_store::StoreError>>;
+/// A batch being written: the job's counts and report once it committed,
+/// `None` when the job was not this node's any more.
+type WriteTask = tokio::task::JoinHandle<Result<Option<(ImportCounts, ImportReport)>, stratagem_store::StoreError>>;
 
-/// Waits for a batch's write, counts it and reports the job's progress.
-async fn finish_write(state: &AppState, job_id: &str, writing: Option<WriteTask>, tally: &mut Tally) -> Result<(), ApiError> {
+/// Waits for a batch's write and takes the job's counts after it.
+async fn finish_write(state: &AppState, writing: Option<WriteTask>, tally: &mut Tally) -> Result<(), Stopped> {
     let Some(task) = writing else { return Ok(()) };
-    for outcome in task.await.map_err(|e| ApiError::Internal(e.to_string()))?? {
-        match outcome {
-            UpsertOutcome::Inserted => tally.accepted += 1,
-            UpsertOutcome::Updated => tally.updated += 1,
-        }
-    }
+    let Some((counts, report)) = task.await.map_err(|e| ApiError::Internal(e.to_string()))?? else {
+        return Err(Stopped::Lost);
+    };
+    tally.counts = counts;
+    tally.report = report;
     // PostgreSQL plans each batch's lookup of existing contacts from its
     // statistics. Statistics from before the import grew the campaign make
     // it scan the whole campaign for every batch, so lookups slowed from
     // 1.3 ms to 52 ms by 400k contacts. Refreshing them each time the
     // written count doubles keeps the plans right, at about a dozen
     // refreshes for a million contacts.
-    let written = tally.accepted + tally.updated;
+    let written = tally.counts.accepted + tally.counts.updated;
     if written >= tally.statistics_due_at {
         state.store.refresh_statistics().await?;
         tally.statistics_due_at = written * 2;
     }
-    state
-        .store
-        .update_import_job(job_id, tally.processed, tally.accepted, tally.updated, tally.rejected, &tally.report, ImportStatus::Running)
-        .await?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! API keys of the caller's tenant: list, create (the secret is in the
-//! response once), revoke.
+//! response once), revoke — except the last active one, which would lock
+//! the tenant out (409 `last-api-key`: create another key first).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

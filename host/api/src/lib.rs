@@ -31,6 +31,7 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use stratagem_store::Store;
 
+pub use contacts::{recover_imports, ImportLeases};
 pub use problem::ApiError;
 pub use server::{serve, ConnectionLimits};
 pub use stratagem_engine::{BuildLeases, StrategyService};
@@ -56,6 +57,10 @@ pub struct AppState {
     download_limit: std::time::Duration,
     /// How long a webhook's body may take to arrive (`webhooks`).
     webhook_body_limit: std::time::Duration,
+    /// This node (process): the import jobs it runs carry it, with a
+    /// heartbeat renewed as `import_leases` say (`contacts`).
+    node_id: Arc<str>,
+    import_leases: contacts::ImportLeases,
 }
 
 impl AppState {
@@ -69,7 +74,16 @@ impl AppState {
             upload_limit: contacts::UPLOAD_LIMIT,
             download_limit: contacts::DOWNLOAD_LIMIT,
             webhook_body_limit: webhooks::BODY_DEADLINE,
+            node_id: format!("node_{}", uuid::Uuid::now_v7().simple()).into(),
+            import_leases: contacts::ImportLeases::default(),
         }
+    }
+
+    /// How often imports renew their heartbeat, and how long one may lapse
+    /// before another node (or this one's sweep) marks the job interrupted.
+    pub fn with_import_leases(mut self, leases: contacts::ImportLeases) -> Self {
+        self.import_leases = leases;
+        self
     }
 
     /// Refuses contact files still arriving after `limit` (default 15

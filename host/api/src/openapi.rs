@@ -35,7 +35,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Stratagem API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Campaigns whose logic is written as Python strategies. Every error is an RFC 9457 problem document (application/problem+json) with `detail`, and `line`/`column` for bodies and files. Another tenant's ids answer 404."
+            "description": "Campaigns whose logic is written as Python strategies. Every error is an RFC 9457 problem document (application/problem+json) with `detail`, and `line`/`column` for bodies and files. Another tenant's ids answer 404. A key of a disabled tenant gets 403 (`/problems/tenant-disabled`), of a deleted one 401."
         },
         "servers": [{"url": "/api"}],
         "security": [{"apiKey": []}],
@@ -44,7 +44,11 @@ pub fn document() -> Value {
                 "get": op("List the tenant's API keys (secrets are never returned)", "keys", None, "200"),
                 "post": op("Create an API key; the secret is in this response only", "keys", Some("NewKey"), "201")
             },
-            "/keys/{id}": {"delete": op("Revoke an API key", "keys", None, "204")},
+            "/keys/{id}": {"delete": {
+                "summary": "Revoke an API key. The tenant's last active key cannot be revoked (409 `/problems/last-api-key`): create another key first",
+                "tags": ["keys"],
+                "responses": {"204": {"description": "Revoked"}, "401": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"}, "409": {"$ref": "#/components/responses/Problem"}}
+            }},
             "/campaigns": {
                 "get": op("List campaigns; `?status=RUNNING` filters", "campaigns", None, "200"),
                 "post": op("Create a campaign (status CREATED)", "campaigns", Some("Campaign"), "201")
@@ -98,7 +102,7 @@ pub fn document() -> Value {
                     "responses": {"202": {"description": "The import job"}, "408": {"$ref": "#/components/responses/Problem"}, "413": {"$ref": "#/components/responses/Problem"}, "422": {"$ref": "#/components/responses/Problem"}, "429": {"$ref": "#/components/responses/Problem"}}
                 }
             },
-            "/imports/{id}": {"get": op("Import job: progress and report (accepted, updated, rejected with line and reason, strategy errors with traceback)", "contacts", None, "200")},
+            "/imports/{id}": {"get": op("Import job: progress and report (accepted, updated, rejected with line and reason, strategy errors with traceback). The counts are of committed rows; `status` is running, done or interrupted (its server stopped, or an error): then `interrupted_reason` and `detail` say why and what was written", "contacts", None, "200")},
             "/campaigns/{id}/contacts": {
                 "get": {
                     "summary": "Contacts with current stage, communication count and outcome",
@@ -185,7 +189,7 @@ pub fn document() -> Value {
             }
         },
         "components": {
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "stg_… key from `stratagem tenant create` or POST /keys"}},
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "stg_… key from `stratagem tenant create`, `stratagem tenant key create` or POST /keys; the scheme is matched in any letter case"}},
             "responses": {"Problem": {"description": "RFC 9457 problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
             "schemas": {
                 "Problem": {"type": "object", "properties": {

@@ -24,6 +24,9 @@ pub enum ApiError {
     InvalidBody { detail: String, position: Option<Position> },
     #[error("a valid API key is required: send `Authorization: Bearer stg_…`")]
     Unauthorized,
+    /// A valid key whose tenant the operator disabled.
+    #[error("the tenant of this API key is disabled: its data is kept, but its keys are refused until the platform's operator enables it again")]
+    TenantDisabled,
     /// A provider webhook whose signature or secret does not verify.
     #[error("{0}")]
     WebhookRefused(String),
@@ -31,6 +34,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{detail}")]
     Conflict { detail: String, allowed: Option<Vec<String>> },
+    /// Revoking the tenant's only active key would lock it out.
+    #[error("this is the tenant's last active API key: revoking it would lock the tenant out of the API. Create another key first (POST /api/keys), switch to it, then revoke this one")]
+    LastApiKey,
     #[error("the body is larger than {limit_bytes} bytes")]
     TooLarge { limit_bytes: u64 },
     #[error("{detail}")]
@@ -76,9 +82,11 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
             ApiError::InvalidBody { .. } => (StatusCode::BAD_REQUEST, "invalid-body", "The request body is invalid"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::TenantDisabled => (StatusCode::FORBIDDEN, "tenant-disabled", "The tenant is disabled"),
             ApiError::WebhookRefused(_) => (StatusCode::UNAUTHORIZED, "webhook-refused", "The webhook does not verify"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict with the current state"),
+            ApiError::LastApiKey => (StatusCode::CONFLICT, "last-api-key", "The last API key cannot be revoked"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Payload too large"),
             ApiError::InvalidFile { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-file", "The uploaded file cannot be imported")
@@ -140,6 +148,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict(detail) => ApiError::Conflict { detail, allowed: None },
+            StoreError::LastApiKey => ApiError::LastApiKey,
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -2,6 +2,7 @@
 //!
 //!   stratagem serve
 //!   stratagem tenant create "Acme Collections"
+//!   stratagem tenant list | key create T | disable T | enable T | delete T --yes
 //!   stratagem strategy build app.py -o app.wasm
 //!   stratagem strategy run app.wasm --hook data-load --contact contact.json
 //!   stratagem simulate --contacts c.csv --data-load d.py --aggregation a.py
@@ -25,7 +26,7 @@ struct Cli {
 enum Command {
     /// Run the platform service (HTTP API on --listen).
     Serve(platform::ServeArgs),
-    /// Administer tenants.
+    /// Administer tenants: create, list, mint keys, disable, enable, delete.
     #[command(subcommand)]
     Tenant(platform::TenantCommand),
     /// Build and run strategies locally.

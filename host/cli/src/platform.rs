@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use stratagem_runtime::{BuildLimits, Builder, Runtime, RuntimeConfig};
 use stratagem_engine::{BuildSlots, Engine, EngineConfig, RateLimits};
-use stratagem_store::{Backend, SecretsKey, Store};
+use stratagem_store::{Backend, SecretsKey, Store, TenantInfo, TenantStatus};
 
 #[derive(Args)]
 pub struct Database {
@@ -148,10 +148,64 @@ impl BuildArgs {
     }
 }
 
+/// A tenant on the command line: its id, or its name when exactly one
+/// tenant that is not deleted has it.
 #[derive(Subcommand)]
 pub enum TenantCommand {
     /// Create a tenant and print its first API key (shown only once).
     Create {
+        name: String,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// List every tenant: id, status (active, disabled, deleted), active
+    /// keys, creation time and name.
+    List {
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Mint API keys for a tenant.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Refuse the tenant's API keys (403) until it is enabled again. Its
+    /// data, keys and campaigns are kept as they are; RUNNING campaigns
+    /// keep running.
+    Disable {
+        /// The tenant's id, or its name if no other tenant has it.
+        tenant: String,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Accept a disabled tenant's API keys again.
+    Enable {
+        /// The tenant's id, or its name if no other tenant has it.
+        tenant: String,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Delete a tenant: revoke all its keys (refused with 401 from then
+    /// on), stop its RUNNING campaigns and Deep Analysis runs. Its data is
+    /// kept in the database, not erased. Final: a deleted tenant cannot be
+    /// enabled or get new keys. Needs --yes.
+    Delete {
+        /// The tenant's id, or its name if no other tenant has it.
+        tenant: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key for a tenant and print it (shown only once).
+    Create {
+        /// The tenant's id, or its name if no other tenant has it.
+        tenant: String,
+        /// What the key is for, shown in the tenant's key list.
+        #[arg(long, default_value = "operator key")]
         name: String,
         #[command(flatten)]
         database: Database,
@@ -169,11 +223,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(_) => Builder::from_env(),
         None => Builder::from_env().with_cache(data_dir.join("builds")),
     };
-    let interrupted = store.mark_stale_imports_interrupted(chrono::Utc::now() - chrono::Duration::hours(24)).await?;
-    if interrupted > 0 {
-        tracing::warn!(interrupted, "import jobs left running by a stopped node were marked interrupted");
-    }
     let state = AppState::new(store, Arc::new(args.builds.service(runtime, builder)));
+    // Before the first request: on SQLite every import still running was
+    // left by a process that stopped; on PostgreSQL, those whose node's
+    // heartbeat lapsed (and, from then on, every sweep).
+    stratagem_api::recover_imports(state.clone()).await.context("marking interrupted imports")?;
     state.strategies.spawn_build_recovery(state.store.clone());
     let clock = Arc::new(stratagem_runtime::SystemClock);
     let config = EngineConfig {
@@ -200,12 +254,112 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 pub async fn tenant(command: TenantCommand) -> anyhow::Result<ExitCode> {
     match command {
         TenantCommand::Create { name, database } => {
+            let name = name.trim();
+            anyhow::ensure!(!name.is_empty(), "the tenant's name must not be empty");
             let store = database.open().await?;
-            let (tenant, key) = store.create_tenant(name.trim()).await?;
-            println!("tenant: {tenant}");
-            println!("api key: {}", key.key);
-            eprintln!("Keep the key now: it is shown only once. Use it as `Authorization: Bearer <key>`.");
+            let (tenant, key) = store.create_tenant(name).await?;
+            print_key(&tenant, &key.key);
+            Ok(ExitCode::SUCCESS)
+        }
+        TenantCommand::List { database } => {
+            let store = database.open().await?;
+            let tenants = store.list_tenants().await?;
+            if tenants.is_empty() {
+                eprintln!("no tenants yet: `stratagem tenant create NAME` creates one");
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{:<36}  {:<8}  {:>4}  {:<20}  NAME", "ID", "STATUS", "KEYS", "CREATED");
+            for tenant in tenants {
+                println!(
+                    "{:<36}  {:<8}  {:>4}  {:<20}  {}",
+                    tenant.id,
+                    tenant.status.as_str(),
+                    tenant.active_keys,
+                    tenant.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    tenant.name
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TenantCommand::Key(KeyCommand::Create { tenant, name, database }) => {
+            let store = database.open().await?;
+            let tenant = find_tenant(&store, &tenant).await?;
+            anyhow::ensure!(tenant.status != TenantStatus::Deleted, "tenant {} is deleted; a deleted tenant gets no new keys", describe(&tenant));
+            let key = store.create_api_key(&tenant.id, name.trim()).await?;
+            print_key(&tenant.id, &key.key);
+            if tenant.status == TenantStatus::Disabled {
+                eprintln!("The tenant is disabled: the key works once `stratagem tenant enable {}` has run.", tenant.id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TenantCommand::Disable { tenant, database } => set_disabled(&database, &tenant, true).await,
+        TenantCommand::Enable { tenant, database } => set_disabled(&database, &tenant, false).await,
+        TenantCommand::Delete { tenant, yes, database } => {
+            let store = database.open().await?;
+            let tenant = find_tenant(&store, &tenant).await?;
+            anyhow::ensure!(tenant.status != TenantStatus::Deleted, "tenant {} is deleted already", describe(&tenant));
+            if !yes {
+                anyhow::bail!(
+                    "deleting tenant {} revokes its {} active key(s) and stops its running campaigns and analyses; \
+                     its data is kept. Run again with --yes to delete it",
+                    describe(&tenant),
+                    tenant.active_keys
+                );
+            }
+            let deleted = store.delete_tenant(&tenant.id).await?;
+            println!(
+                "deleted tenant {}: {} key(s) revoked, {} running campaign(s) and {} analysis run(s) stopped; its data is kept in the database",
+                describe(&tenant),
+                deleted.revoked_keys,
+                deleted.stopped_campaigns,
+                deleted.stopped_analyses
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn print_key(tenant: &str, key: &str) {
+    println!("tenant: {tenant}");
+    println!("api key: {key}");
+    eprintln!("Keep the key now: it is shown only once. Use it as `Authorization: Bearer <key>`.");
+}
+
+/// `Acme (ten_…)`.
+fn describe(tenant: &TenantInfo) -> String {
+    format!("{} ({})", tenant.name, tenant.id)
+}
+
+/// The tenant `reference` names: by id, else by a name no other tenant
+/// that is not deleted has.
+async fn find_tenant(store: &Store, reference: &str) -> anyhow::Result<TenantInfo> {
+    let reference = reference.trim();
+    let mut found = store.find_tenants(reference).await?;
+    match found.len() {
+        0 => anyhow::bail!("no tenant has the id or name `{reference}`; `stratagem tenant list` shows them"),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let ids: Vec<&str> = found.iter().map(|tenant| tenant.id.as_str()).collect();
+            anyhow::bail!("{} tenants are named `{reference}`; name one by its id: {}", found.len(), ids.join(", "))
+        }
+    }
+}
+
+async fn set_disabled(database: &Database, reference: &str, disabled: bool) -> anyhow::Result<ExitCode> {
+    let store = database.open().await?;
+    let tenant = find_tenant(&store, reference).await?;
+    anyhow::ensure!(
+        tenant.status != TenantStatus::Deleted,
+        "tenant {} is deleted; a deleted tenant cannot be {}",
+        describe(&tenant),
+        if disabled { "disabled" } else { "enabled" }
+    );
+    let changed = store.set_tenant_disabled(&tenant.id, disabled).await?;
+    let state = if disabled { "disabled" } else { "enabled" };
+    match (changed, disabled) {
+        (false, _) => println!("tenant {} is {state} already", describe(&tenant)),
+        (true, true) => println!("disabled tenant {}: its API keys are refused (403) until `stratagem tenant enable {}`", describe(&tenant), tenant.id),
+        (true, false) => println!("enabled tenant {}: its API keys work again", describe(&tenant)),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -109,11 +109,25 @@ impl Store {
         campaign_id: &str,
         contacts: &[(Contact, Option<serde_json::Value>)],
     ) -> Result<Vec<UpsertOutcome>> {
+        let mut tx = self.begin_write().await?;
+        let outcomes = self.upsert_contacts_in(&mut tx, tenant_id, campaign_id, contacts).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// `upsert_contacts` inside a write transaction the caller commits
+    /// (an import commits its job's progress with the batch).
+    pub(crate) async fn upsert_contacts_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tenant_id: &str,
+        campaign_id: &str,
+        contacts: &[(Contact, Option<serde_json::Value>)],
+    ) -> Result<Vec<UpsertOutcome>> {
         let object_ids: Vec<&str> = contacts.iter().map(|(contact, _)| contact.object_id.as_str()).collect();
         if object_ids.iter().collect::<HashSet<_>>().len() != object_ids.len() {
             return Err(StoreError::Conflict("a batch names the same object_id twice".into()));
         }
-        let mut tx = self.begin_write().await?;
         let mut existing: HashMap<String, String> = HashMap::new();
         for chunk in object_ids.chunks(ID_CHUNK) {
             let sql = format!(
@@ -125,7 +139,7 @@ impl Store {
             for object_id in chunk {
                 query = query.bind(*object_id);
             }
-            for row in query.fetch_all(&mut *tx).await? {
+            for row in query.fetch_all(&mut **tx).await? {
                 existing.insert(get(&row, "object_id")?, get(&row, "id")?);
             }
         }
@@ -172,7 +186,7 @@ impl Store {
                     .bind(now)
                     .bind(now);
             }
-            for row in query.fetch_all(&mut *tx).await? {
+            for row in query.fetch_all(&mut **tx).await? {
                 stored.insert(get(&row, "object_id")?, get(&row, "id")?);
             }
         }
@@ -198,7 +212,7 @@ impl Store {
             for id in chunk {
                 query = query.bind((*id).clone());
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
 
         let communications: Vec<(&String, usize, &Communication)> = contacts
@@ -232,9 +246,8 @@ impl Store {
                     .bind(comm.alternative.as_deref())
                     .bind(to_json(&comm.parameters)?);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
         Ok(updated.into_iter().map(|updated| if updated { UpsertOutcome::Updated } else { UpsertOutcome::Inserted }).collect())
     }
 

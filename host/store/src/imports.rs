@@ -1,18 +1,28 @@
 //! Contact import jobs: progress and the report (accepted, updated,
 //! rejected rows with line and reason, strategy failures with traceback).
+//!
+//! A job belongs to the node (one `serve` process) that received the file:
+//! it carries the node's id and a heartbeat the node renews while it works.
+//! Each batch of contacts is written in one transaction with the job's
+//! counts after it, and only while the job is still that node's and
+//! `running`: the counts are exactly the rows committed, and a node that
+//! was taken for dead writes nothing more. A job whose node stopped is
+//! marked `interrupted` (see `migrations/*/0015_import_heartbeats.sql`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
+use stratagem_domain::Contact;
 
-use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError};
+use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError, UpsertOutcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportStatus {
     Running,
     Done,
-    /// The node running it stopped before the end; imported batches stay.
+    /// The import stopped before the end; the batches written stay, and
+    /// the counts are theirs.
     Interrupted,
 }
 
@@ -31,6 +41,40 @@ impl ImportStatus {
             .find(|status| status.as_str() == text)
             .ok_or_else(|| StoreError::Corrupt(format!("import status {text}")))
     }
+}
+
+/// Why an import was interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InterruptedReason {
+    /// The server process running it stopped (a crash, a kill, a restart):
+    /// its heartbeat lapsed, or on SQLite a later process started.
+    NodeStopped,
+    /// It stopped on a server error (in the server's log).
+    Error,
+}
+
+impl InterruptedReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            InterruptedReason::NodeStopped => "node_stopped",
+            InterruptedReason::Error => "error",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        [InterruptedReason::NodeStopped, InterruptedReason::Error]
+            .into_iter()
+            .find(|reason| reason.as_str() == text)
+            .ok_or_else(|| StoreError::Corrupt(format!("import interruption reason {text}")))
+    }
+}
+
+/// How a node closes its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportEnd {
+    Done,
+    Interrupted(InterruptedReason),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +99,16 @@ pub struct ImportReport {
     pub strategy_errors: Vec<StrategyFailure>,
 }
 
+/// A job's counts: `processed_rows` = `accepted` + `updated` + `rejected`,
+/// all of committed batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportCounts {
+    pub processed_rows: i64,
+    pub accepted: i64,
+    pub updated: i64,
+    pub rejected: i64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportJob {
     pub id: String,
@@ -62,21 +116,52 @@ pub struct ImportJob {
     pub status: ImportStatus,
     pub file_name: Option<String>,
     pub total_rows: i64,
+    /// Rows of committed batches: accepted + updated + rejected.
     pub processed_rows: i64,
     pub accepted: i64,
     pub updated: i64,
     pub rejected: i64,
     pub report: ImportReport,
+    /// Set when `interrupted`.
+    pub interrupted_reason: Option<InterruptedReason>,
+    /// For an interrupted job: why, what was written, and what to do.
+    pub detail: Option<String>,
+    /// The last sign of life of the node running the job.
+    pub heartbeat_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A batch of an import, written with the job's counts after it.
+#[derive(Debug, Clone)]
+pub struct ImportBatch {
+    pub job_id: String,
+    /// The node that holds the job; the batch is written only while it does.
+    pub node_id: String,
+    pub tenant_id: String,
+    pub campaign_id: String,
+    /// The accepted rows, as DATA_LOAD left them.
+    pub contacts: Vec<(Contact, Option<serde_json::Value>)>,
+    /// The file's rows in this batch, `contacts` and `rejected` together.
+    pub rows: i64,
+    pub rejected: i64,
+    /// The job's counts before this batch.
+    pub before: ImportCounts,
+    /// The job's whole report once this batch is written.
+    pub report: ImportReport,
+}
+
+const JOB_COLUMNS: &str = "id, campaign_id, status, file_name, total_rows, processed_rows, accepted, updated, rejected, report, \
+     interrupted_reason, heartbeat_at, created_at, finished_at";
+
 fn job(row: &AnyRow) -> Result<ImportJob> {
-    let status: String = get(row, "status")?;
-    Ok(ImportJob {
+    let status = ImportStatus::parse(&get::<String>(row, "status")?)?;
+    let interrupted_reason = get::<Option<String>>(row, "interrupted_reason")?.as_deref().map(InterruptedReason::parse).transpose()?;
+    let heartbeat_at = get::<Option<i64>>(row, "heartbeat_at")?.map(from_micros).transpose()?;
+    let mut job = ImportJob {
         id: get(row, "id")?,
         campaign_id: get(row, "campaign_id")?,
-        status: ImportStatus::parse(&status)?,
+        status,
         file_name: get(row, "file_name")?,
         total_rows: get(row, "total_rows")?,
         processed_rows: get(row, "processed_rows")?,
@@ -84,23 +169,54 @@ fn job(row: &AnyRow) -> Result<ImportJob> {
         updated: get(row, "updated")?,
         rejected: get(row, "rejected")?,
         report: from_json(&get::<String>(row, "report")?)?,
+        interrupted_reason,
+        detail: None,
+        heartbeat_at,
         created_at: from_micros(get(row, "created_at")?)?,
         finished_at: get::<Option<i64>>(row, "finished_at")?.map(from_micros).transpose()?,
-    })
+    };
+    job.detail = interruption_detail(&job);
+    Ok(job)
+}
+
+/// An interrupted job's report in words.
+fn interruption_detail(job: &ImportJob) -> Option<String> {
+    if job.status != ImportStatus::Interrupted {
+        return None;
+    }
+    let why = match (job.interrupted_reason, job.heartbeat_at) {
+        (Some(InterruptedReason::Error), _) => "it stopped on a server error".to_owned(),
+        (_, Some(heartbeat)) => format!(
+            "the server running it stopped before it finished (last heard from at {})",
+            heartbeat.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        (_, None) => "the server running it stopped before it finished".to_owned(),
+    };
+    let unread = (job.total_rows - job.processed_rows).max(0);
+    Some(format!(
+        "the import was interrupted: {why}. {} of {} rows were written ({} new, {} updated, {} rejected); \
+         the other {unread} were not. Import the file again to finish: rows already written are matched by object_id \
+         and updated, not duplicated.",
+        job.processed_rows, job.total_rows, job.accepted, job.updated, job.rejected
+    ))
 }
 
 impl Store {
+    /// A `running` job held by `node_id`, its heartbeat now.
     pub async fn create_import_job(
         &self,
         tenant_id: &str,
         campaign_id: &str,
         file_name: Option<&str>,
         total_rows: i64,
+        node_id: &str,
     ) -> Result<ImportJob> {
         let id = new_id("imp");
+        let now = micros(Utc::now());
         sqlx::query(
             "INSERT INTO import_jobs (id, tenant_id, campaign_id, status, file_name, total_rows, processed_rows, \
-             accepted, updated, rejected, report, created_at) VALUES ($1, $2, $3, 'running', $4, $5, 0, 0, 0, 0, $6, $7)",
+             accepted, updated, rejected, report, created_at, node_id, heartbeat_at) \
+             VALUES ($1, $2, $3, 'running', $4, $5, 0, 0, 0, 0, $6, $7, $8, $9)",
         )
         .bind(&id)
         .bind(tenant_id)
@@ -108,68 +224,122 @@ impl Store {
         .bind(file_name)
         .bind(total_rows)
         .bind(to_json(&ImportReport::default())?)
-        .bind(micros(Utc::now()))
+        .bind(now)
+        .bind(node_id)
+        .bind(now)
         .execute(&self.pool)
         .await?;
         self.import_job(tenant_id, &id).await
     }
 
-    /// Records progress; `finished` closes the job.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn update_import_job(
-        &self,
-        id: &str,
-        processed_rows: i64,
-        accepted: i64,
-        updated: i64,
-        rejected: i64,
-        report: &ImportReport,
-        status: ImportStatus,
-    ) -> Result<()> {
-        if status != ImportStatus::Running && accepted + updated > 0 {
-            // Before the job reads as finished, so that a campaign started
-            // on seeing it is planned on its new rows.
-            self.refresh_statistics().await?;
-        }
-        let finished = (status != ImportStatus::Running).then(|| micros(Utc::now()));
-        sqlx::query(
+    /// Writes a batch's contacts and the job's counts after it in one
+    /// transaction, if the job is still `running` on `node_id`; the counts
+    /// after it, or `None` (nothing written) when the job is not, because
+    /// it was marked interrupted meanwhile.
+    pub async fn write_import_batch(&self, batch: &ImportBatch) -> Result<Option<ImportCounts>> {
+        let mut tx = self.begin_write().await?;
+        let outcomes = self.upsert_contacts_in(&mut tx, &batch.tenant_id, &batch.campaign_id, &batch.contacts).await?;
+        let inserted = outcomes.iter().filter(|outcome| **outcome == UpsertOutcome::Inserted).count() as i64;
+        let after = ImportCounts {
+            processed_rows: batch.before.processed_rows + batch.rows,
+            accepted: batch.before.accepted + inserted,
+            updated: batch.before.updated + (outcomes.len() as i64 - inserted),
+            rejected: batch.before.rejected + batch.rejected,
+        };
+        let done = sqlx::query(
             "UPDATE import_jobs SET processed_rows = $1, accepted = $2, updated = $3, rejected = $4, report = $5, \
-             status = $6, finished_at = $7 WHERE id = $8",
+             heartbeat_at = $6 WHERE id = $7 AND node_id = $8 AND status = 'running'",
         )
-        .bind(processed_rows)
-        .bind(accepted)
-        .bind(updated)
-        .bind(rejected)
-        .bind(to_json(report)?)
+        .bind(after.processed_rows)
+        .bind(after.accepted)
+        .bind(after.updated)
+        .bind(after.rejected)
+        .bind(to_json(&batch.report)?)
+        .bind(micros(Utc::now()))
+        .bind(&batch.job_id)
+        .bind(&batch.node_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    /// Renews the heartbeat of a job `node_id` holds; `false` when the
+    /// job is no longer running on it (marked interrupted meanwhile).
+    pub async fn renew_import_heartbeat(&self, id: &str, node_id: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE import_jobs SET heartbeat_at = $1 WHERE id = $2 AND node_id = $3 AND status = 'running'")
+            .bind(micros(Utc::now()))
+            .bind(id)
+            .bind(node_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Closes a job `node_id` holds; its counts are the batches' already.
+    /// `false` when it was not running on that node any more.
+    pub async fn finish_import_job(&self, id: &str, node_id: &str, end: ImportEnd) -> Result<bool> {
+        let (status, reason) = match end {
+            ImportEnd::Done => (ImportStatus::Done, None),
+            ImportEnd::Interrupted(reason) => (ImportStatus::Interrupted, Some(reason.as_str())),
+        };
+        let now = micros(Utc::now());
+        let done = sqlx::query(
+            "UPDATE import_jobs SET status = $1, interrupted_reason = $2, finished_at = $3, heartbeat_at = $4 \
+             WHERE id = $5 AND node_id = $6 AND status = 'running'",
+        )
         .bind(status.as_str())
-        .bind(finished)
+        .bind(reason)
+        .bind(now)
+        .bind(now)
         .bind(id)
+        .bind(node_id)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn import_job(&self, tenant_id: &str, id: &str) -> Result<ImportJob> {
-        let row = sqlx::query(
-            "SELECT id, campaign_id, status, file_name, total_rows, processed_rows, accepted, updated, rejected, report, \
-             created_at, finished_at FROM import_jobs WHERE id = $1 AND tenant_id = $2",
-        )
-        .bind(id)
-        .bind(tenant_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound("import job"))?;
+        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM import_jobs WHERE id = $1 AND tenant_id = $2"))
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("import job"))?;
         job(&row)
     }
 
-    /// Jobs left `running` by a node that stopped are marked interrupted
-    /// once they have not progressed for `stale_after`.
-    pub async fn mark_stale_imports_interrupted(&self, older_than: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query("UPDATE import_jobs SET status = 'interrupted', finished_at = $1 WHERE status = 'running' AND created_at < $2")
-            .bind(micros(Utc::now()))
-            .bind(micros(older_than))
-            .execute(&self.pool)
-            .await?;
+    /// Marks interrupted the running jobs whose node has not been heard
+    /// from since `heartbeat_before` (jobs from before heartbeats: since
+    /// they were created). Returns how many.
+    pub async fn interrupt_lapsed_imports(&self, heartbeat_before: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE import_jobs SET status = 'interrupted', interrupted_reason = 'node_stopped', finished_at = $1 \
+             WHERE status = 'running' AND COALESCE(heartbeat_at, created_at) < $2",
+        )
+        .bind(micros(Utc::now()))
+        .bind(micros(heartbeat_before))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Marks interrupted every running job that is not `node_id`'s: on
+    /// SQLite, which one process uses at a time, a new process's start-up
+    /// knows every other process that held a job has stopped.
+    pub async fn interrupt_imports_of_other_nodes(&self, node_id: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE import_jobs SET status = 'interrupted', interrupted_reason = 'node_stopped', finished_at = $1 \
+             WHERE status = 'running' AND (node_id IS NULL OR node_id <> $2)",
+        )
+        .bind(micros(Utc::now()))
+        .bind(node_id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 }

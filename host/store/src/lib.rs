@@ -26,10 +26,10 @@ pub use contacts::{ContactExport, ContactFilter, ContactSummary, StoredContact, 
 pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;
 pub use dispatch::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionOutcome, SessionRecord, SessionStart};
-pub use imports::{ImportJob, ImportReport, ImportStatus, RejectedRow, StrategyFailure};
+pub use imports::{ImportBatch, ImportCounts, ImportEnd, ImportJob, ImportReport, ImportStatus, InterruptedReason, RejectedRow, StrategyFailure};
 pub use strategies::{BuildClaim, BuildJob, BuildStatus, OwnedVersionInput, StrategyState, StrategyVersion, StrategyView, VersionInput};
 pub use tasks::HumanTask;
-pub use tenants::{ApiKey, CreatedKey};
+pub use tenants::{ApiKey, CreatedKey, DeletedTenant, KeyCheck, TenantInfo, TenantStatus};
 
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -41,6 +41,9 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// Revoking this key would leave its tenant with none.
+    #[error("the tenant's last active API key cannot be revoked")]
+    LastApiKey,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migrations: {0}")]

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::support::{App, Backend, Client, Tuning};
+use crate::support::{App, Background, Backend, Client, Tuning};
 
 both_backends!(
     works_when_the_spec_csv_is_imported_through_the_data_load_strategy,
@@ -13,6 +13,7 @@ both_backends!(
     works_when_the_list_filters_and_pages,
     works_when_the_list_agrees_with_its_total_during_an_import,
     works_when_the_export_escapes_formulas,
+    works_when_a_dead_nodes_import_is_interrupted_with_exact_counts,
 );
 
 const SPEC_CSV: &str = "Object_id,External_ID,Name,Email,Phone,add_param1,add_param2\n\
@@ -356,4 +357,87 @@ async fn errors_when_an_import_announces_more_than_the_upload_limit(backend: Bac
         assert!(reply.starts_with("http/1.1 413") && reply.contains("larger than 536870912 bytes"), "{reply}");
     }
     assert_eq!(import(&client, &campaign, "text/csv", &people_csv(0..3, &[])).await["accepted"], 3);
+}
+
+/// Contacts `C-00000`, … for `indexes`, as an import writes them.
+fn batch_of(indexes: std::ops::Range<usize>) -> Vec<(stratagem_domain::Contact, Option<serde_json::Value>)> {
+    indexes
+        .map(|i| {
+            let contact = json!({"object_id": format!("C-{i:05}"), "external_id": format!("U-{i}"), "name": format!("Person {i}")});
+            (serde_json::from_value(contact).expect("contact"), None)
+        })
+        .collect()
+}
+
+/// A node imported two batches of a 12-row file (one row rejected) and
+/// died while its third batch was in flight. The job counts exactly the
+/// committed rows, not the lost batch; once the node is known dead the job
+/// is `interrupted` and says what was written. On SQLite the restart knows
+/// at once (one process uses the database at a time); on PostgreSQL
+/// another node knows once the dead node's heartbeat has lapsed, since
+/// until then it may be alive. A late write of the dead node is refused.
+async fn works_when_a_dead_nodes_import_is_interrupted_with_exact_counts(backend: Backend) {
+    use stratagem_store::{ImportBatch, ImportCounts, ImportReport, RejectedRow};
+    let dead = App::start_with(backend, Background::Off).await;
+    let (tenant, client) = dead.tenant_with_id("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let job = dead.store.create_import_job(&tenant, &campaign, Some("contacts.csv"), 12, "node_dead").await.expect("job");
+    let write = |contacts, rows, rejected: Vec<RejectedRow>, before| ImportBatch {
+        job_id: job.id.clone(),
+        node_id: "node_dead".into(),
+        tenant_id: tenant.clone(),
+        campaign_id: campaign.clone(),
+        contacts,
+        rows,
+        rejected: rejected.len() as i64,
+        before,
+        report: ImportReport { rejected, strategy_errors: Vec::new() },
+    };
+    let first = dead.store.write_import_batch(&write(batch_of(0..4), 4, Vec::new(), ImportCounts::default())).await.expect("write");
+    let first = first.expect("the job is the dead node's");
+    let bad_row = RejectedRow { line: 9, column: None, reason: "line 9: expected 5 fields, found 2".into() };
+    let second = dead.store.write_import_batch(&write(batch_of(4..7), 4, vec![bad_row.clone()], first)).await.expect("write");
+    let second = second.expect("the job is the dead node's");
+    assert_eq!(second, ImportCounts { processed_rows: 8, accepted: 7, updated: 0, rejected: 1 });
+    // The third batch (rows 9-12) was in flight when the node died: never committed.
+
+    // The dead node's heartbeat lapses after the default minute; the
+    // survivor sweeps often.
+    let leases = stratagem_api::ImportLeases { sweep_every: std::time::Duration::from_millis(200), ..Default::default() };
+    let survivor = dead.second_node_tuned(Tuning { import_leases: Some(leases), ..Tuning::default() }).await;
+    let client = survivor.client_for(&client);
+    let path = format!("/imports/{}", job.id);
+    let report = match backend {
+        // Known at once: the survivor's start-up marked it before serving.
+        Backend::Sqlite => client.get(&path).await.body,
+        Backend::Postgres => {
+            // The node was heard from moments ago: it may be alive.
+            assert_eq!(client.get(&path).await.body["status"], "running");
+            // As if it had gone silent two minutes ago.
+            use sqlx::Connection;
+            let mut database = sqlx::PgConnection::connect(survivor.database_url()).await.expect("database");
+            sqlx::query("UPDATE import_jobs SET heartbeat_at = heartbeat_at - 120000000 WHERE id = $1")
+                .bind(&job.id)
+                .execute(&mut database)
+                .await
+                .expect("age the heartbeat");
+            client.wait_for_import(&job.id).await
+        }
+    };
+    assert_eq!(report["status"], "interrupted", "{report}");
+    assert_eq!(report["interrupted_reason"], "node_stopped", "{report}");
+    let counts = ["total_rows", "processed_rows", "accepted", "updated", "rejected"].map(|field| report[field].as_i64().unwrap_or(-1));
+    assert_eq!(counts, [12, 8, 7, 0, 1], "{report}");
+    assert_eq!(report["report"]["rejected"][0]["line"], 9, "{report}");
+    let detail = report["detail"].as_str().expect("detail");
+    assert!(detail.starts_with("the import was interrupted: the server running it stopped before it finished (last heard from at "), "{detail}");
+    assert!(detail.contains("8 of 12 rows were written (7 new, 0 updated, 1 rejected); the other 4 were not. Import the file again to finish"), "{detail}");
+    assert_eq!(client.get(&format!("/campaigns/{campaign}/contacts")).await.body["total"], 7, "the counts are the rows written");
+
+    // The dead node was only slow, and writes its third batch late: refused, nothing written.
+    let late = dead.store.write_import_batch(&write(batch_of(7..11), 4, Vec::new(), second)).await.expect("write");
+    assert_eq!(late, None);
+    assert!(!dead.store.renew_import_heartbeat(&job.id, "node_dead").await.expect("renew"));
+    assert_eq!(client.get(&format!("/campaigns/{campaign}/contacts")).await.body["total"], 7);
+    assert_eq!(client.get(&path).await.body["processed_rows"], 8);
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use stratagem_api::{AppState, BuildLeases, ConnectionLimits, StrategyService};
+use stratagem_api::{AppState, BuildLeases, ConnectionLimits, ImportLeases, StrategyService};
 use stratagem_engine::{EngineConfig, RateLimits};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig, SystemClock};
 use stratagem_store::Store;
@@ -121,11 +121,13 @@ pub struct Tuning {
     /// data directory, instead of the one the test binary shares.
     pub own_runtime: bool,
     pub max_loaded_bytes: Option<usize>,
+    pub import_leases: Option<ImportLeases>,
 }
 
 /// Whether a node runs its background work: the campaign engine and the
-/// sweep for builds left by stopped nodes. Off, a node only answers
-/// requests — the state a test leaves behind for another node to find.
+/// sweeps for builds and imports left by stopped nodes. Off, a node only
+/// answers requests — the state a test leaves behind for another node to
+/// find.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Background {
     On,
@@ -177,8 +179,13 @@ impl App {
     /// Another node on the same database, as a second `serve` process
     /// would be: its own store pool, strategy cache and data directory.
     pub async fn second_node(&self) -> App {
+        self.second_node_tuned(Tuning::default()).await
+    }
+
+    /// Another node on the same database with shorter limits.
+    pub async fn second_node_tuned(&self, tuning: Tuning) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
-        App::node(self.url.clone(), self.secrets.clone(), dir, Background::On, RateLimits::default(), TEST_ENGINE, Tuning::default()).await
+        App::node(self.url.clone(), self.secrets.clone(), dir, Background::On, RateLimits::default(), TEST_ENGINE, tuning).await
     }
 
     async fn node(
@@ -213,7 +220,12 @@ impl App {
         if let Some(limit) = tuning.webhook_body_limit {
             state = state.with_webhook_body_limit(limit);
         }
+        if let Some(leases) = tuning.import_leases {
+            state = state.with_import_leases(leases);
+        }
         if background == Background::On {
+            // As `serve` does before its first request.
+            stratagem_api::recover_imports(state.clone()).await.expect("import recovery");
             state.strategies.spawn_build_recovery(state.store.clone());
             let engine =
                 stratagem_engine::Engine::new(store.clone(), state.strategies.clone(), Arc::new(SystemClock), engine).with_rate_limits(limits);
@@ -263,8 +275,13 @@ impl App {
 
     /// A new tenant and a client authenticated as it.
     pub async fn tenant(&self, name: &str) -> Client {
-        let (_, key) = self.store.create_tenant(name).await.expect("tenant");
-        Client { base: self.base.clone(), http: self.http.clone(), key: key.key }
+        self.tenant_with_id(name).await.1
+    }
+
+    /// A new tenant's id and a client authenticated as it.
+    pub async fn tenant_with_id(&self, name: &str) -> (String, Client) {
+        let (id, key) = self.store.create_tenant(name).await.expect("tenant");
+        (id, Client { base: self.base.clone(), http: self.http.clone(), key: key.key })
     }
 }
 
