@@ -25,6 +25,7 @@ class CommunicationStatus(Enum):
     MISSED = 3
     FAILED = 4
     CANCELLED = 5
+    IN_DOUBT = 6
 
 
 @dataclass

@@ -27,6 +27,15 @@ class CommunicationStatus(str, Enum):
     MISSED = "MISSED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    #: Its send may have reached the contact and nobody knows whether it
+    #: did: the channel takes no idempotency key (SMTP, SIP) and the send's
+    #: outcome was lost (a node died mid-send, or the server stopped
+    #: answering after it had the message). The platform never sends it
+    #: again and keeps this status whatever the strategy returns; the
+    #: session's results are ``{"OutcomeStatus": "IN_DOUBT",
+    #: "InDoubtDetail": ...}``. To try once more, plan a new communication
+    #: (the contact may then get the message twice).
+    IN_DOUBT = "IN_DOUBT"
 
 
 @dataclass

@@ -161,11 +161,17 @@ pub enum CommunicationStatus {
     Missed,
     Failed,
     Cancelled,
+    /// It was being sent on a channel whose provider takes no idempotency
+    /// key (SMTP, SIP) when its send's outcome was lost — the node sending
+    /// it died, or the server stopped answering after it had the message —
+    /// so it may have reached the contact. Never sent again by the
+    /// platform; AGGREGATION decides whether to try once more.
+    InDoubt,
 }
 
 impl CommunicationStatus {
-    pub const ALL: [CommunicationStatus; 6] =
-        [Self::Planned, Self::InProgress, Self::Completed, Self::Missed, Self::Failed, Self::Cancelled];
+    pub const ALL: [CommunicationStatus; 7] =
+        [Self::Planned, Self::InProgress, Self::Completed, Self::Missed, Self::Failed, Self::Cancelled, Self::InDoubt];
 
     /// The spelling of the spec and of the JSON form, e.g. `IN_PROGRESS`.
     pub fn as_str(self) -> &'static str {
@@ -176,6 +182,7 @@ impl CommunicationStatus {
             Self::Missed => "MISSED",
             Self::Failed => "FAILED",
             Self::Cancelled => "CANCELLED",
+            Self::InDoubt => "IN_DOUBT",
         }
     }
 

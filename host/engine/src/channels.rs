@@ -5,6 +5,14 @@
 //! outcome instead of reaching the contact twice. One that reaches no one
 //! (the simulated population) leaves the record to the engine, which
 //! writes it with the session's end in one transaction.
+//!
+//! A server that takes no idempotency key (SMTP) cannot tell a retry from
+//! a new message, so a crash between its acceptance and the record would
+//! reach the contact twice. Such an adapter announces the send, committed,
+//! before the network call (`Store::begin_send`): only the attempt that
+//! announced it sends, and a send whose outcome is lost is
+//! [`Sent::InDoubt`] — or, when its node died, made IN_DOUBT by the
+//! engine's sweep — never sent again.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,6 +57,14 @@ pub enum Sent {
     /// The session stays open until an outside event ends it (an operator
     /// records the outcome of a HUMAN task).
     Open,
+    /// The send may have reached the contact and its outcome is unknown
+    /// (the server stopped answering after it had the message): the engine
+    /// ends the session IN_DOUBT with this detail; it is never sent again.
+    InDoubt(String),
+    /// Another attempt announced this send and has recorded no outcome yet:
+    /// it sends, or died sending (then the claim becomes IN_DOUBT). Nothing
+    /// to write.
+    InFlight,
 }
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Sent, ChannelError>> + std::marker::Send + 'a>>;

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use stratagem_domain::stage::ChannelSettings;
 use stratagem_domain::{Agent, Campaign, CampaignContext, Channel, Contact, JsonMap, Message, MessageRole};
 use stratagem_runtime::{Hook, InvokeOptions, Isolation};
-use stratagem_store::{Conversation, EarlyInbound, OpenSession, Store, StoreError};
+use stratagem_store::{Conversation, EarlyInbound, OpenSession, SendClaim, Store, StoreError};
 
 use crate::llm::{ChatMessage, Llm, LlmError};
 use crate::providers::{self, Account, CallOutcome, Delivered, InboundEvent, Outbound, ProviderError};
@@ -193,7 +193,9 @@ impl Engine {
 
     /// Starts a claimed communication on a provider channel. A provider
     /// that is down leaves the claim to expire, so the send is retried with
-    /// the same idempotency key while the window is open.
+    /// the same idempotency key while the window is open. A provider that
+    /// takes no key has the send announced first (`Store::begin_send`):
+    /// one whose outcome is lost ends IN_DOUBT and is never sent again.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn start_on_provider(
         &self,
@@ -239,16 +241,38 @@ impl Engine {
                     text: &opening,
                     address: None,
                 };
+                let by_key = provider.resends_by_key();
+                // Committed before the network call: a node that dies from
+                // here on leaves the send announced, and it is not repeated.
+                // Another attempt's send is its to record (or to leave in
+                // doubt): this claim lets it be.
+                if !by_key && self.store.begin_send(tenant_id, communication_id, channel.as_str(), self.clock.now()).await? != SendClaim::Granted {
+                    return Ok(());
+                }
                 // The contact may answer before the session below is
                 // written; such answers are kept from this instant on.
                 let send_began = self.clock.now();
                 let delivered = match provider.deliver(&self.http, &outbound).await {
                     Ok(delivered) => delivered,
-                    Err(error @ ProviderError::Unavailable { .. }) => {
+                    Err(ProviderError::InDoubt { provider, detail }) if !by_key => {
+                        let detail = format!("{provider} may have taken the message: {detail}");
+                        tracing::warn!(%detail, communication_id, "send in doubt; it is not repeated");
+                        self.store.end_in_doubt(communication_id, Some(label), channel.as_str(), &detail, self.clock.now()).await?;
+                        return Ok(());
+                    }
+                    Err(error @ (ProviderError::Unavailable { .. } | ProviderError::InDoubt { .. })) => {
+                        if !by_key {
+                            self.store.abandon_send(tenant_id, communication_id).await?;
+                        }
                         tracing::warn!(%error, communication_id, "provider unavailable; the send is retried when its claim expires");
                         return Ok(());
                     }
-                    Err(error) => return Ok(end(failure(error.to_string())).await?),
+                    Err(error) => {
+                        if !by_key {
+                            self.store.abandon_send(tenant_id, communication_id).await?;
+                        }
+                        return Ok(end(failure(error.to_string())).await?);
+                    }
                 };
                 let mut record = JsonMap::new();
                 record.insert("provider_ref".into(), delivered.provider_ref.clone().into());
@@ -412,7 +436,7 @@ impl Engine {
         };
         match provider.deliver(&self.http, &outbound).await {
             Ok(_) => Ok(true),
-            Err(error @ ProviderError::Unavailable { .. }) => {
+            Err(error @ (ProviderError::Unavailable { .. } | ProviderError::InDoubt { .. })) => {
                 tracing::warn!(%error, communication_id = %session.communication_id, "provider unavailable; the reply is retried next tick");
                 self.store.release_open_session(&session.communication_id).await?;
                 Ok(false)

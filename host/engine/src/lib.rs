@@ -1,6 +1,8 @@
 //! The campaign engine: what makes a RUNNING campaign run. Each tick
 //!
-//! 1. marks communications whose window passed MISSED (never sent later);
+//! 1. marks communications whose window passed MISSED (never sent later),
+//!    and those a dead node was sending on a channel without an
+//!    idempotency key IN_DOUBT (never sent again);
 //! 2. claims due communications with a lease and starts them through their
 //!    stage's channel (the A/B alternative chosen per contact);
 //! 3. answers contacts who wrote in open conversations and ends sessions
@@ -15,7 +17,9 @@
 //!
 //! All state is in the database, so any number of nodes may run ticks at
 //! once; a node that dies loses nothing (its leases expire) and a retried
-//! send reuses the communication id as idempotency key.
+//! send reuses the communication id as idempotency key — or, where the
+//! provider takes none (SMTP, SIP), is not made: the send was announced
+//! before its network call and ends IN_DOUBT.
 
 mod analysis;
 pub mod channels;
@@ -88,6 +92,8 @@ pub enum EngineError {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TickReport {
     pub missed: u64,
+    /// Claims of dead nodes whose send may have gone out, made IN_DOUBT.
+    pub in_doubt: u64,
     /// Communications claimed for sending.
     pub dispatched: usize,
     /// Of those, the ones put back unsent: their channel's rate limit was
@@ -249,6 +255,9 @@ impl Engine {
         let mut report = TickReport::default();
         let now = self.clock.now();
         report.missed = self.store.mark_missed(now, self.config.default_window).await?;
+        // A send announced a lease ago whose claim expired with no outcome:
+        // its node died between the network call and the record.
+        report.in_doubt = self.store.mark_in_doubt(now, now - self.config.lease).await?;
         if !self.rate_limits.0.is_empty() {
             self.store.prune_send_windows(now.timestamp() - 60).await?;
         }
@@ -295,6 +304,7 @@ impl Engine {
                 campaign_id: claim.campaign_id.clone(),
                 contact_id: claim.contact_id.clone(),
                 session_results: start.ended.clone().unwrap_or_default(),
+                in_doubt: None,
             };
             sessions.push((session, Some(start)));
         }
@@ -528,6 +538,14 @@ impl Engine {
             // A simulated send recorded before under this key keeps its outcome.
             Sent::Simulated(outcome) => (Some(claimed.recorded.clone().unwrap_or(outcome)), true),
             Sent::Open => (None, false),
+            // Ended now, IN_DOUBT: the AGGREGATION phase takes it from the
+            // database, with its status.
+            Sent::InDoubt(detail) => {
+                tracing::warn!(%detail, communication_id = %claimed.id, "send in doubt; it is not repeated");
+                self.store.end_in_doubt(&claimed.id, Some(label), channel.as_str(), &detail, self.clock.now()).await?;
+                return Ok(Dispatch::Elsewhere);
+            }
+            Sent::InFlight => return Ok(Dispatch::Elsewhere),
         };
         Ok(Dispatch::Started(SessionStart {
             communication_id: claimed.id.clone(),
@@ -572,7 +590,13 @@ impl Engine {
             return Ok(None);
         };
         let Some(at) = contacts.get(&session.contact_id) else { return Ok(None) };
-        let before = at.stored.contact.clone();
+        let mut before = at.stored.contact.clone();
+        // An IN_DOUBT session's communication is IN_DOUBT, even in a
+        // contact read before the platform marked it.
+        if let Some(state) = &session.in_doubt {
+            let ours = before.communications.iter_mut().find(|c| c.id.as_deref() == Some(session.communication_id.as_str()));
+            ours.into_iter().for_each(|communication| communication.status = state.clone());
+        }
         let mut input = before.clone();
         for communication in &mut input.communications {
             communication.flagged = communication.id.as_deref() == Some(session.communication_id.as_str());
@@ -612,6 +636,12 @@ impl Engine {
                 }
             }
         };
+        // Whether that send reached the contact is a fact nobody knows, not
+        // a strategy's decision: the communication stays IN_DOUBT.
+        if let Some(state) = &session.in_doubt {
+            let ours = contact.communications.iter_mut().find(|c| c.id.as_deref() == Some(session.communication_id.as_str()));
+            ours.into_iter().for_each(|communication| communication.status = state.clone());
+        }
         contact.settle_result(Some(&before), now);
         let outcome = SessionOutcome {
             tenant_id: session.tenant_id,

@@ -58,6 +58,7 @@ fn status(value: domain::CommunicationStatus) -> wit::CommunicationStatus {
         D::Missed => W::Missed,
         D::Failed => W::Failed,
         D::Cancelled => W::Cancelled,
+        D::InDoubt => W::InDoubt,
     }
 }
 
@@ -71,6 +72,7 @@ fn status_back(value: wit::CommunicationStatus) -> domain::CommunicationStatus {
         W::Missed => D::Missed,
         W::Failed => D::Failed,
         W::Cancelled => D::Cancelled,
+        W::InDoubt => D::InDoubt,
     }
 }
 

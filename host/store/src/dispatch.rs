@@ -5,12 +5,18 @@
 //! Claims are one `UPDATE … WHERE id IN (SELECT … LIMIT n)`: on PostgreSQL
 //! the inner select takes `FOR UPDATE SKIP LOCKED`, so nodes claiming at
 //! once split the work instead of queueing on it; SQLite has one writer.
+//!
+//! `channel_sends` records each send under its idempotency key. A send to
+//! a provider that takes no key is announced there first, as a row without
+//! an outcome ([`Store::begin_send`]), committed before the network call; a
+//! claim left with such a row by a node that died becomes IN_DOUBT
+//! ([`Store::mark_in_doubt`]) instead of being sent again.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::any::AnyRow;
-use stratagem_domain::{Communication, Contact, JsonMap};
+use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, Contact, JsonMap};
 
 use crate::contacts::{
     communication, flag, placeholders, stored_contact, COMMUNICATION_CHUNK, COMMUNICATION_COLUMNS, CONTACT_CHUNK, CONTACT_COLUMNS, ID_CHUNK,
@@ -39,7 +45,36 @@ pub struct EndedSession {
     pub campaign_id: String,
     pub contact_id: String,
     pub session_results: JsonMap,
+    /// Its communication's state when the platform marked it IN_DOUBT: the
+    /// strategy sees it so (the contact may have been read before), and it
+    /// is kept whatever the strategy returns.
+    pub in_doubt: Option<CommunicationState>,
 }
+
+/// Where a send under an idempotency key stands when an attempt asks to
+/// make it ([`Store::begin_send`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendClaim {
+    /// This attempt announced the send, and is the one to make it.
+    Granted,
+    /// Another attempt made it and recorded this outcome.
+    Recorded(JsonMap),
+    /// Another attempt announced it and has recorded no outcome: it is
+    /// sending now, or died sending (then the claim becomes IN_DOUBT).
+    Pending,
+}
+
+/// `session_results` of a communication whose send's outcome is unknown.
+pub fn in_doubt_results(detail: &str) -> JsonMap {
+    let mut results = JsonMap::new();
+    results.insert("OutcomeStatus".into(), CommunicationStatus::InDoubt.as_str().into());
+    results.insert("InDoubtDetail".into(), detail.into());
+    results
+}
+
+/// Why the in-doubt sweep marks a communication.
+const NODE_DIED: &str = "the node sending it stopped before recording whether it was delivered; it may have reached the \
+                         contact, so it is not sent again";
 
 /// How one communication's session went.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -152,7 +187,9 @@ impl Store {
     /// Claims up to `limit` communications of RUNNING campaigns that are due
     /// and inside their window — or were claimed by a node whose lease
     /// expired before their session ended (they are sent again under the
-    /// same idempotency key) — leasing them until `lease_until`.
+    /// same idempotency key, unless a send to a provider without one was
+    /// announced and has no outcome: [`Store::mark_in_doubt`] takes those)
+    /// — leasing them until `lease_until`.
     pub async fn claim_due_communications(
         &self,
         now: DateTime<Utc>,
@@ -165,7 +202,8 @@ impl Store {
                SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
                WHERE p.status = 'RUNNING' AND ( \
                  (c.status = 'PLANNED' AND c.start_date <= $1 AND COALESCE(c.end_date, c.start_date + $3) > $1) \
-                 OR (c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND c.lease_until < $1)) \
+                 OR (c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND c.lease_until < $1 \
+                   AND NOT EXISTS (SELECT 1 FROM channel_sends s WHERE s.communication_id = c.id AND s.outcome IS NULL))) \
                ORDER BY c.start_date LIMIT $4 {}) \
              RETURNING tenant_id, campaign_id, contact_id, {COMMUNICATION_COLUMNS}, \
                (SELECT s.outcome FROM channel_sends s WHERE s.communication_id = communications.id) AS recorded",
@@ -192,8 +230,10 @@ impl Store {
             .collect()
     }
 
-    /// Records a send under its idempotency key and returns the outcome
-    /// recorded first: a retried send gets the original outcome back.
+    /// Records a send under its idempotency key — the outcome of one
+    /// announced by [`Store::begin_send`] fills its row — and returns the
+    /// outcome recorded first: a retried send gets the original outcome
+    /// back.
     pub async fn record_send(
         &self,
         tenant_id: &str,
@@ -204,7 +244,8 @@ impl Store {
     ) -> Result<JsonMap> {
         sqlx::query(
             "INSERT INTO channel_sends (communication_id, tenant_id, channel, outcome, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (communication_id) DO NOTHING",
+             ON CONFLICT (communication_id) DO UPDATE SET outcome = excluded.outcome \
+             WHERE channel_sends.outcome IS NULL AND channel_sends.tenant_id = excluded.tenant_id",
         )
         .bind(communication_id)
         .bind(tenant_id)
@@ -225,7 +266,124 @@ impl Store {
             .bind(tenant_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| from_json(&get::<String>(&row, "outcome")?)).transpose()
+        row.and_then(|row| get::<Option<String>>(&row, "outcome").transpose()).map(|text| from_json(&text?)).transpose()
+    }
+
+    /// Announces a send to a provider that takes no idempotency key, before
+    /// its network call: a row without an outcome, committed at once. Only
+    /// the attempt it grants sends; it then records the outcome
+    /// ([`Store::record_send`]) — or gives the send up
+    /// ([`Store::abandon_send`]) if the provider surely did not get it. A
+    /// row left without an outcome makes the claim IN_DOUBT.
+    pub async fn begin_send(&self, tenant_id: &str, communication_id: &str, channel: &str, at: DateTime<Utc>) -> Result<SendClaim> {
+        let inserted = sqlx::query(
+            "INSERT INTO channel_sends (communication_id, tenant_id, channel, outcome, created_at) VALUES ($1, $2, $3, NULL, $4) \
+             ON CONFLICT (communication_id) DO NOTHING",
+        )
+        .bind(communication_id)
+        .bind(tenant_id)
+        .bind(channel)
+        .bind(micros(at))
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(SendClaim::Granted);
+        }
+        Ok(match self.recorded_send(tenant_id, communication_id).await? {
+            Some(outcome) => SendClaim::Recorded(outcome),
+            None => SendClaim::Pending,
+        })
+    }
+
+    /// Withdraws a send announced by [`Store::begin_send`] that surely
+    /// reached no one (the server could not be reached, or refused it), so
+    /// a later attempt may make it.
+    pub async fn abandon_send(&self, tenant_id: &str, communication_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM channel_sends WHERE communication_id = $1 AND tenant_id = $2 AND outcome IS NULL")
+            .bind(communication_id)
+            .bind(tenant_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the session of a claimed communication whose send may have
+    /// reached the contact and whose outcome is unknown: IN_DOUBT, with
+    /// `session_results` `{"OutcomeStatus": "IN_DOUBT", "InDoubtDetail":
+    /// detail}`, and the announced send's row gets them as its outcome.
+    /// Returns whether the claim was still in progress.
+    pub async fn end_in_doubt(
+        &self,
+        communication_id: &str,
+        alternative: Option<&str>,
+        channel: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let results = to_json(&in_doubt_results(detail))?;
+        let mut tx = self.begin_write().await?;
+        let ended = sqlx::query(
+            "UPDATE communications SET status = 'IN_DOUBT', status_detail = $1, status_updated_at = $2, session_results = $3, \
+             session_ended_at = $2, alternative = COALESCE($4, alternative), channel = COALESCE(NULLIF($5, ''), channel), \
+             lease_until = NULL WHERE id = $6 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+        )
+        .bind(detail)
+        .bind(micros(now))
+        .bind(&results)
+        .bind(alternative)
+        .bind(channel)
+        .bind(communication_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE channel_sends SET outcome = $1 WHERE communication_id = $2 AND outcome IS NULL")
+            .bind(&results)
+            .bind(communication_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ended.rows_affected() == 1)
+    }
+
+    /// Claims whose lease expired with a send announced before
+    /// `announced_before` and no outcome recorded — their node died between
+    /// the network call and the record — become IN_DOUBT, their session
+    /// ended with `{"OutcomeStatus": "IN_DOUBT", "InDoubtDetail": …}` for
+    /// AGGREGATION. They are never sent again. `announced_before` gives a
+    /// live node a lease's time to record a slow send. Reads only the
+    /// announced sends without an outcome (`channel_sends_pending`).
+    pub async fn mark_in_doubt(&self, now: DateTime<Utc>, announced_before: DateTime<Utc>) -> Result<u64> {
+        let results = to_json(&in_doubt_results(NODE_DIED))?;
+        let rows = sqlx::query(
+            "UPDATE communications SET status = 'IN_DOUBT', status_detail = $2, status_updated_at = $1, session_results = $3, \
+             session_ended_at = $1, lease_until = NULL, \
+             channel = COALESCE(communications.channel, \
+               (SELECT s.channel FROM channel_sends s WHERE s.communication_id = communications.id)) \
+             WHERE id IN (SELECT communication_id FROM channel_sends WHERE outcome IS NULL AND created_at < $4) \
+               AND status = 'IN_PROGRESS' AND session_ended_at IS NULL AND lease_until < $1 \
+             RETURNING id",
+        )
+        .bind(micros(now))
+        .bind(NODE_DIED)
+        .bind(&results)
+        .bind(micros(announced_before))
+        .fetch_all(&self.pool)
+        .await?;
+        let marked: Vec<String> = rows.iter().map(|row| get(row, "id")).collect::<Result<_>>()?;
+        // Their announced sends take the same results as outcome, and so
+        // leave the pending index. (Should this fail, the rows only stay
+        // in it: the communications are marked.)
+        for chunk in marked.chunks(ID_CHUNK) {
+            let sql = format!(
+                "UPDATE channel_sends SET outcome = $1 WHERE outcome IS NULL AND communication_id IN ({})",
+                placeholders(2, 1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(&results);
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            query.execute(&self.pool).await?;
+        }
+        Ok(marked.len() as u64)
     }
 
     /// How many sends are recorded for a campaign's communications (the
@@ -391,7 +549,7 @@ impl Store {
                WHERE p.status = 'RUNNING' AND c.session_ended_at IS NOT NULL AND c.aggregated_at IS NULL \
                  AND (c.lease_until IS NULL OR c.lease_until < $1) \
                ORDER BY c.session_ended_at LIMIT $3 {}) \
-             RETURNING id, tenant_id, campaign_id, contact_id, session_results",
+             RETURNING id, tenant_id, campaign_id, contact_id, session_results, status, status_detail, status_updated_at",
             self.skip_locked()
         );
         let rows = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit).fetch_all(&self.pool).await?;
@@ -605,14 +763,24 @@ impl Store {
 }
 
 /// A communication row (`id`, `tenant_id`, `campaign_id`, `contact_id`,
-/// `session_results`) as a session awaiting AGGREGATION.
+/// `session_results`, `status`, `status_detail`, `status_updated_at`) as a
+/// session awaiting AGGREGATION.
 fn ended_session(row: &AnyRow) -> Result<EndedSession> {
+    let in_doubt = match get::<String>(row, "status")?.as_str() {
+        "IN_DOUBT" => Some(CommunicationState {
+            status: CommunicationStatus::InDoubt,
+            detail: get(row, "status_detail")?,
+            updated_at: get::<Option<i64>>(row, "status_updated_at")?.map(crate::from_micros).transpose()?,
+        }),
+        _ => None,
+    };
     Ok(EndedSession {
         communication_id: get(row, "id")?,
         tenant_id: get(row, "tenant_id")?,
         campaign_id: get(row, "campaign_id")?,
         contact_id: get(row, "contact_id")?,
         session_results: get::<Option<String>>(row, "session_results")?.map(|text| from_json(&text)).transpose()?.unwrap_or_default(),
+        in_doubt,
     })
 }
 

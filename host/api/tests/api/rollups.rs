@@ -38,7 +38,7 @@ async fn counts(connection: &mut sqlx::AnyConnection, query: &str, tenant: &str,
 
 /// Every rollup counter, summed over shards, equals a recount of the base
 /// tables; and the store's panel answers equal the pre-rollup queries.
-async fn assert_exact(app: &App, pool: &AnyPool, tenant: &str, campaign: &str) {
+pub(crate) async fn assert_exact(app: &App, pool: &AnyPool, tenant: &str, campaign: &str) {
     let pairs = [
         (
             "SELECT CASE WHEN staged = 1 THEN stage END, CAST(result AS TEXT), CAST(session AS TEXT), CAST(SUM(contacts) AS BIGINT) \
@@ -145,7 +145,7 @@ async fn assert_exact(app: &App, pool: &AnyPool, tenant: &str, campaign: &str) {
     }
 }
 
-async fn pool(app: &App) -> AnyPool {
+pub(crate) async fn pool(app: &App) -> AnyPool {
     sqlx::any::install_default_drivers();
     AnyPool::connect(app.database_url()).await.expect("pool")
 }

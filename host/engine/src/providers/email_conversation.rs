@@ -2,8 +2,10 @@
 //! integration. The first message is the stage's template (Default or
 //! HTML) for the contact; the agent's replies go to the address the
 //! contact wrote from, as `Re:` the stage's subject. Each message's
-//! `Message-ID` is `<idempotency key@stratagem>`, so a resend after a crash
-//! folds into the original in mail clients.
+//! `Message-ID` is `<idempotency key@stratagem>`. SMTP takes no idempotency
+//! key, so the opening is announced before it is sent and one whose
+//! outcome was lost ends IN_DOUBT instead of going out twice
+//! ([`Provider::resends_by_key`]).
 //!
 //! Replies come back through the inbound-mail hook of the mail service
 //! (SendGrid Inbound Parse, Mailgun routes, Postmark inbound, or a small
@@ -19,6 +21,8 @@ use lettre::Message;
 use serde_json::Value;
 use stratagem_domain::template::{render, render_email};
 
+use crate::email::SmtpFailure;
+
 use super::{
     json_body, verify_sha256_header, webhook_secret, Account, DeliverFuture, Delivered, InboundEvent, Outbound, Provider, ProviderError,
     WebhookError, WebhookRequest,
@@ -30,6 +34,10 @@ const SIGNATURE_HEADER: &str = "X-Stratagem-Signature";
 pub struct EmailConversation;
 
 impl Provider for EmailConversation {
+    fn resends_by_key(&self) -> bool {
+        false
+    }
+
     fn deliver<'a>(&'a self, _http: &'a reqwest::Client, outbound: &'a Outbound<'a>) -> DeliverFuture<'a> {
         Box::pin(async move {
             let account = outbound.account;
@@ -55,9 +63,10 @@ impl Provider for EmailConversation {
                 _ => builder.subject(format!("Re: {subject}")).body(outbound.text.to_owned()),
             }
             .map_err(|error| ProviderError::Misconfigured(format!("the message cannot be built: {error}")))?;
-            crate::email::smtp_send(&account.settings, &account.secrets, message)
-                .await
-                .map_err(|detail| ProviderError::Unavailable { provider: NAME, detail })?;
+            crate::email::smtp_send(&account.settings, &account.secrets, message).await.map_err(|failure| match failure {
+                SmtpFailure::NotSent(detail) => ProviderError::Unavailable { provider: NAME, detail },
+                SmtpFailure::InDoubt(detail) => ProviderError::InDoubt { provider: NAME, detail },
+            })?;
             Ok(Delivered { provider_ref: message_id, address })
         })
     }

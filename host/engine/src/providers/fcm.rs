@@ -108,11 +108,17 @@ impl Fcm {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or_default();
         let assertion = assertion(account, service, now)?;
         let form = [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion.as_str())];
+        // Nothing is sent to the contact here: a lost answer only costs a
+        // retry.
+        let retry = |error| match error {
+            ProviderError::InDoubt { provider, detail } => ProviderError::Unavailable { provider, detail },
+            other => other,
+        };
         let answer = send(NAME, http.post(&service.token_uri).form(&form)).await.map_err(|error| match error {
             ProviderError::Rejected { detail, .. } => misconfigured(account, &format!("was refused by its token_uri ({detail})")),
-            other => other,
+            other => retry(other),
         })?;
-        let token = answer_field(NAME, &answer, "/access_token")?;
+        let token = answer_field(NAME, &answer, "/access_token").map_err(retry)?;
         let lifetime = answer.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
         let mut tokens = self.tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tokens.retain(|cached| cached.owner != owner && cached.expires > Instant::now());

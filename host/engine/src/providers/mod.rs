@@ -10,9 +10,14 @@
 //!
 //! Errors follow one rule for every provider: a 4xx answer (except 429)
 //! is [`ProviderError::Rejected`] with the provider's own error text;
-//! 5xx, 429 and transport failures are [`ProviderError::Unavailable`] and
-//! retried; missing settings or contact data are
-//! [`ProviderError::Misconfigured`], naming what to set where.
+//! 5xx, 429 and failures to reach the provider are
+//! [`ProviderError::Unavailable`] and retried; a request the provider may
+//! have carried out without its answer arriving (the connection broke or
+//! timed out after the request went, an unreadable 2xx answer) is
+//! [`ProviderError::InDoubt`]: retried under the same key by providers
+//! that take one ([`Provider::resends_by_key`]), IN_DOUBT for the others;
+//! missing settings or contact data are [`ProviderError::Misconfigured`],
+//! naming what to set where.
 //!
 //! Webhooks come back to `POST {STRATAGEM_PUBLIC_URL}/webhooks/{integration
 //! id}` ([`webhook_url`]); each provider verifies them its own way, and a
@@ -96,6 +101,10 @@ pub enum ProviderError {
     /// The provider could not be reached or answered 5xx/429: retried.
     #[error("{provider} is unavailable: {detail}")]
     Unavailable { provider: &'static str, detail: String },
+    /// The request went out and its answer was lost: the provider may have
+    /// carried it out.
+    #[error("{provider} may have taken the message: {detail}")]
+    InDoubt { provider: &'static str, detail: String },
     /// The integration or the contact lacks what this provider needs.
     #[error("{0}")]
     Misconfigured(String),
@@ -151,6 +160,17 @@ pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<Delivered, Provi
 
 pub trait Provider: Send + Sync {
     fn deliver<'a>(&'a self, http: &'a reqwest::Client, outbound: &'a Outbound<'a>) -> DeliverFuture<'a>;
+
+    /// Whether the engine sends a first message again, under the same
+    /// idempotency key, when it does not know whether the last attempt
+    /// reached the provider (its node died before recording the answer,
+    /// or the answer was lost). `false` for providers that take no key
+    /// (SMTP, and SIP gateways, whose trunks place a repeated call twice):
+    /// the engine then announces each send, committed, before the call,
+    /// and a send whose outcome is unknown ends IN_DOUBT instead.
+    fn resends_by_key(&self) -> bool {
+        true
+    }
 
     /// Verifies the call's signature with the account's secrets, then
     /// parses it. Providers that sign nothing are verified by a shared
@@ -251,14 +271,23 @@ fn contact_phone<'a>(outbound: &'a Outbound<'a>) -> Result<&'a str, ProviderErro
 /// Sends the request and returns the 2xx body as JSON, classifying every
 /// failure by the rule of this module.
 async fn send(provider: &'static str, request: reqwest::RequestBuilder) -> Result<serde_json::Value, ProviderError> {
-    let response = request.timeout(REQUEST_TIMEOUT).send().await.map_err(|error| ProviderError::Unavailable {
-        provider,
-        detail: error.to_string(),
+    let response = request.timeout(REQUEST_TIMEOUT).send().await.map_err(|error| {
+        let detail = error.to_string();
+        // Refused or unreachable: the request never left. Anything later
+        // (a timeout, a broken connection) may follow its arrival.
+        if error.is_connect() || error.is_builder() {
+            ProviderError::Unavailable { provider, detail }
+        } else {
+            ProviderError::InDoubt { provider, detail }
+        }
     })?;
     let status = response.status();
-    let text = response.text().await.map_err(|error| ProviderError::Unavailable { provider, detail: error.to_string() })?;
+    let text = response.text().await.map_err(|error| {
+        let detail = format!("answered {status}, then: {error}");
+        if status.is_success() { ProviderError::InDoubt { provider, detail } } else { ProviderError::Unavailable { provider, detail } }
+    })?;
     if status.is_success() {
-        return serde_json::from_str(&text).map_err(|error| ProviderError::Unavailable {
+        return serde_json::from_str(&text).map_err(|error| ProviderError::InDoubt {
             provider,
             detail: format!("answered {status} with a body that is not JSON ({error}): {}", clip(&text)),
         });
@@ -300,12 +329,13 @@ fn clip(text: &str) -> String {
     }
 }
 
-/// A string field of a provider's answer that must be there.
+/// A string field of a provider's 2xx answer that must be there (the
+/// provider took the request, so without it the send is in doubt).
 fn answer_field(provider: &'static str, answer: &serde_json::Value, pointer: &str) -> Result<String, ProviderError> {
     match answer.pointer(pointer) {
         Some(serde_json::Value::String(text)) if !text.is_empty() => Ok(text.clone()),
         Some(serde_json::Value::Number(number)) => Ok(number.to_string()),
-        _ => Err(ProviderError::Unavailable { provider, detail: format!("the answer has no `{pointer}`: {}", clip(&answer.to_string())) }),
+        _ => Err(ProviderError::InDoubt { provider, detail: format!("the answer has no `{pointer}`: {}", clip(&answer.to_string())) }),
     }
 }
 

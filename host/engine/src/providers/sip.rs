@@ -3,8 +3,11 @@
 //! contract a SIP gateway (or a small bridge in front of one: FreeSWITCH,
 //! Asterisk ARI, a media server with speech) speaks to Stratagem. All
 //! requests carry `Authorization: Bearer {api_key}` and
-//! `Idempotency-Key: {key}`; the gateway must treat a repeated key as the
-//! same call or utterance.
+//! `Idempotency-Key: {key}`; a gateway should treat a repeated key as the
+//! same call or utterance. The engine does not count on it — a trunk
+//! behind a bridge places a repeated call twice — so a call is announced
+//! before it is placed, and one whose outcome was lost ends IN_DOUBT
+//! instead of being placed again ([`Provider::resends_by_key`]).
 //!
 //! Place a call — `POST {api_base_url}/calls`:
 //! ```json
@@ -42,6 +45,10 @@ const SIGNATURE_HEADER: &str = "X-Stratagem-Signature";
 pub struct Sip;
 
 impl Provider for Sip {
+    fn resends_by_key(&self) -> bool {
+        false
+    }
+
     fn deliver<'a>(&'a self, http: &'a reqwest::Client, outbound: &'a Outbound<'a>) -> DeliverFuture<'a> {
         Box::pin(async move {
             let account = outbound.account;
