@@ -42,6 +42,13 @@ fn named(body: &Value, name: &str) -> Value {
     body
 }
 
+/// The body that replaces it: an integration's kind cannot change.
+fn replacing(body: &Value, name: &str) -> Value {
+    let mut body = named(body, name);
+    body.as_object_mut().expect("object").remove("kind");
+    body
+}
+
 async fn errors_when_a_name_is_blank_on_create_or_on_replace(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
@@ -51,7 +58,7 @@ async fn errors_when_a_name_is_blank_on_create_or_on_replace(backend: Backend) {
         let id = created.body["id"].as_str().expect("id");
         for blank in ["", "   ", "\t\n", "\u{3000}"] {
             let post = client.post(&path, named(&body, blank)).await;
-            let put = client.send(Method::PUT, &item(kind, id), Some(named(&body, blank))).await;
+            let put = client.send(Method::PUT, &item(kind, id), Some(replacing(&body, blank))).await;
             assert!(post.problem(status).contains("1 to 200 characters"), "{kind} POST {blank:?}: {}", post.text);
             assert!(put.problem(status).contains("1 to 200 characters"), "{kind} PUT {blank:?}: {}", put.text);
         }
@@ -71,10 +78,10 @@ async fn works_when_a_name_has_200_characters_and_errors_at_201(backend: Backend
         let created = client.post(&path, named(&body, &longest)).await;
         assert_eq!((created.status, &created.body["name"]), (201, &json!(longest)), "{kind}: {}", created.text);
         let id = created.body["id"].as_str().expect("id");
-        let replaced = client.send(Method::PUT, &item(kind, id), Some(named(&body, &longest))).await;
+        let replaced = client.send(Method::PUT, &item(kind, id), Some(replacing(&body, &longest))).await;
         assert_eq!(replaced.status, 200, "{kind}: {}", replaced.text);
         client.post(&path, named(&body, &over)).await.problem(status);
-        client.send(Method::PUT, &item(kind, id), Some(named(&body, &over))).await.problem(status);
+        client.send(Method::PUT, &item(kind, id), Some(replacing(&body, &over))).await.problem(status);
     }
     assert_eq!(client.post("/keys", json!({"name": longest})).await.status, 201);
     client.post("/keys", json!({"name": over})).await.problem(400);
