@@ -403,6 +403,51 @@ fn schemas() -> Value {
     })
 }
 
+const PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Stratagem API</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:980px;padding:16px;color:#1d2330}
+h1{font-size:22px} .op{border:1px solid #d5dae3;border-radius:8px;margin:10px 0;padding:10px}
+.m{display:inline-block;min-width:60px;font-weight:600} .get{color:#1565c0}.post{color:#2e7d32}.put{color:#ef6c00}.delete{color:#c62828}
+textarea,input{font:13px monospace;width:100%;box-sizing:border-box} pre{background:#f4f6f9;padding:8px;overflow:auto;max-height:320px}
+button{padding:4px 12px}
+</style></head><body>
+<h1>Stratagem API</h1>
+<p>Key: <input id="key" type="password" placeholder="stg_…" autocomplete="off"> <small>Kept in this tab only. The raw document is at <a href="/api/openapi.json">/api/openapi.json</a>.</small></p>
+<div id="ops"></div>
+<script>
+const keyInput = document.getElementById('key');
+keyInput.value = sessionStorage.getItem('stratagem-key') || '';
+keyInput.onchange = () => sessionStorage.setItem('stratagem-key', keyInput.value);
+fetch('/api/openapi.json').then(r => r.json()).then(doc => {
+  const root = document.getElementById('ops');
+  for (const [path, methods] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(methods)) {
+    const box = document.createElement('div'); box.className = 'op';
+    const params = [...path.matchAll(/\{(\w+)\}/g)].map(m => m[1]);
+    box.innerHTML = `<div><span class="m ${method}">${method.toUpperCase()}</span> <code>${path}</code></div><div></div>`;
+    box.children[1].textContent = op.summary;
+    const form = document.createElement('div');
+    const inputs = {};
+    for (const p of [...params, 'query']) { const i = document.createElement('input'); i.placeholder = p === 'query' ? 'query string, e.g. status=RUNNING' : p; inputs[p] = i; form.appendChild(i); }
+    const body = document.createElement('textarea'); body.rows = 4; body.placeholder = 'request body';
+    if (method !== 'get' && method !== 'delete') form.appendChild(body);
+    const send = document.createElement('button'); send.textContent = 'Send'; form.appendChild(send);
+    const out = document.createElement('pre'); form.appendChild(out);
+    send.onclick = async () => {
+      let url = '/api' + path.replace(/\{(\w+)\}/g, (_, p) => encodeURIComponent(inputs[p].value));
+      if (inputs.query.value) url += '?' + inputs.query.value;
+      const headers = {Authorization: 'Bearer ' + keyInput.value};
+      if (body.value && path.endsWith('/imports')) headers['Content-Type'] = 'text/csv';
+      else if (body.value) headers['Content-Type'] = 'application/json';
+      const reply = await fetch(url, {method: method.toUpperCase(), headers, body: body.value || undefined});
+      out.textContent = reply.status + ' ' + reply.statusText + '\n' + await reply.text();
+    };
+    box.appendChild(form); root.appendChild(box);
+  }
+});
+</script></body></html>"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,48 +540,3 @@ mod tests {
         }
     }
 }
-
-const PAGE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Stratagem API</title>
-<style>
-body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:980px;padding:16px;color:#1d2330}
-h1{font-size:22px} .op{border:1px solid #d5dae3;border-radius:8px;margin:10px 0;padding:10px}
-.m{display:inline-block;min-width:60px;font-weight:600} .get{color:#1565c0}.post{color:#2e7d32}.put{color:#ef6c00}.delete{color:#c62828}
-textarea,input{font:13px monospace;width:100%;box-sizing:border-box} pre{background:#f4f6f9;padding:8px;overflow:auto;max-height:320px}
-button{padding:4px 12px}
-</style></head><body>
-<h1>Stratagem API</h1>
-<p>Key: <input id="key" type="password" placeholder="stg_…" autocomplete="off"> <small>Kept in this tab only. The raw document is at <a href="/api/openapi.json">/api/openapi.json</a>.</small></p>
-<div id="ops"></div>
-<script>
-const keyInput = document.getElementById('key');
-keyInput.value = sessionStorage.getItem('stratagem-key') || '';
-keyInput.onchange = () => sessionStorage.setItem('stratagem-key', keyInput.value);
-fetch('/api/openapi.json').then(r => r.json()).then(doc => {
-  const root = document.getElementById('ops');
-  for (const [path, methods] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(methods)) {
-    const box = document.createElement('div'); box.className = 'op';
-    const params = [...path.matchAll(/\{(\w+)\}/g)].map(m => m[1]);
-    box.innerHTML = `<div><span class="m ${method}">${method.toUpperCase()}</span> <code>${path}</code></div><div></div>`;
-    box.children[1].textContent = op.summary;
-    const form = document.createElement('div');
-    const inputs = {};
-    for (const p of [...params, 'query']) { const i = document.createElement('input'); i.placeholder = p === 'query' ? 'query string, e.g. status=RUNNING' : p; inputs[p] = i; form.appendChild(i); }
-    const body = document.createElement('textarea'); body.rows = 4; body.placeholder = 'request body';
-    if (method !== 'get' && method !== 'delete') form.appendChild(body);
-    const send = document.createElement('button'); send.textContent = 'Send'; form.appendChild(send);
-    const out = document.createElement('pre'); form.appendChild(out);
-    send.onclick = async () => {
-      let url = '/api' + path.replace(/\{(\w+)\}/g, (_, p) => encodeURIComponent(inputs[p].value));
-      if (inputs.query.value) url += '?' + inputs.query.value;
-      const headers = {Authorization: 'Bearer ' + keyInput.value};
-      if (body.value && path.endsWith('/imports')) headers['Content-Type'] = 'text/csv';
-      else if (body.value) headers['Content-Type'] = 'application/json';
-      const reply = await fetch(url, {method: method.toUpperCase(), headers, body: body.value || undefined});
-      out.textContent = reply.status + ' ' + reply.statusText + '\n' + await reply.text();
-    };
-    box.appendChild(form); root.appendChild(box);
-  }
-});
-</script></body></html>"#;
