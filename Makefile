@@ -15,7 +15,7 @@ TOOLS := $(HOME)/.cache/stratagem-tools
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/version = |"/, ""); print}' web/Cargo.lock)
 WASM_BINDGEN := $(TOOLS)/bin/wasm-bindgen
 
-.PHONY: setup run test test-rust test-python bench web wasm-tools browser build-sandbox
+.PHONY: setup run test test-rust test-python test-openapi bench web wasm-tools browser build-sandbox
 
 setup: $(VENV)/.installed build-sandbox
 
@@ -37,7 +37,7 @@ run: setup web
 	@test -f .stratagem/stratagem.db || $(CARGO_TARGET_DIR)/debug/stratagem tenant create "Local tenant"
 	$(CARGO_TARGET_DIR)/debug/stratagem serve
 
-test: setup web browser test-python test-rust
+test: setup web browser test-python test-rust test-openapi
 
 test-python:
 	$(VENV)/bin/python -m pytest -q guest-sdk-python/tests
@@ -51,6 +51,13 @@ test-rust:
 	-psql -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'stratagem_test_%'" 2>/dev/null \
 		| xargs -r -n1 dropdb -h 127.0.0.1 -U postgres
 	cargo test --workspace
+
+# schemathesis against the running service, from the OpenAPI document it
+# serves: every operation, every check, a fixed seed (see
+# host/api/tests/schemathesis/).
+test-openapi: setup
+	cargo build -p stratagem-cli
+	host/api/tests/schemathesis/run.sh $(CARGO_TARGET_DIR)/debug/stratagem $(VENV)/bin/schemathesis
 
 bench: setup
 	cargo run --release -p stratagem-bench --bin runtime-bench

@@ -119,16 +119,17 @@ async fn distribution(
     let to = query.to.unwrap_or(today);
     let from = query.from.unwrap_or(to - chrono::Duration::days(29));
     if from > to {
-        return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
+        return Err(ApiError::Invalid(vec![FieldError::new("from", format!("{from} is after to ({to})"))]));
     }
     let mut starts = Vec::new();
     let mut bucket = period.bucket(from);
     while bucket <= to {
         starts.push(bucket);
         if starts.len() > MAX_BUCKETS {
-            return Err(ApiError::BadRequest(format!(
-                "{from} to {to} is more than {MAX_BUCKETS} {period_name}s; choose a shorter range or a longer period"
-            )));
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "from",
+                format!("{from} to {to} is more than {MAX_BUCKETS} {period_name}s; choose a shorter range or a longer period"),
+            )]));
         }
         bucket = period.next(bucket);
     }
@@ -136,7 +137,8 @@ async fn distribution(
     let local_midnight = |day: NaiveDate| {
         tz.from_local_datetime(&day.and_time(NaiveTime::MIN)).earliest().map(|time| time.with_timezone(&chrono::Utc))
     };
-    let start = local_midnight(from).ok_or_else(|| ApiError::BadRequest(format!("{from} has no midnight in {tz_name}")))?;
+    let start = local_midnight(from)
+        .ok_or_else(|| ApiError::Invalid(vec![FieldError::new("from", format!("{from} has no midnight in {tz_name}"))]))?;
     let end = local_midnight(to + chrono::Duration::days(1)).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
     let mut buckets: Vec<Bucket> = starts.into_iter().map(|start| Bucket { start, counts: BTreeMap::new() }).collect();
     for (slot, name, count) in state.store.communication_slots(&tenant, &campaign, key, start, end).await? {

@@ -30,17 +30,17 @@ struct CampaignBody {
     llm_integration_id: Option<String>,
     #[serde(default)]
     llm_model: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "stratagem_domain::objects::objects")]
     result_fields: Vec<ResultField>,
 }
 
 impl CampaignBody {
     /// Names and result-field codes are what users see and strategies use.
     fn validate(self) -> ApiResult<NewCampaign> {
-        let name = self.name.trim().to_owned();
-        if name.is_empty() || name.len() > 200 {
-            return Err(ApiError::BadRequest("name must have 1 to 200 characters".into()));
+        if !stratagem_domain::is_valid_name(&self.name, 200) {
+            return Err(ApiError::BadRequest("name must have 1 to 200 characters, not only white space".into()));
         }
+        let name = self.name.trim().to_owned();
         let mut codes = std::collections::HashSet::new();
         for (index, field) in self.result_fields.iter().enumerate() {
             let valid = !field.code.is_empty()
@@ -53,7 +53,10 @@ impl CampaignBody {
                 )));
             }
             if !codes.insert(field.code.clone()) {
-                return Err(ApiError::BadRequest(format!("result_fields[{index}].code `{}` is defined twice", field.code)));
+                return Err(ApiError::Invalid(vec![FieldError::new(
+                    format!("result_fields[{index}].code"),
+                    format!("`{}` is defined twice", field.code),
+                )]));
             }
         }
         let llm_integration_id = self.llm_integration_id.filter(|id| !id.trim().is_empty());

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use stratagem_store::{ApiKey, CreatedKey};
 
 use crate::auth::Tenant;
-use crate::problem::ApiResult;
+use crate::problem::{ApiError, ApiResult};
 use crate::{AppState, Body};
 
 pub fn router() -> Router<AppState> {
@@ -32,6 +32,9 @@ async fn create(
     Tenant(tenant): Tenant,
     Body(new): Body<NewKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    if !stratagem_domain::is_valid_name(&new.name, 200) {
+        return Err(ApiError::BadRequest("name must have 1 to 200 characters, not only white space".into()));
+    }
     Ok((StatusCode::CREATED, Json(state.store.create_api_key(&tenant, new.name.trim()).await?)))
 }
 

@@ -1,7 +1,7 @@
 //! The HTTP API of Stratagem: one router per resource, API-key auth,
 //! problem-details errors, and the OpenAPI document at /api/openapi.json.
 
-// The OpenAPI document is one `json!` literal, deeper than the default limit.
+// The OpenAPI document's schemas are one `json!` literal, deeper than the default limit.
 #![recursion_limit = "512"]
 
 mod agents;
@@ -29,6 +29,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::Router;
 use serde::de::DeserializeOwned;
+use stratagem_domain::objects::Object;
 use stratagem_store::Store;
 
 pub use contacts::{recover_imports, ImportLeases};
@@ -163,16 +164,17 @@ async fn reject_oversized(request: Request, next: axum::middleware::Next) -> axu
 }
 
 /// `Json` whose rejections are problem documents with line and column.
+/// Every body is a JSON object (not an array of the fields in order).
 pub(crate) struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T>
 where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    axum::Json<Object<T>>: FromRequest<S, Rejection = JsonRejection>,
 {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        let axum::Json(Object(value)) = axum::Json::<Object<T>>::from_request(request, state).await?;
         Ok(Body(value))
     }
 }

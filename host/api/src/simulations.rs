@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use stratagem_domain::contact_file;
+use stratagem_domain::{contact_file, FieldError};
 use stratagem_domain::StrategyType;
 use stratagem_engine::simulator::{simulate, Simulation, SimulationReport};
 use stratagem_engine::Personas;
@@ -28,7 +28,7 @@ use crate::{AppState, Query};
 pub const MAX_CONTACTS: usize = 5_000;
 /// The contact file of a dry run.
 pub const SIMULATION_LIMIT_BYTES: usize = 8 << 20;
-const MAX_DAYS: u32 = 366;
+pub(crate) const MAX_DAYS: u32 = 366;
 /// Longest wall-clock time one dry run may take.
 const TIME_LIMIT: Duration = Duration::from_secs(300);
 
@@ -63,7 +63,8 @@ async fn dry_run(
     let body = body.map_err(|rejection| body_error(&rejection, SIMULATION_LIMIT_BYTES))?;
     let campaign = state.store.campaign(&tenant, &campaign_id).await?;
     let personas = match &query.personas {
-        Some(text) => Personas::parse(text).map_err(|error| ApiError::BadRequest(format!("personas: {error}")))?,
+        // The query is well-formed; what it says is not a mix of personas.
+        Some(text) => Personas::parse(text).map_err(|error| ApiError::Invalid(vec![FieldError::new("personas", error)]))?,
         None => Personas::default(),
     };
     let days = query.days.unwrap_or(30);

@@ -31,7 +31,7 @@ struct PreviewBody {
     email_template: String,
     #[serde(default)]
     email_input_type: EmailInputType,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "stratagem_domain::objects::optional_object")]
     contact: Option<Contact>,
 }
 

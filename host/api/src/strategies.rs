@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use stratagem_domain::StrategyType;
+use stratagem_domain::{FieldError, StrategyType};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use stratagem_runtime::StrategySource;
@@ -57,15 +57,18 @@ struct SourceBody {
 
 impl SourceBody {
     fn into_source(self) -> ApiResult<StrategySource> {
-        let source = match (self.source, self.files) {
-            (Some(text), None) => StrategySource::single(self.file_name.unwrap_or_else(|| "strategy.py".into()), text),
+        let (source, field) = match (self.source, self.files) {
+            (Some(text), None) => (StrategySource::single(self.file_name.unwrap_or_else(|| "strategy.py".into()), text), "file_name"),
             (None, Some(files)) => {
                 let entry = self.entry.ok_or_else(|| ApiError::BadRequest("`files` needs an `entry` naming the main file".into()))?;
-                StrategySource { entry, files }
+                (StrategySource { entry, files }, "files")
             }
             _ => return Err(ApiError::BadRequest("give either `source` or `files`, not both or neither".into())),
         };
-        source.validate().map_err(|error| ApiError::BadRequest(error.to_string()))?;
+        // Well-formed, but not sources that can be built (a file name that
+        // is not a module path, an entry not among the files, too large):
+        // 422 on the field.
+        source.validate().map_err(|error| ApiError::Invalid(vec![FieldError::new(field, error.to_string())]))?;
         Ok(source)
     }
 }
@@ -99,10 +102,7 @@ async fn upload(
     Path(campaign): Path<String>,
     Body(body): Body<UploadBody>,
 ) -> ApiResult<(StatusCode, Json<StrategyView>)> {
-    let name = body.name.trim().to_owned();
-    if name.is_empty() {
-        return Err(ApiError::BadRequest("name must not be empty".into()));
-    }
+    let name = checked_name(&body.name)?;
     let source = body.source.into_source()?;
     let input = VersionInput::Source { entry: &source.entry, sources: &source.files };
     let (id, version) = state.store.add_strategy_version(&tenant, &campaign, &name, body.kind, input, None).await?;
@@ -118,15 +118,25 @@ struct ComponentQuery {
     kind: Option<StrategyType>,
 }
 
+/// A strategy's name, on upload and on edit alike.
+fn checked_name(name: &str) -> ApiResult<String> {
+    if !stratagem_domain::is_valid_name(name, 200) {
+        return Err(ApiError::BadRequest("name must have 1 to 200 characters, not only white space".into()));
+    }
+    Ok(name.trim().to_owned())
+}
+
 /// The body must look like a component before anything is stored; the
 /// contract check and compilation happen in the background build.
 fn component_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     let bytes = body.map_err(|rejection| body_error(&rejection, COMPONENT_LIMIT_BYTES))?;
     // A component's preamble: `\0asm`, then version 0x0d and layer 1.
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" || bytes[6..8] != [1, 0] {
-        return Err(ApiError::BadRequest(
-            "the body is not a WebAssembly component (build one with `stratagem strategy build` or componentize-py against wit/)".into(),
-        ));
+        return Err(ApiError::InvalidFile {
+            detail: "the body is not a WebAssembly component (build one with `stratagem strategy build` or componentize-py against wit/)"
+                .into(),
+            position: None,
+        });
     }
     Ok(bytes)
 }
@@ -138,11 +148,9 @@ async fn upload_component(
     Query(query): Query<ComponentQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<StrategyView>)> {
-    let name = query.name.as_deref().map(str::trim).unwrap_or_default().to_owned();
     let kind = query.kind.ok_or_else(|| ApiError::BadRequest("give the strategy type: `?type=DATA_LOAD|AGGREGATION|CONTACT_ANSWER`".into()))?;
-    if name.is_empty() {
-        return Err(ApiError::BadRequest("give the strategy a name: `?name=…`".into()));
-    }
+    let name = query.name.as_deref().ok_or_else(|| ApiError::BadRequest("give the strategy a name: `?name=…`".into()))?;
+    let name = checked_name(name)?;
     let bytes = component_bytes(body)?;
     let input = VersionInput::Component(&bytes);
     let (id, version) = state.store.add_strategy_version(&tenant, &campaign, &name, kind, input, None).await?;
@@ -157,12 +165,16 @@ async fn edit_component(
     Query(query): Query<ComponentQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<StrategyView>)> {
+    let name = query.name.as_deref().map(checked_name).transpose()?;
     let current = state.store.strategy(&tenant, &id).await?;
     if query.kind.is_some_and(|kind| kind != current.kind) {
-        return Err(ApiError::BadRequest("a strategy's type cannot change; upload a new strategy instead".into()));
+        return Err(ApiError::Conflict {
+            detail: format!("the strategy is {}; a strategy's type cannot change: upload a new strategy instead", current.kind.as_str()),
+            allowed: None,
+        });
     }
     let bytes = component_bytes(body)?;
-    let name = query.name.unwrap_or(current.name);
+    let name = name.unwrap_or(current.name);
     let input = VersionInput::Component(&bytes);
     let (id, version) =
         state.store.add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, input, None).await?;
@@ -180,9 +192,11 @@ async fn edit(
     Path(id): Path<String>,
     Body(body): Body<EditBody>,
 ) -> ApiResult<(StatusCode, Json<StrategyView>)> {
+    // Validated as on upload: a new name, if given, like an upload's.
+    let name = body.name.as_deref().map(checked_name).transpose()?;
     let current = state.store.strategy(&tenant, &id).await?;
     let source = body.source.into_source()?;
-    let name = body.name.unwrap_or(current.name);
+    let name = name.unwrap_or(current.name);
     let input = VersionInput::Source { entry: &source.entry, sources: &source.files };
     let (id, version) =
         state.store.add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, input, None).await?;

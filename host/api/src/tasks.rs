@@ -42,10 +42,10 @@ async fn claim(
     Path(id): Path<String>,
     Body(body): Body<ClaimBody>,
 ) -> ApiResult<Json<HumanTask>> {
-    let operator = body.operator.trim();
-    if operator.is_empty() || operator.chars().count() > 200 {
-        return Err(ApiError::BadRequest("operator must have 1 to 200 characters".into()));
+    if !stratagem_domain::is_valid_name(&body.operator, 200) {
+        return Err(ApiError::BadRequest("operator must have 1 to 200 characters, not only white space".into()));
     }
+    let operator = body.operator.trim();
     Ok(Json(state.store.claim_task(&tenant, &id, operator).await?))
 }
 
@@ -65,7 +65,7 @@ async fn outcome(
     Path(id): Path<String>,
     Body(body): Body<OutcomeBody>,
 ) -> ApiResult<StatusCode> {
-    let outcome = body.outcome.trim().to_ascii_uppercase();
+    let outcome = body.outcome.to_ascii_uppercase();
     if outcome.is_empty() || !outcome.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(ApiError::BadRequest(format!("outcome `{}` must be letters, digits or _, e.g. PROMISE_TO_PAY", body.outcome)));
     }

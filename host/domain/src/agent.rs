@@ -53,7 +53,7 @@ pub struct AgentDefinition {
     pub llm_model: Option<String>,
     #[serde(default)]
     pub status: AgentStatus,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::objects::objects")]
     pub channels: Vec<AgentChannel>,
     /// The FCM integration used by Mobile Push stages ("Set push
     /// notification configuration").
@@ -66,7 +66,7 @@ impl AgentDefinition {
     /// integrations it names exist and have the right kind.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+        if !crate::is_valid_name(&self.name, 200) {
             errors.push(FieldError::new("name", "must have 1 to 200 characters"));
         }
         if self.instructions.len() > 64 * 1024 {
@@ -75,7 +75,7 @@ impl AgentDefinition {
         let mut names = std::collections::HashSet::new();
         for (index, channel) in self.channels.iter().enumerate() {
             let name = channel.name.trim();
-            if name.is_empty() || name.chars().count() > 100 {
+            if !crate::is_valid_name(&channel.name, 100) {
                 errors.push(FieldError::new(
                     format!("channels[{index}].name"),
                     "must have 1 to 100 characters",

@@ -15,6 +15,7 @@ pub mod analytics;
 pub mod campaign;
 pub mod contact_file;
 pub mod integration;
+pub mod objects;
 pub mod stage;
 pub mod template;
 
@@ -63,6 +64,12 @@ impl std::fmt::Display for FieldError {
     }
 }
 
+/// A name as the API takes it: not blank, and at most `max` characters as
+/// sent (it is stored trimmed). The OpenAPI document states the same rule.
+pub fn is_valid_name(text: &str, max: usize) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= max
+}
+
 /// A JSON object: campaign parameters, internal data, results.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
@@ -94,7 +101,7 @@ pub struct Contact {
     /// ResultDatetime: when `result_flag` was last set to true or false.
     #[serde(default)]
     pub result_datetime: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects::objects")]
     pub communications: Vec<Communication>,
 }
 
@@ -127,7 +134,7 @@ pub struct Communication {
     /// End of that window; `None` means the campaign's default window.
     #[serde(default)]
     pub end_date: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects::object")]
     pub status: CommunicationState,
     /// Set by the platform on the communication whose session just ended.
     #[serde(default)]

@@ -294,11 +294,12 @@ const ALL_SETTINGS: [Setting; 11] = [
 #[serde(deny_unknown_fields)]
 pub struct Alternative {
     pub label: String,
+    #[serde(deserialize_with = "crate::objects::whole_number")]
     pub weight: u32,
     pub channel: Channel,
     #[serde(default)]
     pub agent_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::objects::object")]
     pub settings: ChannelSettings,
 }
 
@@ -320,10 +321,10 @@ pub struct StageDefinition {
     pub channel: Channel,
     #[serde(default)]
     pub agent_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::objects::object")]
     pub settings: ChannelSettings,
     /// A/B alternatives; empty means every contact gets the default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::objects::objects")]
     pub alternatives: Vec<Alternative>,
 }
 
@@ -351,8 +352,7 @@ impl StageDefinition {
     /// the tenant's rows.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
+        if !crate::is_valid_name(&self.name, 200) {
             errors.push(FieldError::new("name", "must have 1 to 200 characters"));
         }
         if self.description.chars().count() > 2000 {
@@ -379,7 +379,7 @@ impl StageDefinition {
         for (index, alternative) in self.alternatives.iter().enumerate() {
             let at = format!("alternatives[{index}].");
             let label = alternative.label.trim();
-            if label.is_empty() || label.chars().count() > 100 {
+            if !crate::is_valid_name(&alternative.label, 100) {
                 errors.push(FieldError::new(
                     format!("{at}label"),
                     "must have 1 to 100 characters",

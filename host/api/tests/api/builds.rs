@@ -53,11 +53,11 @@ async fn errors_when_the_uploaded_component_is_not_one_or_breaks_the_contract(ba
     let campaign = client.campaign("Collections").await;
     let path = format!("/campaigns/{campaign}/strategies/component?name=Bad&type=DATA_LOAD");
 
-    let detail = client.upload(&path, "application/wasm", b"print('hi')".to_vec()).await.problem(400);
+    let detail = client.upload(&path, "application/wasm", b"print('hi')".to_vec()).await.problem(422);
     assert!(detail.starts_with("the body is not a WebAssembly component"), "{detail}");
     // A core module is WebAssembly, but not a component.
     let core_module = b"\0asm\x01\0\0\0".to_vec();
-    client.upload(&path, "application/wasm", core_module).await.problem(400);
+    client.upload(&path, "application/wasm", core_module).await.problem(422);
     let detail = client.upload(&format!("/campaigns/{campaign}/strategies/component?name=Bad"), "application/wasm", vec![0; 8]).await.problem(400);
     assert!(detail.contains("?type="), "{detail}");
     assert_eq!(client.get(&format!("/campaigns/{campaign}/strategies")).await.body, json!([]), "nothing stored");

@@ -78,7 +78,7 @@ async fn errors_when_the_body_has_unknown_fields_or_wrong_types(backend: Backend
     let wrong = client.post("/campaigns", json!({"name": 5})).await;
     assert!(wrong.problem(400).contains("invalid type: integer `5`, expected a string"), "{}", wrong.text);
     let empty = client.post("/campaigns", json!({"name": "  "})).await;
-    assert_eq!(empty.problem(400), "name must have 1 to 200 characters");
+    assert_eq!(empty.problem(400), "name must have 1 to 200 characters, not only white space");
     assert_eq!(client.get("/campaigns").await.body, json!([]), "nothing was written");
 }
 

@@ -91,7 +91,7 @@ async fn errors_when_a_dry_run_is_given_bad_input(backend: Backend) {
     let days = client.upload(&format!("{path}?days=0"), "text/csv", CONTACTS.into()).await;
     assert_eq!((days.status, days.body["detail"].as_str()), (400, Some("days must be from 1 to 366")));
     let personas = client.upload(&format!("{path}?personas=PAID"), "text/csv", CONTACTS.into()).await;
-    assert_eq!(personas.status, 400, "{}", personas.text);
+    assert_eq!(personas.status, 422, "{}", personas.text);
     assert!(personas.body["detail"].as_str().expect("detail").starts_with("personas: `PAID`"), "{}", personas.text);
 
     let bad_row = client.upload(&path, "text/csv", "object_id,external_id,name,email,phone\nP1,U1,Paula\n".into()).await;

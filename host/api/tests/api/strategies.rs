@@ -68,6 +68,6 @@ async fn errors_when_the_upload_is_malformed(backend: Backend) {
     let kind = client.post(&path, json!({"name": "x", "type": "CLEANUP", "source": ""})).await;
     assert!(kind.problem(400).contains("unknown variant `CLEANUP`, expected one of `DATA_LOAD`, `AGGREGATION`, `CONTACT_ANSWER`"), "{}", kind.text);
     let escape = client.post(&path, json!({"name": "x", "type": "DATA_LOAD", "files": {"../x.py": ""}, "entry": "../x.py"})).await;
-    assert!(escape.problem(400).contains("not a valid module path"), "{}", escape.text);
+    assert!(escape.problem(422).contains("not a valid module path"), "{}", escape.text);
     assert_eq!(client.get(&path).await.body, json!([]), "nothing was written");
 }
