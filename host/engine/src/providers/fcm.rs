@@ -128,6 +128,12 @@ impl Fcm {
 }
 
 impl Provider for Fcm {
+    /// It takes no idempotency key: a send whose outcome is unknown ends
+    /// IN_DOUBT rather than writing to the contact twice.
+    fn resends_by_key(&self) -> bool {
+        false
+    }
+
     fn deliver<'a>(&'a self, http: &'a reqwest::Client, outbound: &'a Outbound<'a>) -> DeliverFuture<'a> {
         Box::pin(async move {
             let account = outbound.account;

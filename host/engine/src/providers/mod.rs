@@ -165,7 +165,8 @@ pub trait Provider: Send + Sync {
     /// idempotency key, when it does not know whether the last attempt
     /// reached the provider (its node died before recording the answer,
     /// or the answer was lost). `false` for providers that take no key
-    /// (SMTP, and SIP gateways, whose trunks place a repeated call twice):
+    /// (SMTP, Telegram, Meta's WhatsApp, FCM, and SIP gateways, whose
+    /// trunks place a repeated call twice):
     /// the engine then announces each send, committed, before the call,
     /// and a send whose outcome is unknown ends IN_DOUBT instead.
     fn resends_by_key(&self) -> bool {

@@ -3,8 +3,9 @@
 //! `telegram_chat_id` parameter (a bot cannot write to a phone number; the
 //! contact must have started the bot, which is how its chat id is known).
 //!
-//! Telegram takes no idempotency key; the engine's record of the send is
-//! what keeps a retried communication from writing twice.
+//! Telegram takes no idempotency key: the send is announced before it is
+//! made, and one whose outcome is lost ends IN_DOUBT instead of being
+//! repeated.
 //!
 //! Webhooks are `Update` objects. Telegram does not sign them: it echoes
 //! the `secret_token` given to `setWebhook` in the
@@ -41,6 +42,12 @@ fn chat_id<'a>(outbound: &'a Outbound<'a>) -> Result<String, ProviderError> {
 }
 
 impl Provider for Telegram {
+    /// It takes no idempotency key: a send whose outcome is unknown ends
+    /// IN_DOUBT rather than writing to the contact twice.
+    fn resends_by_key(&self) -> bool {
+        false
+    }
+
     fn deliver<'a>(&'a self, http: &'a reqwest::Client, outbound: &'a Outbound<'a>) -> DeliverFuture<'a> {
         Box::pin(async move {
             let token = required_secret(outbound.account, "bot_token")?;
