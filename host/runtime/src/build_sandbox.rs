@@ -162,6 +162,9 @@ impl Sandbox<'_> {
                 Err(_) => {}
             }
         }
+        // Before the tool chain's binds: a tool chain under /tmp (a
+        // checkout there) would otherwise be hidden by the empty /tmp.
+        command.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
         for path in &self.mounts.paths {
             command.arg("--ro-bind").arg(path).arg(path);
         }
@@ -171,7 +174,7 @@ impl Sandbox<'_> {
         }
         let scratch = format!("{BUILD_ROOT}/scratch");
         command
-            .args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", BUILD_ROOT])
+            .args(["--chdir", BUILD_ROOT])
             .args(["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin"])
             .args(["--setenv", "HOME", &scratch, "--setenv", "TMPDIR", &scratch]);
         for (name, value) in self.env {
