@@ -17,6 +17,7 @@ use stratagem_runtime::{BuildError, LoadError, StrategySource};
 use stratagem_store::{BuildClaim, BuildJob, OwnedVersionInput, Store};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+use crate::strategies::PinGuard;
 use crate::StrategyService;
 
 /// A build interrupted this many times (its node died each time) fails
@@ -177,13 +178,14 @@ impl StrategyService {
                 }
             };
             let stored = match &outcome {
-                Ok((component, hash)) => store.finish_strategy_build(&job.strategy_id, job.version, Ok((component, hash))).await,
+                Ok((component, hash, _pinned)) => store.finish_strategy_build(&job.strategy_id, job.version, Ok((component, hash))).await,
                 Err(error) => store.finish_strategy_build(&job.strategy_id, job.version, Err(error.clone())).await,
             };
             if let Err(error) = stored {
                 tracing::error!(strategy_id = %job.strategy_id, version = job.version, %error, "could not record the build outcome");
             }
-            if outcome.is_ok() {
+            if let Ok((_, _, pinned)) = outcome {
+                drop(pinned); // its row is written: it is in use, or prunable
                 // The version before it can no longer run.
                 if let Err(error) = service.prune(&store).await {
                     tracing::warn!(%error, "could not prune unused strategies");
@@ -205,19 +207,19 @@ impl StrategyService {
 
     /// Source → component (componentize-py), then the contract check and
     /// compilation, which a prebuilt component goes through alone.
-    async fn build(self: &Arc<Self>, input: OwnedVersionInput) -> Result<(Vec<u8>, String), Value> {
+    async fn build(self: &Arc<Self>, input: OwnedVersionInput) -> Result<(Vec<u8>, String, PinGuard), Value> {
         let component = match input {
             OwnedVersionInput::Component(bytes) => bytes,
             OwnedVersionInput::Source { entry, sources } => {
                 self.builder.build(&StrategySource { entry, files: sources }).await.map_err(|error| build_error(&error))?
             }
         };
+        let hash = stratagem_runtime::content_hash(&component);
+        // Loaded before its version row says so: a sweep meanwhile must
+        // not take it for unused.
+        let pinned = self.pin(&hash);
         let service = self.clone();
-        let compiled = tokio::task::spawn_blocking(move || {
-            let hash = stratagem_runtime::content_hash(&component);
-            service.load(&hash, &component).map(|_| (component, hash))
-        })
-        .await;
+        let compiled = tokio::task::spawn_blocking(move || service.load(&hash, &component).map(|_| (component, hash, pinned))).await;
         match compiled {
             Ok(Ok(built)) => Ok(built),
             Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {

@@ -31,6 +31,9 @@ struct Loaded {
     /// Every component this node loaded, evicted or not: its compiled
     /// code may still be in the disk cache.
     known: HashSet<String>,
+    /// Components built here whose version row is not written yet:
+    /// pruning must not take them for unused.
+    pinned: HashMap<String, usize>,
     total_bytes: usize,
     max_bytes: usize,
     /// Bumped on every use: the entry with the smallest stamp goes first.
@@ -76,7 +79,7 @@ impl Loaded {
 
 impl StrategyService {
     pub fn new(runtime: Arc<Runtime>, builder: Builder) -> Self {
-        let loaded = Loaded { by_hash: HashMap::new(), known: HashSet::new(), total_bytes: 0, max_bytes: DEFAULT_MAX_LOADED_BYTES, clock: 0 };
+        let loaded = Loaded { by_hash: HashMap::new(), known: HashSet::new(), pinned: HashMap::new(), total_bytes: 0, max_bytes: DEFAULT_MAX_LOADED_BYTES, clock: 0 };
         Self {
             runtime,
             builder,
@@ -118,6 +121,12 @@ impl StrategyService {
         (loaded.by_hash.len(), loaded.total_bytes)
     }
 
+    /// Keeps `hash` from being pruned until the guard is dropped.
+    pub(crate) fn pin(self: &Arc<Self>, hash: &str) -> PinGuard {
+        *self.lock().pinned.entry(hash.to_owned()).or_default() += 1;
+        PinGuard { service: self.clone(), hash: hash.to_owned() }
+    }
+
     pub fn load(&self, hash: &str, component: &[u8]) -> Result<Arc<Strategy>, LoadError> {
         if let Some(strategy) = self.cached(hash) {
             return Ok(strategy);
@@ -140,6 +149,9 @@ impl StrategyService {
         let mut forgotten = 0;
         for hash in known.iter().filter(|hash| !runnable.contains(*hash)) {
             let mut loaded = self.lock();
+            if loaded.pinned.contains_key(hash) {
+                continue;
+            }
             loaded.remove(hash);
             loaded.known.remove(hash);
             drop(loaded);
@@ -149,6 +161,24 @@ impl StrategyService {
             }
         }
         Ok(forgotten)
+    }
+}
+
+/// A component built on this node whose version row is being written.
+pub(crate) struct PinGuard {
+    service: Arc<StrategyService>,
+    hash: String,
+}
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        let mut loaded = self.service.lock();
+        if let Some(count) = loaded.pinned.get_mut(&self.hash) {
+            *count -= 1;
+            if *count == 0 {
+                loaded.pinned.remove(&self.hash);
+            }
+        }
     }
 }
 

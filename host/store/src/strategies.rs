@@ -307,40 +307,31 @@ impl Store {
         until: DateTime<Utc>,
         per_tenant: i64,
     ) -> Result<Option<BuildJob>> {
-        let candidates = match which {
-            BuildClaim::Queued => sqlx::query(
-                "SELECT strategy_id, version, tenant_id, build_lease_until FROM strategy_versions \
-                 WHERE status = 'building' AND build_lease_until IS NULL ORDER BY created_at, strategy_id LIMIT 16",
+        // Tenants at their share are left out in the query itself, so a
+        // tenant with a long queue cannot hide another tenant's build
+        // behind the candidates' limit.
+        let under_share = "(SELECT COUNT(*) FROM strategy_versions r WHERE r.tenant_id = v.tenant_id \
+             AND r.status = 'building' AND r.build_lease_until >= $1) < $2";
+        let sql = match which {
+            BuildClaim::Queued => format!(
+                "SELECT strategy_id, version, build_lease_until FROM strategy_versions v \
+                 WHERE status = 'building' AND build_lease_until IS NULL AND {under_share} \
+                 ORDER BY created_at, strategy_id LIMIT 16"
             ),
-            BuildClaim::Stale => sqlx::query(
-                "SELECT strategy_id, version, tenant_id, build_lease_until FROM strategy_versions \
-                 WHERE status = 'building' AND build_lease_until < $1 ORDER BY build_lease_until LIMIT 16",
-            )
-            .bind(micros(now)),
-        }
+            BuildClaim::Stale => format!(
+                "SELECT strategy_id, version, build_lease_until FROM strategy_versions v \
+                 WHERE status = 'building' AND build_lease_until < $1 AND {under_share} \
+                 ORDER BY build_lease_until LIMIT 16"
+            ),
+        };
+        let candidates = sqlx::query(&sql)
+        .bind(micros(now))
+        .bind(per_tenant)
         .fetch_all(&self.pool)
         .await?;
-        let mut busy_tenants = std::collections::HashSet::new();
         for candidate in &candidates {
             let strategy_id: String = get(candidate, "strategy_id")?;
             let version: i64 = get(candidate, "version")?;
-            let tenant_id: String = get(candidate, "tenant_id")?;
-            if busy_tenants.contains(&tenant_id) {
-                continue;
-            }
-            let running: i64 = sqlx::query(
-                "SELECT COUNT(*) AS running FROM strategy_versions WHERE tenant_id = $1 AND status = 'building' \
-                 AND build_lease_until >= $2",
-            )
-            .bind(&tenant_id)
-            .bind(micros(now))
-            .fetch_one(&self.pool)
-            .await
-            .map(|row| get::<i64>(&row, "running"))??;
-            if running >= per_tenant {
-                busy_tenants.insert(tenant_id);
-                continue;
-            }
             let old_lease = get::<Option<i64>>(candidate, "build_lease_until")?.unwrap_or(0);
             let claimed = sqlx::query(
                 "UPDATE strategy_versions SET build_lease_until = $1, build_attempts = build_attempts + 1 \

@@ -201,7 +201,8 @@ impl App {
         let store = Store::connect(&url).await.expect("store").with_secrets_key(secrets.clone());
         let (runtime, artifact_dir) = if tuning.own_runtime {
             let artifact_dir = dir.path().join("artifacts");
-            let config = RuntimeConfig { cache_dir: artifact_dir.clone(), max_instances: 16, max_memory_bytes: 512 << 20 };
+            // The shared runtime's configuration, so its compiled artifacts fit this one.
+            let config = RuntimeConfig { cache_dir: artifact_dir.clone(), max_instances: 32, max_memory_bytes: 512 << 20 };
             (Arc::new(Runtime::new(config).expect("runtime")), artifact_dir)
         } else {
             (runtime(), crate::support::artifact_dir())
