@@ -245,7 +245,8 @@ async fn works_when_a_replaced_version_gives_up_its_component(backend: Backend) 
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Collections").await;
-    let first = client.strategy(&campaign, "DATA_LOAD", "examples/spec/data_load.py").await;
+    // Sources of its own: the replaced version's compiled code is dropped.
+    let first = client.strategy_source(&campaign, "DATA_LOAD", "data_load.py", &(repo_file("examples/spec/data_load.py") + "\n# v1\n")).await;
     let id = first["id"].as_str().expect("id").to_owned();
     let edit = client.send(reqwest::Method::PUT, &format!("/strategies/{id}"), Some(json!({"source": repo_file("examples/spec/data_load.py") + "\n# v2\n"}))).await;
     assert_eq!(edit.status, 202, "{}", edit.text);

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::support::{App, Backend};
+use crate::support::{repo_file, App, Backend};
 
 both_backends!(
     works_when_an_uploaded_strategy_builds_and_shows_its_code,
@@ -14,7 +14,10 @@ async fn works_when_an_uploaded_strategy_builds_and_shows_its_code(backend: Back
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Collections").await;
-    let strategy = client.strategy(&campaign, "DATA_LOAD", "examples/spec/data_load.py").await;
+    // Its own copy of the spec's strategy: deleting it drops its compiled
+    // code, which other tests would otherwise compile again.
+    let source = repo_file("examples/spec/data_load.py") + "\n# deleted by the strategies test\n";
+    let strategy = client.strategy_source(&campaign, "DATA_LOAD", "data_load.py", &source).await;
     assert_eq!(strategy["latest"]["status"], "ready", "{strategy}");
     assert_eq!((strategy["type"].as_str(), strategy["active_version"].as_i64()), (Some("DATA_LOAD"), Some(1)));
     assert!(strategy["latest"]["sources"]["data_load.py"].as_str().expect("code").contains("first_comm = Communication("));
