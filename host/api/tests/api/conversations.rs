@@ -102,7 +102,8 @@ async fn created(client: &Client, path: &str, body: Value) -> String {
 
 /// Waits until `done` holds for the recorded requests.
 async fn until<T>(what: &str, mut done: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..300 {
+    // Two minutes: the whole suite runs at once on two cores.
+    for _ in 0..1200 {
         if let Some(value) = done() {
             return value;
         }

@@ -364,25 +364,25 @@ impl Client {
     }
 
     pub async fn wait_for_build(&self, id: &str) -> Value {
-        for _ in 0..600 {
+        for _ in 0..1500 {
             let reply = self.get(&format!("/strategies/{id}")).await;
             if reply.body["latest"]["status"] != "building" {
                 return reply.body;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        panic!("strategy {id} still building after 2 minutes")
+        panic!("strategy {id} still building after 5 minutes")
     }
 
     pub async fn wait_for_import(&self, id: &str) -> Value {
-        for _ in 0..600 {
+        for _ in 0..1800 {
             let reply = self.get(&format!("/imports/{id}")).await;
             if reply.body["status"] != "running" {
                 return reply.body;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("import {id} still running after 60 s")
+        panic!("import {id} still running after 3 minutes")
     }
 }
 
