@@ -32,15 +32,18 @@ use serde::de::DeserializeOwned;
 use stratagem_domain::objects::Object;
 use stratagem_store::Store;
 
-pub use contacts::{recover_imports, ImportLeases};
 pub use problem::ApiError;
 pub use server::{serve, ConnectionLimits};
 pub use stratagem_engine::{BuildLeases, StrategyService};
+pub use stratagem_services::imports::ImportLeases;
+use stratagem_services::dry_run::DryRunService;
+use stratagem_services::exports::ExportService;
+use stratagem_services::imports::ImportService;
 
 /// Bodies of JSON endpoints; uploads have their own limit.
 pub const JSON_LIMIT_BYTES: usize = 1 << 20;
 /// Contact files.
-pub const IMPORT_LIMIT_BYTES: usize = 512 << 20;
+pub const IMPORT_LIMIT_BYTES: usize = stratagem_services::CONTACT_FILE_LIMIT_BYTES;
 /// Prebuilt strategy components (a Python one is about 18 MB).
 pub const COMPONENT_LIMIT_BYTES: usize = 64 << 20;
 
@@ -48,42 +51,40 @@ pub const COMPONENT_LIMIT_BYTES: usize = 64 << 20;
 pub struct AppState {
     pub store: Store,
     pub strategies: Arc<StrategyService>,
-    /// One dry run at a time on this node (`simulations`).
-    dry_runs: Arc<tokio::sync::Semaphore>,
-    /// Contact imports and exports in progress on this node, and how long
-    /// an import's upload and an export's download may take (`contacts`).
-    imports: Arc<tokio::sync::Semaphore>,
-    exports: Arc<tokio::sync::Semaphore>,
+    /// The workflows the handlers call.
+    imports: ImportService,
+    exports: ExportService,
+    dry_runs: DryRunService,
+    /// How long an import's upload and an export's download may take
+    /// (`contacts`), and a webhook's body (`webhooks`).
     upload_limit: std::time::Duration,
     download_limit: std::time::Duration,
-    /// How long a webhook's body may take to arrive (`webhooks`).
     webhook_body_limit: std::time::Duration,
-    /// This node (process): the import jobs it runs carry it, with a
-    /// heartbeat renewed as `import_leases` say (`contacts`).
-    node_id: Arc<str>,
-    import_leases: contacts::ImportLeases,
+    /// The built web UI, served at `/` (`web`).
+    web_dir: std::path::PathBuf,
 }
 
 impl AppState {
     pub fn new(store: Store, strategies: Arc<StrategyService>) -> Self {
+        // This node (process): the import jobs it runs carry it.
+        let node_id: Arc<str> = format!("node_{}", uuid::Uuid::now_v7().simple()).into();
         Self {
+            imports: ImportService::new(store.clone(), strategies.clone(), node_id),
+            exports: ExportService::new(store.clone()),
+            dry_runs: DryRunService::new(store.clone(), strategies.clone()),
             store,
             strategies,
-            dry_runs: Arc::new(tokio::sync::Semaphore::new(1)),
-            imports: Arc::new(tokio::sync::Semaphore::new(contacts::IMPORTS_AT_ONCE)),
-            exports: Arc::new(tokio::sync::Semaphore::new(contacts::EXPORTS_AT_ONCE)),
             upload_limit: contacts::UPLOAD_LIMIT,
             download_limit: contacts::DOWNLOAD_LIMIT,
             webhook_body_limit: webhooks::BODY_DEADLINE,
-            node_id: format!("node_{}", uuid::Uuid::now_v7().simple()).into(),
-            import_leases: contacts::ImportLeases::default(),
+            web_dir: web::DEFAULT_DIRECTORY.into(),
         }
     }
 
     /// How often imports renew their heartbeat, and how long one may lapse
     /// before another node (or this one's sweep) marks the job interrupted.
-    pub fn with_import_leases(mut self, leases: contacts::ImportLeases) -> Self {
-        self.import_leases = leases;
+    pub fn with_import_leases(mut self, leases: ImportLeases) -> Self {
+        self.imports = self.imports.with_leases(leases);
         self
     }
 
@@ -100,11 +101,23 @@ impl AppState {
         self
     }
 
+    /// Serves the web UI from `dir` (default `web/dist`).
+    pub fn with_web_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.web_dir = dir;
+        self
+    }
+
     /// Refuses webhook bodies still arriving after `limit` (default 30 s).
     pub fn with_webhook_body_limit(mut self, limit: std::time::Duration) -> Self {
         self.webhook_body_limit = limit;
         self
     }
+}
+
+/// Marks interrupted the import jobs of stopped nodes, now and from then
+/// on (`ImportService::recover`).
+pub async fn recover_imports(state: AppState) -> Result<tokio::task::JoinHandle<()>, stratagem_store::StoreError> {
+    state.imports.recover().await
 }
 
 pub fn app(state: AppState) -> Router {
@@ -126,7 +139,7 @@ pub fn app(state: AppState) -> Router {
         // Providers sign their calls instead of holding an API key.
         .merge(webhooks::router())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .fallback_service(web::service(web::directory()))
+        .fallback_service(web::service(state.web_dir.clone()))
         .layer(axum::middleware::from_fn(reject_oversized))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_LIMIT_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -142,7 +155,7 @@ async fn reject_oversized(request: Request, next: axum::middleware::Next) -> axu
     let limit = if path.ends_with("/imports") {
         IMPORT_LIMIT_BYTES
     } else if path.ends_with("/simulate") {
-        simulations::SIMULATION_LIMIT_BYTES
+        stratagem_services::dry_run::FILE_LIMIT_BYTES
     } else if path.ends_with("/component") {
         COMPONENT_LIMIT_BYTES
     } else if path.starts_with("/webhooks/") {

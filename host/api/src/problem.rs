@@ -5,7 +5,11 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use stratagem_domain::contact_file::FileError;
 use stratagem_domain::FieldError;
+use stratagem_services::dry_run::DryRunError;
+use stratagem_services::exports::ExportError;
+use stratagem_services::imports::ImportError;
 use stratagem_store::StoreError;
 
 /// A position in an uploaded file or request body.
@@ -150,6 +154,62 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(detail) => ApiError::Conflict { detail, allowed: None },
             StoreError::LastApiKey => ApiError::LastApiKey,
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<FileError> for ApiError {
+    /// A contact file that cannot be read: where, when the reader knows.
+    fn from(error: FileError) -> Self {
+        let position = match &error {
+            FileError::NotUtf8 { line, column } => Some(Position { line: *line, column: Some(*column) }),
+            FileError::Malformed { line, column, .. } => Some(Position { line: *line, column: *column }),
+            _ => None,
+        };
+        match error {
+            FileError::TooLarge { limit_bytes } => ApiError::TooLarge { limit_bytes },
+            other => ApiError::InvalidFile { detail: other.to_string(), position },
+        }
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(error: ImportError) -> Self {
+        match error {
+            ImportError::Busy => ApiError::Busy(error.to_string()),
+            ImportError::CampaignFinished => ApiError::Conflict { detail: error.to_string(), allowed: None },
+            ImportError::UnknownFormat(_) => ApiError::BadRequest(error.to_string()),
+            ImportError::File(error) => error.into(),
+            ImportError::Store(error) => error.into(),
+            ImportError::Internal(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(error: ExportError) -> Self {
+        match error {
+            ExportError::Busy => ApiError::Busy(error.to_string()),
+            ExportError::UnknownFormat(_) => ApiError::BadRequest(error.to_string()),
+            ExportError::Store(error) => error.into(),
+            ExportError::Spool(_) => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<DryRunError> for ApiError {
+    fn from(error: DryRunError) -> Self {
+        match error {
+            DryRunError::Busy | DryRunError::TimedOut => ApiError::Busy(error.to_string()),
+            // The query is well-formed; what it says is not a mix of personas.
+            DryRunError::Personas(detail) => ApiError::Invalid(vec![FieldError::new("personas", detail)]),
+            DryRunError::Days | DryRunError::UnknownFormat(_) => ApiError::BadRequest(error.to_string()),
+            DryRunError::File(error) => error.into(),
+            DryRunError::TooManyContacts(_) => ApiError::InvalidFile { detail: error.to_string(), position: None },
+            DryRunError::Row { line, message } => ApiError::InvalidFile { detail: message, position: Some(Position { line, column: None }) },
+            DryRunError::StrategyCannotRun { .. } | DryRunError::NoDataLoad => ApiError::Conflict { detail: error.to_string(), allowed: None },
+            DryRunError::Store(error) => error.into(),
+            DryRunError::Engine(_) | DryRunError::Internal(_) => ApiError::Internal(error.to_string()),
         }
     }
 }

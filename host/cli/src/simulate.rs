@@ -9,12 +9,15 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use stratagem_domain::contact_file::{self, FileFormat};
+use stratagem_domain::contact_file::FileFormat;
 use stratagem_domain::StrategyType;
-use stratagem_engine::simulator::{simulate, Simulation, SimulationReport};
 use stratagem_engine::{Personas, StrategyService};
-use stratagem_runtime::{Builder, Runtime, RuntimeConfig, StrategySource};
-use stratagem_store::{NewCampaign, Store};
+use stratagem_runtime::{Runtime, RuntimeConfig, StrategySource};
+use stratagem_services::dry_run::{read_contacts, DryRunError, Sandbox, Simulation, SimulationReport};
+use stratagem_services::CONTACT_FILE_LIMIT_BYTES;
+use stratagem_store::NewCampaign;
+
+use crate::config::Toolchain;
 
 #[derive(Args)]
 pub struct SimulateArgs {
@@ -43,6 +46,8 @@ pub struct SimulateArgs {
     /// Where compiled strategies are cached.
     #[arg(long, env = "STRATAGEM_CACHE_DIR", default_value = ".stratagem/cache")]
     cache_dir: PathBuf,
+    #[command(flatten)]
+    toolchain: Toolchain,
 }
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
@@ -50,23 +55,23 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let start = args.start.unwrap_or_else(Utc::now);
     let bytes = std::fs::read(&args.contacts).with_context(|| format!("reading {}", args.contacts.display()))?;
     let name = args.contacts.file_name().and_then(|name| name.to_str());
-    let parsed = contact_file::parse(FileFormat::detect(name, None, &bytes), &bytes, 512 << 20)
-        .map_err(|error| anyhow!("{}: {error}", args.contacts.display()))?;
-    let mut contacts = Vec::with_capacity(parsed.rows.len());
-    for row in parsed.rows {
-        let row = row.map_err(|error| anyhow!("{}, line {}: {}", args.contacts.display(), error.line, error.message))?;
-        contacts.push(row.contact);
-    }
+    let format = FileFormat::detect(name, None, &bytes);
+    let contacts = read_contacts(format, &bytes, CONTACT_FILE_LIMIT_BYTES as u64, usize::MAX).map_err(|error| match error {
+        DryRunError::Row { line, message } => anyhow!("{}, line {line}: {message}", args.contacts.display()),
+        other => anyhow!("{}: {other}", args.contacts.display()),
+    })?;
 
-    // A throwaway database: the simulation shares the engine's code paths.
-    let dir = tempfile::tempdir()?;
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("simulation.db").display())).await?;
-    let (tenant, _) = store.create_tenant("simulation").await?;
-    let campaign = store
-        .create_campaign(&tenant, NewCampaign { name: "simulation".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new() })
-        .await?;
+    // A throwaway campaign: the simulation shares the engine's code paths.
+    let sandbox = Sandbox::new(NewCampaign {
+        name: "simulation".into(),
+        description: String::new(),
+        llm_integration_id: None,
+        llm_model: None,
+        result_fields: Vec::new(),
+    })
+    .await?;
     let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: args.cache_dir.clone(), max_instances: 8, ..RuntimeConfig::default() })?);
-    let strategies = Arc::new(StrategyService::new(runtime, Builder::from_env()));
+    let strategies = Arc::new(StrategyService::new(runtime, args.toolchain.builder(None)));
     let mut kinds = vec![(StrategyType::DataLoad, &args.data_load)];
     if let Some(path) = &args.aggregation {
         kinds.push((StrategyType::Aggregation, path));
@@ -78,14 +83,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             let source = StrategySource::from_path(path)?;
             strategies.builder.build(&source).await.map_err(|error| anyhow!("{}: {error}", path.display()))?
         };
-        strategies
-            .install(&store, &tenant, &campaign.id, kind, &component)
-            .await
-            .map_err(|error| anyhow!("{}: {error}", path.display()))?;
+        sandbox.install(&strategies, kind, &component).await.map_err(|error| anyhow!("{}: {error}", path.display()))?;
     }
 
     let until = start + chrono::Duration::days(i64::from(args.days));
-    let report = simulate(&store, strategies, &tenant, &campaign.id, contacts, Simulation { start, until, personas }).await?;
+    let report = sandbox.run(strategies, contacts, Simulation { start, until, personas }).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -28,7 +28,6 @@ pub mod egress;
 mod email;
 pub mod llm;
 pub mod providers;
-pub mod simulator;
 mod builds;
 mod strategies;
 

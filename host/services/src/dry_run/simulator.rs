@@ -13,7 +13,7 @@ use stratagem_domain::{CampaignContext, CampaignStatus, Contact, StrategyType};
 use stratagem_runtime::{Clock, InvokeOptions, Isolation, VirtualClock};
 use stratagem_store::Store;
 
-use crate::{run_data_load, Engine, EngineConfig, EngineError, Personas, StrategyService};
+use stratagem_engine::{run_data_load, Engine, EngineConfig, EngineError, Personas, StrategyService};
 
 pub struct Simulation {
     pub start: DateTime<Utc>,
@@ -65,7 +65,7 @@ pub struct SimulationReport {
 
 /// Runs the campaign (its stored strategies and stages) over `contacts`.
 /// The campaign must be new: the simulation imports, starts and runs it.
-pub async fn simulate(
+pub(super) async fn simulate(
     store: &Store,
     strategies: Arc<StrategyService>,
     tenant_id: &str,

@@ -1,0 +1,121 @@
+//! Contact export: a campaign's contacts as CSV or JSON Lines.
+//!
+//! The export is written to an unnamed temporary file a chunk of contacts
+//! at a time, then handed over: memory holds one chunk whatever the
+//! campaign's size, and the database snapshot and its connection are held
+//! for as long as the database takes to read, not for as long as the
+//! client takes to download.
+
+use std::sync::Arc;
+
+use stratagem_domain::contact_file;
+use stratagem_domain::Contact;
+use stratagem_store::{ContactExport, Store, StoreError};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Exports in progress at once on a node. Each holds a temporary file of
+/// the campaign's size until its download ends, so this bounds the disk
+/// they take.
+pub const EXPORTS_AT_ONCE: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{EXPORTS_AT_ONCE} contact exports are in progress on this node; try again when one has finished")]
+    Busy,
+    #[error("format `{0}` is not csv or jsonl")]
+    UnknownFormat(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("export file: {0}")]
+    Spool(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    JsonLines,
+}
+
+impl ExportFormat {
+    /// `csv` (the default) or `jsonl`.
+    pub fn parse(format: Option<&str>) -> Result<Self, ExportError> {
+        match format.unwrap_or("csv") {
+            "csv" => Ok(ExportFormat::Csv),
+            "jsonl" => Ok(ExportFormat::JsonLines),
+            other => Err(ExportError::UnknownFormat(other.to_owned())),
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::JsonLines => "application/x-ndjson",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::JsonLines => "jsonl",
+        }
+    }
+}
+
+/// A finished export: the file, rewound, and its length. It holds its
+/// slot until dropped, so keep it for as long as the download lasts.
+pub struct Export {
+    pub file: tokio::fs::File,
+    pub length: u64,
+    pub format: ExportFormat,
+    pub slot: OwnedSemaphorePermit,
+}
+
+#[derive(Clone)]
+pub struct ExportService {
+    store: Store,
+    slots: Arc<Semaphore>,
+}
+
+impl ExportService {
+    pub fn new(store: Store) -> Self {
+        Self { store, slots: Arc::new(Semaphore::new(EXPORTS_AT_ONCE)) }
+    }
+
+    pub async fn export(&self, tenant: &str, campaign_id: &str, format: ExportFormat) -> Result<Export, ExportError> {
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| ExportError::Busy)?;
+        let reader = self.store.export_contacts(tenant, campaign_id).await?;
+        let (file, length) = spool(reader, format).await?;
+        Ok(Export { file, length, format, slot })
+    }
+}
+
+/// Writes an export to an unnamed temporary file, a chunk of contacts at a
+/// time; returns the file rewound, and its length.
+async fn spool(mut reader: ContactExport, format: ExportFormat) -> Result<(tokio::fs::File, u64), ExportError> {
+    let mut file = tokio::io::BufWriter::new(tokio::fs::File::from_std(tempfile::tempfile()?));
+    let mut out = Vec::new();
+    let csv = match format {
+        ExportFormat::Csv => {
+            let export = contact_file::CsvExport::new(reader.parameter_names().await?);
+            export.write_header(&mut out);
+            Some(export)
+        }
+        ExportFormat::JsonLines => None,
+    };
+    while let Some(chunk) = reader.next_chunk().await? {
+        let contacts: Vec<Contact> = chunk.into_iter().map(|stored| stored.contact).collect();
+        match &csv {
+            Some(export) => export.write_rows(&contacts, &mut out),
+            None => contact_file::write_jsonl(&contacts, &mut out),
+        }
+        file.write_all(&out).await?;
+        out.clear();
+    }
+    file.write_all(&out).await?;
+    file.flush().await?;
+    let mut file = file.into_inner();
+    let length = file.seek(std::io::SeekFrom::End(0)).await?;
+    file.rewind().await?;
+    Ok((file, length))
+}

@@ -1,0 +1,125 @@
+//! Contact import: a CSV or JSON Lines file into a campaign, each row
+//! through the campaign's DATA_LOAD strategy.
+//!
+//! [`ImportService::reserve`] takes one of the node's import slots before
+//! the caller reads the upload, so a node holds at most that many files in
+//! memory. [`ImportService::start`] checks the whole file once — a problem
+//! can sit on its last line — and writes nothing if it cannot be read;
+//! otherwise it creates the job and runs the pipeline (`pipeline.rs`) in
+//! the background. `recovery.rs` keeps jobs' heartbeats and marks those of
+//! stopped nodes interrupted.
+
+mod pipeline;
+mod recovery;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use stratagem_domain::contact_file::{self, FileError, FileFormat};
+use stratagem_domain::{CampaignContext, CampaignStatus};
+use stratagem_engine::StrategyService;
+use stratagem_store::{ImportJob, Store, StoreError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use recovery::ImportLeases;
+
+use crate::CONTACT_FILE_LIMIT_BYTES;
+
+/// Imports in progress at once on a node (upload, check and job).
+pub const IMPORTS_AT_ONCE: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{IMPORTS_AT_ONCE} contact imports are in progress on this node; try again when one has finished")]
+    Busy,
+    #[error("the campaign is FINISHED; contacts can no longer be imported")]
+    CampaignFinished,
+    #[error("format `{0}` is not csv or jsonl")]
+    UnknownFormat(String),
+    /// The file cannot be read at all; nothing was written.
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A contact file as it arrived, with what its sender said about it.
+pub struct ContactFile {
+    pub bytes: Bytes,
+    /// `csv` or `jsonl` (also `ndjson`, `json`); detected when absent.
+    pub format: Option<String>,
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+}
+
+impl ContactFile {
+    /// The format the sender named, else the one detected from the file
+    /// name, the content type and the content.
+    pub fn format(&self) -> Result<FileFormat, ImportError> {
+        Ok(match self.format.as_deref() {
+            Some("csv") => FileFormat::Csv,
+            Some("jsonl" | "ndjson" | "json") => FileFormat::JsonLines,
+            Some(other) => return Err(ImportError::UnknownFormat(other.to_owned())),
+            None => FileFormat::detect(self.file_name.as_deref(), self.content_type.as_deref(), &self.bytes),
+        })
+    }
+}
+
+/// One of the node's import slots, held until the import ends.
+pub struct ImportSlot(OwnedSemaphorePermit);
+
+/// The import workflow of one node.
+#[derive(Clone)]
+pub struct ImportService {
+    store: Store,
+    strategies: Arc<StrategyService>,
+    /// Import jobs carry the node that runs them, with a heartbeat.
+    node_id: Arc<str>,
+    slots: Arc<Semaphore>,
+    leases: ImportLeases,
+}
+
+impl ImportService {
+    pub fn new(store: Store, strategies: Arc<StrategyService>, node_id: Arc<str>) -> Self {
+        Self { store, strategies, node_id, slots: Arc::new(Semaphore::new(IMPORTS_AT_ONCE)), leases: ImportLeases::default() }
+    }
+
+    /// How often imports renew their heartbeat, and how long one may lapse
+    /// before another node (or this one's sweep) marks the job interrupted.
+    pub fn with_leases(mut self, leases: ImportLeases) -> Self {
+        self.leases = leases;
+        self
+    }
+
+    /// Takes an import slot, or says the node is busy. Take it before
+    /// reading the upload: that bounds the files held in memory.
+    pub fn reserve(&self) -> Result<ImportSlot, ImportError> {
+        self.slots.clone().try_acquire_owned().map(ImportSlot).map_err(|_| ImportError::Busy)
+    }
+
+    /// Checks `file` whole, creates its job and runs the import in the
+    /// background; the job reports progress and the outcome.
+    pub async fn start(&self, slot: ImportSlot, tenant: &str, campaign_id: &str, file: ContactFile) -> Result<ImportJob, ImportError> {
+        let campaign = self.store.campaign(tenant, campaign_id).await?;
+        if campaign.status == CampaignStatus::Finished {
+            return Err(ImportError::CampaignFinished);
+        }
+        let format = file.format()?;
+        // Checking is CPU work: keep it off the async workers.
+        let bytes = file.bytes.clone();
+        let rows = tokio::task::spawn_blocking(move || contact_file::count_rows(format, &bytes, CONTACT_FILE_LIMIT_BYTES as u64))
+            .await
+            .map_err(|e| ImportError::Internal(e.to_string()))??;
+        let job = self.store.create_import_job(tenant, campaign_id, file.file_name.as_deref(), rows as i64, &self.node_id).await?;
+        let context = CampaignContext { id: campaign.id, name: campaign.name, result_fields: campaign.result_fields };
+        let batches = pipeline::read_batches(format, file.bytes);
+        tokio::spawn(pipeline::run(self.clone(), tenant.to_owned(), context, job.id.clone(), batches, slot));
+        Ok(job)
+    }
+
+    pub async fn job(&self, tenant: &str, id: &str) -> Result<ImportJob, ImportError> {
+        Ok(self.store.import_job(tenant, id).await?)
+    }
+}

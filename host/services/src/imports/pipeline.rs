@@ -1,0 +1,295 @@
+//! The import pipeline: the file's rows a batch at a time, DATA_LOAD on
+//! each row, and one transaction per batch — batch N is written while
+//! batch N+1's strategies run.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use stratagem_domain::contact_file::{self, FileFormat, ImportRow};
+use stratagem_domain::{CampaignContext, Contact, StrategyType};
+use stratagem_runtime::{InvokeOptions, Isolation, Strategy};
+use stratagem_store::{ImportBatch, ImportCounts, ImportEnd, ImportReport, InterruptedReason, RejectedRow, StoreError, StrategyFailure};
+
+use super::{ImportError, ImportService, ImportSlot};
+use crate::CONTACT_FILE_LIMIT_BYTES;
+
+/// Contacts written per transaction.
+const BATCH: usize = 500;
+/// Strategy invocations in flight per import.
+const PARALLEL_INVOCATIONS: usize = 4;
+
+/// A file's rows, a batch at a time.
+pub(super) type Batches = tokio::sync::mpsc::Receiver<Vec<Result<ImportRow, contact_file::RowError>>>;
+
+/// Reads a file that was checked whole before (so it reads the same again,
+/// without a file error) on a blocking thread, and hands over its rows
+/// `BATCH` at a time, a couple of batches ahead of the import; its rows
+/// are never all in memory. The reading stops when the import does.
+pub(super) fn read_batches(format: FileFormat, file: Bytes) -> Batches {
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        let _ = contact_file::read_rows(format, &file, CONTACT_FILE_LIMIT_BYTES as u64, |row| {
+            batch.push(row);
+            if batch.len() < BATCH {
+                return ControlFlow::Continue(());
+            }
+            match sender.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            }
+        });
+        if !batch.is_empty() {
+            let _ = sender.blocking_send(batch);
+        }
+    });
+    receiver
+}
+
+/// What an import has committed so far: the job row holds the same.
+#[derive(Default)]
+struct Tally {
+    counts: ImportCounts,
+    report: ImportReport,
+    /// Contacts written by when the database's statistics are refreshed next.
+    statistics_due_at: i64,
+}
+
+/// Why an import stopped before its end.
+enum Stopped {
+    /// The job is no longer this node's (taken for dead and marked
+    /// interrupted): it wrote nothing more, and there is nothing to close.
+    Lost,
+    Failed(ImportError),
+}
+
+impl<E: Into<ImportError>> From<E> for Stopped {
+    fn from(error: E) -> Self {
+        Stopped::Failed(error.into())
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> ImportError {
+    ImportError::Internal(error.to_string())
+}
+
+/// Runs an import in its own task while renewing its job's heartbeat, then
+/// closes the job: `done`, or `interrupted` on an error or a panic.
+pub(super) async fn run(service: ImportService, tenant: String, campaign: CampaignContext, job_id: String, batches: Batches, _slot: ImportSlot) {
+    let store = service.store.clone();
+    let node_id = service.node_id.clone();
+    let mut import = tokio::spawn({
+        let (service, job_id) = (service.clone(), job_id.clone());
+        async move {
+            let mut tally = Tally::default();
+            import_rows(&service, &tenant, &campaign, &job_id, batches, &mut tally).await?;
+            // Before the job reads as done, so that a campaign started on
+            // seeing it is planned on its new rows.
+            if tally.counts.accepted + tally.counts.updated > 0 {
+                service.store.refresh_statistics().await?;
+            }
+            Ok::<(), Stopped>(())
+        }
+    });
+    let mut heartbeat = tokio::time::interval(service.leases.heartbeat_every);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut import => break outcome,
+            _ = heartbeat.tick() => match store.renew_import_heartbeat(&job_id, &node_id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Another node took this one for dead: stop writing.
+                    import.abort();
+                    tracing::error!(%job_id, "the import's job was marked interrupted meanwhile; the import stops");
+                    return;
+                }
+                Err(error) => tracing::warn!(%job_id, %error, "could not renew an import's heartbeat"),
+            },
+        }
+    };
+    let end = match outcome {
+        Ok(Ok(())) => ImportEnd::Done,
+        Ok(Err(Stopped::Lost)) => {
+            tracing::error!(%job_id, "the import's job was marked interrupted meanwhile; the import stopped");
+            return;
+        }
+        Ok(Err(Stopped::Failed(error))) => {
+            tracing::error!(%job_id, %error, "import stopped");
+            ImportEnd::Interrupted(InterruptedReason::Error)
+        }
+        Err(panic) => {
+            tracing::error!(%job_id, %panic, "import panicked");
+            ImportEnd::Interrupted(InterruptedReason::Error)
+        }
+    };
+    match store.finish_import_job(&job_id, &node_id, end).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(%job_id, "the import's job was marked interrupted before it could be closed"),
+        Err(error) => tracing::error!(%job_id, %error, "could not close the import job"),
+    }
+}
+
+/// One import's fixed parts, shared by its batches.
+struct Run<'a> {
+    service: &'a ImportService,
+    tenant: &'a str,
+    campaign: &'a CampaignContext,
+    job_id: &'a str,
+    strategy: Option<Arc<Strategy>>,
+    options: InvokeOptions,
+}
+
+async fn import_rows(
+    service: &ImportService,
+    tenant: &str,
+    campaign: &CampaignContext,
+    job_id: &str,
+    batches: Batches,
+    tally: &mut Tally,
+) -> Result<(), Stopped> {
+    let strategy = data_load(service, tenant, &campaign.id).await?;
+    let options = InvokeOptions {
+        tenant: tenant.to_owned(),
+        campaign: campaign.clone(),
+        isolation: Isolation::ReuseInstance,
+        ..InvokeOptions::default()
+    };
+    let run = Run { service, tenant, campaign, job_id, strategy, options };
+    // Batch N is written while batch N+1's strategies run: the writer is
+    // one database connection, the strategies the CPU. Batches never share
+    // a contact (the parser rejects an object id repeated in a file), so
+    // none reads a contact another is writing. Each batch commits the
+    // job's counts with its contacts, so the job counts exactly the rows
+    // written; a write in flight when the import stops on an error is
+    // waited for, and its rows count once it committed.
+    let mut writing = None;
+    let outcome = import_batches(&run, batches, &mut writing, tally).await;
+    let written = finish_write(service, writing, tally).await;
+    outcome.and(written)
+}
+
+/// The campaign's active DATA_LOAD strategy, loaded; `None` when it has none.
+async fn data_load(service: &ImportService, tenant: &str, campaign_id: &str) -> Result<Option<Arc<Strategy>>, Stopped> {
+    let Some((hash, component)) = service.store.active_component(tenant, campaign_id, StrategyType::DataLoad).await? else {
+        return Ok(None);
+    };
+    let strategies = service.strategies.clone();
+    let loaded = tokio::task::spawn_blocking(move || strategies.load(&hash, &component)).await.map_err(internal)?;
+    Ok(Some(loaded.map_err(internal)?))
+}
+
+async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Option<WriteTask>, tally: &mut Tally) -> Result<(), Stopped> {
+    while let Some(batch) = batches.recv().await {
+        let rows = batch.len() as i64;
+        let (accepted, rejected): (Vec<_>, Vec<_>) = batch.into_iter().partition(Result::is_ok);
+        let rejected: Vec<RejectedRow> = rejected
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|error| RejectedRow { line: error.line, column: error.column, reason: error.message })
+            .collect();
+        let (writes, failures) = prepare_batch(run, accepted.into_iter().filter_map(Result::ok).collect()).await?;
+        finish_write(run.service, writing.take(), tally).await?;
+        // The report as it stands once this batch is written.
+        let mut report = tally.report.clone();
+        let rejected_count = rejected.len() as i64;
+        report.rejected.extend(rejected);
+        report.strategy_errors.extend(failures);
+        let batch = ImportBatch {
+            job_id: run.job_id.to_owned(),
+            node_id: run.service.node_id.to_string(),
+            tenant_id: run.tenant.to_owned(),
+            campaign_id: run.campaign.id.clone(),
+            contacts: writes,
+            rows,
+            rejected: rejected_count,
+            before: tally.counts,
+            report,
+        };
+        let store = run.service.store.clone();
+        *writing = Some(tokio::spawn(async move {
+            let written = store.write_import_batch(&batch).await?;
+            Ok::<_, StoreError>(written.map(|counts| (counts, batch.report)))
+        }));
+    }
+    Ok(())
+}
+
+/// A batch's contacts as they will be written (with the error DATA_LOAD
+/// left on each), and the report's lines for the rows whose DATA_LOAD failed.
+type PreparedBatch = (Vec<(Contact, Option<serde_json::Value>)>, Vec<StrategyFailure>);
+
+/// Runs DATA_LOAD over a batch's rows, each with the contact it updates.
+async fn prepare_batch(run: &Run<'_>, rows: Vec<ImportRow>) -> Result<PreparedBatch, Stopped> {
+    let mut existing = match run.strategy {
+        Some(_) => {
+            let object_ids: Vec<String> = rows.iter().map(|row| row.contact.object_id.clone()).collect();
+            run.service.store.find_contacts(run.tenant, &run.campaign.id, &object_ids).await?
+        }
+        None => Default::default(),
+    };
+    let work = rows.into_iter().map(|row| {
+        let stored = existing.remove(&row.contact.object_id).map(|stored| stored.contact);
+        prepare(run.strategy.as_ref(), &run.options, row, stored)
+    });
+    let prepared: Vec<_> = futures::stream::iter(work).buffered(PARALLEL_INVOCATIONS).collect().await;
+    let mut writes = Vec::with_capacity(prepared.len());
+    let mut failures = Vec::new();
+    for (contact, last_error, failure) in prepared {
+        failures.extend(failure);
+        writes.push((contact, last_error));
+    }
+    Ok((writes, failures))
+}
+
+/// A batch being written: the job's counts and report once it committed,
+/// `None` when the job was not this node's any more.
+type WriteTask = tokio::task::JoinHandle<Result<Option<(ImportCounts, ImportReport)>, StoreError>>;
+
+/// Waits for a batch's write and takes the job's counts after it.
+async fn finish_write(service: &ImportService, writing: Option<WriteTask>, tally: &mut Tally) -> Result<(), Stopped> {
+    let Some(task) = writing else { return Ok(()) };
+    let Some((counts, report)) = task.await.map_err(internal)?? else {
+        return Err(Stopped::Lost);
+    };
+    tally.counts = counts;
+    tally.report = report;
+    // PostgreSQL plans each batch's lookup of existing contacts from its
+    // statistics; statistics from before the import grew the campaign make
+    // it scan the whole campaign for every batch (docs/BENCHMARKS.md).
+    // Refreshing them each time the written count doubles keeps the plans
+    // right at a few refreshes per import.
+    let written = tally.counts.accepted + tally.counts.updated;
+    if written >= tally.statistics_due_at {
+        service.store.refresh_statistics().await?;
+        tally.statistics_due_at = written * 2;
+    }
+    Ok(())
+}
+
+/// Runs DATA_LOAD for one row; a failure is recorded on the contact and
+/// in the job's report, with the row's line.
+async fn prepare(
+    strategy: Option<&Arc<Strategy>>,
+    options: &InvokeOptions,
+    row: ImportRow,
+    existing: Option<Contact>,
+) -> (Contact, Option<serde_json::Value>, Option<StrategyFailure>) {
+    let Some(strategy) = strategy else { return (row.contact, None, None) };
+    match stratagem_engine::run_data_load(strategy, options, row.contact.clone(), existing).await {
+        (contact, Ok(())) => (contact, None, None),
+        (contact, Err(error)) => {
+            let detail = serde_json::json!({"error": error, "message": error.to_string(), "input": row.contact});
+            let failure = StrategyFailure {
+                line: row.line,
+                object_id: row.contact.object_id.clone(),
+                error: serde_json::to_value(&error).unwrap_or_default(),
+                message: error.to_string(),
+            };
+            (contact, Some(detail), Some(failure))
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Application services: the workflows of Stratagem, between the ways in
+//! (the HTTP API in `host/api`, the CLI in `host/cli`, the benches) and the
+//! parts they combine (`engine`, `runtime`, `store`).
+//!
+//! A service owns a workflow from end to end — its limits, its background
+//! tasks, its recovery after a crash — and answers with an error type of
+//! its own that says what went wrong in the user's terms. Callers only
+//! parse what they were given, call the service and present the result
+//! (an HTTP handler maps the error to a problem document, the CLI prints
+//! it).
+//!
+//! - [`imports`]: a contact file into a campaign — checked whole before
+//!   anything is written, then read a batch at a time through DATA_LOAD
+//!   into the database, as a job with progress, a report and a heartbeat.
+//! - [`exports`]: a campaign's contacts to CSV or JSON Lines, spooled to a
+//!   temporary file.
+//! - [`dry_run`]: a campaign's stages and strategies in virtual time over a
+//!   contact file, in a throwaway copy.
+
+pub mod dry_run;
+pub mod exports;
+pub mod imports;
+
+/// The largest contact file an import, or the CLI's dry run, reads.
+pub const CONTACT_FILE_LIMIT_BYTES: usize = 512 << 20;
