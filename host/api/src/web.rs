@@ -1,4 +1,5 @@
-//! The web UI: the built `web/dist` (`STRATAGEM_WEB_DIR`) served at `/`,
+//! The web UI: the built `web/dist` (or the directory the operator names)
+//! served at `/`,
 //! every path that is not a file answered with `index.html` so the app's
 //! own routes survive a reload. `/api/…` paths that no route matches stay
 //! problem documents.
@@ -22,10 +23,8 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::ApiError;
 
-/// Where the built UI is: `STRATAGEM_WEB_DIR`, by default `web/dist`.
-pub fn directory() -> PathBuf {
-    std::env::var_os("STRATAGEM_WEB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("web/dist"))
-}
+/// Where the UI is built to by default (`make web`).
+pub const DEFAULT_DIRECTORY: &str = "web/dist";
 
 /// The policy of every UI response (see the module docs).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use stratagem_domain::{CampaignStatus, Communication, Contact, StageDefinition, StrategyType};
 use stratagem_engine::{Engine, EngineConfig, StrategyService};
-use stratagem_runtime::{Builder, Runtime, RuntimeConfig, StrategySource, SystemClock};
+use stratagem_runtime::{Runtime, RuntimeConfig, StrategySource, SystemClock};
 use stratagem_store::{NewCampaign, Store};
 use support::{database, repo, CpuUse, MachineCpu};
 
@@ -48,7 +48,7 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
         .await?;
     let stage: StageDefinition = serde_json::from_value(serde_json::json!({"name": "1. First contact", "channel": "SIMULATED"}))?;
     store.create_stage(&tenant, &campaign.id, &stage).await?;
-    let service = Arc::new(StrategyService::new(runtime.clone(), Builder::from_env()));
+    let service = Arc::new(StrategyService::new(runtime.clone(), support::builder()));
     if let Some(component) = aggregation {
         service.install(&store, &tenant, &campaign.id, StrategyType::Aggregation, component).await?;
     }
@@ -123,9 +123,9 @@ async fn main() -> anyhow::Result<()> {
         std::env::set_var("STRATAGEM_COMPONENTIZE_PY", repo().join(".venv/bin/componentize-py"));
     }
     let dir = tempfile::tempdir()?;
-    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: dir.path().join("cache"), ..RuntimeConfig::default() })?);
+    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: dir.path().join("cache"), perf_map: support::perf_map(), ..RuntimeConfig::default() })?);
     let source = StrategySource::from_path(&repo().join("examples/simulated/aggregation.py"))?;
-    let aggregation = Builder::from_env().build(&source).await.context("building examples/simulated/aggregation.py")?;
+    let aggregation = support::builder().build(&source).await.context("building examples/simulated/aggregation.py")?;
     println!("{contacts} communications per run, RUNNING until every session is applied, SIMULATED channel");
     let cores = std::thread::available_parallelism()?.get();
     println!("CPU budget of the target (20k/s on {cores} cores): {:.0} core-µs per communication", 1e6 * cores as f64 / 20_000.0);

@@ -270,8 +270,8 @@ async fn main() -> anyhow::Result<()> {
         std::env::set_var("STRATAGEM_COMPONENTIZE_PY", repo().join(".venv/bin/componentize-py"));
     }
     let dir = tempfile::tempdir()?;
-    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: dir.path().join("cache"), ..RuntimeConfig::default() })?);
-    let builder = Builder::from_env().with_cache(dir.path().join("builds"));
+    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: dir.path().join("cache"), perf_map: support::perf_map(), ..RuntimeConfig::default() })?);
+    let builder = support::builder().with_cache(dir.path().join("builds"));
     let body = csv(rows);
     println!("{rows} contacts per import ({} MiB of CSV), upload to job done", body.len() >> 20);
     file_check(&body);

@@ -13,6 +13,9 @@
 //! repository (default the spec's data-load snippet, or for aggregation
 //! examples/simulated/aggregation.py); STRATAGEM_COMPONENTIZE_PY.
 
+#[allow(dead_code)]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,11 +169,11 @@ async fn main() -> anyhow::Result<()> {
     let strategy_path = std::env::var("BENCH_STRATEGY").unwrap_or_else(|_| hook.default_strategy().into());
     let source = StrategySource::from_path(&repo().join(&strategy_path))?;
     let started = Instant::now();
-    let component = Builder::from_env().build(&source).await?;
+    let component = support::builder().build(&source).await?;
     let build_time = started.elapsed();
 
     let cache = tempfile::tempdir()?;
-    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: cache.path().into(), ..RuntimeConfig::default() })?);
+    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: cache.path().into(), perf_map: support::perf_map(), ..RuntimeConfig::default() })?);
     let started = Instant::now();
     runtime.load(&component)?;
     let precompile_time = started.elapsed();

@@ -76,3 +76,21 @@ fn proc_stat() -> anyhow::Result<(u64, u64, usize)> {
     let cores = lines.filter(|line| line.starts_with("cpu")).count();
     Ok((busy, total, cores))
 }
+
+/// Whether to write a perf map for `perf record` (`STRATAGEM_PERFMAP`):
+/// the runtime then names the guest's compiled functions.
+pub fn perf_map() -> bool {
+    std::env::var_os("STRATAGEM_PERFMAP").is_some()
+}
+
+/// The strategy builder the benchmarks use: componentize-py from
+/// `$STRATAGEM_COMPONENTIZE_PY` (which `make bench` sets), builds cached in
+/// `$STRATAGEM_BUILD_CACHE` when it is set.
+pub fn builder() -> stratagem_runtime::Builder {
+    let tool = std::env::var_os("STRATAGEM_COMPONENTIZE_PY").unwrap_or_else(|| "componentize-py".into());
+    let builder = stratagem_runtime::Builder::new(tool);
+    match std::env::var_os("STRATAGEM_BUILD_CACHE") {
+        Some(dir) => builder.with_cache(dir),
+        None => builder,
+    }
+}

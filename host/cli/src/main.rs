@@ -7,19 +7,26 @@
 //!   stratagem strategy run app.wasm --hook data-load --contact contact.json
 //!   stratagem simulate --contacts c.csv --data-load d.py --aggregation a.py
 
+mod config;
 mod platform;
 mod simulate;
 mod strategy;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "stratagem", version, about = "Stratagem campaign platform")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A TOML file of settings, keyed by the flags' long names; flags and
+    /// environment variables win over it (see `host/cli/src/config.rs`).
+    #[arg(long, global = true, env = config::CONFIG_ENV, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -44,7 +51,14 @@ async fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("STRATAGEM_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let args = match config::with_config_file(Cli::command(), std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let outcome = match cli.command {
         Command::Serve(args) => platform::serve(args).await,
         Command::Tenant(command) => platform::tenant(command).await,

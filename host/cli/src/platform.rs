@@ -12,6 +12,8 @@ use stratagem_api::{AppState, ConnectionLimits, StrategyService};
 use std::time::Duration;
 
 use stratagem_runtime::{BuildLimits, Builder, Runtime, RuntimeConfig};
+
+use crate::config::Toolchain;
 use stratagem_engine::{BuildSlots, Engine, EngineConfig, RateLimits};
 use stratagem_store::{Backend, SecretsKey, Store, TenantInfo, TenantStatus};
 
@@ -103,8 +105,13 @@ pub struct ServeArgs {
     /// PostgreSQL, 1 on SQLite, which has one writer).
     #[arg(long, env = "STRATAGEM_ENGINE_LOOPS", value_parser = clap::value_parser!(u16).range(1..=64))]
     engine_loops: Option<u16>,
+    /// The built web UI (`make web` writes it to web/dist).
+    #[arg(long, env = "STRATAGEM_WEB_DIR", default_value = "web/dist")]
+    web_dir: PathBuf,
     #[command(flatten)]
     builds: BuildArgs,
+    #[command(flatten)]
+    toolchain: Toolchain,
 }
 
 /// Strategy builds run tenant code: each is confined and bounded.
@@ -217,13 +224,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = args.database.open().await?;
     let data_dir: &Path = &args.database.data_dir;
     let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: data_dir.join("cache"), ..RuntimeConfig::default() })?);
-    // $STRATAGEM_BUILD_CACHE, when set, is shared with other tools (the test
-    // suite sets it); the data directory's own cache otherwise.
-    let builder = match std::env::var_os("STRATAGEM_BUILD_CACHE") {
-        Some(_) => Builder::from_env(),
-        None => Builder::from_env().with_cache(data_dir.join("builds")),
-    };
-    let state = AppState::new(store, Arc::new(args.builds.service(runtime, builder)));
+    // A build cache given by flag or variable can be shared with other
+    // tools (the test suite shares one); the data directory's own otherwise.
+    let builder = args.toolchain.builder(Some(&data_dir.join("builds")));
+    let state = AppState::new(store, Arc::new(args.builds.service(runtime, builder))).with_web_dir(args.web_dir.clone());
     // Before the first request: on SQLite every import still running was
     // left by a process that stopped; on PostgreSQL, those whose node's
     // heartbeat lapsed (and, from then on, every sweep).

@@ -9,8 +9,10 @@ use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::de::DeserializeOwned;
 use stratagem_domain::{CampaignContext, Contact, JsonMap, Message};
+
+use crate::config::Toolchain;
 use stratagem_runtime::{
-    Builder, Clock, Hook, HttpPolicy, InvokeOptions, Isolation, Limits, Runtime, RuntimeConfig, StrategySource,
+    Clock, Hook, HttpPolicy, InvokeOptions, Isolation, Limits, Runtime, RuntimeConfig, StrategySource,
     SystemClock, VirtualClock,
 };
 
@@ -22,6 +24,8 @@ pub enum Command {
         source: PathBuf,
         #[arg(short, long)]
         output: PathBuf,
+        #[command(flatten)]
+        toolchain: Toolchain,
     },
     /// Run one hook of a strategy on a contact and print the result.
     Run(RunArgs),
@@ -77,12 +81,14 @@ pub struct RunArgs {
     /// Print one JSON document (result, logs, usage) instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    toolchain: Toolchain,
 }
 
 impl Command {
     pub async fn run(self) -> ExitCode {
         let outcome = match self {
-            Command::Build { source, output } => build(&source, &output).await,
+            Command::Build { source, output, toolchain } => build(&source, &output, &toolchain).await,
             Command::Run(args) => run(args).await,
         };
         outcome.unwrap_or_else(|error| {
@@ -92,13 +98,13 @@ impl Command {
     }
 }
 
-async fn build_source(path: &Path) -> anyhow::Result<Vec<u8>> {
+async fn build_source(path: &Path, toolchain: &Toolchain) -> anyhow::Result<Vec<u8>> {
     let source = StrategySource::from_path(path)?;
-    Builder::from_env().build(&source).await.map_err(|error| anyhow!("{error}"))
+    toolchain.builder(None).build(&source).await.map_err(|error| anyhow!("{error}"))
 }
 
-async fn build(source: &Path, output: &Path) -> anyhow::Result<ExitCode> {
-    let bytes = build_source(source).await?;
+async fn build(source: &Path, output: &Path, toolchain: &Toolchain) -> anyhow::Result<ExitCode> {
+    let bytes = build_source(source, toolchain).await?;
     std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
     eprintln!("built {} ({} bytes)", output.display(), bytes.len());
     Ok(ExitCode::SUCCESS)
@@ -142,12 +148,13 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let component = if args.strategy.extension().is_some_and(|ext| ext == "wasm") {
         std::fs::read(&args.strategy).with_context(|| format!("reading {}", args.strategy.display()))?
     } else {
-        build_source(&args.strategy).await?
+        build_source(&args.strategy, &args.toolchain).await?
     };
     let runtime = Arc::new(Runtime::new(RuntimeConfig {
         cache_dir: args.cache_dir.clone(),
         max_instances: 4,
         max_memory_bytes: (args.memory_mib << 20).max(64 << 20),
+        ..RuntimeConfig::default()
     })?);
     let (strategy, _) = runtime.load(&component)?;
     let clock: Arc<dyn Clock> = match args.now {

@@ -180,3 +180,51 @@ fn errors_when_the_simulation_personas_are_malformed() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(text(&output.stderr).trim(), "error: --personas `PAID:20`: write each persona as OUTCOME=WEIGHT, e.g. PAID=20");
 }
+
+/// A config file sets what neither a flag nor a variable did, and a key
+/// that is not a setting is refused with its line.
+#[test]
+fn works_when_a_config_file_sets_what_flags_and_variables_leave_unset() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("config-file");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("stratagem.toml");
+    std::fs::write(&config, "# the tool chain\ncomponentize-py = \"/nowhere/componentize-py\"\n").expect("config");
+    let out = dir.join("out.wasm");
+    let build_with = |extra: &[&str], tool_variable: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stratagem"));
+        command.current_dir(repo()).env_remove("STRATAGEM_COMPONENTIZE_PY").env_remove("STRATAGEM_BUILD_CACHE");
+        if let Some(tool) = tool_variable {
+            command.env("STRATAGEM_COMPONENTIZE_PY", tool);
+        }
+        command.args(["strategy", "build", "examples/spec/data_load.py", "-o", out.to_str().expect("utf-8")]);
+        command.args(extra).output().expect("stratagem runs")
+    };
+    let build = |extra: &[&str]| build_with(extra, None);
+
+    let from_file = build(&["--config", config.to_str().expect("utf-8")]);
+    assert!(!from_file.status.success());
+    assert!(text(&from_file.stderr).contains("cannot run `/nowhere/componentize-py`"), "{}", text(&from_file.stderr));
+
+    let variable_wins = build_with(&["--config", config.to_str().expect("utf-8")], Some("/fromenv/componentize-py"));
+    assert!(text(&variable_wins.stderr).contains("cannot run `/fromenv/componentize-py`"), "{}", text(&variable_wins.stderr));
+
+    let flag_wins = build(&["--config", config.to_str().expect("utf-8"), "--componentize-py", "/elsewhere/componentize-py"]);
+    assert!(text(&flag_wins.stderr).contains("cannot run `/elsewhere/componentize-py`"), "{}", text(&flag_wins.stderr));
+
+    std::fs::write(&config, "componentize-py = \"/nowhere\"\nbuild-slots = 3\n").expect("config");
+    let unknown = build(&["--config", config.to_str().expect("utf-8")]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = text(&unknown.stderr);
+    assert!(stderr.contains("stratagem.toml, line 2: `build-slots` is not a setting of `build`"), "{stderr}");
+
+    std::fs::write(&config, "componentize-py = \n").expect("config");
+    let malformed = build(&["--config", config.to_str().expect("utf-8")]);
+    assert!(text(&malformed.stderr).contains("stratagem.toml, line 1, column"), "{}", text(&malformed.stderr));
+}
+
+#[test]
+fn errors_when_the_config_file_is_missing() {
+    let output = stratagem(&["strategy", "build", "examples/spec/data_load.py", "-o", "/tmp/x.wasm", "--config", "/nowhere/stratagem.toml"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("reading the config file /nowhere/stratagem.toml"), "{}", text(&output.stderr));
+}

@@ -197,17 +197,6 @@ impl Builder {
         }
     }
 
-    /// `$STRATAGEM_COMPONENTIZE_PY`, else `componentize-py` on the PATH;
-    /// builds are cached in `$STRATAGEM_BUILD_CACHE` when it is set.
-    pub fn from_env() -> Self {
-        let builder =
-            Self::new(std::env::var_os("STRATAGEM_COMPONENTIZE_PY").unwrap_or_else(|| "componentize-py".into()));
-        match std::env::var_os("STRATAGEM_BUILD_CACHE") {
-            Some(dir) => builder.with_cache(dir),
-            None => builder,
-        }
-    }
-
     pub fn with_limits(mut self, limits: BuildLimits) -> Self {
         self.limits = limits;
         self
@@ -253,7 +242,7 @@ impl Builder {
 
     fn toolchain_missing(&self, error: std::io::Error) -> BuildError {
         BuildError::Toolchain(format!(
-            "cannot run `{}` ({error}); run `make setup` or set STRATAGEM_COMPONENTIZE_PY",
+            "cannot run `{}` ({error}); run `make setup`, or point `--componentize-py` (STRATAGEM_COMPONENTIZE_PY) at componentize-py",
             self.componentize_py.display()
         ))
     }

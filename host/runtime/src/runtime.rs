@@ -37,11 +37,14 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// The largest `Limits::memory_bytes` any invocation may ask for.
     pub max_memory_bytes: usize,
+    /// Write a perf map for `perf record`, naming the guest's compiled
+    /// functions (CPython's, the SDK glue's) instead of anonymous JIT code.
+    pub perf_map: bool,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { cache_dir: PathBuf::from(".stratagem/cache"), max_instances: 64, max_memory_bytes: 1 << 30 }
+        Self { cache_dir: PathBuf::from(".stratagem/cache"), max_instances: 64, max_memory_bytes: 1 << 30, perf_map: false }
     }
 }
 
@@ -194,9 +197,7 @@ impl Runtime {
 fn engine_config(config: &RuntimeConfig) -> Config {
     let mut engine = Config::new();
     engine.consume_fuel(true).epoch_interruption(true).memory_init_cow(true);
-    // For `perf record`: a perf map names the guest's compiled functions
-    // (CPython's, the SDK glue's) instead of leaving anonymous JIT code.
-    if std::env::var_os("STRATAGEM_PERFMAP").is_some() {
+    if config.perf_map {
         engine.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
     let slots = config.max_instances;

@@ -63,7 +63,7 @@ pub fn runtime() -> Arc<Runtime> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            let config = RuntimeConfig { cache_dir: artifact_dir(), max_instances: 32, max_memory_bytes: 512 << 20 };
+            let config = RuntimeConfig { cache_dir: artifact_dir(), max_instances: 32, max_memory_bytes: 512 << 20, ..RuntimeConfig::default() };
             Arc::new(Runtime::new(config).expect("runtime"))
         })
         .clone()
@@ -202,7 +202,7 @@ impl App {
         let (runtime, artifact_dir) = if tuning.own_runtime {
             let artifact_dir = dir.path().join("artifacts");
             // The shared runtime's configuration, so its compiled artifacts fit this one.
-            let config = RuntimeConfig { cache_dir: artifact_dir.clone(), max_instances: 32, max_memory_bytes: 512 << 20 };
+            let config = RuntimeConfig { cache_dir: artifact_dir.clone(), max_instances: 32, max_memory_bytes: 512 << 20, ..RuntimeConfig::default() };
             (Arc::new(Runtime::new(config).expect("runtime")), artifact_dir)
         } else {
             (runtime(), crate::support::artifact_dir())

@@ -64,7 +64,7 @@ pub fn cache_dir() -> PathBuf {
 /// the tokio runtime of the test that made it.
 pub fn new_runtime() -> Arc<Runtime> {
     Arc::new(
-        Runtime::new(RuntimeConfig { cache_dir: cache_dir(), max_instances: 32, max_memory_bytes: 512 << 20 })
+        Runtime::new(RuntimeConfig { cache_dir: cache_dir(), max_instances: 32, max_memory_bytes: 512 << 20, ..RuntimeConfig::default() })
             .expect("runtime starts"),
     )
 }

@@ -1,0 +1,134 @@
+//! How `stratagem` is configured. Every setting is a flag of its command
+//! (`stratagem serve --help` lists them), which can also be given as an
+//! environment variable (named in the help) or in a config file:
+//!
+//! ```toml
+//! # stratagem serve --config /etc/stratagem.toml
+//! listen = "0.0.0.0:8080"
+//! data-dir = "/var/lib/stratagem"
+//! build-slots = 4
+//! ```
+//!
+//! A flag wins over its variable, a variable over the file, the file over
+//! the default. The file's keys are the flags' long names; a key that is
+//! not a setting of the command is refused, with its line. The command's
+//! parsed arguments are the one configuration struct, and the library
+//! crates get their values from it: none of them reads the environment.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Command};
+use stratagem_runtime::Builder;
+
+/// The variable that names a config file when `--config` is not given.
+pub const CONFIG_ENV: &str = "STRATAGEM_CONFIG";
+
+/// Where the Python tool chain is and where builds are cached: shared by
+/// every command that builds strategies.
+#[derive(Args, Clone)]
+pub struct Toolchain {
+    /// componentize-py, which turns Python into a component (`make setup`
+    /// installs it into .venv/bin).
+    #[arg(long, env = "STRATAGEM_COMPONENTIZE_PY", default_value = "componentize-py")]
+    pub componentize_py: PathBuf,
+    /// Where built components are kept for reuse, keyed by content hash
+    /// (default: `builds` in the data directory for `serve`, none otherwise).
+    #[arg(long, env = "STRATAGEM_BUILD_CACHE")]
+    pub build_cache: Option<PathBuf>,
+}
+
+impl Toolchain {
+    /// A builder with the build cache, or `default_cache` when none is set.
+    pub fn builder(&self, default_cache: Option<&Path>) -> Builder {
+        let builder = Builder::new(&self.componentize_py);
+        match self.build_cache.as_deref().or(default_cache) {
+            Some(dir) => builder.with_cache(dir),
+            None => builder,
+        }
+    }
+}
+
+/// The command line with the config file's settings added where neither a
+/// flag nor a variable gave them. `command` is the whole CLI.
+pub fn with_config_file(command: Command, args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
+    let Some(path) = config_path(&args) else { return Ok(args) };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading the config file {}", path.display()))?;
+    let table: toml::Table = text.parse().map_err(|error: toml::de::Error| file_error(&path, &text, &error))?;
+    // A command line that does not parse (or asks for --help) is left to
+    // the real parse, which says so.
+    let Ok(matches) = command.clone().try_get_matches_from(&args) else { return Ok(args) };
+    let (subcommand, matches) = deepest(&command, &matches);
+    let mut args = args;
+    for (key, value) in &table {
+        let Some(arg) = subcommand.get_arguments().find(|arg| arg.get_long() == Some(key.as_str())) else {
+            let line = line_of(&text, key);
+            let known: Vec<String> =
+                subcommand.get_arguments().filter_map(|arg| arg.get_long()).filter(|long| *long != "config").map(|long| format!("`{long}`")).collect();
+            bail!(
+                "{}, line {line}: `{key}` is not a setting of `{}`; its settings are {}",
+                path.display(),
+                subcommand.get_name(),
+                known.join(", ")
+            );
+        };
+        let id = arg.get_id().as_str();
+        if !matches!(matches.value_source(id), None | Some(ValueSource::DefaultValue)) {
+            continue;
+        }
+        match value {
+            toml::Value::Boolean(true) => args.push(format!("--{key}").into()),
+            toml::Value::Boolean(false) => {}
+            toml::Value::String(text) => args.push(format!("--{key}={text}").into()),
+            toml::Value::Integer(number) => args.push(format!("--{key}={number}").into()),
+            toml::Value::Float(number) => args.push(format!("--{key}={number}").into()),
+            other => bail!(
+                "{}, line {}: `{key}` is a {}; give a string, a number or true/false",
+                path.display(),
+                line_of(&text, key),
+                other.type_str()
+            ),
+        }
+    }
+    Ok(args)
+}
+
+/// `--config FILE` or `--config=FILE` anywhere on the line, else
+/// `$STRATAGEM_CONFIG`.
+fn config_path(args: &[OsString]) -> Option<PathBuf> {
+    let mut words = args.iter().map(|arg| arg.to_string_lossy());
+    while let Some(word) = words.next() {
+        if word == "--config" {
+            return words.next().map(|path| PathBuf::from(path.as_ref()));
+        }
+        if let Some(path) = word.strip_prefix("--config=") {
+            return Some(PathBuf::from(path));
+        }
+    }
+    std::env::var_os(CONFIG_ENV).filter(|path| !path.is_empty()).map(PathBuf::from)
+}
+
+/// The subcommand that runs, with its matches.
+fn deepest<'a>(command: &'a Command, matches: &'a ArgMatches) -> (&'a Command, &'a ArgMatches) {
+    match matches.subcommand() {
+        Some((name, sub_matches)) => match command.find_subcommand(name) {
+            Some(subcommand) => deepest(subcommand, sub_matches),
+            None => (command, matches),
+        },
+        None => (command, matches),
+    }
+}
+
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines().position(|line| line.trim_start().starts_with(key)).map_or(1, |index| index + 1)
+}
+
+fn file_error(path: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error {
+    let Some(span) = error.span() else { return anyhow!("{}: {}", path.display(), error.message()) };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |start| start.chars().count()) + 1;
+    anyhow!("{}, line {line}, column {column}: {}", path.display(), error.message())
+}
