@@ -62,6 +62,8 @@ pub struct AppState {
     /// heartbeat renewed as `import_leases` say (`contacts`).
     node_id: Arc<str>,
     import_leases: contacts::ImportLeases,
+    /// Private endpoints and the public URL (`integrations`, `webhooks`).
+    outbound: Arc<stratagem_engine::OutboundConfig>,
 }
 
 impl AppState {
@@ -77,7 +79,16 @@ impl AppState {
             webhook_body_limit: webhooks::BODY_DEADLINE,
             node_id: format!("node_{}", uuid::Uuid::now_v7().simple()).into(),
             import_leases: contacts::ImportLeases::default(),
+            outbound: Arc::default(),
         }
+    }
+
+    /// Whether integrations may name private endpoints, and the public
+    /// URL providers sign webhooks with (default: refused, and
+    /// `http://127.0.0.1:8080`).
+    pub fn with_outbound(mut self, outbound: stratagem_engine::OutboundConfig) -> Self {
+        self.outbound = Arc::new(outbound);
+        self
     }
 
     /// How often imports renew their heartbeat, and how long one may lapse

@@ -240,6 +240,7 @@ impl Engine {
                     contact,
                     text: &opening,
                     address: None,
+                    webhook_url: &self.config.outbound.webhook_url(&account.id),
                 };
                 let by_key = provider.resends_by_key();
                 // Committed before the network call: a node that dies from
@@ -433,6 +434,7 @@ impl Engine {
             contact,
             text: reply,
             address: session.address.as_deref(),
+            webhook_url: &self.config.outbound.webhook_url(integration_id),
         };
         match provider.deliver(&self.http, &outbound).await {
             Ok(_) => Ok(true),

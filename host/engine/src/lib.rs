@@ -24,10 +24,7 @@
 mod analysis;
 pub mod channels;
 pub mod conversations;
-pub mod egress;
 mod email;
-pub mod llm;
-pub mod providers;
 pub mod simulator;
 mod builds;
 mod strategies;
@@ -43,10 +40,13 @@ use stratagem_runtime::{Clock, Hook, InvokeOptions, Isolation, LoadError, Strate
 use stratagem_store::{ClaimedCommunication, ContactAtRevision, EndedSession, SessionOutcome, SessionStart, Store, StoreError, StrategyState};
 
 pub use channels::{ChannelAdapter, ChannelError, Channels, Personas, Sent};
+/// Provider clients, the LLM client and the egress policy live in their
+/// own crate, apart from the tick loop; re-exported for the engine's users.
+pub use stratagem_outbound::{egress, llm, providers, OutboundConfig};
 pub use builds::{BuildLeases, BuildSlots, MAX_BUILD_ATTEMPTS};
 pub use strategies::{InstallError, StrategyService, DEFAULT_MAX_LOADED_BYTES};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Communications and sessions handled per phase and tick.
     pub batch: i64,
@@ -66,6 +66,8 @@ pub struct EngineConfig {
     /// keep the loops apart as they keep nodes apart. SQLite has one
     /// writer: one loop.
     pub loops: usize,
+    /// Private endpoints and the public URL providers post webhooks to.
+    pub outbound: OutboundConfig,
 }
 
 impl Default for EngineConfig {
@@ -78,6 +80,7 @@ impl Default for EngineConfig {
             simulate_every_channel: false,
             session_timeout: chrono::Duration::hours(24),
             loops: 1,
+            outbound: OutboundConfig::DEFAULT,
         }
     }
 }
@@ -128,7 +131,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     rate_limits: RateLimits,
-    /// Providers and LLM endpoints.
+    /// Providers and LLM endpoints, under the egress policy.
     http: reqwest::Client,
 }
 
@@ -190,7 +193,7 @@ const IN_FLIGHT: usize = 16;
 impl Engine {
     pub fn new(store: Store, strategies: Arc<StrategyService>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
         let channels = Channels::new(store.clone(), Personas::default(), config.simulate_every_channel);
-        let http = egress::client(Duration::from_secs(30));
+        let http = config.outbound.egress().client(Duration::from_secs(30));
         Self { store, strategies, channels, clock, config, rate_limits: RateLimits::default(), http }
     }
 

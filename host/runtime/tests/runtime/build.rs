@@ -53,7 +53,7 @@ async fn errors_when_a_file_name_would_escape_the_build() {
 async fn works_when_the_artifact_cache_survives_a_restart() {
     let bytes = component("examples/spec/contact_answer.py").await;
     let cache = tempfile::tempdir().expect("temp dir");
-    let config = RuntimeConfig { cache_dir: cache.path().into(), max_instances: 4, max_memory_bytes: 256 << 20 };
+    let config = RuntimeConfig { cache_dir: cache.path().into(), max_instances: 4, max_memory_bytes: 256 << 20, ..RuntimeConfig::default() };
     let first = std::sync::Arc::new(Runtime::new(config.clone()).expect("runtime"));
     assert_eq!(first.load(&bytes).expect("loads").1, CacheOutcome::Compiled);
     assert_eq!(first.load(&bytes).expect("loads").1, CacheOutcome::Hit);
