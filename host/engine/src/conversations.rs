@@ -29,7 +29,8 @@ use stratagem_store::{Conversation, EarlyInbound, OpenSession, SendClaim, Store,
 
 use crate::llm::{ChatMessage, Llm, LlmError};
 use crate::providers::{self, Account, CallOutcome, Delivered, InboundEvent, Outbound, ProviderError};
-use crate::{failure, CampaignSetup, Engine, EngineError, TickCache};
+use crate::campaigns::{CampaignSetup, TickCache};
+use crate::{failure, Engine, EngineError};
 
 /// What a batch of webhook events did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
