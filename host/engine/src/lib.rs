@@ -5,7 +5,7 @@
 //!    and those a dead node was sending on a channel without an
 //!    idempotency key IN_DOUBT (never sent again);
 //! 2. claims due communications with a lease and starts them through their
-//!    stage's channel (the A/B alternative chosen per contact);
+//!    stage's channel ([`channels`]; the A/B alternative chosen per contact);
 //! 3. answers contacts who wrote in open conversations and ends sessions
 //!    gone quiet past the inactivity timeout ([`conversations`]);
 //! 4. runs the AGGREGATION strategy on each ended session and applies what
@@ -27,7 +27,6 @@ mod builds;
 mod campaigns;
 pub mod channels;
 pub mod conversations;
-mod email;
 pub mod simulator;
 mod strategies;
 mod tick;
@@ -40,7 +39,7 @@ use stratagem_domain::{Channel, Contact};
 use stratagem_runtime::{Clock, Hook, InvokeOptions, Strategy};
 use stratagem_store::{Store, StoreError};
 
-pub use channels::{ChannelAdapter, ChannelError, Channels, Personas, Sent};
+pub use channels::{ChannelAdapter, ChannelContext, ChannelError, Channels, Personas, Sent};
 /// Provider clients, the LLM client and the egress policy live in their
 /// own crate, apart from the tick loop; re-exported for the engine's users.
 pub use stratagem_outbound::{egress, llm, providers, OutboundConfig};
@@ -167,8 +166,9 @@ const IN_FLIGHT: usize = 16;
 
 impl Engine {
     pub fn new(store: Store, strategies: Arc<StrategyService>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
-        let channels = Channels::new(store.clone(), Personas::default(), config.simulate_every_channel);
         let http = config.outbound.egress().client(Duration::from_secs(30));
+        let context = ChannelContext { store: store.clone(), clock: clock.clone(), http: http.clone(), outbound: config.outbound.clone() };
+        let channels = Channels::new(context, Personas::default(), config.simulate_every_channel);
         Self { store, strategies, channels, clock, config, rate_limits: RateLimits::default(), http }
     }
 
@@ -179,7 +179,7 @@ impl Engine {
 
     /// How the simulated population answers.
     pub fn with_personas(mut self, personas: Personas) -> Self {
-        self.channels = Channels::new(self.store.clone(), personas, self.config.simulate_every_channel);
+        self.channels.set_personas(personas);
         self
     }
 

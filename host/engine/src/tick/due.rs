@@ -114,10 +114,6 @@ impl Engine {
                 return Ok(Dispatch::Deferred);
             }
         }
-        if self.uses_provider(channel) {
-            self.start_on_provider(setup, &claimed.id, &claimed.tenant_id, contact, label, channel, agent_id, settings).await?;
-            return Ok(Dispatch::Elsewhere);
-        }
         let send = channels::Send {
             idempotency_key: &claimed.id,
             tenant_id: &claimed.tenant_id,
@@ -125,6 +121,8 @@ impl Engine {
             contact,
             earlier_sends: at.sent.iter().filter(|id| **id != claimed.id).count(),
             channel,
+            label,
+            campaign: &setup.campaign,
             agent_id,
             settings,
             now,
@@ -149,7 +147,7 @@ impl Engine {
                 self.store.end_in_doubt(&claimed.id, Some(label), channel.as_str(), &detail, self.clock.now()).await?;
                 return Ok(Dispatch::Elsewhere);
             }
-            Sent::InFlight => return Ok(Dispatch::Elsewhere),
+            Sent::InFlight | Sent::Written => return Ok(Dispatch::Elsewhere),
         };
         Ok(Dispatch::Started(SessionStart {
             communication_id: claimed.id.clone(),
@@ -168,9 +166,9 @@ enum Dispatch {
     /// Its session started (and may have ended): written with the batch,
     /// with its AGGREGATION outcome if it ended.
     Started(SessionStart),
-    /// Nothing for the batch to write: a provider conversation wrote its
-    /// start, or its campaign cannot run now or its contact is gone (the
-    /// claim expires and it is retried).
+    /// Nothing for the batch to write: its channel wrote its start (a
+    /// provider's conversation), or its campaign cannot run now or its
+    /// contact is gone (the claim expires and it is retried).
     Elsewhere,
     /// Put back unsent: its channel's rate limit was reached.
     Deferred,

@@ -19,9 +19,9 @@ use stratagem_domain::JsonMap;
 use stratagem_outbound::smtp::{from_mailbox, smtp_send, SmtpFailure};
 use stratagem_store::{SendClaim, Store, StoreError};
 
-use crate::channels::{ChannelAdapter, ChannelError, Send, SendFuture, Sent};
+use super::{ChannelAdapter, ChannelError, Send, SendFuture, Sent};
 
-pub struct EmailChannel {
+pub struct EmailNotification {
     pub store: Store,
 }
 
@@ -41,7 +41,7 @@ struct Outgoing {
     message: Message,
 }
 
-impl EmailChannel {
+impl EmailNotification {
     /// The message for the contact, or the outcome of a send that cannot
     /// be made (`FAILED`, saying why).
     async fn prepare(&self, send: &Send<'_>) -> Result<Result<Outgoing, JsonMap>, ChannelError> {
@@ -85,7 +85,7 @@ impl EmailChannel {
     }
 }
 
-impl ChannelAdapter for EmailChannel {
+impl ChannelAdapter for EmailNotification {
     fn send<'a>(&'a self, send: &'a Send<'a>) -> SendFuture<'a> {
         Box::pin(async move {
             let (tenant_id, key, channel) = (send.tenant_id, send.idempotency_key, send.channel.as_str());
