@@ -45,7 +45,9 @@ test-python:
 # API and storage tests create one PostgreSQL database each; drop the ones
 # earlier runs left behind. Their fake providers and LLMs listen on
 # 127.0.0.1, which integrations may only reach when private endpoints are
-# allowed (host/engine/src/egress.rs has the guard's own tests).
+# allowed: the API and runtime suites say so in their set-up, the CLI's
+# suites start `stratagem` with this (host/outbound/src/egress.rs and the
+# runtime's http tests have the guard's own tests).
 test-rust: export STRATAGEM_ALLOW_PRIVATE_ENDPOINTS = 1
 test-rust:
 	-psql -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'stratagem_test_%'" 2>/dev/null \

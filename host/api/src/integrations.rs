@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use stratagem_domain::{FieldError, Integration, IntegrationKind, JsonMap};
-use stratagem_engine::egress;
+use stratagem_engine::egress::EgressPolicy;
 use stratagem_store::IntegrationChanges;
 
 use crate::auth::Tenant;
@@ -45,13 +45,12 @@ struct UpdateBody {
 
 /// The endpoints the engine will call must be public (see
 /// `stratagem_engine::egress`): `api_base_url`, and an SMTP `host`.
-fn endpoint_errors(settings: &JsonMap) -> Vec<FieldError> {
-    let allow_private = egress::private_endpoints_allowed();
+fn endpoint_errors(egress: EgressPolicy, settings: &JsonMap) -> Vec<FieldError> {
     ["api_base_url", "host"]
         .into_iter()
         .filter_map(|name| {
             let endpoint = settings.get(name)?.as_str()?;
-            let problem = egress::check_endpoint(endpoint, allow_private).err()?;
+            let problem = egress.check_endpoint(endpoint).err()?;
             Some(FieldError::new(format!("settings.{name}"), problem))
         })
         .collect()
@@ -75,7 +74,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Integration>)> {
     check_name(&body.name)?;
     check(body.kind.validate(&body.settings, &body.secrets, &[]))?;
-    check(endpoint_errors(&body.settings))?;
+    check(endpoint_errors(state.outbound.egress(), &body.settings))?;
     let changes = IntegrationChanges { name: body.name.trim(), settings: &body.settings, secrets: &body.secrets };
     Ok((StatusCode::CREATED, Json(state.store.create_integration(&tenant, body.kind, changes).await?)))
 }
@@ -93,7 +92,7 @@ async fn update(
     let current = state.store.integration(&tenant, &id).await?;
     check_name(&body.name)?;
     check(current.kind.validate(&body.settings, &body.secrets, &current.secrets_set))?;
-    check(endpoint_errors(&body.settings))?;
+    check(endpoint_errors(state.outbound.egress(), &body.settings))?;
     let changes = IntegrationChanges { name: body.name.trim(), settings: &body.settings, secrets: &body.secrets };
     Ok(Json(state.store.update_integration(&tenant, &id, changes).await?))
 }

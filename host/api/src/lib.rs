@@ -62,6 +62,8 @@ pub struct AppState {
     webhook_body_limit: std::time::Duration,
     /// The built web UI, served at `/` (`web`).
     web_dir: std::path::PathBuf,
+    /// Private endpoints and the public URL (`integrations`, `webhooks`).
+    outbound: Arc<stratagem_engine::OutboundConfig>,
 }
 
 impl AppState {
@@ -78,7 +80,16 @@ impl AppState {
             download_limit: contacts::DOWNLOAD_LIMIT,
             webhook_body_limit: webhooks::BODY_DEADLINE,
             web_dir: web::DEFAULT_DIRECTORY.into(),
+            outbound: Arc::default(),
         }
+    }
+
+    /// Whether integrations may name private endpoints, and the public
+    /// URL providers sign webhooks with (default: refused, and
+    /// `http://127.0.0.1:8080`).
+    pub fn with_outbound(mut self, outbound: stratagem_engine::OutboundConfig) -> Self {
+        self.outbound = Arc::new(outbound);
+        self
     }
 
     /// How often imports renew their heartbeat, and how long one may lapse

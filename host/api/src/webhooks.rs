@@ -5,7 +5,7 @@
 //!
 //! The integration is found by id alone; its provider verifies the call
 //! with the integration's secrets, against the public URL the provider
-//! called (`STRATAGEM_PUBLIC_URL` + path + query: Twilio and Bird sign the
+//! called (the public URL, `--public-url`, + path + query: Twilio and Bird sign the
 //! URL). Only then are the events handed to the engine, in the
 //! integration's tenant.
 //!
@@ -74,8 +74,8 @@ async fn receive(State(state): State<AppState>, Path(integration_id): Path<Strin
     .await?;
     let (tenant_id, account, provider) = account(&state, &integration_id).await?;
     let url = match parts.uri.query() {
-        Some(query) => format!("{}{}?{query}", providers::public_url(), parts.uri.path()),
-        None => format!("{}{}", providers::public_url(), parts.uri.path()),
+        Some(query) => format!("{}{}?{query}", state.outbound.public_url(), parts.uri.path()),
+        None => format!("{}{}", state.outbound.public_url(), parts.uri.path()),
     };
     let headers: Vec<(String, String)> = parts
         .headers

@@ -87,7 +87,7 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
     let mut workers = Vec::new();
     for _ in 0..nodes {
         let node_store = Store::connect(url).await?;
-        let engine = Arc::new(Engine::new(node_store.clone(), service.clone(), Arc::new(SystemClock), config));
+        let engine = Arc::new(Engine::new(node_store.clone(), service.clone(), Arc::new(SystemClock), config.clone()));
         for _ in 0..loops {
             let (engine, node_store) = (engine.clone(), node_store.clone());
             let (tenant, campaign) = (tenant.clone(), campaign.id.clone());

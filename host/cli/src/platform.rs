@@ -12,9 +12,9 @@ use stratagem_api::{AppState, ConnectionLimits, StrategyService};
 use std::time::Duration;
 
 use stratagem_runtime::{BuildLimits, Builder, Runtime, RuntimeConfig};
+use stratagem_engine::{BuildSlots, Engine, EngineConfig, OutboundConfig, RateLimits};
 
 use crate::config::Toolchain;
-use stratagem_engine::{BuildSlots, Engine, EngineConfig, RateLimits};
 use stratagem_store::{Backend, SecretsKey, Store, TenantInfo, TenantStatus};
 
 #[derive(Args)]
@@ -112,6 +112,26 @@ pub struct ServeArgs {
     builds: BuildArgs,
     #[command(flatten)]
     toolchain: Toolchain,
+    #[command(flatten)]
+    outbound: OutboundArgs,
+}
+
+/// Where outbound connections may go, and where webhooks come back.
+#[derive(Args)]
+pub struct OutboundArgs {
+    /// Let integrations and strategies reach private and local addresses
+    /// (on-premise endpoints on a private network; tests).
+    #[arg(long, env = "STRATAGEM_ALLOW_PRIVATE_ENDPOINTS")]
+    allow_private_endpoints: bool,
+    /// The service's public base URL, as providers reach its webhooks.
+    #[arg(long, env = "STRATAGEM_PUBLIC_URL", default_value = OutboundConfig::DEFAULT_PUBLIC_URL)]
+    public_url: String,
+}
+
+impl OutboundArgs {
+    fn config(&self) -> OutboundConfig {
+        OutboundConfig { allow_private_endpoints: self.allow_private_endpoints, public_url: self.public_url.clone().into() }
+    }
 }
 
 /// Strategy builds run tenant code: each is confined and bounded.
@@ -223,11 +243,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let limits = RateLimits::parse(&args.rate_limits).map_err(|error| anyhow::anyhow!("STRATAGEM_RATE_LIMITS: {error}"))?;
     let store = args.database.open().await?;
     let data_dir: &Path = &args.database.data_dir;
-    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: data_dir.join("cache"), ..RuntimeConfig::default() })?);
+    let outbound = args.outbound.config();
+    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: data_dir.join("cache"), egress: outbound.egress(), ..RuntimeConfig::default() })?);
     // A build cache given by flag or variable can be shared with other
     // tools (the test suite shares one); the data directory's own otherwise.
     let builder = args.toolchain.builder(Some(&data_dir.join("builds")));
-    let state = AppState::new(store, Arc::new(args.builds.service(runtime, builder))).with_web_dir(args.web_dir.clone());
+    let state = AppState::new(store, Arc::new(args.builds.service(runtime, builder)))
+        .with_web_dir(args.web_dir.clone())
+        .with_outbound(outbound.clone());
     // Before the first request: on SQLite every import still running was
     // left by a process that stopped; on PostgreSQL, those whose node's
     // heartbeat lapsed (and, from then on, every sweep).
@@ -243,6 +266,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             (None, Backend::Postgres) => 2,
             (None, Backend::Sqlite) => 1,
         },
+        outbound,
         ..EngineConfig::default()
     };
     Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, config).with_rate_limits(limits)).spawn();

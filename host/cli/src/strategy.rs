@@ -12,7 +12,7 @@ use stratagem_domain::{CampaignContext, Contact, JsonMap, Message};
 
 use crate::config::Toolchain;
 use stratagem_runtime::{
-    Clock, Hook, HttpPolicy, InvokeOptions, Isolation, Limits, Runtime, RuntimeConfig, StrategySource,
+    Clock, EgressPolicy, Hook, HttpPolicy, InvokeOptions, Isolation, Limits, Runtime, RuntimeConfig, StrategySource,
     SystemClock, VirtualClock,
 };
 
@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// Host the strategy may call over HTTP; repeatable.
     #[arg(long = "allow-host")]
     allow_hosts: Vec<String>,
+    /// Let the strategy reach private and local addresses (a server on
+    /// this machine, for instance).
+    #[arg(long, env = "STRATAGEM_ALLOW_PRIVATE_ENDPOINTS")]
+    allow_private_endpoints: bool,
     #[arg(long, default_value_t = Limits::default().fuel)]
     fuel: u64,
     #[arg(long, default_value_t = Limits::default().time.as_millis() as u64)]
@@ -154,6 +158,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         cache_dir: args.cache_dir.clone(),
         max_instances: 4,
         max_memory_bytes: (args.memory_mib << 20).max(64 << 20),
+        egress: EgressPolicy { allow_private_endpoints: args.allow_private_endpoints },
         ..RuntimeConfig::default()
     })?);
     let (strategy, _) = runtime.load(&component)?;

@@ -1,10 +1,11 @@
 //! Sessions on provider channels (Telegram, WhatsApp, MessageBird, Infobip,
 //! Twilio, SIP, Mobile Push).
 //!
-//! - **Start**: the agent's opening — the stage's start phrase filled with
-//!   the contact's fields, or, without one, a first message the agent's LLM
-//!   writes — goes out through the provider. Mobile Push ends there
-//!   (`DELIVERED`); the others open a session at the contact's address.
+//! - **Start** ([`crate::channels::provider`]): the agent's opening — the
+//!   stage's start phrase filled with the contact's fields, or, without
+//!   one, a first message the agent's LLM writes — goes out through the
+//!   provider. Mobile Push ends there (`DELIVERED`); the others open a
+//!   session at the contact's address.
 //! - **Inbound**: a verified webhook's messages are stored in the
 //!   transcript (once per provider message id) and mark the session as
 //!   awaiting an answer; a call's final status ends its session.
@@ -22,14 +23,14 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use stratagem_domain::stage::ChannelSettings;
 use stratagem_domain::{Agent, Campaign, CampaignContext, Channel, Contact, JsonMap, Message, MessageRole};
 use stratagem_runtime::{Hook, InvokeOptions, Isolation};
-use stratagem_store::{Conversation, EarlyInbound, OpenSession, SendClaim, Store, StoreError};
+use stratagem_store::{EarlyInbound, OpenSession, Store, StoreError};
 
+use crate::campaigns::{CampaignSetup, TickCache};
 use crate::llm::{ChatMessage, Llm, LlmError};
-use crate::providers::{self, Account, CallOutcome, Delivered, InboundEvent, Outbound, ProviderError};
-use crate::{failure, CampaignSetup, Engine, EngineError, TickCache};
+use crate::providers::{self, Account, CallOutcome, InboundEvent, Outbound, ProviderError};
+use crate::{failure, Engine, EngineError};
 
 /// What a batch of webhook events did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -127,215 +128,33 @@ const REPLY_FORMAT: &str = "Answer with a JSON object {\"reply\": \"<your next m
 /// Outcomes the extraction may choose from; a strategy may know others.
 const OUTCOMES: &str = "NO_RESPONSE, PROMISE_TO_PAY, PAID, REFUSED, CALLBACK_REQUESTED, WRONG_PERSON, OTHER";
 
+/// The campaign's LLM as `agent` speaks through it.
+pub(crate) async fn campaign_llm(store: &Store, tenant_id: &str, campaign: &Campaign, agent: Option<&Agent>) -> Result<Result<Llm, LlmError>, StoreError> {
+    let Some(id) = &campaign.llm_integration_id else { return Ok(Err(LlmError::NotConfigured)) };
+    let integration = match store.integration(tenant_id, id).await {
+        Ok(integration) => integration,
+        Err(StoreError::NotFound(_)) => return Ok(Err(LlmError::NotConfigured)),
+        Err(other) => return Err(other),
+    };
+    let secrets = store.integration_secrets(tenant_id, id).await?;
+    let account = Account { id: id.clone(), kind: integration.kind, settings: integration.settings, secrets };
+    let model = agent.and_then(|agent| agent.definition.llm_model.as_deref()).or(campaign.llm_model.as_deref());
+    Ok(Ok(Llm::new(&account, model)))
+}
+
+/// The agent a stage names, `None` when it has none or it was deleted.
+pub(crate) async fn agent(store: &Store, tenant_id: &str, agent_id: Option<&str>) -> Result<Option<Agent>, StoreError> {
+    match agent_id {
+        None => Ok(None),
+        Some(id) => match store.agent(tenant_id, id).await {
+            Ok(agent) => Ok(Some(agent)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(other) => Err(other),
+        },
+    }
+}
+
 impl Engine {
-    /// Whether a channel is carried by a provider account: every channel
-    /// but Email Notification (its own one-way SMTP adapter), Human, No
-    /// Communication and the simulator.
-    pub(crate) fn uses_provider(&self, channel: Channel) -> bool {
-        !self.config.simulate_every_channel
-            && channel.integration_kind().is_some()
-            && channel != Channel::EmailNotification
-    }
-
-    /// The account a stage's channel goes through: the stage's integration,
-    /// the agent channel's, or for Mobile Push the agent's push integration.
-    async fn account(&self, tenant_id: &str, channel: Channel, settings: &ChannelSettings, agent: Option<&Agent>) -> Result<Result<Account, String>, StoreError> {
-        let via_agent_channel = || {
-            let name = settings.agent_channel.as_deref()?;
-            agent?.definition.channels.iter().find(|c| c.name == name).map(|c| c.integration_id.clone())
-        };
-        let id = match channel {
-            Channel::MobilePush => agent.and_then(|agent| agent.definition.push_integration_id.clone()),
-            _ => settings.integration_id.clone().or_else(via_agent_channel),
-        };
-        let Some(id) = id else {
-            return Ok(Err(format!(
-                "the stage's {} channel has no integration: choose one in the stage, or an agent channel bound to one",
-                channel.as_str()
-            )));
-        };
-        let integration = match self.store.integration(tenant_id, &id).await {
-            Ok(integration) => integration,
-            Err(StoreError::NotFound(_)) => return Ok(Err(format!("the stage's integration `{id}` no longer exists"))),
-            Err(other) => return Err(other),
-        };
-        if Some(integration.kind) != channel.integration_kind() {
-            return Ok(Err(format!("integration `{id}` is {}, not the {} the stage's channel needs", integration.kind.as_str(), channel.as_str())));
-        }
-        let secrets = self.store.integration_secrets(tenant_id, &id).await?;
-        Ok(Ok(Account { id, kind: integration.kind, settings: integration.settings, secrets }))
-    }
-
-    /// The campaign's LLM as `agent` speaks through it.
-    pub(crate) async fn llm(&self, tenant_id: &str, campaign: &Campaign, agent: Option<&Agent>) -> Result<Result<Llm, LlmError>, StoreError> {
-        let Some(id) = &campaign.llm_integration_id else { return Ok(Err(LlmError::NotConfigured)) };
-        let integration = match self.store.integration(tenant_id, id).await {
-            Ok(integration) => integration,
-            Err(StoreError::NotFound(_)) => return Ok(Err(LlmError::NotConfigured)),
-            Err(other) => return Err(other),
-        };
-        let secrets = self.store.integration_secrets(tenant_id, id).await?;
-        let account = Account { id: id.clone(), kind: integration.kind, settings: integration.settings, secrets };
-        let model = agent.and_then(|agent| agent.definition.llm_model.as_deref()).or(campaign.llm_model.as_deref());
-        Ok(Ok(Llm::new(&account, model)))
-    }
-
-    async fn agent(&self, tenant_id: &str, agent_id: Option<&str>) -> Result<Option<Agent>, StoreError> {
-        match agent_id {
-            None => Ok(None),
-            Some(id) => match self.store.agent(tenant_id, id).await {
-                Ok(agent) => Ok(Some(agent)),
-                Err(StoreError::NotFound(_)) => Ok(None),
-                Err(other) => Err(other),
-            },
-        }
-    }
-
-    /// Starts a claimed communication on a provider channel. A provider
-    /// that is down leaves the claim to expire, so the send is retried with
-    /// the same idempotency key while the window is open. A provider that
-    /// takes no key has the send announced first (`Store::begin_send`):
-    /// one whose outcome is lost ends IN_DOUBT and is never sent again.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn start_on_provider(
-        &self,
-        setup: &CampaignSetup,
-        communication_id: &str,
-        tenant_id: &str,
-        contact: &Contact,
-        label: &str,
-        channel: Channel,
-        agent_id: Option<&str>,
-        settings: &ChannelSettings,
-    ) -> Result<(), EngineError> {
-        let end = |outcome: JsonMap| async move {
-            self.store.end_session(communication_id, Some(label), channel.as_str(), &outcome, self.clock.now()).await
-        };
-        let agent = self.agent(tenant_id, agent_id).await?;
-        let account = match self.account(tenant_id, channel, settings, agent.as_ref()).await? {
-            Ok(account) => account,
-            Err(problem) => return Ok(end(failure(problem)).await?),
-        };
-        let Some(provider) = providers::provider(account.kind) else {
-            return Ok(end(failure(format!("{} has no provider adapter", account.kind.as_str()))).await?);
-        };
-        // A send recorded before a crash is not repeated.
-        let (delivered, send_began) = match self.store.recorded_send(tenant_id, communication_id).await? {
-            Some(recorded) => {
-                let text = |key: &str| recorded.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-                let delivered = Delivered { provider_ref: text("provider_ref"), address: text("address") };
-                let began = DateTime::parse_from_rfc3339(&text("began_at")).map(|at| at.with_timezone(&Utc));
-                (delivered, began.unwrap_or_else(|_| self.clock.now()))
-            }
-            None => {
-                let opening = match self.opening(setup, tenant_id, contact, agent.as_ref(), settings).await? {
-                    Ok(text) => text,
-                    Err(problem) => return Ok(end(failure(problem)).await?),
-                };
-                let outbound = Outbound {
-                    idempotency_key: communication_id,
-                    account: &account,
-                    channel,
-                    stage: settings,
-                    contact,
-                    text: &opening,
-                    address: None,
-                };
-                let by_key = provider.resends_by_key();
-                // Committed before the network call: a node that dies from
-                // here on leaves the send announced, and it is not repeated.
-                // Another attempt's send is its to record (or to leave in
-                // doubt): this claim lets it be.
-                if !by_key && self.store.begin_send(tenant_id, communication_id, channel.as_str(), self.clock.now()).await? != SendClaim::Granted {
-                    return Ok(());
-                }
-                // The contact may answer before the session below is
-                // written; such answers are kept from this instant on.
-                let send_began = self.clock.now();
-                let delivered = match provider.deliver(&self.http, &outbound).await {
-                    Ok(delivered) => delivered,
-                    Err(ProviderError::InDoubt { provider, detail }) if !by_key => {
-                        let detail = format!("{provider} may have taken the message: {detail}");
-                        tracing::warn!(%detail, communication_id, "send in doubt; it is not repeated");
-                        self.store.end_in_doubt(communication_id, Some(label), channel.as_str(), &detail, self.clock.now()).await?;
-                        return Ok(());
-                    }
-                    Err(error @ (ProviderError::Unavailable { .. } | ProviderError::InDoubt { .. })) => {
-                        if !by_key {
-                            self.store.abandon_send(tenant_id, communication_id).await?;
-                        }
-                        tracing::warn!(%error, communication_id, "provider unavailable; the send is retried when its claim expires");
-                        return Ok(());
-                    }
-                    Err(error) => {
-                        if !by_key {
-                            self.store.abandon_send(tenant_id, communication_id).await?;
-                        }
-                        return Ok(end(failure(error.to_string())).await?);
-                    }
-                };
-                let mut record = JsonMap::new();
-                record.insert("provider_ref".into(), delivered.provider_ref.clone().into());
-                record.insert("address".into(), delivered.address.clone().into());
-                record.insert("began_at".into(), send_began.to_rfc3339().into());
-                self.store.record_send(tenant_id, communication_id, channel.as_str(), &record, self.clock.now()).await?;
-                let message = Message { role: MessageRole::Agent, content: opening, sent_at: send_began, communication_id: None };
-                let key = format!("opening:{communication_id}");
-                self.store.append_message(tenant_id, communication_id, Some(&account.id), &message, Some(&key)).await?;
-                (delivered, send_began)
-            }
-        };
-        if !channel.is_conversational() {
-            let mut outcome = JsonMap::new();
-            outcome.insert("OutcomeStatus".into(), "DELIVERED".into());
-            return Ok(end(outcome).await?);
-        }
-        let conversation = Conversation {
-            integration_id: &account.id,
-            agent_id: agent.as_ref().map(|agent| agent.id.as_str()),
-            address: &delivered.address,
-            provider_ref: &delivered.provider_ref,
-        };
-        self.store.open_conversation(communication_id, label, channel.as_str(), &conversation, self.clock.now()).await?;
-        // After the session is written, not in its transaction: a webhook
-        // that kept an event and then found no session is then sure to be
-        // seen here (see `keep_early`).
-        let (address, provider_ref) = (Some(conversation.address), Some(conversation.provider_ref));
-        self.store.adopt_early_inbound(tenant_id, communication_id, &account.id, address, provider_ref, send_began).await?;
-        Ok(())
-    }
-
-    /// The agent's first words: the stage's start phrase with the contact's
-    /// fields filled in, else a first message its LLM writes. (A start
-    /// state names a state of the provider's flow; the provider gets it
-    /// from the stage.)
-    async fn opening(
-        &self,
-        setup: &CampaignSetup,
-        tenant_id: &str,
-        contact: &Contact,
-        agent: Option<&Agent>,
-        settings: &ChannelSettings,
-    ) -> Result<Result<String, String>, StoreError> {
-        if let Some(template) = settings.email_template.as_deref().filter(|_| is_email_stage(settings)) {
-            let subject = settings.email_subject.as_deref().unwrap_or_default();
-            let input = settings.email_input_type.unwrap_or_default();
-            return Ok(stratagem_domain::template::render_email(subject, template, input, contact)
-                .map(|email| email.text)
-                .map_err(|(field, error)| format!("{field}: {error}")));
-        }
-        if let Some(phrase) = settings.start_phrase.as_deref().filter(|p| !p.trim().is_empty()) {
-            return Ok(stratagem_domain::template::render(phrase, contact, str::to_owned).map_err(|error| format!("start phrase: {error}")));
-        }
-        let llm = match self.llm(tenant_id, &setup.campaign, agent).await? {
-            Ok(llm) => llm,
-            Err(error) => return Ok(Err(format!("the stage has no start phrase and the agent cannot write one: {error}"))),
-        };
-        let mut prompt = agent_prompt(agent, &setup.campaign, contact);
-        prompt.push(ChatMessage::user("Write your first message to the contact. Answer with the message text only."));
-        Ok(llm.complete(&self.http, &prompt, false).await.map(|text| text.trim().to_owned()).map_err(|error| error.to_string()))
-    }
-
     /// Answers claimed sessions whose contact wrote.
     pub(crate) async fn answer(&self, cache: &TickCache, session: &OpenSession) -> Result<bool, EngineError> {
         let Some(setup) = cache.get(&session.campaign_id) else {
@@ -344,10 +163,10 @@ impl Engine {
         };
         let Some(awaiting_since) = session.awaiting_since else { return Ok(false) };
         let tenant_id = &session.tenant_id;
-        let agent = self.agent(tenant_id, session.agent_id.as_deref()).await?;
+        let agent = agent(&self.store, tenant_id, session.agent_id.as_deref()).await?;
         let contact = self.store.contact_at_revision(tenant_id, &session.contact_id).await?.stored.contact;
         let transcript = self.store.transcript(tenant_id, &session.communication_id).await?;
-        let llm = match self.llm(tenant_id, &setup.campaign, agent.as_ref()).await? {
+        let llm = match campaign_llm(&self.store, tenant_id, &setup.campaign, agent.as_ref()).await? {
             Ok(llm) => llm,
             Err(error) => {
                 // Nobody can answer: end the session rather than leave the contact waiting.
@@ -433,6 +252,7 @@ impl Engine {
             contact,
             text: reply,
             address: session.address.as_deref(),
+            webhook_url: &self.config.outbound.webhook_url(integration_id),
         };
         match provider.deliver(&self.http, &outbound).await {
             Ok(_) => Ok(true),
@@ -508,8 +328,8 @@ impl Engine {
 
     async fn end_with_extraction(&self, setup: &CampaignSetup, session: &OpenSession, transcript: &[Message]) -> Result<bool, EngineError> {
         let contact = self.store.contact_at_revision(&session.tenant_id, &session.contact_id).await?.stored.contact;
-        let agent = self.agent(&session.tenant_id, session.agent_id.as_deref()).await?;
-        let llm = self.llm(&session.tenant_id, &setup.campaign, agent.as_ref()).await?.ok();
+        let agent = agent(&self.store, &session.tenant_id, session.agent_id.as_deref()).await?;
+        let llm = campaign_llm(&self.store, &session.tenant_id, &setup.campaign, agent.as_ref()).await?.ok();
         match self.extract(setup, &contact, transcript, llm.as_ref()).await {
             Ok(results) => Ok(self.store.end_conversation(&session.communication_id, &results, self.clock.now()).await?),
             Err(error) if error.is_transient() => {
@@ -565,13 +385,8 @@ impl Engine {
     }
 }
 
-/// Email stages (the only ones with a subject) open with their template.
-fn is_email_stage(settings: &ChannelSettings) -> bool {
-    settings.email_subject.is_some()
-}
-
 /// The agent's instructions and what it knows of the contact.
-fn agent_prompt(agent: Option<&Agent>, campaign: &Campaign, contact: &Contact) -> Vec<ChatMessage> {
+pub(crate) fn agent_prompt(agent: Option<&Agent>, campaign: &Campaign, contact: &Contact) -> Vec<ChatMessage> {
     let instructions = agent.map(|agent| agent.definition.instructions.as_str()).filter(|i| !i.trim().is_empty());
     let parameters = serde_json::to_string(&contact.parameters).unwrap_or_default();
     vec![ChatMessage::system(format!(

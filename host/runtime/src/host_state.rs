@@ -10,7 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::{clock, http, log, types};
 use crate::clock::{Clock, ClockSlot};
 use crate::limits::MemoryLimiter;
-use crate::outbound_http::{self, HttpPolicy};
+use crate::outbound_http::{self, HttpClient, HttpPolicy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,12 +61,12 @@ pub(crate) struct HostState {
     pub(crate) memory: MemoryLimiter,
     pub(crate) logs: LogBuffer,
     pub(crate) http_policy: HttpPolicy,
-    client: reqwest::Client,
+    client: HttpClient,
     pub(crate) clock: ClockSlot,
 }
 
 impl HostState {
-    pub(crate) fn new(client: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(client: HttpClient, clock: Arc<dyn Clock>) -> Self {
         let clock = ClockSlot::new(clock);
         // No preopens, environment, arguments, network or stdio: the
         // builder's defaults, spelled out so a reader need not check them.

@@ -28,4 +28,5 @@ pub use error::{BuildError, Frame, InvokeError, LoadError, PythonBuildError, Pyt
 pub use host_state::{LogLevel, LogRecord};
 pub use limits::{Limits, Usage};
 pub use outbound_http::HttpPolicy;
+pub use stratagem_outbound::EgressPolicy;
 pub use runtime::{Hook, Invocation, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy};

@@ -1,10 +1,15 @@
 //! The host side of `wit/http.wit`: outbound requests restricted to an
 //! allowlist, with a deadline for the whole exchange (redirects included)
-//! and a cap on the response body.
+//! and a cap on the response body. Every request, redirects included,
+//! also goes through the service's egress policy (`stratagem_outbound::
+//! egress`), as integrations' requests do: an allowlist cannot name the
+//! service's private neighbours unless the operator allows private
+//! endpoints.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use stratagem_outbound::EgressPolicy;
 use tokio::time::Instant;
 use url::Url;
 
@@ -77,9 +82,24 @@ impl HttpPolicy {
     }
 }
 
+/// The client strategies' requests go out through, and the policy its
+/// resolver applies (checked again for addresses written in a URL, which
+/// are not resolved).
+#[derive(Clone)]
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    egress: EgressPolicy,
+}
+
+impl HttpClient {
+    pub(crate) fn new(egress: EgressPolicy) -> Result<Self, reqwest::Error> {
+        Ok(Self { client: egress.client_builder().build()?, egress })
+    }
+}
+
 /// Sends `request`, following redirects to allowed hosts only.
 pub(crate) async fn fetch(
-    client: &reqwest::Client,
+    http: &HttpClient,
     policy: &HttpPolicy,
     request: Request,
 ) -> Result<Response, HttpError> {
@@ -112,7 +132,9 @@ pub(crate) async fn fetch(
 
     for _ in 0..=MAX_REDIRECTS {
         policy.allows(&url)?;
-        let mut outgoing = client
+        http.egress.check_endpoint(url.as_str()).map_err(HttpError::Denied)?;
+        let mut outgoing = http
+            .client
             .request(
                 reqwest::Method::from_bytes(method.as_bytes())
                     .map_err(|_| HttpError::InvalidRequest(format!("method `{method}` is invalid")))?,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use stratagem_domain::{CampaignContext, Contact, JsonMap, Message};
+use stratagem_outbound::EgressPolicy;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
@@ -19,7 +20,7 @@ use crate::convert;
 use crate::error::{Frame, InvokeError, LoadError, PythonException};
 use crate::host_state::{HostState, LogRecord};
 use crate::limits::{Limits, Usage};
-use crate::outbound_http::HttpPolicy;
+use crate::outbound_http::{HttpClient, HttpPolicy};
 
 /// Epoch ticks drive the wall-clock deadline of running wasm code.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -40,11 +41,20 @@ pub struct RuntimeConfig {
     /// Write a perf map for `perf record`, naming the guest's compiled
     /// functions (CPython's, the SDK glue's) instead of anonymous JIT code.
     pub perf_map: bool,
+    /// Which addresses strategies' outbound HTTP may reach, besides their
+    /// allowlist: the service's one egress policy.
+    pub egress: EgressPolicy,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { cache_dir: PathBuf::from(".stratagem/cache"), max_instances: 64, max_memory_bytes: 1 << 30, perf_map: false }
+        Self {
+            cache_dir: PathBuf::from(".stratagem/cache"),
+            max_instances: 64,
+            max_memory_bytes: 1 << 30,
+            perf_map: false,
+            egress: EgressPolicy::default(),
+        }
     }
 }
 
@@ -112,7 +122,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: ArtifactCache,
-    client: reqwest::Client,
+    client: HttpClient,
     max_memory_bytes: usize,
     /// Idle reused instances across all strategies, and their cap: half
     /// the pool's slots, so idle instances never starve new invocations.
@@ -149,10 +159,7 @@ impl Runtime {
             })
             .map_err(|source| LoadError::Cache { path: "epoch thread".into(), source })?;
 
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|error| LoadError::Cache {
+        let client = HttpClient::new(config.egress).map_err(|error| LoadError::Cache {
                 path: "http client".into(),
                 source: std::io::Error::other(error.to_string()),
             })?;

@@ -458,7 +458,7 @@ async fn works_when_a_run_survives_a_node_dying_mid_batch(backend: Backend) {
     *llm.slow.lock().expect("lock") = Some(("already paid", Duration::from_secs(30)));
     let config = EngineConfig { lease: chrono::Duration::seconds(2), ..TEST_ENGINE };
     start(client, campaign, "RECALCULATE").await;
-    let node = Arc::new(setup.app.engine(config));
+    let node = Arc::new(setup.app.engine(config.clone()));
     let dying = tokio::spawn({
         let node = node.clone();
         async move { node.tick().await }

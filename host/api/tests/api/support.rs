@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use stratagem_api::{AppState, BuildLeases, ConnectionLimits, ImportLeases, StrategyService};
-use stratagem_engine::{EngineConfig, RateLimits};
+use stratagem_engine::{EngineConfig, OutboundConfig, RateLimits};
 use stratagem_runtime::{Builder, Runtime, RuntimeConfig, SystemClock};
 use stratagem_store::Store;
 
@@ -63,7 +63,7 @@ pub fn runtime() -> Arc<Runtime> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            let config = RuntimeConfig { cache_dir: artifact_dir(), max_instances: 32, max_memory_bytes: 512 << 20, ..RuntimeConfig::default() };
+            let config = RuntimeConfig { cache_dir: artifact_dir(), max_instances: 32, max_memory_bytes: 512 << 20, egress: TEST_OUTBOUND.egress(), ..RuntimeConfig::default() };
             Arc::new(Runtime::new(config).expect("runtime"))
         })
         .clone()
@@ -99,6 +99,10 @@ async fn database_url(backend: Backend, dir: &Path) -> String {
 pub const TEST_LEASES: BuildLeases =
     BuildLeases { lease: Duration::from_secs(2), sweep_every: Duration::from_millis(200), poll_every: Duration::from_millis(100) };
 
+/// The tests' providers, LLMs and strategies' servers listen on 127.0.0.1.
+pub const TEST_OUTBOUND: OutboundConfig =
+    OutboundConfig { allow_private_endpoints: true, public_url: std::borrow::Cow::Borrowed(OutboundConfig::DEFAULT_PUBLIC_URL) };
+
 /// Ticks often so tests see a campaign progress within moments.
 pub const TEST_ENGINE: EngineConfig = EngineConfig {
     batch: 200,
@@ -108,6 +112,7 @@ pub const TEST_ENGINE: EngineConfig = EngineConfig {
     simulate_every_channel: false,
     session_timeout: chrono::Duration::seconds(3),
     loops: 1,
+    outbound: TEST_OUTBOUND,
 };
 
 /// Limits a test shortens to see them act; the service's defaults otherwise.
@@ -202,7 +207,7 @@ impl App {
         let (runtime, artifact_dir) = if tuning.own_runtime {
             let artifact_dir = dir.path().join("artifacts");
             // The shared runtime's configuration, so its compiled artifacts fit this one.
-            let config = RuntimeConfig { cache_dir: artifact_dir.clone(), max_instances: 32, max_memory_bytes: 512 << 20, ..RuntimeConfig::default() };
+            let config = RuntimeConfig { cache_dir: artifact_dir.clone(), max_instances: 32, max_memory_bytes: 512 << 20, egress: TEST_OUTBOUND.egress(), ..RuntimeConfig::default() };
             (Arc::new(Runtime::new(config).expect("runtime")), artifact_dir)
         } else {
             (runtime(), crate::support::artifact_dir())
@@ -211,7 +216,7 @@ impl App {
         if let Some(bytes) = tuning.max_loaded_bytes {
             strategies = strategies.with_max_loaded_bytes(bytes);
         }
-        let mut state = AppState::new(store.clone(), Arc::new(strategies));
+        let mut state = AppState::new(store.clone(), Arc::new(strategies)).with_outbound(TEST_OUTBOUND);
         if let Some(limit) = tuning.download_limit {
             state = state.with_download_limit(limit);
         }

@@ -3,12 +3,15 @@
 use std::time::Duration;
 
 use serde_json::json;
-use stratagem_runtime::HttpPolicy;
+use stratagem_runtime::{EgressPolicy, HttpPolicy, Runtime};
 
-use crate::support::{http_server, load_with, new_runtime, options, run_probe, PROBE};
+use crate::support::{http_server, load_with, new_runtime, options, run_probe, runtime_with_egress, PROBE};
 
 async fn fetch(url: String, policy: HttpPolicy) -> serde_json::Value {
-    let runtime = new_runtime();
+    fetch_on(new_runtime(), url, policy).await
+}
+
+async fn fetch_on(runtime: std::sync::Arc<Runtime>, url: String, policy: HttpPolicy) -> serde_json::Value {
     let probe = load_with(&runtime, PROBE).await;
     let mut options = options();
     options.http = policy;
@@ -25,6 +28,30 @@ async fn works_when_the_host_is_on_the_allowlist() {
     let server = http_server().await;
     let data = fetch(format!("http://{server}/ok"), allow(&server)).await;
     assert_eq!((&data["status"], &data["body"]), (&json!(200), &json!("{\"balance\": 42}")));
+}
+
+#[tokio::test]
+async fn works_when_the_allowlist_names_a_private_address_and_private_endpoints_are_allowed() {
+    let server = http_server().await;
+    let allowed = runtime_with_egress(EgressPolicy { allow_private_endpoints: true });
+    let data = fetch_on(allowed, format!("http://{server}/ok"), allow(&server)).await;
+    assert_eq!((&data["status"], &data["body"]), (&json!(200), &json!("{\"balance\": 42}")));
+}
+
+#[tokio::test]
+async fn errors_when_the_allowlist_names_a_private_address_and_private_endpoints_are_not_allowed() {
+    let server = http_server().await;
+    let guarded = runtime_with_egress(EgressPolicy { allow_private_endpoints: false });
+    let data = fetch_on(guarded.clone(), format!("http://{server}/ok"), allow(&server)).await;
+    assert_eq!(
+        data["error"],
+        "HttpDenied: request denied: `127.0.0.1` is a private or local address, which integrations and strategies may not reach; \
+         use the endpoint's public address (an operator can allow private endpoints with --allow-private-endpoints)"
+    );
+    // So is `localhost`, by name.
+    let port = server.rsplit(':').next().expect("port");
+    let data = fetch_on(guarded, format!("http://localhost:{port}/ok"), allow(&format!("localhost:{port}"))).await;
+    assert!(data["error"].as_str().is_some_and(|error| error.starts_with("HttpDenied: request denied: `localhost` is a private")), "{data}");
 }
 
 #[tokio::test]

@@ -65,7 +65,7 @@ async fn works_when_idle_instances_never_fill_the_pool() {
     // 4 slots: at most 2 may sit idle, so fresh work always finds a slot.
     let cache = crate::support::cache_dir();
     let runtime = std::sync::Arc::new(
-        stratagem_runtime::Runtime::new(stratagem_runtime::RuntimeConfig { cache_dir: cache, max_instances: 4, max_memory_bytes: 256 << 20, ..stratagem_runtime::RuntimeConfig::default() })
+        stratagem_runtime::Runtime::new(stratagem_runtime::RuntimeConfig { cache_dir: cache, max_instances: 4, max_memory_bytes: 256 << 20, ..Default::default() })
             .expect("runtime"),
     );
     let probe = crate::support::load_with(&runtime, PROBE).await;

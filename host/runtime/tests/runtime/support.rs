@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use stratagem_domain::{CampaignContext, Contact};
 use stratagem_runtime::{
-    Builder, Hook, Invocation, InvokeOptions, Runtime, RuntimeConfig, Strategy, StrategySource, VirtualClock,
+    Builder, EgressPolicy, Hook, Invocation, InvokeOptions, Runtime, RuntimeConfig, Strategy, StrategySource, VirtualClock,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -62,9 +62,15 @@ pub fn cache_dir() -> PathBuf {
 
 /// A fresh runtime: its own HTTP client, so no pooled connection outlives
 /// the tokio runtime of the test that made it.
+/// A runtime whose strategies may reach private addresses: the tests'
+/// servers listen on 127.0.0.1.
 pub fn new_runtime() -> Arc<Runtime> {
+    runtime_with_egress(EgressPolicy { allow_private_endpoints: true })
+}
+
+pub fn runtime_with_egress(egress: EgressPolicy) -> Arc<Runtime> {
     Arc::new(
-        Runtime::new(RuntimeConfig { cache_dir: cache_dir(), max_instances: 32, max_memory_bytes: 512 << 20, ..RuntimeConfig::default() })
+        Runtime::new(RuntimeConfig { cache_dir: cache_dir(), max_instances: 32, max_memory_bytes: 512 << 20, egress, ..RuntimeConfig::default() })
             .expect("runtime starts"),
     )
 }

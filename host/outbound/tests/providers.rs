@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use stratagem_domain::stage::ChannelSettings;
 use stratagem_domain::{Channel, Contact, IntegrationKind, JsonMap};
-use stratagem_engine::providers::{
+use stratagem_outbound::providers::{
     self, bird_signature, twilio_signature, Account, CallOutcome, Delivered, InboundEvent, Outbound, ProviderError,
     WebhookError, WebhookRequest,
 };
@@ -131,10 +131,16 @@ impl Delivery {
             contact: &self.contact,
             text: "Hello Ana, your payment is due.",
             address: self.address.as_deref(),
+            webhook_url: &webhook_url("int_test1"),
         };
         let provider = providers::provider(self.account.kind).expect("a provider for this kind");
         provider.deliver(&reqwest::Client::new(), &outbound).await
     }
+}
+
+/// Where the service under test takes webhooks.
+fn webhook_url(integration_id: &str) -> String {
+    stratagem_outbound::OutboundConfig::DEFAULT.webhook_url(integration_id)
 }
 
 fn webhook(account: &Account, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
@@ -461,7 +467,7 @@ async fn works_when_infobip_sends_an_sms_with_a_delivery_report_url() {
     let request = fake.only_request();
     assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/sms/2/text/advanced"));
     assert_eq!(request.header("authorization"), Some("App ib-key"));
-    let notify = format!("{}?secret=ib-secret", providers::webhook_url("int_test1"));
+    let notify = format!("{}?secret=ib-secret", webhook_url("int_test1"));
     assert_eq!(
         request.json(),
         json!({"bulkId": "com_42", "messages": [{
@@ -486,7 +492,7 @@ async fn works_when_infobip_sends_whatsapp_text() {
     assert_eq!(
         request.json(),
         json!({"from": "InfoSMS", "to": "15551230000", "messageId": "com_42", "content": {"text": "Hello Ana, your payment is due."},
-               "callbackData": "com_42", "notifyUrl": format!("{}?secret=ib-secret", providers::webhook_url("int_test1"))})
+               "callbackData": "com_42", "notifyUrl": format!("{}?secret=ib-secret", webhook_url("int_test1"))})
     );
 }
 
@@ -568,7 +574,7 @@ async fn works_when_twilio_places_a_call_and_speaks_on_it() {
     }
     assert_eq!(requests[0].path, "/2010-04-01/Accounts/AC0123456789abcdef/Calls.json");
     assert_eq!(requests[1].path, "/2010-04-01/Accounts/AC0123456789abcdef/Calls/CA42.json");
-    let callback = providers::webhook_url("int_test1");
+    let callback = webhook_url("int_test1");
     let twiml = format!(
         "<Response><Gather input=\"speech\" speechTimeout=\"auto\" method=\"POST\" action=\"{callback}?turn=com_42\"><Say>Hello Ana, your payment is due.</Say></Gather></Response>"
     );
@@ -675,7 +681,7 @@ async fn works_when_the_sip_gateway_places_a_call_and_speaks_on_it() {
     assert_eq!(
         requests[0].json(),
         json!({"to": "+15551230000", "from": "+15550001111", "trunk": "pstn-eu", "idempotency_key": "com_42",
-               "start_phrase": "Hello Ana, your payment is due.", "callback_url": providers::webhook_url("int_test1")})
+               "start_phrase": "Hello Ana, your payment is due.", "callback_url": webhook_url("int_test1")})
     );
     assert_eq!(requests[1].path, "/calls/call-5/say");
     assert_eq!(requests[1].json(), json!({"text": "Hello Ana, your payment is due.", "idempotency_key": "com_42"}));

@@ -25,7 +25,7 @@ use base64::Engine as _;
 
 use super::{
     answer_field, base_url, contact_phone, query_pairs, required_secret, required_setting, same, send, webhook_secret,
-    webhook_url, Account, CallOutcome, DeliverFuture, Delivered, InboundEvent, Outbound, Provider, WebhookError,
+    Account, CallOutcome, DeliverFuture, Delivered, InboundEvent, Outbound, Provider, WebhookError,
     WebhookReply, WebhookRequest,
 };
 
@@ -52,9 +52,9 @@ fn xml_escape(text: &str) -> String {
 
 /// Says `text` and listens for the answer, which Twilio posts to the
 /// webhook URL naming this turn.
-fn say_and_listen(account: &Account, turn: &str, text: &str) -> String {
+fn say_and_listen(webhook_url: &str, turn: &str, text: &str) -> String {
     let query: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("turn", turn).finish();
-    let action = format!("{}?{query}", webhook_url(&account.id));
+    let action = format!("{webhook_url}?{query}");
     format!(
         "<Response><Gather input=\"speech\" speechTimeout=\"auto\" method=\"POST\" action=\"{}\"><Say>{}</Say></Gather></Response>",
         xml_escape(&action),
@@ -69,7 +69,7 @@ impl Provider for Twilio {
             let sid = required_setting(account, "account_sid")?;
             let token = required_secret(account, "auth_token")?;
             let calls = format!("{}/2010-04-01/Accounts/{sid}/Calls", base_url(account, "https://api.twilio.com"));
-            let twiml = say_and_listen(account, outbound.idempotency_key, outbound.text);
+            let twiml = say_and_listen(outbound.webhook_url, outbound.idempotency_key, outbound.text);
             let (url, form) = match outbound.address.filter(|call| !call.trim().is_empty()) {
                 Some(call) => (format!("{calls}/{call}.json"), vec![("Twiml", twiml)]),
                 None => {
@@ -77,7 +77,7 @@ impl Provider for Twilio {
                         ("To", contact_phone(outbound)?.to_owned()),
                         ("From", required_setting(account, "from_number")?.to_owned()),
                         ("Twiml", twiml),
-                        ("StatusCallback", webhook_url(&account.id)),
+                        ("StatusCallback", outbound.webhook_url.to_owned()),
                         ("StatusCallbackEvent", "completed".to_owned()),
                         ("StatusCallbackMethod", "POST".to_owned()),
                     ];
@@ -163,8 +163,8 @@ mod tests {
 
     #[test]
     fn works_when_twiml_escapes_the_agents_words() {
-        let account = Account { id: "int_1".into(), kind: stratagem_domain::IntegrationKind::Twilio, settings: Default::default(), secrets: Default::default() };
-        let twiml = say_and_listen(&account, "com 1&2", "Pay <now> & \"save\"");
+        let webhook_url = crate::OutboundConfig::DEFAULT.webhook_url("int_1");
+        let twiml = say_and_listen(&webhook_url, "com 1&2", "Pay <now> & \"save\"");
         assert!(twiml.contains("<Say>Pay &lt;now&gt; &amp; &quot;save&quot;</Say>"), "{twiml}");
         assert!(twiml.contains("/webhooks/int_1?turn=com+1%262\""), "{twiml}");
     }

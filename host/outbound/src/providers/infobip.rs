@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use super::{
     answer_field, contact_phone, json_body, query_pairs, required_secret, required_setting, same, send,
-    webhook_secret, webhook_url, Account, CallOutcome, DeliverFuture, Delivered, InboundEvent, Outbound, Provider,
+    webhook_secret, Account, CallOutcome, DeliverFuture, Delivered, InboundEvent, Outbound, Provider,
     ProviderError, WebhookError, WebhookRequest,
 };
 
@@ -36,10 +36,10 @@ const SECRET_HEADER: &str = "X-Webhook-Secret";
 pub struct Infobip;
 
 /// Where Infobip posts this integration's delivery reports.
-fn notify_url(account: &Account) -> Option<String> {
+fn notify_url(account: &Account, webhook_url: &str) -> Option<String> {
     let secret = account.secret("webhook_secret")?;
     let query: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("secret", secret).finish();
-    Some(format!("{}?{query}", webhook_url(&account.id)))
+    Some(format!("{webhook_url}?{query}"))
 }
 
 impl Provider for Infobip {
@@ -50,7 +50,7 @@ impl Provider for Infobip {
             let sender = required_setting(account, "sender")?;
             let base = required_setting(account, "api_base_url")?.trim_end_matches('/');
             let to = contact_phone(outbound)?.trim_start_matches('+').to_owned();
-            let notify = notify_url(account);
+            let notify = notify_url(account, outbound.webhook_url);
             let whatsapp = account.setting("channel") == Some("WHATSAPP");
             let (url, body) = if whatsapp {
                 let mut body = json!({

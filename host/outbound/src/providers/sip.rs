@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 
 use super::{
     answer_field, base_url, contact_phone, json_body, required_secret, required_setting, send, verify_sha256_header,
-    webhook_secret, webhook_url, Account, CallOutcome, DeliverFuture, Delivered, InboundEvent, Outbound, Provider,
+    webhook_secret, Account, CallOutcome, DeliverFuture, Delivered, InboundEvent, Outbound, Provider,
     WebhookError, WebhookRequest,
 };
 
@@ -67,7 +67,7 @@ impl Provider for Sip {
                         "trunk": account.setting("trunk"),
                         "idempotency_key": outbound.idempotency_key,
                         "start_phrase": outbound.text,
-                        "callback_url": webhook_url(&account.id),
+                        "callback_url": outbound.webhook_url,
                     }),
                 ),
             };

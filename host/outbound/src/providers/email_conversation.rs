@@ -21,7 +21,7 @@ use lettre::Message;
 use serde_json::Value;
 use stratagem_domain::template::{render, render_email};
 
-use crate::email::SmtpFailure;
+use crate::smtp::{from_mailbox, smtp_send, SmtpFailure};
 
 use super::{
     json_body, verify_sha256_header, webhook_secret, Account, DeliverFuture, Delivered, InboundEvent, Outbound, Provider, ProviderError,
@@ -41,7 +41,7 @@ impl Provider for EmailConversation {
     fn deliver<'a>(&'a self, _http: &'a reqwest::Client, outbound: &'a Outbound<'a>) -> DeliverFuture<'a> {
         Box::pin(async move {
             let account = outbound.account;
-            let from = crate::email::from_mailbox(&account.settings).map_err(ProviderError::Misconfigured)?;
+            let from = from_mailbox(&account.settings).map_err(ProviderError::Misconfigured)?;
             let address = outbound.address.unwrap_or(&outbound.contact.email).trim().to_ascii_lowercase();
             let display = outbound.contact.name.replace(['<', '>', '"'], "");
             let to: Mailbox = format!("{display} <{address}>").parse().map_err(|_| ProviderError::Rejected {
@@ -63,7 +63,7 @@ impl Provider for EmailConversation {
                 _ => builder.subject(format!("Re: {subject}")).body(outbound.text.to_owned()),
             }
             .map_err(|error| ProviderError::Misconfigured(format!("the message cannot be built: {error}")))?;
-            crate::email::smtp_send(&account.settings, &account.secrets, message).await.map_err(|failure| match failure {
+            smtp_send(&account.settings, &account.secrets, message).await.map_err(|failure| match failure {
                 SmtpFailure::NotSent(detail) => ProviderError::Unavailable { provider: NAME, detail },
                 SmtpFailure::InDoubt(detail) => ProviderError::InDoubt { provider: NAME, detail },
             })?;

@@ -19,8 +19,8 @@
 //! missing settings or contact data are [`ProviderError::Misconfigured`],
 //! naming what to set where.
 //!
-//! Webhooks come back to `POST {STRATAGEM_PUBLIC_URL}/webhooks/{integration
-//! id}` ([`webhook_url`]); each provider verifies them its own way, and a
+//! Webhooks come back to `POST {public URL}/webhooks/{integration id}`
+//! ([`Outbound::webhook_url`]); each provider verifies them its own way, and a
 //! provider that signs nothing (Infobip) is verified by a shared secret
 //! the integration holds.
 
@@ -80,6 +80,9 @@ pub struct Outbound<'a> {
     /// `None` for the first message (the provider takes the contact's phone,
     /// email or the `telegram_chat_id` parameter).
     pub address: Option<&'a str>,
+    /// Where the provider posts this integration's webhooks
+    /// ([`crate::OutboundConfig::webhook_url`]).
+    pub webhook_url: &'a str,
 }
 
 /// What the provider accepted.
@@ -215,18 +218,6 @@ pub fn provider(kind: IntegrationKind) -> Option<&'static dyn Provider> {
         IntegrationKind::Smtp => &email_conversation::EmailConversation,
         IntegrationKind::Llm => return None,
     })
-}
-
-/// The service's public base URL, as providers reach it: env
-/// `STRATAGEM_PUBLIC_URL`, default `http://127.0.0.1:8080`.
-pub fn public_url() -> String {
-    let url = std::env::var("STRATAGEM_PUBLIC_URL").ok().filter(|url| !url.trim().is_empty());
-    url.unwrap_or_else(|| "http://127.0.0.1:8080".into()).trim_end_matches('/').to_owned()
-}
-
-/// Where a provider posts the webhooks of an integration.
-pub fn webhook_url(integration_id: &str) -> String {
-    format!("{}/webhooks/{integration_id}", public_url())
 }
 
 /// How long one provider request may take before it counts as unavailable.

@@ -1,28 +1,49 @@
 //! Egress to endpoints a tenant chose: an integration's `api_base_url`
-//! (LLM, providers) or SMTP host. The engine calls them from the service's
-//! network, so a tenant could otherwise aim them at the service's own
-//! neighbours — the database, a cloud metadata endpoint — and read answers
-//! back in error details (SSRF).
+//! (LLM, providers) or SMTP host, and the hosts on a strategy's HTTP
+//! allowlist. The service calls them from its own network, so a tenant
+//! could otherwise aim them at the service's neighbours — the database, a
+//! cloud metadata endpoint — and read answers back (SSRF).
 //!
 //! Two checks keep such calls on the public internet: an address written
-//! in the URL is checked when the integration is saved
-//! ([`check_endpoint`]), and an HTTP endpoint's name is checked each time
-//! it is resolved ([`PublicResolver`]), so a name that later points inward
-//! (DNS rebinding) is refused at connect time; SMTP (lettre) resolves on
-//! its own, so its host is checked at save only. Redirects are not
-//! followed.
-//! `STRATAGEM_ALLOW_PRIVATE_ENDPOINTS=1` lifts both, for tests and for
-//! on-premise endpoints on a private network.
+//! in the URL is checked ([`check_endpoint`]) when an integration is saved
+//! and before each request a strategy makes, and an HTTP endpoint's name
+//! is checked each time it is resolved ([`PublicResolver`]), so a name
+//! that later points inward (DNS rebinding) is refused at connect time;
+//! SMTP (lettre) resolves on its own, so its host is checked at save only.
+//! Clients of the policy follow no redirects on their own.
+//! [`EgressPolicy::allow_private_endpoints`] (the operator's
+//! `--allow-private-endpoints`) lifts both, for tests and for on-premise
+//! endpoints on a private network.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Whether the operator allowed private endpoints
-/// (`STRATAGEM_ALLOW_PRIVATE_ENDPOINTS=1`), read once.
-pub fn private_endpoints_allowed() -> bool {
-    static ALLOWED: OnceLock<bool> = OnceLock::new();
-    *ALLOWED.get_or_init(|| std::env::var("STRATAGEM_ALLOW_PRIVATE_ENDPOINTS").is_ok_and(|value| value == "1" || value == "true"))
+/// Which addresses outbound connections may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EgressPolicy {
+    /// Private and local addresses too, not only public ones.
+    pub allow_private_endpoints: bool,
+}
+
+impl EgressPolicy {
+    /// [`check_endpoint`] under this policy.
+    pub fn check_endpoint(&self, endpoint: &str) -> Result<(), String> {
+        check_endpoint(endpoint, self.allow_private_endpoints)
+    }
+
+    /// A client builder whose resolver applies this policy and which
+    /// follows no redirects (a redirect is a new endpoint to check).
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .dns_resolver(Arc::new(PublicResolver { allow_private: self.allow_private_endpoints }))
+            .redirect(reqwest::redirect::Policy::none())
+    }
+
+    /// The HTTP client for tenant-chosen endpoints.
+    pub fn client(&self, timeout: Duration) -> reqwest::Client {
+        self.client_builder().timeout(timeout).connect_timeout(Duration::from_secs(10)).build().unwrap_or_default()
+    }
 }
 
 /// An address on the public internet: not loopback, private, link-local,
@@ -73,8 +94,8 @@ pub fn check_endpoint(endpoint: &str, allow_private: bool) -> Result<(), String>
     };
     if private {
         return Err(format!(
-            "`{host}` is a private or local address, which integrations may not reach; use the endpoint's public address \
-             (an operator can allow private endpoints with STRATAGEM_ALLOW_PRIVATE_ENDPOINTS=1)"
+            "`{host}` is a private or local address, which integrations and strategies may not reach; use the endpoint's \
+             public address (an operator can allow private endpoints with --allow-private-endpoints)"
         ));
     }
     Ok(())
@@ -96,23 +117,12 @@ impl reqwest::dns::Resolve for PublicResolver {
             let usable: Vec<SocketAddr> = found.into_iter().filter(|address| allow_private || is_public(address.ip())).collect();
             if usable.is_empty() {
                 let refused: Box<dyn std::error::Error + Send + Sync> =
-                    format!("`{host}` resolves only to private or local addresses, which integrations may not reach").into();
+                    format!("`{host}` resolves only to private or local addresses, which integrations and strategies may not reach").into();
                 return Err(refused);
             }
             Ok(Box::new(usable.into_iter()) as reqwest::dns::Addrs)
         })
     }
-}
-
-/// The HTTP client for tenant-chosen endpoints.
-pub fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(10))
-        .dns_resolver(Arc::new(PublicResolver { allow_private: private_endpoints_allowed() }))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
