@@ -24,7 +24,7 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use stratagem_domain::{Contact, JsonMap};
 use stratagem_runtime::{
-    Builder, Hook, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy, StrategySource,
+    Hook, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy, StrategySource,
 };
 
 /// A hook the benchmark runs, with the input both sides get (the native

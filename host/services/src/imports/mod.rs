@@ -68,7 +68,9 @@ impl ContactFile {
 }
 
 /// One of the node's import slots, held until the import ends.
-pub struct ImportSlot(OwnedSemaphorePermit);
+pub struct ImportSlot {
+    _permit: OwnedSemaphorePermit,
+}
 
 /// The import workflow of one node.
 #[derive(Clone)]
@@ -96,7 +98,7 @@ impl ImportService {
     /// Takes an import slot, or says the node is busy. Take it before
     /// reading the upload: that bounds the files held in memory.
     pub fn reserve(&self) -> Result<ImportSlot, ImportError> {
-        self.slots.clone().try_acquire_owned().map(ImportSlot).map_err(|_| ImportError::Busy)
+        self.slots.clone().try_acquire_owned().map(|permit| ImportSlot { _permit: permit }).map_err(|_| ImportError::Busy)
     }
 
     /// Checks `file` whole, creates its job and runs the import in the
