@@ -121,7 +121,7 @@ pub struct ServeArgs {
 pub struct OutboundArgs {
     /// Let integrations and strategies reach private and local addresses
     /// (on-premise endpoints on a private network; tests).
-    #[arg(long, env = "STRATAGEM_ALLOW_PRIVATE_ENDPOINTS")]
+    #[arg(long, env = "STRATAGEM_ALLOW_PRIVATE_ENDPOINTS", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     allow_private_endpoints: bool,
     /// The service's public base URL, as providers reach its webhooks.
     #[arg(long, env = "STRATAGEM_PUBLIC_URL", default_value = OutboundConfig::DEFAULT_PUBLIC_URL)]

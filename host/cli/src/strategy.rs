@@ -67,7 +67,7 @@ pub struct RunArgs {
     allow_hosts: Vec<String>,
     /// Let the strategy reach private and local addresses (a server on
     /// this machine, for instance).
-    #[arg(long, env = "STRATAGEM_ALLOW_PRIVATE_ENDPOINTS")]
+    #[arg(long, env = "STRATAGEM_ALLOW_PRIVATE_ENDPOINTS", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     allow_private_endpoints: bool,
     #[arg(long, default_value_t = Limits::default().fuel)]
     fuel: u64,

@@ -203,13 +203,13 @@ fn works_when_a_config_file_sets_what_flags_and_variables_leave_unset() {
 
     let from_file = build(&["--config", config.to_str().expect("utf-8")]);
     assert!(!from_file.status.success());
-    assert!(text(&from_file.stderr).contains("cannot run `/nowhere/componentize-py`"), "{}", text(&from_file.stderr));
+    assert!(text(&from_file.stderr).contains("/nowhere/componentize-py"), "{}", text(&from_file.stderr));
 
     let variable_wins = build_with(&["--config", config.to_str().expect("utf-8")], Some("/fromenv/componentize-py"));
-    assert!(text(&variable_wins.stderr).contains("cannot run `/fromenv/componentize-py`"), "{}", text(&variable_wins.stderr));
+    assert!(text(&variable_wins.stderr).contains("/fromenv/componentize-py"), "{}", text(&variable_wins.stderr));
 
     let flag_wins = build(&["--config", config.to_str().expect("utf-8"), "--componentize-py", "/elsewhere/componentize-py"]);
-    assert!(text(&flag_wins.stderr).contains("cannot run `/elsewhere/componentize-py`"), "{}", text(&flag_wins.stderr));
+    assert!(text(&flag_wins.stderr).contains("/elsewhere/componentize-py"), "{}", text(&flag_wins.stderr));
 
     std::fs::write(&config, "componentize-py = \"/nowhere\"\nbuild-slots = 3\n").expect("config");
     let unknown = build(&["--config", config.to_str().expect("utf-8")]);
