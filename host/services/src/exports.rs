@@ -14,6 +14,8 @@ use stratagem_store::{ContactExport, Store, StoreError};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::UnknownFormat;
+
 /// Exports in progress at once on a node. Each holds a temporary file of
 /// the campaign's size until its download ends, so this bounds the disk
 /// they take.
@@ -23,8 +25,8 @@ pub const EXPORTS_AT_ONCE: usize = 2;
 pub enum ExportError {
     #[error("{EXPORTS_AT_ONCE} contact exports are in progress on this node; try again when one has finished")]
     Busy,
-    #[error("format `{0}` is not csv or jsonl")]
-    UnknownFormat(String),
+    #[error(transparent)]
+    UnknownFormat(#[from] UnknownFormat),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("export file: {0}")]
@@ -43,7 +45,7 @@ impl ExportFormat {
         match format.unwrap_or("csv") {
             "csv" => Ok(ExportFormat::Csv),
             "jsonl" => Ok(ExportFormat::JsonLines),
-            other => Err(ExportError::UnknownFormat(other.to_owned())),
+            other => Err(UnknownFormat(other.to_owned()).into()),
         }
     }
 

@@ -21,5 +21,10 @@ pub mod dry_run;
 pub mod exports;
 pub mod imports;
 
+/// A file format the sender named that is neither CSV nor JSON Lines.
+#[derive(Debug, thiserror::Error)]
+#[error("format `{0}` is not csv or jsonl")]
+pub struct UnknownFormat(pub String);
+
 /// The largest contact file an import, or the CLI's dry run, reads.
 pub const CONTACT_FILE_LIMIT_BYTES: usize = 512 << 20;

@@ -22,7 +22,8 @@ use tokio::sync::Semaphore;
 
 pub use simulator::{ContactOutcome, Simulation, SimulationReport, TimelineEntry};
 
-use crate::imports::{ContactFile, ImportError};
+use crate::imports::ContactFile;
+use crate::UnknownFormat;
 
 /// What one dry run of the service may take: enough to see a strategy's
 /// behaviour, little enough that a run ends in seconds.
@@ -42,8 +43,8 @@ pub enum DryRunError {
     Personas(String),
     #[error("days must be from 1 to {MAX_DAYS}")]
     Days,
-    #[error("format `{0}` is not csv or jsonl")]
-    UnknownFormat(String),
+    #[error(transparent)]
+    UnknownFormat(#[from] UnknownFormat),
     #[error(transparent)]
     File(#[from] FileError),
     #[error("a dry run takes at most {MAX_CONTACTS} contacts; this file has {0}: simulate a sample")]
@@ -147,10 +148,7 @@ impl DryRunService {
         if !(1..=MAX_DAYS).contains(&days) {
             return Err(DryRunError::Days);
         }
-        let format = request.file.format().map_err(|error| match error {
-            ImportError::UnknownFormat(format) => DryRunError::UnknownFormat(format),
-            other => DryRunError::Internal(other.to_string()),
-        })?;
+        let format = request.file.format()?;
         let contacts = read_contacts(format, &request.file.bytes, FILE_LIMIT_BYTES as u64, MAX_CONTACTS)?;
         let Ok(_slot) = self.slot.try_acquire() else { return Err(DryRunError::Busy) };
 

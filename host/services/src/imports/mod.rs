@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use recovery::ImportLeases;
 
-use crate::CONTACT_FILE_LIMIT_BYTES;
+use crate::{UnknownFormat, CONTACT_FILE_LIMIT_BYTES};
 
 /// Imports in progress at once on a node (upload, check and job).
 pub const IMPORTS_AT_ONCE: usize = 2;
@@ -34,8 +34,8 @@ pub enum ImportError {
     Busy,
     #[error("the campaign is FINISHED; contacts can no longer be imported")]
     CampaignFinished,
-    #[error("format `{0}` is not csv or jsonl")]
-    UnknownFormat(String),
+    #[error(transparent)]
+    UnknownFormat(#[from] UnknownFormat),
     /// The file cannot be read at all; nothing was written.
     #[error(transparent)]
     File(#[from] FileError),
@@ -57,11 +57,11 @@ pub struct ContactFile {
 impl ContactFile {
     /// The format the sender named, else the one detected from the file
     /// name, the content type and the content.
-    pub fn format(&self) -> Result<FileFormat, ImportError> {
+    pub fn format(&self) -> Result<FileFormat, UnknownFormat> {
         Ok(match self.format.as_deref() {
             Some("csv") => FileFormat::Csv,
             Some("jsonl" | "ndjson" | "json") => FileFormat::JsonLines,
-            Some(other) => return Err(ImportError::UnknownFormat(other.to_owned())),
+            Some(other) => return Err(UnknownFormat(other.to_owned())),
             None => FileFormat::detect(self.file_name.as_deref(), self.content_type.as_deref(), &self.bytes),
         })
     }
