@@ -122,7 +122,9 @@ fn deepest<'a>(command: &'a Command, matches: &'a ArgMatches) -> (&'a Command, &
 }
 
 fn line_of(text: &str, key: &str) -> usize {
-    text.lines().position(|line| line.trim_start().starts_with(key)).map_or(1, |index| index + 1)
+    // The key itself, not a longer one it begins (`build-cache` in `build-cache-mib`).
+    let is_key = |line: &str| line.trim_start().strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='));
+    text.lines().position(is_key).map_or(1, |index| index + 1)
 }
 
 fn file_error(path: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error {
