@@ -7,8 +7,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, Contact};
+use stratagem_domain::{Communication, Contact};
 
+use crate::communication_row::{bind_fields, communication, COMMUNICATION_COLUMNS, FIELD_COLUMNS, FIELD_COUNT};
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Backend, Result, Store, StoreError};
 
 /// A stored contact with the platform's bookkeeping.
@@ -56,8 +57,6 @@ pub enum UpsertOutcome {
 
 pub(crate) const CONTACT_COLUMNS: &str = "id, object_id, external_id, name, email, phone, parameters, current_stage, \
      internal_data, results, result_flag, result_datetime, last_error, created_at, updated_at";
-pub(crate) const COMMUNICATION_COLUMNS: &str = "id, name, stage_name, start_date, end_date, status, status_detail, \
-     status_updated_at, flagged, alternative, parameters";
 /// Rows per multi-row statement. Small on purpose: sqlx resolves each `$N`
 /// of a SQLite statement by scanning its parameter names, so binding cost
 /// grows with the square of a statement's parameters (measured: 500-row
@@ -222,9 +221,8 @@ impl Store {
             .collect();
         for chunk in communications.chunks(COMMUNICATION_CHUNK) {
             let sql = format!(
-                "INSERT INTO communications (id, tenant_id, campaign_id, contact_id, position, name, stage_name, \
-                 start_date, end_date, status, status_detail, status_updated_at, flagged, alternative, parameters) VALUES {}",
-                placeholders(1, 15, chunk.len())
+                "INSERT INTO communications (id, tenant_id, campaign_id, contact_id, {FIELD_COLUMNS}) VALUES {}",
+                placeholders(1, 4 + FIELD_COUNT, chunk.len())
             );
             let sql = self.positional(sql);
             let mut query = sqlx::query(&sql);
@@ -233,18 +231,8 @@ impl Store {
                     .bind(comm.id.clone().unwrap_or_else(|| new_id("com")))
                     .bind(tenant_id)
                     .bind(campaign_id)
-                    .bind(contact_id.as_str())
-                    .bind(*position as i64)
-                    .bind(comm.name.as_str())
-                    .bind(comm.stage_name.as_str())
-                    .bind(micros(comm.start_date))
-                    .bind(comm.end_date.map(micros))
-                    .bind(comm.status.status.as_str())
-                    .bind(comm.status.detail.as_deref())
-                    .bind(comm.status.updated_at.map(micros))
-                    .bind(i64::from(comm.flagged))
-                    .bind(comm.alternative.as_deref())
-                    .bind(to_json(&comm.parameters)?);
+                    .bind(contact_id.as_str());
+                query = bind_fields(query, *position, comm)?;
             }
             query.execute(&mut **tx).await?;
         }
@@ -505,27 +493,5 @@ pub(crate) fn stored_contact(row: &AnyRow, communications: Vec<Communication>) -
             .transpose()?,
         created_at: from_micros(get(row, "created_at")?)?,
         updated_at: from_micros(get(row, "updated_at")?)?,
-    })
-}
-
-pub(crate) fn communication(row: &AnyRow) -> Result<Communication> {
-    Ok(Communication {
-        id: Some(get(row, "id")?),
-        name: get(row, "name")?,
-        stage_name: get(row, "stage_name")?,
-        start_date: from_micros(get(row, "start_date")?)?,
-        end_date: get::<Option<i64>>(row, "end_date")?.map(from_micros).transpose()?,
-        status: CommunicationState {
-            status: {
-                let text: String = get(row, "status")?;
-                CommunicationStatus::parse(&text)
-                    .ok_or_else(|| StoreError::Corrupt(format!("communication status {text}")))?
-            },
-            detail: get(row, "status_detail")?,
-            updated_at: get::<Option<i64>>(row, "status_updated_at")?.map(from_micros).transpose()?,
-        },
-        flagged: get::<i64>(row, "flagged")? != 0,
-        alternative: get(row, "alternative")?,
-        parameters: from_json(&get::<String>(row, "parameters")?)?,
     })
 }

@@ -6,6 +6,7 @@
 mod agents;
 mod analytics;
 mod campaigns;
+mod communication_row;
 mod contacts;
 mod conversations;
 mod deep_analysis;

@@ -1,0 +1,84 @@
+//! A communication as a row of `communications`: its columns and how a
+//! [`Communication`] is read from them and bound to them. Every query that
+//! reads or writes a communication's own fields uses these, so a new field
+//! is added here once.
+
+use sqlx::any::AnyRow;
+use stratagem_domain::{Communication, CommunicationState, CommunicationStatus};
+
+use crate::{from_json, from_micros, get, micros, to_json, Result, StoreError};
+
+/// The columns of a communication's own fields, in the order
+/// [`bind_fields`] binds them.
+macro_rules! field_columns {
+    () => {
+        "position, name, stage_name, start_date, end_date, status, status_detail, status_updated_at, flagged, \
+         alternative, parameters"
+    };
+}
+
+/// The columns [`bind_fields`] writes, in its order.
+pub(crate) const FIELD_COLUMNS: &str = field_columns!();
+/// How many values [`bind_fields`] binds.
+pub(crate) const FIELD_COUNT: usize = 11;
+/// What [`communication`] reads: the id and the fields.
+pub(crate) const COMMUNICATION_COLUMNS: &str = concat!("id, ", field_columns!());
+
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// `columns` (a list such as [`FIELD_COLUMNS`]) with each name prefixed:
+/// `m.` for a joined table, `new_` for the columns of a `VALUES` list.
+pub(crate) fn prefixed(columns: &str, prefix: &str) -> String {
+    columns.split(", ").map(|column| format!("{prefix}{column}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Binds the fields of the communication at `position` of its contact, as
+/// [`FIELD_COLUMNS`] lists them.
+pub(crate) fn bind_fields<'q>(query: AnyQuery<'q>, position: usize, comm: &'q Communication) -> Result<AnyQuery<'q>> {
+    Ok(query
+        .bind(position as i64)
+        .bind(comm.name.as_str())
+        .bind(comm.stage_name.as_str())
+        .bind(micros(comm.start_date))
+        .bind(comm.end_date.map(micros))
+        .bind(comm.status.status.as_str())
+        .bind(comm.status.detail.as_deref())
+        .bind(comm.status.updated_at.map(micros))
+        .bind(i64::from(comm.flagged))
+        .bind(comm.alternative.as_deref())
+        .bind(to_json(&comm.parameters)?))
+}
+
+/// A row read with [`COMMUNICATION_COLUMNS`].
+pub(crate) fn communication(row: &AnyRow) -> Result<Communication> {
+    Ok(Communication {
+        id: Some(get(row, "id")?),
+        name: get(row, "name")?,
+        stage_name: get(row, "stage_name")?,
+        start_date: from_micros(get(row, "start_date")?)?,
+        end_date: get::<Option<i64>>(row, "end_date")?.map(from_micros).transpose()?,
+        status: CommunicationState {
+            status: {
+                let text: String = get(row, "status")?;
+                CommunicationStatus::parse(&text)
+                    .ok_or_else(|| StoreError::Corrupt(format!("communication status {text}")))?
+            },
+            detail: get(row, "status_detail")?,
+            updated_at: get::<Option<i64>>(row, "status_updated_at")?.map(from_micros).transpose()?,
+        },
+        flagged: get::<i64>(row, "flagged")? != 0,
+        alternative: get(row, "alternative")?,
+        parameters: from_json(&get::<String>(row, "parameters")?)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn works_when_the_field_list_has_one_column_per_bound_value() {
+        assert_eq!(FIELD_COLUMNS.split(", ").count(), FIELD_COUNT);
+        assert_eq!(prefixed("a, b", "v.new_"), "v.new_a, v.new_b");
+    }
+}

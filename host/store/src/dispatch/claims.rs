@@ -1,0 +1,163 @@
+//! Claiming work with a lease: due communications (and marking missed
+//! ones), and ended sessions that await AGGREGATION.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::any::AnyRow;
+use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, JsonMap};
+
+use crate::communication_row::{communication, COMMUNICATION_COLUMNS};
+use crate::{from_json, get, micros, Result, Store};
+
+/// A communication claimed for sending.
+#[derive(Debug, Clone)]
+pub struct ClaimedCommunication {
+    pub id: String,
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub contact_id: String,
+    pub communication: Communication,
+    /// The outcome of a send already recorded under this communication's
+    /// key: a node that claimed it before sent it and died before its
+    /// session was written.
+    pub recorded: Option<JsonMap>,
+}
+
+/// A session that ended and awaits the AGGREGATION strategy.
+#[derive(Debug, Clone)]
+pub struct EndedSession {
+    pub communication_id: String,
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub contact_id: String,
+    pub session_results: JsonMap,
+    /// Its communication's state when the platform marked it IN_DOUBT: the
+    /// strategy sees it so (the contact may have been read before), and it
+    /// is kept whatever the strategy returns.
+    pub in_doubt: Option<CommunicationState>,
+}
+
+impl Store {
+    /// Communications whose window passed before they started become
+    /// MISSED — never sent later — and their session ends with
+    /// `OutcomeStatus: MISSED`, so AGGREGATION can plan what comes next.
+    /// `default_window` is the window of one planned without an end. A
+    /// window that ends before it starts is marked once its start has
+    /// passed. Each half of the query reads only the rows it marks
+    /// (`communications_window_end`, and `communications_due`'s start-date
+    /// range), whatever the planner's statistics: a campaign's many planned
+    /// rows whose window is still open are not scanned every tick.
+    pub async fn mark_missed(&self, now: DateTime<Utc>, default_window: Duration) -> Result<u64> {
+        let open_ended_before = now.checked_sub_signed(default_window).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let done = sqlx::query(
+            "UPDATE communications SET status = 'MISSED', status_updated_at = $1, session_ended_at = $1, \
+             session_results = $2, lease_until = NULL \
+             WHERE start_date <= $1 AND id IN ( \
+               SELECT id FROM communications WHERE status = 'PLANNED' AND end_date IS NOT NULL AND end_date <= $1 \
+               UNION ALL \
+               SELECT id FROM communications WHERE status = 'PLANNED' AND end_date IS NULL AND start_date <= $3)",
+        )
+        .bind(micros(now))
+        .bind(r#"{"OutcomeStatus":"MISSED"}"#)
+        .bind(micros(open_ended_before))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Claims up to `limit` communications of RUNNING campaigns that are due
+    /// and inside their window — or were claimed by a node whose lease
+    /// expired before their session ended (they are sent again under the
+    /// same idempotency key, unless a send to a provider without one was
+    /// announced and has no outcome: [`Store::mark_in_doubt`] takes those)
+    /// — leasing them until `lease_until`.
+    pub async fn claim_due_communications(
+        &self,
+        now: DateTime<Utc>,
+        default_window: Duration,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedCommunication>> {
+        let sql = format!(
+            "UPDATE communications SET status = 'IN_PROGRESS', status_updated_at = $1, lease_until = $2 WHERE id IN ( \
+               SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
+               WHERE p.status = 'RUNNING' AND ( \
+                 (c.status = 'PLANNED' AND c.start_date <= $1 AND COALESCE(c.end_date, c.start_date + $3) > $1) \
+                 OR (c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND c.lease_until < $1 \
+                   AND NOT EXISTS (SELECT 1 FROM channel_sends s WHERE s.communication_id = c.id AND s.outcome IS NULL))) \
+               ORDER BY c.start_date LIMIT $4 {}) \
+             RETURNING tenant_id, campaign_id, contact_id, {COMMUNICATION_COLUMNS}, \
+               (SELECT s.outcome FROM channel_sends s WHERE s.communication_id = communications.id) AS recorded",
+            self.skip_locked()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(micros(now))
+            .bind(micros(lease_until))
+            .bind(default_window.num_microseconds().unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ClaimedCommunication {
+                    id: get(row, "id")?,
+                    tenant_id: get(row, "tenant_id")?,
+                    campaign_id: get(row, "campaign_id")?,
+                    contact_id: get(row, "contact_id")?,
+                    communication: communication(row)?,
+                    recorded: get::<Option<String>>(row, "recorded")?.map(|text| from_json(&text)).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Puts a claimed communication back, unsent (its channel's rate limit
+    /// was reached); it is claimed again while its window is open.
+    pub async fn unclaim(&self, communication_id: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE communications SET status = 'PLANNED', lease_until = NULL \
+             WHERE id = $1 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+        )
+        .bind(communication_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` ended sessions of RUNNING campaigns that await
+    /// aggregation, leasing them until `lease_until`.
+    pub async fn claim_ended_sessions(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<EndedSession>> {
+        let sql = format!(
+            "UPDATE communications SET lease_until = $2 WHERE id IN ( \
+               SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
+               WHERE p.status = 'RUNNING' AND c.session_ended_at IS NOT NULL AND c.aggregated_at IS NULL \
+                 AND (c.lease_until IS NULL OR c.lease_until < $1) \
+               ORDER BY c.session_ended_at LIMIT $3 {}) \
+             RETURNING id, tenant_id, campaign_id, contact_id, session_results, status, status_detail, status_updated_at",
+            self.skip_locked()
+        );
+        let rows = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(ended_session).collect()
+    }
+}
+
+/// A communication row (`id`, `tenant_id`, `campaign_id`, `contact_id`,
+/// `session_results`, `status`, `status_detail`, `status_updated_at`) as a
+/// session awaiting AGGREGATION.
+fn ended_session(row: &AnyRow) -> Result<EndedSession> {
+    let in_doubt = match get::<String>(row, "status")?.as_str() {
+        "IN_DOUBT" => Some(CommunicationState {
+            status: CommunicationStatus::InDoubt,
+            detail: get(row, "status_detail")?,
+            updated_at: get::<Option<i64>>(row, "status_updated_at")?.map(crate::from_micros).transpose()?,
+        }),
+        _ => None,
+    };
+    Ok(EndedSession {
+        communication_id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        campaign_id: get(row, "campaign_id")?,
+        contact_id: get(row, "contact_id")?,
+        session_results: get::<Option<String>>(row, "session_results")?.map(|text| from_json(&text)).transpose()?.unwrap_or_default(),
+        in_doubt,
+    })
+}
