@@ -1,171 +1,236 @@
-//! AI Agents section: the list (RUNNING by default, or All) and the agent
-//! form (instructions, LLM, status, channels, push integration).
+//! AI Agents section: the list (RUNNING by default, or All) at `/agents`,
+//! and the agent form (instructions, LLM, status, channels, push
+//! integration) at `/agents/new` and `/agents/:agent_id`.
 
 use leptos::prelude::*;
-use serde_json::{json, Value};
+use leptos_router::components::Outlet;
+use leptos_router::hooks::{use_location, use_navigate, use_params_map};
+use stratagem_types::agent::{AgentChannel, AgentDefinition, AgentStatus};
+use stratagem_types::{Agent, Integration};
 
 use crate::api::{self, Problem};
-use crate::util::{field_errors, items, show_problem, text};
+use crate::util::{field_errors, show_problem, ProblemView};
+
+/// Bumped when an agent is saved or deleted.
+#[derive(Clone, Copy)]
+struct Reload(RwSignal<u32>);
 
 #[component]
 pub fn Agents() -> impl IntoView {
     let running_only = RwSignal::new(true);
-    let agents = RwSignal::new(Vec::<Value>::new());
-    let integrations = RwSignal::new(Vec::<Value>::new());
-    let problem = RwSignal::new(None::<Problem>);
-    let editing = RwSignal::new(None::<Value>);
     let reload = RwSignal::new(0u32);
-
-    Effect::new(move |_| {
-        reload.track();
-        let filter = if running_only.get() { "?status=RUNNING" } else { "" };
-        leptos::task::spawn_local(async move {
-            match api::get(&format!("/api/agents{filter}")).await {
-                Ok(list) => {
-                    agents.set(items(&list));
-                    problem.set(None);
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-            match api::get("/api/integrations").await {
-                Ok(list) => integrations.set(items(&list)),
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    });
-    let remove = move |agent_id: String| {
-        leptos::task::spawn_local(async move {
-            match api::delete(&format!("/api/agents/{agent_id}")).await {
-                Ok(_) => {
-                    editing.set(None);
-                    reload.update(|n| *n += 1);
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    };
-
+    provide_context(Reload(reload));
     view! {
         <main class="split">
             <aside class="list-pane">
                 <div class="tabs">
                     <button class:active=move || running_only.get() on:click=move |_| running_only.set(true)>"Running"</button>
                     <button class:active=move || !running_only.get() on:click=move |_| running_only.set(false)>"All"</button>
-                    <button id="new-agent" class="primary" on:click=move |_| editing.set(Some(json!({"name": "", "description": "", "instructions": "", "status": "RUNNING", "channels": []})))>"+ New"</button>
+                    <a id="new-agent" class="button primary" href="/agents/new">"+ New"</a>
                 </div>
-                {show_problem(problem)}
-                <ul class="items" id="agent-list">
-                    {move || {
-                        let list = agents.get();
-                        if list.is_empty() {
-                            let note = if running_only.get() { "No running agents. Choose All to see every agent." } else { "No agents yet." };
-                            return view! { <li class="empty">{note}</li> }.into_any();
-                        }
-                        list.into_iter().map(|agent| {
-                            let status = text(&agent, "status");
-                            let for_edit = agent.clone();
-                            view! {
-                                <li on:click=move |_| editing.set(Some(for_edit.clone()))>
-                                    <span class="name">{text(&agent, "name")}</span>
-                                    <span class=format!("badge status-{status}")>{status.clone()}</span>
-                                </li>
-                            }
-                        }).collect_view().into_any()
-                    }}
-                </ul>
+                <AgentList running_only reload/>
             </aside>
             <section class="detail-pane">
-                {move || match editing.get() {
-                    Some(agent) => view! { <AgentForm agent integrations remove=Callback::new(remove)
-                        done=Callback::new(move |_| { editing.set(None); reload.update(|n| *n += 1); })/> }.into_any(),
-                    None => view! { <p class="empty">"Select an agent to edit it, or create one."</p> }.into_any(),
-                }}
+                <Outlet/>
             </section>
         </main>
     }
 }
 
 #[component]
-fn AgentForm(agent: Value, integrations: RwSignal<Vec<Value>>, remove: Callback<String>, done: Callback<()>) -> impl IntoView {
-    let agent_id = text(&agent, "id");
-    let is_new = agent_id.is_empty();
-    let draft = RwSignal::new(agent);
-    let problem = RwSignal::new(None::<Problem>);
-    let set = move |key: &'static str, value: Value| draft.update(|d| d[key] = value);
-    let channel_count = Memo::new(move |_| draft.with(|d| d["channels"].as_array().map_or(0, Vec::len)));
-    let id_for_save = agent_id.clone();
-    let save = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let d = draft.get_untracked();
-        let optional = |key: &str| match d[key].as_str() {
-            Some(s) if !s.trim().is_empty() => json!(s.trim()),
-            _ => Value::Null,
-        };
-        let body = json!({
-            "name": d["name"], "description": d["description"], "instructions": d["instructions"],
-            "llm_model": optional("llm_model"), "status": d["status"], "channels": d["channels"],
-            "push_integration_id": optional("push_integration_id"),
-        });
-        let id = id_for_save.clone();
-        leptos::task::spawn_local(async move {
-            let reply = if is_new { api::post("/api/agents", body).await } else { api::put(&format!("/api/agents/{id}"), body).await };
-            match reply {
-                Ok(_) => done.run(()),
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    };
-    let integration_options = move || {
-        integrations.get().into_iter().map(|i| view! { <option value=text(&i, "id")>{format!("{} ({})", text(&i, "name"), text(&i, "kind"))}</option> }).collect_view()
+pub fn NoneSelected() -> impl IntoView {
+    view! { <p class="empty">"Select an agent to edit it, or create one."</p> }
+}
+
+#[component]
+fn AgentList(running_only: RwSignal<bool>, reload: RwSignal<u32>) -> impl IntoView {
+    let agents = LocalResource::new(move || {
+        reload.track();
+        let filter = if running_only.get() { "?status=RUNNING" } else { "" };
+        async move { api::get::<Vec<Agent>>(&format!("/api/agents{filter}")).await }
+    });
+    let location = use_location();
+    let navigate = use_navigate();
+    let rows = move |list: Vec<Agent>| {
+        if list.is_empty() {
+            let note = if running_only.get_untracked() { "No running agents. Choose All to see every agent." } else { "No agents yet." };
+            return view! { <li class="empty">{note}</li> }.into_any();
+        }
+        list.into_iter()
+            .map(|agent| {
+                let href = format!("/agents/{}", agent.id);
+                let status = agent.definition.status.as_str();
+                let navigate = navigate.clone();
+                let selected = href.clone();
+                view! {
+                    <li class:selected=move || location.pathname.with(|p| *p == selected) on:click=move |_| navigate(&href, Default::default())>
+                        <span class="name">{agent.definition.name.clone()}</span>
+                        <span class=format!("badge status-{status}")>{status}</span>
+                    </li>
+                }
+            })
+            .collect_view()
+            .into_any()
     };
     view! {
-        <form class="card form" id="agent-form" on:submit=save>
+        <ul class="items" id="agent-list">
+            <Transition fallback=|| view! { <li class="empty">"Loading…"</li> }>
+                {move || agents.get().map(|reply| match reply {
+                    Ok(list) => rows(list),
+                    Err(problem) => view! { <li><ProblemView problem/></li> }.into_any(),
+                })}
+            </Transition>
+        </ul>
+    }
+}
+
+/// `/agents/new`.
+#[component]
+pub fn NewAgent() -> impl IntoView {
+    view! { <AgentForm id=None definition=AgentDefinition::default()/> }
+}
+
+/// `/agents/:agent_id`: the agent as the service has it.
+#[component]
+pub fn EditAgent() -> impl IntoView {
+    let params = use_params_map();
+    let agent = LocalResource::new(move || {
+        let id = params.with(|p| p.get("agent_id").unwrap_or_default());
+        async move { api::get::<Agent>(&format!("/api/agents/{}", api::enc(&id))).await }
+    });
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || agent.get().map(|reply| match reply {
+                Ok(agent) => view! { <AgentForm id=Some(agent.id) definition=agent.definition/> }.into_any(),
+                Err(problem) => view! { <ProblemView problem/> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// Blank optional text is no value.
+fn optional(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+#[component]
+fn AgentForm(id: Option<String>, definition: AgentDefinition) -> impl IntoView {
+    let is_new = id.is_none();
+    let draft = RwSignal::new(definition);
+    let Reload(reload) = expect_context();
+    let navigate = use_navigate();
+    let to_list = move || navigate("/agents", Default::default());
+    let id = StoredValue::new(id);
+    let save = Action::new_local(move |definition: &AgentDefinition| {
+        let mut body = definition.clone();
+        body.llm_model = optional(body.llm_model);
+        body.push_integration_id = optional(body.push_integration_id);
+        let id = id.get_value();
+        async move {
+            match id {
+                None => api::post::<Agent>("/api/agents", &body).await.map(|_| ()),
+                Some(id) => api::put::<Agent>(&format!("/api/agents/{id}"), &body).await.map(|_| ()),
+            }
+        }
+    });
+    let remove = Action::new_local(move |_: &()| {
+        let path = format!("/api/agents/{}", id.get_value().unwrap_or_default());
+        async move { api::delete(&path).await }
+    });
+    let problem = RwSignal::new(None::<Problem>);
+    let done = to_list.clone();
+    Effect::new(move |_| match save.value().get().or_else(|| remove.value().get()) {
+        Some(Ok(())) => {
+            reload.update(|n| *n += 1);
+            done();
+        }
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        save.dispatch_local(draft.get_untracked());
+    };
+    view! {
+        <form class="card form" id="agent-form" on:submit=submit>
             <h3>{if is_new { "New AI agent" } else { "Edit AI agent" }}</h3>
-            <label>"Name"<input id="agent-name" prop:value=move || draft.with(|d| text(d, "name")) on:input=move |ev| set("name", json!(event_target_value(&ev)))/>
-                {field_errors(problem, "name".into())}</label>
-            <label>"Description"<input prop:value=move || draft.with(|d| text(d, "description")) on:input=move |ev| set("description", json!(event_target_value(&ev)))/></label>
-            <label>"Instructions (system prompt)"<textarea rows="6" prop:value=move || draft.with(|d| text(d, "instructions")) on:input=move |ev| set("instructions", json!(event_target_value(&ev)))></textarea>
-                {field_errors(problem, "instructions".into())}</label>
-            <div class="row">
-                <label>"LLM model"<input prop:value=move || draft.with(|d| text(d, "llm_model")) on:input=move |ev| set("llm_model", json!(event_target_value(&ev)))/></label>
-                <label>"Status"
-                    <select prop:value=move || draft.with(|d| text(d, "status")) on:change=move |ev| set("status", json!(event_target_value(&ev)))>
-                        <option value="RUNNING">"RUNNING"</option><option value="STOPPED">"STOPPED"</option>
-                    </select>
-                </label>
-            </div>
-            <label>"Push notification integration (FCM)"
-                <select prop:value=move || draft.with(|d| text(d, "push_integration_id")) on:change=move |ev| set("push_integration_id", json!(event_target_value(&ev)))>
-                    <option value="">"— none —"</option>{integration_options}
-                </select>
-                {field_errors(problem, "push_integration_id".into())}
-            </label>
-            <fieldset>
-                <legend>"Channels"</legend>
-                {move || (0..channel_count.get()).map(|i| view! {
-                    <div class="row">
-                        <label>"Name"<input prop:value=move || draft.with(|d| text(&d["channels"][i], "name")) on:input=move |ev| draft.update(|d| d["channels"][i]["name"] = json!(event_target_value(&ev)))/>
-                            {field_errors(problem, format!("channels[{i}].name"))}</label>
-                        <label>"Integration"
-                            <select prop:value=move || draft.with(|d| text(&d["channels"][i], "integration_id")) on:change=move |ev| draft.update(|d| d["channels"][i]["integration_id"] = json!(event_target_value(&ev)))>
-                                <option value="">"— choose —"</option>{integration_options}
-                            </select>
-                            {field_errors(problem, format!("channels[{i}].integration_id"))}
-                        </label>
-                        <button type="button" class="danger" on:click=move |_| draft.update(|d| { if let Some(list) = d["channels"].as_array_mut() { if i < list.len() { list.remove(i); } } })>"Remove"</button>
-                    </div>
-                }).collect_view()}
-                <button type="button" on:click=move |_| draft.update(|d| {
-                    if !d["channels"].is_array() { d["channels"] = json!([]); }
-                    if let Some(list) = d["channels"].as_array_mut() { list.push(json!({"name": "", "integration_id": ""})); }
-                })>"+ Add channel"</button>
-            </fieldset>
+            <AgentFields draft problem/>
+            <ChannelList draft problem/>
             <div class="row">
                 <button type="submit" class="primary" id="save-agent">"Save"</button>
-                <button type="button" on:click=move |_| done.run(())>"Cancel"</button>
-                {(!is_new).then(|| { let id = agent_id.clone(); view! { <button type="button" class="danger" on:click=move |_| remove.run(id.clone())>"Delete"</button> } })}
+                <button type="button" on:click=move |_| to_list()>"Cancel"</button>
+                {(!is_new).then(|| view! { <button type="button" class="danger" on:click=move |_| { remove.dispatch_local(()); }>"Delete"</button> })}
             </div>
             {show_problem(problem)}
         </form>
+    }
+}
+
+/// The tenant's integrations, for the channel and push selects.
+fn integration_options(integrations: LocalResource<Result<Vec<Integration>, Problem>>) -> impl IntoView {
+    move || {
+        integrations.get().and_then(Result::ok).unwrap_or_default().into_iter()
+            .map(|i| view! { <option value=i.id.clone()>{format!("{} ({})", i.name, i.kind.as_str())}</option> })
+            .collect_view()
+    }
+}
+
+fn integrations() -> LocalResource<Result<Vec<Integration>, Problem>> {
+    LocalResource::new(|| api::get::<Vec<Integration>>("/api/integrations"))
+}
+
+#[component]
+fn AgentFields(draft: RwSignal<AgentDefinition>, problem: RwSignal<Option<Problem>>) -> impl IntoView {
+    let integrations = integrations();
+    let text = move |read: fn(&AgentDefinition) -> &str| move || draft.with(|d| read(d).to_owned());
+    view! {
+        <label>"Name"<input id="agent-name" prop:value=text(|d| &d.name) on:input=move |ev| draft.update(|d| d.name = event_target_value(&ev))/>
+            {field_errors(problem, "name".into())}</label>
+        <label>"Description"<input prop:value=text(|d| &d.description) on:input=move |ev| draft.update(|d| d.description = event_target_value(&ev))/></label>
+        <label>"Instructions (system prompt)"<textarea rows="6" prop:value=text(|d| &d.instructions) on:input=move |ev| draft.update(|d| d.instructions = event_target_value(&ev))></textarea>
+            {field_errors(problem, "instructions".into())}</label>
+        <div class="row">
+            <label>"LLM model"<input prop:value=text(|d| d.llm_model.as_deref().unwrap_or_default()) on:input=move |ev| draft.update(|d| d.llm_model = Some(event_target_value(&ev)))/></label>
+            <label>"Status"
+                <select prop:value=move || draft.with(|d| d.status.as_str()) on:change=move |ev| draft.update(|d| d.status = AgentStatus::parse(&event_target_value(&ev)).unwrap_or_default())>
+                    <option value="RUNNING">"RUNNING"</option><option value="STOPPED">"STOPPED"</option>
+                </select>
+            </label>
+        </div>
+        <label>"Push notification integration (FCM)"
+            <select prop:value=text(|d| d.push_integration_id.as_deref().unwrap_or_default()) on:change=move |ev| draft.update(|d| d.push_integration_id = Some(event_target_value(&ev)))>
+                <option value="">"— none —"</option>{integration_options(integrations)}
+            </select>
+            {field_errors(problem, "push_integration_id".into())}
+        </label>
+    }
+}
+
+#[component]
+fn ChannelList(draft: RwSignal<AgentDefinition>, problem: RwSignal<Option<Problem>>) -> impl IntoView {
+    let integrations = integrations();
+    let count = Memo::new(move |_| draft.with(|d| d.channels.len()));
+    let channel = move |i: usize, read: fn(&AgentChannel) -> String| move || draft.with(|d| d.channels.get(i).map(read).unwrap_or_default());
+    let edit = move |i: usize, write: fn(&mut AgentChannel, String), value: String| {
+        draft.update(|d| if let Some(c) = d.channels.get_mut(i) { write(c, value) })
+    };
+    view! {
+        <fieldset>
+            <legend>"Channels"</legend>
+            {move || (0..count.get()).map(|i| view! {
+                <div class="row">
+                    <label>"Name"<input prop:value=channel(i, |c| c.name.clone()) on:input=move |ev| edit(i, |c, v| c.name = v, event_target_value(&ev))/>
+                        {field_errors(problem, format!("channels[{i}].name"))}</label>
+                    <label>"Integration"
+                        <select prop:value=channel(i, |c| c.integration_id.clone()) on:change=move |ev| edit(i, |c, v| c.integration_id = v, event_target_value(&ev))>
+                            <option value="">"— choose —"</option>{integration_options(integrations)}
+                        </select>
+                        {field_errors(problem, format!("channels[{i}].integration_id"))}
+                    </label>
+                    <button type="button" class="danger" on:click=move |_| draft.update(|d| { if i < d.channels.len() { d.channels.remove(i); } })>"Remove"</button>
+                </div>
+            }).collect_view()}
+            <button type="button" on:click=move |_| draft.update(|d| d.channels.push(AgentChannel::default()))>"+ Add channel"</button>
+        </fieldset>
     }
 }

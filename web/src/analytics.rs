@@ -10,6 +10,13 @@ use crate::util::{int, items, show_problem, text};
 
 const COLORS: [&str; 8] = ["#3b6fd8", "#2e9d62", "#e08a1e", "#c2412d", "#7d52c7", "#1c9bb0", "#8a8f98", "#c7a21c"];
 
+/// `/campaigns/:id` and `/campaigns/:id/analytics`.
+#[component]
+pub fn AnalyticsTab() -> impl IntoView {
+    let id = crate::campaign::open().id;
+    move || view! { <Analytics id=id.get()/> }
+}
+
 #[component]
 pub fn Analytics(id: String) -> impl IntoView {
     let overview = RwSignal::new(None::<Value>);
@@ -20,7 +27,6 @@ pub fn Analytics(id: String) -> impl IntoView {
     let tz = crate::util::time_zone();
     let refresh = RwSignal::new(0u32);
     let id = StoredValue::new(id);
-    let deep = RwSignal::new(false);
 
     Effect::new(move |_| {
         refresh.track();
@@ -37,7 +43,37 @@ pub fn Analytics(id: String) -> impl IntoView {
     });
     crate::util::every(5000, move || refresh.update(|n| *n += 1));
 
-    let tiles = move || {
+    view! {
+        <div id="analytics">
+            <div class="row">
+                <h3>"Performance overview"</h3>
+                <button class="link" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
+                <a class="link push-right" id="view-deep-analysis" href=format!("/campaigns/{}/analytics/deep-analysis", id.get_value())>"View Deep Analysis →"</a>
+            </div>
+            <div id="overview-problem">{show_problem(overview_problem)}</div>
+            <Tiles overview/>
+            <div class="row controls">
+                <label>"Period"
+                    <select prop:value=move || period.get() on:change=move |ev| period.set(event_target_value(&ev))>
+                        <option value="day">"Day"</option><option value="week">"Week"</option><option value="month">"Month"</option>
+                    </select>
+                </label>
+                <label>"From"<input type="date" prop:value=move || from.get() on:change=move |ev| from.set(event_target_value(&ev))/></label>
+                <label>"To"<input type="date" prop:value=move || to.get() on:change=move |ev| to.set(event_target_value(&ev))/></label>
+                <span class="muted">{tz.clone()}</span>
+            </div>
+            <div class="two-col">
+                <Distribution id=id.get_value() by="stage" title="Stage Distribution by Period" period from to tz=tz.clone() refresh/>
+                <Distribution id=id.get_value() by="status" title="Status Distribution by Period" period from to tz=tz.clone() refresh/>
+            </div>
+        </div>
+    }
+}
+
+/// The overview's tiles, its per-stage and A/B tables.
+#[component]
+fn Tiles(overview: RwSignal<Option<Value>>) -> impl IntoView {
+    move || {
         overview.get().map(|o| {
             let rate = |key: &str| o[key].as_f64().map(|r| format!("{:.1} %", r * 100.0)).unwrap_or_else(|| "—".into());
             let tiles = [
@@ -68,43 +104,6 @@ pub fn Analytics(id: String) -> impl IntoView {
                 </div>
             }
         })
-    };
-
-    let overview_view = move || view! {
-        <div id="analytics">
-            <div class="row">
-                <h3>"Performance overview"</h3>
-                <button class="link" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
-                <button class="link push-right" id="view-deep-analysis" on:click=move |_| deep.set(true)>"View Deep Analysis →"</button>
-            </div>
-            <div id="overview-problem">{show_problem(overview_problem)}</div>
-            {tiles}
-            <div class="row controls">
-                <label>"Period"
-                    <select prop:value=move || period.get() on:change=move |ev| period.set(event_target_value(&ev))>
-                        <option value="day">"Day"</option><option value="week">"Week"</option><option value="month">"Month"</option>
-                    </select>
-                </label>
-                <label>"From"<input type="date" prop:value=move || from.get() on:change=move |ev| from.set(event_target_value(&ev))/></label>
-                <label>"To"<input type="date" prop:value=move || to.get() on:change=move |ev| to.set(event_target_value(&ev))/></label>
-                <span class="muted">{tz.clone()}</span>
-            </div>
-            <div class="two-col">
-                <Distribution id=id.get_value() by="stage" title="Stage Distribution by Period" period from to tz=tz.clone() refresh/>
-                <Distribution id=id.get_value() by="status" title="Status Distribution by Period" period from to tz=tz.clone() refresh/>
-            </div>
-        </div>
-    };
-    move || {
-        if deep.get() {
-            view! {
-                <button class="link" id="back-to-overview" on:click=move |_| deep.set(false)>"← Performance overview"</button>
-                <crate::deep_analysis::DeepAnalysis id=id.get_value()/>
-            }
-            .into_any()
-        } else {
-            overview_view().into_any()
-        }
     }
 }
 

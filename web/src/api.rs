@@ -1,7 +1,8 @@
 //! The one way the UI talks to the service: `fetch` with the signed-in
 //! API key, every error turned into the API's problem document.
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -28,47 +29,11 @@ pub fn clear_key() {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-pub struct FieldError {
-    #[serde(default)]
-    pub field: String,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default)]
-    pub line: Option<u64>,
-    #[serde(default)]
-    pub column: Option<u64>,
-}
+pub use stratagem_types::Problem;
 
-/// An RFC 9457 problem document as the API sends it (status 0: the
-/// request did not reach the service).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-pub struct Problem {
-    #[serde(default)]
-    pub status: u16,
-    #[serde(default)]
-    pub title: String,
-    #[serde(default)]
-    pub detail: String,
-    #[serde(default)]
-    pub line: Option<u64>,
-    #[serde(default)]
-    pub column: Option<u64>,
-    #[serde(default)]
-    pub allowed: Option<Vec<String>>,
-    #[serde(default)]
-    pub errors: Vec<FieldError>,
-}
-
-impl Problem {
-    fn network(error: JsValue) -> Problem {
-        Problem { detail: format!("the service could not be reached: {}", describe(&error)), ..Problem::default() }
-    }
-
-    /// The errors of one field (`settings.email_subject`, `alternatives[0].weight`…).
-    pub fn field(&self, name: &str) -> Vec<String> {
-        self.errors.iter().filter(|e| e.field == name).map(|e| e.message.clone()).collect()
-    }
+/// The request did not reach the service (status 0).
+fn network(error: JsValue) -> Problem {
+    Problem { detail: format!("the service could not be reached: {}", describe(&error)), ..Problem::default() }
 }
 
 fn describe(error: &JsValue) -> String {
@@ -85,26 +50,26 @@ pub enum Body {
 async fn send(method: &str, path: &str, body: Body) -> Result<web_sys::Response, Problem> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
-    let headers = web_sys::Headers::new().map_err(Problem::network)?;
+    let headers = web_sys::Headers::new().map_err(network)?;
     if let Some(key) = stored_key() {
-        headers.set("Authorization", &format!("Bearer {key}")).map_err(Problem::network)?;
+        headers.set("Authorization", &format!("Bearer {key}")).map_err(network)?;
     }
     match body {
         Body::Empty => {}
         Body::Json(value) => {
-            headers.set("Content-Type", "application/json").map_err(Problem::network)?;
+            headers.set("Content-Type", "application/json").map_err(network)?;
             init.set_body(&JsValue::from_str(&value.to_string()));
         }
         Body::Raw(data, content_type) => {
-            headers.set("Content-Type", &content_type).map_err(Problem::network)?;
+            headers.set("Content-Type", &content_type).map_err(network)?;
             init.set_body(&data);
         }
     }
     init.set_headers(&headers);
-    let request = web_sys::Request::new_with_str_and_init(path, &init).map_err(Problem::network)?;
+    let request = web_sys::Request::new_with_str_and_init(path, &init).map_err(network)?;
     let window = web_sys::window().ok_or_else(|| Problem { detail: "no window".into(), ..Problem::default() })?;
-    let response = JsFuture::from(window.fetch_with_request(&request)).await.map_err(Problem::network)?;
-    let response: web_sys::Response = response.dyn_into().map_err(Problem::network)?;
+    let response = JsFuture::from(window.fetch_with_request(&request)).await.map_err(network)?;
+    let response: web_sys::Response = response.dyn_into().map_err(network)?;
     if response.ok() {
         return Ok(response);
     }
@@ -119,46 +84,53 @@ async fn send(method: &str, path: &str, body: Body) -> Result<web_sys::Response,
 }
 
 async fn text_of(response: &web_sys::Response) -> Result<String, Problem> {
-    let text = JsFuture::from(response.text().map_err(Problem::network)?).await.map_err(Problem::network)?;
+    let text = JsFuture::from(response.text().map_err(network)?).await.map_err(network)?;
     Ok(text.as_string().unwrap_or_default())
 }
 
-/// JSON in, JSON out; 204 gives `null`.
-pub async fn call(method: &str, path: &str, body: Body) -> Result<Value, Problem> {
+/// JSON in, the answer read as `T` (a type of `stratagem_types`); 204
+/// reads as `null`. An answer that is not a `T` is a problem too.
+pub async fn call<T: DeserializeOwned>(method: &str, path: &str, body: Body) -> Result<T, Problem> {
     let response = send(method, path, body).await?;
-    if response.status() == 204 {
-        return Ok(Value::Null);
-    }
-    let text = text_of(&response).await?;
-    Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    let text = if response.status() == 204 { "null".to_owned() } else { text_of(&response).await? };
+    serde_json::from_str(&text).map_err(|error| Problem {
+        status: response.status(),
+        detail: format!("the service answered {path} with what this page cannot read: {error}"),
+        ..Problem::default()
+    })
 }
 
-pub async fn get(path: &str) -> Result<Value, Problem> {
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, Problem> {
     call("GET", path, Body::Empty).await
 }
 
-pub async fn post(path: &str, body: Value) -> Result<Value, Problem> {
-    call("POST", path, Body::Json(body)).await
+pub async fn post<T: DeserializeOwned>(path: &str, body: &impl Serialize) -> Result<T, Problem> {
+    call("POST", path, json(body)?).await
 }
 
-pub async fn put(path: &str, body: Value) -> Result<Value, Problem> {
-    call("PUT", path, Body::Json(body)).await
+pub async fn put<T: DeserializeOwned>(path: &str, body: &impl Serialize) -> Result<T, Problem> {
+    call("PUT", path, json(body)?).await
 }
 
-pub async fn delete(path: &str) -> Result<Value, Problem> {
-    call("DELETE", path, Body::Empty).await
+/// Answers nothing the caller reads (204, or the deleted row).
+pub async fn delete(path: &str) -> Result<(), Problem> {
+    call::<serde::de::IgnoredAny>("DELETE", path, Body::Empty).await.map(|_| ())
+}
+
+fn json(body: &impl Serialize) -> Result<Body, Problem> {
+    serde_json::to_value(body).map(Body::Json).map_err(|error| Problem { detail: error.to_string(), ..Problem::default() })
 }
 
 /// Downloads a file the API serves (the key travels in a header, so a plain
 /// link cannot do it) and hands it to the browser under `file_name`.
 pub async fn download(path: &str, file_name: &str) -> Result<(), Problem> {
     let response = send("GET", path, Body::Empty).await?;
-    let blob = JsFuture::from(response.blob().map_err(Problem::network)?).await.map_err(Problem::network)?;
-    let blob: web_sys::Blob = blob.dyn_into().map_err(Problem::network)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(Problem::network)?;
+    let blob = JsFuture::from(response.blob().map_err(network)?).await.map_err(network)?;
+    let blob: web_sys::Blob = blob.dyn_into().map_err(network)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(network)?;
     let document = web_sys::window().and_then(|w| w.document()).ok_or_else(Problem::default)?;
     let anchor: web_sys::HtmlAnchorElement =
-        document.create_element("a").map_err(Problem::network)?.dyn_into().map_err(|e| Problem::network(e.into()))?;
+        document.create_element("a").map_err(network)?.dyn_into().map_err(|e| network(e.into()))?;
     anchor.set_href(&url);
     anchor.set_download(file_name);
     anchor.click();
@@ -168,7 +140,7 @@ pub async fn download(path: &str, file_name: &str) -> Result<(), Problem> {
 
 /// A file chosen in an `<input type=file>`, read as text.
 pub async fn file_text(file: &web_sys::File) -> Result<String, Problem> {
-    let text = JsFuture::from(file.text()).await.map_err(Problem::network)?;
+    let text = JsFuture::from(file.text()).await.map_err(network)?;
     Ok(text.as_string().unwrap_or_default())
 }
 

@@ -13,6 +13,13 @@ use crate::util::{int, items, short_time, show_problem, shown, text};
 
 const PAGE: i64 = 20;
 
+/// `/campaigns/:id/contacts, with a contact's history below at `/campaigns/:id/contacts/:object_id``.
+#[component]
+pub fn ContactsTab() -> impl IntoView {
+    let id = crate::campaign::open().id;
+    move || view! { <Contacts id=id.get()/> }
+}
+
 #[component]
 pub fn Contacts(id: String) -> impl IntoView {
     let campaign = StoredValue::new(id);
@@ -21,7 +28,8 @@ pub fn Contacts(id: String) -> impl IntoView {
     let search = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<Problem>);
     let reload = RwSignal::new(0u32);
-    let open = RwSignal::new(None::<String>);
+    let navigate = leptos_router::hooks::use_navigate();
+    let open = move |object_id: &str| navigate(&format!("/campaigns/{}/contacts/{}", campaign.get_value(), api::enc(object_id)), Default::default());
 
     Effect::new(move |_| {
         reload.track();
@@ -68,6 +76,7 @@ pub fn Contacts(id: String) -> impl IntoView {
                 <tbody>
                     {move || page.get().map(|p| items(&p["contacts"]).into_iter().map(|contact| {
                         let object_id = text(&contact, "object_id");
+                        let open = open.clone();
                         let outcome = match (text(&contact, "outcome"), contact["result_flag"].as_bool()) {
                             (o, _) if !o.is_empty() => o,
                             (_, Some(true)) => "Success".to_owned(),
@@ -80,7 +89,7 @@ pub fn Contacts(id: String) -> impl IntoView {
                                 <td>{text(&contact, "email")}</td>
                                 <td>{text(&contact, "phone")}</td>
                                 <td class="stage">{text(&contact, "current_stage")}</td>
-                                <td><button class="link count" on:click=move |_| open.set(Some(object_id.clone()))>{int(&contact, "communication_count")}</button></td>
+                                <td><button class="link count" on:click=move |_| open(&object_id)>{int(&contact, "communication_count")}</button></td>
                                 <td class="outcome">{outcome}</td>
                             </tr>
                         }
@@ -96,7 +105,7 @@ pub fn Contacts(id: String) -> impl IntoView {
                 }}</span>
                 <button disabled=move || { offset.get() + PAGE >= total() } on:click=move |_| offset.update(|o| *o += PAGE)>"Next ›"</button>
             </div>
-            {move || open.get().map(|object_id| view! { <History campaign=campaign.get_value() object_id close=Callback::new(move |_| open.set(None))/> })}
+            <leptos_router::components::Outlet/>
         </div>
     }
 }
@@ -190,6 +199,20 @@ fn Import(campaign: String, on_done: Callback<()>) -> impl IntoView {
                 }
             })}
         </div>
+    }
+}
+
+/// `/campaigns/:id/contacts/:object_id`: below the table.
+#[component]
+pub fn HistoryRoute() -> impl IntoView {
+    let campaign = crate::campaign::open().id;
+    let params = leptos_router::hooks::use_params_map();
+    let navigate = leptos_router::hooks::use_navigate();
+    move || {
+        let object_id = params.with(|p| p.get("object_id").unwrap_or_default());
+        let navigate = navigate.clone();
+        let close = Callback::new(move |_| navigate(&format!("/campaigns/{}/contacts", campaign.get_untracked()), Default::default()));
+        view! { <History campaign=campaign.get() object_id close/> }
     }
 }
 

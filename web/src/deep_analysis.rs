@@ -56,7 +56,7 @@ pub fn RunStatus(id: String, run: RwSignal<Option<Value>>, #[prop(optional)] act
         let id = id.get_value();
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match api::post(&format!("/api/campaigns/{id}/analysis/runs"), json!({"mode": mode})).await {
+            match api::post(&format!("/api/campaigns/{id}/analysis/runs"), &json!({"mode": mode})).await {
                 Ok(value) => {
                     run.set(Some(value));
                     action_problem.set(None);
@@ -71,7 +71,7 @@ pub fn RunStatus(id: String, run: RwSignal<Option<Value>>, #[prop(optional)] act
         let Some(run_id) = run.with_untracked(|r| r.as_ref().map(|r| text(r, "id"))) else { return };
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match api::post(&format!("/api/campaigns/{id}/analysis/runs/{run_id}/stop"), json!({})).await {
+            match api::post(&format!("/api/campaigns/{id}/analysis/runs/{run_id}/stop"), &json!({})).await {
                 Ok(value) => {
                     run.set(Some(value));
                     action_problem.set(None);
@@ -141,6 +141,19 @@ pub fn RunStatus(id: String, run: RwSignal<Option<Value>>, #[prop(optional)] act
 }
 
 /// The Deep Analysis view of the analytics panel: the run and the results.
+/// `/campaigns/:id/analytics/deep-analysis`.
+#[component]
+pub fn DeepAnalysisTab() -> impl IntoView {
+    let id = crate::campaign::open().id;
+    move || {
+        let id = id.get();
+        view! {
+            <a class="link" id="back-to-overview" href=format!("/campaigns/{id}/analytics")>"← Performance overview"</a>
+            <DeepAnalysis id/>
+        }
+    }
+}
+
 #[component]
 pub fn DeepAnalysis(id: String) -> impl IntoView {
     let run = RwSignal::new(None::<Value>);

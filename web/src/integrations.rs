@@ -1,52 +1,38 @@
-//! Integrations section: a tenant's provider accounts (SMTP server,
-//! Telegram bot, Twilio account, LLM endpoint, …). Settings are shown and
+//! Integrations section (`/integrations`, `/integrations/new`,
+//! `/integrations/:integration_id`): a tenant's provider accounts (SMTP
+//! server, Telegram bot, Twilio account, LLM endpoint, …). Settings are shown and
 //! edited; secrets are write-only: the API names the ones that are set and
 //! never sends a value, so the form only says "set" and offers to replace.
-//! The API validates; the table below only decides which inputs to show.
+//! The API validates; the kinds' settings and secrets shared with it
+//! (`stratagem_types::integration`) only decide which inputs to show.
 
 use leptos::prelude::*;
-use serde_json::{json, Map, Value};
+use leptos_router::components::Outlet;
+use leptos_router::hooks::{use_location, use_navigate, use_params_map};
+use serde_json::Value;
+use stratagem_types::integration::{FieldKind, Integration, IntegrationKind, IntegrationUpdate, NewIntegration};
+use stratagem_types::JsonMap;
 
 use crate::api::{self, Problem};
-use crate::util::{field_errors, items, show_problem, text};
+use crate::util::{field_errors, show_problem, ProblemView};
 
-#[derive(Clone, Copy, PartialEq)]
-enum Input {
-    Text,
-    Port,
-    Url,
-    Email,
-    OneOf(&'static [&'static str]),
-    /// A secret too long for one line (a service-account JSON).
-    Long,
+fn kind_label(kind: IntegrationKind) -> &'static str {
+    match kind {
+        IntegrationKind::Smtp => "SMTP (email)",
+        IntegrationKind::Telegram => "Telegram",
+        IntegrationKind::WhatsappMeta => "WhatsApp (Meta)",
+        IntegrationKind::MessageBird => "MessageBird",
+        IntegrationKind::Infobip => "Infobip",
+        IntegrationKind::Twilio => "Twilio",
+        IntegrationKind::Sip => "SIP",
+        IntegrationKind::Fcm => "Firebase Cloud Messaging (push)",
+        IntegrationKind::Llm => "LLM (OpenAI-compatible)",
+    }
 }
 
-/// (name, required, input).
-type Field = (&'static str, bool, Input);
-
-/// (kind, label, settings, secrets).
-type KindRow = (&'static str, &'static str, &'static [Field], &'static [Field]);
-
-/// Mirrors `IntegrationKind::settings()` and `secrets()` in
-/// host/domain/src/integration.rs.
-const KINDS: [KindRow; 9] = [
-    ("SMTP", "SMTP (email)", &[("host", true, Input::Text), ("port", true, Input::Port), ("from_address", true, Input::Email), ("username", false, Input::Text), ("tls", false, Input::OneOf(&["starttls", "tls", "none"]))], &[("password", false, Input::Text)]),
-    ("TELEGRAM", "Telegram", &[("bot_username", false, Input::Text), ("api_base_url", false, Input::Url)], &[("bot_token", true, Input::Text), ("webhook_secret", false, Input::Text)]),
-    ("WHATSAPP_META", "WhatsApp (Meta)", &[("phone_number_id", true, Input::Text), ("business_account_id", false, Input::Text), ("template_language", false, Input::Text), ("api_base_url", false, Input::Url)], &[("access_token", true, Input::Text), ("app_secret", true, Input::Text), ("verify_token", false, Input::Text)]),
-    ("MESSAGEBIRD", "MessageBird", &[("workspace_id", true, Input::Text), ("channel_id", true, Input::Text), ("template_locale", false, Input::Text), ("api_base_url", false, Input::Url)], &[("access_key", true, Input::Text), ("signing_key", false, Input::Text)]),
-    ("INFOBIP", "Infobip", &[("api_base_url", true, Input::Url), ("sender", true, Input::Text), ("channel", false, Input::OneOf(&["SMS", "WHATSAPP"]))], &[("api_key", true, Input::Text), ("webhook_secret", false, Input::Text)]),
-    ("TWILIO", "Twilio", &[("account_sid", true, Input::Text), ("from_number", true, Input::Text), ("api_base_url", false, Input::Url)], &[("auth_token", true, Input::Text)]),
-    ("SIP", "SIP", &[("api_base_url", true, Input::Url), ("caller_id", true, Input::Text), ("trunk", false, Input::Text)], &[("api_key", true, Input::Text)]),
-    ("FCM", "Firebase Cloud Messaging (push)", &[("project_id", true, Input::Text), ("api_base_url", false, Input::Url)], &[("service_account_json", true, Input::Long)]),
-    ("LLM", "LLM (OpenAI-compatible)", &[("api_base_url", true, Input::Url), ("default_model", false, Input::Text)], &[("api_key", false, Input::Text)]),
-];
-
-fn kind(value: &str) -> KindRow {
-    KINDS.iter().copied().find(|k| k.0 == value).unwrap_or(KINDS[0])
-}
-
-pub fn kind_label(value: &str) -> String {
-    KINDS.iter().find(|k| k.0 == value).map(|k| k.1.to_owned()).unwrap_or_else(|| value.to_owned())
+/// A secret too long for one line gets a text area.
+fn is_long(name: &str) -> bool {
+    name == "service_account_json"
 }
 
 fn field_label(name: &str) -> String {
@@ -70,196 +56,318 @@ fn field_label(name: &str) -> String {
     }
 }
 
-fn placeholder(input: Input) -> &'static str {
+fn placeholder(input: FieldKind) -> &'static str {
     match input {
-        Input::Port => "587",
-        Input::Url => "https://…",
-        Input::Email => "name@example.com",
+        FieldKind::Port => "587",
+        FieldKind::Url => "https://…",
+        FieldKind::Email => "name@example.com",
         _ => "",
     }
 }
 
+
+/// Bumped when an integration is saved or deleted.
+#[derive(Clone, Copy)]
+struct Reload(RwSignal<u32>);
+
 #[component]
 pub fn Integrations() -> impl IntoView {
-    let integrations = RwSignal::new(Vec::<Value>::new());
-    let problem = RwSignal::new(None::<Problem>);
-    let editing = RwSignal::new(None::<Value>);
     let reload = RwSignal::new(0u32);
-
-    Effect::new(move |_| {
-        reload.track();
-        leptos::task::spawn_local(async move {
-            match api::get("/api/integrations").await {
-                Ok(list) => {
-                    integrations.set(items(&list));
-                    problem.set(None);
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    });
-    let selected = move || editing.with(|e| e.as_ref().map(|e| text(e, "id")));
-
+    provide_context(Reload(reload));
     view! {
         <main class="split">
             <aside class="list-pane">
                 <div class="tabs">
                     <h3>"Integrations"</h3>
-                    <button id="new-integration" class="primary" on:click=move |_| editing.set(Some(json!({"kind": "LLM", "name": "", "settings": {}, "secrets_set": []})))>"+ New"</button>
+                    <a id="new-integration" class="button primary" href="/integrations/new">"+ New"</a>
                 </div>
-                {show_problem(problem)}
-                <ul class="items" id="integration-list">
-                    {move || {
-                        let list = integrations.get();
-                        if list.is_empty() {
-                            return view! { <li class="empty">"No integrations yet. An integration holds the account a channel or an LLM uses."</li> }.into_any();
-                        }
-                        list.into_iter().map(|integration| {
-                            let id = text(&integration, "id");
-                            let for_edit = integration.clone();
-                            view! {
-                                <li class:selected=move || selected().as_deref() == Some(id.as_str()) on:click=move |_| editing.set(Some(for_edit.clone()))>
-                                    <span class="name">{text(&integration, "name")}</span>
-                                    <span class="badge">{kind_label(&text(&integration, "kind"))}</span>
-                                </li>
-                            }
-                        }).collect_view().into_any()
-                    }}
-                </ul>
+                <IntegrationList reload/>
             </aside>
             <section class="detail-pane">
-                {move || match editing.get() {
-                    Some(integration) => view! { <IntegrationForm integration
-                        removed=Callback::new(move |_| { editing.set(None); reload.update(|n| *n += 1); })
-                        saved=Callback::new(move |value: Value| { editing.set(Some(value)); reload.update(|n| *n += 1); })
-                        cancel=Callback::new(move |_| editing.set(None))/> }.into_any(),
-                    None => view! { <p class="empty">"Select an integration to edit it, or create one."</p> }.into_any(),
-                }}
+                <Outlet/>
             </section>
         </main>
     }
 }
 
 #[component]
-fn IntegrationForm(integration: Value, removed: Callback<()>, saved: Callback<Value>, cancel: Callback<()>) -> impl IntoView {
-    let integration_id = text(&integration, "id");
-    let is_new = integration_id.is_empty();
-    let secrets_set: Vec<String> = items(&integration["secrets_set"]).iter().filter_map(|s| s.as_str().map(str::to_owned)).collect();
-    let secrets_set = StoredValue::new(secrets_set);
-    let saved_at = text(&integration, "updated_at");
-    let draft = RwSignal::new(integration);
-    // New secret values typed into this form; never filled from the API.
-    let secrets = RwSignal::new(Map::<String, Value>::new());
-    let problem = RwSignal::new(None::<Problem>);
-    let current_kind = Memo::new(move |_| draft.with(|d| text(d, "kind")));
+pub fn NoneSelected() -> impl IntoView {
+    view! { <p class="empty">"Select an integration to edit it, or create one."</p> }
+}
 
-    let id_for_save = integration_id.clone();
-    let save = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let d = draft.get_untracked();
-        let row = kind(&text(&d, "kind"));
-        let mut settings = Map::new();
-        for (name, _, input) in row.2 {
-            let value = text(&d["settings"], name).trim().to_owned();
-            if value.is_empty() {
-                continue;
-            }
-            // A port is a number to the API; anything else is sent as typed, for it to reject.
-            let value = match (input, value.parse::<u64>()) {
-                (Input::Port, Ok(port)) => json!(port),
-                _ => json!(value),
-            };
-            settings.insert((*name).to_owned(), value);
+#[component]
+fn IntegrationList(reload: RwSignal<u32>) -> impl IntoView {
+    let integrations = LocalResource::new(move || {
+        reload.track();
+        api::get::<Vec<Integration>>("/api/integrations")
+    });
+    let location = use_location();
+    let navigate = use_navigate();
+    let rows = move |list: Vec<Integration>| {
+        if list.is_empty() {
+            return view! { <li class="empty">"No integrations yet. An integration holds the account a channel or an LLM uses."</li> }.into_any();
         }
-        let secrets: Map<String, Value> = secrets.get_untracked().into_iter().filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty())).collect();
-        let body = if is_new {
-            json!({"kind": d["kind"], "name": d["name"], "settings": settings, "secrets": secrets})
-        } else {
-            json!({"name": d["name"], "settings": settings, "secrets": secrets})
-        };
-        let id = id_for_save.clone();
-        leptos::task::spawn_local(async move {
-            let reply = if is_new { api::post("/api/integrations", body).await } else { api::put(&format!("/api/integrations/{id}"), body).await };
-            match reply {
-                Ok(value) => saved.run(value),
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    };
-    let id_for_delete = integration_id.clone();
-    // A 409 names the stages and agents that still use it.
-    let remove = move |_| {
-        let id = id_for_delete.clone();
-        leptos::task::spawn_local(async move {
-            match api::delete(&format!("/api/integrations/{id}")).await {
-                Ok(_) => removed.run(()),
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    };
-    let change_kind = move |value: String| {
-        draft.update(|d| {
-            d["kind"] = json!(value);
-            d["settings"] = json!({});
-        });
-        secrets.set(Map::new());
-        problem.set(None);
-    };
-
-    let setting_inputs = move || {
-        let (_, _, settings, _) = kind(&current_kind.get());
-        settings
-            .iter()
-            .map(|&(name, required, input)| {
-                let dom_id = format!("integration-setting-{name}");
-                let label = format!("{}{}", field_label(name), if required { " *" } else { "" });
-                let value = move || draft.with(|d| text(&d["settings"], name));
-                let write = move |value: String| draft.update(|d| {
-                    if !d["settings"].is_object() {
-                        d["settings"] = json!({});
-                    }
-                    d["settings"][name] = json!(value);
-                });
-                let errors = field_errors(problem, format!("settings.{name}"));
-                match input {
-                    Input::OneOf(choices) => view! {
-                        <label>{label}
-                            <select id=dom_id prop:value=value on:change=move |ev| write(event_target_value(&ev))>
-                                <option value="">"— default —"</option>
-                                {choices.iter().map(|c| view! { <option value=*c>{*c}</option> }).collect_view()}
-                            </select>
-                            {errors}
-                        </label>
-                    }
-                    .into_any(),
-                    _ => {
-                        let kind = match input {
-                            Input::Port => "number",
-                            Input::Url => "url",
-                            Input::Email => "email",
-                            _ => "text",
-                        };
-                        view! {
-                            <label>{label}
-                                <input id=dom_id type=kind placeholder=placeholder(input) prop:value=value on:input=move |ev| write(event_target_value(&ev))/>
-                                {errors}
-                            </label>
-                        }
-                        .into_any()
-                    }
+        list.into_iter()
+            .map(|integration| {
+                let href = format!("/integrations/{}", integration.id);
+                let selected = href.clone();
+                let navigate = navigate.clone();
+                view! {
+                    <li class:selected=move || location.pathname.with(|p| *p == selected) on:click=move |_| navigate(&href, Default::default())>
+                        <span class="name">{integration.name.clone()}</span>
+                        <span class="badge">{kind_label(integration.kind)}</span>
+                    </li>
                 }
             })
             .collect_view()
+            .into_any()
     };
+    view! {
+        <ul class="items" id="integration-list">
+            <Transition fallback=|| view! { <li class="empty">"Loading…"</li> }>
+                {move || integrations.get().map(|reply| match reply {
+                    Ok(list) => rows(list),
+                    Err(problem) => view! { <li><ProblemView problem/></li> }.into_any(),
+                })}
+            </Transition>
+        </ul>
+    }
+}
 
-    let secret_inputs = move || {
-        let (_, _, _, fields) = kind(&current_kind.get());
-        fields
+/// `/integrations/new`.
+#[component]
+pub fn NewIntegration() -> impl IntoView {
+    view! { <IntegrationForm existing=None/> }
+}
+
+/// `/integrations/:integration_id`: the integration as the service has it.
+#[component]
+pub fn EditIntegration() -> impl IntoView {
+    let params = use_params_map();
+    let integration = LocalResource::new(move || {
+        let id = params.with(|p| p.get("integration_id").unwrap_or_default());
+        async move { api::get::<Integration>(&format!("/api/integrations/{}", api::enc(&id))).await }
+    });
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || integration.get().map(|reply| match reply {
+                Ok(integration) => view! { <IntegrationForm existing=Some(integration)/> }.into_any(),
+                Err(problem) => view! { <ProblemView problem/> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// A setting's value as its input shows it.
+fn shown_setting(settings: &JsonMap, name: &str) -> String {
+    match settings.get(name) {
+        Some(Value::String(text)) => text.clone(),
+        None | Some(Value::Null) => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The settings the kind takes, none blank; a port is a number to the API,
+/// anything else is sent as typed, for it to reject.
+fn settings_body(kind: IntegrationKind, draft: &JsonMap) -> JsonMap {
+    let mut settings = JsonMap::new();
+    for field in kind.settings() {
+        let value = shown_setting(draft, field.name).trim().to_owned();
+        if value.is_empty() {
+            continue;
+        }
+        let value = match (field.value, value.parse::<u64>()) {
+            (FieldKind::Port, Ok(port)) => Value::from(port),
+            _ => Value::from(value),
+        };
+        settings.insert(field.name.to_owned(), value);
+    }
+    settings
+}
+
+/// What a save sends: a new integration, or the changes of one.
+#[derive(Clone)]
+enum Save {
+    Create(NewIntegration),
+    Update(String, IntegrationUpdate),
+}
+
+async fn send(save: Save) -> Result<Integration, Problem> {
+    match save {
+        Save::Create(body) => api::post("/api/integrations", &body).await,
+        Save::Update(id, body) => api::put(&format!("/api/integrations/{}", api::enc(&id)), &body).await,
+    }
+}
+
+#[component]
+fn IntegrationForm(existing: Option<Integration>) -> impl IntoView {
+    let is_new = existing.is_none();
+    let id = StoredValue::new(existing.as_ref().map(|i| i.id.clone()));
+    let kind = RwSignal::new(existing.as_ref().map_or(IntegrationKind::Llm, |i| i.kind));
+    let name = RwSignal::new(existing.as_ref().map(|i| i.name.clone()).unwrap_or_default());
+    let settings = RwSignal::new(existing.as_ref().map(|i| i.settings.clone()).unwrap_or_default());
+    // New secret values typed into this form; never filled from the API.
+    let secrets = RwSignal::new(JsonMap::new());
+    // The last saved state: which secrets are set, and when.
+    let saved = RwSignal::new(existing);
+    let problem = RwSignal::new(None::<Problem>);
+    let Reload(reload) = expect_context();
+    let navigate = use_navigate();
+    let save = Action::new_local(|save: &Save| send(save.clone()));
+    // A 409 names the stages and agents that still use it.
+    let remove = Action::new_local(move |_: &()| {
+        let path = format!("/api/integrations/{}", api::enc(&id.get_value().unwrap_or_default()));
+        async move { api::delete(&path).await }
+    });
+    let to_list = navigate.clone();
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(integration)) => {
+            problem.set(None);
+            secrets.set(JsonMap::new());
+            reload.update(|n| *n += 1);
+            let id = integration.id.clone();
+            saved.set(Some(integration));
+            // A new one gets its own URL, where the form shows it saved.
+            if is_new {
+                navigate(&format!("/integrations/{id}"), Default::default());
+            }
+        }
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
+    Effect::new(move |_| match remove.value().get() {
+        Some(Ok(())) => {
+            reload.update(|n| *n += 1);
+            to_list("/integrations", Default::default());
+        }
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let kind = kind.get_untracked();
+        let settings = settings.with_untracked(|draft| settings_body(kind, draft));
+        let secrets: JsonMap = secrets.get_untracked().into_iter().filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty())).collect();
+        let name = name.get_untracked();
+        save.dispatch_local(match id.get_value() {
+            None => Save::Create(NewIntegration { kind, name, settings, secrets }),
+            Some(id) => Save::Update(id, IntegrationUpdate { name, settings, secrets }),
+        });
+    };
+    let close = use_navigate();
+    let saved_at = move || saved.with(|s| s.as_ref().map(|i| format!("Last saved {}", i.updated_at.format("%Y-%m-%d %H:%M"))));
+    view! {
+        <form class="card form" id="integration-form" on:submit=submit autocomplete="off">
+            <h3>{if is_new { "New integration".to_owned() } else { format!("Edit integration · {}", kind_label(kind.get_untracked())) }}</h3>
+            {(!is_new).then(|| view! { <p class="muted" id="integration-saved">{saved_at}</p> })}
+            <KindAndName is_new kind name settings secrets problem/>
+            <fieldset>
+                <legend>"Settings"</legend>
+                <SettingInputs kind settings problem/>
+            </fieldset>
+            <fieldset id="integration-secrets">
+                <legend>"Secrets"</legend>
+                <p class="muted">"Write-only: stored encrypted and never shown again. Leave a field empty to keep what is set."</p>
+                <SecretInputs kind secrets saved problem/>
+            </fieldset>
+            <div class="row">
+                <button type="submit" class="primary" id="save-integration">"Save"</button>
+                <button type="button" on:click=move |_| close("/integrations", Default::default())>"Close"</button>
+                {(!is_new).then(|| view! { <button type="button" class="danger" id="delete-integration" on:click=move |_| { remove.dispatch_local(()); }>"Delete"</button> })}
+            </div>
+            {show_problem(problem)}
+        </form>
+    }
+}
+
+#[component]
+fn KindAndName(
+    is_new: bool,
+    kind: RwSignal<IntegrationKind>,
+    name: RwSignal<String>,
+    settings: RwSignal<JsonMap>,
+    secrets: RwSignal<JsonMap>,
+    problem: RwSignal<Option<Problem>>,
+) -> impl IntoView {
+    let change_kind = move |value: String| {
+        kind.set(IntegrationKind::parse(&value).unwrap_or(IntegrationKind::Smtp));
+        settings.set(JsonMap::new());
+        secrets.set(JsonMap::new());
+        problem.set(None);
+    };
+    view! {
+        <div class="row">
+            <label>"Kind"
+                <select id="integration-kind" disabled=!is_new prop:value=move || kind.get().as_str() on:change=move |ev| change_kind(event_target_value(&ev))>
+                    {IntegrationKind::ALL.into_iter().map(|k| view! { <option value=k.as_str()>{kind_label(k)}</option> }).collect_view()}
+                </select>
+                {field_errors(problem, "kind".into())}
+            </label>
+            <label>"Name"
+                <input id="integration-name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+                {field_errors(problem, "name".into())}
+            </label>
+        </div>
+    }
+}
+
+/// The kind's readable settings, required ones starred.
+#[component]
+fn SettingInputs(kind: RwSignal<IntegrationKind>, settings: RwSignal<JsonMap>, problem: RwSignal<Option<Problem>>) -> impl IntoView {
+    move || {
+        kind.get()
+            .settings()
             .iter()
-            .map(|&(name, required, input)| {
+            .map(|field| {
+                let name = field.name;
+                let dom_id = format!("integration-setting-{name}");
+                let label = format!("{}{}", field_label(name), if field.required { " *" } else { "" });
+                let value = move || settings.with(|s| shown_setting(s, name));
+                let write = move |value: String| settings.update(|s| {
+                    s.insert(name.to_owned(), Value::from(value));
+                });
+                let errors = field_errors(problem, format!("settings.{name}"));
+                let input = match field.value {
+                    FieldKind::OneOf(choices) => view! {
+                        <select id=dom_id prop:value=value on:change=move |ev| write(event_target_value(&ev))>
+                            <option value="">"— default —"</option>
+                            {choices.iter().map(|c| view! { <option value=*c>{*c}</option> }).collect_view()}
+                        </select>
+                    }
+                    .into_any(),
+                    other => {
+                        let kind = match other {
+                            FieldKind::Port => "number",
+                            FieldKind::Url => "url",
+                            FieldKind::Email => "email",
+                            _ => "text",
+                        };
+                        view! { <input id=dom_id type=kind placeholder=placeholder(other) prop:value=value on:input=move |ev| write(event_target_value(&ev))/> }.into_any()
+                    }
+                };
+                view! { <label>{label}{input}{errors}</label> }
+            })
+            .collect_view()
+    }
+}
+
+/// The kind's write-only secrets: whether each is set, never its value.
+#[component]
+fn SecretInputs(
+    kind: RwSignal<IntegrationKind>,
+    secrets: RwSignal<JsonMap>,
+    saved: RwSignal<Option<Integration>>,
+    problem: RwSignal<Option<Problem>>,
+) -> impl IntoView {
+    move || {
+        kind.get()
+            .secrets()
+            .iter()
+            .map(|field| {
+                let name = field.name;
                 let dom_id = format!("integration-secret-{name}");
-                let is_set = secrets_set.with_value(|set| set.iter().any(|s| s == name));
-                let label = format!("{}{}", field_label(name), if required && !is_set { " *" } else { "" });
+                let is_set = saved.with(|s| s.as_ref().is_some_and(|i| i.secrets_set.iter().any(|s| s == name)));
+                let label = format!("{}{}", field_label(name), if field.required && !is_set { " *" } else { "" });
                 let state = if is_set {
                     view! { <span class="badge status-COMPLETED secret-state">"set"</span> }.into_any()
                 } else {
@@ -268,54 +376,20 @@ fn IntegrationForm(integration: Value, removed: Callback<()>, saved: Callback<Va
                 let hint = if is_set { "set — type a new value to replace it" } else { "" };
                 let value = move || secrets.with(|s| s.get(name).and_then(Value::as_str).unwrap_or_default().to_owned());
                 let write = move |value: String| secrets.update(|s| {
-                    s.insert(name.to_owned(), json!(value));
+                    s.insert(name.to_owned(), Value::from(value));
                 });
-                let input_view = if input == Input::Long {
+                let input = if is_long(name) {
                     view! { <textarea id=dom_id rows="4" class="code" placeholder=hint autocomplete="off" spellcheck="false" prop:value=value on:input=move |ev| write(event_target_value(&ev))></textarea> }.into_any()
                 } else {
                     view! { <input id=dom_id type="password" autocomplete="new-password" placeholder=hint prop:value=value on:input=move |ev| write(event_target_value(&ev))/> }.into_any()
                 };
                 view! {
                     <label><span class="row">{label}" "{state}</span>
-                        {input_view}
+                        {input}
                         {field_errors(problem, format!("secrets.{name}"))}
                     </label>
                 }
             })
             .collect_view()
-    };
-
-    view! {
-        <form class="card form" id="integration-form" on:submit=save autocomplete="off">
-            <h3>{if is_new { "New integration".to_owned() } else { format!("Edit integration · {}", kind_label(&current_kind.get_untracked())) }}</h3>
-            {(!is_new && !saved_at.is_empty()).then(|| view! { <p class="muted" id="integration-saved">{format!("Last saved {}", crate::util::short_time(&saved_at))}</p> })}
-            <div class="row">
-                <label>"Kind"
-                    <select id="integration-kind" disabled=!is_new prop:value=move || current_kind.get() on:change=move |ev| change_kind(event_target_value(&ev))>
-                        {KINDS.iter().map(|k| view! { <option value=k.0>{k.1}</option> }).collect_view()}
-                    </select>
-                    {field_errors(problem, "kind".into())}
-                </label>
-                <label>"Name"
-                    <input id="integration-name" prop:value=move || draft.with(|d| text(d, "name")) on:input=move |ev| draft.update(|d| d["name"] = json!(event_target_value(&ev)))/>
-                    {field_errors(problem, "name".into())}
-                </label>
-            </div>
-            <fieldset>
-                <legend>"Settings"</legend>
-                {setting_inputs}
-            </fieldset>
-            <fieldset id="integration-secrets">
-                <legend>"Secrets"</legend>
-                <p class="muted">"Write-only: stored encrypted and never shown again. Leave a field empty to keep what is set."</p>
-                {secret_inputs}
-            </fieldset>
-            <div class="row">
-                <button type="submit" class="primary" id="save-integration">"Save"</button>
-                <button type="button" on:click=move |_| cancel.run(())>"Close"</button>
-                {(!is_new).then(|| view! { <button type="button" class="danger" id="delete-integration" on:click=remove>"Delete"</button> })}
-            </div>
-            {show_problem(problem)}
-        </form>
     }
 }

@@ -1,10 +1,12 @@
 //! Stratagem's web UI: a client-side Leptos app over the public JSON API.
 //! Sign in with an API key, then the Campaigns, AI Agents and Integrations
-//! sections.
+//! sections, each screen at its own URL (the routes below), so deep links,
+//! reload and the browser's back button work.
 
 mod agents;
 mod analytics;
 mod api;
+mod campaign;
 mod campaigns;
 mod contacts;
 mod deep_analysis;
@@ -17,6 +19,9 @@ mod strategies;
 mod util;
 
 use leptos::prelude::*;
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::hooks::use_location;
+use leptos_router::path;
 
 use crate::api::Problem;
 use crate::util::show_problem;
@@ -26,22 +31,15 @@ fn main() {
     leptos::mount::mount_to_body(App);
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Section {
-    Campaigns,
-    Agents,
-    Integrations,
-}
-
 #[component]
 fn App() -> impl IntoView {
     let signed_in = RwSignal::new(api::stored_key().is_some());
-    move || {
-        if signed_in.get() {
-            view! { <Shell signed_in/> }.into_any()
-        } else {
-            view! { <SignIn signed_in/> }.into_any()
-        }
+    // Signed out, every URL shows the sign-in form; once signed in, the
+    // same URL shows its screen, so a deep link survives signing in.
+    view! {
+        <Router>
+            {move || if signed_in.get() { view! { <Shell signed_in/> }.into_any() } else { view! { <SignIn signed_in/> }.into_any() }}
+        </Router>
     }
 }
 
@@ -57,7 +55,7 @@ fn SignIn(signed_in: RwSignal<bool>) -> impl IntoView {
         api::store_key(&candidate);
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match api::get("/api/campaigns?status=RUNNING").await {
+            match api::get::<serde::de::IgnoredAny>("/api/campaigns?status=RUNNING").await {
                 Ok(_) => signed_in.set(true),
                 Err(error) => {
                     api::clear_key();
@@ -85,28 +83,60 @@ fn SignIn(signed_in: RwSignal<bool>) -> impl IntoView {
 
 #[component]
 fn Shell(signed_in: RwSignal<bool>) -> impl IntoView {
-    let section = RwSignal::new(Section::Campaigns);
+    view! {
+        <TopBar signed_in/>
+        <Routes fallback=|| view! { <main><p class="empty">"There is no such page."</p></main> }>
+            <Route path=path!("/") view=|| view! { <Redirect path="/campaigns"/> }/>
+            <ParentRoute path=path!("/campaigns") view=campaigns::Campaigns>
+                <Route path=path!("") view=campaigns::NoneSelected/>
+                <ParentRoute path=path!(":id") view=campaign::CampaignPanel>
+                    <Route path=path!("") view=analytics::AnalyticsTab/>
+                    <Route path=path!("analytics") view=analytics::AnalyticsTab/>
+                    <Route path=path!("analytics/deep-analysis") view=deep_analysis::DeepAnalysisTab/>
+                    <Route path=path!("stages") view=stages::StagesTab/>
+                    <Route path=path!("strategies") view=strategies::StrategiesTab/>
+                    <ParentRoute path=path!("contacts") view=contacts::ContactsTab>
+                        <Route path=path!("") view=|| ()/>
+                        <Route path=path!(":object_id") view=contacts::HistoryRoute/>
+                    </ParentRoute>
+                    <Route path=path!("settings") view=settings::SettingsTab/>
+                </ParentRoute>
+            </ParentRoute>
+            <ParentRoute path=path!("/agents") view=agents::Agents>
+                <Route path=path!("") view=agents::NoneSelected/>
+                <Route path=path!("new") view=agents::NewAgent/>
+                <Route path=path!(":agent_id") view=agents::EditAgent/>
+            </ParentRoute>
+            <ParentRoute path=path!("/integrations") view=integrations::Integrations>
+                <Route path=path!("") view=integrations::NoneSelected/>
+                <Route path=path!("new") view=integrations::NewIntegration/>
+                <Route path=path!(":integration_id") view=integrations::EditIntegration/>
+            </ParentRoute>
+        </Routes>
+    }
+}
+
+/// The sections as links, the current one marked, and Sign out.
+#[component]
+fn TopBar(signed_in: RwSignal<bool>) -> impl IntoView {
+    let location = use_location();
     let sign_out = move |_| {
         api::clear_key();
         signed_in.set(false);
+    };
+    let link = move |href: &'static str, id: &'static str, label: &'static str| {
+        let active = move || location.pathname.with(|path| path == href || path.starts_with(&format!("{href}/")));
+        view! { <a href=href id=id class="button" class:active=active>{label}</a> }
     };
     view! {
         <header class="top">
             <span class="brand">"Stratagem"</span>
             <nav>
-                <button id="nav-campaigns" class:active=move || section.get() == Section::Campaigns
-                    on:click=move |_| section.set(Section::Campaigns)>"Campaigns"</button>
-                <button id="nav-agents" class:active=move || section.get() == Section::Agents
-                    on:click=move |_| section.set(Section::Agents)>"AI Agents"</button>
-                <button id="nav-integrations" class:active=move || section.get() == Section::Integrations
-                    on:click=move |_| section.set(Section::Integrations)>"Integrations"</button>
+                {link("/campaigns", "nav-campaigns", "Campaigns")}
+                {link("/agents", "nav-agents", "AI Agents")}
+                {link("/integrations", "nav-integrations", "Integrations")}
             </nav>
             <button id="sign-out" class="link" on:click=sign_out>"Sign out"</button>
         </header>
-        {move || match section.get() {
-            Section::Campaigns => view! { <campaigns::Campaigns/> }.into_any(),
-            Section::Agents => view! { <agents::Agents/> }.into_any(),
-            Section::Integrations => view! { <integrations::Integrations/> }.into_any(),
-        }}
     }
 }

@@ -12,6 +12,31 @@ use wasm_bindgen::JsValue;
 use crate::api::{self, Body, Problem};
 use crate::util::{field_errors, items, short_time, show_problem, text};
 
+/// `/campaigns/:id/settings`: shown once the campaign is loaded, and not
+/// redrawn by the panel's polling, so edits in progress stay.
+#[component]
+pub fn SettingsTab() -> impl IntoView {
+    let open = crate::campaign::open();
+    let list: crate::campaigns::ListReload = expect_context();
+    let loaded = Memo::new(move |_| open.campaign.with(|c| matches!(c, Some(Ok(_)))));
+    let on_saved = Callback::new(move |value: Value| {
+        if let Ok(campaign) = serde_json::from_value(value) {
+            open.campaign.set(Some(Ok(campaign)));
+        }
+        list.bump();
+    });
+    move || {
+        loaded.track();
+        match open.campaign.get_untracked() {
+            Some(Ok(campaign)) => {
+                let campaign = serde_json::to_value(campaign).unwrap_or_default();
+                view! { <Settings id=open.id.get() campaign on_saved/> }.into_any()
+            }
+            _ => view! { <p class="muted">"Loading…"</p> }.into_any(),
+        }
+    }
+}
+
 #[component]
 pub fn Settings(id: String, campaign: Value, on_saved: Callback<Value>) -> impl IntoView {
     let llm = RwSignal::new(text(&campaign, "llm_model"));
@@ -42,7 +67,7 @@ pub fn Settings(id: String, campaign: Value, on_saved: Callback<Value>) -> impl 
         });
         let id = id.get_value();
         leptos::task::spawn_local(async move {
-            match api::put(&format!("/api/campaigns/{id}"), body).await {
+            match api::put::<Value>(&format!("/api/campaigns/{id}"), &body).await {
                 Ok(value) => {
                     problem.set(None);
                     base.set_value(value.clone());

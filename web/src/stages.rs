@@ -1,302 +1,256 @@
 //! Stages tab: the list (name and description, channel, agent) and the
 //! stage form, which shows exactly the settings of the chosen channel, the
 //! A/B alternatives and the email template with its preview. The API
-//! validates; the table below only decides which inputs to show.
+//! validates; the channel rules shared with it (`stratagem_types::stage`)
+//! only decide which inputs to show.
 
 use leptos::prelude::*;
-use serde_json::{json, Map, Value};
+use stratagem_types::stage::{AgentRule, Alternative, Channel, ChannelSettings, EmailInputType, Setting, ALL_SETTINGS};
+use stratagem_types::{Agent, Integration, Stage, StageDefinition};
 
 use crate::api::{self, Problem};
-use crate::util::{field_errors, items, show_problem, text};
+use crate::util::{field_errors, show_problem};
 
-#[derive(Clone, Copy, PartialEq)]
-enum Agent {
-    Required,
-    Optional,
-    NotUsed,
+/// The channel of a `<select>` value.
+fn channel(value: &str) -> Channel {
+    Channel::ALL.into_iter().find(|c| c.as_str() == value).unwrap_or(Channel::Simulated)
 }
 
-/// (value, label, agent, required settings, optional settings).
-type ChannelRow = (&'static str, &'static str, Agent, &'static [&'static str], &'static [&'static str]);
-
-/// Mirrors `Channel::rules()` in host/domain/src/stage.rs.
-const CHANNELS: [ChannelRow; 13] = [
-    ("EMAIL_NOTIFICATION", "Email Notification", Agent::Optional, &["integration_id", "email_subject", "email_template"], &["email_input_type"]),
-    ("EMAIL_COMMUNICATION", "Email Communication", Agent::Required, &["email_subject", "email_template"], &["integration_id", "agent_channel", "email_input_type"]),
-    ("HUMAN", "Human", Agent::Optional, &[], &["agent_role"]),
-    ("INFOBIP", "Infobip", Agent::Required, &[], &["integration_id", "agent_channel", "start_phrase"]),
-    ("MESSAGEBIRD_WHATSAPP", "MessageBird (WhatsApp)", Agent::Required, &["project_id", "version", "start_state"], &["integration_id"]),
-    ("MESSAGEBIRD_WEBHOOK", "MessageBird Webhook (WhatsApp)", Agent::Required, &[], &["integration_id", "agent_channel"]),
-    ("WHATSAPP", "WhatsApp", Agent::Optional, &["start_state", "template_name"], &["integration_id"]),
-    ("MOBILE_PUSH", "Mobile Push", Agent::Optional, &[], &[]),
-    ("TELEGRAM", "Telegram", Agent::Required, &[], &["integration_id", "agent_channel", "start_phrase"]),
-    ("SIP", "SIP", Agent::Required, &[], &["integration_id"]),
-    ("TWILIO", "Twilio", Agent::Required, &["start_state"], &["integration_id"]),
-    ("NO_COMMUNICATION", "No Communication", Agent::NotUsed, &[], &[]),
-    ("SIMULATED", "Simulated (no accounts)", Agent::Optional, &[], &[]),
-];
-
-fn channel(value: &str) -> ChannelRow {
-    CHANNELS.iter().copied().find(|c| c.0 == value).unwrap_or(CHANNELS[12])
+fn channel_label(channel: Channel) -> &'static str {
+    match channel {
+        Channel::EmailNotification => "Email Notification",
+        Channel::EmailCommunication => "Email Communication",
+        Channel::Human => "Human",
+        Channel::Infobip => "Infobip",
+        Channel::MessageBirdWhatsapp => "MessageBird (WhatsApp)",
+        Channel::MessageBirdWebhook => "MessageBird Webhook (WhatsApp)",
+        Channel::Whatsapp => "WhatsApp",
+        Channel::MobilePush => "Mobile Push",
+        Channel::Telegram => "Telegram",
+        Channel::Sip => "SIP",
+        Channel::Twilio => "Twilio",
+        Channel::NoCommunication => "No Communication",
+        Channel::Simulated => "Simulated (no accounts)",
+    }
 }
 
-fn channel_label(value: &str) -> String {
-    CHANNELS.iter().find(|c| c.0 == value).map(|c| c.1.to_owned()).unwrap_or_else(|| value.to_owned())
-}
-
-/// Integration kind whose integrations a channel's `integration_id` lists.
-fn integration_kind(channel: &str) -> Option<&'static str> {
-    Some(match channel {
-        "EMAIL_NOTIFICATION" | "EMAIL_COMMUNICATION" => "SMTP",
-        "INFOBIP" => "INFOBIP",
-        "MESSAGEBIRD_WHATSAPP" | "MESSAGEBIRD_WEBHOOK" => "MESSAGEBIRD",
-        "WHATSAPP" => "WHATSAPP_META",
-        "MOBILE_PUSH" => "FCM",
-        "TELEGRAM" => "TELEGRAM",
-        "SIP" => "SIP",
-        "TWILIO" => "TWILIO",
-        _ => return None,
-    })
-}
-
-fn setting_label(setting: &str) -> &'static str {
+fn setting_label(setting: Setting) -> &'static str {
     match setting {
-        "integration_id" => "Integration",
-        "agent_channel" => "Agent channel",
-        "agent_role" => "Agent role",
-        "email_subject" => "Email subject",
-        "email_input_type" => "Email input type",
-        "email_template" => "Email template",
-        "start_phrase" => "Start phrase",
-        "start_state" => "Start state",
-        "project_id" => "Project ID",
-        "version" => "Version",
-        "template_name" => "Template name",
-        _ => "Setting",
+        Setting::IntegrationId => "Integration",
+        Setting::AgentChannel => "Agent channel",
+        Setting::AgentRole => "Agent role",
+        Setting::EmailSubject => "Email subject",
+        Setting::EmailInputType => "Email input type",
+        Setting::EmailTemplate => "Email template",
+        Setting::StartPhrase => "Start phrase",
+        Setting::StartState => "Start state",
+        Setting::ProjectId => "Project ID",
+        Setting::Version => "Version",
+        Setting::TemplateName => "Template name",
+    }
+}
+
+
+type Loaded<T> = LocalResource<Result<Vec<T>, Problem>>;
+
+/// The rows of a list resource; none while loading or failed.
+fn rows<T: Clone + 'static>(list: Loaded<T>) -> Vec<T> {
+    list.get().and_then(Result::ok).unwrap_or_default()
+}
+
+/// `/campaigns/:id/stages`.
+#[component]
+pub fn StagesTab() -> impl IntoView {
+    let id = crate::campaign::open().id;
+    move || view! { <Stages id=id.get()/> }
+}
+
+/// A new stage: SIMULATED, nothing set.
+fn blank() -> StageDefinition {
+    StageDefinition {
+        name: String::new(),
+        description: String::new(),
+        channel: Channel::Simulated,
+        agent_id: None,
+        settings: ChannelSettings::default(),
+        alternatives: Vec::new(),
     }
 }
 
 #[component]
 pub fn Stages(id: String) -> impl IntoView {
-    let stages = RwSignal::new(Vec::<Value>::new());
-    let agents = RwSignal::new(Vec::<Value>::new());
-    let integrations = RwSignal::new(Vec::<Value>::new());
-    let problem = RwSignal::new(None::<Problem>);
-    let editing = RwSignal::new(None::<Value>);
     let reload = RwSignal::new(0u32);
-    let campaign = StoredValue::new(id);
-
-    Effect::new(move |_| {
+    let path = format!("/api/campaigns/{}/stages", api::enc(&id));
+    let stages: Loaded<Stage> = LocalResource::new(move || {
         reload.track();
-        let id = campaign.get_value();
-        leptos::task::spawn_local(async move {
-            match api::get(&format!("/api/campaigns/{id}/stages")).await {
-                Ok(list) => stages.set(items(&list)),
-                Err(error) => problem.set(Some(error)),
-            }
-            match api::get("/api/agents").await {
-                Ok(list) => agents.set(items(&list)),
-                Err(error) => problem.set(Some(error)),
-            }
-            match api::get("/api/integrations").await {
-                Ok(list) => integrations.set(items(&list)),
-                Err(error) => problem.set(Some(error)),
-            }
-        });
+        let path = path.clone();
+        async move { api::get(&path).await }
     });
-
-    let agent_name = move |id: &str| {
-        agents.with(|list| list.iter().find(|a| text(a, "id") == id).map(|a| text(a, "name"))).unwrap_or_else(|| id.to_owned())
-    };
-    let remove = move |stage_id: String| {
-        leptos::task::spawn_local(async move {
-            match api::delete(&format!("/api/stages/{stage_id}")).await {
-                Ok(_) => reload.update(|n| *n += 1),
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    };
-
+    let agents: Loaded<Agent> = LocalResource::new(|| api::get("/api/agents"));
+    let integrations: Loaded<Integration> = LocalResource::new(|| api::get("/api/integrations"));
+    // The stage being edited: its id (none for a new one) and definition.
+    let editing = RwSignal::new(None::<(Option<String>, StageDefinition)>);
+    let problem = RwSignal::new(None::<Problem>);
+    let campaign = StoredValue::new(id);
+    let remove = Action::new_local(|stage_id: &String| {
+        let path = format!("/api/stages/{}", api::enc(stage_id));
+        async move { api::delete(&path).await }
+    });
+    Effect::new(move |_| match remove.value().get() {
+        Some(Ok(())) => reload.update(|n| *n += 1),
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
+    let load_problem = move || [stages.get().and_then(Result::err), agents.get().and_then(Result::err), integrations.get().and_then(Result::err)]
+        .into_iter().flatten().next().map(|problem| view! { <crate::util::ProblemView problem/> });
     view! {
         <div id="stages">
             <div class="row">
                 <h3>"Stages"</h3>
-                <button id="add-stage" class="primary" on:click=move |_| editing.set(Some(json!({"name": "", "description": "", "channel": "SIMULATED", "settings": {}, "alternatives": []})))>"+ Add Stage"</button>
+                <button id="add-stage" class="primary" on:click=move |_| editing.set(Some((None, blank())))>"+ Add Stage"</button>
             </div>
+            <Suspense fallback=|| ()>{load_problem}</Suspense>
             {show_problem(problem)}
-            {move || editing.get().map(|stage| view! {
-                <StageForm campaign=campaign.get_value() stage agents integrations
+            {move || editing.get().map(|(stage_id, stage)| view! {
+                <StageForm campaign=campaign.get_value() stage_id stage agents integrations
                     done=Callback::new(move |_| { editing.set(None); reload.update(|n| *n += 1); })/>
             })}
-            <table class="grid" id="stage-table">
-                <thead><tr><th>"Name"</th><th>"Configs"</th><th></th></tr></thead>
-                <tbody>
-                    {move || stages.get().into_iter().map(|stage| {
-                        let agent = stage["agent_id"].as_str().map(agent_name).unwrap_or_else(|| "no agent".into());
-                        let alternatives = items(&stage["alternatives"]);
-                        let ab = (!alternatives.is_empty()).then(|| format!(" · A/B: {}", alternatives.iter().map(|a| format!("{} {}%", text(a, "label"), text(a, "weight"))).collect::<Vec<_>>().join(", ")));
-                        let stage_id = text(&stage, "id");
-                        let for_edit = stage.clone();
-                        view! {
-                            <tr>
-                                <td><strong>{text(&stage, "name")}</strong><div class="muted">{text(&stage, "description")}</div></td>
-                                <td>{channel_label(&text(&stage, "channel"))}<div class="muted">{agent}{ab}</div></td>
-                                <td class="actions">
-                                    <button on:click=move |_| editing.set(Some(for_edit.clone()))>"Edit"</button>
-                                    <button class="danger" on:click=move |_| remove(stage_id.clone())>"Delete"</button>
-                                </td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <StageTable stages agents editing remove=Callback::new(move |id| { remove.dispatch_local(id); })/>
         </div>
     }
 }
 
-/// One choice of the draft: the stage itself (`None`) or alternative N.
-fn pick(d: &Value, at: Option<usize>) -> &Value {
-    match at {
-        None => d,
-        Some(i) => &d["alternatives"][i],
+#[component]
+fn StageTable(
+    stages: Loaded<Stage>,
+    agents: Loaded<Agent>,
+    editing: RwSignal<Option<(Option<String>, StageDefinition)>>,
+    remove: Callback<String>,
+) -> impl IntoView {
+    let agent_name = move |id: &str| {
+        rows(agents).into_iter().find(|a| a.id == id).map(|a| a.definition.name).unwrap_or_else(|| id.to_owned())
+    };
+    let row = move |stage: Stage| {
+        let d = &stage.definition;
+        let agent = d.agent_id.as_deref().map(agent_name).unwrap_or_else(|| "no agent".into());
+        let ab = (!d.alternatives.is_empty())
+            .then(|| format!(" · A/B: {}", d.alternatives.iter().map(|a| format!("{} {}%", a.label, a.weight)).collect::<Vec<_>>().join(", ")));
+        let (stage_id, for_edit) = (stage.id.clone(), (Some(stage.id.clone()), stage.definition.clone()));
+        view! {
+            <tr>
+                <td><strong>{d.name.clone()}</strong><div class="muted">{d.description.clone()}</div></td>
+                <td>{channel_label(d.channel)}<div class="muted">{agent}{ab}</div></td>
+                <td class="actions">
+                    <button on:click=move |_| editing.set(Some(for_edit.clone()))>"Edit"</button>
+                    <button class="danger" on:click=move |_| remove.run(stage_id.clone())>"Delete"</button>
+                </td>
+            </tr>
+        }
+    };
+    view! {
+        <table class="grid" id="stage-table">
+            <thead><tr><th>"Name"</th><th>"Configs"</th><th></th></tr></thead>
+            <tbody>
+                <Transition fallback=|| ()>{move || rows(stages).into_iter().map(row).collect_view()}</Transition>
+            </tbody>
+        </table>
     }
 }
 
-fn set_in(draft: RwSignal<Value>, at: Option<usize>, key: &str, value: Value) {
-    draft.update(|d| {
-        let target = match at {
-            None => d,
-            Some(i) => &mut d["alternatives"][i],
-        };
-        target[key] = value;
-    });
+/// One way the draft reaches a contact: the stage's own (`None`) or
+/// alternative N's channel, agent and settings.
+fn choice<R>(d: &StageDefinition, at: Option<usize>, read: impl FnOnce(Channel, Option<&str>, &ChannelSettings) -> R) -> Option<R> {
+    match at {
+        None => Some(read(d.channel, d.agent_id.as_deref(), &d.settings)),
+        Some(i) => d.alternatives.get(i).map(|a| read(a.channel, a.agent_id.as_deref(), &a.settings)),
+    }
 }
 
-fn set_setting(draft: RwSignal<Value>, at: Option<usize>, key: &str, value: Value) {
-    draft.update(|d| {
-        let target = match at {
-            None => d,
-            Some(i) => &mut d["alternatives"][i],
-        };
-        if !target["settings"].is_object() {
-            target["settings"] = json!({});
-        }
-        target["settings"][key] = value;
-    });
-}
-
-/// Only the settings the channel takes, and none left blank.
-fn clean(choice: &Value) -> Value {
-    let (_, _, agent, required, optional) = channel(choice["channel"].as_str().unwrap_or(""));
-    let mut settings = Map::new();
-    if let Some(given) = choice["settings"].as_object() {
-        for (key, value) in given {
-            let shown = required.contains(&key.as_str()) || optional.contains(&key.as_str());
-            let blank = value.is_null() || value.as_str().is_some_and(|s| s.is_empty());
-            if shown && !blank {
-                settings.insert(key.clone(), value.clone());
+fn edit_choice(draft: RwSignal<StageDefinition>, at: Option<usize>, write: impl FnOnce(&mut Channel, &mut Option<String>, &mut ChannelSettings)) {
+    draft.update(|d| match at {
+        None => write(&mut d.channel, &mut d.agent_id, &mut d.settings),
+        Some(i) => {
+            if let Some(a) = d.alternatives.get_mut(i) {
+                write(&mut a.channel, &mut a.agent_id, &mut a.settings);
             }
         }
-    }
-    let agent_id = match (agent, choice["agent_id"].as_str()) {
-        (Agent::NotUsed, _) | (_, None | Some("")) => Value::Null,
-        (_, Some(id)) => json!(id),
-    };
-    json!({"channel": choice["channel"], "agent_id": agent_id, "settings": settings})
+    });
 }
 
-fn body(draft: &Value) -> Value {
-    let mut stage = clean(draft);
-    stage["name"] = draft["name"].clone();
-    stage["description"] = draft["description"].clone();
-    stage["alternatives"] = Value::Array(
-        items(&draft["alternatives"])
-            .iter()
-            .map(|alt| {
-                let mut out = clean(alt);
-                out["label"] = alt["label"].clone();
-                out["weight"] = json!(alt["weight"].as_u64().or_else(|| alt["weight"].as_str().and_then(|s| s.parse().ok())).unwrap_or(0));
-                out
-            })
-            .collect(),
-    );
+/// Only the settings the channel takes, none left empty; no agent where
+/// the channel takes none.
+fn clean(channel: Channel, agent_id: &mut Option<String>, settings: &mut ChannelSettings) {
+    if channel.rules().agent == AgentRule::NotUsed || agent_id.as_deref() == Some("") {
+        *agent_id = None;
+    }
+    for setting in ALL_SETTINGS {
+        if !channel.takes(setting) {
+            settings.set_text(setting, None);
+            if setting == Setting::EmailInputType {
+                settings.email_input_type = None;
+            }
+        } else if settings.text(setting) == Some("") {
+            settings.set_text(setting, None);
+        }
+    }
+}
+
+fn body(draft: &StageDefinition, ab: bool) -> StageDefinition {
+    let mut stage = draft.clone();
+    clean(stage.channel, &mut stage.agent_id, &mut stage.settings);
+    if !ab {
+        stage.alternatives.clear();
+    }
+    for alternative in &mut stage.alternatives {
+        clean(alternative.channel, &mut alternative.agent_id, &mut alternative.settings);
+    }
     stage
 }
 
 #[component]
 fn StageForm(
     campaign: String,
-    stage: Value,
-    agents: RwSignal<Vec<Value>>,
-    integrations: RwSignal<Vec<Value>>,
+    stage_id: Option<String>,
+    stage: StageDefinition,
+    agents: Loaded<Agent>,
+    integrations: Loaded<Integration>,
     done: Callback<()>,
 ) -> impl IntoView {
-    let stage_id = text(&stage, "id");
-    let is_new = stage_id.is_empty();
+    let is_new = stage_id.is_none();
+    let ab = RwSignal::new(!stage.alternatives.is_empty());
     let draft = RwSignal::new(stage);
     let problem = RwSignal::new(None::<Problem>);
-    let alternative_count = Memo::new(move |_| draft.with(|d| d["alternatives"].as_array().map_or(0, Vec::len)));
-    let ab = RwSignal::new(alternative_count.get_untracked() > 0);
-
-    let save = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let mut payload = draft.with_untracked(body);
-        if !ab.get_untracked() {
-            payload["alternatives"] = json!([]);
+    let save = Action::new_local(move |stage: &StageDefinition| {
+        let stage = stage.clone();
+        let path = match &stage_id {
+            None => format!("/api/campaigns/{}/stages", api::enc(&campaign)),
+            Some(id) => format!("/api/stages/{}", api::enc(id)),
+        };
+        async move {
+            if is_new { api::post::<Stage>(&path, &stage).await } else { api::put::<Stage>(&path, &stage).await }
         }
-        let (campaign, stage_id) = (campaign.clone(), stage_id.clone());
-        leptos::task::spawn_local(async move {
-            let reply = if is_new {
-                api::post(&format!("/api/campaigns/{campaign}/stages"), payload).await
-            } else {
-                api::put(&format!("/api/stages/{stage_id}"), payload).await
-            };
-            match reply {
-                Ok(_) => done.run(()),
-                Err(error) => problem.set(Some(error)),
-            }
-        });
+    });
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(_)) => done.run(()),
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        save.dispatch_local(draft.with_untracked(|d| body(d, ab.get_untracked())));
     };
-
     view! {
-        <form class="card form" id="stage-form" on:submit=save>
+        <form class="card form" id="stage-form" on:submit=submit>
             <h4>{if is_new { "Create stage" } else { "Edit stage" }}</h4>
             <label>"Name"
-                <input id="stage-name" prop:value=move || draft.with(|d| text(d, "name")) on:input=move |ev| set_in(draft, None, "name", json!(event_target_value(&ev)))/>
+                <input id="stage-name" prop:value=move || draft.with(|d| d.name.clone()) on:input=move |ev| draft.update(|d| d.name = event_target_value(&ev))/>
                 {field_errors(problem, "name".into())}
             </label>
             <label>"Description"
-                <textarea id="stage-description" prop:value=move || draft.with(|d| text(d, "description")) on:input=move |ev| set_in(draft, None, "description", json!(event_target_value(&ev)))></textarea>
+                <textarea id="stage-description" prop:value=move || draft.with(|d| d.description.clone()) on:input=move |ev| draft.update(|d| d.description = event_target_value(&ev))></textarea>
             </label>
             <ChannelFields draft at=None agents integrations problem/>
-            <div class="row">
-                <label class="toggle"><input type="checkbox" id="ab-toggle" prop:checked=move || ab.get() on:change=move |ev| ab.set(event_target_checked(&ev))/>"A/B testing"</label>
-                {move || ab.get().then(|| view! {
-                    <button type="button" id="add-alternative" on:click=move |_| draft.update(|d| {
-                        if !d["alternatives"].is_array() { d["alternatives"] = json!([]); }
-                        if let Some(list) = d["alternatives"].as_array_mut() {
-                            list.push(json!({"label": "", "weight": 10, "channel": "SIMULATED", "settings": {}}));
-                        }
-                    })>"+ Add"</button>
-                })}
-            </div>
-            {field_errors(problem, "alternatives".into())}
-            {move || ab.get().then(|| (0..alternative_count.get()).map(|i| {
-                let prefix = format!("alternatives[{i}].");
-                view! {
-                    <fieldset class="alternative">
-                        <legend>{format!("Alternative {}", i + 1)}</legend>
-                        <div class="row">
-                            <label>"Label"<input prop:value=move || draft.with(|d| text(&d["alternatives"][i], "label")) on:input=move |ev| set_in(draft, Some(i), "label", json!(event_target_value(&ev)))/>
-                                {field_errors(problem, format!("{prefix}label"))}</label>
-                            <label>"Weight (%)"<input type="number" min="1" max="100" prop:value=move || draft.with(|d| text(&d["alternatives"][i], "weight")) on:input=move |ev| set_in(draft, Some(i), "weight", json!(event_target_value(&ev)))/>
-                                {field_errors(problem, format!("{prefix}weight"))}</label>
-                            <button type="button" class="danger" on:click=move |_| draft.update(|d| { if let Some(list) = d["alternatives"].as_array_mut() { if i < list.len() { list.remove(i); } } })>"Remove"</button>
-                        </div>
-                        <ChannelFields draft at=Some(i) agents integrations problem/>
-                    </fieldset>
-                }
-            }).collect_view())}
+            <Alternatives draft ab agents integrations problem/>
             <div class="row">
                 <button type="submit" class="primary" id="save-stage">"Save"</button>
                 <button type="button" on:click=move |_| done.run(())>"Cancel"</button>
@@ -306,114 +260,163 @@ fn StageForm(
     }
 }
 
+/// The A/B toggle and each alternative: label, weight, channel and its settings.
+#[component]
+fn Alternatives(
+    draft: RwSignal<StageDefinition>,
+    ab: RwSignal<bool>,
+    agents: Loaded<Agent>,
+    integrations: Loaded<Integration>,
+    problem: RwSignal<Option<Problem>>,
+) -> impl IntoView {
+    let count = Memo::new(move |_| draft.with(|d| d.alternatives.len()));
+    let add = move |_| draft.update(|d| d.alternatives.push(Alternative {
+        label: String::new(),
+        weight: 10,
+        channel: Channel::Simulated,
+        agent_id: None,
+        settings: ChannelSettings::default(),
+    }));
+    view! {
+        <div class="row">
+            <label class="toggle"><input type="checkbox" id="ab-toggle" prop:checked=move || ab.get() on:change=move |ev| ab.set(event_target_checked(&ev))/>"A/B testing"</label>
+            {move || ab.get().then(|| view! { <button type="button" id="add-alternative" on:click=add>"+ Add"</button> })}
+        </div>
+        {field_errors(problem, "alternatives".into())}
+        {move || ab.get().then(|| (0..count.get()).map(|i| view! { <AlternativeFields draft i agents integrations problem/> }).collect_view())}
+    }
+}
+
+#[component]
+fn AlternativeFields(
+    draft: RwSignal<StageDefinition>,
+    i: usize,
+    agents: Loaded<Agent>,
+    integrations: Loaded<Integration>,
+    problem: RwSignal<Option<Problem>>,
+) -> impl IntoView {
+    let prefix = format!("alternatives[{i}].");
+    let read = move |f: fn(&Alternative) -> String| move || draft.with(|d| d.alternatives.get(i).map(f).unwrap_or_default());
+    let write = move |f: fn(&mut Alternative, String), value: String| draft.update(|d| if let Some(a) = d.alternatives.get_mut(i) { f(a, value) });
+    // The weight as typed; the draft holds the number it reads as.
+    let weight = RwSignal::new(read(|a| a.weight.to_string())());
+    view! {
+        <fieldset class="alternative">
+            <legend>{format!("Alternative {}", i + 1)}</legend>
+            <div class="row">
+                <label>"Label"<input prop:value=read(|a| a.label.clone()) on:input=move |ev| write(|a, v| a.label = v, event_target_value(&ev))/>
+                    {field_errors(problem, format!("{prefix}label"))}</label>
+                <label>"Weight (%)"<input type="number" min="1" max="100" prop:value=move || weight.get()
+                    on:input=move |ev| { let typed = event_target_value(&ev); write(|a, v| a.weight = v.trim().parse().unwrap_or(0), typed.clone()); weight.set(typed); }/>
+                    {field_errors(problem, format!("{prefix}weight"))}</label>
+                <button type="button" class="danger" on:click=move |_| draft.update(|d| { if i < d.alternatives.len() { d.alternatives.remove(i); } })>"Remove"</button>
+            </div>
+            <ChannelFields draft at=Some(i) agents integrations problem/>
+        </fieldset>
+    }
+}
+
 /// Channel, agent and the channel's own settings, for the stage (`at`
 /// None) or one of its alternatives.
 #[component]
 fn ChannelFields(
-    draft: RwSignal<Value>,
+    draft: RwSignal<StageDefinition>,
     at: Option<usize>,
-    agents: RwSignal<Vec<Value>>,
-    integrations: RwSignal<Vec<Value>>,
+    agents: Loaded<Agent>,
+    integrations: Loaded<Integration>,
     problem: RwSignal<Option<Problem>>,
 ) -> impl IntoView {
     let prefix = at.map(|i| format!("alternatives[{i}].")).unwrap_or_default();
-    let current = Memo::new(move |_| draft.with(|d| text(pick(d, at), "channel")));
     let id_prefix = at.map(|i| format!("alt{i}-")).unwrap_or_default();
-    let prefix_for_fields = prefix.clone();
-    let id_for_fields = id_prefix.clone();
+    let current = Memo::new(move |_| draft.with(|d| choice(d, at, |channel, _, _| channel)).unwrap_or(Channel::Simulated));
+    let (field_prefix, field_id) = (prefix.clone(), id_prefix.clone());
     view! {
         <label>"Channel"
-            <select id=format!("{id_prefix}stage-channel") prop:value=move || current.get() on:change=move |ev| set_in(draft, at, "channel", json!(event_target_value(&ev)))>
-                {CHANNELS.iter().map(|c| view! { <option value=c.0>{c.1}</option> }).collect_view()}
+            <select id=format!("{id_prefix}stage-channel") prop:value=move || current.get().as_str()
+                on:change=move |ev| edit_choice(draft, at, |c, _, _| *c = channel(&event_target_value(&ev)))>
+                {Channel::ALL.into_iter().map(|c| view! { <option value=c.as_str()>{channel_label(c)}</option> }).collect_view()}
             </select>
             {field_errors(problem, format!("{prefix}channel"))}
         </label>
         {move || {
-            let (value, _, agent, required, optional) = channel(&current.get());
-            let prefix = prefix_for_fields.clone();
-            let agent_field = (agent != Agent::NotUsed).then(|| {
-                let star = if agent == Agent::Required { " *" } else { "" };
-                view! {
-                    <label>{format!("Agent{star}")}
-                        <select id=format!("{id_for_fields}stage-agent") prop:value=move || draft.with(|d| text(pick(d, at), "agent_id"))
-                            on:change=move |ev| { let v = event_target_value(&ev); set_in(draft, at, "agent_id", if v.is_empty() { Value::Null } else { json!(v) }); }>
-                            <option value="">"— none —"</option>
-                            {move || agents.get().into_iter().map(|a| view! { <option value=text(&a, "id")>{format!("{} ({})", text(&a, "name"), text(&a, "status"))}</option> }).collect_view()}
-                        </select>
-                        {field_errors(problem, format!("{prefix}agent_id"))}
-                    </label>
-                }
+            let channel = current.get();
+            let rules = channel.rules();
+            let agent = (rules.agent != AgentRule::NotUsed).then(|| view! {
+                <AgentSelect draft at required=rules.agent == AgentRule::Required agents problem prefix=field_prefix.clone() id_prefix=field_id.clone()/>
             });
-            let settings = required.iter().map(|s| (*s, true)).chain(optional.iter().map(|s| (*s, false)))
-                .filter(|(s, _)| *s != "email_input_type")
-                .map(|(setting, required)| setting_input(draft, at, setting, required, value, integrations, problem, &prefix, &id_for_fields))
+            let settings = rules.required.iter().map(|s| (*s, true)).chain(rules.optional.iter().map(|s| (*s, false)))
+                .filter(|(s, _)| *s != Setting::EmailInputType)
+                .map(|(setting, required)| view! {
+                    <SettingInput draft at setting required channel integrations problem prefix=field_prefix.clone() id_prefix=field_id.clone()/>
+                })
                 .collect_view();
-            view! { {agent_field} <div class="settings">{settings}</div> }
+            view! { {agent} <div class="settings">{settings}</div> }
         }}
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn setting_input(
-    draft: RwSignal<Value>,
+#[component]
+fn AgentSelect(
+    draft: RwSignal<StageDefinition>,
     at: Option<usize>,
-    setting: &'static str,
     required: bool,
-    channel_value: &'static str,
-    integrations: RwSignal<Vec<Value>>,
+    agents: Loaded<Agent>,
     problem: RwSignal<Option<Problem>>,
-    prefix: &str,
-    id_prefix: &str,
-) -> AnyView {
+    prefix: String,
+    id_prefix: String,
+) -> impl IntoView {
+    let star = if required { " *" } else { "" };
+    let value = move || draft.with(|d| choice(d, at, |_, agent, _| agent.unwrap_or_default().to_owned()).unwrap_or_default());
+    let write = move |v: String| edit_choice(draft, at, |_, agent, _| *agent = (!v.is_empty()).then_some(v));
+    view! {
+        <label>{format!("Agent{star}")}
+            <select id=format!("{id_prefix}stage-agent") prop:value=value on:change=move |ev| write(event_target_value(&ev))>
+                <option value="">"— none —"</option>
+                {move || rows(agents).into_iter().map(|a| view! {
+                    <option value=a.id.clone()>{format!("{} ({})", a.definition.name, a.definition.status.as_str())}</option>
+                }).collect_view()}
+            </select>
+            {field_errors(problem, format!("{prefix}agent_id"))}
+        </label>
+    }
+}
+
+#[component]
+fn SettingInput(
+    draft: RwSignal<StageDefinition>,
+    at: Option<usize>,
+    setting: Setting,
+    required: bool,
+    channel: Channel,
+    integrations: Loaded<Integration>,
+    problem: RwSignal<Option<Problem>>,
+    prefix: String,
+    id_prefix: String,
+) -> impl IntoView {
     let label = format!("{}{}", setting_label(setting), if required { " *" } else { "" });
-    let errors = field_errors(problem, format!("{prefix}settings.{setting}"));
-    let dom_id = format!("{id_prefix}setting-{setting}");
-    let value = move || draft.with(|d| text(&pick(d, at)["settings"], setting));
-    let write = move |v: String| set_setting(draft, at, setting, json!(v));
+    let name = setting.name();
+    let errors = field_errors(problem, format!("{prefix}settings.{name}"));
+    let dom_id = format!("{id_prefix}setting-{name}");
+    let value = move || draft.with(|d| choice(d, at, |_, _, s| s.text(setting).unwrap_or_default().to_owned()).unwrap_or_default());
+    let write = move |v: String| edit_choice(draft, at, |_, _, s| s.set_text(setting, Some(v)));
     match setting {
-        "integration_id" => {
-            let kind = integration_kind(channel_value);
+        Setting::IntegrationId => {
+            let kind = channel.integration_kind();
+            let options = move || rows(integrations).into_iter().filter(|i| kind.is_none_or(|k| i.kind == k))
+                .map(|i| view! { <option value=i.id.clone()>{format!("{} ({})", i.name, i.kind.as_str())}</option> })
+                .collect_view();
             view! {
                 <label>{label}
                     <select id=dom_id prop:value=value on:change=move |ev| write(event_target_value(&ev))>
                         <option value="">"— none —"</option>
-                        {move || integrations.get().into_iter().filter(|i| kind.is_none_or(|k| text(i, "kind") == k))
-                            .map(|i| view! { <option value=text(&i, "id")>{format!("{} ({})", text(&i, "name"), text(&i, "kind"))}</option> }).collect_view()}
+                        {options}
                     </select>
                     {errors}
                 </label>
             }
             .into_any()
         }
-        "email_template" => {
-            let html = Memo::new(move |_| draft.with(|d| text(&pick(d, at)["settings"], "email_input_type") == "HTML"));
-            let preview = move || {
-                let template = value();
-                if html.get() {
-                    template
-                } else {
-                    let escaped = template.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\n', "<br>");
-                    // No inline style: the srcdoc document inherits the UI's CSP.
-                    format!("<div>{escaped}</div>")
-                }
-            };
-            view! {
-                <div class="email-template">
-                    <div class="row">
-                        <span>"Email input type"</span>
-                        <label class="toggle"><input type="radio" id=format!("{dom_id}-default") name=format!("{dom_id}-type") prop:checked=move || !html.get() on:change=move |_| set_setting(draft, at, "email_input_type", json!("DEFAULT"))/>"Default"</label>
-                        <label class="toggle"><input type="radio" id=format!("{dom_id}-html") name=format!("{dom_id}-type") prop:checked=move || html.get() on:change=move |_| set_setting(draft, at, "email_input_type", json!("HTML"))/>"HTML"</label>
-                    </div>
-                    <label>{label}
-                        <textarea id=dom_id rows="8" class:code=move || html.get() prop:value=value on:input=move |ev| write(event_target_value(&ev))></textarea>
-                        {errors}
-                    </label>
-                    <div class="preview-label">"Email template preview"</div>
-                    <iframe class="preview" sandbox="" title="Email template preview" srcdoc=preview></iframe>
-                </div>
-            }
-            .into_any()
-        }
+        Setting::EmailTemplate => view! { <EmailTemplate draft at label dom_id errors=errors.into_any()/> }.into_any(),
         _ => view! {
             <label>{label}
                 <input id=dom_id prop:value=value on:input=move |ev| write(event_target_value(&ev))/>
@@ -421,5 +424,39 @@ fn setting_input(
             </label>
         }
         .into_any(),
+    }
+}
+
+/// The Default/HTML toggle, the template and its live preview.
+#[component]
+fn EmailTemplate(draft: RwSignal<StageDefinition>, at: Option<usize>, label: String, dom_id: String, errors: AnyView) -> impl IntoView {
+    let html = Memo::new(move |_| draft.with(|d| choice(d, at, |_, _, s| s.email_input_type == Some(EmailInputType::Html)).unwrap_or(false)));
+    let value = move || draft.with(|d| choice(d, at, |_, _, s| s.email_template.clone().unwrap_or_default()).unwrap_or_default());
+    let write = move |v: String| edit_choice(draft, at, |_, _, s| s.email_template = Some(v));
+    let set_type = move |kind: EmailInputType| edit_choice(draft, at, |_, _, s| s.email_input_type = Some(kind));
+    let preview = move || {
+        let template = value();
+        if html.get() {
+            template
+        } else {
+            let escaped = template.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\n', "<br>");
+            // No inline style: the srcdoc document inherits the UI's CSP.
+            format!("<div>{escaped}</div>")
+        }
+    };
+    view! {
+        <div class="email-template">
+            <div class="row">
+                <span>"Email input type"</span>
+                <label class="toggle"><input type="radio" id=format!("{dom_id}-default") name=format!("{dom_id}-type") prop:checked=move || !html.get() on:change=move |_| set_type(EmailInputType::Default)/>"Default"</label>
+                <label class="toggle"><input type="radio" id=format!("{dom_id}-html") name=format!("{dom_id}-type") prop:checked=move || html.get() on:change=move |_| set_type(EmailInputType::Html)/>"HTML"</label>
+            </div>
+            <label>{label}
+                <textarea id=dom_id.clone() rows="8" class:code=move || html.get() prop:value=value on:input=move |ev| write(event_target_value(&ev))></textarea>
+                {errors}
+            </label>
+            <div class="preview-label">"Email template preview"</div>
+            <iframe class="preview" sandbox="" title="Email template preview" srcdoc=preview></iframe>
+        </div>
     }
 }

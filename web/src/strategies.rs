@@ -21,6 +21,13 @@ fn build_label(strategy: &Value) -> String {
     }
 }
 
+/// `/campaigns/:id/strategies`.
+#[component]
+pub fn StrategiesTab() -> impl IntoView {
+    let id = crate::campaign::open().id;
+    move || view! { <Strategies id=id.get()/> }
+}
+
 #[component]
 pub fn Strategies(id: String) -> impl IntoView {
     let strategies = RwSignal::new(Vec::<Value>::new());
@@ -123,7 +130,7 @@ fn Upload(campaign: String, on_uploaded: Callback<String>) -> impl IntoView {
         let body = json!({"name": name.get_untracked(), "type": kind.get_untracked(), "file_name": file_name.get_untracked(), "source": source.get_untracked()});
         let campaign = campaign.clone();
         leptos::task::spawn_local(async move {
-            match api::post(&format!("/api/campaigns/{campaign}/strategies"), body).await {
+            match api::post(&format!("/api/campaigns/{campaign}/strategies"), &body).await {
                 Ok(strategy) => {
                     problem.set(None);
                     name.set(String::new());
@@ -207,7 +214,7 @@ fn StrategyEditor(strategy_id: String, on_saved: Callback<()>) -> impl IntoView 
         let id = strategy_id.get_value();
         let body = json!({"source": code.get_untracked(), "file_name": file.get_untracked()});
         leptos::task::spawn_local(async move {
-            match api::put(&format!("/api/strategies/{id}"), body).await {
+            match api::put(&format!("/api/strategies/{id}"), &body).await {
                 Ok(value) => {
                     strategy.set(Some(value));
                     problem.set(None);

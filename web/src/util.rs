@@ -76,6 +76,7 @@ pub fn ProblemView(problem: Problem) -> impl IntoView {
     let errors = problem
         .errors
         .iter()
+        .flatten()
         .map(|e| {
             let at = match (e.line, e.column) {
                 (Some(l), Some(c)) => format!("line {l}, column {c}: "),

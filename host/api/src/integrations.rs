@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
-use stratagem_domain::{FieldError, Integration, IntegrationKind, JsonMap};
+use stratagem_domain::integration::{IntegrationUpdate as UpdateBody, NewIntegration as CreateBody};
+use stratagem_domain::{FieldError, Integration, JsonMap};
 use stratagem_engine::egress::EgressPolicy;
 use stratagem_store::IntegrationChanges;
 
@@ -18,29 +18,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/integrations", get(list).post(create))
         .route("/integrations/{id}", get(read).put(update).delete(remove))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    kind: IntegrationKind,
-    name: String,
-    #[serde(default)]
-    settings: JsonMap,
-    #[serde(default)]
-    secrets: JsonMap,
-}
-
-/// The kind cannot change: stages and agents chose the integration for it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateBody {
-    name: String,
-    #[serde(default)]
-    settings: JsonMap,
-    /// Secrets to set; the ones left out keep their value.
-    #[serde(default)]
-    secrets: JsonMap,
 }
 
 /// The endpoints the engine will call must be public (see

@@ -6,6 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use stratagem_domain::contact_file::FileError;
+use stratagem_domain::problem::Problem;
 use stratagem_domain::FieldError;
 use stratagem_services::dry_run::DryRunError;
 use stratagem_services::exports::ExportError;
@@ -63,23 +64,6 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    line: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    column: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    allowed: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
-}
-
 impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
@@ -124,15 +108,15 @@ impl IntoResponse for ApiError {
         };
         let kind = format!("/problems/{slug}");
         let body = Problem {
-            kind: &kind,
-            title,
+            kind,
+            title: title.to_owned(),
             status: status.as_u16(),
             detail: self.to_string(),
             line: position.as_ref().map(|p| p.line),
             column: position.as_ref().and_then(|p| p.column),
-            allowed,
+            allowed: allowed.map(<[String]>::to_vec),
             errors: match &self {
-                ApiError::Invalid(errors) => Some(errors),
+                ApiError::Invalid(errors) => Some(errors.clone()),
                 _ => None,
             },
         };

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use stratagem_domain::stage::{ChannelSettings, EmailInputType};
 use stratagem_domain::template::{self, RenderedEmail, TemplateError};
-use stratagem_domain::{Channel, Contact, FieldError, Stage, StageDefinition};
+use stratagem_domain::{Channel, Contact, FieldError, Stage, StageDefinition, StageValidation};
 use stratagem_store::{Store, StoreError};
 
 use crate::auth::Tenant;

@@ -96,7 +96,7 @@ mod tests {
         std::fs::write(dir.path().join("style.css"), "body{}").expect("css");
         let (status, kind, body) = get(dir.path().into(), "/style.css").await;
         assert_eq!((status, kind.as_str(), body.as_str()), (StatusCode::OK, "text/css", "body{}"));
-        for path in ["/", "/campaigns/cmp_1"] {
+        for path in ["/", "/campaigns/cmp_1", "/campaigns/cmp_1/contacts/P1"] {
             let (status, _, body) = get(dir.path().into(), path).await;
             assert_eq!((status, body.as_str()), (StatusCode::OK, "<html>app</html>"), "{path}");
         }

@@ -175,6 +175,24 @@ async fn works_when_a_user_runs_a_campaign_through_the_web_ui() {
 /// Typed into the LLM integration's `api_key`; the page never shows it.
 const SECRET: &str = "sk-ui-test-NEVER-SHOWN-4242";
 
+/// Collects every Content-Security-Policy violation of the page from here
+/// on (an inline style or script the policy blocks); a reload forgets them.
+async fn watch_csp(ui: &Ui) {
+    ui.client
+        .execute(
+            "window.cspViolations = []; document.addEventListener('securitypolicyviolation', \
+             e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI)); return true;",
+            vec![],
+        )
+        .await
+        .expect("listen for CSP violations");
+}
+
+async fn assert_no_csp_violations(ui: &Ui) {
+    let violations = ui.client.execute("return window.cspViolations || [];", vec![]).await.expect("CSP violations");
+    assert_eq!(violations, serde_json::json!([]), "the Content-Security-Policy blocked something");
+}
+
 async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     // Sign in: a wrong key shows the API's 401 detail.
     ui.client.goto(base).await.expect("open the UI");
@@ -187,14 +205,7 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#campaign-list", 20, |t| t.contains("No running campaigns")).await;
     // The app booted under the Content-Security-Policy; from here on, any
     // violation (an inline style or script the policy blocks) is collected.
-    ui.client
-        .execute(
-            "window.cspViolations = []; document.addEventListener('securitypolicyviolation', \
-             e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI)); return true;",
-            vec![],
-        )
-        .await
-        .expect("listen for CSP violations");
+    watch_csp(ui).await;
 
     // Integrations: an LLM endpoint. Its missing setting is named under the
     // input; its secret is write-only and never comes back to the page.
@@ -355,6 +366,16 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#contact-results", 20, |t| t.contains("ResultFlag") && t.contains("ResultDatetime")).await;
     ui.shot("08-communication-history").await.expect("shot");
 
+    // The history has its own URL: reloading it shows the same screen.
+    let url = ui.client.current_url().await.expect("url");
+    assert!(url.path().starts_with("/campaigns/") && url.path().ends_with("/contacts/M1"), "{url}");
+    assert_no_csp_violations(ui).await;
+    ui.client.refresh().await.expect("reload the history");
+    watch_csp(ui).await;
+    ui.text_until("#history", 30, |t| t.contains("MISSED") && t.contains("COMPLETED")).await;
+    ui.text_until("#campaign-title", 20, |t| t == "UI collections").await;
+    ui.find("#tab-contacts.active").await;
+
     // Analytics: the overview and the charts, or the API's own error where
     // this build has no analytics endpoints.
     ui.click("#tab-analytics").await;
@@ -375,6 +396,12 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     ui.shot("09-analytics").await.expect("shot");
+    // Back returns to the history the tab was left from; Forward to the analytics.
+    ui.client.back().await.expect("back");
+    ui.text_until("#history", 20, |t| t.contains("MISSED")).await;
+    assert!(ui.client.current_url().await.expect("url").path().ends_with("/contacts/M1"));
+    ui.client.forward().await.expect("forward");
+    ui.find("#tile-total, #overview-problem").await;
 
     // Deep Analysis of the panel: no YAML yet, so no run and no metrics.
     ui.click("#view-deep-analysis").await;
@@ -430,8 +457,7 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.shot("12-phone-campaign").await.expect("shot");
     ui.client.set_window_size(1280, 1400).await.expect("desktop width");
 
-    let violations = ui.client.execute("return window.cspViolations || [];", vec![]).await.expect("CSP violations");
-    assert_eq!(violations, serde_json::json!([]), "the Content-Security-Policy blocked something");
+    assert_no_csp_violations(ui).await;
 
     // Signing out forgets the key.
     ui.click("#sign-out").await;

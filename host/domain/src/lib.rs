@@ -10,68 +10,25 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub mod agent;
 pub mod analytics;
-pub mod campaign;
 pub mod contact_file;
-pub mod integration;
-pub mod objects;
 pub mod stage;
 pub mod template;
+
+// Shared with the web app: see stratagem-types.
+pub use stratagem_types::{agent, campaign, integration, objects, problem};
+pub use stratagem_types::{is_valid_name, FieldError, JsonMap, ResultField};
 
 pub use agent::{Agent, AgentDefinition, AgentStatus};
 pub use campaign::{Campaign, CampaignStatus};
 pub use integration::{Integration, IntegrationKind};
-pub use stage::{Channel, Stage, StageDefinition};
-
-/// One problem with one field of a request, e.g. `settings.email_subject`:
-/// "is required for channel EMAIL_NOTIFICATION".
-/// Fields of an uploaded file also carry where they are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into(), line: None, column: None }
-    }
-}
+pub use stage::{Channel, Stage, StageDefinition, StageValidation};
 
 impl From<analytics::AnalyticsError> for FieldError {
     fn from(error: analytics::AnalyticsError) -> Self {
         Self { field: error.path, message: error.message, line: Some(error.line), column: Some(error.column) }
     }
 }
-
-impl std::fmt::Display for FieldError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.line, self.column) {
-            (Some(line), Some(column)) => write!(f, "line {line}, column {column}: ")?,
-            (Some(line), None) => write!(f, "line {line}: ")?,
-            _ => {}
-        }
-        if self.field.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.field, self.message)
-        }
-    }
-}
-
-/// A name as the API takes it: not blank, and at most `max` characters as
-/// sent (it is stored trimmed). The OpenAPI document states the same rule.
-pub fn is_valid_name(text: &str, max: usize) -> bool {
-    !text.trim().is_empty() && text.chars().count() <= max
-}
-
-/// A JSON object: campaign parameters, internal data, results.
-pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
 /// A campaign subject (`object_id`) and the person to reach.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,15 +175,6 @@ pub struct Message {
     pub communication_id: Option<String>,
 }
 
-/// A custom campaign result field (Settings > Campaign Results).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResultField {
-    pub code: String,
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-}
 
 /// The campaign a strategy hook runs for.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -31,7 +31,7 @@ impl AgentStatus {
 
 /// A named way for the agent to talk through an integration ("Agent
 /// channel" in a stage).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentChannel {
     pub name: String,
@@ -39,7 +39,7 @@ pub struct AgentChannel {
 }
 
 /// The agent's settings as the API accepts and stores them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentDefinition {
     pub name: String,
@@ -92,7 +92,7 @@ impl AgentDefinition {
 }
 
 /// An agent as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
     pub id: String,
     #[serde(flatten)]

@@ -23,9 +23,9 @@ pub enum IntegrationKind {
     Llm,
 }
 
-/// How a setting's value is checked.
+/// How a setting's value is checked (and which input the web form shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Value {
+pub enum FieldKind {
     Text,
     Port,
     Url,
@@ -33,13 +33,15 @@ enum Value {
     OneOf(&'static [&'static str]),
 }
 
-struct Field {
-    name: &'static str,
-    value: Value,
-    required: bool,
+/// One setting or secret of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub value: FieldKind,
+    pub required: bool,
 }
 
-const fn req(name: &'static str, value: Value) -> Field {
+const fn req(name: &'static str, value: FieldKind) -> Field {
     Field {
         name,
         value,
@@ -47,7 +49,7 @@ const fn req(name: &'static str, value: Value) -> Field {
     }
 }
 
-const fn opt(name: &'static str, value: Value) -> Field {
+const fn opt(name: &'static str, value: FieldKind) -> Field {
     Field {
         name,
         value,
@@ -88,8 +90,8 @@ impl IntegrationKind {
 
     /// Readable settings. `api_base_url` overrides the provider's public
     /// endpoint (a regional host, or a local server in tests).
-    fn settings(self) -> &'static [Field] {
-        use Value::*;
+    pub fn settings(self) -> &'static [Field] {
+        use FieldKind::*;
         match self {
             Self::Smtp => {
                 const {
@@ -159,8 +161,8 @@ impl IntegrationKind {
     }
 
     /// Write-only values.
-    fn secrets(self) -> &'static [Field] {
-        use Value::*;
+    pub fn secrets(self) -> &'static [Field] {
+        use FieldKind::*;
         match self {
             // webhook_secret signs inbound mail of Email Communication.
             Self::Smtp => const { &[opt("password", Text), opt("webhook_secret", Text)] },
@@ -242,8 +244,8 @@ fn check(
     }
 }
 
-fn check_value(kind: Value, value: &serde_json::Value) -> Option<String> {
-    if kind == Value::Port {
+fn check_value(kind: FieldKind, value: &serde_json::Value) -> Option<String> {
+    if kind == FieldKind::Port {
         return match value.as_u64() {
             Some(1..=65535) => None,
             _ => Some(format!("must be a port number 1 to 65535, got {value}")),
@@ -259,14 +261,14 @@ fn check_value(kind: Value, value: &serde_json::Value) -> Option<String> {
         return Some("must be at most 64 KiB".into());
     }
     match kind {
-        Value::Url => match url_scheme(text) {
+        FieldKind::Url => match url_scheme(text) {
             Some("https" | "http") => None,
             _ => Some(format!("must be an http(s) URL, got `{text}`")),
         },
-        Value::Email if !looks_like_email(text) => {
+        FieldKind::Email if !looks_like_email(text) => {
             Some(format!("must be an email address, got `{text}`"))
         }
-        Value::OneOf(choices) if !choices.contains(&text) => Some(format!(
+        FieldKind::OneOf(choices) if !choices.contains(&text) => Some(format!(
             "must be one of {}, got `{text}`",
             choices.join(", ")
         )),
@@ -296,6 +298,31 @@ pub struct Integration {
     pub secrets_set: Vec<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `POST /api/integrations`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewIntegration {
+    pub kind: IntegrationKind,
+    pub name: String,
+    #[serde(default)]
+    pub settings: JsonMap,
+    #[serde(default)]
+    pub secrets: JsonMap,
+}
+
+/// `PUT /api/integrations/{id}`. The kind cannot change: stages and agents
+/// chose the integration for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationUpdate {
+    pub name: String,
+    #[serde(default)]
+    pub settings: JsonMap,
+    /// Secrets to set; the ones left out keep their value.
+    #[serde(default)]
+    pub secrets: JsonMap,
 }
 
 #[cfg(test)]

@@ -1,0 +1,439 @@
+//! Campaign stages: a step of the workflow tied to a channel and an agent,
+//! with the channel's own settings and optional A/B alternatives. The
+//! channel rules here are the one table both the service (which validates a
+//! stage with them in the domain crate) and the web form (which shows
+//! exactly those inputs) read.
+//!
+//! Which settings a channel takes, and which it requires, follow the spec's
+//! "Channel Configuration Examples" one channel at a time; a setting a
+//! channel does not use is an error rather than silently ignored, so a typo
+//! or a leftover from another channel is caught when the stage is saved.
+
+use serde::{Deserialize, Serialize};
+
+use crate::integration::IntegrationKind;
+
+/// The communication methods of the spec's "Available Channels", plus
+/// `SIMULATED`, which reaches no one and needs no account (demos, tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Channel {
+    EmailNotification,
+    EmailCommunication,
+    Human,
+    Infobip,
+    #[serde(rename = "MESSAGEBIRD_WHATSAPP")]
+    MessageBirdWhatsapp,
+    #[serde(rename = "MESSAGEBIRD_WEBHOOK")]
+    MessageBirdWebhook,
+    /// WhatsApp Business through Meta's Cloud API.
+    Whatsapp,
+    MobilePush,
+    Telegram,
+    Sip,
+    Twilio,
+    NoCommunication,
+    Simulated,
+}
+
+/// A channel-specific setting of a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    IntegrationId,
+    AgentChannel,
+    AgentRole,
+    EmailSubject,
+    EmailInputType,
+    EmailTemplate,
+    StartPhrase,
+    StartState,
+    ProjectId,
+    Version,
+    TemplateName,
+}
+
+impl Setting {
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::IntegrationId => "integration_id",
+            Setting::AgentChannel => "agent_channel",
+            Setting::AgentRole => "agent_role",
+            Setting::EmailSubject => "email_subject",
+            Setting::EmailInputType => "email_input_type",
+            Setting::EmailTemplate => "email_template",
+            Setting::StartPhrase => "start_phrase",
+            Setting::StartState => "start_state",
+            Setting::ProjectId => "project_id",
+            Setting::Version => "version",
+            Setting::TemplateName => "template_name",
+        }
+    }
+}
+
+/// Whether a channel needs an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentRule {
+    Required,
+    Optional,
+    NotUsed,
+}
+
+/// What a channel takes: its agent rule, required and optional settings.
+pub struct ChannelRules {
+    pub agent: AgentRule,
+    pub required: &'static [Setting],
+    pub optional: &'static [Setting],
+}
+
+impl Channel {
+    pub const ALL: [Channel; 13] = [
+        Channel::EmailNotification,
+        Channel::EmailCommunication,
+        Channel::Human,
+        Channel::Infobip,
+        Channel::MessageBirdWhatsapp,
+        Channel::MessageBirdWebhook,
+        Channel::Whatsapp,
+        Channel::MobilePush,
+        Channel::Telegram,
+        Channel::Sip,
+        Channel::Twilio,
+        Channel::NoCommunication,
+        Channel::Simulated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::EmailNotification => "EMAIL_NOTIFICATION",
+            Channel::EmailCommunication => "EMAIL_COMMUNICATION",
+            Channel::Human => "HUMAN",
+            Channel::Infobip => "INFOBIP",
+            Channel::MessageBirdWhatsapp => "MESSAGEBIRD_WHATSAPP",
+            Channel::MessageBirdWebhook => "MESSAGEBIRD_WEBHOOK",
+            Channel::Whatsapp => "WHATSAPP",
+            Channel::MobilePush => "MOBILE_PUSH",
+            Channel::Telegram => "TELEGRAM",
+            Channel::Sip => "SIP",
+            Channel::Twilio => "TWILIO",
+            Channel::NoCommunication => "NO_COMMUNICATION",
+            Channel::Simulated => "SIMULATED",
+        }
+    }
+
+    /// The spec's required fields per channel; the optional ones are the
+    /// other fields its configuration example shows.
+    pub fn rules(self) -> ChannelRules {
+        use Setting::*;
+        let (agent, required, optional): (AgentRule, &'static [Setting], &'static [Setting]) =
+            match self {
+                Channel::EmailNotification => (
+                    AgentRule::Optional,
+                    &[IntegrationId, EmailSubject, EmailTemplate],
+                    &[EmailInputType],
+                ),
+                Channel::EmailCommunication => (
+                    AgentRule::Required,
+                    &[EmailSubject, EmailTemplate],
+                    &[IntegrationId, AgentChannel, EmailInputType],
+                ),
+                Channel::Human => (AgentRule::Optional, &[], &[AgentRole]),
+                Channel::Infobip => (
+                    AgentRule::Required,
+                    &[],
+                    &[IntegrationId, AgentChannel, StartPhrase],
+                ),
+                Channel::MessageBirdWhatsapp => (
+                    AgentRule::Required,
+                    &[ProjectId, Version, StartState],
+                    &[IntegrationId],
+                ),
+                Channel::MessageBirdWebhook => {
+                    (AgentRule::Required, &[], &[IntegrationId, AgentChannel])
+                }
+                Channel::Whatsapp => (
+                    AgentRule::Optional,
+                    &[StartState, TemplateName],
+                    &[IntegrationId],
+                ),
+                Channel::MobilePush => (AgentRule::Optional, &[], &[]),
+                Channel::Telegram => (
+                    AgentRule::Required,
+                    &[],
+                    &[IntegrationId, AgentChannel, StartPhrase],
+                ),
+                Channel::Sip => (AgentRule::Required, &[], &[IntegrationId]),
+                Channel::Twilio => (AgentRule::Required, &[StartState], &[IntegrationId]),
+                Channel::NoCommunication => (AgentRule::NotUsed, &[], &[]),
+                Channel::Simulated => (AgentRule::Optional, &[], &[]),
+            };
+        ChannelRules {
+            agent,
+            required,
+            optional,
+        }
+    }
+
+    /// Whether the channel takes a setting at all.
+    pub fn takes(self, setting: Setting) -> bool {
+        let rules = self.rules();
+        rules.required.contains(&setting) || rules.optional.contains(&setting)
+    }
+
+    /// The integration kind that carries this channel's credentials.
+    pub fn integration_kind(self) -> Option<IntegrationKind> {
+        match self {
+            Channel::EmailNotification | Channel::EmailCommunication => Some(IntegrationKind::Smtp),
+            Channel::Infobip => Some(IntegrationKind::Infobip),
+            Channel::MessageBirdWhatsapp | Channel::MessageBirdWebhook => {
+                Some(IntegrationKind::MessageBird)
+            }
+            Channel::Whatsapp => Some(IntegrationKind::WhatsappMeta),
+            Channel::MobilePush => Some(IntegrationKind::Fcm),
+            Channel::Telegram => Some(IntegrationKind::Telegram),
+            Channel::Sip => Some(IntegrationKind::Sip),
+            Channel::Twilio => Some(IntegrationKind::Twilio),
+            Channel::Human | Channel::NoCommunication | Channel::Simulated => None,
+        }
+    }
+
+    /// Two-way channels hold a conversation; the others end at delivery.
+    pub fn is_conversational(self) -> bool {
+        !matches!(
+            self,
+            Channel::EmailNotification | Channel::MobilePush | Channel::NoCommunication
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EmailInputType {
+    /// Rich text, wrapped in the default email layout.
+    #[default]
+    Default,
+    /// Raw HTML, sent exactly as written.
+    Html,
+}
+
+/// The channel-specific fields of a stage or an alternative. Every field is
+/// optional here; [`validate_channel`] says which ones a channel requires.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_input_type: Option<EmailInputType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_phrase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+}
+
+impl ChannelSettings {
+    /// Whether a setting has a value; blank text counts as missing.
+    pub fn has(&self, setting: Setting) -> bool {
+        let text = match setting {
+            Setting::EmailInputType => return self.email_input_type.is_some(),
+            Setting::IntegrationId => &self.integration_id,
+            Setting::AgentChannel => &self.agent_channel,
+            Setting::AgentRole => &self.agent_role,
+            Setting::EmailSubject => &self.email_subject,
+            Setting::EmailTemplate => &self.email_template,
+            Setting::StartPhrase => &self.start_phrase,
+            Setting::StartState => &self.start_state,
+            Setting::ProjectId => &self.project_id,
+            Setting::Version => &self.version,
+            Setting::TemplateName => &self.template_name,
+        };
+        text.as_deref().is_some_and(|text| !text.trim().is_empty())
+    }
+
+    /// A text setting's value (`None` for the email input type, which is
+    /// not text).
+    pub fn text(&self, setting: Setting) -> Option<&str> {
+        match setting {
+            Setting::EmailInputType => None,
+            Setting::IntegrationId => self.integration_id.as_deref(),
+            Setting::AgentChannel => self.agent_channel.as_deref(),
+            Setting::AgentRole => self.agent_role.as_deref(),
+            Setting::EmailSubject => self.email_subject.as_deref(),
+            Setting::EmailTemplate => self.email_template.as_deref(),
+            Setting::StartPhrase => self.start_phrase.as_deref(),
+            Setting::StartState => self.start_state.as_deref(),
+            Setting::ProjectId => self.project_id.as_deref(),
+            Setting::Version => self.version.as_deref(),
+            Setting::TemplateName => self.template_name.as_deref(),
+        }
+    }
+
+    /// Sets a text setting; the email input type is left as it is.
+    pub fn set_text(&mut self, setting: Setting, value: Option<String>) {
+        let slot = match setting {
+            Setting::EmailInputType => return,
+            Setting::IntegrationId => &mut self.integration_id,
+            Setting::AgentChannel => &mut self.agent_channel,
+            Setting::AgentRole => &mut self.agent_role,
+            Setting::EmailSubject => &mut self.email_subject,
+            Setting::EmailTemplate => &mut self.email_template,
+            Setting::StartPhrase => &mut self.start_phrase,
+            Setting::StartState => &mut self.start_state,
+            Setting::ProjectId => &mut self.project_id,
+            Setting::Version => &mut self.version,
+            Setting::TemplateName => &mut self.template_name,
+        };
+        *slot = value;
+    }
+
+    /// Set in the body at all, even blank: used to reject settings a
+    /// channel does not take.
+    pub fn is_present(&self, setting: Setting) -> bool {
+        match setting {
+            Setting::EmailInputType => self.email_input_type.is_some(),
+            Setting::IntegrationId => self.integration_id.is_some(),
+            Setting::AgentChannel => self.agent_channel.is_some(),
+            Setting::AgentRole => self.agent_role.is_some(),
+            Setting::EmailSubject => self.email_subject.is_some(),
+            Setting::EmailTemplate => self.email_template.is_some(),
+            Setting::StartPhrase => self.start_phrase.is_some(),
+            Setting::StartState => self.start_state.is_some(),
+            Setting::ProjectId => self.project_id.is_some(),
+            Setting::Version => self.version.is_some(),
+            Setting::TemplateName => self.template_name.is_some(),
+        }
+    }
+}
+
+/// Every setting, in the order forms show them.
+pub const ALL_SETTINGS: [Setting; 11] = [
+    Setting::IntegrationId,
+    Setting::AgentChannel,
+    Setting::AgentRole,
+    Setting::EmailSubject,
+    Setting::EmailInputType,
+    Setting::EmailTemplate,
+    Setting::StartPhrase,
+    Setting::StartState,
+    Setting::ProjectId,
+    Setting::Version,
+    Setting::TemplateName,
+];
+
+/// An A/B alternative: replaces the stage's default channel settings for
+/// `weight` percent of the contacts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alternative {
+    pub label: String,
+    #[serde(deserialize_with = "crate::objects::whole_number")]
+    pub weight: u32,
+    pub channel: Channel,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default, deserialize_with = "crate::objects::object")]
+    pub settings: ChannelSettings,
+}
+
+/// One way a stage reaches a contact: see [`StageDefinition::choices`].
+pub struct ChannelChoice<'a> {
+    pub field_prefix: String,
+    pub channel: Channel,
+    pub agent_id: Option<&'a str>,
+    pub settings: &'a ChannelSettings,
+}
+
+/// A stage as the API accepts it and stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageDefinition {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub channel: Channel,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default, deserialize_with = "crate::objects::object")]
+    pub settings: ChannelSettings,
+    /// A/B alternatives; empty means every contact gets the default.
+    #[serde(default, deserialize_with = "crate::objects::objects")]
+    pub alternatives: Vec<Alternative>,
+}
+
+/// A stage as the API shows it; `position` orders the Stages tab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub id: String,
+    pub campaign_id: String,
+    pub position: i64,
+    #[serde(flatten)]
+    pub definition: StageDefinition,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The label recorded on a communication that got the stage's default.
+pub const DEFAULT_LABEL: &str = "default";
+
+/// Weights are percentages of contacts taken from the default.
+pub const TOTAL_WEIGHT: u32 = 100;
+
+impl StageDefinition {
+    /// Every way the stage reaches a contact — its own channel settings,
+    /// then each alternative's — with the field prefix errors about it use
+    /// (`""`, `"alternatives[0]."`, …).
+    pub fn choices(&self) -> impl Iterator<Item = ChannelChoice<'_>> {
+        let own = ChannelChoice {
+            field_prefix: String::new(),
+            channel: self.channel,
+            agent_id: self.agent_id.as_deref(),
+            settings: &self.settings,
+        };
+        std::iter::once(own).chain(self.alternatives.iter().enumerate().map(|(index, alternative)| ChannelChoice {
+            field_prefix: format!("alternatives[{index}]."),
+            channel: alternative.channel,
+            agent_id: alternative.agent_id.as_deref(),
+            settings: &alternative.settings,
+        }))
+    }
+
+    /// Whether any of the stage's choices uses this agent.
+    pub fn uses_agent(&self, agent_id: &str) -> bool {
+        self.choices().any(|choice| choice.agent_id == Some(agent_id))
+    }
+
+    /// Whether any of the stage's choices sends through this integration.
+    pub fn uses_integration(&self, integration_id: &str) -> bool {
+        self.choices().any(|choice| choice.settings.integration_id.as_deref() == Some(integration_id))
+    }
+
+    /// The alternative a contact gets, or `None` for the default. Stable
+    /// for a contact (`key`, e.g. its object id) and stage across runs and
+    /// releases: FNV-1a, not std's hasher, whose output may change.
+    pub fn choose(&self, stage_id: &str, key: &str) -> Option<&Alternative> {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in stage_id.bytes().chain([0]).chain(key.bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let bucket = (hash % u64::from(TOTAL_WEIGHT)) as u32;
+        let mut upper = 0;
+        self.alternatives.iter().find(|alternative| {
+            upper += alternative.weight;
+            bucket < upper
+        })
+    }
+}

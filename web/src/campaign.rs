@@ -1,0 +1,130 @@
+//! One campaign's panel (`/campaigns/:id/…`): its status, polled and always
+//! visible, the status actions, the tabs as links, and the tab's route
+//! below them. The tabs read the campaign from [`Open`].
+
+use leptos::prelude::*;
+use leptos_router::components::Outlet;
+use leptos_router::hooks::{use_location, use_params_map};
+use serde_json::json;
+use stratagem_types::{Campaign, CampaignStatus};
+
+use crate::api::{self, Problem};
+use crate::campaigns::ListReload;
+use crate::util::ProblemView;
+
+/// The campaign of the URL, for the tabs below the panel.
+#[derive(Clone, Copy)]
+pub struct Open {
+    pub id: Memo<String>,
+    pub campaign: LocalResource<Result<Campaign, Problem>>,
+}
+
+pub fn open() -> Open {
+    expect_context()
+}
+
+/// The last campaign the service answered, if any.
+fn loaded(campaign: LocalResource<Result<Campaign, Problem>>) -> Option<Campaign> {
+    campaign.with(|reply| reply.as_ref().and_then(|r| r.as_ref().ok()).cloned())
+}
+
+#[component]
+pub fn CampaignPanel() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.with(|p| p.get("id").unwrap_or_default()));
+    let campaign = LocalResource::new(move || {
+        let path = format!("/api/campaigns/{}", api::enc(&id.get()));
+        async move { api::get::<Campaign>(&path).await }
+    });
+    provide_context(Open { id, campaign });
+    crate::util::every(3000, move || campaign.refetch());
+    // The engine moved it (FINISHED, ERROR): the list shows it too.
+    let list: ListReload = expect_context();
+    Effect::new(move |before: Option<Option<(String, CampaignStatus)>>| {
+        let now = loaded(campaign).map(|c| (c.id, c.status));
+        if let (Some(Some(before)), Some(now)) = (&before, &now) {
+            if before.0 == now.0 && before.1 != now.1 {
+                list.bump();
+            }
+        }
+        now
+    });
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || campaign.get().and_then(Result::err).map(|problem| view! { <ProblemView problem/> })}
+        </Transition>
+        <div class="panel-head">
+            <div>
+                <h2 id="campaign-title">{move || loaded(campaign).map(|c| c.name).unwrap_or_default()}</h2>
+                <p class="muted">{move || loaded(campaign).map(|c| c.description).unwrap_or_default()}</p>
+            </div>
+            <StatusBox campaign/>
+            <StatusActions id campaign/>
+        </div>
+        <TabLinks id/>
+        <Outlet/>
+    }
+}
+
+#[component]
+fn StatusBox(campaign: LocalResource<Result<Campaign, Problem>>) -> impl IntoView {
+    let status = move || loaded(campaign).map(|c| c.status.as_str()).unwrap_or_default();
+    view! {
+        <div class="status-box">
+            <span id="campaign-status" class=move || format!("badge big status-{}", status())>{status}</span>
+            {move || loaded(campaign).and_then(|c| c.error_reason).filter(|r| !r.is_empty())
+                .map(|reason| view! { <div class="field-error">{reason}</div> })}
+        </div>
+    }
+}
+
+/// Configure / Start / Stop; a 409 shows its detail and the allowed statuses.
+#[component]
+fn StatusActions(id: Memo<String>, campaign: LocalResource<Result<Campaign, Problem>>) -> impl IntoView {
+    let list: ListReload = expect_context();
+    let change = Action::new_local(move |status: &CampaignStatus| {
+        let path = format!("/api/campaigns/{}/status", api::enc(&id.get_untracked()));
+        let body = json!({ "status": status });
+        async move { api::post::<Campaign>(&path, &body).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(updated)) = change.value().get() {
+            campaign.set(Some(Ok(updated)));
+            list.bump();
+        }
+    });
+    let problem = move || change.value().get().and_then(Result::err).map(|problem| view! { <ProblemView problem/> });
+    view! {
+        <div class="actions">
+            <button id="action-configure" on:click=move |_| { change.dispatch_local(CampaignStatus::Configured); }>"Configure"</button>
+            <button id="action-start" class="primary" on:click=move |_| { change.dispatch_local(CampaignStatus::Running); }>"Start"</button>
+            <button id="action-stop" on:click=move |_| { change.dispatch_local(CampaignStatus::Stopped); }>"Stop"</button>
+        </div>
+        <div id="status-problem">{problem}</div>
+    }
+}
+
+const TABS: [(&str, &str, &str); 5] = [
+    ("analytics", "Analytics", "tab-analytics"),
+    ("stages", "Stages", "tab-stages"),
+    ("strategies", "Strategies", "tab-strategies"),
+    ("contacts", "Contacts", "tab-contacts"),
+    ("settings", "Settings", "tab-settings"),
+];
+
+#[component]
+fn TabLinks(id: Memo<String>) -> impl IntoView {
+    let location = use_location();
+    let links = TABS.map(|(tab, label, dom_id)| {
+        let href = move || format!("/campaigns/{}/{tab}", id.get());
+        // `/campaigns/:id` itself shows the first tab.
+        let active = move || {
+            location.pathname.with(|path| {
+                let rest = path.strip_prefix(&format!("/campaigns/{}", id.get())).unwrap_or_default();
+                rest.trim_start_matches('/').split('/').next() == Some(tab) || (tab == "analytics" && rest.trim_matches('/').is_empty())
+            })
+        };
+        view! { <a id=dom_id class="button" class:active=active href=href>{label}</a> }
+    });
+    view! { <div class="tabs" role="tablist">{links.into_iter().collect_view()}</div> }
+}
