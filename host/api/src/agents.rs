@@ -10,8 +10,12 @@ use stratagem_domain::{Agent, AgentDefinition, AgentStatus, FieldError, Integrat
 use stratagem_store::{Store, StoreError};
 
 use crate::auth::Tenant;
-use crate::problem::{check, ApiError, ApiResult};
+use crate::problem::{check, ApiError, ApiResult, Problem};
 use crate::{AppState, Body, Query};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, read, update, remove))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/agents", get(list).post(create)).route("/agents/{id}", get(read).put(update).delete(remove))
@@ -46,12 +50,17 @@ async fn validate(store: &Store, tenant: &str, definition: &AgentDefinition) -> 
     check(errors)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// only agents in this status
+    #[param(value_type = Option<AgentStatus>)]
     status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/agents", operation_id = "listAgents", tag = "agents", summary = "List AI agents",
+    params(ListQuery), responses((status = 200, description = "The agents", body = Vec<Agent>)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Query(query): Query<ListQuery>) -> ApiResult<Json<Vec<Agent>>> {
     let status = match query.status.as_deref() {
         None => None,
@@ -63,6 +72,9 @@ async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Query(query
     Ok(Json(state.store.list_agents(&tenant, status).await?))
 }
 
+#[utoipa::path(post, path = "/agents", operation_id = "createAgent", tag = "agents", summary = "Create an AI agent; 422 names integrations that do not exist or do not fit",
+    request_body = AgentDefinition,
+    responses((status = 201, description = "The agent", body = Agent), (status = 400, response = Problem), (status = 422, response = Problem)))]
 async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -72,10 +84,15 @@ async fn create(
     Ok((StatusCode::CREATED, Json(state.store.create_agent(&tenant, &definition).await?)))
 }
 
+#[utoipa::path(get, path = "/agents/{id}", operation_id = "readAgent", tag = "agents", summary = "Read an agent",
+    responses((status = 200, description = "The agent", body = Agent), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
     Ok(Json(state.store.agent(&tenant, &id).await?))
 }
 
+#[utoipa::path(put, path = "/agents/{id}", operation_id = "updateAgent", tag = "agents", summary = "Replace an agent's definition; validated as on create",
+    request_body = AgentDefinition,
+    responses((status = 200, description = "The agent", body = Agent), (status = 400, response = Problem), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn update(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -87,6 +104,8 @@ async fn update(
     Ok(Json(state.store.update_agent(&tenant, &id, &definition).await?))
 }
 
+#[utoipa::path(delete, path = "/agents/{id}", operation_id = "deleteAgent", tag = "agents", summary = "Delete an agent (409 while a stage uses it)",
+    responses((status = 204, description = "Deleted"), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.store.agent(&tenant, &id).await?;
     let users: Vec<String> = state

@@ -20,8 +20,12 @@ use stratagem_domain::FieldError;
 use stratagem_store::{DistributionKey, Overview};
 
 use crate::auth::Tenant;
-use crate::problem::{body_error, ApiError, ApiResult, Position};
+use crate::problem::{body_error, ApiError, ApiResult, Position, Problem};
 use crate::{AppState, Query};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(read, upload, overview, distribution, download))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,22 +35,52 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/analytics/distribution", get(distribution))
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/analytics/overview", operation_id = "analyticsOverview", tag = "analytics",
+    summary = "Metrics overview. total_contacts: the campaign's contacts. processed_contacts: contacts with a final result or with a communication whose session ended (including MISSED). completed_contacts: ResultFlag true or false. successful_contacts: ResultFlag true. completion_rate = completed / total; success_rate = successful / completed (0 when the divisor is 0). by_stage: contacts per current stage with how many are successful. by_alternative: sent communications per stage and A/B label (`default` for the stage's own settings) with how many belong to successful contacts",
+    responses((status = 200, description = "The overview", body = Object), (status = 404, response = Problem)))]
 async fn overview(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<Overview>> {
     Ok(Json(state.store.campaign_overview(&tenant, &campaign).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DistributionQuery {
+    #[param(schema_with = by_schema)]
     by: String,
     #[serde(default)]
+    #[param(schema_with = period_schema)]
     period: Option<String>,
+    /// default: 29 days before `to`
     #[serde(default)]
+    #[param(value_type = Option<String>, format = Date)]
     from: Option<NaiveDate>,
+    /// default: today in `tz`; inclusive
     #[serde(default)]
+    #[param(value_type = Option<String>, format = Date)]
     to: Option<NaiveDate>,
+    /// IANA time zone, e.g. Europe/Berlin
     #[serde(default)]
+    #[param(schema_with = tz_schema)]
     tz: Option<String>,
+}
+
+fn by_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).enum_values(Some(["stage", "status"]))
+}
+
+fn period_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["day", "week", "month"]))
+        .default(Some("day".into()))
+}
+
+fn tz_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+        .default(Some("UTC".into()))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -75,13 +109,14 @@ impl Period {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Bucket {
     start: NaiveDate,
+    /// key (a stage name or a status) → communications
     counts: BTreeMap<String, i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Distribution {
     by: &'static str,
     period: &'static str,
@@ -94,6 +129,10 @@ struct Distribution {
 /// Most buckets one request may ask for (a year and a month of days).
 const MAX_BUCKETS: usize = 400;
 
+#[utoipa::path(get, path = "/campaigns/{id}/analytics/distribution", operation_id = "analyticsDistribution", tag = "analytics",
+    summary = "Stage or Status Distribution by Period: the campaign's communications counted by stage name (by=stage) or status (by=status), bucketed by the local day, week (from Monday) or month of their start in the time zone `tz`. 422 when `from` is after `to`, or the range has more than 400 buckets",
+    params(DistributionQuery),
+    responses((status = 200, description = "The buckets", body = Distribution), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn distribution(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -175,6 +214,10 @@ fn parse(yaml: &str) -> ApiResult<AnalyticsDefinition> {
     analytics::parse(yaml).map_err(|errors| ApiError::Invalid(errors.0.into_iter().map(FieldError::from).collect()))
 }
 
+#[utoipa::path(put, path = "/campaigns/{id}/analytics", operation_id = "uploadAnalytics", tag = "analytics",
+    summary = "Upload the YAML analytics file (the body is the file, UTF-8, at most 1 MiB). 422 lists every problem in `errors` with line and column; a rejected file leaves the previous one in place. Format: examples/analytics/debt-collection.yaml",
+    request_body(content = String, content_type = "application/yaml"),
+    responses((status = 200, description = "The parsed definition", body = Object), (status = 400, response = Problem), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn upload(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -189,6 +232,9 @@ async fn upload(
     Ok(Json(AnalyticsView { uploaded_at, definition }))
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/analytics", operation_id = "readAnalytics", tag = "analytics",
+    summary = "The campaign's YAML analytics file, parsed: depth_days and metrics (404 when none is uploaded; 422 when the stored file no longer parses)",
+    responses((status = 200, description = "The parsed definition", body = Object), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<AnalyticsView>> {
     let (yaml, uploaded_at) =
         state.store.analytics_yaml(&tenant, &campaign).await?.ok_or(ApiError::NotFound("YAML analytics file"))?;
@@ -197,6 +243,9 @@ async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campai
     Ok(Json(AnalyticsView { uploaded_at, definition: parse(&yaml)? }))
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/analytics/yaml", operation_id = "downloadAnalytics", tag = "analytics",
+    summary = "Download the YAML analytics file as uploaded",
+    responses((status = 200, description = "The file", body = String, content_type = "application/yaml"), (status = 404, response = Problem)))]
 async fn download(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

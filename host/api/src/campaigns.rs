@@ -6,12 +6,17 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde_json::json;
 use stratagem_domain::{Campaign, CampaignStatus, FieldError, IntegrationKind, ResultField};
 use stratagem_store::{NewCampaign, StoreError};
 
 use crate::auth::Tenant;
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::{ApiError, ApiResult, Problem};
 use crate::{AppState, Body, Query};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, read, update, set_status))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -20,14 +25,19 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/status", post(set_status))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Overdue invoices, November", "description": "Reminders before the second notice", "result_fields": [{"code": "PromiseDate", "name": "Promised payment date"}]}))]
 #[serde(deny_unknown_fields)]
 struct CampaignBody {
+    #[schema(schema_with = crate::openapi::name_200)]
     name: String,
     #[serde(default)]
     description: String,
+    /// An LLM integration: the OpenAI-compatible endpoint agents, result
+    /// extraction and Deep Analysis use.
     #[serde(default)]
     llm_integration_id: Option<String>,
+    /// The model on that endpoint; the integration's default_model if null.
     #[serde(default)]
     llm_model: Option<String>,
     #[serde(default, deserialize_with = "stratagem_domain::objects::objects")]
@@ -76,9 +86,12 @@ async fn check_llm(state: &AppState, tenant: &str, campaign: &NewCampaign) -> Ap
     Err(ApiError::Invalid(vec![FieldError::new("llm_integration_id", problem)]))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// only campaigns in this status
+    #[param(value_type = Option<CampaignStatus>)]
     status: Option<String>,
 }
 
@@ -89,6 +102,8 @@ fn parse_status(text: &str) -> ApiResult<CampaignStatus> {
     })
 }
 
+#[utoipa::path(get, path = "/campaigns", operation_id = "listCampaigns", tag = "campaigns", summary = "List campaigns",
+    params(ListQuery), responses((status = 200, description = "The campaigns", body = Vec<Campaign>)))]
 async fn list(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -98,6 +113,9 @@ async fn list(
     Ok(Json(state.store.list_campaigns(&tenant, status).await?))
 }
 
+#[utoipa::path(post, path = "/campaigns", operation_id = "createCampaign", tag = "campaigns", summary = "Create a campaign (status CREATED)",
+    request_body = CampaignBody,
+    responses((status = 201, description = "The campaign", body = Campaign), (status = 400, response = Problem), (status = 422, response = Problem)))]
 async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -108,10 +126,15 @@ async fn create(
     Ok((StatusCode::CREATED, Json(state.store.create_campaign(&tenant, campaign).await?)))
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}", operation_id = "readCampaign", tag = "campaigns", summary = "Read a campaign",
+    responses((status = 200, description = "The campaign", body = Campaign), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Campaign>> {
     Ok(Json(state.store.campaign(&tenant, &id).await?))
 }
 
+#[utoipa::path(put, path = "/campaigns/{id}", operation_id = "updateCampaign", tag = "campaigns",
+    summary = "Update name, description, LLM and result fields; validated as on create", request_body = CampaignBody,
+    responses((status = 200, description = "The campaign", body = Campaign), (status = 400, response = Problem), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn update(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -131,6 +154,45 @@ struct StatusBody {
     reason: Option<String>,
 }
 
+/// `StatusChange` in the document: written out, because its rule (ERROR
+/// needs a reason) joins two fields, which a derive cannot say.
+impl utoipa::PartialSchema for StatusBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        let reason = ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]))
+            .description(Some("why: required (not empty) for ERROR"));
+        let object = ObjectBuilder::new()
+            .property("status", utoipa::openapi::Ref::from_schema_name("CampaignStatus"))
+            .required("status")
+            .property("reason", reason)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .examples([json!({"status": "ERROR", "reason": "the contact file had the wrong amounts"})])
+            .build();
+        let object = stratagem_domain::openapi::with_keyword(object, "if", json!({"properties": {"status": {"const": "ERROR"}}}));
+        let object = stratagem_domain::openapi::with_keyword(
+            object,
+            "then",
+            json!({"required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1}}}),
+        );
+        stratagem_domain::openapi::into_schema(object)
+    }
+}
+
+impl utoipa::ToSchema for StatusBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "StatusChange".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push(("CampaignStatus".into(), <CampaignStatus as utoipa::PartialSchema>::schema()));
+    }
+}
+
+#[utoipa::path(post, path = "/campaigns/{id}/status", operation_id = "setCampaignStatus", tag = "campaigns",
+    summary = "Move through CREATED → CONFIGURED → RUNNING ⇄ STOPPED → FINISHED (or ERROR with a reason); 409 names the allowed statuses in `allowed`",
+    request_body = StatusBody,
+    responses((status = 200, description = "The campaign", body = Campaign), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn set_status(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

@@ -17,12 +17,16 @@ use stratagem_services::imports::ContactFile;
 use stratagem_store::{ContactFilter, ContactSummary, ImportJob, SessionRecord, StoredContact};
 
 use crate::auth::Tenant;
-use crate::problem::{read_body_within, ApiError, ApiResult};
+use crate::problem::{read_body_within, ApiError, ApiResult, Problem};
 use crate::{AppState, Query, IMPORT_LIMIT_BYTES};
 
 /// How long a contact file may take to arrive: its import's slot is held
 /// meanwhile. 512 MiB in 15 minutes is 0.6 MB/s.
 pub(crate) const UPLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(import, import_job, list, export, read))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,14 +37,21 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/contacts/{object_id}", get(read))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ImportQuery {
     /// `csv` or `jsonl`; detected from the content type and body otherwise.
+    #[param(schema_with = crate::openapi::file_format)]
     format: Option<String>,
     file_name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/imports", operation_id = "importContacts", tag = "contacts",
+    summary = format!("Import contacts from CSV or JSON Lines (the body is the file, at most 512 MiB); runs DATA_LOAD per row. 422 with line/column for a file that cannot be read at all; 409 when the campaign is FINISHED; 429 when the node already has {} imports in progress", stratagem_services::imports::IMPORTS_AT_ONCE),
+    params(ImportQuery),
+    request_body(description = "The contact file: CSV with a header row, or JSON Lines of Contact", content((String = "text/csv"), (String = "application/x-ndjson"))),
+    responses((status = 202, description = "The import job", body = Object), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
 async fn import(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -77,27 +88,40 @@ pub(crate) fn contact_file(bytes: Bytes, format: Option<String>, file_name: Opti
     ContactFile { bytes, format, file_name, content_type }
 }
 
+#[utoipa::path(get, path = "/imports/{id}", operation_id = "readImport", tag = "contacts",
+    summary = "Import job: progress and report (accepted, updated, rejected with line and reason, strategy errors with traceback). The counts are of committed rows; `status` is running, done or interrupted (its server stopped, or an error): then `interrupted_reason` and `detail` say why and what was written",
+    responses((status = 200, description = "The import job", body = Object), (status = 404, response = Problem)))]
 async fn import_job(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<ImportJob>> {
     Ok(Json(state.imports.job(&tenant, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// only contacts at this stage
     stage: Option<String>,
+    /// substring of object id, external id, name, email or phone
     q: Option<String>,
+    #[param(minimum = 1, maximum = 1000, default = 50)]
     limit: Option<i64>,
+    #[param(minimum = 0, maximum = 9223372036854775807i64, default = 0)]
     offset: Option<i64>,
 }
 
-#[derive(Serialize)]
+/// A page of contacts.
+#[derive(Serialize, utoipa::ToSchema)]
 struct ContactPage {
     total: i64,
     limit: i64,
     offset: i64,
+    #[schema(value_type = Vec<Object>)]
     contacts: Vec<ContactSummary>,
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/contacts", operation_id = "listContacts", tag = "contacts",
+    summary = "Contacts with current stage, communication count and outcome", params(ListQuery),
+    responses((status = 200, description = "A page of contacts", body = ContactPage), (status = 404, response = Problem)))]
 async fn list(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -162,6 +186,9 @@ fn result_view(contact: &StoredContact, fields: &[stratagem_domain::ResultField]
     view
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/contacts/{object_id}", operation_id = "readContact", tag = "contacts",
+    summary = "Contact detail: parameters, results, communications, last strategy error, and `sessions` (per started communication: channel, A/B label, session_results such as OutcomeStatus and FailureDetail, ended_at, and `messages`: the conversation transcript with role AGENT or CONTACT), and `result_view` (360 View > Results: ResultFlag, ResultDatetime, then each campaign result field with code, name, description and value)",
+    responses((status = 200, description = "The contact", body = Object), (status = 404, response = Problem)))]
 async fn read(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -173,16 +200,29 @@ async fn read(
     Ok(Json(ContactDetail { contact, sessions, result_view }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ExportQuery {
+    #[param(schema_with = export_format)]
     format: Option<String>,
+}
+
+fn export_format() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["csv", "jsonl"]))
+        .default(Some("csv".into()))
 }
 
 /// How long a download may take: a client that stops reading holds an
 /// export's slot and file until then.
 pub(crate) const DOWNLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
+#[utoipa::path(get, path = "/campaigns/{id}/contacts/export", operation_id = "exportContacts", tag = "contacts",
+    summary = format!("Download contacts as CSV (cells starting with = + - @ are escaped) or JSON Lines, read in one snapshot; 429 when {} exports are already in progress on the node", stratagem_services::exports::EXPORTS_AT_ONCE),
+    description = "", params(ExportQuery),
+    responses((status = 200, description = "The contacts", content((String = "text/csv"), (String = "application/x-ndjson"))), (status = 404, response = Problem), (status = 429, response = Problem)))]
 async fn export(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

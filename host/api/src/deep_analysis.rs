@@ -17,8 +17,12 @@ use stratagem_domain::FieldError;
 use stratagem_store::{AnalysisMode, AnalysisRun, MetricTally, SessionValue, StoreError};
 
 use crate::auth::Tenant;
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::{ApiError, ApiResult, Problem};
 use crate::{AppState, Body};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(start, latest, stop, results, session))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,7 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/analysis/sessions/{communication_id}", get(session))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AnalysisStart, example = json!({"mode": "CONTINUE"}))]
 #[serde(deny_unknown_fields)]
 struct StartBody {
     mode: AnalysisMode,
@@ -41,6 +46,10 @@ async fn definition(state: &AppState, tenant: &str, campaign: &str) -> ApiResult
     analytics::parse(&yaml).map(Some).map_err(|errors| ApiError::Invalid(errors.0.into_iter().map(FieldError::from).collect()))
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/analysis/runs", operation_id = "startAnalysis", tag = "analysis",
+    summary = "Start a Deep Analysis run over the conversations (sessions with a transcript) that ended within the YAML's depth_days. RECALCULATE computes every metric of the current YAML, replacing earlier values as it goes; CONTINUE computes only the (session, metric) pairs without a value, i.e. metrics new in an updated YAML and sessions a stopped run left (a stored error counts as computed; RECALCULATE asks again). The engine works it in batches: one LLM call per session with all its pending metrics; an invalid answer is stored as that metric's error and the run goes on; an LLM that is down or slow (no answer within the engine's lease, at most 60 s) sets `last_error` and the session is asked again after a pause of up to 10 s, nothing lost. A run with nothing to compute is DONE at once. 409 while a run is in progress; 422 without a YAML analytics file or an LLM integration, saying how to set them up",
+    request_body = StartBody,
+    responses((status = 202, description = "The run", body = AnalysisRun), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn start(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -72,11 +81,17 @@ async fn start(
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/analysis/runs/latest", operation_id = "latestAnalysis", tag = "analysis",
+    summary = "The campaign's most recent Deep Analysis run; 404 when it never had one",
+    responses((status = 200, description = "The run", body = AnalysisRun), (status = 404, response = Problem)))]
 async fn latest(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<AnalysisRun>> {
     let run = state.store.latest_analysis_run(&tenant, &campaign).await?.ok_or(ApiError::NotFound("analysis run"))?;
     Ok(Json(run))
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/analysis/runs/{run_id}/stop", operation_id = "stopAnalysis", tag = "analysis",
+    summary = "Stop a run in progress: status STOPPED, no further batch starts and the batch in flight writes nothing; values written so far stay. 409 when the run is not in progress",
+    responses((status = 200, description = "The run", body = AnalysisRun), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn stop(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -86,8 +101,10 @@ async fn stop(
     Ok(Json(state.store.stop_analysis_run(&tenant, &campaign, &run_id, chrono::Utc::now()).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AnalysisResults)]
 struct Results {
+    #[schema(value_type = Vec<Object>)]
     metrics: Vec<MetricResult>,
 }
 
@@ -148,6 +165,9 @@ fn metric_result(metric: &Metric, tally: MetricTally) -> MetricResult {
     }
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/analysis/results", operation_id = "analysisResults", tag = "analysis",
+    summary = "Deep Analysis results over the stored values of the current YAML's metrics: {metrics: [{code, name, description, type (and scale | categories | range), display, sessions (valid answers), errors (invalid or failed answers), unanswered (the conversation does not tell), values: {answer as text: sessions}, mean (number and scale: mean answer; boolean: share of true; category: null)}]}; metrics is empty without a YAML file",
+    responses((status = 200, description = "The results", body = Results), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn results(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<Results>> {
     state.store.campaign(&tenant, &campaign).await?;
     let Some(definition) = definition(&state, &tenant, &campaign).await? else { return Ok(Json(Results { metrics: Vec::new() })) };
@@ -158,6 +178,9 @@ async fn results(State(state): State<AppState>, Tenant(tenant): Tenant, Path(cam
     Ok(Json(Results { metrics }))
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/analysis/sessions/{communication_id}", operation_id = "sessionAnalysis", tag = "analysis",
+    summary = "One session's Deep Analysis values for a contact's 360 view, in the YAML's order: [{metric, value (null when the conversation does not tell or on error), error, computed_at}]; 404 when the session is not the campaign's",
+    responses((status = 200, description = "The values", body = Vec<Object>), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn session(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

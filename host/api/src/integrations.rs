@@ -5,14 +5,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use stratagem_domain::integration::{IntegrationUpdate as UpdateBody, NewIntegration as CreateBody};
+use stratagem_domain::integration::{IntegrationUpdate, NewIntegration};
 use stratagem_domain::{FieldError, Integration, JsonMap};
 use stratagem_engine::egress::EgressPolicy;
 use stratagem_store::IntegrationChanges;
 
 use crate::auth::Tenant;
-use crate::problem::{check, ApiError, ApiResult};
+use crate::problem::{check, ApiError, ApiResult, Problem};
 use crate::{AppState, Body};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, read, update, remove))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,14 +44,20 @@ fn check_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
+#[utoipa::path(get, path = "/integrations", operation_id = "listIntegrations", tag = "integrations",
+    summary = "List integrations: settings and the names of the secrets that are set, never their values",
+    responses((status = 200, description = "The integrations", body = Vec<Integration>)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> ApiResult<Json<Vec<Integration>>> {
     Ok(Json(state.store.list_integrations(&tenant).await?))
 }
 
+#[utoipa::path(post, path = "/integrations", operation_id = "createIntegration", tag = "integrations",
+    summary = "Create an integration; settings and secrets are checked per kind (422 lists every problem)", request_body = NewIntegration,
+    responses((status = 201, description = "The integration", body = Integration), (status = 400, response = Problem), (status = 422, response = Problem)))]
 async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Body(body): Body<CreateBody>,
+    Body(body): Body<NewIntegration>,
 ) -> ApiResult<(StatusCode, Json<Integration>)> {
     check_name(&body.name)?;
     check(body.kind.validate(&body.settings, &body.secrets, &[]))?;
@@ -56,15 +66,20 @@ async fn create(
     Ok((StatusCode::CREATED, Json(state.store.create_integration(&tenant, body.kind, changes).await?)))
 }
 
+#[utoipa::path(get, path = "/integrations/{id}", operation_id = "readIntegration", tag = "integrations", summary = "Read an integration (secret names only)",
+    responses((status = 200, description = "The integration", body = Integration), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Integration>> {
     Ok(Json(state.store.integration(&tenant, &id).await?))
 }
 
+#[utoipa::path(put, path = "/integrations/{id}", operation_id = "updateIntegration", tag = "integrations",
+    summary = "Update name and settings; secrets sent replace the stored ones, secrets left out are kept; validated as on create", request_body = IntegrationUpdate,
+    responses((status = 200, description = "The integration", body = Integration), (status = 400, response = Problem), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn update(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
-    Body(body): Body<UpdateBody>,
+    Body(body): Body<IntegrationUpdate>,
 ) -> ApiResult<Json<Integration>> {
     let current = state.store.integration(&tenant, &id).await?;
     check_name(&body.name)?;
@@ -74,6 +89,8 @@ async fn update(
     Ok(Json(state.store.update_integration(&tenant, &id, changes).await?))
 }
 
+#[utoipa::path(delete, path = "/integrations/{id}", operation_id = "deleteIntegration", tag = "integrations", summary = "Delete an integration (409 while a stage or agent uses it)",
+    responses((status = 204, description = "Deleted"), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.store.integration(&tenant, &id).await?;
     let mut users: Vec<String> = state

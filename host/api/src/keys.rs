@@ -10,23 +10,35 @@ use serde::Deserialize;
 use stratagem_store::{ApiKey, CreatedKey};
 
 use crate::auth::Tenant;
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::{ApiError, ApiResult, Problem};
 use crate::{AppState, Body};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, revoke))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/keys", get(list).post(create)).route("/keys/{id}", delete(revoke))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "CI pipeline"}))]
 #[serde(deny_unknown_fields)]
 struct NewKey {
+    #[schema(schema_with = crate::openapi::name_200)]
     name: String,
 }
 
+#[utoipa::path(get, path = "/keys", operation_id = "listKeys", tag = "keys",
+    summary = "List the tenant's API keys (secrets are never returned)",
+    responses((status = 200, description = "The keys", body = Vec<ApiKey>)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> ApiResult<Json<Vec<ApiKey>>> {
     Ok(Json(state.store.list_api_keys(&tenant).await?))
 }
 
+#[utoipa::path(post, path = "/keys", operation_id = "createKey", tag = "keys",
+    summary = "Create an API key; the secret is in this response only", request_body = NewKey,
+    responses((status = 201, description = "The key and its secret", body = CreatedKey), (status = 400, response = Problem)))]
 async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -38,6 +50,9 @@ async fn create(
     Ok((StatusCode::CREATED, Json(state.store.create_api_key(&tenant, new.name.trim()).await?)))
 }
 
+#[utoipa::path(delete, path = "/keys/{id}", operation_id = "revokeKey", tag = "keys",
+    summary = "Revoke an API key. The tenant's last active key cannot be revoked (409 `/problems/last-api-key`): create another key first",
+    responses((status = 204, description = "Revoked"), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn revoke(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.store.revoke_api_key(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT)

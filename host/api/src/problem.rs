@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use stratagem_domain::contact_file::FileError;
-use stratagem_domain::problem::Problem;
+pub(crate) use stratagem_domain::problem::Problem;
 use stratagem_domain::FieldError;
 use stratagem_services::dry_run::DryRunError;
 use stratagem_services::exports::ExportError;

@@ -14,26 +14,39 @@ use serde::Deserialize;
 use stratagem_services::dry_run::{DryRunRequest, SimulationReport, FILE_LIMIT_BYTES, MAX_CONTACTS, MAX_DAYS};
 
 use crate::auth::Tenant;
-use crate::problem::{body_error, ApiResult};
+use crate::problem::{body_error, ApiResult, Problem};
 use crate::{AppState, Query};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(dry_run))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/campaigns/{id}/simulate", post(dry_run).layer(axum::extract::DefaultBodyLimit::max(FILE_LIMIT_BYTES)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DryRunQuery {
-    /// Outcome weights, e.g. `NO_RESPONSE=35,PAID=20`.
+    /// outcome weights, e.g. NO_RESPONSE=35,PAID=20: OUTCOME=WEIGHT separated by commas, outcomes of letters, digits and _, whole weights, at least one above 0 (422 otherwise)
     personas: Option<String>,
-    /// Virtual days to run; 30 by default.
+    /// virtual days to run
+    #[param(minimum = 1, maximum = MAX_DAYS, default = 30)]
     days: Option<u32>,
-    /// Virtual start; now by default.
+    /// virtual start; now by default
+    #[param(value_type = Option<String>, format = DateTime)]
     start: Option<DateTime<Utc>>,
+    #[param(schema_with = crate::openapi::file_format)]
     format: Option<String>,
     file_name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/simulate", operation_id = "simulateCampaign", tag = "campaigns",
+    summary = format!("Dry run: the campaign's stages and active strategies in virtual time over the contact file in the body (CSV or JSON Lines, as for imports), every channel simulated, contacts answering by persona. Runs in a throwaway database: nothing is sent, the campaign is unchanged. Returns the timeline and final outcome distribution. Limits: {}; 409 without a ready DATA_LOAD strategy; 422 for a file that cannot be read; 429 when a run is already going on", describe()),
+    params(DryRunQuery),
+    request_body(description = "The contact file: CSV with a header row, or JSON Lines of Contact", content((String = "text/csv"), (String = "application/x-ndjson"))),
+    responses((status = 200, description = "The simulation report", body = Object), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
 async fn dry_run(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

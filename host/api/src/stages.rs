@@ -6,14 +6,19 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde_json::json;
 use stratagem_domain::stage::{ChannelSettings, EmailInputType};
 use stratagem_domain::template::{self, RenderedEmail, TemplateError};
 use stratagem_domain::{Channel, Contact, FieldError, Stage, StageDefinition, StageValidation};
 use stratagem_store::{Store, StoreError};
 
 use crate::auth::Tenant;
-use crate::problem::{check, ApiError, ApiResult};
+use crate::problem::{check, ApiError, ApiResult, Problem};
 use crate::{AppState, Body};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(preview, list, create, read, update, remove))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,17 +29,23 @@ pub fn router() -> Router<AppState> {
 
 /// An email as a contact would get it. Without a `contact`, a sample one
 /// whose parameters and results show their own names.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = EmailPreview, example = json!({"email_subject": "Your invoice {{parameters.invoice}}", "email_template": "Hello {{name}}, {{parameters.amount_due}} is due."}))]
 #[serde(deny_unknown_fields)]
 struct PreviewBody {
     email_subject: String,
     email_template: String,
     #[serde(default)]
     email_input_type: EmailInputType,
+    /// the contact to render for; a sample one if left out
     #[serde(default, deserialize_with = "stratagem_domain::objects::optional_object")]
     contact: Option<Contact>,
 }
 
+#[utoipa::path(post, path = "/email/preview", operation_id = "previewEmail", tag = "stages",
+    summary = "Render an email template as a contact gets it → {subject, html, text}. Placeholders: {{name}}, {{email}}, {{phone}}, {{object_id}}, {{external_id}}, {{current_stage}}, {{parameters.KEY}}, {{results.KEY}}; without a contact, a sample one shows [KEY] for parameters. 422 gives the line and column of a bad placeholder",
+    request_body = PreviewBody,
+    responses((status = 200, description = "The rendered email", body = RenderedEmail), (status = 400, response = Problem), (status = 422, response = Problem)))]
 async fn preview(Tenant(_): Tenant, Body(body): Body<PreviewBody>) -> ApiResult<Json<RenderedEmail>> {
     let as_field = |field: &str, error: TemplateError| FieldError {
         field: field.to_owned(),
@@ -145,10 +156,16 @@ pub(crate) fn list_or_none(items: &[&str]) -> String {
     }
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/stages", operation_id = "listStages", tag = "stages", summary = "List the campaign's stages in order",
+    responses((status = 200, description = "The stages", body = Vec<Stage>), (status = 404, response = Problem)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<Vec<Stage>>> {
     Ok(Json(state.store.list_stages(&tenant, &campaign).await?))
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/stages", operation_id = "createStage", tag = "stages",
+    summary = "Add a stage. Channel settings are checked per channel (required and allowed fields); 422 lists every invalid field in `errors`; 409 when the campaign has a stage of that name",
+    request_body = StageDefinition,
+    responses((status = 201, description = "The stage", body = Stage), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -160,10 +177,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(state.store.create_stage(&tenant, &campaign, &definition).await?)))
 }
 
+#[utoipa::path(get, path = "/stages/{id}", operation_id = "readStage", tag = "stages", summary = "Read a stage",
+    responses((status = 200, description = "The stage", body = Stage), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Stage>> {
     Ok(Json(state.store.stage(&tenant, &id).await?))
 }
 
+#[utoipa::path(put, path = "/stages/{id}", operation_id = "updateStage", tag = "stages",
+    summary = "Replace a stage's definition; validated as on create (409 when another stage of the campaign has the name)",
+    request_body = StageDefinition,
+    responses((status = 200, description = "The stage", body = Stage), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn update(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -175,6 +198,8 @@ async fn update(
     Ok(Json(state.store.update_stage(&tenant, &id, &definition).await?))
 }
 
+#[utoipa::path(delete, path = "/stages/{id}", operation_id = "deleteStage", tag = "stages", summary = "Delete a stage",
+    responses((status = 204, description = "Deleted"), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.store.delete_stage(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -22,9 +22,13 @@ use stratagem_runtime::StrategySource;
 use stratagem_store::{StrategyView, VersionInput};
 
 use crate::auth::Tenant;
-use crate::problem::{body_error, ApiError, ApiResult};
+use crate::problem::{body_error, ApiError, ApiResult, Problem};
 use crate::{AppState, Body, Query, COMPONENT_LIMIT_BYTES};
 
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, upload, upload_component, read, edit, remove, edit_component))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,17 +46,36 @@ pub fn router() -> Router<AppState> {
 
 /// Either `source` (with an optional `file_name`, default `strategy.py`)
 /// or `files` with an `entry`.
-#[derive(Deserialize)]
+/// Sources: `source` (with `file_name`) or `files` with an `entry`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SourceBody {
+    /// Python source of one file
     #[serde(default)]
     source: Option<String>,
+    /// its name; strategy.py if left out
     #[serde(default)]
     file_name: Option<String>,
+    /// module path (e.g. pkg/util.py) → source
     #[serde(default)]
     files: Option<BTreeMap<String, String>>,
+    /// the main file among `files`
     #[serde(default)]
     entry: Option<String>,
+}
+
+/// The schema of a body with sources (`SourceBody`, flattened) and its own
+/// fields: exactly one of `source` and `files` (with `entry`), which a
+/// derive cannot say.
+fn with_sources(own: utoipa::openapi::schema::ObjectBuilder, example: serde_json::Value) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let mut object = stratagem_domain::openapi::extended(<SourceBody as utoipa::PartialSchema>::schema(), own.build());
+    object.additional_properties = Some(Box::new(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+    object.examples = vec![example];
+    let one_source = serde_json::json!([
+        {"required": ["source"], "properties": {"source": {"type": "string"}, "files": {"type": "null"}}},
+        {"required": ["files", "entry"], "properties": {"files": {"type": "object"}, "entry": {"type": "string"}, "source": {"type": "null"}}}
+    ]);
+    stratagem_domain::openapi::into_schema(stratagem_domain::openapi::with_keyword(object, "oneOf", one_source))
 }
 
 impl SourceBody {
@@ -83,6 +106,30 @@ struct UploadBody {
     source: SourceBody,
 }
 
+impl utoipa::PartialSchema for UploadBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let own = utoipa::openapi::schema::ObjectBuilder::new()
+            .property("name", stratagem_domain::openapi::name_200())
+            .property("type", utoipa::openapi::Ref::from_schema_name("StrategyType"))
+            .required("name")
+            .required("type");
+        let example = serde_json::json!({"name": "Load contacts", "type": "DATA_LOAD", "files": {
+            "app.py": "from stratagem import Contact\nfrom helpers import clean\n\nasync def run(contact: Contact, existing_contact, logger, **kwargs):\n    contact.name = clean(contact.name)\n    return contact\n",
+            "helpers.py": "def clean(name):\n    return name.strip().title()\n"}, "entry": "app.py"});
+        with_sources(own, example)
+    }
+}
+
+impl utoipa::ToSchema for UploadBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "StrategyUpload".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push(("StrategyType".into(), <StrategyType as utoipa::PartialSchema>::schema()));
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EditBody {
@@ -92,10 +139,30 @@ struct EditBody {
     source: SourceBody,
 }
 
+impl utoipa::PartialSchema for EditBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let own = utoipa::openapi::schema::ObjectBuilder::new().property("name", stratagem_domain::openapi::optional_name_200());
+        let example = serde_json::json!({"source": "async def run(contact, existing_contact, logger, **kwargs):\n    return contact\n", "file_name": "load.py"});
+        with_sources(own, example)
+    }
+}
+
+impl utoipa::ToSchema for EditBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "StrategyEdit".into()
+    }
+}
+
+#[utoipa::path(get, path = "/campaigns/{id}/strategies", operation_id = "listStrategies", tag = "strategies", summary = "List the campaign's strategies",
+    responses((status = 200, description = "The strategies", body = Vec<Object>), (status = 404, response = Problem)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<Vec<StrategyView>>> {
     Ok(Json(state.store.list_strategies(&tenant, &campaign).await?))
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/strategies", operation_id = "uploadStrategy", tag = "strategies",
+    summary = "Upload a strategy; it builds in the background (status building → ready | failed with line). 422 when the sources cannot be built: an entry that is not among the files, a file name that is not a module path, sources over the size limit",
+    request_body = UploadBody,
+    responses((status = 202, description = "The strategy, building", body = Object), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn upload(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -110,10 +177,13 @@ async fn upload(
     Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ComponentQuery {
+    #[param(schema_with = crate::openapi::name_200)]
     name: Option<String>,
+    /// must be the strategy's own type
     #[serde(rename = "type")]
     kind: Option<StrategyType>,
 }
@@ -141,6 +211,14 @@ fn component_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     Ok(bytes)
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/strategies/component", operation_id = "uploadStrategyComponent", tag = "strategies",
+    summary = "Upload a prebuilt strategy component (the body is the .wasm, at most 64 MiB) built against wit/; it is checked against the contract and compiled in the background. 422 when the body is not a WebAssembly component",
+    // Both required here; `ComponentQuery` has them optional for edits. The
+    // pattern is `stratagem_domain::openapi::name`'s (a test compares them).
+    params(("name" = String, Query, min_length = 1, max_length = 200, pattern = "[^\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028-\\u2029\\u202F\\u205F\\u3000]", description = "1 to 200 characters, not only white space; stored trimmed"),
+        ("type" = StrategyType, Query)),
+    request_body(content = String, content_type = "application/octet-stream", description = "the .wasm component"),
+    responses((status = 202, description = "The strategy, building", body = Object), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn upload_component(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -158,6 +236,10 @@ async fn upload_component(
     Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
 }
 
+#[utoipa::path(put, path = "/strategies/{id}/component", operation_id = "editStrategyComponent", tag = "strategies",
+    summary = "Edit with a prebuilt component: a new version. 409 when `type` is not the strategy's", params(ComponentQuery),
+    request_body(content = String, content_type = "application/octet-stream", description = "the .wasm component"),
+    responses((status = 202, description = "The strategy, building", body = Object), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn edit_component(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -182,10 +264,16 @@ async fn edit_component(
     Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
 }
 
+#[utoipa::path(get, path = "/strategies/{id}", operation_id = "readStrategy", tag = "strategies",
+    summary = "Read a strategy: latest version's code, build status and error, active version",
+    responses((status = 200, description = "The strategy", body = Object), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<StrategyView>> {
     Ok(Json(state.store.strategy(&tenant, &id).await?))
 }
 
+#[utoipa::path(put, path = "/strategies/{id}", operation_id = "editStrategy", tag = "strategies",
+    summary = "Edit: upload a new version (and rename it with `name`); validated as on upload", request_body = EditBody,
+    responses((status = 202, description = "The strategy, building", body = Object), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn edit(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -204,6 +292,8 @@ async fn edit(
     Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
 }
 
+#[utoipa::path(delete, path = "/strategies/{id}", operation_id = "deleteStrategy", tag = "strategies", summary = "Delete a strategy and its versions",
+    responses((status = 204, description = "Deleted"), (status = 404, response = Problem)))]
 async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.store.delete_strategy(&tenant, &id).await?;
     // Its compiled code leaves this node's memory and disk now; other

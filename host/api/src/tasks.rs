@@ -10,8 +10,12 @@ use stratagem_domain::JsonMap;
 use stratagem_store::HumanTask;
 
 use crate::auth::Tenant;
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::{ApiError, ApiResult, Problem};
 use crate::{AppState, Body, Query};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, claim, outcome))]
+pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -20,22 +24,31 @@ pub fn router() -> Router<AppState> {
         .route("/tasks/{id}/outcome", post(outcome))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// only this campaign's tasks
     campaign: Option<String>,
 }
 
+#[utoipa::path(get, path = "/tasks", operation_id = "listTasks", tag = "tasks", summary = "Open operator tasks of HUMAN stages (oldest first)",
+    params(ListQuery), responses((status = 200, description = "The tasks", body = Vec<Object>)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Query(query): Query<ListQuery>) -> ApiResult<Json<Vec<HumanTask>>> {
     Ok(Json(state.store.human_tasks(&tenant, query.campaign.as_deref()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TaskClaim, example = json!({"operator": "Dana"}))]
 #[serde(deny_unknown_fields)]
 struct ClaimBody {
+    #[schema(schema_with = crate::openapi::name_200)]
     operator: String,
 }
 
+#[utoipa::path(post, path = "/tasks/{id}/claim", operation_id = "claimTask", tag = "tasks", summary = "Claim a task as an operator; 409 names who holds it",
+    request_body = ClaimBody,
+    responses((status = 200, description = "The task", body = Object), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn claim(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -51,14 +64,33 @@ async fn claim(
 
 /// The outcome becomes the session's `OutcomeStatus`; `results` adds
 /// other session results (e.g. the campaign's custom result codes).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TaskOutcome, example = json!({"outcome": "PROMISE_TO_PAY", "results": {"PromiseDate": "2026-12-15"}}))]
 #[serde(deny_unknown_fields)]
 struct OutcomeBody {
+    #[schema(schema_with = outcome_code)]
     outcome: String,
     #[serde(default)]
+    #[schema(schema_with = other_results)]
     results: JsonMap,
 }
 
+fn outcome_code() -> utoipa::openapi::schema::ObjectBuilder {
+    stratagem_domain::openapi::code().description(Some("letters, digits and _ (upper-cased); becomes the session's OutcomeStatus"))
+}
+
+fn other_results() -> utoipa::openapi::schema::ObjectBuilder {
+    let object = utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Object)
+        .description(Some("other session results; the outcome goes in `outcome`"))
+        .build();
+    stratagem_domain::openapi::with_keyword(object, "not", serde_json::json!({"required": ["OutcomeStatus"]})).into()
+}
+
+#[utoipa::path(post, path = "/tasks/{id}/outcome", operation_id = "recordTaskOutcome", tag = "tasks",
+    summary = "Record the outcome: {\"outcome\": \"PROMISE_TO_PAY\", \"results\": {…}} ends the session (OutcomeStatus = outcome) and AGGREGATION runs",
+    request_body = OutcomeBody,
+    responses((status = 204, description = "Recorded"), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn outcome(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

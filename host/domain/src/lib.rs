@@ -17,6 +17,8 @@ pub mod template;
 
 // Shared with the web app: see stratagem-types.
 pub use stratagem_types::{agent, campaign, integration, objects, problem};
+#[cfg(feature = "openapi")]
+pub use stratagem_types::openapi;
 pub use stratagem_types::{is_valid_name, FieldError, JsonMap, ResultField};
 
 pub use agent::{Agent, AgentDefinition, AgentStatus};
@@ -32,6 +34,8 @@ impl From<analytics::AnalyticsError> for FieldError {
 
 /// A campaign subject (`object_id`) and the person to reach.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"object_id": "CONTRACT-123", "external_id": "USER-456", "name": "John Smith", "email": "john@example.com", "parameters": {"amount_due": 120.5}})))]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     pub object_id: String,
@@ -43,14 +47,17 @@ pub struct Contact {
     pub phone: String,
     /// Campaign parameters: every extra column of the import file.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub parameters: JsonMap,
     #[serde(default)]
     pub current_stage: Option<String>,
     /// The strategy's own data, kept between invocations.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub internal_data: JsonMap,
     /// Results collected so far, keyed by result code.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub results: JsonMap,
     /// ResultFlag: `Some(true)` achieved, `Some(false)` not, `None` undetermined.
     #[serde(default)]
@@ -79,6 +86,7 @@ impl Contact {
 
 /// One planned or past attempt to reach a contact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Communication {
     /// Assigned by the platform; `None` for one a strategy just planned.
@@ -101,10 +109,12 @@ pub struct Communication {
     pub alternative: Option<String>,
     /// Extra settings for the stage's channel.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub parameters: JsonMap,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CommunicationState {
     pub status: CommunicationStatus,
@@ -115,6 +125,7 @@ pub struct CommunicationState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CommunicationStatus {
     #[default]
@@ -204,6 +215,7 @@ impl StrategyType {
 
 /// The three kinds of strategy of a campaign, one hook each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StrategyType {
     /// Runs when a contact is imported.

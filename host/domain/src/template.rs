@@ -153,6 +153,7 @@ fn plain(text: &str) -> String {
 
 /// An email as it goes out.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenderedEmail {
     pub subject: String,
     pub html: String,

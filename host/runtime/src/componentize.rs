@@ -21,25 +21,9 @@ use crate::atomic_file::write_atomically;
 use crate::build_sandbox::{limit_hit, BuildLimits, Sandbox, ToolchainMounts, BUILD_ROOT};
 use crate::error::{BuildError, PythonBuildError};
 
-const WIT: &[(&str, &str)] = &[
-    ("world.wit", include_str!("../../../wit/world.wit")),
-    ("types.wit", include_str!("../../../wit/types.wit")),
-    ("log.wit", include_str!("../../../wit/log.wit")),
-    ("clock.wit", include_str!("../../../wit/clock.wit")),
-    ("http.wit", include_str!("../../../wit/http.wit")),
-    ("hooks.wit", include_str!("../../../wit/hooks.wit")),
-];
-
-const SDK: &[(&str, &str)] = &[
-    ("__init__.py", include_str!("../../../guest-sdk-python/src/stratagem/__init__.py")),
-    ("_guest.py", include_str!("../../../guest-sdk-python/src/stratagem/_guest.py")),
-    ("_records.py", include_str!("../../../guest-sdk-python/src/stratagem/_records.py")),
-    ("_runner.py", include_str!("../../../guest-sdk-python/src/stratagem/_runner.py")),
-    ("_wire.py", include_str!("../../../guest-sdk-python/src/stratagem/_wire.py")),
-    ("codec.py", include_str!("../../../guest-sdk-python/src/stratagem/codec.py")),
-    ("http.py", include_str!("../../../guest-sdk-python/src/stratagem/http.py")),
-    ("models.py", include_str!("../../../guest-sdk-python/src/stratagem/models.py")),
-];
+// `WIT` and `SDK`: (relative path, text) of every file in `wit/` and of
+// the SDK's modules, listed by build.rs.
+include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
 /// Module names the build itself uses; a strategy file may not shadow them.
 const RESERVED_MODULES: &[&str] = &[
@@ -375,14 +359,21 @@ fn write_build_tree(root: &Path, source: &StrategySource) -> std::io::Result<()>
     dir.create_dir_all("scratch")?;
     dir.create_dir_all("wit")?;
     for (name, text) in WIT {
-        dir.write(format!("wit/{name}"), text)?;
+        write_with_parents(&dir, &format!("wit/{name}"), text)?;
     }
     dir.create_dir_all("py/stratagem")?;
     for (name, text) in SDK {
-        dir.write(format!("py/stratagem/{name}"), text)?;
+        write_with_parents(&dir, &format!("py/stratagem/{name}"), text)?;
     }
     dir.write("py/stratagem_app.py", "from stratagem._guest import Hooks  # noqa: F401\n")?;
     dir.write("py/stratagem_user_sources.py", source.sources_module())
+}
+
+fn write_with_parents(dir: &Dir, path: &str, text: &str) -> std::io::Result<()> {
+    if let Some((parent, _)) = path.rsplit_once('/') {
+        dir.create_dir_all(parent)?;
+    }
+    dir.write(path, text)
 }
 
 fn parse_build_error(report: &str) -> Result<PythonBuildError, BuildError> {
@@ -432,5 +423,24 @@ mod tests {
     fn works_when_sources_contain_quotes_and_escapes() {
         let source = StrategySource::single("app.py", "s = \"a'b\\n\u{e9}\"\n");
         assert!(source.sources_module().contains(r#""app.py": "s = \"a'b\\n"#));
+    }
+
+    #[test]
+    fn works_when_every_contract_file_and_sdk_module_is_embedded() {
+        let listed = |dir: &str, extension: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+                .expect("the directory")
+                .map(|entry| entry.expect("an entry").file_name().into_string().expect("UTF-8"))
+                .filter(|name| name.ends_with(extension))
+                .collect();
+            names.sort();
+            names
+        };
+        let embedded = |table: &[(&str, &str)]| table.iter().map(|(name, _)| name.to_string()).collect::<Vec<_>>();
+        assert_eq!(embedded(WIT), listed("../../wit", ".wit"));
+        let mut sdk = listed("../../guest-sdk-python/src/stratagem", ".py");
+        sdk.retain(|name| name != "testing.py");
+        assert_eq!(embedded(SDK), sdk);
+        assert!(SDK.iter().any(|(name, text)| *name == "_guest.py" && text.contains("class Hooks")));
     }
 }

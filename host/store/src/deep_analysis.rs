@@ -25,6 +25,7 @@ use crate::{from_json, from_micros, get, micros, new_id, to_json, Backend, Resul
 
 /// What a run computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AnalysisMode {
     /// Every metric of the YAML over every session within its depth,
@@ -53,6 +54,7 @@ impl AnalysisMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AnalysisStatus {
     Progress,
@@ -75,6 +77,7 @@ impl AnalysisStatus {
 /// (one per session and metric): `done` of `total` are written, `failed`
 /// of those are errors.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnalysisRun {
     pub id: String,
     pub mode: AnalysisMode,

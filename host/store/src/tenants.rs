@@ -17,6 +17,7 @@ use crate::{from_micros, get, micros, new_id, Backend, Result, Store, StoreError
 const KEY_PREFIX: &str = "stg";
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     pub id: String,
     pub name: String,
@@ -31,6 +32,20 @@ pub struct CreatedKey {
     pub info: ApiKey,
     pub key: String,
 }
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for CreatedKey {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let own = ObjectBuilder::new()
+            .property("key", ObjectBuilder::new().schema_type(Type::String).description(Some("the secret: send it as `Authorization: Bearer …`")))
+            .required("key");
+        stratagem_domain::openapi::into_schema(stratagem_domain::openapi::extended(<ApiKey as utoipa::PartialSchema>::schema(), own.build()))
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for CreatedKey {}
 
 /// What a presented key is worth.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AgentStatus {
     /// Available to stages; the default filter of the AI Agents list.
@@ -32,16 +33,21 @@ impl AgentStatus {
 /// A named way for the agent to talk through an integration ("Agent
 /// channel" in a stage).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AgentChannel {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_100))]
     pub name: String,
     pub integration_id: String,
 }
 
 /// The agent's settings as the API accepts and stores them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"name": "Collector", "instructions": "You remind customers of overdue invoices, politely.", "channels": [{"name": "telegram", "integration_id": "int_telegram"}]})))]
 #[serde(deny_unknown_fields)]
 pub struct AgentDefinition {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_200))]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -99,6 +105,28 @@ pub struct Agent {
     pub definition: AgentDefinition,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Agent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let own = ObjectBuilder::new()
+            .property("id", ObjectBuilder::new().schema_type(Type::String))
+            .property("created_at", crate::openapi::date_time())
+            .property("updated_at", crate::openapi::date_time())
+            .required("id")
+            .required("created_at")
+            .required("updated_at");
+        crate::openapi::into_schema(crate::openapi::extended(<AgentDefinition as utoipa::PartialSchema>::schema(), own.build()))
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Agent {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <AgentDefinition as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 #[cfg(test)]

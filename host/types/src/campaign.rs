@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::ResultField;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CampaignStatus {
     /// Created; contact processing has not started.
@@ -71,6 +72,7 @@ impl CampaignStatus {
 
 /// A campaign as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Campaign {
     pub id: String,
     pub name: String,

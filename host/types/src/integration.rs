@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{FieldError, JsonMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum IntegrationKind {
     Smtp,
@@ -289,10 +290,12 @@ fn looks_like_email(text: &str) -> bool {
 
 /// An integration as the API shows it: secret *names*, never values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Integration {
     pub id: String,
     pub kind: IntegrationKind,
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub settings: JsonMap,
     /// Which secrets are set.
     pub secrets_set: Vec<String>,
@@ -300,28 +303,48 @@ pub struct Integration {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// `POST /api/integrations`.
+/// `POST /api/integrations`. Settings (readable) and secrets (write-only)
+/// per kind, * required: SMTP host*, port*, from_address*, username, tls /
+/// password; TELEGRAM bot_username, api_base_url / bot_token*,
+/// webhook_secret; WHATSAPP_META phone_number_id*, business_account_id,
+/// api_base_url / access_token*, app_secret*; MESSAGEBIRD workspace_id*,
+/// channel_id*, api_base_url / access_key*, signing_key; INFOBIP
+/// api_base_url*, sender* / api_key*; TWILIO account_sid*, from_number*,
+/// api_base_url / auth_token*; SIP api_base_url*, caller_id*, trunk /
+/// api_key*; FCM project_id*, api_base_url / service_account_json*; LLM
+/// api_base_url*, default_model / api_key. 422 names each missing, unknown
+/// or invalid one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"kind": "TELEGRAM", "name": "Support bot", "settings": {"bot_username": "acme_support_bot"}, "secrets": {"bot_token": "123456:ABC-DEF"}})))]
 #[serde(deny_unknown_fields)]
 pub struct NewIntegration {
     pub kind: IntegrationKind,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_200))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub settings: JsonMap,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub secrets: JsonMap,
 }
 
 /// `PUT /api/integrations/{id}`. The kind cannot change: stages and agents
 /// chose the integration for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"name": "Support bot (new token)", "settings": {"bot_username": "acme_support_bot"}, "secrets": {"bot_token": "654321:XYZ"}})))]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationUpdate {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_200))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub settings: JsonMap,
     /// Secrets to set; the ones left out keep their value.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub secrets: JsonMap,
 }
 

@@ -11,6 +11,8 @@ pub mod agent;
 pub mod campaign;
 pub mod integration;
 pub mod objects;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod problem;
 pub mod stage;
 
@@ -24,6 +26,7 @@ pub use stage::{Channel, Stage, StageDefinition};
 /// "is required for channel EMAIL_NOTIFICATION".
 /// Fields of an uploaded file also carry where they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -65,8 +68,10 @@ pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
 /// A custom campaign result field (Settings > Campaign Results).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResultField {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::result_code))]
     pub code: String,
     pub name: String,
     #[serde(default)]

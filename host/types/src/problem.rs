@@ -5,7 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::FieldError;
 
+/// `errors` (422) names every invalid field; `line` and `column` point
+/// into a body or file; `allowed` (409) lists the statuses a campaign can
+/// move to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::ToResponse))]
+#[cfg_attr(feature = "openapi", response(description = "RFC 9457 problem", content_type = "application/problem+json"))]
 pub struct Problem {
     /// `/problems/<slug>`.
     #[serde(rename = "type", default)]

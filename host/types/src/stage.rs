@@ -16,6 +16,7 @@ use crate::integration::IntegrationKind;
 /// The communication methods of the spec's "Available Channels", plus
 /// `SIMULATED`, which reaches no one and needs no account (demos, tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Channel {
     EmailNotification,
@@ -206,6 +207,7 @@ impl Channel {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EmailInputType {
     /// Rich text, wrapped in the default email layout.
@@ -218,6 +220,8 @@ pub enum EmailInputType {
 /// The channel-specific fields of a stage or an alternative. Every field is
 /// optional here; [`validate_channel`] says which ones a channel requires.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(description = "Which fields a channel requires and takes (422 names a missing or foreign one): EMAIL_NOTIFICATION integration_id*, email_subject*, email_template*, email_input_type; EMAIL_COMMUNICATION (agent*) email_subject*, email_template*, integration_id, agent_channel, email_input_type; HUMAN agent_role; INFOBIP (agent*) integration_id, agent_channel, start_phrase; MESSAGEBIRD_WHATSAPP (agent*) project_id*, version*, start_state*, integration_id; MESSAGEBIRD_WEBHOOK (agent*) integration_id, agent_channel; WHATSAPP start_state*, template_name*, integration_id; MOBILE_PUSH none (the agent needs a push integration); TELEGRAM (agent*) integration_id, agent_channel, start_phrase; SIP (agent*) integration_id; TWILIO (agent*) start_state*, integration_id; NO_COMMUNICATION none and no agent; SIMULATED none."))]
 #[serde(deny_unknown_fields)]
 pub struct ChannelSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -337,9 +341,13 @@ pub const ALL_SETTINGS: [Setting; 11] = [
 /// `weight` percent of the contacts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alternative {
+    /// Unique in the stage, and not `default`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_100))]
     pub label: String,
     #[serde(deserialize_with = "crate::objects::whole_number")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::weight))]
     pub weight: u32,
     pub channel: Channel,
     #[serde(default)]
@@ -359,17 +367,25 @@ pub struct ChannelChoice<'a> {
 /// A stage as the API accepts it and stores it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"name": "1. Email reminder", "channel": "EMAIL_NOTIFICATION", "settings": {"integration_id": "int_smtp", "email_subject": "Your invoice", "email_template": "Hello {{name}}, {{parameters.amount_due}} is due."}, "alternatives": [{"label": "short", "weight": 50, "channel": "EMAIL_NOTIFICATION", "settings": {"integration_id": "int_smtp", "email_subject": "Invoice", "email_template": "{{parameters.amount_due}} due"}}]})))]
 pub struct StageDefinition {
+    /// Unique in the campaign; strategies plan communications by stage name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_200))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub description: String,
     pub channel: Channel,
     #[serde(default)]
     pub agent_id: Option<String>,
     #[serde(default, deserialize_with = "crate::objects::object")]
     pub settings: ChannelSettings,
-    /// A/B alternatives; empty means every contact gets the default.
+    /// A/B alternatives: each takes `weight` percent of the contacts (chosen
+    /// per contact, stably); weights add up to at most 100, the rest get the
+    /// default.
     #[serde(default, deserialize_with = "crate::objects::objects")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
     pub alternatives: Vec<Alternative>,
 }
 
@@ -383,6 +399,30 @@ pub struct Stage {
     pub definition: StageDefinition,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Stage {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let own = ObjectBuilder::new()
+            .description(Some("A stage as the API shows it; `position` orders the Stages tab."))
+            .property("id", string())
+            .property("campaign_id", string())
+            .property("position", ObjectBuilder::new().schema_type(Type::Integer).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64))))
+            .property("created_at", crate::openapi::date_time())
+            .property("updated_at", crate::openapi::date_time());
+        let own = ["id", "campaign_id", "position", "created_at", "updated_at"].into_iter().fold(own, |own, name| own.required(name));
+        crate::openapi::into_schema(crate::openapi::extended(<StageDefinition as utoipa::PartialSchema>::schema(), own.build()))
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Stage {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <StageDefinition as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// The label recorded on a communication that got the stage's default.
