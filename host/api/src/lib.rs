@@ -37,6 +37,7 @@ pub use server::{serve, ConnectionLimits};
 pub use stratagem_engine::{BuildLeases, StrategyService};
 pub use stratagem_services::imports::ImportLeases;
 use stratagem_services::dry_run::DryRunService;
+use stratagem_services::strategies::StrategyCatalog;
 use stratagem_services::exports::ExportService;
 use stratagem_services::imports::ImportService;
 
@@ -55,6 +56,7 @@ pub struct AppState {
     imports: ImportService,
     exports: ExportService,
     dry_runs: DryRunService,
+    strategy_catalog: StrategyCatalog,
     /// How long an import's upload and an export's download may take
     /// (`contacts`), and a webhook's body (`webhooks`).
     upload_limit: std::time::Duration,
@@ -74,6 +76,7 @@ impl AppState {
             imports: ImportService::new(store.clone(), strategies.clone(), node_id),
             exports: ExportService::new(store.clone()),
             dry_runs: DryRunService::new(store.clone(), strategies.clone()),
+            strategy_catalog: StrategyCatalog::new(store.clone(), strategies.clone()),
             store,
             strategies,
             upload_limit: contacts::UPLOAD_LIMIT,

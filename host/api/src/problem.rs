@@ -11,6 +11,7 @@ use stratagem_domain::FieldError;
 use stratagem_services::dry_run::DryRunError;
 use stratagem_services::exports::ExportError;
 use stratagem_services::imports::ImportError;
+use stratagem_services::strategies::StrategyError;
 use stratagem_store::StoreError;
 
 /// A position in an uploaded file or request body.
@@ -177,6 +178,16 @@ impl From<ExportError> for ApiError {
             ExportError::UnknownFormat(_) => ApiError::BadRequest(error.to_string()),
             ExportError::Store(error) => error.into(),
             ExportError::Spool(_) => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<StrategyError> for ApiError {
+    fn from(error: StrategyError) -> Self {
+        match error {
+            StrategyError::InvalidName => ApiError::BadRequest(error.to_string()),
+            StrategyError::TypeChanged { .. } => ApiError::Conflict { detail: error.to_string(), allowed: None },
+            StrategyError::Store(error) => error.into(),
         }
     }
 }

@@ -4,27 +4,28 @@
 //! new version; the newest READY version is the active one. A prebuilt
 //! component can be uploaded instead of source.
 //!
-//! Builds go through the queue of `stratagem_engine::StrategyService`
-//! (`host/engine/src/builds.rs`): a queued build shows its position, and an
-//! upload cancels the build of the version it replaces.
+//! Uploads, edits and deletes are `stratagem_services::strategies`; builds
+//! go through the engine's queue (`host/engine/src/builds.rs`): a queued
+//! build shows its position, and an upload cancels the build of the
+//! version it replaces.
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::{Json, Router};
 use serde::Deserialize;
 use stratagem_domain::{FieldError, StrategyType};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use stratagem_runtime::StrategySource;
-use stratagem_store::{StrategyView, VersionInput};
+use stratagem_services::strategies::VersionSource;
+use stratagem_store::StrategyView;
 
 use crate::auth::Tenant;
 use crate::problem::{body_error, ApiError, ApiResult, Problem};
 use crate::{AppState, Body, Query, COMPONENT_LIMIT_BYTES};
-
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(list, upload, upload_component, read, edit, remove, edit_component))]
@@ -169,12 +170,9 @@ async fn upload(
     Path(campaign): Path<String>,
     Body(body): Body<UploadBody>,
 ) -> ApiResult<(StatusCode, Json<StrategyView>)> {
-    let name = checked_name(&body.name)?;
     let source = body.source.into_source()?;
-    let input = VersionInput::Source { entry: &source.entry, sources: &source.files };
-    let (id, version) = state.store.add_strategy_version(&tenant, &campaign, &name, body.kind, input, None).await?;
-    state.strategies.queued(&state.store, &id, version);
-    Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
+    let view = state.strategy_catalog.upload(&tenant, &campaign, &body.name, body.kind, VersionSource::Python(&source)).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -186,14 +184,6 @@ struct ComponentQuery {
     /// must be the strategy's own type
     #[serde(rename = "type")]
     kind: Option<StrategyType>,
-}
-
-/// A strategy's name, on upload and on edit alike.
-fn checked_name(name: &str) -> ApiResult<String> {
-    if !stratagem_domain::is_valid_name(name, 200) {
-        return Err(ApiError::BadRequest("name must have 1 to 200 characters, not only white space".into()));
-    }
-    Ok(name.trim().to_owned())
 }
 
 /// The body must look like a component before anything is stored; the
@@ -228,12 +218,9 @@ async fn upload_component(
 ) -> ApiResult<(StatusCode, Json<StrategyView>)> {
     let kind = query.kind.ok_or_else(|| ApiError::BadRequest("give the strategy type: `?type=DATA_LOAD|AGGREGATION|CONTACT_ANSWER`".into()))?;
     let name = query.name.as_deref().ok_or_else(|| ApiError::BadRequest("give the strategy a name: `?name=…`".into()))?;
-    let name = checked_name(name)?;
     let bytes = component_bytes(body)?;
-    let input = VersionInput::Component(&bytes);
-    let (id, version) = state.store.add_strategy_version(&tenant, &campaign, &name, kind, input, None).await?;
-    state.strategies.queued(&state.store, &id, version);
-    Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
+    let view = state.strategy_catalog.upload(&tenant, &campaign, name, kind, VersionSource::Component(&bytes)).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
 #[utoipa::path(put, path = "/strategies/{id}/component", operation_id = "editStrategyComponent", tag = "strategies",
@@ -247,21 +234,10 @@ async fn edit_component(
     Query(query): Query<ComponentQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<StrategyView>)> {
-    let name = query.name.as_deref().map(checked_name).transpose()?;
-    let current = state.store.strategy(&tenant, &id).await?;
-    if query.kind.is_some_and(|kind| kind != current.kind) {
-        return Err(ApiError::Conflict {
-            detail: format!("the strategy is {}; a strategy's type cannot change: upload a new strategy instead", current.kind.as_str()),
-            allowed: None,
-        });
-    }
     let bytes = component_bytes(body)?;
-    let name = name.unwrap_or(current.name);
-    let input = VersionInput::Component(&bytes);
-    let (id, version) =
-        state.store.add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, input, None).await?;
-    state.strategies.queued(&state.store, &id, version);
-    Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
+    let source = VersionSource::Component(&bytes);
+    let view = state.strategy_catalog.edit(&tenant, &id, query.name.as_deref(), query.kind, source).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
 #[utoipa::path(get, path = "/strategies/{id}", operation_id = "readStrategy", tag = "strategies",
@@ -280,26 +256,14 @@ async fn edit(
     Path(id): Path<String>,
     Body(body): Body<EditBody>,
 ) -> ApiResult<(StatusCode, Json<StrategyView>)> {
-    // Validated as on upload: a new name, if given, like an upload's.
-    let name = body.name.as_deref().map(checked_name).transpose()?;
-    let current = state.store.strategy(&tenant, &id).await?;
     let source = body.source.into_source()?;
-    let name = name.unwrap_or(current.name);
-    let input = VersionInput::Source { entry: &source.entry, sources: &source.files };
-    let (id, version) =
-        state.store.add_strategy_version(&tenant, &current.campaign_id, &name, current.kind, input, None).await?;
-    state.strategies.queued(&state.store, &id, version);
-    Ok((StatusCode::ACCEPTED, Json(state.store.strategy(&tenant, &id).await?)))
+    let view = state.strategy_catalog.edit(&tenant, &id, body.name.as_deref(), None, VersionSource::Python(&source)).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
 #[utoipa::path(delete, path = "/strategies/{id}", operation_id = "deleteStrategy", tag = "strategies", summary = "Delete a strategy and its versions",
     responses((status = 204, description = "Deleted"), (status = 404, response = Problem)))]
 async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.store.delete_strategy(&tenant, &id).await?;
-    // Its compiled code leaves this node's memory and disk now; other
-    // nodes drop it at their next sweep.
-    if let Err(error) = state.strategies.prune(&state.store).await {
-        tracing::warn!(%error, "could not prune a deleted strategy");
-    }
+    state.strategy_catalog.remove(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,10 +16,13 @@
 //!   temporary file.
 //! - [`dry_run`]: a campaign's stages and strategies in virtual time over a
 //!   contact file, in a throwaway copy.
+//! - [`strategies`]: uploads, edits and deletes of a campaign's
+//!   strategies, each upload a version for the engine's build queue.
 
 pub mod dry_run;
 pub mod exports;
 pub mod imports;
+pub mod strategies;
 
 /// A file format the sender named that is neither CSV nor JSON Lines.
 #[derive(Debug, thiserror::Error)]

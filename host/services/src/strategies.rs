@@ -1,0 +1,118 @@
+//! A campaign's strategies as users change them: an upload or an edit
+//! stores a new version, queued for the build queue
+//! (`stratagem_engine::builds`), and cancels the build of the version it
+//! replaces; a delete also drops the strategy's compiled code from this
+//! node (other nodes drop it at their next sweep).
+//!
+//! The build queue itself, its leases and their recovery stay in the
+//! engine: the engine's `StrategyService` loads what the queue builds, and
+//! the engine sits below this crate.
+
+use std::sync::Arc;
+
+use stratagem_domain::StrategyType;
+use stratagem_engine::StrategyService;
+use stratagem_runtime::StrategySource;
+use stratagem_store::{Store, StoreError, StrategyView, VersionInput};
+
+/// The longest strategy name, in characters as sent.
+pub const NAME_MAX_CHARS: usize = 200;
+
+/// What a new version is built from.
+pub enum VersionSource<'a> {
+    /// Python files, built with componentize-py.
+    Python(&'a StrategySource),
+    /// A component the user built against `wit/`; checked against the
+    /// contract and compiled.
+    Component(&'a [u8]),
+}
+
+impl VersionSource<'_> {
+    fn input(&self) -> VersionInput<'_> {
+        match self {
+            VersionSource::Python(source) => VersionInput::Source { entry: &source.entry, sources: &source.files },
+            VersionSource::Component(bytes) => VersionInput::Component(bytes),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StrategyError {
+    #[error("name must have 1 to {NAME_MAX_CHARS} characters, not only white space")]
+    InvalidName,
+    #[error("the strategy is {}; a strategy's type cannot change: upload a new strategy instead", .current.as_str())]
+    TypeChanged { current: StrategyType },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct StrategyCatalog {
+    store: Store,
+    strategies: Arc<StrategyService>,
+}
+
+impl StrategyCatalog {
+    pub fn new(store: Store, strategies: Arc<StrategyService>) -> Self {
+        Self { store, strategies }
+    }
+
+    /// A new strategy of `campaign_id`, building.
+    pub async fn upload(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        name: &str,
+        kind: StrategyType,
+        source: VersionSource<'_>,
+    ) -> Result<StrategyView, StrategyError> {
+        let name = checked_name(name)?;
+        let (id, version) =
+            self.store.add_strategy_version(tenant_id, campaign_id, &name, kind, source.input(), None).await?;
+        self.strategies.queued(&self.store, &id, version);
+        Ok(self.store.strategy(tenant_id, &id).await?)
+    }
+
+    /// A new version of strategy `id`, building; renamed when `name` is
+    /// given. `kind`, when given, must be the strategy's own.
+    pub async fn edit(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        name: Option<&str>,
+        kind: Option<StrategyType>,
+        source: VersionSource<'_>,
+    ) -> Result<StrategyView, StrategyError> {
+        let name = name.map(checked_name).transpose()?;
+        let current = self.store.strategy(tenant_id, id).await?;
+        if kind.is_some_and(|kind| kind != current.kind) {
+            return Err(StrategyError::TypeChanged { current: current.kind });
+        }
+        let name = name.unwrap_or(current.name);
+        let (id, version) = self
+            .store
+            .add_strategy_version(tenant_id, &current.campaign_id, &name, current.kind, source.input(), None)
+            .await?;
+        self.strategies.queued(&self.store, &id, version);
+        Ok(self.store.strategy(tenant_id, &id).await?)
+    }
+
+    /// Deletes strategy `id` and its versions.
+    pub async fn remove(&self, tenant_id: &str, id: &str) -> Result<(), StrategyError> {
+        self.store.delete_strategy(tenant_id, id).await?;
+        // The delete has happened; code left in memory or on disk is only
+        // a cache, which the next sweep empties if this one fails.
+        if let Err(error) = self.strategies.prune(&self.store).await {
+            tracing::warn!(%error, "could not prune a deleted strategy");
+        }
+        Ok(())
+    }
+}
+
+/// A strategy's name, trimmed, on upload and on edit alike.
+fn checked_name(name: &str) -> Result<String, StrategyError> {
+    match stratagem_domain::is_valid_name(name, NAME_MAX_CHARS) {
+        true => Ok(name.trim().to_owned()),
+        false => Err(StrategyError::InvalidName),
+    }
+}
