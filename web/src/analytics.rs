@@ -3,10 +3,10 @@
 //! the link to its Deep Analysis (`crate::deep_analysis`).
 
 use leptos::prelude::*;
-use serde_json::Value;
+use stratagem_types::analytics::{Bucket, Distribution, Overview};
 
-use crate::api::{self, Problem};
-use crate::util::{int, items, show_problem, text};
+use crate::api;
+use crate::util::ProblemView;
 
 const COLORS: [&str; 8] = ["#3b6fd8", "#2e9d62", "#e08a1e", "#c2412d", "#7d52c7", "#1c9bb0", "#8a8f98", "#c7a21c"];
 
@@ -19,39 +19,28 @@ pub fn AnalyticsTab() -> impl IntoView {
 
 #[component]
 pub fn Analytics(id: String) -> impl IntoView {
-    let overview = RwSignal::new(None::<Value>);
-    let overview_problem = RwSignal::new(None::<Problem>);
     let period = RwSignal::new("day".to_owned());
     let from = RwSignal::new(crate::util::local_date(29));
     let to = RwSignal::new(crate::util::local_date(0));
     let tz = crate::util::time_zone();
     let refresh = RwSignal::new(0u32);
-    let id = StoredValue::new(id);
-
-    Effect::new(move |_| {
+    let path = format!("/api/campaigns/{}/analytics/overview", api::enc(&id));
+    let overview = LocalResource::new(move || {
         refresh.track();
-        let id = id.get_value();
-        leptos::task::spawn_local(async move {
-            match api::get(&format!("/api/campaigns/{id}/analytics/overview")).await {
-                Ok(value) => {
-                    overview.set(Some(value));
-                    overview_problem.set(None);
-                }
-                Err(problem) => overview_problem.set(Some(problem)),
-            }
-        });
+        let path = path.clone();
+        async move { api::get::<Overview>(&path).await }
     });
     crate::util::every(5000, move || refresh.update(|n| *n += 1));
-
+    let overview_problem = move || overview.get().and_then(Result::err).map(|problem| view! { <ProblemView problem/> });
     view! {
         <div id="analytics">
             <div class="row">
                 <h3>"Performance overview"</h3>
                 <button class="link" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
-                <a class="link push-right" id="view-deep-analysis" href=format!("/campaigns/{}/analytics/deep-analysis", id.get_value())>"View Deep Analysis →"</a>
+                <a class="link push-right" id="view-deep-analysis" href=format!("/campaigns/{id}/analytics/deep-analysis")>"View Deep Analysis →"</a>
             </div>
-            <div id="overview-problem">{show_problem(overview_problem)}</div>
-            <Tiles overview/>
+            <div id="overview-problem"><Transition fallback=|| ()>{overview_problem}</Transition></div>
+            <Transition fallback=|| ()>{move || overview.get().and_then(Result::ok).map(|overview| view! { <Tiles overview/> })}</Transition>
             <div class="row controls">
                 <label>"Period"
                     <select prop:value=move || period.get() on:change=move |ev| period.set(event_target_value(&ev))>
@@ -63,8 +52,8 @@ pub fn Analytics(id: String) -> impl IntoView {
                 <span class="muted">{tz.clone()}</span>
             </div>
             <div class="two-col">
-                <Distribution id=id.get_value() by="stage" title="Stage Distribution by Period" period from to tz=tz.clone() refresh/>
-                <Distribution id=id.get_value() by="status" title="Status Distribution by Period" period from to tz=tz.clone() refresh/>
+                <DistributionChart id=id.clone() by="stage" title="Stage Distribution by Period" period from to tz=tz.clone() refresh/>
+                <DistributionChart id=id.clone() by="status" title="Status Distribution by Period" period from to tz=tz.clone() refresh/>
             </div>
         </div>
     }
@@ -72,43 +61,42 @@ pub fn Analytics(id: String) -> impl IntoView {
 
 /// The overview's tiles, its per-stage and A/B tables.
 #[component]
-fn Tiles(overview: RwSignal<Option<Value>>) -> impl IntoView {
-    move || {
-        overview.get().map(|o| {
-            let rate = |key: &str| o[key].as_f64().map(|r| format!("{:.1} %", r * 100.0)).unwrap_or_else(|| "—".into());
-            let tiles = [
-                ("Total contacts", int(&o, "total_contacts").to_string(), "tile-total"),
-                ("Processed contacts", int(&o, "processed_contacts").to_string(), "tile-processed"),
-                ("Completed", int(&o, "completed_contacts").to_string(), "tile-completed"),
-                ("Successful", int(&o, "successful_contacts").to_string(), "tile-successful"),
-                ("Completion rate", rate("completion_rate"), "tile-completion"),
-                ("Success rate", rate("success_rate"), "tile-success"),
-            ];
-            let by_stage = items(&o["by_stage"])
-                .into_iter()
-                .map(|row| view! { <tr><td>{text(&row, "stage")}</td><td>{int(&row, "contacts")}</td><td>{int(&row, "successful")}</td></tr> })
-                .collect_view();
-            let by_alternative = items(&o["by_alternative"])
-                .into_iter()
-                .map(|row| view! { <tr><td>{text(&row, "stage")}</td><td>{text(&row, "label")}</td><td>{int(&row, "communications")}</td><td>{int(&row, "successful")}</td></tr> })
-                .collect_view();
-            view! {
-                <div class="tiles">
-                    {tiles.into_iter().map(|(label, value, dom_id)| view! {
-                        <div class="tile" id=dom_id><div class="value">{value}</div><div class="label">{label}</div></div>
-                    }).collect_view()}
-                </div>
-                <div class="two-col">
-                    <table class="grid"><thead><tr><th>"Stage"</th><th>"Contacts"</th><th>"Successful"</th></tr></thead><tbody>{by_stage}</tbody></table>
-                    <table class="grid"><thead><tr><th>"Stage"</th><th>"A/B label"</th><th>"Communications"</th><th>"Successful"</th></tr></thead><tbody>{by_alternative}</tbody></table>
-                </div>
-            }
-        })
+fn Tiles(overview: Overview) -> impl IntoView {
+    let rate = |r: f64| format!("{:.1} %", r * 100.0);
+    let o = overview;
+    let tiles = [
+        ("Total contacts", o.total_contacts.to_string(), "tile-total"),
+        ("Processed contacts", o.processed_contacts.to_string(), "tile-processed"),
+        ("Completed", o.completed_contacts.to_string(), "tile-completed"),
+        ("Successful", o.successful_contacts.to_string(), "tile-successful"),
+        ("Completion rate", rate(o.completion_rate), "tile-completion"),
+        ("Success rate", rate(o.success_rate), "tile-success"),
+    ];
+    let by_stage = o
+        .by_stage
+        .into_iter()
+        .map(|row| view! { <tr><td>{row.stage.unwrap_or_default()}</td><td>{row.contacts}</td><td>{row.successful}</td></tr> })
+        .collect_view();
+    let by_alternative = o
+        .by_alternative
+        .into_iter()
+        .map(|row| view! { <tr><td>{row.stage}</td><td>{row.label}</td><td>{row.communications}</td><td>{row.successful}</td></tr> })
+        .collect_view();
+    view! {
+        <div class="tiles">
+            {tiles.into_iter().map(|(label, value, dom_id)| view! {
+                <div class="tile" id=dom_id><div class="value">{value}</div><div class="label">{label}</div></div>
+            }).collect_view()}
+        </div>
+        <div class="two-col">
+            <table class="grid"><thead><tr><th>"Stage"</th><th>"Contacts"</th><th>"Successful"</th></tr></thead><tbody>{by_stage}</tbody></table>
+            <table class="grid"><thead><tr><th>"Stage"</th><th>"A/B label"</th><th>"Communications"</th><th>"Successful"</th></tr></thead><tbody>{by_alternative}</tbody></table>
+        </div>
     }
 }
 
 #[component]
-fn Distribution(
+fn DistributionChart(
     id: String,
     by: &'static str,
     title: &'static str,
@@ -118,9 +106,7 @@ fn Distribution(
     tz: String,
     refresh: RwSignal<u32>,
 ) -> impl IntoView {
-    let data = RwSignal::new(None::<Value>);
-    let problem = RwSignal::new(None::<Problem>);
-    Effect::new(move |_| {
+    let data = LocalResource::new(move || {
         refresh.track();
         let path = format!(
             "/api/campaigns/{id}/analytics/distribution?by={by}&period={}&from={}&to={}&tz={}",
@@ -129,42 +115,33 @@ fn Distribution(
             api::enc(&to.get()),
             api::enc(&tz)
         );
-        leptos::task::spawn_local(async move {
-            match api::get(&path).await {
-                Ok(value) => {
-                    data.set(Some(value));
-                    problem.set(None);
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-        });
+        async move { api::get::<Distribution>(&path).await }
     });
     view! {
         <figure class="chart" id=format!("chart-{by}")>
             <figcaption>{title}</figcaption>
-            {show_problem(problem)}
-            {move || data.get().map(|d| bar_chart(&items(&d["buckets"])))}
+            <Transition fallback=|| ()>
+                {move || data.get().map(|reply| match reply {
+                    Ok(d) => bar_chart(&d.buckets).into_any(),
+                    Err(problem) => view! { <ProblemView problem/> }.into_any(),
+                })}
+            </Transition>
         </figure>
     }
 }
 
 /// Stacked bars, one per bucket, one colour per key, with a legend.
-fn bar_chart(buckets: &[Value]) -> impl IntoView {
+fn bar_chart(buckets: &[Bucket]) -> impl IntoView {
     let mut keys: Vec<String> = Vec::new();
-    for bucket in buckets {
-        if let Some(counts) = bucket["counts"].as_object() {
-            for key in counts.keys() {
-                if !keys.contains(key) {
-                    keys.push(key.clone());
-                }
-            }
+    for key in buckets.iter().flat_map(|bucket| bucket.counts.keys()) {
+        if !keys.contains(key) {
+            keys.push(key.clone());
         }
     }
     if buckets.is_empty() || keys.is_empty() {
         return view! { <p class="muted">"No data in this period."</p> }.into_any();
     }
-    let total = |b: &Value| b["counts"].as_object().map(|c| c.values().filter_map(Value::as_i64).sum::<i64>()).unwrap_or(0);
-    let max = buckets.iter().map(total).max().unwrap_or(1).max(1) as f64;
+    let max = buckets.iter().map(Bucket::total).max().unwrap_or(1).max(1) as f64;
     let (width, height, bottom, left) = (600.0, 220.0, 30.0, 34.0);
     let slot = (width - left) / buckets.len() as f64;
     let bar = (slot * 0.7).max(2.0);
@@ -173,13 +150,13 @@ fn bar_chart(buckets: &[Value]) -> impl IntoView {
         let x = left + index as f64 * slot + (slot - bar) / 2.0;
         let mut y = height - bottom;
         for (k, key) in keys.iter().enumerate() {
-            let n = bucket["counts"][key].as_i64().unwrap_or(0);
+            let n = bucket.counts.get(key).copied().unwrap_or(0);
             if n == 0 {
                 continue;
             }
             let h = n as f64 / max * (height - bottom - 10.0);
             y -= h;
-            let tip = format!("{} · {key}: {n}", text(bucket, "start"));
+            let tip = format!("{} · {key}: {n}", bucket.start);
             shapes.push(view! {
                 <rect x=format!("{x:.1}") y=format!("{y:.1}") width=format!("{bar:.1}") height=format!("{h:.1}") fill=COLORS[k % COLORS.len()]>
                     <title>{tip}</title>
@@ -188,7 +165,7 @@ fn bar_chart(buckets: &[Value]) -> impl IntoView {
         }
         let every = (buckets.len() / 8).max(1);
         if index % every == 0 {
-            let label = text(bucket, "start").get(5..).unwrap_or_default().to_owned();
+            let label = bucket.start.to_string().get(5..).unwrap_or_default().to_owned();
             shapes.push(view! { <text x=format!("{:.1}", x + bar / 2.0) y=format!("{:.1}", height - 12.0) class="axis" text-anchor="middle">{label}</text> }.into_any());
         }
     }

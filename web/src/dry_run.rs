@@ -5,46 +5,45 @@
 //! the timeline of every communication.
 
 use leptos::prelude::*;
-use serde_json::Value;
+use stratagem_types::dry_run::{SimulationReport, TimelineEntry};
 use wasm_bindgen::JsValue;
 
 use crate::api::{self, Body, Problem};
-use crate::util::{int, items, short_time, show_problem, text, value_bars};
+use crate::util::{short_time, show_problem, value_bars};
 
 /// Timeline rows shown before "Show all".
 const TIMELINE_ROWS: usize = 100;
 
 #[component]
 pub fn DryRun(campaign: String) -> impl IntoView {
-    let campaign = StoredValue::new(campaign);
     let file_input = NodeRef::<leptos::html::Input>::new();
     let chosen = RwSignal::new(false);
     let days = RwSignal::new("30".to_owned());
     let personas = RwSignal::new(String::new());
-    let running = RwSignal::new(false);
-    let report = RwSignal::new(None::<Value>);
+    let report = RwSignal::new(None::<SimulationReport>);
     let problem = RwSignal::new(None::<Problem>);
-
-    let run = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let Some(file) = file_input.get_untracked().and_then(|input| input.files()).and_then(|files| files.get(0)) else { return };
-        let mut path = format!("/api/campaigns/{}/simulate?file_name={}", campaign.get_value(), api::enc(&file.name()));
+    let simulate = Action::new_local(move |file: &web_sys::File| {
+        let mut path = format!("/api/campaigns/{campaign}/simulate?file_name={}", api::enc(&file.name()));
         for (key, value) in [("days", days.get_untracked()), ("personas", personas.get_untracked())] {
             if !value.trim().is_empty() {
                 path.push_str(&format!("&{key}={}", api::enc(value.trim())));
             }
         }
-        let content_type = crate::contacts::file_type(&file);
-        running.set(true);
+        let body = Body::Raw(JsValue::from(file.clone()), crate::contacts::file_type(file));
+        async move { api::call::<SimulationReport>("POST", &path, body).await }
+    });
+    let running = simulate.pending();
+    Effect::new(move |_| match simulate.value().get() {
+        Some(Ok(value)) => report.set(Some(value)),
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
+    let run = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(file) = file_input.get_untracked().and_then(|input| input.files()).and_then(|files| files.get(0)) else { return };
         problem.set(None);
         report.set(None);
-        leptos::task::spawn_local(async move {
-            match api::call("POST", &path, Body::Raw(JsValue::from(file), content_type)).await {
-                Ok(value) => report.set(Some(value)),
-                Err(error) => problem.set(Some(error)),
-            }
-            running.set(false);
-        });
+        simulate.dispatch_local(file);
     };
 
     view! {
@@ -81,13 +80,10 @@ pub fn DryRun(campaign: String) -> impl IntoView {
 
 /// A dry run's answer: the outcome distribution, failures and the timeline.
 #[component]
-fn Report(report: Value) -> impl IntoView {
-    let counts = |value: &Value| -> Vec<(String, i64)> {
-        value.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0))).collect()).unwrap_or_default()
-    };
+fn Report(report: SimulationReport) -> impl IntoView {
     // ResultFlag in a fixed order, with words for its values.
-    let mut results = counts(&report["results"]);
     let rank = |key: &str| ["true", "false", "undetermined"].iter().position(|k| *k == key).unwrap_or(3);
+    let mut results: Vec<(String, usize)> = report.results.into_iter().collect();
     results.sort_by_key(|(key, _)| rank(key));
     let results = results
         .into_iter()
@@ -98,36 +94,32 @@ fn Report(report: Value) -> impl IntoView {
                 "undetermined" => "Not determined".to_owned(),
                 _ => key,
             };
-            (label, n)
+            (label, n as i64)
         })
         .collect();
-    let mut stages = counts(&report["stages"]);
+    let mut stages: Vec<(String, i64)> = report.stages.into_iter().map(|(stage, n)| (stage, n as i64)).collect();
     stages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-
-    let contacts = items(&report["contacts"]);
-    let import_errors = items(&report["import_errors"])
+    let import_errors = report
+        .import_errors
         .into_iter()
-        .map(|e| view! { <li>{format!("{}: ", e[0].as_str().unwrap_or_default())}<pre>{e[1].as_str().unwrap_or_default().to_owned()}</pre></li> })
+        .map(|(object_id, error)| view! { <li>{format!("{object_id}: ")}<pre>{error}</pre></li> })
         .collect_view();
-    let failures = contacts
+    let failures = report
+        .contacts
         .iter()
-        .filter(|c| !c["last_error"].is_null())
-        .map(|c| view! { <li>{format!("{}: ", text(c, "object_id"))}<pre>{text(c, "last_error")}</pre></li> })
+        .filter_map(|c| Some((c.object_id.clone(), c.last_error.clone()?)))
+        .map(|(object_id, error)| view! { <li>{format!("{object_id}: ")}<pre>{error}</pre></li> })
         .collect_view();
-    let status = text(&report, "campaign_status");
-    let timeline = StoredValue::new(items(&report["timeline"]));
-    let total = timeline.with_value(Vec::len);
-    let all = RwSignal::new(false);
-
+    let status = report.campaign_status.as_str();
     view! {
         <div id="dry-run-report">
             <div class="row">
-                <span class=format!("badge status-{status}")>{status.clone()}</span>
-                <span>{format!("{} → {} (virtual time)", short_time(&text(&report, "start")), short_time(&text(&report, "end")))}</span>
+                <span class=format!("badge status-{status}")>{status}</span>
+                <span>{format!("{} → {} (virtual time)", short_time(report.start), short_time(report.end))}</span>
                 <span class="counts">
-                    <span>{format!("Contacts: {}", contacts.len())}</span>
-                    <span>{format!("Sends: {}", int(&report, "sends"))}</span>
-                    <span>{format!("Communications: {total}")}</span>
+                    <span>{format!("Contacts: {}", report.contacts.len())}</span>
+                    <span>{format!("Sends: {}", report.sends)}</span>
+                    <span>{format!("Communications: {}", report.timeline.len())}</span>
                 </span>
             </div>
             <div class="two-col">
@@ -142,35 +134,46 @@ fn Report(report: Value) -> impl IntoView {
             </div>
             {(!import_errors.is_empty()).then(|| view! { <div class="problem"><strong>"DATA_LOAD failed for:"</strong><ul>{import_errors}</ul></div> })}
             {(!failures.is_empty()).then(|| view! { <div class="problem"><strong>"Strategy errors:"</strong><ul>{failures}</ul></div> })}
-            <h4>"Timeline"</h4>
-            <div class="scroll-x">
-                <table class="grid" id="dry-run-timeline">
-                    <thead><tr><th>"Start"</th><th>"Contact"</th><th>"Communication"</th><th>"Stage"</th><th>"Status"</th><th>"A/B"</th><th>"Outcome"</th></tr></thead>
-                    <tbody>
-                        {move || {
-                            let limit = if all.get() { usize::MAX } else { TIMELINE_ROWS };
-                            timeline.with_value(|rows| rows.iter().take(limit).map(|entry| {
-                                let status = text(entry, "status");
-                                view! {
-                                    <tr>
-                                        <td>{short_time(&text(entry, "start_date"))}</td>
-                                        <td>{text(entry, "object_id")}</td>
-                                        <td>{text(entry, "name")}</td>
-                                        <td class="stage">{text(entry, "stage")}</td>
-                                        <td><span class=format!("badge status-{status}")>{status.clone()}</span></td>
-                                        <td>{text(entry, "alternative")}</td>
-                                        <td class="outcome">{text(entry, "outcome")}</td>
-                                    </tr>
-                                }
-                            }).collect_view())
-                        }}
-                    </tbody>
-                </table>
-            </div>
-            {(total == 0).then(|| view! { <p class="empty">"No communication was planned."</p> })}
-            {move || (total > TIMELINE_ROWS && !all.get()).then(|| view! {
-                <button type="button" class="link" on:click=move |_| all.set(true)>{format!("Show all {total} communications")}</button>
-            })}
+            <Timeline timeline=report.timeline/>
         </div>
+    }
+}
+
+/// Every planned communication, the first [`TIMELINE_ROWS`] until "Show all".
+#[component]
+fn Timeline(timeline: Vec<TimelineEntry>) -> impl IntoView {
+    let total = timeline.len();
+    let timeline = StoredValue::new(timeline);
+    let all = RwSignal::new(false);
+    let row = |entry: &TimelineEntry| {
+        view! {
+            <tr>
+                <td>{short_time(entry.start_date)}</td>
+                <td>{entry.object_id.clone()}</td>
+                <td>{entry.name.clone()}</td>
+                <td class="stage">{entry.stage.clone()}</td>
+                <td><span class=format!("badge status-{}", entry.status)>{entry.status.clone()}</span></td>
+                <td>{entry.alternative.clone().unwrap_or_default()}</td>
+                <td class="outcome">{entry.outcome.clone().unwrap_or_default()}</td>
+            </tr>
+        }
+    };
+    view! {
+        <h4>"Timeline"</h4>
+        <div class="scroll-x">
+            <table class="grid" id="dry-run-timeline">
+                <thead><tr><th>"Start"</th><th>"Contact"</th><th>"Communication"</th><th>"Stage"</th><th>"Status"</th><th>"A/B"</th><th>"Outcome"</th></tr></thead>
+                <tbody>
+                    {move || {
+                        let limit = if all.get() { usize::MAX } else { TIMELINE_ROWS };
+                        timeline.with_value(|rows| rows.iter().take(limit).map(row).collect_view())
+                    }}
+                </tbody>
+            </table>
+        </div>
+        {(total == 0).then(|| view! { <p class="empty">"No communication was planned."</p> })}
+        {move || (total > TIMELINE_ROWS && !all.get()).then(|| view! {
+            <button type="button" class="link" on:click=move |_| all.set(true)>{format!("Show all {total} communications")}</button>
+        })}
     }
 }

@@ -6,11 +6,14 @@
 //! and the result fields are saved with the campaign's current values.
 
 use leptos::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
+use stratagem_types::analytics::AnalyticsView;
+use stratagem_types::deep_analysis::AnalysisRun;
+use stratagem_types::{Campaign, Integration, IntegrationKind, ResultField};
 use wasm_bindgen::JsValue;
 
 use crate::api::{self, Body, Problem};
-use crate::util::{field_errors, items, short_time, show_problem, text};
+use crate::util::{field_errors, short_time, show_problem};
 
 /// `/campaigns/:id/settings`: shown once the campaign is loaded, and not
 /// redrawn by the panel's polling, so edits in progress stay.
@@ -19,208 +22,242 @@ pub fn SettingsTab() -> impl IntoView {
     let open = crate::campaign::open();
     let list: crate::campaigns::ListReload = expect_context();
     let loaded = Memo::new(move |_| open.campaign.with(|c| matches!(c, Some(Ok(_)))));
-    let on_saved = Callback::new(move |value: Value| {
-        if let Ok(campaign) = serde_json::from_value(value) {
-            open.campaign.set(Some(Ok(campaign)));
-        }
+    let on_saved = Callback::new(move |campaign: Campaign| {
+        open.campaign.set(Some(Ok(campaign)));
         list.bump();
     });
     move || {
         loaded.track();
         match open.campaign.get_untracked() {
-            Some(Ok(campaign)) => {
-                let campaign = serde_json::to_value(campaign).unwrap_or_default();
-                view! { <Settings id=open.id.get() campaign on_saved/> }.into_any()
-            }
+            Some(Ok(campaign)) => view! { <Settings id=open.id.get() campaign on_saved/> }.into_any(),
             _ => view! { <p class="muted">"Loading…"</p> }.into_any(),
         }
     }
 }
 
+/// What Settings edits of the campaign; PUT takes it with the campaign's
+/// name and description.
+#[derive(Clone)]
+struct Edits {
+    llm_integration_id: String,
+    llm_model: String,
+    result_fields: Vec<ResultField>,
+}
+
+/// Blank optional text is no value.
+fn optional(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|t| !t.is_empty())
+}
+
 #[component]
-pub fn Settings(id: String, campaign: Value, on_saved: Callback<Value>) -> impl IntoView {
-    let llm = RwSignal::new(text(&campaign, "llm_model"));
-    let llm_integration = RwSignal::new(text(&campaign, "llm_integration_id"));
-    let llm_integrations = RwSignal::new(None::<Vec<Value>>);
-    let fields = RwSignal::new(items(&campaign["result_fields"]));
+pub fn Settings(id: String, campaign: Campaign, on_saved: Callback<Campaign>) -> impl IntoView {
+    let llm = RwSignal::new(campaign.llm_model.clone().unwrap_or_default());
+    let llm_integration = RwSignal::new(campaign.llm_integration_id.clone().unwrap_or_default());
+    let fields = RwSignal::new(campaign.result_fields.clone());
     let base = StoredValue::new(campaign);
-    let id = StoredValue::new(id);
+    let path = format!("/api/campaigns/{}", api::enc(&id));
+    // Which part asked for the save: its problem shows there.
+    let saving_llm = RwSignal::new(true);
+    let save = Action::new_local(move |edits: &Edits| {
+        let current = base.get_value();
+        let body = json!({
+            "name": current.name,
+            "description": current.description,
+            "llm_integration_id": optional(&edits.llm_integration_id),
+            "llm_model": optional(&edits.llm_model),
+            "result_fields": edits.result_fields,
+        });
+        let path = path.clone();
+        async move { api::put::<Campaign>(&path, &body).await }
+    });
     let llm_problem = RwSignal::new(None::<Problem>);
     let fields_problem = RwSignal::new(None::<Problem>);
     let saved_note = RwSignal::new(String::new());
-    leptos::task::spawn_local(async move {
-        match api::get("/api/integrations").await {
-            Ok(list) => llm_integrations.set(Some(items(&list).into_iter().filter(|i| text(i, "kind") == "LLM").collect())),
-            Err(error) => llm_problem.set(Some(error)),
+    Effect::new(move |_| {
+        let problem = if saving_llm.get_untracked() { llm_problem } else { fields_problem };
+        match save.value().get() {
+            Some(Ok(campaign)) => {
+                problem.set(None);
+                saved_note.set(format!("Saved at {}", short_time(campaign.updated_at)));
+                base.set_value(campaign.clone());
+                on_saved.run(campaign);
+            }
+            Some(Err(error)) => problem.set(Some(error)),
+            None => {}
         }
     });
-
-    let save = move |problem: RwSignal<Option<Problem>>| {
-        let current = base.get_value();
-        let optional = |value: String| if value.trim().is_empty() { Value::Null } else { json!(value.trim()) };
-        let body = json!({
-            "name": current["name"],
-            "description": current["description"],
-            "llm_integration_id": optional(llm_integration.get_untracked()),
-            "llm_model": optional(llm.get_untracked()),
-            "result_fields": fields.get_untracked(),
-        });
-        let id = id.get_value();
-        leptos::task::spawn_local(async move {
-            match api::put::<Value>(&format!("/api/campaigns/{id}"), &body).await {
-                Ok(value) => {
-                    problem.set(None);
-                    base.set_value(value.clone());
-                    saved_note.set(format!("Saved at {}", short_time(&text(&value, "updated_at"))));
-                    on_saved.run(value);
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    };
-    let default_model = move || {
-        let chosen = llm_integration.get();
-        llm_integrations.with(|list| {
-            list.iter().flatten().find(|i| text(i, "id") == chosen).map(|i| text(&i["settings"], "default_model")).filter(|m| !m.is_empty())
-        })
-    };
-    let count = Memo::new(move |_| fields.with(Vec::len));
-    let edit = move |index: usize, key: &'static str, value: String| {
-        fields.update(|list| {
-            if let Some(field) = list.get_mut(index) {
-                field[key] = json!(value);
-            }
-        })
-    };
-
+    let submit = Callback::new(move |llm_part: bool| {
+        saving_llm.set(llm_part);
+        save.dispatch_local(Edits { llm_integration_id: llm_integration.get_untracked(), llm_model: llm.get_untracked(), result_fields: fields.get_untracked() });
+    });
     view! {
         <div id="settings">
-            <section class="card">
-                <h4>"LLM Settings"</h4>
-                <div class="row">
-                    <label>"LLM integration"
-                        <select id="llm-integration" prop:value=move || llm_integration.get() on:change=move |ev| llm_integration.set(event_target_value(&ev))>
-                            <option value="">"— none —"</option>
-                            {move || {
-                                let mut list = llm_integrations.get().unwrap_or_default();
-                                // The chosen one stays listed even if it is gone or not loaded yet.
-                                let chosen = llm_integration.get_untracked();
-                                if !chosen.is_empty() && !list.iter().any(|i| text(i, "id") == chosen) {
-                                    list.push(json!({"id": chosen, "name": chosen}));
-                                }
-                                list.into_iter().map(|i| {
-                                    let id = text(&i, "id");
-                                    view! { <option selected=id == chosen value=id>{text(&i, "name")}</option> }
-                                }).collect_view()
-                            }}
-                        </select>
-                        {field_errors(llm_problem, "llm_integration_id".into())}
-                    </label>
-                    <label>"Model (optional)"
-                        <input id="llm-model" placeholder=move || default_model().map(|m| format!("integration default: {m}")).unwrap_or_else(|| "model name, e.g. gpt-4o-mini".into())
-                            prop:value=move || llm.get() on:input=move |ev| llm.set(event_target_value(&ev))/>
-                        {field_errors(llm_problem, "llm_model".into())}
-                    </label>
-                    <button class="primary" id="save-llm" on:click=move |_| save(llm_problem)>"Save"</button>
-                    <span class="muted">{move || saved_note.get()}</span>
-                </div>
-                {move || (llm_integrations.with(|l| l.as_ref().is_some_and(Vec::is_empty))).then(|| view! {
-                    <p class="muted" id="llm-none">"No LLM integration yet: add one (kind LLM, an OpenAI-compatible endpoint) under Integrations."</p>
-                })}
-                {show_problem(llm_problem)}
-            </section>
-            <YamlAnalytics id=id.get_value()/>
-            <section class="card">
-                <h4>"Campaign Results"</h4>
-                <p class="muted">"ResultFlag and ResultDatetime are in every campaign. Custom fields: the session_results code, a name and a description."</p>
-                <table class="grid" id="result-fields">
-                    <thead><tr><th>"Code"</th><th>"Name"</th><th>"Description"</th><th></th></tr></thead>
-                    <tbody>
-                        {move || (0..count.get()).map(|i| view! {
-                            <tr>
-                                <td><input prop:value=move || fields.with(|f| f.get(i).map(|f| text(f, "code")).unwrap_or_default()) on:input=move |ev| edit(i, "code", event_target_value(&ev))/>
-                                    {field_errors(fields_problem, format!("result_fields[{i}].code"))}</td>
-                                <td><input prop:value=move || fields.with(|f| f.get(i).map(|f| text(f, "name")).unwrap_or_default()) on:input=move |ev| edit(i, "name", event_target_value(&ev))/></td>
-                                <td><input prop:value=move || fields.with(|f| f.get(i).map(|f| text(f, "description")).unwrap_or_default()) on:input=move |ev| edit(i, "description", event_target_value(&ev))/></td>
-                                <td><button class="danger" on:click=move |_| fields.update(|f| { if i < f.len() { f.remove(i); } })>"Remove"</button></td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-                <div class="row">
-                    <button id="add-result" on:click=move |_| fields.update(|f| f.push(json!({"code": "", "name": "", "description": ""})))>"+ Add results"</button>
-                    <button class="primary" id="save-results" on:click=move |_| save(fields_problem)>"Save results"</button>
-                </div>
-                {show_problem(fields_problem)}
-            </section>
+            <LlmSettings llm llm_integration problem=llm_problem saved_note save=Callback::new(move |_| submit.run(true))/>
+            <YamlAnalytics id/>
+            <ResultFields fields problem=fields_problem save=Callback::new(move |_| submit.run(false))/>
         </div>
     }
 }
 
 #[component]
+fn LlmSettings(
+    llm: RwSignal<String>,
+    llm_integration: RwSignal<String>,
+    problem: RwSignal<Option<Problem>>,
+    saved_note: RwSignal<String>,
+    save: Callback<()>,
+) -> impl IntoView {
+    let integrations = LocalResource::new(|| async {
+        api::get::<Vec<Integration>>("/api/integrations").await.map(|list| list.into_iter().filter(|i| i.kind == IntegrationKind::Llm).collect::<Vec<_>>())
+    });
+    Effect::new(move |_| {
+        if let Some(Err(error)) = integrations.get() {
+            problem.set(Some(error));
+        }
+    });
+    let listed = move || integrations.get().and_then(Result::ok);
+    let default_model = move || {
+        let chosen = llm_integration.get();
+        listed().into_iter().flatten().find(|i| i.id == chosen).and_then(|i| i.settings.get("default_model")?.as_str().map(str::to_owned)).filter(|m| !m.is_empty())
+    };
+    let options = move || {
+        let mut list: Vec<(String, String)> = listed().unwrap_or_default().into_iter().map(|i| (i.id, i.name)).collect();
+        // The chosen one stays listed even if it is gone or not loaded yet.
+        let chosen = llm_integration.get_untracked();
+        if !chosen.is_empty() && !list.iter().any(|(id, _)| *id == chosen) {
+            list.push((chosen.clone(), chosen.clone()));
+        }
+        list.into_iter().map(|(id, name)| view! { <option selected=id == chosen value=id>{name}</option> }).collect_view()
+    };
+    view! {
+        <section class="card">
+            <h4>"LLM Settings"</h4>
+            <div class="row">
+                <label>"LLM integration"
+                    <select id="llm-integration" prop:value=move || llm_integration.get() on:change=move |ev| llm_integration.set(event_target_value(&ev))>
+                        <option value="">"— none —"</option>
+                        {options}
+                    </select>
+                    {field_errors(problem, "llm_integration_id".into())}
+                </label>
+                <label>"Model (optional)"
+                    <input id="llm-model" placeholder=move || default_model().map(|m| format!("integration default: {m}")).unwrap_or_else(|| "model name, e.g. gpt-4o-mini".into())
+                        prop:value=move || llm.get() on:input=move |ev| llm.set(event_target_value(&ev))/>
+                    {field_errors(problem, "llm_model".into())}
+                </label>
+                <button class="primary" id="save-llm" on:click=move |_| save.run(())>"Save"</button>
+                <span class="muted">{move || saved_note.get()}</span>
+            </div>
+            {move || listed().is_some_and(|l| l.is_empty()).then(|| view! {
+                <p class="muted" id="llm-none">"No LLM integration yet: add one (kind LLM, an OpenAI-compatible endpoint) under Integrations."</p>
+            })}
+            {show_problem(problem)}
+        </section>
+    }
+}
+
+#[component]
+fn ResultFields(fields: RwSignal<Vec<ResultField>>, problem: RwSignal<Option<Problem>>, save: Callback<()>) -> impl IntoView {
+    let count = Memo::new(move |_| fields.with(Vec::len));
+    let field = move |i: usize, read: fn(&ResultField) -> String| move || fields.with(|f| f.get(i).map(read).unwrap_or_default());
+    let edit = move |i: usize, write: fn(&mut ResultField, String), value: String| {
+        fields.update(|list| if let Some(f) = list.get_mut(i) { write(f, value) })
+    };
+    let blank = || ResultField { code: String::new(), name: String::new(), description: String::new() };
+    view! {
+        <section class="card">
+            <h4>"Campaign Results"</h4>
+            <p class="muted">"ResultFlag and ResultDatetime are in every campaign. Custom fields: the session_results code, a name and a description."</p>
+            <table class="grid" id="result-fields">
+                <thead><tr><th>"Code"</th><th>"Name"</th><th>"Description"</th><th></th></tr></thead>
+                <tbody>
+                    {move || (0..count.get()).map(|i| view! {
+                        <tr>
+                            <td><input prop:value=field(i, |f| f.code.clone()) on:input=move |ev| edit(i, |f, v| f.code = v, event_target_value(&ev))/>
+                                {field_errors(problem, format!("result_fields[{i}].code"))}</td>
+                            <td><input prop:value=field(i, |f| f.name.clone()) on:input=move |ev| edit(i, |f, v| f.name = v, event_target_value(&ev))/></td>
+                            <td><input prop:value=field(i, |f| f.description.clone()) on:input=move |ev| edit(i, |f, v| f.description = v, event_target_value(&ev))/></td>
+                            <td><button class="danger" on:click=move |_| fields.update(|f| { if i < f.len() { f.remove(i); } })>"Remove"</button></td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <div class="row">
+                <button id="add-result" on:click=move |_| fields.update(|f| f.push(blank()))>"+ Add results"</button>
+                <button class="primary" id="save-results" on:click=move |_| save.run(())>"Save results"</button>
+            </div>
+            {show_problem(problem)}
+        </section>
+    }
+}
+
+#[component]
 fn YamlAnalytics(id: String) -> impl IntoView {
-    let current = RwSignal::new(None::<Value>);
+    let path = format!("/api/campaigns/{}/analytics", api::enc(&id));
+    let current = RwSignal::new(None::<AnalyticsView>);
+    // Why there is none: the API's 404, or any other failure.
     let missing = RwSignal::new(None::<Problem>);
     let problem = RwSignal::new(None::<Problem>);
-    let run = RwSignal::new(None::<Value>);
-    let id = StoredValue::new(id);
-    let load = move || {
-        let id = id.get_value();
-        leptos::task::spawn_local(async move {
-            match api::get(&format!("/api/campaigns/{id}/analytics")).await {
-                Ok(value) => {
-                    current.set(Some(value));
-                    missing.set(None);
-                }
-                Err(error) => {
-                    current.set(None);
-                    missing.set(Some(error));
-                }
-            }
-        });
-    };
-    load();
-    let upload = move |ev: leptos::ev::Event| {
+    let run = RwSignal::new(None::<AnalysisRun>);
+    let loaded = LocalResource::new({
+        let path = path.clone();
+        move || {
+            let path = path.clone();
+            async move { api::get::<AnalyticsView>(&path).await }
+        }
+    });
+    let upload = Action::new_local(move |file: &web_sys::File| {
+        let (path, body) = (path.clone(), Body::Raw(JsValue::from(file.clone()), "application/yaml".into()));
+        async move { api::call::<AnalyticsView>("PUT", &path, body).await }
+    });
+    Effect::new(move |_| match loaded.get() {
+        Some(Ok(view)) => current.set(Some(view)),
+        Some(Err(error)) => missing.set(Some(error)),
+        None => {}
+    });
+    Effect::new(move |_| match upload.value().get() {
+        Some(Ok(view)) => {
+            problem.set(None);
+            missing.set(None);
+            current.set(Some(view));
+        }
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
+    let choose = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
         let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
         input.set_value("");
-        let id = id.get_value();
-        leptos::task::spawn_local(async move {
-            match api::call("PUT", &format!("/api/campaigns/{id}/analytics"), Body::Raw(JsValue::from(file), "application/yaml".into())).await {
-                Ok(value) => {
-                    problem.set(None);
-                    missing.set(None);
-                    current.set(Some(value));
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-        });
+        upload.dispatch_local(file);
     };
-    let download = move |_| {
-        let id = id.get_value();
-        leptos::task::spawn_local(async move {
-            if let Err(error) = api::download(&format!("/api/campaigns/{id}/analytics/yaml"), &format!("{id}-analytics.yaml")).await {
-                problem.set(Some(error));
-            }
-        });
+    let campaign = id.clone();
+    let download = Action::new_local(move |_: &()| {
+        let (path, file_name) = (format!("/api/campaigns/{}/analytics/yaml", api::enc(&campaign)), format!("{campaign}-analytics.yaml"));
+        async move { api::download(&path, &file_name).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Err(error)) = download.value().get() {
+            problem.set(Some(error));
+        }
+    });
+    let summary = move || match current.get() {
+        Some(view) => {
+            let (metrics, depth) = (view.definition.metrics.len(), view.definition.depth_days);
+            view! { <p>{format!("Uploaded {} · {metrics} metrics · depth {depth} days", short_time(view.uploaded_at))}</p> }.into_any()
+        }
+        None => view! { <p class="muted">{move || missing.get().map(|p| p.detail).unwrap_or_default()}</p> }.into_any(),
     };
     view! {
         <section class="card" id="yaml-analytics">
             <h4>"YAML Analytics"</h4>
             <div class="row">
-                <label>"Upload YAML"<input id="yaml-file" type="file" accept=".yaml,.yml" on:change=upload/></label>
-                <button id="download-yaml" disabled=move || current.with(Option::is_none) on:click=download>"Download YAML"</button>
+                <label>"Upload YAML"<input id="yaml-file" type="file" accept=".yaml,.yml" on:change=choose/></label>
+                <button id="download-yaml" disabled=move || current.with(Option::is_none) on:click=move |_| { download.dispatch_local(()); }>"Download YAML"</button>
             </div>
-            {move || match current.get() {
-                Some(value) => {
-                    let metrics = items(&value["definition"]["metrics"]).len();
-                    view! { <p>{format!("Uploaded {} · {metrics} metrics · depth {} days", short_time(&text(&value, "uploaded_at")), text(&value["definition"], "depth_days"))}</p> }.into_any()
-                }
-                None => view! { <p class="muted">{move || missing.get().map(|p| p.detail).unwrap_or_default()}</p> }.into_any(),
-            }}
+            {summary}
             <div id="yaml-problem">{show_problem(problem)}</div>
             <h4>"Deep Analysis status"</h4>
-            <crate::deep_analysis::RunStatus id=id.get_value() run actions=true/>
+            <crate::deep_analysis::RunStatus id run actions=true/>
         </section>
     }
 }

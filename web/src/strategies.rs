@@ -4,20 +4,21 @@
 //! a failed build marks its error line.
 
 use leptos::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
+use stratagem_types::strategy::{BuildError, BuildStatus, StrategyView};
 
 use crate::api::{self, Problem};
-use crate::util::{items, show_problem, text};
+use crate::util::{show_problem, ProblemView};
 
-fn build_status(strategy: &Value) -> String {
-    text(&strategy["latest"], "status")
+fn building(strategy: &StrategyView) -> bool {
+    strategy.latest.status == BuildStatus::Building
 }
 
 /// The status as shown: a build still waiting for a slot says where it is.
-fn build_label(strategy: &Value) -> String {
-    match strategy["latest"]["queue_position"].as_i64() {
+fn build_label(strategy: &StrategyView) -> String {
+    match strategy.latest.queue_position {
         Some(position) => format!("queued, {position} in line"),
-        None => build_status(strategy),
+        None => strategy.latest.status.as_str().to_owned(),
     }
 }
 
@@ -28,77 +29,85 @@ pub fn StrategiesTab() -> impl IntoView {
     move || view! { <Strategies id=id.get()/> }
 }
 
+type List = LocalResource<Result<Vec<StrategyView>, Problem>>;
+
 #[component]
 pub fn Strategies(id: String) -> impl IntoView {
-    let strategies = RwSignal::new(Vec::<Value>::new());
-    let problem = RwSignal::new(None::<Problem>);
-    let open = RwSignal::new(None::<String>);
-    let reload = RwSignal::new(0u32);
-    let campaign = StoredValue::new(id);
-
-    Effect::new(move |_| {
-        reload.track();
-        let id = campaign.get_value();
-        leptos::task::spawn_local(async move {
-            match api::get(&format!("/api/campaigns/{id}/strategies")).await {
-                Ok(list) => {
-                    strategies.set(items(&list));
-                    problem.set(None);
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-        });
+    let path = format!("/api/campaigns/{}/strategies", api::enc(&id));
+    let strategies: List = LocalResource::new(move || {
+        let path = path.clone();
+        async move { api::get(&path).await }
     });
+    let open = RwSignal::new(None::<String>);
+    let problem = RwSignal::new(None::<Problem>);
     // Poll while any build is running.
     crate::util::every(1000, move || {
-        if strategies.with_untracked(|list| list.iter().any(|s| build_status(s) == "building")) {
-            reload.update(|n| *n += 1);
+        if strategies.with_untracked(|list| list.as_ref().and_then(|l| l.as_ref().ok()).is_some_and(|l| l.iter().any(building))) {
+            strategies.refetch();
         }
     });
-
-    let remove = move |strategy_id: String| {
-        leptos::task::spawn_local(async move {
-            match api::delete(&format!("/api/strategies/{strategy_id}")).await {
-                Ok(_) => {
-                    open.set(None);
-                    reload.update(|n| *n += 1);
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    };
-
+    let remove = Action::new_local(|strategy_id: &String| {
+        let path = format!("/api/strategies/{}", api::enc(strategy_id));
+        async move { api::delete(&path).await }
+    });
+    Effect::new(move |_| match remove.value().get() {
+        Some(Ok(())) => {
+            open.set(None);
+            strategies.refetch();
+        }
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
     view! {
         <div id="strategies">
             <h3>"Strategies"</h3>
+            <Transition fallback=|| ()>{move || strategies.get().and_then(Result::err).map(|problem| view! { <ProblemView problem/> })}</Transition>
             {show_problem(problem)}
-            <table class="grid" id="strategy-table">
-                <thead><tr><th>"Name"</th><th>"Type"</th><th>"Build"</th><th>"Active version"</th><th></th></tr></thead>
-                <tbody>
-                    {move || strategies.get().into_iter().map(|strategy| {
-                        let status = build_status(&strategy);
-                        let strategy_id = text(&strategy, "id");
-                        let (view_id, delete_id) = (strategy_id.clone(), strategy_id.clone());
-                        let active = strategy["active_version"].as_i64().map(|v| format!("v{v}")).unwrap_or_else(|| "none".into());
-                        view! {
-                            <tr>
-                                <td>{text(&strategy, "name")}</td>
-                                <td>{text(&strategy, "type")}</td>
-                                <td><span class=format!("badge build-{status}")>{format!("{} (v{})", build_label(&strategy), text(&strategy["latest"], "version"))}</span></td>
-                                <td>{active}</td>
-                                <td class="actions">
-                                    <button on:click=move |_| open.set(Some(view_id.clone()))>"View / Edit"</button>
-                                    <button class="danger" on:click=move |_| remove(delete_id.clone())>"Delete"</button>
-                                </td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
-            {move || open.get().map(|strategy_id| view! { <StrategyEditor strategy_id on_saved=Callback::new(move |_| reload.update(|n| *n += 1))/> })}
-            <Upload campaign=campaign.get_value() on_uploaded=Callback::new(move |strategy_id| { open.set(Some(strategy_id)); reload.update(|n| *n += 1); })/>
+            <StrategyTable strategies open remove=Callback::new(move |id| { remove.dispatch_local(id); })/>
+            {move || open.get().map(|strategy_id| view! { <StrategyEditor strategy_id on_saved=Callback::new(move |_| strategies.refetch())/> })}
+            <Upload campaign=id on_uploaded=Callback::new(move |strategy_id| { open.set(Some(strategy_id)); strategies.refetch(); })/>
         </div>
     }
+}
+
+#[component]
+fn StrategyTable(strategies: List, open: RwSignal<Option<String>>, remove: Callback<String>) -> impl IntoView {
+    let row = move |strategy: StrategyView| {
+        let status = strategy.latest.status.as_str();
+        let (view_id, delete_id) = (strategy.id.clone(), strategy.id.clone());
+        let active = strategy.active_version.map(|v| format!("v{v}")).unwrap_or_else(|| "none".into());
+        view! {
+            <tr>
+                <td>{strategy.name.clone()}</td>
+                <td>{strategy.kind.as_str()}</td>
+                <td><span class=format!("badge build-{status}")>{format!("{} (v{})", build_label(&strategy), strategy.latest.version)}</span></td>
+                <td>{active}</td>
+                <td class="actions">
+                    <button on:click=move |_| open.set(Some(view_id.clone()))>"View / Edit"</button>
+                    <button class="danger" on:click=move |_| remove.run(delete_id.clone())>"Delete"</button>
+                </td>
+            </tr>
+        }
+    };
+    view! {
+        <table class="grid" id="strategy-table">
+            <thead><tr><th>"Name"</th><th>"Type"</th><th>"Build"</th><th>"Active version"</th><th></th></tr></thead>
+            <tbody>
+                <Transition fallback=|| ()>
+                    {move || strategies.get().and_then(Result::ok).unwrap_or_default().into_iter().map(row).collect_view()}
+                </Transition>
+            </tbody>
+        </table>
+    }
+}
+
+/// What an upload sends: a name, a type and one Python file.
+#[derive(Clone)]
+struct NewStrategy {
+    name: String,
+    kind: String,
+    file_name: String,
+    source: String,
 }
 
 #[component]
@@ -108,6 +117,23 @@ fn Upload(campaign: String, on_uploaded: Callback<String>) -> impl IntoView {
     let file_name = RwSignal::new("strategy.py".to_owned());
     let source = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<Problem>);
+    let path = format!("/api/campaigns/{}/strategies", api::enc(&campaign));
+    let upload = Action::new_local(move |new: &NewStrategy| {
+        let body = json!({"name": new.name, "type": new.kind, "file_name": new.file_name, "source": new.source});
+        let path = path.clone();
+        async move { api::post::<StrategyView>(&path, &body).await }
+    });
+    Effect::new(move |_| match upload.value().get() {
+        Some(Ok(strategy)) => {
+            problem.set(None);
+            name.set(String::new());
+            source.set(String::new());
+            file_name.set("strategy.py".into());
+            on_uploaded.run(strategy.id);
+        }
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
     let choose_file = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
         let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
@@ -127,20 +153,8 @@ fn Upload(campaign: String, on_uploaded: Callback<String>) -> impl IntoView {
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let body = json!({"name": name.get_untracked(), "type": kind.get_untracked(), "file_name": file_name.get_untracked(), "source": source.get_untracked()});
-        let campaign = campaign.clone();
-        leptos::task::spawn_local(async move {
-            match api::post(&format!("/api/campaigns/{campaign}/strategies"), &body).await {
-                Ok(strategy) => {
-                    problem.set(None);
-                    name.set(String::new());
-                    source.set(String::new());
-                    file_name.set("strategy.py".into());
-                    on_uploaded.run(text(&strategy, "id"));
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-        });
+        let [name, kind, file_name, source] = [name, kind, file_name, source].map(|s| s.get_untracked());
+        upload.dispatch_local(NewStrategy { name, kind, file_name, source });
     };
     view! {
         <form class="card form" id="strategy-upload" on:submit=submit>
@@ -165,97 +179,113 @@ fn Upload(campaign: String, on_uploaded: Callback<String>) -> impl IntoView {
     }
 }
 
+/// One strategy's latest version: its build and its code, editable; polled
+/// while it builds. `on_saved` runs after a save and when a build ends.
 #[component]
 fn StrategyEditor(strategy_id: String, on_saved: Callback<()>) -> impl IntoView {
-    let strategy = RwSignal::new(None::<Value>);
+    let strategy = RwSignal::new(None::<StrategyView>);
     let code = RwSignal::new(String::new());
     let file = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<Problem>);
-    let strategy_id = StoredValue::new(strategy_id);
-
-    let load = move |take_code: bool| {
-        let id = strategy_id.get_value();
-        leptos::task::spawn_local(async move {
-            match api::get(&format!("/api/strategies/{id}")).await {
-                Ok(value) => {
-                    let was_building = strategy.with_untracked(|s| s.as_ref().is_some_and(|s| build_status(s) == "building"));
-                    if was_building && build_status(&value) != "building" {
-                        on_saved.run(());
-                    }
-                    if take_code {
-                        let entry = text(&value["latest"], "entry");
-                        code.set(text(&value["latest"]["sources"], &entry));
-                        file.set(entry);
-                    }
-                    strategy.set(Some(value));
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    };
-    load(true);
-    crate::util::every(1000, move || {
-        if strategy.with_untracked(|s| s.as_ref().is_some_and(|s| build_status(s) == "building")) {
-            load(false);
+    let path = format!("/api/strategies/{}", api::enc(&strategy_id));
+    let loaded = LocalResource::new({
+        let path = path.clone();
+        move || {
+            let path = path.clone();
+            async move { api::get::<StrategyView>(&path).await }
         }
     });
+    crate::util::every(1000, move || {
+        if strategy.with_untracked(|s| s.as_ref().is_some_and(building)) {
+            loaded.refetch();
+        }
+    });
+    let save = Action::new_local(move |body: &serde_json::Value| {
+        let (path, body) = (path.clone(), body.clone());
+        async move { api::put::<StrategyView>(&path, &body).await }
+    });
+    // The first answer brings the code; a build that ended tells the list.
+    Effect::new(move |_| match loaded.get() {
+        Some(Ok(value)) => {
+            if strategy.with_untracked(|s| s.as_ref().is_some_and(building)) && !building(&value) {
+                on_saved.run(());
+            }
+            if strategy.with_untracked(Option::is_none) {
+                code.set(value.latest.sources.get(&value.latest.entry).cloned().unwrap_or_default());
+                file.set(value.latest.entry.clone());
+            }
+            strategy.set(Some(value));
+        }
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(value)) => {
+            strategy.set(Some(value));
+            problem.set(None);
+            on_saved.run(());
+        }
+        Some(Err(error)) => problem.set(Some(error)),
+        None => {}
+    });
+    let on_save = move |_| {
+        save.dispatch_local(json!({"source": code.get_untracked(), "file_name": file.get_untracked()}));
+    };
+    view! {
+        <div class="card" id="strategy-editor">
+            {move || strategy.get().map(|strategy| view! { <BuildHeader strategy/> })}
+            <div class="muted">{move || file.get()}</div>
+            <CodeEditor code strategy/>
+            <div class="row">
+                <button class="primary" id="save-strategy" on:click=on_save>"Save as new version"</button>
+            </div>
+            {show_problem(problem)}
+        </div>
+    }
+}
 
+/// The strategy's name, type, version and build status, and its build
+/// error with where it is.
+#[component]
+fn BuildHeader(strategy: StrategyView) -> impl IntoView {
+    let status = strategy.latest.status.as_str();
+    let error = strategy.latest.error.clone().map(|error: BuildError| {
+        let place = match error.python.as_ref().and_then(|p| Some((p.file.clone()?, p.line?, p.column))) {
+            Some((file, line, column)) => format!("{file}, line {line}{}: ", column.map(|c| format!(", column {c}")).unwrap_or_default()),
+            None => String::new(),
+        };
+        view! { <div class="problem" id="build-error"><strong>"Build failed: "</strong>{place}<pre>{error.detail}</pre></div> }
+    });
+    view! {
+        <div class="row">
+            <h4>{format!("{} · {} · v{}", strategy.name, strategy.kind.as_str(), strategy.latest.version)}</h4>
+            <span id="strategy-build-status" class=format!("badge build-{status}")>{build_label(&strategy)}</span>
+        </div>
+        {error}
+    }
+}
+
+/// The code under its highlighting, the build error's line marked when it
+/// is in this file.
+#[component]
+fn CodeEditor(code: RwSignal<String>, strategy: RwSignal<Option<StrategyView>>) -> impl IntoView {
     let error_line = Memo::new(move |_| {
-        strategy.with(|s| s.as_ref().and_then(|s| {
-            let error = &s["latest"]["error"];
-            let same_file = error["file"].as_str().is_none_or(|f| f == text(&s["latest"], "entry"));
-            error["line"].as_u64().filter(|_| same_file)
-        }))
+        strategy.with(|s| {
+            let latest = &s.as_ref()?.latest;
+            let python = latest.error.as_ref()?.python.as_ref()?;
+            let same_file = python.file.as_ref().is_none_or(|f| *f == latest.entry);
+            python.line.map(u64::from).filter(|_| same_file)
+        })
     });
     let highlighted = move || crate::python::highlight(&code.get(), error_line.get());
     let lines = move || code.with(|c| c.split('\n').count());
-
-    let save = move |_| {
-        let id = strategy_id.get_value();
-        let body = json!({"source": code.get_untracked(), "file_name": file.get_untracked()});
-        leptos::task::spawn_local(async move {
-            match api::put(&format!("/api/strategies/{id}"), &body).await {
-                Ok(value) => {
-                    strategy.set(Some(value));
-                    problem.set(None);
-                    on_saved.run(());
-                }
-                Err(error) => problem.set(Some(error)),
-            }
-        });
-    };
-
     view! {
-        <div class="card" id="strategy-editor">
-            {move || strategy.get().map(|s| {
-                let status = build_status(&s);
-                let error = s["latest"]["error"].clone();
-                view! {
-                    <div class="row">
-                        <h4>{format!("{} · {} · v{}", text(&s, "name"), text(&s, "type"), text(&s["latest"], "version"))}</h4>
-                        <span id="strategy-build-status" class=format!("badge build-{status}")>{build_label(&s)}</span>
-                    </div>
-                    {(!error.is_null()).then(|| {
-                        let place = match (error["file"].as_str(), error["line"].as_u64()) {
-                            (Some(f), Some(l)) => format!("{f}, line {l}{}: ", error["column"].as_u64().map(|c| format!(", column {c}")).unwrap_or_default()),
-                            _ => String::new(),
-                        };
-                        view! { <div class="problem" id="build-error"><strong>"Build failed: "</strong>{place}<pre>{text(&error, "detail")}</pre></div> }
-                    })}
-                }
-            })}
-            <div class="muted">{move || file.get()}</div>
-            <div class="code-editor">
-                <div class="layer">
-                    <pre class="highlight" aria-hidden="true" inner_html=highlighted></pre>
-                    <textarea id="strategy-code" spellcheck="false" wrap="off" rows=move || lines().to_string()
-                        prop:value=move || code.get() on:input=move |ev| code.set(event_target_value(&ev))></textarea>
-                </div>
+        <div class="code-editor">
+            <div class="layer">
+                <pre class="highlight" aria-hidden="true" inner_html=highlighted></pre>
+                <textarea id="strategy-code" spellcheck="false" wrap="off" rows=move || lines().to_string()
+                    prop:value=move || code.get() on:input=move |ev| code.set(event_target_value(&ev))></textarea>
             </div>
-            <div class="row">
-                <button class="primary" id="save-strategy" on:click=save>"Save as new version"</button>
-            </div>
-            {show_problem(problem)}
         </div>
     }
 }

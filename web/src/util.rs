@@ -1,27 +1,10 @@
-//! Small helpers shared by the screens: reading JSON values, showing
-//! problems next to what caused them, timers.
+//! Small helpers shared by the screens: showing free-form JSON values,
+//! times and problems next to what caused them, timers.
 
 use leptos::prelude::*;
 use serde_json::Value;
 
 use crate::api::Problem;
-
-/// A string or number field as text; empty when absent or null.
-pub fn text(value: &Value, key: &str) -> String {
-    match &value[key] {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-pub fn int(value: &Value, key: &str) -> i64 {
-    value[key].as_i64().unwrap_or(0)
-}
-
-pub fn items(value: &Value) -> Vec<Value> {
-    value.as_array().cloned().unwrap_or_default()
-}
 
 /// Any value as the screens show it: text as is, `null` as "—".
 pub fn shown(value: &Value) -> String {
@@ -32,9 +15,11 @@ pub fn shown(value: &Value) -> String {
     }
 }
 
-/// `2026-11-27T10:00:00.123Z` → `2026-11-27 10:00`.
-pub fn short_time(stamp: &str) -> String {
-    stamp.get(..16).map(|s| s.replace('T', " ")).unwrap_or_else(|| stamp.to_owned())
+/// A time to the minute: `2026-11-27T10:00:00.123Z` (or a `DateTime`,
+/// `2026-11-27 10:00:00.123 UTC`) → `2026-11-27 10:00`.
+pub fn short_time(stamp: impl ToString) -> String {
+    let stamp = stamp.to_string();
+    stamp.get(..16).map(|s| s.replace('T', " ")).unwrap_or(stamp)
 }
 
 /// Counts as horizontal bars: each label, a bar scaled to the largest

@@ -8,19 +8,28 @@
 use serde::{Deserialize, Serialize};
 
 pub mod agent;
+pub mod analytics;
+pub mod analytics_file;
 pub mod campaign;
+pub mod contact;
+pub mod deep_analysis;
+pub mod dry_run;
+pub mod import;
 pub mod integration;
 pub mod objects;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod problem;
 pub mod stage;
+pub mod strategy;
 
 pub use agent::{Agent, AgentDefinition, AgentStatus};
 pub use campaign::{Campaign, CampaignStatus};
+pub use contact::{Communication, CommunicationState, CommunicationStatus, Contact, Message, MessageRole};
 pub use integration::{Integration, IntegrationKind};
 pub use problem::Problem;
 pub use stage::{Channel, Stage, StageDefinition};
+pub use strategy::StrategyType;
 
 /// One problem with one field of a request, e.g. `settings.email_subject`:
 /// "is required for channel EMAIL_NOTIFICATION".
