@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use stratagem_domain::analytics::{self, AnalyticsDefinition};
 use stratagem_domain::FieldError;
 use stratagem_store::{DistributionKey, Overview};
+use stratagem_types::analytics::{AnalyticsView, Bucket, Distribution};
 
 use crate::auth::Tenant;
 use crate::problem::{body_error, ApiError, ApiResult, Position, Problem};
@@ -109,23 +110,6 @@ impl Period {
     }
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct Bucket {
-    start: NaiveDate,
-    /// key (a stage name or a status) → communications
-    counts: BTreeMap<String, i64>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct Distribution {
-    by: &'static str,
-    period: &'static str,
-    tz: String,
-    from: NaiveDate,
-    to: NaiveDate,
-    buckets: Vec<Bucket>,
-}
-
 /// Most buckets one request may ask for (a year and a month of days).
 const MAX_BUCKETS: usize = 400;
 
@@ -187,13 +171,7 @@ async fn distribution(
             *bucket.counts.entry(name).or_insert(0) += count;
         }
     }
-    Ok(Json(Distribution { by, period: period_name, tz: tz_name, from, to, buckets }))
-}
-
-#[derive(Serialize)]
-struct AnalyticsView {
-    uploaded_at: chrono::DateTime<chrono::Utc>,
-    definition: AnalyticsDefinition,
+    Ok(Json(Distribution { by: by.into(), period: period_name.into(), tz: tz_name, from, to, buckets }))
 }
 
 /// The body must be UTF-8; a bad byte is reported where it is.

@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use stratagem_services::exports::{Export, ExportFormat};
 use stratagem_services::imports::ContactFile;
-use stratagem_store::{ContactFilter, ContactSummary, ImportJob, SessionRecord, StoredContact};
+use stratagem_store::{ContactFilter, ImportJob, StoredContact};
+use stratagem_types::contact::{ContactDetail, ContactPage, ResultEntry};
 
 use crate::auth::Tenant;
 use crate::problem::{read_body_within, ApiError, ApiResult, Problem};
@@ -109,16 +110,6 @@ struct ListQuery {
     offset: Option<i64>,
 }
 
-/// A page of contacts.
-#[derive(Serialize, utoipa::ToSchema)]
-struct ContactPage {
-    total: i64,
-    limit: i64,
-    offset: i64,
-    #[schema(value_type = Vec<Object>)]
-    contacts: Vec<ContactSummary>,
-}
-
 #[utoipa::path(get, path = "/campaigns/{id}/contacts", operation_id = "listContacts", tag = "contacts",
     summary = "Contacts with current stage, communication count and outcome", params(ListQuery),
     responses((status = 200, description = "A page of contacts", body = ContactPage), (status = 404, response = Problem)))]
@@ -141,27 +132,9 @@ async fn list(
     Ok(Json(ContactPage { total, limit, offset, contacts }))
 }
 
-/// A contact with how each of its sessions went (the communication
-/// history of the Contacts tab) and its results as the 360 view shows them.
-#[derive(Serialize)]
-struct ContactDetail {
-    #[serde(flatten)]
-    contact: StoredContact,
-    sessions: Vec<SessionRecord>,
-    result_view: Vec<ResultEntry>,
-}
-
-/// One line of 360 View > Results: the default ResultFlag and
-/// ResultDatetime, then each of the campaign's result fields, named and
-/// described as in Settings > Campaign Results (`null` until filled).
-#[derive(Serialize)]
-struct ResultEntry {
-    code: String,
-    name: String,
-    description: String,
-    value: serde_json::Value,
-}
-
+/// 360 View > Results: the default ResultFlag and ResultDatetime, then
+/// each of the campaign's result fields, named and described as in
+/// Settings > Campaign Results (`null` until filled).
 fn result_view(contact: &StoredContact, fields: &[stratagem_domain::ResultField]) -> Vec<ResultEntry> {
     let entry = |code: &str, name: &str, description: &str, value: serde_json::Value| ResultEntry {
         code: code.into(),
@@ -188,7 +161,7 @@ fn result_view(contact: &StoredContact, fields: &[stratagem_domain::ResultField]
 
 #[utoipa::path(get, path = "/campaigns/{id}/contacts/{object_id}", operation_id = "readContact", tag = "contacts",
     summary = "Contact detail: parameters, results, communications, last strategy error, and `sessions` (per started communication: channel, A/B label, session_results such as OutcomeStatus and FailureDetail, ended_at, and `messages`: the conversation transcript with role AGENT or CONTACT), and `result_view` (360 View > Results: ResultFlag, ResultDatetime, then each campaign result field with code, name, description and value)",
-    responses((status = 200, description = "The contact", body = Object), (status = 404, response = Problem)))]
+    responses((status = 200, description = "The contact", body = ContactDetail), (status = 404, response = Problem)))]
 async fn read(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

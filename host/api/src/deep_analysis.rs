@@ -10,11 +10,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use stratagem_domain::analytics::{self, AnalyticsDefinition, Display, Metric, MetricKind};
+use stratagem_domain::analytics::{self, AnalyticsDefinition, Metric, MetricKind};
 use stratagem_domain::FieldError;
-use stratagem_store::{AnalysisMode, AnalysisRun, MetricTally, SessionValue, StoreError};
+use stratagem_store::{AnalysisRun, MetricTally, SessionValue, StoreError};
+use stratagem_types::deep_analysis::{AnalysisResults, AnalysisStart, MetricResult};
 
 use crate::auth::Tenant;
 use crate::problem::{ApiError, ApiResult, Problem};
@@ -33,13 +33,6 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/analysis/sessions/{communication_id}", get(session))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = AnalysisStart, example = json!({"mode": "CONTINUE"}))]
-#[serde(deny_unknown_fields)]
-struct StartBody {
-    mode: AnalysisMode,
-}
-
 /// The campaign's current analytics file, if it has one.
 async fn definition(state: &AppState, tenant: &str, campaign: &str) -> ApiResult<Option<AnalyticsDefinition>> {
     let Some((yaml, _)) = state.store.analytics_yaml(tenant, campaign).await? else { return Ok(None) };
@@ -48,13 +41,13 @@ async fn definition(state: &AppState, tenant: &str, campaign: &str) -> ApiResult
 
 #[utoipa::path(post, path = "/campaigns/{id}/analysis/runs", operation_id = "startAnalysis", tag = "analysis",
     summary = "Start a Deep Analysis run over the conversations (sessions with a transcript) that ended within the YAML's depth_days. RECALCULATE computes every metric of the current YAML, replacing earlier values as it goes; CONTINUE computes only the (session, metric) pairs without a value, i.e. metrics new in an updated YAML and sessions a stopped run left (a stored error counts as computed; RECALCULATE asks again). The engine works it in batches: one LLM call per session with all its pending metrics; an invalid answer is stored as that metric's error and the run goes on; an LLM that is down or slow (no answer within the engine's lease, at most 60 s) sets `last_error` and the session is asked again after a pause of up to 10 s, nothing lost. A run with nothing to compute is DONE at once. 409 while a run is in progress; 422 without a YAML analytics file or an LLM integration, saying how to set them up",
-    request_body = StartBody,
+    request_body = AnalysisStart,
     responses((status = 202, description = "The run", body = AnalysisRun), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn start(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(campaign_id): Path<String>,
-    Body(body): Body<StartBody>,
+    Body(body): Body<AnalysisStart>,
 ) -> ApiResult<(StatusCode, Json<AnalysisRun>)> {
     let campaign = state.store.campaign(&tenant, &campaign_id).await?;
     let definition = definition(&state, &tenant, &campaign_id).await?.ok_or_else(|| {
@@ -101,34 +94,6 @@ async fn stop(
     Ok(Json(state.store.stop_analysis_run(&tenant, &campaign, &run_id, chrono::Utc::now()).await?))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = AnalysisResults)]
-struct Results {
-    #[schema(value_type = Vec<Object>)]
-    metrics: Vec<MetricResult>,
-}
-
-#[derive(Serialize)]
-struct MetricResult {
-    code: String,
-    name: String,
-    description: String,
-    /// `type` and its own field (`scale`, `categories`, `range`).
-    #[serde(flatten)]
-    kind: MetricKind,
-    display: Display,
-    /// Sessions with a valid answer.
-    sessions: i64,
-    /// Sessions whose answer was invalid or could not be had.
-    errors: i64,
-    /// Sessions whose conversation does not tell (the LLM answered null).
-    unanswered: i64,
-    /// Each answer (as text) and how many sessions gave it.
-    values: BTreeMap<String, i64>,
-    /// Numbers and scales: the mean answer; booleans: the share of `true`.
-    mean: Option<f64>,
-}
-
 fn answer_text(answer: &Value) -> String {
     match answer {
         Value::String(text) => text.clone(),
@@ -167,15 +132,15 @@ fn metric_result(metric: &Metric, tally: MetricTally) -> MetricResult {
 
 #[utoipa::path(get, path = "/campaigns/{id}/analysis/results", operation_id = "analysisResults", tag = "analysis",
     summary = "Deep Analysis results over the stored values of the current YAML's metrics: {metrics: [{code, name, description, type (and scale | categories | range), display, sessions (valid answers), errors (invalid or failed answers), unanswered (the conversation does not tell), values: {answer as text: sessions}, mean (number and scale: mean answer; boolean: share of true; category: null)}]}; metrics is empty without a YAML file",
-    responses((status = 200, description = "The results", body = Results), (status = 404, response = Problem), (status = 422, response = Problem)))]
-async fn results(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<Results>> {
+    responses((status = 200, description = "The results", body = AnalysisResults), (status = 404, response = Problem), (status = 422, response = Problem)))]
+async fn results(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<AnalysisResults>> {
     state.store.campaign(&tenant, &campaign).await?;
-    let Some(definition) = definition(&state, &tenant, &campaign).await? else { return Ok(Json(Results { metrics: Vec::new() })) };
+    let Some(definition) = definition(&state, &tenant, &campaign).await? else { return Ok(Json(AnalysisResults { metrics: Vec::new() })) };
     let codes: Vec<String> = definition.metrics.iter().map(|metric| metric.code.clone()).collect();
     let mut tallies = state.store.analysis_tallies(&tenant, &campaign, &codes).await?;
     let metrics =
         definition.metrics.iter().map(|metric| metric_result(metric, tallies.remove(&metric.code).unwrap_or_default())).collect();
-    Ok(Json(Results { metrics }))
+    Ok(Json(AnalysisResults { metrics }))
 }
 
 #[utoipa::path(get, path = "/campaigns/{id}/analysis/sessions/{communication_id}", operation_id = "sessionAnalysis", tag = "analysis",

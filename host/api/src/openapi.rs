@@ -402,7 +402,7 @@ mod tests {
         assert_eq!(query_parameter(&document, "/campaigns/{id}/strategies/component", "post", "type")["required"], true);
         assert_ne!(query_parameter(&document, "/strategies/{id}/component", "put", "name")["required"], true);
         let days = query_parameter(&document, "/campaigns/{id}/simulate", "post", "days");
-        assert_eq!(days["schema"]["maximum"], json!(crate::simulations::MAX_DAYS));
+        assert_eq!(days["schema"]["maximum"], json!(stratagem_services::dry_run::MAX_DAYS));
         let limit = query_parameter(&document, "/campaigns/{id}/contacts", "get", "limit");
         assert_eq!((limit["schema"]["minimum"].clone(), limit["schema"]["maximum"].clone()), (json!(1), json!(1000)));
     }

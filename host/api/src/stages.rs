@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 use stratagem_domain::stage::{ChannelSettings, EmailInputType};
 use stratagem_domain::template::{self, RenderedEmail, TemplateError};
 use stratagem_domain::{Channel, Contact, FieldError, Stage, StageDefinition, StageValidation};

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use stratagem_domain::strategy::{BuildError as StoredBuildError, BuildErrorKind, PythonBuildError};
 use stratagem_runtime::{BuildError, LoadError, StrategySource};
 use stratagem_store::{BuildClaim, BuildJob, OwnedVersionInput, Store};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -139,9 +139,9 @@ impl StrategyService {
             tracing::warn!(strategy_id = %job.strategy_id, version = job.version, attempt = job.attempts, "taking over a build whose node stopped");
         }
         if job.attempts > MAX_BUILD_ATTEMPTS {
-            let error = json!({"kind": "internal", "detail": format!(
+            let error = StoredBuildError::new(BuildErrorKind::Internal, format!(
                 "the build was interrupted {MAX_BUILD_ATTEMPTS} times (its server stopped each time); upload the strategy again, or contact support if it persists"
-            )});
+            ));
             if let Err(error) = store.finish_strategy_build(&job.strategy_id, job.version, Err(error)).await {
                 tracing::error!(%error, "could not fail an interrupted build");
             }
@@ -207,7 +207,7 @@ impl StrategyService {
 
     /// Source → component (componentize-py), then the contract check and
     /// compilation, which a prebuilt component goes through alone.
-    async fn build(self: &Arc<Self>, input: OwnedVersionInput) -> Result<(Vec<u8>, String, PinGuard), Value> {
+    async fn build(self: &Arc<Self>, input: OwnedVersionInput) -> Result<(Vec<u8>, String, PinGuard), StoredBuildError> {
         let component = match input {
             OwnedVersionInput::Component(bytes) => bytes,
             OwnedVersionInput::Source { entry, sources } => {
@@ -223,7 +223,7 @@ impl StrategyService {
         match compiled {
             Ok(Ok(built)) => Ok(built),
             Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {
-                Err(json!({"kind": "contract", "detail": error.to_string()}))
+                Err(StoredBuildError::new(BuildErrorKind::Contract, error.to_string()))
             }
             Ok(Err(error)) => {
                 tracing::error!(%error, "compiling a strategy failed on this node");
@@ -237,39 +237,34 @@ impl StrategyService {
     }
 }
 
-fn internal_error() -> Value {
-    json!({"kind": "internal", "detail": "the build service failed; try again, or contact support if it persists"})
+fn internal_error() -> StoredBuildError {
+    StoredBuildError::new(BuildErrorKind::Internal, "the build service failed; try again, or contact support if it persists")
 }
 
 /// A build error as the version row keeps it and the API shows it: a
 /// `kind`, a `detail` for people, and where in the user's code it was.
-fn build_error(error: &BuildError) -> Value {
-    let at = |python: &stratagem_runtime::PythonBuildError| {
-        json!({"type": python.type_name, "message": python.message, "file": python.file, "line": python.line,
-               "column": python.column, "source": python.source})
+fn build_error(error: &BuildError) -> StoredBuildError {
+    let at = |python: &stratagem_runtime::PythonBuildError| PythonBuildError {
+        type_name: python.type_name.clone(),
+        message: python.message.clone(),
+        file: python.file.clone(),
+        line: python.line,
+        column: python.column,
+        source: python.source.clone(),
     };
-    let mut value = match error {
-        BuildError::Python(python) => {
-            let mut value = at(python);
-            value["kind"] = "python".into();
-            value
-        }
-        BuildError::InvalidSource(_) => json!({"kind": "invalid_source"}),
-        BuildError::Timeout(_) | BuildError::CpuLimit(_) => json!({"kind": "timeout"}),
-        BuildError::MemoryLimit { python, .. } => {
-            let mut value = python.as_deref().map(at).unwrap_or_else(|| json!({}));
-            value["kind"] = "memory_limit".into();
-            value
-        }
-        BuildError::SnapshotTooLarge => json!({"kind": "too_large"}),
+    let (kind, python) = match error {
+        BuildError::Python(python) => (BuildErrorKind::Python, Some(at(python))),
+        BuildError::InvalidSource(_) => (BuildErrorKind::InvalidSource, None),
+        BuildError::Timeout(_) | BuildError::CpuLimit(_) => (BuildErrorKind::Timeout, None),
+        BuildError::MemoryLimit { python, .. } => (BuildErrorKind::MemoryLimit, python.as_deref().map(at)),
+        BuildError::SnapshotTooLarge => (BuildErrorKind::TooLarge, None),
         BuildError::Toolchain(detail) => {
             // Server paths and tool output are for the operator's log.
             tracing::error!(%detail, "strategy build failed in the toolchain");
             return internal_error();
         }
     };
-    value["detail"] = error.to_string().into();
-    value
+    StoredBuildError { kind, detail: error.to_string(), python }
 }
 
 /// How long a build is leased for, how often nodes look for builds whose

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use stratagem_domain::strategy::BuildError;
 use stratagem_domain::{Campaign, CampaignStatus, Stage, StrategyType};
 use stratagem_runtime::{LoadError, Strategy};
 use stratagem_store::{StoreError, StrategyState};
@@ -121,16 +122,14 @@ impl Engine {
 
 /// A stored build error (see the API's strategies) as one line of a
 /// reason: where in the source, when known, and what.
-fn build_error(error: Option<&serde_json::Value>) -> String {
+fn build_error(error: Option<&BuildError>) -> String {
     let Some(error) = error else { return "no error was recorded".into() };
-    let text = |key: &str| error.get(key).and_then(|value| value.as_str().map(str::to_owned).or_else(|| value.as_u64().map(|n| n.to_string())));
-    let what = match (text("type"), text("message")) {
-        (Some(kind), Some(message)) => format!("{kind}: {message}"),
-        _ => text("detail").unwrap_or_else(|| error.to_string()),
-    };
-    match (text("file"), text("line"), text("column")) {
+    let Some(python) = &error.python else { return error.detail.clone() };
+    let what = format!("{}: {}", python.type_name, python.message);
+    match (&python.file, python.line, python.column) {
         (Some(file), Some(line), Some(column)) => format!("{file}, line {line}, column {column}: {what}"),
         (Some(file), Some(line), None) => format!("{file}, line {line}: {what}"),
         _ => what,
     }
+
 }

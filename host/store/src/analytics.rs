@@ -6,45 +6,15 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::{get, micros, Result, Store};
 
-/// Metrics overview of a campaign. The definitions are the API's:
+/// The metrics overview of a campaign (`Overview`). The definitions are
+/// the API's:
 /// - processed: has a final result, or a communication whose session ended;
 /// - completed: ResultFlag is true or false;
 /// - successful: ResultFlag is true.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Overview {
-    pub total_contacts: i64,
-    pub processed_contacts: i64,
-    pub completed_contacts: i64,
-    pub successful_contacts: i64,
-    /// completed / total (0 when there are no contacts).
-    pub completion_rate: f64,
-    /// successful / completed (0 when none is completed).
-    pub success_rate: f64,
-    pub by_stage: Vec<StageCount>,
-    pub by_alternative: Vec<AlternativeCount>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct StageCount {
-    /// The contacts' current stage; `null` for contacts without one.
-    pub stage: Option<String>,
-    pub contacts: i64,
-    pub successful: i64,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct AlternativeCount {
-    pub stage: String,
-    /// The A/B label (`default` for the stage's own settings).
-    pub label: String,
-    pub communications: i64,
-    /// Of those, communications whose contact's ResultFlag is true.
-    pub successful: i64,
-}
+pub use stratagem_types::analytics::{AlternativeCount, Overview, StageCount};
 
 /// What a distribution counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,41 +4,13 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::Utc;
 use sqlx::any::AnyRow;
+pub use stratagem_domain::contact::{ContactSummary, StoredContact};
 use stratagem_domain::{Communication, Contact};
 
 use crate::communication_row::{bind_fields, communication, COMMUNICATION_COLUMNS, FIELD_COLUMNS, FIELD_COUNT};
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Backend, Result, Store, StoreError};
-
-/// A stored contact with the platform's bookkeeping.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoredContact {
-    pub id: String,
-    #[serde(flatten)]
-    pub contact: Contact,
-    /// The last strategy failure for this contact (traceback, input).
-    pub last_error: Option<serde_json::Value>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A row of the contacts table view.
-#[derive(Debug, Clone, Serialize)]
-pub struct ContactSummary {
-    pub id: String,
-    pub object_id: String,
-    pub external_id: String,
-    pub name: String,
-    pub email: String,
-    pub phone: String,
-    pub current_stage: Option<String>,
-    pub communication_count: i64,
-    pub result_flag: Option<bool>,
-    /// The latest outcome reported by a session (`results.last_outcome`).
-    pub outcome: Option<String>,
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct ContactFilter {

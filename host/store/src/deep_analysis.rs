@@ -17,81 +17,22 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use stratagem_domain::analytics::Metric;
 
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Backend, Result, Store, StoreError};
 
-/// What a run computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "UPPERCASE")]
-pub enum AnalysisMode {
-    /// Every metric of the YAML over every session within its depth,
-    /// replacing earlier values.
-    Recalculate,
-    /// Only the (session, metric) pairs that have no value yet: metrics new
-    /// in an updated YAML, and sessions no run has seen.
-    Continue,
+/// A run as the API shows it (`AnalysisRun`): `total`, `done` and
+/// `failed` count values (one per session and metric): `done` of `total`
+/// are written, `failed` of those are errors.
+pub use stratagem_types::deep_analysis::{AnalysisMode, AnalysisRun, AnalysisStatus, SessionValue};
+
+fn analysis_mode(text: &str) -> Result<AnalysisMode> {
+    AnalysisMode::parse(text).ok_or_else(|| StoreError::Corrupt(format!("analysis mode `{text}`")))
 }
 
-impl AnalysisMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Recalculate => "RECALCULATE",
-            Self::Continue => "CONTINUE",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self> {
-        match text {
-            "RECALCULATE" => Ok(Self::Recalculate),
-            "CONTINUE" => Ok(Self::Continue),
-            other => Err(StoreError::Corrupt(format!("analysis mode `{other}`"))),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "UPPERCASE")]
-pub enum AnalysisStatus {
-    Progress,
-    Done,
-    Stopped,
-}
-
-impl AnalysisStatus {
-    fn parse(text: &str) -> Result<Self> {
-        match text {
-            "PROGRESS" => Ok(Self::Progress),
-            "DONE" => Ok(Self::Done),
-            "STOPPED" => Ok(Self::Stopped),
-            other => Err(StoreError::Corrupt(format!("analysis status `{other}`"))),
-        }
-    }
-}
-
-/// A run as the API shows it. `total`, `done` and `failed` count values
-/// (one per session and metric): `done` of `total` are written, `failed`
-/// of those are errors.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct AnalysisRun {
-    pub id: String,
-    pub mode: AnalysisMode,
-    pub status: AnalysisStatus,
-    /// The codes of the metrics the run computes.
-    pub metrics: Vec<String>,
-    pub total: i64,
-    pub done: i64,
-    pub failed: i64,
-    /// Why the last batch could not finish (the LLM is down, say); cleared
-    /// by a batch that does.
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
+fn analysis_status(text: &str) -> Result<AnalysisStatus> {
+    AnalysisStatus::parse(text).ok_or_else(|| StoreError::Corrupt(format!("analysis status `{text}`")))
 }
 
 /// A run claimed by a node, with what it needs to work.
@@ -148,23 +89,14 @@ pub struct MetricTally {
     pub errors: i64,
 }
 
-/// A value as a contact's 360 view shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SessionValue {
-    pub metric: String,
-    pub value: serde_json::Value,
-    pub error: Option<String>,
-    pub computed_at: DateTime<Utc>,
-}
-
 const RUN_COLUMNS: &str = "id, mode, status, metrics, total, done, failed, last_error, created_at, finished_at";
 
 fn run(row: &AnyRow) -> Result<AnalysisRun> {
     let metrics: Vec<Metric> = from_json(&get::<String>(row, "metrics")?)?;
     Ok(AnalysisRun {
         id: get(row, "id")?,
-        mode: AnalysisMode::parse(&get::<String>(row, "mode")?)?,
-        status: AnalysisStatus::parse(&get::<String>(row, "status")?)?,
+        mode: analysis_mode(&get::<String>(row, "mode")?)?,
+        status: analysis_status(&get::<String>(row, "status")?)?,
         metrics: metrics.into_iter().map(|metric| metric.code).collect(),
         total: get(row, "total")?,
         done: get(row, "done")?,
@@ -375,7 +307,7 @@ impl Store {
                     id: get(row, "id")?,
                     tenant_id: get(row, "tenant_id")?,
                     campaign_id: get(row, "campaign_id")?,
-                    mode: AnalysisMode::parse(&get::<String>(row, "mode")?)?,
+                    mode: analysis_mode(&get::<String>(row, "mode")?)?,
                     metrics: from_json(&get::<String>(row, "metrics")?)?,
                     since: from_micros(get(row, "since")?)?,
                     until: from_micros(get(row, "created_at")?)?,

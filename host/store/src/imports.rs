@@ -10,64 +10,18 @@
 //! marked `interrupted` (see `migrations/*/0015_import_heartbeats.sql`).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
+pub use stratagem_types::import::{ImportCounts, ImportJob, ImportReport, ImportStatus, InterruptedReason, RejectedRow, StrategyFailure};
 use stratagem_domain::Contact;
 
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError, UpsertOutcome};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImportStatus {
-    Running,
-    Done,
-    /// The import stopped before the end; the batches written stay, and
-    /// the counts are theirs.
-    Interrupted,
+fn import_status(text: &str) -> Result<ImportStatus> {
+    ImportStatus::parse(text).ok_or_else(|| StoreError::Corrupt(format!("import status {text}")))
 }
 
-impl ImportStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            ImportStatus::Running => "running",
-            ImportStatus::Done => "done",
-            ImportStatus::Interrupted => "interrupted",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self> {
-        [ImportStatus::Running, ImportStatus::Done, ImportStatus::Interrupted]
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| StoreError::Corrupt(format!("import status {text}")))
-    }
-}
-
-/// Why an import was interrupted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InterruptedReason {
-    /// The server process running it stopped (a crash, a kill, a restart):
-    /// its heartbeat lapsed, or on SQLite a later process started.
-    NodeStopped,
-    /// It stopped on a server error (in the server's log).
-    Error,
-}
-
-impl InterruptedReason {
-    fn as_str(self) -> &'static str {
-        match self {
-            InterruptedReason::NodeStopped => "node_stopped",
-            InterruptedReason::Error => "error",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self> {
-        [InterruptedReason::NodeStopped, InterruptedReason::Error]
-            .into_iter()
-            .find(|reason| reason.as_str() == text)
-            .ok_or_else(|| StoreError::Corrupt(format!("import interruption reason {text}")))
-    }
+fn interrupted_reason(text: &str) -> Result<InterruptedReason> {
+    InterruptedReason::parse(text).ok_or_else(|| StoreError::Corrupt(format!("import interruption reason {text}")))
 }
 
 /// How a node closes its job.
@@ -75,61 +29,6 @@ impl InterruptedReason {
 pub enum ImportEnd {
     Done,
     Interrupted(InterruptedReason),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RejectedRow {
-    pub line: u64,
-    pub column: Option<u64>,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StrategyFailure {
-    pub line: u64,
-    pub object_id: String,
-    /// The runtime's error, with the Python traceback when there is one.
-    pub error: serde_json::Value,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ImportReport {
-    pub rejected: Vec<RejectedRow>,
-    pub strategy_errors: Vec<StrategyFailure>,
-}
-
-/// A job's counts: `processed_rows` = `accepted` + `updated` + `rejected`,
-/// all of committed batches.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ImportCounts {
-    pub processed_rows: i64,
-    pub accepted: i64,
-    pub updated: i64,
-    pub rejected: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ImportJob {
-    pub id: String,
-    pub campaign_id: String,
-    pub status: ImportStatus,
-    pub file_name: Option<String>,
-    pub total_rows: i64,
-    /// Rows of committed batches: accepted + updated + rejected.
-    pub processed_rows: i64,
-    pub accepted: i64,
-    pub updated: i64,
-    pub rejected: i64,
-    pub report: ImportReport,
-    /// Set when `interrupted`.
-    pub interrupted_reason: Option<InterruptedReason>,
-    /// For an interrupted job: why, what was written, and what to do.
-    pub detail: Option<String>,
-    /// The last sign of life of the node running the job.
-    pub heartbeat_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// A batch of an import, written with the job's counts after it.
@@ -155,8 +54,8 @@ const JOB_COLUMNS: &str = "id, campaign_id, status, file_name, total_rows, proce
      interrupted_reason, heartbeat_at, created_at, finished_at";
 
 fn job(row: &AnyRow) -> Result<ImportJob> {
-    let status = ImportStatus::parse(&get::<String>(row, "status")?)?;
-    let interrupted_reason = get::<Option<String>>(row, "interrupted_reason")?.as_deref().map(InterruptedReason::parse).transpose()?;
+    let status = import_status(&get::<String>(row, "status")?)?;
+    let interrupted_reason = get::<Option<String>>(row, "interrupted_reason")?.as_deref().map(interrupted_reason).transpose()?;
     let heartbeat_at = get::<Option<i64>>(row, "heartbeat_at")?.map(from_micros).transpose()?;
     let mut job = ImportJob {
         id: get(row, "id")?,

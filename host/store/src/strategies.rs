@@ -5,41 +5,15 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::any::AnyRow;
+pub use stratagem_domain::strategy::{BuildError, BuildErrorKind, BuildStatus, StrategyVersion, StrategyView};
 use stratagem_domain::StrategyType;
 
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuildStatus {
-    Building,
-    Ready,
-    Failed,
-    /// A newer version replaced it before its build finished.
-    Cancelled,
-}
-
-impl BuildStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            BuildStatus::Building => "building",
-            BuildStatus::Ready => "ready",
-            BuildStatus::Failed => "failed",
-            BuildStatus::Cancelled => "cancelled",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self> {
-        match text {
-            "building" => Ok(BuildStatus::Building),
-            "ready" => Ok(BuildStatus::Ready),
-            "failed" => Ok(BuildStatus::Failed),
-            "cancelled" => Ok(BuildStatus::Cancelled),
-            other => Err(StoreError::Corrupt(format!("build status {other}"))),
-        }
-    }
+/// A stored build status; a value no version can have is a corrupt row.
+fn build_status(text: &str) -> Result<BuildStatus> {
+    BuildStatus::parse(text).ok_or_else(|| StoreError::Corrupt(format!("build status {text}")))
 }
 
 /// What a version is built from.
@@ -75,39 +49,11 @@ pub enum OwnedVersionInput {
     Component(Vec<u8>),
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct StrategyVersion {
-    pub version: i64,
-    pub status: BuildStatus,
-    /// `source` (Python built by the platform) or `component` (prebuilt).
-    pub origin: String,
-    /// The build error (file, line, column, message) when `failed`.
-    pub error: Option<serde_json::Value>,
-    pub entry: String,
-    pub sources: BTreeMap<String, String>,
-    pub created_at: DateTime<Utc>,
-    /// While it waits for a build slot: 1 when it is next in the queue.
-    pub queue_position: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StrategyView {
-    pub id: String,
-    pub campaign_id: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: StrategyType,
-    pub latest: StrategyVersion,
-    /// The version that runs: the newest READY one.
-    pub active_version: Option<i64>,
-    pub created_at: DateTime<Utc>,
-}
-
 fn version(row: &AnyRow) -> Result<StrategyVersion> {
     let sources: String = get(row, "sources")?;
     Ok(StrategyVersion {
         version: get(row, "version")?,
-        status: BuildStatus::parse(&get::<String>(row, "status")?)?,
+        status: build_status(&get::<String>(row, "status")?)?,
         origin: get(row, "origin")?,
         error: get::<Option<String>>(row, "error")?
             .map(|text| from_json(&text))
@@ -154,15 +100,15 @@ impl Store {
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
-                let superseded = serde_json::json!({
-                    "kind": "superseded",
-                    "detail": format!("version {version} replaced this version before its build finished"),
-                });
+                let superseded = BuildError::new(
+                    BuildErrorKind::Superseded,
+                    format!("version {version} replaced this version before its build finished"),
+                );
                 sqlx::query(
                     "UPDATE strategy_versions SET status = 'cancelled', error = $1, build_lease_until = NULL \
                      WHERE strategy_id = $2 AND status = 'building'",
                 )
-                .bind(superseded.to_string())
+                .bind(to_json(&superseded)?)
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
@@ -217,7 +163,7 @@ impl Store {
         &self,
         strategy_id: &str,
         version: i64,
-        outcome: std::result::Result<(&[u8], &str), serde_json::Value>,
+        outcome: std::result::Result<(&[u8], &str), BuildError>,
     ) -> Result<()> {
         let query = match &outcome {
             Ok((component, hash)) => sqlx::query(
@@ -230,7 +176,7 @@ impl Store {
                 "UPDATE strategy_versions SET status = 'failed', error = $1, build_lease_until = NULL \
                  WHERE strategy_id = $2 AND version = $3 AND status = 'building'",
             )
-            .bind(error.to_string()),
+            .bind(to_json(error)?),
         };
         let mut tx = self.begin_write().await?;
         let finished = query.bind(strategy_id).bind(version).execute(&mut *tx).await?.rows_affected() == 1;
@@ -479,7 +425,7 @@ pub enum StrategyState {
     Building,
     /// Every version failed to build; the newest with this error (as
     /// [`StrategyVersion::error`]).
-    Failed(Option<serde_json::Value>),
+    Failed(Option<BuildError>),
 }
 
 impl Store {
@@ -497,7 +443,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(match BuildStatus::parse(&get::<String>(&row, "status")?)? {
+        Ok(Some(match build_status(&get::<String>(&row, "status")?)? {
             BuildStatus::Ready => StrategyState::Ready(get(&row, "component_hash")?),
             BuildStatus::Building => StrategyState::Building,
             BuildStatus::Failed | BuildStatus::Cancelled => StrategyState::Failed(get::<Option<String>>(&row, "error")?.map(|text| from_json(&text)).transpose()?),

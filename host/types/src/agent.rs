@@ -44,7 +44,7 @@ pub struct AgentChannel {
 /// The agent's settings as the API accepts and stores them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"name": "Collector", "instructions": "You remind customers of overdue invoices, politely.", "channels": [{"name": "telegram", "integration_id": "int_telegram"}]})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"name": "Collector", "instructions": "You remind customers of overdue invoices, politely.", "channels": [{"name": "telegram", "integration_id": "int_telegram"}]})))]
 #[serde(deny_unknown_fields)]
 pub struct AgentDefinition {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_200))]

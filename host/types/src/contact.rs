@@ -6,12 +6,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{JsonMap, ResultField};
+use crate::JsonMap;
 
 /// A campaign subject (`object_id`) and the person to reach.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"object_id": "CONTRACT-123", "external_id": "USER-456", "name": "John Smith", "email": "john@example.com", "parameters": {"amount_due": 120.5}})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"object_id": "CONTRACT-123", "external_id": "USER-456", "name": "John Smith", "email": "john@example.com", "parameters": {"amount_due": 120.5}})))]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     pub object_id: String,
@@ -252,32 +252,6 @@ pub struct ResultEntry {
     pub value: serde_json::Value,
 }
 
-/// The 360 View > Results of `contact` for a campaign with these result
-/// fields.
-pub fn result_view(contact: &StoredContact, fields: &[ResultField]) -> Vec<ResultEntry> {
-    let entry = |code: &str, name: &str, description: &str, value: serde_json::Value| ResultEntry {
-        code: code.into(),
-        name: name.into(),
-        description: description.into(),
-        value,
-    };
-    let contact_fields = &contact.contact;
-    let mut view = vec![
-        entry("ResultFlag", "Result", "true: success, false: failure, null: not determined yet", contact_fields.result_flag.into()),
-        entry(
-            "ResultDatetime",
-            "Result date",
-            "When the result was determined",
-            serde_json::to_value(contact_fields.result_datetime).unwrap_or_default(),
-        ),
-    ];
-    for field in fields {
-        let value = contact_fields.results.get(&field.code).cloned().unwrap_or(serde_json::Value::Null);
-        view.push(entry(&field.code, &field.name, &field.description, value));
-    }
-    view
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -305,7 +279,6 @@ mod tests {
         assert_eq!(detail.contact.last_error_message(), Some("boom"));
         assert_eq!(detail.sessions[0].messages[0].role, MessageRole::Contact);
         assert_eq!(serde_json::to_value(&detail).expect("writes"), sent);
-        assert_eq!(result_view(&detail.contact, &[])[0].value, json!(true));
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub struct AnalysisRun {
 /// The body that starts a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"mode": "CONTINUE"})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"mode": "CONTINUE"})))]
 #[serde(deny_unknown_fields)]
 pub struct AnalysisStart {
     pub mode: AnalysisMode,

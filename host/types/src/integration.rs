@@ -316,7 +316,7 @@ pub struct Integration {
 /// or invalid one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"kind": "TELEGRAM", "name": "Support bot", "settings": {"bot_username": "acme_support_bot"}, "secrets": {"bot_token": "123456:ABC-DEF"}})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"kind": "TELEGRAM", "name": "Support bot", "settings": {"bot_username": "acme_support_bot"}, "secrets": {"bot_token": "123456:ABC-DEF"}})))]
 #[serde(deny_unknown_fields)]
 pub struct NewIntegration {
     pub kind: IntegrationKind,
@@ -334,7 +334,7 @@ pub struct NewIntegration {
 /// chose the integration for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"name": "Support bot (new token)", "settings": {"bot_username": "acme_support_bot"}, "secrets": {"bot_token": "654321:XYZ"}})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"name": "Support bot (new token)", "settings": {"bot_username": "acme_support_bot"}, "secrets": {"bot_token": "654321:XYZ"}})))]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationUpdate {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_200))]

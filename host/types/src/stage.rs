@@ -368,7 +368,7 @@ pub struct ChannelChoice<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = serde_json::json!({"name": "1. Email reminder", "channel": "EMAIL_NOTIFICATION", "settings": {"integration_id": "int_smtp", "email_subject": "Your invoice", "email_template": "Hello {{name}}, {{parameters.amount_due}} is due."}, "alternatives": [{"label": "short", "weight": 50, "channel": "EMAIL_NOTIFICATION", "settings": {"integration_id": "int_smtp", "email_subject": "Invoice", "email_template": "{{parameters.amount_due}} due"}}]})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"name": "1. Email reminder", "channel": "EMAIL_NOTIFICATION", "settings": {"integration_id": "int_smtp", "email_subject": "Your invoice", "email_template": "Hello {{name}}, {{parameters.amount_due}} is due."}, "alternatives": [{"label": "short", "weight": 50, "channel": "EMAIL_NOTIFICATION", "settings": {"integration_id": "int_smtp", "email_subject": "Invoice", "email_template": "{{parameters.amount_due}} due"}}]})))]
 pub struct StageDefinition {
     /// Unique in the campaign; strategies plan communications by stage name.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_200))]

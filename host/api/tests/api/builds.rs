@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
+use stratagem_domain::strategy::{BuildError, BuildErrorKind};
 use stratagem_domain::StrategyType;
 use stratagem_runtime::StrategySource;
 use stratagem_store::{BuildClaim, VersionInput};
@@ -151,7 +152,7 @@ async fn works_when_queued_builds_show_their_position_and_each_tenant_gets_its_s
     assert_eq!(position(&acme, acme_aggregation.clone()).await, 1);
     assert_eq!(position(&acme, acme_load.clone()).await, serde_json::Value::Null, "a running build has no position");
 
-    app.store.finish_strategy_build(&first.strategy_id, first.version, Err(json!({"kind": "test"}))).await.expect("finished");
+    app.store.finish_strategy_build(&first.strategy_id, first.version, Err(BuildError::new(BuildErrorKind::Internal, "test"))).await.expect("finished");
     let third = claim().await.expect("claim").expect("Acme's share is free again");
     assert_eq!(third.strategy_id, acme_aggregation);
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::definition::{AnalyticsDefinition, Metric, Type};
+use super::definition::{AnalyticsDefinition, Metric, MetricType};
 use super::error::AnalyticsError;
 use super::scalar::Scalar;
 use super::yaml::{Node, Pos, Value};
@@ -243,8 +243,8 @@ impl Checker {
         Some(name.to_owned())
     }
 
-    fn metric_type(&mut self, node: &Node<'_>, path: &str) -> Option<Type> {
-        let all = Type::ALL.map(Type::as_str).join(", ");
+    fn metric_type(&mut self, node: &Node<'_>, path: &str) -> Option<MetricType> {
+        let all = MetricType::ALL.map(MetricType::as_str).join(", ");
         let Some(Scalar::Text(text)) = node.scalar() else {
             self.error(
                 node.pos,
@@ -253,7 +253,7 @@ impl Checker {
             );
             return None;
         };
-        let found = Type::ALL.into_iter().find(|kind| kind.as_str() == text);
+        let found = MetricType::ALL.into_iter().find(|kind| kind.as_str() == text);
         if found.is_none() {
             self.error(
                 node.pos,

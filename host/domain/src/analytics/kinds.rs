@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::check::Checker;
-use super::definition::{Display, MetricKind, Type};
+use super::definition::{Display, MetricKind, MetricType};
 use super::fields::Fields;
 use super::scalar::Scalar;
 use super::yaml::{Node, Pos, Value};
@@ -17,7 +17,7 @@ impl Checker {
     /// The type's own settings; the other types' keys are errors.
     pub(super) fn kind(
         &mut self,
-        kind: Type,
+        kind: MetricType,
         pos: Pos,
         fields: &Fields<'_, '_>,
         path: &str,
@@ -30,16 +30,16 @@ impl Checker {
         let key_path = format!("{path}.{key}");
         let own = match (fields.get(key), fields.key_pos(key)) {
             (Some(node), _) => Some(node),
-            (None, _) if kind == Type::Number => None,
+            (None, _) if kind == MetricType::Number => None,
             (None, key_pos) => {
                 self.own_key_missing(kind, key, key_pos, pos, path);
                 return None;
             }
         };
         let built = match (kind, own) {
-            (Type::Number, Some(node)) => self.range(node, &key_path),
-            (Type::Category, Some(node)) => self.categories(node, &key_path),
-            (Type::Scale, Some(node)) => self.scale(node, &key_path),
+            (MetricType::Number, Some(node)) => self.range(node, &key_path),
+            (MetricType::Category, Some(node)) => self.categories(node, &key_path),
+            (MetricType::Scale, Some(node)) => self.scale(node, &key_path),
             _ => Some(MetricKind::Number {
                 min: None,
                 max: None,
@@ -49,8 +49,8 @@ impl Checker {
     }
 
     /// Reports the keys that belong to a type other than `kind`.
-    fn other_types_keys(&mut self, kind: Type, fields: &Fields<'_, '_>, path: &str) {
-        for other in Type::ALL.into_iter().filter(|other| *other != kind) {
+    fn other_types_keys(&mut self, kind: MetricType, fields: &Fields<'_, '_>, path: &str) {
+        for other in MetricType::ALL.into_iter().filter(|other| *other != kind) {
             let Some(key) = other.own_key() else { continue };
             if let Some(key_pos) = fields.key_pos(key) {
                 self.error(
@@ -71,13 +71,13 @@ impl Checker {
     /// keys only.
     fn own_key_missing(
         &mut self,
-        kind: Type,
+        kind: MetricType,
         key: &str,
         key_pos: Option<Pos>,
         metric_pos: Pos,
         path: &str,
     ) {
-        let example = if kind == Type::Scale {
+        let example = if kind == MetricType::Scale {
             "scale: {min: 1, max: 5}"
         } else {
             "categories: [paid, promised, refused]"
@@ -213,7 +213,7 @@ impl Checker {
     /// an unknown chart name is reported.
     pub(super) fn display(
         &mut self,
-        kind: Option<Type>,
+        kind: Option<MetricType>,
         fields: &Fields<'_, '_>,
         path: &str,
     ) -> Option<Display> {
@@ -221,7 +221,7 @@ impl Checker {
             return kind.map(|kind| kind.displays()[0]);
         };
         let path = format!("{path}.display");
-        let allowed = kind.map_or(&Display::ALL[..], Type::displays);
+        let allowed = kind.map_or(&Display::ALL[..], MetricType::displays);
         let for_type = kind
             .map(|kind| format!(" for type {}", kind.as_str()))
             .unwrap_or_default();

@@ -66,7 +66,6 @@ mod check;
 mod definition;
 mod error;
 mod fields;
-mod json;
 mod kinds;
 mod scalar;
 mod yaml;

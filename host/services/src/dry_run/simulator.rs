@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use stratagem_domain::{CampaignContext, CampaignStatus, Contact, StrategyType};
 use stratagem_runtime::{Clock, InvokeOptions, Isolation, VirtualClock};
 use stratagem_store::Store;
@@ -22,46 +21,7 @@ pub struct Simulation {
     pub personas: Personas,
 }
 
-/// One communication of the timeline.
-#[derive(Debug, Clone, Serialize)]
-pub struct TimelineEntry {
-    pub object_id: String,
-    pub name: String,
-    pub stage: String,
-    pub start_date: DateTime<Utc>,
-    pub status: String,
-    /// The A/B label the contact got.
-    pub alternative: Option<String>,
-    /// `OutcomeStatus` of its session, once it ended.
-    pub outcome: Option<String>,
-}
-
-/// Where each contact ended up.
-#[derive(Debug, Clone, Serialize)]
-pub struct ContactOutcome {
-    pub object_id: String,
-    pub current_stage: Option<String>,
-    pub result_flag: Option<bool>,
-    pub last_error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SimulationReport {
-    pub start: DateTime<Utc>,
-    /// The virtual time the simulation stopped at.
-    pub end: DateTime<Utc>,
-    pub campaign_status: CampaignStatus,
-    pub timeline: Vec<TimelineEntry>,
-    pub contacts: Vec<ContactOutcome>,
-    /// Contacts by final ResultFlag: `true`, `false`, `undetermined`.
-    pub results: BTreeMap<String, usize>,
-    /// Contacts by final stage.
-    pub stages: BTreeMap<String, usize>,
-    /// Sends recorded; one per started communication.
-    pub sends: i64,
-    /// DATA_LOAD failures at import, by object id.
-    pub import_errors: Vec<(String, String)>,
-}
+pub use stratagem_types::dry_run::{ContactOutcome, SimulationReport, TimelineEntry};
 
 /// Runs the campaign (its stored strategies and stages) over `contacts`.
 /// The campaign must be new: the simulation imports, starts and runs it.

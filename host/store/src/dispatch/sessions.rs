@@ -8,18 +8,7 @@ use super::{column_params, is_transient_conflict, CONFLICT_RETRIES};
 use crate::contacts::{placeholders, COMMUNICATION_CHUNK};
 use crate::{from_json, get, micros, to_json, Result, Store};
 
-/// How one communication's session went.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SessionRecord {
-    pub communication_id: String,
-    /// The channel it went out on (after the A/B choice).
-    pub channel: Option<String>,
-    pub alternative: Option<String>,
-    pub session_results: Option<JsonMap>,
-    pub ended_at: Option<DateTime<Utc>>,
-    /// The conversation's transcript, for sessions that had one.
-    pub messages: Vec<stratagem_domain::Message>,
-}
+pub use stratagem_domain::contact::SessionRecord;
 
 /// How a started communication left its channel session. One that stays
 /// open is written by [`Store::start_sessions`]; one that ended at its send
