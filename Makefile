@@ -33,7 +33,7 @@ $(VENV)/.installed: requirements-dev.txt guest-sdk-python/pyproject.toml
 # The service on the embedded SQLite default (data in .stratagem/). The
 # first run creates a tenant and prints its API key.
 run: setup web
-	cargo build -p stratagem-cli
+	cargo build --workspace --bins
 	@test -f .stratagem/stratagem.db || $(CARGO_TARGET_DIR)/debug/stratagem tenant create "Local tenant"
 	$(CARGO_TARGET_DIR)/debug/stratagem serve
 
@@ -58,7 +58,7 @@ test-rust:
 # serves: every operation, every check, a fixed seed (see
 # host/api/tests/schemathesis/).
 test-openapi: setup
-	cargo build -p stratagem-cli
+	cargo build --workspace --bins
 	host/api/tests/schemathesis/run.sh $(CARGO_TARGET_DIR)/debug/stratagem $(VENV)/bin/schemathesis
 
 bench: setup

@@ -115,6 +115,15 @@ fn complete(path: &str, operation: &mut Value) {
     }
     if has_body {
         object["requestBody"]["required"] = json!(true);
+        // A contact file is bytes the service reads and checks itself (422
+        // with line and column): any body fits the schema of its media type.
+        if let Some(content) = object["requestBody"]["content"].as_object_mut() {
+            for name in ["text/csv", "application/x-ndjson"] {
+                if let Some(media) = content.get_mut(name) {
+                    media["schema"] = json!({});
+                }
+            }
+        }
         // Every body can be too large or too slow.
         shared.extend(["408", "413"]);
     }
@@ -133,11 +142,15 @@ pub fn document() -> Value {
     let components = api.components.get_or_insert_with(Default::default);
     let (name, response) = <Problem as ToResponse>::response();
     components.responses.insert(name.into(), response);
+    // The derive inlines the schema; the response refers to it instead,
+    // so the document states it once.
     components.schemas.insert(<Problem as ToSchema>::name().into(), <Problem as PartialSchema>::schema());
     let mut referenced = Vec::new();
     <Problem as ToSchema>::schemas(&mut referenced);
     components.schemas.extend(referenced);
     let mut generated = serde_json::to_value(&api).expect("the document serializes");
+    generated["components"]["responses"]["Problem"]["content"]["application/problem+json"]["schema"] =
+        json!({"$ref": "#/components/schemas/Problem"});
     let mut paths = generated["paths"].take();
     for (path, item) in paths.as_object_mut().expect("paths") {
         for operation in item.as_object_mut().expect("a path item").values_mut() {
@@ -292,7 +305,7 @@ mod tests {
     /// The request types a client starts from, each with an example.
     const WITH_EXAMPLES: &[&str] = &[
         "CampaignBody", "StatusChange", "StrategyUpload", "StrategyEdit", "StageDefinition", "AgentDefinition",
-        "IntegrationCreate", "IntegrationUpdate", "Contact", "EmailPreview", "TaskOutcome", "NewKey",
+        "NewIntegration", "IntegrationUpdate", "Contact", "EmailPreview", "TaskOutcome", "NewKey",
     ];
 
     fn examples(schema: &Value) -> Vec<Value> {
@@ -403,6 +416,8 @@ mod tests {
         assert_ne!(query_parameter(&document, "/strategies/{id}/component", "put", "name")["required"], true);
         let days = query_parameter(&document, "/campaigns/{id}/simulate", "post", "days");
         assert_eq!(days["schema"]["maximum"], json!(stratagem_services::dry_run::MAX_DAYS));
+        let by = query_parameter(&document, "/campaigns/{id}/analytics/distribution", "get", "by");
+        assert_eq!(by["required"], true, "{by}");
         let limit = query_parameter(&document, "/campaigns/{id}/contacts", "get", "limit");
         assert_eq!((limit["schema"]["minimum"].clone(), limit["schema"]["maximum"].clone()), (json!(1), json!(1000)));
     }

@@ -32,7 +32,7 @@ struct DryRunQuery {
     /// outcome weights, e.g. NO_RESPONSE=35,PAID=20: OUTCOME=WEIGHT separated by commas, outcomes of letters, digits and _, whole weights, at least one above 0 (422 otherwise)
     personas: Option<String>,
     /// virtual days to run
-    #[param(minimum = 1, maximum = MAX_DAYS, default = 30)]
+    #[param(minimum = 1, maximum = 366, default = 30)]
     days: Option<u32>,
     /// virtual start; now by default
     #[param(value_type = Option<String>, format = DateTime)]

@@ -100,6 +100,12 @@ pub fn date_time() -> ObjectBuilder {
 pub fn extended(inner: RefOr<Schema>, outer: Object) -> Object {
     let RefOr::T(Schema::Object(mut object)) = inner else { panic!("a flattened type is an inline object") };
     object.additional_properties = None;
+    // The inner type's example is a request's, not this type's.
+    object.examples.clear();
+    #[allow(deprecated)]
+    {
+        object.example = None;
+    }
     object.description = outer.description.or(object.description);
     let own_required = outer.required.clone();
     for (name, property) in outer.properties {
