@@ -25,7 +25,7 @@ async fn validate(store: &Store, tenant: &str, definition: &AgentDefinition) -> 
     check(definition.validate())?;
     let mut errors = Vec::new();
     for (index, channel) in definition.channels.iter().enumerate() {
-        match store.integration(tenant, &channel.integration_id).await {
+        match store.integrations().integration(tenant, &channel.integration_id).await {
             Ok(_) => {}
             Err(StoreError::NotFound(_)) => errors.push(FieldError::new(
                 format!("channels[{index}].integration_id"),
@@ -35,7 +35,7 @@ async fn validate(store: &Store, tenant: &str, definition: &AgentDefinition) -> 
         }
     }
     if let Some(id) = &definition.push_integration_id {
-        match store.integration(tenant, id).await {
+        match store.integrations().integration(tenant, id).await {
             Ok(integration) if integration.kind != IntegrationKind::Fcm => errors.push(FieldError::new(
                 "push_integration_id",
                 format!("integration `{}` is {}; push notifications need an FCM integration", integration.name, integration.kind.as_str()),
@@ -69,7 +69,7 @@ async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Query(query
                 .ok_or_else(|| ApiError::BadRequest(format!("unknown status `{text}`; one of RUNNING, STOPPED")))?,
         ),
     };
-    Ok(Json(state.store.list_agents(&tenant, status).await?))
+    Ok(Json(state.store.agents().list_agents(&tenant, status).await?))
 }
 
 #[utoipa::path(post, path = "/agents", operation_id = "createAgent", tag = "agents", summary = "Create an AI agent; 422 names integrations that do not exist or do not fit",
@@ -81,13 +81,13 @@ async fn create(
     Body(definition): Body<AgentDefinition>,
 ) -> ApiResult<(StatusCode, Json<Agent>)> {
     validate(&state.store, &tenant, &definition).await?;
-    Ok((StatusCode::CREATED, Json(state.store.create_agent(&tenant, &definition).await?)))
+    Ok((StatusCode::CREATED, Json(state.store.agents().create_agent(&tenant, &definition).await?)))
 }
 
 #[utoipa::path(get, path = "/agents/{id}", operation_id = "readAgent", tag = "agents", summary = "Read an agent",
     responses((status = 200, description = "The agent", body = Agent), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
-    Ok(Json(state.store.agent(&tenant, &id).await?))
+    Ok(Json(state.store.agents().agent(&tenant, &id).await?))
 }
 
 #[utoipa::path(put, path = "/agents/{id}", operation_id = "updateAgent", tag = "agents", summary = "Replace an agent's definition; validated as on create",
@@ -99,18 +99,18 @@ async fn update(
     Path(id): Path<String>,
     Body(definition): Body<AgentDefinition>,
 ) -> ApiResult<Json<Agent>> {
-    state.store.agent(&tenant, &id).await?;
+    state.store.agents().agent(&tenant, &id).await?;
     validate(&state.store, &tenant, &definition).await?;
-    Ok(Json(state.store.update_agent(&tenant, &id, &definition).await?))
+    Ok(Json(state.store.agents().update_agent(&tenant, &id, &definition).await?))
 }
 
 #[utoipa::path(delete, path = "/agents/{id}", operation_id = "deleteAgent", tag = "agents", summary = "Delete an agent (409 while a stage uses it)",
     responses((status = 204, description = "Deleted"), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.store.agent(&tenant, &id).await?;
+    state.store.agents().agent(&tenant, &id).await?;
     let users: Vec<String> = state
         .store
-        .tenant_stages(&tenant)
+        .stages().tenant_stages(&tenant)
         .await?
         .into_iter()
         .filter(|stage| stage.definition.uses_agent(&id))
@@ -122,6 +122,6 @@ async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id):
             allowed: None,
         });
     }
-    state.store.delete_agent(&tenant, &id).await?;
+    state.store.agents().delete_agent(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

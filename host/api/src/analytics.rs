@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
     summary = "Metrics overview. total_contacts: the campaign's contacts. processed_contacts: contacts with a final result or with a communication whose session ended (including MISSED). completed_contacts: ResultFlag true or false. successful_contacts: ResultFlag true. completion_rate = completed / total; success_rate = successful / completed (0 when the divisor is 0). by_stage: contacts per current stage with how many are successful. by_alternative: sent communications per stage and A/B label (`default` for the stage's own settings) with how many belong to successful contacts",
     responses((status = 200, description = "The overview", body = Object), (status = 404, response = Problem)))]
 async fn overview(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<Overview>> {
-    Ok(Json(state.store.campaign_overview(&tenant, &campaign).await?))
+    Ok(Json(state.store.analytics().campaign_overview(&tenant, &campaign).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -170,7 +170,7 @@ async fn distribution(
         .ok_or_else(|| ApiError::Invalid(vec![FieldError::new("from", format!("{from} has no midnight in {tz_name}"))]))?;
     let end = local_midnight(to + chrono::Duration::days(1)).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
     let mut buckets: Vec<Bucket> = starts.into_iter().map(|start| Bucket { start, counts: BTreeMap::new() }).collect();
-    for (slot, name, count) in state.store.communication_slots(&tenant, &campaign, key, start, end).await? {
+    for (slot, name, count) in state.store.analytics().communication_slots(&tenant, &campaign, key, start, end).await? {
         let local_day = slot.with_timezone(&tz).date_naive();
         let first = period.bucket(local_day);
         if let Some(bucket) = buckets.iter_mut().find(|bucket| bucket.start == first) {
@@ -209,10 +209,10 @@ async fn upload(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<AnalyticsView>> {
     let body = body.map_err(|rejection| body_error(&rejection, crate::JSON_LIMIT_BYTES))?;
-    state.store.campaign(&tenant, &campaign).await?;
+    state.store.campaigns().campaign(&tenant, &campaign).await?;
     let yaml = text(&body)?;
     let definition = parse(yaml)?;
-    let uploaded_at = state.store.set_analytics_yaml(&tenant, &campaign, yaml).await?;
+    let uploaded_at = state.store.campaigns().set_analytics_yaml(&tenant, &campaign, yaml).await?;
     Ok(Json(AnalyticsView { uploaded_at, definition }))
 }
 
@@ -221,7 +221,7 @@ async fn upload(
     responses((status = 200, description = "The parsed definition", body = Object), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<AnalyticsView>> {
     let (yaml, uploaded_at) =
-        state.store.analytics_yaml(&tenant, &campaign).await?.ok_or(ApiError::NotFound("YAML analytics file"))?;
+        state.store.campaigns().analytics_yaml(&tenant, &campaign).await?.ok_or(ApiError::NotFound("YAML analytics file"))?;
     // Stored files were valid when uploaded; a stricter release may refuse
     // one, and then the user sees why instead of an empty panel.
     Ok(Json(AnalyticsView { uploaded_at, definition: parse(&yaml)? }))
@@ -235,7 +235,7 @@ async fn download(
     Tenant(tenant): Tenant,
     Path(campaign): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let (yaml, _) = state.store.analytics_yaml(&tenant, &campaign).await?.ok_or(ApiError::NotFound("YAML analytics file"))?;
+    let (yaml, _) = state.store.campaigns().analytics_yaml(&tenant, &campaign).await?.ok_or(ApiError::NotFound("YAML analytics file"))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/yaml; charset=utf-8".to_owned()),

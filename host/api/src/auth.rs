@@ -35,7 +35,7 @@ pub async fn require_api_key(
         .and_then(|value| value.to_str().ok())
         .and_then(bearer_token)
         .ok_or(ApiError::Unauthorized)?;
-    let tenant = match state.store.check_api_key(presented).await? {
+    let tenant = match state.store.tenants().check_api_key(presented).await? {
         KeyCheck::Tenant(tenant) => tenant,
         KeyCheck::TenantDisabled(_) => return Err(ApiError::TenantDisabled),
         KeyCheck::Refused => return Err(ApiError::Unauthorized),

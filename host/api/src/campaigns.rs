@@ -77,7 +77,7 @@ impl CampaignBody {
 /// The campaign's LLM must be one of the tenant's LLM integrations.
 async fn check_llm(state: &AppState, tenant: &str, campaign: &NewCampaign) -> ApiResult<()> {
     let Some(id) = &campaign.llm_integration_id else { return Ok(()) };
-    let problem = match state.store.integration(tenant, id).await {
+    let problem = match state.store.integrations().integration(tenant, id).await {
         Ok(integration) if integration.kind == IntegrationKind::Llm => return Ok(()),
         Ok(integration) => format!("integration `{id}` is a {} integration; choose one of kind LLM", integration.kind.as_str()),
         Err(StoreError::NotFound(_)) => format!("there is no integration `{id}`; create an LLM integration first"),
@@ -110,7 +110,7 @@ async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Campaign>>> {
     let status = query.status.as_deref().map(parse_status).transpose()?;
-    Ok(Json(state.store.list_campaigns(&tenant, status).await?))
+    Ok(Json(state.store.campaigns().list_campaigns(&tenant, status).await?))
 }
 
 #[utoipa::path(post, path = "/campaigns", operation_id = "createCampaign", tag = "campaigns", summary = "Create a campaign (status CREATED)",
@@ -123,13 +123,13 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
     let campaign = body.validate()?;
     check_llm(&state, &tenant, &campaign).await?;
-    Ok((StatusCode::CREATED, Json(state.store.create_campaign(&tenant, campaign).await?)))
+    Ok((StatusCode::CREATED, Json(state.store.campaigns().create_campaign(&tenant, campaign).await?)))
 }
 
 #[utoipa::path(get, path = "/campaigns/{id}", operation_id = "readCampaign", tag = "campaigns", summary = "Read a campaign",
     responses((status = 200, description = "The campaign", body = Campaign), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Campaign>> {
-    Ok(Json(state.store.campaign(&tenant, &id).await?))
+    Ok(Json(state.store.campaigns().campaign(&tenant, &id).await?))
 }
 
 #[utoipa::path(put, path = "/campaigns/{id}", operation_id = "updateCampaign", tag = "campaigns",
@@ -143,7 +143,7 @@ async fn update(
 ) -> ApiResult<Json<Campaign>> {
     let changes = body.validate()?;
     check_llm(&state, &tenant, &changes).await?;
-    Ok(Json(state.store.update_campaign(&tenant, &id, changes).await?))
+    Ok(Json(state.store.campaigns().update_campaign(&tenant, &id, changes).await?))
 }
 
 #[derive(Deserialize)]
@@ -203,9 +203,9 @@ async fn set_status(
     if next == CampaignStatus::Error && body.reason.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::BadRequest("ERROR needs a reason".into()));
     }
-    match state.store.set_campaign_status(&tenant, &id, next, body.reason.as_deref()).await {
+    match state.store.campaigns().set_campaign_status(&tenant, &id, next, body.reason.as_deref()).await {
         Err(StoreError::Conflict(detail)) => {
-            let current = state.store.campaign(&tenant, &id).await?;
+            let current = state.store.campaigns().campaign(&tenant, &id).await?;
             let allowed = current.status.next().iter().map(|s| s.as_str().to_owned()).collect();
             Err(ApiError::Conflict { detail, allowed: Some(allowed) })
         }

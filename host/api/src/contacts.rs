@@ -128,7 +128,7 @@ async fn list(
         return Err(ApiError::BadRequest("offset must not be negative".into()));
     }
     let filter = ContactFilter { stage: query.stage, search: query.q, limit, offset };
-    let (contacts, total) = state.store.list_contacts(&tenant, &campaign_id, &filter).await?;
+    let (contacts, total) = state.store.contacts().list_contacts(&tenant, &campaign_id, &filter).await?;
     Ok(Json(ContactPage { total, limit, offset, contacts }))
 }
 
@@ -167,8 +167,8 @@ async fn read(
     Tenant(tenant): Tenant,
     Path((campaign_id, object_id)): Path<(String, String)>,
 ) -> ApiResult<Json<ContactDetail>> {
-    let campaign = state.store.campaign(&tenant, &campaign_id).await?;
-    let (contact, sessions) = state.store.contact_detail(&tenant, &campaign_id, &object_id).await?;
+    let campaign = state.store.campaigns().campaign(&tenant, &campaign_id).await?;
+    let (contact, sessions) = state.store.contacts().contact_detail(&tenant, &campaign_id, &object_id).await?;
     let result_view = result_view(&contact, &campaign.result_fields);
     Ok(Json(ContactDetail { contact, sessions, result_view }))
 }

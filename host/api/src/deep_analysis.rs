@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
 
 /// The campaign's current analytics file, if it has one.
 async fn definition(state: &AppState, tenant: &str, campaign: &str) -> ApiResult<Option<AnalyticsDefinition>> {
-    let Some((yaml, _)) = state.store.analytics_yaml(tenant, campaign).await? else { return Ok(None) };
+    let Some((yaml, _)) = state.store.campaigns().analytics_yaml(tenant, campaign).await? else { return Ok(None) };
     analytics::parse(&yaml).map(Some).map_err(|errors| ApiError::Invalid(errors.0.into_iter().map(FieldError::from).collect()))
 }
 
@@ -49,7 +49,7 @@ async fn start(
     Path(campaign_id): Path<String>,
     Body(body): Body<AnalysisStart>,
 ) -> ApiResult<(StatusCode, Json<AnalysisRun>)> {
-    let campaign = state.store.campaign(&tenant, &campaign_id).await?;
+    let campaign = state.store.campaigns().campaign(&tenant, &campaign_id).await?;
     let definition = definition(&state, &tenant, &campaign_id).await?.ok_or_else(|| {
         ApiError::NotReady(format!(
             "the campaign has no YAML analytics file: upload one in Settings > YAML Analytics \
@@ -63,14 +63,14 @@ async fn start(
         ))
     };
     let llm = campaign.llm_integration_id.as_deref().ok_or_else(no_llm)?;
-    match state.store.integration(&tenant, llm).await {
+    match state.store.integrations().integration(&tenant, llm).await {
         Ok(_) => {}
         Err(StoreError::NotFound(_)) => return Err(no_llm()),
         Err(other) => return Err(other.into()),
     }
     let now = chrono::Utc::now();
     let since = now - chrono::Duration::days(i64::from(definition.depth_days));
-    let run = state.store.create_analysis_run(&tenant, &campaign_id, body.mode, &definition.metrics, since, now).await?;
+    let run = state.store.deep_analysis().create_analysis_run(&tenant, &campaign_id, body.mode, &definition.metrics, since, now).await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
@@ -78,7 +78,7 @@ async fn start(
     summary = "The campaign's most recent Deep Analysis run; 404 when it never had one",
     responses((status = 200, description = "The run", body = AnalysisRun), (status = 404, response = Problem)))]
 async fn latest(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<AnalysisRun>> {
-    let run = state.store.latest_analysis_run(&tenant, &campaign).await?.ok_or(ApiError::NotFound("analysis run"))?;
+    let run = state.store.deep_analysis().latest_analysis_run(&tenant, &campaign).await?.ok_or(ApiError::NotFound("analysis run"))?;
     Ok(Json(run))
 }
 
@@ -90,8 +90,8 @@ async fn stop(
     Tenant(tenant): Tenant,
     Path((campaign, run_id)): Path<(String, String)>,
 ) -> ApiResult<Json<AnalysisRun>> {
-    state.store.campaign(&tenant, &campaign).await?;
-    Ok(Json(state.store.stop_analysis_run(&tenant, &campaign, &run_id, chrono::Utc::now()).await?))
+    state.store.campaigns().campaign(&tenant, &campaign).await?;
+    Ok(Json(state.store.deep_analysis().stop_analysis_run(&tenant, &campaign, &run_id, chrono::Utc::now()).await?))
 }
 
 fn answer_text(answer: &Value) -> String {
@@ -134,10 +134,10 @@ fn metric_result(metric: &Metric, tally: MetricTally) -> MetricResult {
     summary = "Deep Analysis results over the stored values of the current YAML's metrics: {metrics: [{code, name, description, type (and scale | categories | range), display, sessions (valid answers), errors (invalid or failed answers), unanswered (the conversation does not tell), values: {answer as text: sessions}, mean (number and scale: mean answer; boolean: share of true; category: null)}]}; metrics is empty without a YAML file",
     responses((status = 200, description = "The results", body = AnalysisResults), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn results(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<AnalysisResults>> {
-    state.store.campaign(&tenant, &campaign).await?;
+    state.store.campaigns().campaign(&tenant, &campaign).await?;
     let Some(definition) = definition(&state, &tenant, &campaign).await? else { return Ok(Json(AnalysisResults { metrics: Vec::new() })) };
     let codes: Vec<String> = definition.metrics.iter().map(|metric| metric.code.clone()).collect();
-    let mut tallies = state.store.analysis_tallies(&tenant, &campaign, &codes).await?;
+    let mut tallies = state.store.deep_analysis().analysis_tallies(&tenant, &campaign, &codes).await?;
     let metrics =
         definition.metrics.iter().map(|metric| metric_result(metric, tallies.remove(&metric.code).unwrap_or_default())).collect();
     Ok(Json(AnalysisResults { metrics }))
@@ -151,10 +151,10 @@ async fn session(
     Tenant(tenant): Tenant,
     Path((campaign, communication)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<SessionValue>>> {
-    state.store.campaign(&tenant, &campaign).await?;
+    state.store.campaigns().campaign(&tenant, &campaign).await?;
     let codes: Vec<String> = definition(&state, &tenant, &campaign)
         .await?
         .map(|definition| definition.metrics.into_iter().map(|metric| metric.code).collect())
         .unwrap_or_default();
-    Ok(Json(state.store.session_analysis(&tenant, &campaign, &communication, &codes).await?))
+    Ok(Json(state.store.deep_analysis().session_analysis(&tenant, &campaign, &communication, &codes).await?))
 }

@@ -48,7 +48,7 @@ fn check_name(name: &str) -> ApiResult<()> {
     summary = "List integrations: settings and the names of the secrets that are set, never their values",
     responses((status = 200, description = "The integrations", body = Vec<Integration>)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> ApiResult<Json<Vec<Integration>>> {
-    Ok(Json(state.store.list_integrations(&tenant).await?))
+    Ok(Json(state.store.integrations().list_integrations(&tenant).await?))
 }
 
 #[utoipa::path(post, path = "/integrations", operation_id = "createIntegration", tag = "integrations",
@@ -63,13 +63,13 @@ async fn create(
     check(body.kind.validate(&body.settings, &body.secrets, &[]))?;
     check(endpoint_errors(state.outbound.egress(), &body.settings))?;
     let changes = IntegrationChanges { name: body.name.trim(), settings: &body.settings, secrets: &body.secrets };
-    Ok((StatusCode::CREATED, Json(state.store.create_integration(&tenant, body.kind, changes).await?)))
+    Ok((StatusCode::CREATED, Json(state.store.integrations().create_integration(&tenant, body.kind, changes).await?)))
 }
 
 #[utoipa::path(get, path = "/integrations/{id}", operation_id = "readIntegration", tag = "integrations", summary = "Read an integration (secret names only)",
     responses((status = 200, description = "The integration", body = Integration), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Integration>> {
-    Ok(Json(state.store.integration(&tenant, &id).await?))
+    Ok(Json(state.store.integrations().integration(&tenant, &id).await?))
 }
 
 #[utoipa::path(put, path = "/integrations/{id}", operation_id = "updateIntegration", tag = "integrations",
@@ -81,27 +81,27 @@ async fn update(
     Path(id): Path<String>,
     Body(body): Body<IntegrationUpdate>,
 ) -> ApiResult<Json<Integration>> {
-    let current = state.store.integration(&tenant, &id).await?;
+    let current = state.store.integrations().integration(&tenant, &id).await?;
     check_name(&body.name)?;
     check(current.kind.validate(&body.settings, &body.secrets, &current.secrets_set))?;
     check(endpoint_errors(state.outbound.egress(), &body.settings))?;
     let changes = IntegrationChanges { name: body.name.trim(), settings: &body.settings, secrets: &body.secrets };
-    Ok(Json(state.store.update_integration(&tenant, &id, changes).await?))
+    Ok(Json(state.store.integrations().update_integration(&tenant, &id, changes).await?))
 }
 
 #[utoipa::path(delete, path = "/integrations/{id}", operation_id = "deleteIntegration", tag = "integrations", summary = "Delete an integration (409 while a stage or agent uses it)",
     responses((status = 204, description = "Deleted"), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.store.integration(&tenant, &id).await?;
+    state.store.integrations().integration(&tenant, &id).await?;
     let mut users: Vec<String> = state
         .store
-        .tenant_stages(&tenant)
+        .stages().tenant_stages(&tenant)
         .await?
         .into_iter()
         .filter(|stage| stage.definition.uses_integration(&id))
         .map(|stage| format!("stage `{}` ({})", stage.definition.name, stage.id))
         .collect();
-    for agent in state.store.list_agents(&tenant, None).await? {
+    for agent in state.store.agents().list_agents(&tenant, None).await? {
         let definition = &agent.definition;
         if definition.push_integration_id.as_deref() == Some(id.as_str())
             || definition.channels.iter().any(|channel| channel.integration_id == id)
@@ -115,6 +115,6 @@ async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id):
             allowed: None,
         });
     }
-    state.store.delete_integration(&tenant, &id).await?;
+    state.store.integrations().delete_integration(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

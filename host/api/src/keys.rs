@@ -33,7 +33,7 @@ struct NewKey {
     summary = "List the tenant's API keys (secrets are never returned)",
     responses((status = 200, description = "The keys", body = Vec<ApiKey>)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> ApiResult<Json<Vec<ApiKey>>> {
-    Ok(Json(state.store.list_api_keys(&tenant).await?))
+    Ok(Json(state.store.tenants().list_api_keys(&tenant).await?))
 }
 
 #[utoipa::path(post, path = "/keys", operation_id = "createKey", tag = "keys",
@@ -47,13 +47,13 @@ async fn create(
     if !stratagem_domain::is_valid_name(&new.name, 200) {
         return Err(ApiError::BadRequest("name must have 1 to 200 characters, not only white space".into()));
     }
-    Ok((StatusCode::CREATED, Json(state.store.create_api_key(&tenant, new.name.trim()).await?)))
+    Ok((StatusCode::CREATED, Json(state.store.tenants().create_api_key(&tenant, new.name.trim()).await?)))
 }
 
 #[utoipa::path(delete, path = "/keys/{id}", operation_id = "revokeKey", tag = "keys",
     summary = "Revoke an API key. The tenant's last active key cannot be revoked (409 `/problems/last-api-key`): create another key first",
     responses((status = 204, description = "Revoked"), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn revoke(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.store.revoke_api_key(&tenant, &id).await?;
+    state.store.tenants().revoke_api_key(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -98,7 +98,7 @@ async fn check_references(
     errors: &mut Vec<FieldError>,
 ) -> ApiResult<()> {
     if let Some(agent_id) = agent_id {
-        match store.agent(tenant, agent_id).await {
+        match store.agents().agent(tenant, agent_id).await {
             Ok(agent) => {
                 if let Some(name) = &settings.agent_channel {
                     if !agent.definition.channels.iter().any(|c| &c.name == name) {
@@ -123,7 +123,7 @@ async fn check_references(
         }
     }
     if let Some(integration_id) = &settings.integration_id {
-        match store.integration(tenant, integration_id).await {
+        match store.integrations().integration(tenant, integration_id).await {
             Ok(integration) if Some(integration.kind) != channel.integration_kind() => {
                 let wanted = channel.integration_kind().map_or("none", |kind| kind.as_str());
                 errors.push(FieldError::new(
@@ -158,7 +158,7 @@ pub(crate) fn list_or_none(items: &[&str]) -> String {
 #[utoipa::path(get, path = "/campaigns/{id}/stages", operation_id = "listStages", tag = "stages", summary = "List the campaign's stages in order",
     responses((status = 200, description = "The stages", body = Vec<Stage>), (status = 404, response = Problem)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<Vec<Stage>>> {
-    Ok(Json(state.store.list_stages(&tenant, &campaign).await?))
+    Ok(Json(state.store.stages().list_stages(&tenant, &campaign).await?))
 }
 
 #[utoipa::path(post, path = "/campaigns/{id}/stages", operation_id = "createStage", tag = "stages",
@@ -171,15 +171,15 @@ async fn create(
     Path(campaign): Path<String>,
     Body(definition): Body<StageDefinition>,
 ) -> ApiResult<(StatusCode, Json<Stage>)> {
-    state.store.campaign(&tenant, &campaign).await?;
+    state.store.campaigns().campaign(&tenant, &campaign).await?;
     validate(&state.store, &tenant, &definition).await?;
-    Ok((StatusCode::CREATED, Json(state.store.create_stage(&tenant, &campaign, &definition).await?)))
+    Ok((StatusCode::CREATED, Json(state.store.stages().create_stage(&tenant, &campaign, &definition).await?)))
 }
 
 #[utoipa::path(get, path = "/stages/{id}", operation_id = "readStage", tag = "stages", summary = "Read a stage",
     responses((status = 200, description = "The stage", body = Stage), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Stage>> {
-    Ok(Json(state.store.stage(&tenant, &id).await?))
+    Ok(Json(state.store.stages().stage(&tenant, &id).await?))
 }
 
 #[utoipa::path(put, path = "/stages/{id}", operation_id = "updateStage", tag = "stages",
@@ -192,14 +192,14 @@ async fn update(
     Path(id): Path<String>,
     Body(definition): Body<StageDefinition>,
 ) -> ApiResult<Json<Stage>> {
-    state.store.stage(&tenant, &id).await?;
+    state.store.stages().stage(&tenant, &id).await?;
     validate(&state.store, &tenant, &definition).await?;
-    Ok(Json(state.store.update_stage(&tenant, &id, &definition).await?))
+    Ok(Json(state.store.stages().update_stage(&tenant, &id, &definition).await?))
 }
 
 #[utoipa::path(delete, path = "/stages/{id}", operation_id = "deleteStage", tag = "stages", summary = "Delete a stage",
     responses((status = 204, description = "Deleted"), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.store.delete_stage(&tenant, &id).await?;
+    state.store.stages().delete_stage(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -157,7 +157,7 @@ impl utoipa::ToSchema for EditBody {
 #[utoipa::path(get, path = "/campaigns/{id}/strategies", operation_id = "listStrategies", tag = "strategies", summary = "List the campaign's strategies",
     responses((status = 200, description = "The strategies", body = Vec<Object>), (status = 404, response = Problem)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<Vec<StrategyView>>> {
-    Ok(Json(state.store.list_strategies(&tenant, &campaign).await?))
+    Ok(Json(state.store.strategies().list_strategies(&tenant, &campaign).await?))
 }
 
 #[utoipa::path(post, path = "/campaigns/{id}/strategies", operation_id = "uploadStrategy", tag = "strategies",
@@ -244,7 +244,7 @@ async fn edit_component(
     summary = "Read a strategy: latest version's code, build status and error, active version",
     responses((status = 200, description = "The strategy", body = Object), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<StrategyView>> {
-    Ok(Json(state.store.strategy(&tenant, &id).await?))
+    Ok(Json(state.store.strategies().strategy(&tenant, &id).await?))
 }
 
 #[utoipa::path(put, path = "/strategies/{id}", operation_id = "editStrategy", tag = "strategies",

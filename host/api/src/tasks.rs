@@ -35,7 +35,7 @@ struct ListQuery {
 #[utoipa::path(get, path = "/tasks", operation_id = "listTasks", tag = "tasks", summary = "Open operator tasks of HUMAN stages (oldest first)",
     params(ListQuery), responses((status = 200, description = "The tasks", body = Vec<Object>)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Query(query): Query<ListQuery>) -> ApiResult<Json<Vec<HumanTask>>> {
-    Ok(Json(state.store.human_tasks(&tenant, query.campaign.as_deref()).await?))
+    Ok(Json(state.store.tasks().human_tasks(&tenant, query.campaign.as_deref()).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -59,7 +59,7 @@ async fn claim(
         return Err(ApiError::BadRequest("operator must have 1 to 200 characters, not only white space".into()));
     }
     let operator = body.operator.trim();
-    Ok(Json(state.store.claim_task(&tenant, &id, operator).await?))
+    Ok(Json(state.store.tasks().claim_task(&tenant, &id, operator).await?))
 }
 
 /// The outcome becomes the session's `OutcomeStatus`; `results` adds
@@ -106,6 +106,6 @@ async fn outcome(
     }
     let mut session_results = body.results;
     session_results.insert("OutcomeStatus".into(), outcome.into());
-    state.store.complete_task(&tenant, &id, &session_results, chrono::Utc::now()).await?;
+    state.store.tasks().complete_task(&tenant, &id, &session_results, chrono::Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

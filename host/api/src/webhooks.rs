@@ -46,7 +46,7 @@ pub fn router() -> Router<AppState> {
 
 /// The integration's account and tenant, or the answer to give instead.
 async fn account(state: &AppState, integration_id: &str) -> Result<(String, Account, &'static dyn Provider), ApiError> {
-    let (tenant_id, integration, secrets) = match state.store.integration_account(integration_id).await {
+    let (tenant_id, integration, secrets) = match state.store.integrations().integration_account(integration_id).await {
         Ok(found) => found,
         Err(StoreError::NotFound(_)) => return Err(ApiError::WebhookRefused(REFUSED.into())),
         Err(other) => return Err(other.into()),

@@ -80,39 +80,39 @@ async fn main() -> anyhow::Result<()> {
         let store = Store::connect(&url).await?;
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&url).await?;
-        let (tenant, _) = store.create_tenant("bench").await?;
+        let (tenant, _) = store.tenants().create_tenant("bench").await?;
         let campaign = store
-            .create_campaign(&tenant, NewCampaign { name: "analytics".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new() })
+            .campaigns().create_campaign(&tenant, NewCampaign { name: "analytics".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new() })
             .await?;
         let loading = Instant::now();
         let mut batch = Vec::with_capacity(500);
         for index in 0..contacts {
             batch.push((contact(index, start), None));
             if batch.len() == 500 || index + 1 == contacts {
-                store.upsert_contacts(&tenant, &campaign.id, &batch).await?;
+                store.contacts().upsert_contacts(&tenant, &campaign.id, &batch).await?;
                 batch.clear();
             }
         }
         let load = loading.elapsed().as_secs_f64();
         let to = start + chrono::Duration::days(61);
         // Warm the caches once, as a panel that is open would have.
-        store.campaign_overview(&tenant, &campaign.id).await?;
-        store.communication_slots(&tenant, &campaign.id, DistributionKey::Stage, start, to).await?;
+        store.analytics().campaign_overview(&tenant, &campaign.id).await?;
+        store.analytics().communication_slots(&tenant, &campaign.id, DistributionKey::Stage, start, to).await?;
         // Each read is timed in ROUNDS interleaved rounds; the median counts.
         let (mut counts, mut overviews, mut stages_ms, mut statuses_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut total, mut overview) = (0, None);
         for _ in 0..ROUNDS {
             let timer = Instant::now();
-            total = store.count_contacts(&tenant, &campaign.id).await?;
+            total = store.analytics().count_contacts(&tenant, &campaign.id).await?;
             counts.push(millis(timer));
             let timer = Instant::now();
-            overview = Some(store.campaign_overview(&tenant, &campaign.id).await?);
+            overview = Some(store.analytics().campaign_overview(&tenant, &campaign.id).await?);
             overviews.push(millis(timer));
             let timer = Instant::now();
-            store.communication_slots(&tenant, &campaign.id, DistributionKey::Stage, start, to).await?;
+            store.analytics().communication_slots(&tenant, &campaign.id, DistributionKey::Stage, start, to).await?;
             stages_ms.push(millis(timer));
             let timer = Instant::now();
-            store.communication_slots(&tenant, &campaign.id, DistributionKey::Status, start, to).await?;
+            store.analytics().communication_slots(&tenant, &campaign.id, DistributionKey::Status, start, to).await?;
             statuses_ms.push(millis(timer));
         }
         let overview = overview.expect("at least one round");

@@ -42,12 +42,12 @@ struct Outcome {
 /// communication is pending.
 async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, contacts: usize, (nodes, loops): (usize, usize)) -> anyhow::Result<Outcome> {
     let store = Store::connect(url).await?;
-    let (tenant, _) = store.create_tenant("bench").await?;
+    let (tenant, _) = store.tenants().create_tenant("bench").await?;
     let campaign = store
-        .create_campaign(&tenant, NewCampaign { name: "engine".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new() })
+        .campaigns().create_campaign(&tenant, NewCampaign { name: "engine".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new() })
         .await?;
     let stage: StageDefinition = serde_json::from_value(serde_json::json!({"name": "1. First contact", "channel": "SIMULATED"}))?;
-    store.create_stage(&tenant, &campaign.id, &stage).await?;
+    store.stages().create_stage(&tenant, &campaign.id, &stage).await?;
     let service = Arc::new(StrategyService::new(runtime.clone(), support::builder()));
     if let Some(component) = aggregation {
         service.install(&store, &tenant, &campaign.id, StrategyType::Aggregation, component).await?;
@@ -75,10 +75,10 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
         })
         .collect();
     for batch in rows.chunks(500) {
-        store.upsert_contacts(&tenant, &campaign.id, batch).await?;
+        store.contacts().upsert_contacts(&tenant, &campaign.id, batch).await?;
     }
     for status in [CampaignStatus::Configured, CampaignStatus::Running] {
-        store.set_campaign_status(&tenant, &campaign.id, status, None).await?;
+        store.campaigns().set_campaign_status(&tenant, &campaign.id, status, None).await?;
     }
 
     let config = EngineConfig { batch: 500, tick_every: Duration::ZERO, ..EngineConfig::default() };
@@ -94,7 +94,7 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
             workers.push(tokio::spawn(async move {
                 loop {
                     let report = engine.tick().await?;
-                    if report.is_idle() && node_store.pending_communications(&tenant, &campaign).await? == 0 {
+                    if report.is_idle() && node_store.dispatch().pending_communications(&tenant, &campaign).await? == 0 {
                         return anyhow::Ok(());
                     }
                 }
@@ -106,11 +106,11 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
     }
     let elapsed = started.elapsed();
     let cpu = cpu.stop()?;
-    let overview = store.campaign_overview(&tenant, &campaign.id).await?;
+    let overview = store.analytics().campaign_overview(&tenant, &campaign.id).await?;
     Ok(Outcome {
         per_second: contacts as f64 / elapsed.as_secs_f64(),
         cpu,
-        sends: store.count_sends(&tenant, &campaign.id).await?,
+        sends: store.dispatch().count_sends(&tenant, &campaign.id).await?,
         unfinished: overview.total_contacts - overview.processed_contacts,
     })
 }

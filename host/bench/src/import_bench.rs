@@ -65,7 +65,7 @@ impl Api {
 
 async fn start(url: &str, runtime: Arc<Runtime>, builder: Builder) -> anyhow::Result<Api> {
     let store = Store::connect(url).await?;
-    let (tenant, key) = store.create_tenant("bench").await?;
+    let (tenant, key) = store.tenants().create_tenant("bench").await?;
     let state = AppState::new(store.clone(), Arc::new(StrategyService::new(runtime, builder)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -216,7 +216,7 @@ async fn export(api: &Api, campaign: &str, format: &str, rows: usize) -> anyhow:
 async fn export_in_memory(api: &Api, campaign: &str, rows: usize) -> anyhow::Result<(f64, u64)> {
     let before = reset_peak_memory()?;
     let started = Instant::now();
-    let contacts: Vec<Contact> = api.store.all_contacts(&api.tenant, campaign).await?.into_iter().map(|stored| stored.contact).collect();
+    let contacts: Vec<Contact> = api.store.contacts().all_contacts(&api.tenant, campaign).await?.into_iter().map(|stored| stored.contact).collect();
     let export = CsvExport::new(contacts.iter().flat_map(|contact| contact.parameters.keys().cloned()).collect());
     let mut out = Vec::new();
     export.write_header(&mut out);

@@ -285,13 +285,13 @@ pub async fn tenant(command: TenantCommand) -> anyhow::Result<ExitCode> {
             let name = name.trim();
             anyhow::ensure!(!name.is_empty(), "the tenant's name must not be empty");
             let store = database.open().await?;
-            let (tenant, key) = store.create_tenant(name).await?;
+            let (tenant, key) = store.tenants().create_tenant(name).await?;
             print_key(&tenant, &key.key);
             Ok(ExitCode::SUCCESS)
         }
         TenantCommand::List { database } => {
             let store = database.open().await?;
-            let tenants = store.list_tenants().await?;
+            let tenants = store.tenants().list_tenants().await?;
             if tenants.is_empty() {
                 eprintln!("no tenants yet: `stratagem tenant create NAME` creates one");
                 return Ok(ExitCode::SUCCESS);
@@ -313,7 +313,7 @@ pub async fn tenant(command: TenantCommand) -> anyhow::Result<ExitCode> {
             let store = database.open().await?;
             let tenant = find_tenant(&store, &tenant).await?;
             anyhow::ensure!(tenant.status != TenantStatus::Deleted, "tenant {} is deleted; a deleted tenant gets no new keys", describe(&tenant));
-            let key = store.create_api_key(&tenant.id, name.trim()).await?;
+            let key = store.tenants().create_api_key(&tenant.id, name.trim()).await?;
             print_key(&tenant.id, &key.key);
             if tenant.status == TenantStatus::Disabled {
                 eprintln!("The tenant is disabled: the key works once `stratagem tenant enable {}` has run.", tenant.id);
@@ -334,7 +334,7 @@ pub async fn tenant(command: TenantCommand) -> anyhow::Result<ExitCode> {
                     tenant.active_keys
                 );
             }
-            let deleted = store.delete_tenant(&tenant.id).await?;
+            let deleted = store.tenants().delete_tenant(&tenant.id).await?;
             println!(
                 "deleted tenant {}: {} key(s) revoked, {} running campaign(s) and {} analysis run(s) stopped; its data is kept in the database",
                 describe(&tenant),
@@ -362,7 +362,7 @@ fn describe(tenant: &TenantInfo) -> String {
 /// that is not deleted has.
 async fn find_tenant(store: &Store, reference: &str) -> anyhow::Result<TenantInfo> {
     let reference = reference.trim();
-    let mut found = store.find_tenants(reference).await?;
+    let mut found = store.tenants().find_tenants(reference).await?;
     match found.len() {
         0 => anyhow::bail!("no tenant has the id or name `{reference}`; `stratagem tenant list` shows them"),
         1 => Ok(found.remove(0)),
@@ -382,7 +382,7 @@ async fn set_disabled(database: &Database, reference: &str, disabled: bool) -> a
         describe(&tenant),
         if disabled { "disabled" } else { "enabled" }
     );
-    let changed = store.set_tenant_disabled(&tenant.id, disabled).await?;
+    let changed = store.tenants().set_tenant_disabled(&tenant.id, disabled).await?;
     let state = if disabled { "disabled" } else { "enabled" };
     match (changed, disabled) {
         (false, _) => println!("tenant {} is {state} already", describe(&tenant)),

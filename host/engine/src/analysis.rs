@@ -44,7 +44,7 @@ impl Engine {
         // The lease covers one batch: its LLM calls run at once and each
         // gives up after `llm_timeout`.
         let lease = self.config.lease + chrono::Duration::from_std(self.llm_timeout()).unwrap_or(self.config.lease);
-        let runs = self.store.claim_analysis_runs(now, now + lease, RUNS_PER_TICK).await?;
+        let runs = self.store.deep_analysis().claim_analysis_runs(now, now + lease, RUNS_PER_TICK).await?;
         // Runs usually reach different endpoints: they wait side by side.
         let batches: Vec<Result<usize, EngineError>> = futures::stream::iter(runs)
             .map(|run| async move { self.analyze_batch(&run).await })
@@ -65,12 +65,12 @@ impl Engine {
 
     async fn analyze_batch(&self, run: &ClaimedAnalysis) -> Result<usize, EngineError> {
         let batch = self.config.batch.clamp(1, IN_FLIGHT as i64);
-        let sessions = self.store.pending_analysis_sessions(run, batch).await?;
+        let sessions = self.store.deep_analysis().pending_analysis_sessions(run, batch).await?;
         if sessions.is_empty() {
-            self.store.finish_analysis_batch(&run.id, None, None, None, true, self.clock.now()).await?;
+            self.store.deep_analysis().finish_analysis_batch(&run.id, None, None, None, true, self.clock.now()).await?;
             return Ok(0);
         }
-        let campaign = match self.store.campaign(&run.tenant_id, &run.campaign_id).await {
+        let campaign = match self.store.campaigns().campaign(&run.tenant_id, &run.campaign_id).await {
             Ok(campaign) => campaign,
             // Deleted meanwhile; its runs go with it.
             Err(StoreError::NotFound(_)) => return Ok(0),
@@ -81,7 +81,7 @@ impl Engine {
             Err(error) => {
                 let problem = format!("{error}; the run goes on once it has one");
                 let now = self.clock.now();
-                self.store.finish_analysis_batch(&run.id, None, Some(&problem), Some(now + self.retry_after()), false, now).await?;
+                self.store.deep_analysis().finish_analysis_batch(&run.id, None, Some(&problem), Some(now + self.retry_after()), false, now).await?;
                 return Ok(0);
             }
         };
@@ -112,7 +112,7 @@ impl Engine {
         let complete = last_error.is_none() && (sessions.len() as i64) < batch;
         let now = self.clock.now();
         let retry_at = last_error.is_some().then(|| now + self.retry_after());
-        self.store.finish_analysis_batch(&run.id, cursor.as_ref(), last_error.as_deref(), retry_at, complete, now).await?;
+        self.store.deep_analysis().finish_analysis_batch(&run.id, cursor.as_ref(), last_error.as_deref(), retry_at, complete, now).await?;
         Ok(analyzed)
     }
 
@@ -121,7 +121,7 @@ impl Engine {
     async fn analyze_session(&self, run: &ClaimedAnalysis, llm: &Llm, session: &PendingSession) -> Result<Option<LlmError>, EngineError> {
         let metrics: Vec<&Metric> =
             session.metrics.iter().filter_map(|code| run.metrics.iter().find(|metric| metric.code == *code)).collect();
-        let transcript = self.store.transcript(&run.tenant_id, &session.communication_id).await?;
+        let transcript = self.store.conversations().transcript(&run.tenant_id, &session.communication_id).await?;
         let values: Vec<AnalysisValue> = match llm.complete_json(&self.http, &prompt(&metrics, &transcript)).await {
             Ok(answer) => metrics
                 .iter()
@@ -132,7 +132,7 @@ impl Engine {
                 metrics.iter().map(|metric| AnalysisValue { metric: metric.code.clone(), value: Err(error.to_string()) }).collect()
             }
         };
-        self.store.record_analysis_values(run, &session.communication_id, &values, self.clock.now()).await?;
+        self.store.deep_analysis().record_analysis_values(run, &session.communication_id, &values, self.clock.now()).await?;
         Ok(None)
     }
 }

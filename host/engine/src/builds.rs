@@ -127,7 +127,7 @@ impl StrategyService {
         let permit = self.queue.slots.clone().try_acquire_owned().ok()?;
         let now = chrono::Utc::now();
         let until = now + self.build_leases.lease;
-        let job = match store.claim_next_build(which, now, until, self.queue.per_tenant).await {
+        let job = match store.strategies().claim_next_build(which, now, until, self.queue.per_tenant).await {
             Ok(Some(job)) => job,
             Ok(None) => return None,
             Err(error) => {
@@ -142,7 +142,7 @@ impl StrategyService {
             let error = StoredBuildError::new(BuildErrorKind::Internal, format!(
                 "the build was interrupted {MAX_BUILD_ATTEMPTS} times (its server stopped each time); upload the strategy again, or contact support if it persists"
             ));
-            if let Err(error) = store.finish_strategy_build(&job.strategy_id, job.version, Err(error)).await {
+            if let Err(error) = store.strategies().finish_strategy_build(&job.strategy_id, job.version, Err(error)).await {
                 tracing::error!(%error, "could not fail an interrupted build");
             }
             return Some(());
@@ -168,7 +168,7 @@ impl StrategyService {
                 tokio::select! {
                     outcome = &mut build => break outcome,
                     _ = renew.tick() => {
-                        match store.renew_build_lease(&job.strategy_id, job.version, chrono::Utc::now() + leases.lease).await {
+                        match store.strategies().renew_build_lease(&job.strategy_id, job.version, chrono::Utc::now() + leases.lease).await {
                             Ok(true) => {}
                             // Cancelled, deleted, or finished by a node that took it over.
                             Ok(false) => return service.build_ended(&job.strategy_id, job.version),
@@ -178,8 +178,8 @@ impl StrategyService {
                 }
             };
             let stored = match &outcome {
-                Ok((component, hash, _pinned)) => store.finish_strategy_build(&job.strategy_id, job.version, Ok((component, hash))).await,
-                Err(error) => store.finish_strategy_build(&job.strategy_id, job.version, Err(error.clone())).await,
+                Ok((component, hash, _pinned)) => store.strategies().finish_strategy_build(&job.strategy_id, job.version, Ok((component, hash))).await,
+                Err(error) => store.strategies().finish_strategy_build(&job.strategy_id, job.version, Err(error.clone())).await,
             };
             if let Err(error) = stored {
                 tracing::error!(strategy_id = %job.strategy_id, version = job.version, %error, "could not record the build outcome");

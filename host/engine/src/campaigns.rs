@@ -49,12 +49,12 @@ impl Engine {
     /// cannot run. A strategy that does not fit the contract stops the
     /// campaign: ERROR with the reason, and none of its work is done.
     async fn campaign_setup(&self, tenant_id: &str, campaign_id: &str) -> Result<Option<CampaignSetup>, EngineError> {
-        let campaign = match self.store.campaign(tenant_id, campaign_id).await {
+        let campaign = match self.store.campaigns().campaign(tenant_id, campaign_id).await {
             Ok(campaign) => campaign,
             Err(StoreError::NotFound(_)) => return Ok(None),
             Err(other) => return Err(other.into()),
         };
-        let stages = self.store.list_stages(tenant_id, campaign_id).await?;
+        let stages = self.store.stages().list_stages(tenant_id, campaign_id).await?;
         let Some(aggregation) = self.strategy(tenant_id, campaign_id, StrategyType::Aggregation).await? else { return Ok(None) };
         let Some(contact_answer) = self.strategy(tenant_id, campaign_id, StrategyType::ContactAnswer).await? else { return Ok(None) };
         Ok(Some(CampaignSetup { campaign, stages, aggregation, contact_answer }))
@@ -67,7 +67,7 @@ impl Engine {
     /// Its component (megabytes) is read only when this node has not
     /// loaded it yet.
     async fn strategy(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<Option<Arc<Strategy>>>, EngineError> {
-        let hash = match self.store.strategy_state(tenant_id, campaign_id, kind).await? {
+        let hash = match self.store.strategies().strategy_state(tenant_id, campaign_id, kind).await? {
             None => return Ok(Some(None)),
             Some(StrategyState::Ready(hash)) => hash,
             Some(StrategyState::Building) => return Ok(None),
@@ -84,7 +84,7 @@ impl Engine {
         if let Some(strategy) = self.strategies.cached(&hash) {
             return Ok(Some(Some(strategy)));
         }
-        let Some((hash, component)) = self.store.active_component(tenant_id, campaign_id, kind).await? else {
+        let Some((hash, component)) = self.store.strategies().active_component(tenant_id, campaign_id, kind).await? else {
             return Ok(Some(None));
         };
         let service = self.strategies.clone();
@@ -113,7 +113,7 @@ impl Engine {
     /// The campaign goes to ERROR with `reason` (unless it left RUNNING
     /// meanwhile).
     pub(crate) async fn stop_campaign(&self, tenant_id: &str, campaign_id: &str, reason: &str) -> Result<(), EngineError> {
-        match self.store.set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(reason)).await {
+        match self.store.campaigns().set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(reason)).await {
             Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
             Err(other) => Err(other.into()),
         }

@@ -59,7 +59,7 @@ pub async fn record_inbound(
     for event in events {
         match event {
             InboundEvent::Message { address, text, provider_message_id } => {
-                let Some(session) = store.session_at_address(tenant_id, &account.id, address).await? else {
+                let Some(session) = store.conversations().session_at_address(tenant_id, &account.id, address).await? else {
                     let early = EarlyInbound::Message { address, content: text, provider_message_id };
                     match keep_early(store, tenant_id, account, &early, now).await? {
                         true => report.unmatched += 1,
@@ -68,8 +68,8 @@ pub async fn record_inbound(
                     continue;
                 };
                 let message = Message { role: MessageRole::Contact, content: text.clone(), sent_at: now, communication_id: None };
-                if store.append_message(tenant_id, &session, Some(&account.id), &message, Some(provider_message_id)).await? {
-                    store.await_answer(&session, now).await?;
+                if store.conversations().append_message(tenant_id, &session, Some(&account.id), &message, Some(provider_message_id)).await? {
+                    store.conversations().await_answer(&session, now).await?;
                     report.messages += 1;
                 }
             }
@@ -88,7 +88,7 @@ pub async fn record_inbound(
                 if let CallOutcome::Failed(detail) = outcome {
                     results.insert("FailureDetail".into(), detail.clone().into());
                 }
-                let Some(session) = store.session_of_provider_ref(tenant_id, &account.id, provider_ref).await? else {
+                let Some(session) = store.conversations().session_of_provider_ref(tenant_id, &account.id, provider_ref).await? else {
                     let early = EarlyInbound::Status { provider_ref, session_results: &results };
                     match keep_early(store, tenant_id, account, &early, now).await? {
                         true => report.unmatched += 1,
@@ -96,7 +96,7 @@ pub async fn record_inbound(
                     }
                     continue;
                 };
-                if store.end_conversation(&session, &results, now).await? {
+                if store.conversations().end_conversation(&session, &results, now).await? {
                     report.statuses += 1;
                 }
             }
@@ -111,13 +111,13 @@ pub async fn record_inbound(
 /// of the two looks last sees the other's write.) Returns whether the
 /// event stays kept.
 async fn keep_early(store: &Store, tenant_id: &str, account: &Account, event: &EarlyInbound<'_>, now: DateTime<Utc>) -> Result<bool, StoreError> {
-    store.keep_early_inbound(tenant_id, &account.id, event, now).await?;
+    store.conversations().keep_early_inbound(tenant_id, &account.id, event, now).await?;
     let (address, provider_ref, session) = match *event {
-        EarlyInbound::Message { address, .. } => (Some(address), None, store.session_at_address(tenant_id, &account.id, address).await?),
-        EarlyInbound::Status { provider_ref, .. } => (None, Some(provider_ref), store.session_of_provider_ref(tenant_id, &account.id, provider_ref).await?),
+        EarlyInbound::Message { address, .. } => (Some(address), None, store.conversations().session_at_address(tenant_id, &account.id, address).await?),
+        EarlyInbound::Status { provider_ref, .. } => (None, Some(provider_ref), store.conversations().session_of_provider_ref(tenant_id, &account.id, provider_ref).await?),
     };
     let Some(session) = session else { return Ok(true) };
-    store.adopt_early_inbound(tenant_id, &session, &account.id, address, provider_ref, now).await?;
+    store.conversations().adopt_early_inbound(tenant_id, &session, &account.id, address, provider_ref, now).await?;
     Ok(false)
 }
 
@@ -131,12 +131,12 @@ const OUTCOMES: &str = "NO_RESPONSE, PROMISE_TO_PAY, PAID, REFUSED, CALLBACK_REQ
 /// The campaign's LLM as `agent` speaks through it.
 pub(crate) async fn campaign_llm(store: &Store, tenant_id: &str, campaign: &Campaign, agent: Option<&Agent>) -> Result<Result<Llm, LlmError>, StoreError> {
     let Some(id) = &campaign.llm_integration_id else { return Ok(Err(LlmError::NotConfigured)) };
-    let integration = match store.integration(tenant_id, id).await {
+    let integration = match store.integrations().integration(tenant_id, id).await {
         Ok(integration) => integration,
         Err(StoreError::NotFound(_)) => return Ok(Err(LlmError::NotConfigured)),
         Err(other) => return Err(other),
     };
-    let secrets = store.integration_secrets(tenant_id, id).await?;
+    let secrets = store.integrations().integration_secrets(tenant_id, id).await?;
     let account = Account { id: id.clone(), kind: integration.kind, settings: integration.settings, secrets };
     let model = agent.and_then(|agent| agent.definition.llm_model.as_deref()).or(campaign.llm_model.as_deref());
     Ok(Ok(Llm::new(&account, model)))
@@ -146,7 +146,7 @@ pub(crate) async fn campaign_llm(store: &Store, tenant_id: &str, campaign: &Camp
 pub(crate) async fn agent(store: &Store, tenant_id: &str, agent_id: Option<&str>) -> Result<Option<Agent>, StoreError> {
     match agent_id {
         None => Ok(None),
-        Some(id) => match store.agent(tenant_id, id).await {
+        Some(id) => match store.agents().agent(tenant_id, id).await {
             Ok(agent) => Ok(Some(agent)),
             Err(StoreError::NotFound(_)) => Ok(None),
             Err(other) => Err(other),
@@ -158,14 +158,14 @@ impl Engine {
     /// Answers claimed sessions whose contact wrote.
     pub(crate) async fn answer(&self, cache: &TickCache, session: &OpenSession) -> Result<bool, EngineError> {
         let Some(setup) = cache.get(&session.campaign_id) else {
-            self.store.release_open_session(&session.communication_id).await?;
+            self.store.conversations().release_open_session(&session.communication_id).await?;
             return Ok(false);
         };
         let Some(awaiting_since) = session.awaiting_since else { return Ok(false) };
         let tenant_id = &session.tenant_id;
         let agent = agent(&self.store, tenant_id, session.agent_id.as_deref()).await?;
-        let contact = self.store.contact_at_revision(tenant_id, &session.contact_id).await?.stored.contact;
-        let transcript = self.store.transcript(tenant_id, &session.communication_id).await?;
+        let contact = self.store.dispatch().contact_at_revision(tenant_id, &session.contact_id).await?.stored.contact;
+        let transcript = self.store.conversations().transcript(tenant_id, &session.communication_id).await?;
         let llm = match campaign_llm(&self.store, tenant_id, &setup.campaign, agent.as_ref()).await? {
             Ok(llm) => llm,
             Err(error) => {
@@ -173,7 +173,7 @@ impl Engine {
                 let results = self.extract(setup, &contact, &transcript, None).await;
                 let mut results = results.unwrap_or_else(|_| failure(error.to_string()));
                 results.insert("AgentError".into(), error.to_string().into());
-                self.store.end_conversation(&session.communication_id, &results, self.clock.now()).await?;
+                self.store.conversations().end_conversation(&session.communication_id, &results, self.clock.now()).await?;
                 return Ok(true);
             }
         };
@@ -188,7 +188,7 @@ impl Engine {
             Ok(answer) => parse_reply(&answer),
             Err(error) => {
                 tracing::warn!(%error, communication_id = %session.communication_id, "the agent's LLM failed; retried next tick");
-                self.store.release_open_session(&session.communication_id).await?;
+                self.store.conversations().release_open_session(&session.communication_id).await?;
                 return Ok(false);
             }
         };
@@ -203,11 +203,11 @@ impl Engine {
         };
         if !reply.is_empty() {
             let key = format!("reply:{}:{}", session.communication_id, awaiting_since.timestamp_micros());
-            self.store.append_message(tenant_id, &session.communication_id, session.integration_id.as_deref(), &message, Some(&key)).await?;
+            self.store.conversations().append_message(tenant_id, &session.communication_id, session.integration_id.as_deref(), &message, Some(&key)).await?;
             self.on_agent_answer(setup, session, &message).await?;
         }
         let contact_messages_seen = transcript.iter().filter(|m| m.role == MessageRole::Contact).count();
-        self.store.answered(&session.communication_id, awaiting_since, contact_messages_seen, self.clock.now()).await?;
+        self.store.conversations().answered(&session.communication_id, awaiting_since, contact_messages_seen, self.clock.now()).await?;
         if end_session {
             let mut transcript = transcript;
             transcript.push(message);
@@ -228,8 +228,8 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let Some(setup_channel) = Channel::ALL.into_iter().find(|c| c.as_str() == session.channel) else { return Ok(false) };
         let Some(integration_id) = &session.integration_id else { return Ok(false) };
-        let integration = self.store.integration(&session.tenant_id, integration_id).await?;
-        let secrets = self.store.integration_secrets(&session.tenant_id, integration_id).await?;
+        let integration = self.store.integrations().integration(&session.tenant_id, integration_id).await?;
+        let secrets = self.store.integrations().integration_secrets(&session.tenant_id, integration_id).await?;
         let account = Account { id: integration_id.clone(), kind: integration.kind, settings: integration.settings, secrets };
         let Some(provider) = providers::provider(account.kind) else { return Ok(false) };
         let key = format!("{}-{}", session.communication_id, awaiting_since.timestamp_micros());
@@ -258,12 +258,12 @@ impl Engine {
             Ok(_) => Ok(true),
             Err(error @ (ProviderError::Unavailable { .. } | ProviderError::InDoubt { .. })) => {
                 tracing::warn!(%error, communication_id = %session.communication_id, "provider unavailable; the reply is retried next tick");
-                self.store.release_open_session(&session.communication_id).await?;
+                self.store.conversations().release_open_session(&session.communication_id).await?;
                 Ok(false)
             }
             Err(error) => {
                 let results = failure(format!("the agent's reply could not be sent: {error}"));
-                self.store.end_conversation(&session.communication_id, &results, self.clock.now()).await?;
+                self.store.conversations().end_conversation(&session.communication_id, &results, self.clock.now()).await?;
                 Ok(false)
             }
         }
@@ -275,7 +275,7 @@ impl Engine {
     async fn on_agent_answer(&self, setup: &CampaignSetup, session: &OpenSession, message: &Message) -> Result<(), EngineError> {
         let Some(strategy) = &setup.contact_answer else { return Ok(()) };
         for _attempt in 0..3 {
-            let at = self.store.contact_at_revision(&session.tenant_id, &session.contact_id).await?;
+            let at = self.store.dispatch().contact_at_revision(&session.tenant_id, &session.contact_id).await?;
             let before = &at.stored.contact;
             let options = InvokeOptions {
                 tenant: session.tenant_id.clone(),
@@ -308,7 +308,7 @@ impl Engine {
                 }
             }
             contact.settle_result(Some(before), now);
-            if self.store.apply_contact_answer(&session.tenant_id, &at, &contact, last_error.as_ref(), now).await? {
+            if self.store.dispatch().apply_contact_answer(&session.tenant_id, &at, &contact, last_error.as_ref(), now).await? {
                 return Ok(());
             }
         }
@@ -319,29 +319,29 @@ impl Engine {
     /// Ends claimed sessions whose contact went quiet.
     pub(crate) async fn end_inactive(&self, cache: &TickCache, session: &OpenSession) -> Result<bool, EngineError> {
         let Some(setup) = cache.get(&session.campaign_id) else {
-            self.store.release_open_session(&session.communication_id).await?;
+            self.store.conversations().release_open_session(&session.communication_id).await?;
             return Ok(false);
         };
-        let transcript = self.store.transcript(&session.tenant_id, &session.communication_id).await?;
+        let transcript = self.store.conversations().transcript(&session.tenant_id, &session.communication_id).await?;
         self.end_with_extraction(setup, session, &transcript).await
     }
 
     async fn end_with_extraction(&self, setup: &CampaignSetup, session: &OpenSession, transcript: &[Message]) -> Result<bool, EngineError> {
-        let contact = self.store.contact_at_revision(&session.tenant_id, &session.contact_id).await?.stored.contact;
+        let contact = self.store.dispatch().contact_at_revision(&session.tenant_id, &session.contact_id).await?.stored.contact;
         let agent = agent(&self.store, &session.tenant_id, session.agent_id.as_deref()).await?;
         let llm = campaign_llm(&self.store, &session.tenant_id, &setup.campaign, agent.as_ref()).await?.ok();
         match self.extract(setup, &contact, transcript, llm.as_ref()).await {
-            Ok(results) => Ok(self.store.end_conversation(&session.communication_id, &results, self.clock.now()).await?),
+            Ok(results) => Ok(self.store.conversations().end_conversation(&session.communication_id, &results, self.clock.now()).await?),
             Err(error) if error.is_transient() => {
                 tracing::warn!(%error, communication_id = %session.communication_id, "extracting session results failed; retried next tick");
-                self.store.release_open_session(&session.communication_id).await?;
+                self.store.conversations().release_open_session(&session.communication_id).await?;
                 Ok(false)
             }
             Err(error) => {
                 let mut results = JsonMap::new();
                 results.insert("OutcomeStatus".into(), "UNKNOWN".into());
                 results.insert("ExtractionError".into(), error.to_string().into());
-                Ok(self.store.end_conversation(&session.communication_id, &results, self.clock.now()).await?)
+                Ok(self.store.conversations().end_conversation(&session.communication_id, &results, self.clock.now()).await?)
             }
         }
     }

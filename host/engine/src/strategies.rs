@@ -145,7 +145,7 @@ impl StrategyService {
         if known.is_empty() {
             return Ok(0);
         }
-        let runnable = store.runnable_component_hashes(&known).await?;
+        let runnable = store.strategies().runnable_component_hashes(&known).await?;
         let mut forgotten = 0;
         for hash in known.iter().filter(|hash| !runnable.contains(*hash)) {
             let mut loaded = self.lock();
@@ -197,8 +197,8 @@ impl StrategyService {
         self.load(&hash, component)?;
         let lease = chrono::Utc::now() + chrono::Duration::hours(1);
         let input = VersionInput::Component(component);
-        let (id, version) = store.add_strategy_version(tenant_id, campaign_id, kind.as_str(), kind, input, Some(lease)).await?;
-        store.finish_strategy_build(&id, version, Ok((component, &hash))).await?;
+        let (id, version) = store.strategies().add_strategy_version(tenant_id, campaign_id, kind.as_str(), kind, input, Some(lease)).await?;
+        store.strategies().finish_strategy_build(&id, version, Ok((component, &hash))).await?;
         Ok(())
     }
 }

@@ -86,7 +86,7 @@ impl ExportService {
 
     pub async fn export(&self, tenant: &str, campaign_id: &str, format: ExportFormat) -> Result<Export, ExportError> {
         let slot = self.slots.clone().try_acquire_owned().map_err(|_| ExportError::Busy)?;
-        let reader = self.store.export_contacts(tenant, campaign_id).await?;
+        let reader = self.store.contacts().export_contacts(tenant, campaign_id).await?;
         let (file, length) = spool(reader, format).await?;
         Ok(Export { file, length, format, slot })
     }

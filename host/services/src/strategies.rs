@@ -68,9 +68,9 @@ impl StrategyCatalog {
     ) -> Result<StrategyView, StrategyError> {
         let name = checked_name(name)?;
         let (id, version) =
-            self.store.add_strategy_version(tenant_id, campaign_id, &name, kind, source.input(), None).await?;
+            self.store.strategies().add_strategy_version(tenant_id, campaign_id, &name, kind, source.input(), None).await?;
         self.strategies.queued(&self.store, &id, version);
-        Ok(self.store.strategy(tenant_id, &id).await?)
+        Ok(self.store.strategies().strategy(tenant_id, &id).await?)
     }
 
     /// A new version of strategy `id`, building; renamed when `name` is
@@ -84,22 +84,22 @@ impl StrategyCatalog {
         source: VersionSource<'_>,
     ) -> Result<StrategyView, StrategyError> {
         let name = name.map(checked_name).transpose()?;
-        let current = self.store.strategy(tenant_id, id).await?;
+        let current = self.store.strategies().strategy(tenant_id, id).await?;
         if kind.is_some_and(|kind| kind != current.kind) {
             return Err(StrategyError::TypeChanged { current: current.kind });
         }
         let name = name.unwrap_or(current.name);
         let (id, version) = self
             .store
-            .add_strategy_version(tenant_id, &current.campaign_id, &name, current.kind, source.input(), None)
+            .strategies().add_strategy_version(tenant_id, &current.campaign_id, &name, current.kind, source.input(), None)
             .await?;
         self.strategies.queued(&self.store, &id, version);
-        Ok(self.store.strategy(tenant_id, &id).await?)
+        Ok(self.store.strategies().strategy(tenant_id, &id).await?)
     }
 
     /// Deletes strategy `id` and its versions.
     pub async fn remove(&self, tenant_id: &str, id: &str) -> Result<(), StrategyError> {
-        self.store.delete_strategy(tenant_id, id).await?;
+        self.store.strategies().delete_strategy(tenant_id, id).await?;
         // The delete has happened; code left in memory or on disk is only
         // a cache, which the next sweep empties if this one fails.
         if let Err(error) = self.strategies.prune(&self.store).await {

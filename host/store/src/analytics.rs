@@ -37,20 +37,32 @@ fn ratio(part: i64, whole: i64) -> f64 {
     }
 }
 
+/// The figures of a campaign's Analytics tab. Reached through [`Store::analytics`].
+#[derive(Clone, Copy)]
+pub struct Analytics<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn analytics(&self) -> Analytics<'_> {
+        Analytics { store: self }
+    }
+}
+
+impl Analytics<'_> {
     /// The campaign's contacts, counted: the floor the panel's queries are
     /// measured against.
-    pub async fn count_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<i64> {
+    pub async fn count_contacts(self, tenant_id: &str, campaign_id: &str) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM contacts WHERE tenant_id = $1 AND campaign_id = $2")
             .bind(tenant_id)
             .bind(campaign_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.store.pool)
             .await?;
         get(&row, "n")
     }
 
-    pub async fn campaign_overview(&self, tenant_id: &str, campaign_id: &str) -> Result<Overview> {
-        self.campaign(tenant_id, campaign_id).await?;
+    pub async fn campaign_overview(self, tenant_id: &str, campaign_id: &str) -> Result<Overview> {
+        self.store.campaigns().campaign(tenant_id, campaign_id).await?;
         // The contact counters per stage give the stages and, summed, the
         // totals; shards and flag states are summed away here.
         let rows = sqlx::query(
@@ -63,7 +75,7 @@ impl Store {
         )
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         let (mut total, mut processed, mut completed, mut successful) = (0, 0, 0, 0);
         let mut by_stage = Vec::with_capacity(rows.len());
@@ -86,7 +98,7 @@ impl Store {
         )
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?
         .iter()
         .map(|row| {
@@ -113,14 +125,14 @@ impl Store {
     /// Communications starting in `[from, to)`, counted by stage or status
     /// per 15-minute slot (its start, UTC).
     pub async fn communication_slots(
-        &self,
+        self,
         tenant_id: &str,
         campaign_id: &str,
         key: DistributionKey,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, String, i64)>> {
-        self.campaign(tenant_id, campaign_id).await?;
+        self.store.campaigns().campaign(tenant_id, campaign_id).await?;
         let column = match key {
             DistributionKey::Stage => "stage_name",
             DistributionKey::Status => "status",
@@ -145,7 +157,7 @@ impl Store {
                 .bind(campaign_id)
                 .bind(first)
                 .bind(last)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.store.pool)
                 .await?,
             );
             vec![(from, first * SLOT_MICROS), (last * SLOT_MICROS, to)]
@@ -163,7 +175,7 @@ impl Store {
                 .bind(campaign_id)
                 .bind(start)
                 .bind(end)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.store.pool)
                 .await?,
             );
         }

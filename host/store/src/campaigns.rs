@@ -33,8 +33,20 @@ fn campaign(row: &AnyRow) -> Result<Campaign> {
     })
 }
 
+/// Campaigns, their status and their analytics YAML. Reached through [`Store::campaigns`].
+#[derive(Clone, Copy)]
+pub struct Campaigns<'a> {
+    store: &'a Store,
+}
+
 impl Store {
-    pub async fn create_campaign(&self, tenant_id: &str, new: NewCampaign) -> Result<Campaign> {
+    pub fn campaigns(&self) -> Campaigns<'_> {
+        Campaigns { store: self }
+    }
+}
+
+impl Campaigns<'_> {
+    pub async fn create_campaign(self, tenant_id: &str, new: NewCampaign) -> Result<Campaign> {
         let id = new_id("cmp");
         let now = micros(Utc::now());
         sqlx::query(
@@ -50,22 +62,22 @@ impl Store {
         .bind(to_json(&new.result_fields)?)
         .bind(now)
         .bind(&new.llm_integration_id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         self.campaign(tenant_id, &id).await
     }
 
-    pub async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Campaign> {
+    pub async fn campaign(self, tenant_id: &str, id: &str) -> Result<Campaign> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1 AND tenant_id = $2"))
             .bind(id)
             .bind(tenant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("campaign"))?;
         campaign(&row)
     }
 
-    pub async fn list_campaigns(&self, tenant_id: &str, status: Option<CampaignStatus>) -> Result<Vec<Campaign>> {
+    pub async fn list_campaigns(self, tenant_id: &str, status: Option<CampaignStatus>) -> Result<Vec<Campaign>> {
         let rows = match status {
             Some(status) => {
                 sqlx::query(&format!(
@@ -73,20 +85,20 @@ impl Store {
                 ))
                 .bind(tenant_id)
                 .bind(status.as_str())
-                .fetch_all(&self.pool)
+                .fetch_all(&self.store.pool)
                 .await?
             }
             None => {
                 sqlx::query(&format!("SELECT {COLUMNS} FROM campaigns WHERE tenant_id = $1 ORDER BY created_at DESC"))
                     .bind(tenant_id)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.store.pool)
                     .await?
             }
         };
         rows.iter().map(campaign).collect()
     }
 
-    pub async fn update_campaign(&self, tenant_id: &str, id: &str, changes: NewCampaign) -> Result<Campaign> {
+    pub async fn update_campaign(self, tenant_id: &str, id: &str, changes: NewCampaign) -> Result<Campaign> {
         let done = sqlx::query(
             "UPDATE campaigns SET name = $1, description = $2, llm_model = $3, result_fields = $4, updated_at = $5, llm_integration_id = $8 \
              WHERE id = $6 AND tenant_id = $7",
@@ -99,7 +111,7 @@ impl Store {
         .bind(id)
         .bind(tenant_id)
         .bind(&changes.llm_integration_id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("campaign"));
@@ -110,7 +122,7 @@ impl Store {
     /// Moves the campaign to `next` if the status machine allows it from the
     /// status it has *now* (compare-and-set, so two nodes cannot both win).
     pub async fn set_campaign_status(
-        &self,
+        self,
         tenant_id: &str,
         id: &str,
         next: CampaignStatus,
@@ -135,21 +147,21 @@ impl Store {
         .bind(id)
         .bind(tenant_id)
         .bind(current.status.as_str())
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("the campaign's status changed meanwhile; retry".into()));
         }
         if next == CampaignStatus::Running {
-            self.refresh_statistics().await?;
+            self.store.refresh_statistics().await?;
         }
         self.campaign(tenant_id, id).await
     }
 }
 
-impl Store {
+impl Campaigns<'_> {
     /// Stores the campaign's YAML analytics file (already validated).
-    pub async fn set_analytics_yaml(&self, tenant_id: &str, campaign_id: &str, yaml: &str) -> Result<DateTime<Utc>> {
+    pub async fn set_analytics_yaml(self, tenant_id: &str, campaign_id: &str, yaml: &str) -> Result<DateTime<Utc>> {
         let now = Utc::now();
         let done = sqlx::query(
             "UPDATE campaigns SET analytics_yaml = $1, analytics_updated_at = $2 WHERE id = $3 AND tenant_id = $4",
@@ -158,7 +170,7 @@ impl Store {
         .bind(micros(now))
         .bind(campaign_id)
         .bind(tenant_id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("campaign"));
@@ -167,11 +179,11 @@ impl Store {
     }
 
     /// The campaign's YAML analytics file and when it was uploaded, if any.
-    pub async fn analytics_yaml(&self, tenant_id: &str, campaign_id: &str) -> Result<Option<(String, DateTime<Utc>)>> {
+    pub async fn analytics_yaml(self, tenant_id: &str, campaign_id: &str) -> Result<Option<(String, DateTime<Utc>)>> {
         let row = sqlx::query("SELECT analytics_yaml, analytics_updated_at FROM campaigns WHERE id = $1 AND tenant_id = $2")
             .bind(campaign_id)
             .bind(tenant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("campaign"))?;
         let yaml: Option<String> = get(&row, "analytics_yaml")?;

@@ -70,17 +70,29 @@ pub(crate) fn flag(value: Option<bool>) -> Option<i64> {
     value.map(i64::from)
 }
 
+/// A campaign's contacts with their communications. Reached through [`Store::contacts`].
+#[derive(Clone, Copy)]
+pub struct Contacts<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn contacts(&self) -> Contacts<'_> {
+        Contacts { store: self }
+    }
+}
+
+impl Contacts<'_> {
     /// Inserts or replaces contacts (matched by object id) with their
     /// communications, in one transaction for the whole batch, with
     /// multi-row statements: a handful of round trips per batch, not per row.
     pub async fn upsert_contacts(
-        &self,
+        self,
         tenant_id: &str,
         campaign_id: &str,
         contacts: &[(Contact, Option<serde_json::Value>)],
     ) -> Result<Vec<UpsertOutcome>> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let outcomes = self.upsert_contacts_in(&mut tx, tenant_id, campaign_id, contacts).await?;
         tx.commit().await?;
         Ok(outcomes)
@@ -89,7 +101,7 @@ impl Store {
     /// `upsert_contacts` inside a write transaction the caller commits
     /// (an import commits its job's progress with the batch).
     pub(crate) async fn upsert_contacts_in(
-        &self,
+        self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         tenant_id: &str,
         campaign_id: &str,
@@ -105,7 +117,7 @@ impl Store {
                 "SELECT id, object_id FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id IN ({})",
                 placeholders(3, 1, chunk.len())
             );
-            let sql = self.positional(sql);
+            let sql = self.store.positional(sql);
             let mut query = sqlx::query(&sql).bind(tenant_id).bind(campaign_id);
             for object_id in chunk {
                 query = query.bind(*object_id);
@@ -134,7 +146,7 @@ impl Store {
                  updated_at = excluded.updated_at RETURNING id, object_id",
                 placeholders(1, 18, chunk.len())
             );
-            let sql = self.positional(sql);
+            let sql = self.store.positional(sql);
             let mut query = sqlx::query(&sql);
             for ((contact, last_error), id) in chunk.iter().zip(chunk_ids) {
                 query = query
@@ -178,7 +190,7 @@ impl Store {
         let replaced: Vec<&String> = ids.iter().zip(&updated).filter(|(_, updated)| **updated).map(|(id, _)| id).collect();
         for chunk in replaced.chunks(ID_CHUNK) {
             let sql = format!("DELETE FROM communications WHERE contact_id IN ({})", placeholders(1, 1, chunk.len()));
-            let sql = self.positional(sql);
+            let sql = self.store.positional(sql);
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind((*id).clone());
@@ -196,7 +208,7 @@ impl Store {
                 "INSERT INTO communications (id, tenant_id, campaign_id, contact_id, {FIELD_COLUMNS}) VALUES {}",
                 placeholders(1, 4 + FIELD_COUNT, chunk.len())
             );
-            let sql = self.positional(sql);
+            let sql = self.store.positional(sql);
             let mut query = sqlx::query(&sql);
             for (contact_id, position, comm) in chunk {
                 query = query
@@ -217,17 +229,17 @@ impl Store {
     /// contacts and their communications paired one state of a contact with
     /// another's communications.
     pub async fn find_contacts(
-        &self,
+        self,
         tenant_id: &str,
         campaign_id: &str,
         object_ids: &[String],
     ) -> Result<HashMap<String, StoredContact>> {
-        let mut snapshot = self.begin_snapshot().await?;
+        let mut snapshot = self.store.begin_snapshot().await?;
         self.read_contacts(&mut snapshot, tenant_id, campaign_id, object_ids).await
     }
 
     async fn read_contacts(
-        &self,
+        self,
         connection: &mut sqlx::AnyConnection,
         tenant_id: &str,
         campaign_id: &str,
@@ -239,7 +251,7 @@ impl Store {
                 "SELECT {CONTACT_COLUMNS} FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id IN ({})",
                 placeholders(3, 1, chunk.len())
             );
-            let sql = self.positional(sql);
+            let sql = self.store.positional(sql);
             let mut query = sqlx::query(&sql).bind(tenant_id).bind(campaign_id);
             for object_id in chunk {
                 query = query.bind(object_id.clone());
@@ -254,7 +266,7 @@ impl Store {
 
     /// The contacts of `rows` (of [`CONTACT_COLUMNS`]), in their order, with
     /// their communications, read in one query per [`ID_CHUNK`] contacts.
-    async fn with_communications(&self, connection: &mut sqlx::AnyConnection, rows: &[AnyRow]) -> Result<Vec<StoredContact>> {
+    async fn with_communications(self, connection: &mut sqlx::AnyConnection, rows: &[AnyRow]) -> Result<Vec<StoredContact>> {
         let mut contacts = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(ID_CHUNK) {
             let ids: Vec<String> = chunk.iter().map(|row| get(row, "id")).collect::<Result<_>>()?;
@@ -262,7 +274,7 @@ impl Store {
                 "SELECT contact_id, {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id IN ({}) ORDER BY contact_id, position",
                 placeholders(1, 1, ids.len())
             );
-            let sql = self.positional(sql);
+            let sql = self.store.positional(sql);
             let mut query = sqlx::query(&sql);
             for id in &ids {
                 query = query.bind(id.clone());
@@ -278,20 +290,20 @@ impl Store {
         Ok(contacts)
     }
 
-    pub async fn contact(&self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<StoredContact> {
+    pub async fn contact(self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<StoredContact> {
         self.find_contact(tenant_id, campaign_id, object_id).await?.ok_or(StoreError::NotFound("contact"))
     }
 
-    pub async fn find_contact(&self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<Option<StoredContact>> {
-        let mut snapshot = self.begin_snapshot().await?;
+    pub async fn find_contact(self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<Option<StoredContact>> {
+        let mut snapshot = self.store.begin_snapshot().await?;
         read_contact(&mut snapshot, tenant_id, campaign_id, object_id).await
     }
 
     /// A contact with its sessions, as one consistent snapshot: read
     /// apart, an outcome committed between the reads showed its
     /// communications beside the contact's fields from before it.
-    pub async fn contact_detail(&self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<(StoredContact, Vec<crate::SessionRecord>)> {
-        let mut snapshot = self.begin_snapshot().await?;
+    pub async fn contact_detail(self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<(StoredContact, Vec<crate::SessionRecord>)> {
+        let mut snapshot = self.store.begin_snapshot().await?;
         let contact = read_contact(&mut snapshot, tenant_id, campaign_id, object_id).await?.ok_or(StoreError::NotFound("contact"))?;
         let sessions = crate::dispatch::read_sessions(&mut snapshot, tenant_id, &contact.id).await?;
         Ok((contact, sessions))
@@ -300,9 +312,9 @@ impl Store {
     /// A page of contacts and the total it is a page of, from one
     /// snapshot: counted apart, a batch an import committed between the two
     /// reads made the page longer than its total.
-    pub async fn list_contacts(&self, tenant_id: &str, campaign_id: &str, filter: &ContactFilter) -> Result<(Vec<ContactSummary>, i64)> {
-        self.campaign(tenant_id, campaign_id).await?;
-        let mut snapshot = self.begin_snapshot().await?;
+    pub async fn list_contacts(self, tenant_id: &str, campaign_id: &str, filter: &ContactFilter) -> Result<(Vec<ContactSummary>, i64)> {
+        self.store.campaigns().campaign(tenant_id, campaign_id).await?;
+        let mut snapshot = self.store.begin_snapshot().await?;
         let search = filter.search.as_ref().map(|s| format!("%{}%", s.replace(['%', '_'], "")));
         let condition = "tenant_id = $1 AND campaign_id = $2 \
              AND (CAST($3 AS TEXT) IS NULL OR current_stage = $3) \
@@ -349,7 +361,7 @@ impl Store {
 
     /// Every contact of a campaign with its communications, in object-id
     /// order, from one snapshot (the simulator's whole population).
-    pub async fn all_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<StoredContact>> {
+    pub async fn all_contacts(self, tenant_id: &str, campaign_id: &str) -> Result<Vec<StoredContact>> {
         let mut export = self.export_contacts(tenant_id, campaign_id).await?;
         let mut contacts = Vec::new();
         while let Some(chunk) = export.next_chunk().await? {
@@ -359,11 +371,11 @@ impl Store {
     }
 
     /// Starts reading a campaign's contacts for export; see [`ContactExport`].
-    pub async fn export_contacts(&self, tenant_id: &str, campaign_id: &str) -> Result<ContactExport> {
-        self.campaign(tenant_id, campaign_id).await?;
+    pub async fn export_contacts(self, tenant_id: &str, campaign_id: &str) -> Result<ContactExport> {
+        self.store.campaigns().campaign(tenant_id, campaign_id).await?;
         Ok(ContactExport {
-            store: self.clone(),
-            snapshot: self.begin_snapshot().await?,
+            store: self.store.clone(),
+            snapshot: self.store.begin_snapshot().await?,
             tenant_id: tenant_id.to_owned(),
             campaign_id: campaign_id.to_owned(),
             after: None,
@@ -436,7 +448,7 @@ impl ContactExport {
         }
         let rows = query.bind(EXPORT_CHUNK as i64).fetch_all(&mut *self.snapshot).await?;
         self.done = rows.len() < EXPORT_CHUNK;
-        let contacts = self.store.with_communications(&mut self.snapshot, &rows).await?;
+        let contacts = self.store.contacts().with_communications(&mut self.snapshot, &rows).await?;
         let Some(last) = contacts.last() else { return Ok(None) };
         self.after = Some(last.contact.object_id.clone());
         Ok(Some(contacts))

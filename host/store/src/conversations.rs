@@ -82,12 +82,24 @@ fn role_name(role: MessageRole) -> &'static str {
     }
 }
 
+/// Conversations with contacts: sessions, transcripts, answers awaited. Reached through [`Store::conversations`].
+#[derive(Clone, Copy)]
+pub struct Conversations<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn conversations(&self) -> Conversations<'_> {
+        Conversations { store: self }
+    }
+}
+
+impl Conversations<'_> {
     /// The send opened a conversation: the session stays open, unleased,
     /// until the agent ends it, the contact goes quiet past the timeout or
     /// the provider reports the call over.
     pub async fn open_conversation(
-        &self,
+        self,
         communication_id: &str,
         alternative: &str,
         channel: &str,
@@ -107,7 +119,7 @@ impl Store {
         .bind(conversation.provider_ref)
         .bind(micros(now))
         .bind(communication_id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(())
     }
@@ -116,32 +128,32 @@ impl Store {
     /// provider sent before (same `provider_message_id` on the integration)
     /// is not stored again: returns `false`.
     pub async fn append_message(
-        &self,
+        self,
         tenant_id: &str,
         communication_id: &str,
         integration_id: Option<&str>,
         message: &Message,
         provider_message_id: Option<&str>,
     ) -> Result<bool> {
-        let done = append_message(tenant_id, communication_id, integration_id, message, provider_message_id).execute(&self.pool).await?;
+        let done = append_message(tenant_id, communication_id, integration_id, message, provider_message_id).execute(&self.store.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// A session's messages in order.
-    pub async fn transcript(&self, tenant_id: &str, communication_id: &str) -> Result<Vec<Message>> {
+    pub async fn transcript(self, tenant_id: &str, communication_id: &str) -> Result<Vec<Message>> {
         let rows = sqlx::query(
             "SELECT communication_id, role, content, sent_at FROM messages WHERE communication_id = $1 AND tenant_id = $2 ORDER BY sent_at, id",
         )
         .bind(communication_id)
         .bind(tenant_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         rows.iter().map(message).collect()
     }
 
     /// The open session on `integration_id` whose contact writes from
     /// `address` — the latest one, if a contact has several.
-    pub async fn session_at_address(&self, tenant_id: &str, integration_id: &str, address: &str) -> Result<Option<String>> {
+    pub async fn session_at_address(self, tenant_id: &str, integration_id: &str, address: &str) -> Result<Option<String>> {
         let row = sqlx::query(
             "SELECT id FROM communications WHERE integration_id = $1 AND session_address = $2 AND tenant_id = $3 \
              AND status = 'IN_PROGRESS' AND session_ended_at IS NULL ORDER BY last_activity_at DESC LIMIT 1",
@@ -149,14 +161,14 @@ impl Store {
         .bind(integration_id)
         .bind(address)
         .bind(tenant_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?;
         row.map(|row| get(&row, "id")).transpose()
     }
 
     /// The open session whose first message or call the provider knows as
     /// `provider_ref`.
-    pub async fn session_of_provider_ref(&self, tenant_id: &str, integration_id: &str, provider_ref: &str) -> Result<Option<String>> {
+    pub async fn session_of_provider_ref(self, tenant_id: &str, integration_id: &str, provider_ref: &str) -> Result<Option<String>> {
         let row = sqlx::query(
             "SELECT id FROM communications WHERE integration_id = $1 AND provider_ref = $2 AND tenant_id = $3 \
              AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
@@ -164,28 +176,28 @@ impl Store {
         .bind(integration_id)
         .bind(provider_ref)
         .bind(tenant_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?;
         row.map(|row| get(&row, "id")).transpose()
     }
 
     /// The contact wrote: the session awaits the agent's answer (from the
     /// first unanswered message on) and counts as active.
-    pub async fn await_answer(&self, communication_id: &str, at: DateTime<Utc>) -> Result<()> {
-        await_answer(communication_id, at).execute(&self.pool).await?;
+    pub async fn await_answer(self, communication_id: &str, at: DateTime<Utc>) -> Result<()> {
+        await_answer(communication_id, at).execute(&self.store.pool).await?;
         Ok(())
     }
 
     /// Claims open sessions of RUNNING campaigns whose contact awaits an
     /// answer, leasing them until `lease_until`.
-    pub async fn claim_awaiting_answers(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OpenSession>> {
+    pub async fn claim_awaiting_answers(self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OpenSession>> {
         self.claim_open_sessions("c.awaiting_answer_since IS NOT NULL", now, None, lease_until, limit).await
     }
 
     /// Claims open conversations of RUNNING campaigns with no activity since
     /// `quiet_since`, to be ended for inactivity.
     pub async fn claim_inactive_sessions(
-        &self,
+        self,
         now: DateTime<Utc>,
         quiet_since: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -196,7 +208,7 @@ impl Store {
     }
 
     async fn claim_open_sessions(
-        &self,
+        self,
         filter: &str,
         now: DateTime<Utc>,
         quiet_since: Option<DateTime<Utc>>,
@@ -210,13 +222,13 @@ impl Store {
                  AND (c.answer_lease_until IS NULL OR c.answer_lease_until < $1) \
                ORDER BY c.last_activity_at LIMIT $3 {}) \
              RETURNING {OPEN_SESSION_COLUMNS}",
-            self.skip_locked()
+            self.store.skip_locked()
         );
         let mut query = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit);
         if let Some(quiet_since) = quiet_since {
             query = query.bind(micros(quiet_since));
         }
-        query.fetch_all(&self.pool).await?.iter().map(open_session).collect()
+        query.fetch_all(&self.store.pool).await?.iter().map(open_session).collect()
     }
 
     /// The agent answered the transcript it read, in which the contact had
@@ -226,7 +238,7 @@ impl Store {
     /// `awaiting_answer_since` is kept so retries keep their idempotency
     /// key), so it is counted here: the session awaits again from `now`,
     /// a new key, and the next tick answers it.
-    pub async fn answered(&self, communication_id: &str, awaiting_since: DateTime<Utc>, contact_messages_seen: usize, now: DateTime<Utc>) -> Result<()> {
+    pub async fn answered(self, communication_id: &str, awaiting_since: DateTime<Utc>, contact_messages_seen: usize, now: DateTime<Utc>) -> Result<()> {
         sqlx::query(
             "UPDATE communications SET awaiting_answer_since = CASE \
                WHEN awaiting_answer_since IS NULL OR awaiting_answer_since <> $1 THEN awaiting_answer_since \
@@ -238,34 +250,34 @@ impl Store {
         .bind(micros(now))
         .bind(communication_id)
         .bind(i64::try_from(contact_messages_seen).unwrap_or(i64::MAX))
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(())
     }
 
     /// Gives a claimed open session back (the LLM is down, say) so the next
     /// tick tries again.
-    pub async fn release_open_session(&self, communication_id: &str) -> Result<()> {
+    pub async fn release_open_session(self, communication_id: &str) -> Result<()> {
         sqlx::query("UPDATE communications SET answer_lease_until = NULL WHERE id = $1")
             .bind(communication_id)
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
         Ok(())
     }
 
     /// Ends an open session with its results; only once, whoever ends it.
-    pub async fn end_conversation(&self, communication_id: &str, session_results: &JsonMap, now: DateTime<Utc>) -> Result<bool> {
-        let done = end_conversation(communication_id, crate::to_json(session_results)?, now).execute(&self.pool).await?;
+    pub async fn end_conversation(self, communication_id: &str, session_results: &JsonMap, now: DateTime<Utc>) -> Result<bool> {
+        let done = end_conversation(communication_id, crate::to_json(session_results)?, now).execute(&self.store.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Keeps an inbound event that matched no open session, for a session
-    /// whose send is under way to take when it opens ([`Store::adopt_early_inbound`]).
+    /// whose send is under way to take when it opens ([`Conversations::adopt_early_inbound`]).
     /// Kept events older than a day are deleted here.
-    pub async fn keep_early_inbound(&self, tenant_id: &str, integration_id: &str, event: &EarlyInbound<'_>, now: DateTime<Utc>) -> Result<()> {
+    pub async fn keep_early_inbound(self, tenant_id: &str, integration_id: &str, event: &EarlyInbound<'_>, now: DateTime<Utc>) -> Result<()> {
         sqlx::query("DELETE FROM early_inbound WHERE received_at < $1")
             .bind(micros(now - chrono::Duration::days(1)))
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
         let (address, content, provider_message_id, provider_ref, session_results) = match event {
             EarlyInbound::Message { address, content, provider_message_id } => (Some(*address), Some(*content), Some(*provider_message_id), None, None),
@@ -284,7 +296,7 @@ impl Store {
         .bind(provider_ref)
         .bind(session_results)
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(())
     }
@@ -297,7 +309,7 @@ impl Store {
     /// this (the engine opening the session, or the webhook that kept it
     /// and then found the session). Returns how many events it took.
     pub async fn adopt_early_inbound(
-        &self,
+        self,
         tenant_id: &str,
         communication_id: &str,
         integration_id: &str,
@@ -305,7 +317,7 @@ impl Store {
         provider_ref: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<usize> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let kept = sqlx::query(
             "DELETE FROM early_inbound WHERE tenant_id = $1 AND integration_id = $2 AND received_at >= $3 \
              AND (address = $4 OR provider_ref = $5) \

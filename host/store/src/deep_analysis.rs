@@ -124,13 +124,25 @@ fn value_text(value: &serde_json::Value) -> Result<String> {
     to_json(value)
 }
 
+/// Deep Analysis runs and the values they computed. Reached through [`Store::deep_analysis`].
+#[derive(Clone, Copy)]
+pub struct DeepAnalysis<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn deep_analysis(&self) -> DeepAnalysis<'_> {
+        DeepAnalysis { store: self }
+    }
+}
+
+impl DeepAnalysis<'_> {
     /// Starts a run over the sessions that ended since `since` (up to
     /// `now`). A CONTINUE run computes only the metrics some of those
     /// sessions lack; a run with nothing to compute is DONE at once.
     /// `Conflict` when a run is in progress for the campaign.
     pub async fn create_analysis_run(
-        &self,
+        self,
         tenant_id: &str,
         campaign_id: &str,
         mode: AnalysisMode,
@@ -138,7 +150,7 @@ impl Store {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<AnalysisRun> {
-        self.campaign(tenant_id, campaign_id).await?;
+        self.store.campaigns().campaign(tenant_id, campaign_id).await?;
         if let Some(active) = self.active_analysis_run(tenant_id, campaign_id).await? {
             return Err(in_progress(&active));
         }
@@ -148,7 +160,7 @@ impl Store {
             .bind(campaign_id)
             .bind(micros(since))
             .bind(micros(now))
-            .fetch_one(&self.pool)
+            .fetch_one(&self.store.pool)
             .await?;
         let sessions: i64 = get(&row, "n")?;
         let (metrics, total): (Vec<Metric>, i64) = match mode {
@@ -181,7 +193,7 @@ impl Store {
         .bind(total)
         .bind(micros(now))
         .bind((total == 0).then_some(micros(now)))
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await;
         match inserted {
             Ok(_) => {}
@@ -199,7 +211,7 @@ impl Store {
 
     /// Of the sessions in the window, how many have a value per metric.
     async fn values_per_metric(
-        &self,
+        self,
         tenant_id: &str,
         campaign_id: &str,
         since: DateTime<Utc>,
@@ -218,47 +230,47 @@ impl Store {
         for code in codes {
             query = query.bind(*code);
         }
-        query.fetch_all(&self.pool).await?.iter().map(|row| Ok((get(row, "metric")?, get(row, "n")?))).collect()
+        query.fetch_all(&self.store.pool).await?.iter().map(|row| Ok((get(row, "metric")?, get(row, "n")?))).collect()
     }
 
-    async fn active_analysis_run(&self, tenant_id: &str, campaign_id: &str) -> Result<Option<AnalysisRun>> {
+    async fn active_analysis_run(self, tenant_id: &str, campaign_id: &str) -> Result<Option<AnalysisRun>> {
         let row = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM analysis_runs WHERE tenant_id = $1 AND campaign_id = $2 AND status = 'PROGRESS'"
         ))
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?;
         row.as_ref().map(run).transpose()
     }
 
-    pub async fn analysis_run(&self, tenant_id: &str, campaign_id: &str, run_id: &str) -> Result<AnalysisRun> {
+    pub async fn analysis_run(self, tenant_id: &str, campaign_id: &str, run_id: &str) -> Result<AnalysisRun> {
         let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM analysis_runs WHERE id = $1 AND tenant_id = $2 AND campaign_id = $3"))
             .bind(run_id)
             .bind(tenant_id)
             .bind(campaign_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("analysis run"))?;
         run(&row)
     }
 
     /// The campaign's most recent run, if it ever had one.
-    pub async fn latest_analysis_run(&self, tenant_id: &str, campaign_id: &str) -> Result<Option<AnalysisRun>> {
-        self.campaign(tenant_id, campaign_id).await?;
+    pub async fn latest_analysis_run(self, tenant_id: &str, campaign_id: &str) -> Result<Option<AnalysisRun>> {
+        self.store.campaigns().campaign(tenant_id, campaign_id).await?;
         let row = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM analysis_runs WHERE tenant_id = $1 AND campaign_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1"
         ))
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?;
         row.as_ref().map(run).transpose()
     }
 
     /// Stops a run in progress: no further batch starts, and values of the
     /// batch in flight are not written. `Conflict` when it is not running.
-    pub async fn stop_analysis_run(&self, tenant_id: &str, campaign_id: &str, run_id: &str, now: DateTime<Utc>) -> Result<AnalysisRun> {
+    pub async fn stop_analysis_run(self, tenant_id: &str, campaign_id: &str, run_id: &str, now: DateTime<Utc>) -> Result<AnalysisRun> {
         let done = sqlx::query(
             "UPDATE analysis_runs SET status = 'STOPPED', finished_at = $1, updated_at = $1, lease_until = NULL \
              WHERE id = $2 AND tenant_id = $3 AND campaign_id = $4 AND status = 'PROGRESS'",
@@ -267,7 +279,7 @@ impl Store {
         .bind(run_id)
         .bind(tenant_id)
         .bind(campaign_id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         let stored = self.analysis_run(tenant_id, campaign_id, run_id).await?;
         if done.rows_affected() == 0 {
@@ -285,8 +297,8 @@ impl Store {
 
     /// Claims up to `limit` runs in progress that no node holds, leasing
     /// them until `lease_until`; the least recently worked on first.
-    pub async fn claim_analysis_runs(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<ClaimedAnalysis>> {
-        let lock = match self.backend {
+    pub async fn claim_analysis_runs(self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<ClaimedAnalysis>> {
+        let lock = match self.store.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
@@ -296,7 +308,7 @@ impl Store {
                ORDER BY updated_at LIMIT $3 {lock}) \
              RETURNING id, tenant_id, campaign_id, mode, metrics, since, created_at, cursor_ended_at, cursor_id"
         );
-        let rows = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit).fetch_all(&self.store.pool).await?;
         rows.iter()
             .map(|row| {
                 let cursor = match (get::<Option<i64>>(row, "cursor_ended_at")?, get::<Option<String>>(row, "cursor_id")?) {
@@ -319,7 +331,7 @@ impl Store {
 
     /// The next `limit` sessions of a claimed run that lack values, in the
     /// order they ended, each with the metrics it lacks.
-    pub async fn pending_analysis_sessions(&self, run: &ClaimedAnalysis, limit: i64) -> Result<Vec<PendingSession>> {
+    pub async fn pending_analysis_sessions(self, run: &ClaimedAnalysis, limit: i64) -> Result<Vec<PendingSession>> {
         let codes: Vec<&str> = run.metrics.iter().map(|metric| metric.code.as_str()).collect();
         if codes.is_empty() {
             return Ok(Vec::new());
@@ -357,7 +369,7 @@ impl Store {
         if run.mode == AnalysisMode::Recalculate {
             query = query.bind(&run.id);
         }
-        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        let rows = query.bind(limit).fetch_all(&self.store.pool).await?;
         let sessions: Vec<(String, i64)> =
             rows.iter().map(|row| Ok((get(row, "id")?, get(row, "session_ended_at")?))).collect::<Result<_>>()?;
         if sessions.is_empty() {
@@ -384,7 +396,7 @@ impl Store {
             query = query.bind(&run.id);
         }
         let mut have: HashMap<String, Vec<String>> = HashMap::new();
-        for row in query.fetch_all(&self.pool).await? {
+        for row in query.fetch_all(&self.store.pool).await? {
             have.entry(get(&row, "communication_id")?).or_default().push(get(&row, "metric")?);
         }
         Ok(sessions
@@ -402,13 +414,13 @@ impl Store {
     /// run is no longer in progress, and a value the run already wrote is
     /// kept (and not counted again).
     pub async fn record_analysis_values(
-        &self,
+        self,
         run: &ClaimedAnalysis,
         communication_id: &str,
         values: &[AnalysisValue],
         now: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         // A write first, so SQLite takes its write lock here (a read first
         // could not upgrade), and PostgreSQL orders this with a stop.
         let running = sqlx::query("UPDATE analysis_runs SET updated_at = $1 WHERE id = $2 AND status = 'PROGRESS'")
@@ -467,7 +479,7 @@ impl Store {
     /// lease back — or keeps it until `retry_at`, so no node tries again
     /// before — and with `complete` marks a running run DONE.
     pub async fn finish_analysis_batch(
-        &self,
+        self,
         run_id: &str,
         cursor: Option<&AnalysisCursor>,
         last_error: Option<&str>,
@@ -489,14 +501,14 @@ impl Store {
         .bind(micros(now))
         .bind(i64::from(complete))
         .bind(run_id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(())
     }
 
     /// The stored values of `codes` over the campaign, counted per metric
     /// in the database.
-    pub async fn analysis_tallies(&self, tenant_id: &str, campaign_id: &str, codes: &[String]) -> Result<HashMap<String, MetricTally>> {
+    pub async fn analysis_tallies(self, tenant_id: &str, campaign_id: &str, codes: &[String]) -> Result<HashMap<String, MetricTally>> {
         let mut tallies: HashMap<String, MetricTally> = HashMap::new();
         if codes.is_empty() {
             return Ok(tallies);
@@ -511,7 +523,7 @@ impl Store {
         for code in codes {
             query = query.bind(code);
         }
-        for row in query.fetch_all(&self.pool).await? {
+        for row in query.fetch_all(&self.store.pool).await? {
             let tally = tallies.entry(get(&row, "metric")?).or_default();
             let n: i64 = get(&row, "n")?;
             if get::<i64>(&row, "failed")? == 1 {
@@ -528,12 +540,12 @@ impl Store {
 
     /// A session's values of `codes`, in that order. `NotFound` when the
     /// session is not the campaign's.
-    pub async fn session_analysis(&self, tenant_id: &str, campaign_id: &str, communication_id: &str, codes: &[String]) -> Result<Vec<SessionValue>> {
+    pub async fn session_analysis(self, tenant_id: &str, campaign_id: &str, communication_id: &str, codes: &[String]) -> Result<Vec<SessionValue>> {
         sqlx::query("SELECT id FROM communications WHERE id = $1 AND tenant_id = $2 AND campaign_id = $3")
             .bind(communication_id)
             .bind(tenant_id)
             .bind(campaign_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("session"))?;
         let rows = sqlx::query(
@@ -541,7 +553,7 @@ impl Store {
         )
         .bind(communication_id)
         .bind(tenant_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         let mut values: Vec<SessionValue> = rows
             .iter()

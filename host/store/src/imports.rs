@@ -100,10 +100,22 @@ fn interruption_detail(job: &ImportJob) -> Option<String> {
     ))
 }
 
+/// Import jobs: progress, batches, heartbeats, recovery. Reached through [`Store::imports`].
+#[derive(Clone, Copy)]
+pub struct Imports<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn imports(&self) -> Imports<'_> {
+        Imports { store: self }
+    }
+}
+
+impl Imports<'_> {
     /// A `running` job held by `node_id`, its heartbeat now.
     pub async fn create_import_job(
-        &self,
+        self,
         tenant_id: &str,
         campaign_id: &str,
         file_name: Option<&str>,
@@ -126,7 +138,7 @@ impl Store {
         .bind(now)
         .bind(node_id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         self.import_job(tenant_id, &id).await
     }
@@ -135,9 +147,9 @@ impl Store {
     /// transaction, if the job is still `running` on `node_id`; the counts
     /// after it, or `None` (nothing written) when the job is not, because
     /// it was marked interrupted meanwhile.
-    pub async fn write_import_batch(&self, batch: &ImportBatch) -> Result<Option<ImportCounts>> {
-        let mut tx = self.begin_write().await?;
-        let outcomes = self.upsert_contacts_in(&mut tx, &batch.tenant_id, &batch.campaign_id, &batch.contacts).await?;
+    pub async fn write_import_batch(self, batch: &ImportBatch) -> Result<Option<ImportCounts>> {
+        let mut tx = self.store.begin_write().await?;
+        let outcomes = self.store.contacts().upsert_contacts_in(&mut tx, &batch.tenant_id, &batch.campaign_id, &batch.contacts).await?;
         let inserted = outcomes.iter().filter(|outcome| **outcome == UpsertOutcome::Inserted).count() as i64;
         let after = ImportCounts {
             processed_rows: batch.before.processed_rows + batch.rows,
@@ -169,19 +181,19 @@ impl Store {
 
     /// Renews the heartbeat of a job `node_id` holds; `false` when the
     /// job is no longer running on it (marked interrupted meanwhile).
-    pub async fn renew_import_heartbeat(&self, id: &str, node_id: &str) -> Result<bool> {
+    pub async fn renew_import_heartbeat(self, id: &str, node_id: &str) -> Result<bool> {
         let done = sqlx::query("UPDATE import_jobs SET heartbeat_at = $1 WHERE id = $2 AND node_id = $3 AND status = 'running'")
             .bind(micros(Utc::now()))
             .bind(id)
             .bind(node_id)
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Closes a job `node_id` holds; its counts are the batches' already.
     /// `false` when it was not running on that node any more.
-    pub async fn finish_import_job(&self, id: &str, node_id: &str, end: ImportEnd) -> Result<bool> {
+    pub async fn finish_import_job(self, id: &str, node_id: &str, end: ImportEnd) -> Result<bool> {
         let (status, reason) = match end {
             ImportEnd::Done => (ImportStatus::Done, None),
             ImportEnd::Interrupted(reason) => (ImportStatus::Interrupted, Some(reason.as_str())),
@@ -197,16 +209,16 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(node_id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    pub async fn import_job(&self, tenant_id: &str, id: &str) -> Result<ImportJob> {
+    pub async fn import_job(self, tenant_id: &str, id: &str) -> Result<ImportJob> {
         let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM import_jobs WHERE id = $1 AND tenant_id = $2"))
             .bind(id)
             .bind(tenant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("import job"))?;
         job(&row)
@@ -215,14 +227,14 @@ impl Store {
     /// Marks interrupted the running jobs whose node has not been heard
     /// from since `heartbeat_before` (jobs from before heartbeats: since
     /// they were created). Returns how many.
-    pub async fn interrupt_lapsed_imports(&self, heartbeat_before: DateTime<Utc>) -> Result<u64> {
+    pub async fn interrupt_lapsed_imports(self, heartbeat_before: DateTime<Utc>) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE import_jobs SET status = 'interrupted', interrupted_reason = 'node_stopped', finished_at = $1 \
              WHERE status = 'running' AND COALESCE(heartbeat_at, created_at) < $2",
         )
         .bind(micros(Utc::now()))
         .bind(micros(heartbeat_before))
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(done.rows_affected())
     }
@@ -230,14 +242,14 @@ impl Store {
     /// Marks interrupted every running job that is not `node_id`'s: on
     /// SQLite, which one process uses at a time, a new process's start-up
     /// knows every other process that held a job has stopped.
-    pub async fn interrupt_imports_of_other_nodes(&self, node_id: &str) -> Result<u64> {
+    pub async fn interrupt_imports_of_other_nodes(self, node_id: &str) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE import_jobs SET status = 'interrupted', interrupted_reason = 'node_stopped', finished_at = $1 \
              WHERE status = 'running' AND (node_id IS NULL OR node_id <> $2)",
         )
         .bind(micros(Utc::now()))
         .bind(node_id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(done.rows_affected())
     }

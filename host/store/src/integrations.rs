@@ -1,5 +1,5 @@
 //! Integrations of a tenant. Secrets are sealed before they reach the
-//! database and leave the store only through [`Store::integration_secrets`],
+//! database and leave the store only through [`Integrations::integration_secrets`],
 //! which the channel adapters use and the API never calls.
 
 use chrono::Utc;
@@ -38,15 +38,27 @@ pub struct IntegrationChanges<'a> {
     pub secrets: &'a JsonMap,
 }
 
+/// Provider integrations and their encrypted secrets. Reached through [`Store::integrations`].
+#[derive(Clone, Copy)]
+pub struct Integrations<'a> {
+    store: &'a Store,
+}
+
 impl Store {
-    fn secrets_key(&self) -> Result<&crate::SecretsKey> {
-        self.secrets.as_ref().ok_or_else(|| {
+    pub fn integrations(&self) -> Integrations<'_> {
+        Integrations { store: self }
+    }
+}
+
+impl<'a> Integrations<'a> {
+    fn secrets_key(self) -> Result<&'a crate::SecretsKey> {
+        self.store.secrets.as_ref().ok_or_else(|| {
             StoreError::Corrupt("no secrets key is configured (set STRATAGEM_SECRETS_KEY or let `serve` create one)".into())
         })
     }
 
     pub async fn create_integration(
-        &self,
+        self,
         tenant_id: &str,
         kind: IntegrationKind,
         changes: IntegrationChanges<'_>,
@@ -66,35 +78,35 @@ impl Store {
         .bind(to_json(&names)?)
         .bind(sealed)
         .bind(micros(Utc::now()))
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         self.integration(tenant_id, &id).await
     }
 
-    pub async fn integration(&self, tenant_id: &str, id: &str) -> Result<Integration> {
+    pub async fn integration(self, tenant_id: &str, id: &str) -> Result<Integration> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE id = $1 AND tenant_id = $2"))
             .bind(id)
             .bind(tenant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("integration"))?;
         integration(&row)
     }
 
-    pub async fn list_integrations(&self, tenant_id: &str) -> Result<Vec<Integration>> {
+    pub async fn list_integrations(self, tenant_id: &str) -> Result<Vec<Integration>> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE tenant_id = $1 ORDER BY created_at DESC"))
             .bind(tenant_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.store.pool)
             .await?;
         rows.iter().map(integration).collect()
     }
 
     /// The secret values, for the adapter that talks to the provider.
-    pub async fn integration_secrets(&self, tenant_id: &str, id: &str) -> Result<JsonMap> {
+    pub async fn integration_secrets(self, tenant_id: &str, id: &str) -> Result<JsonMap> {
         let row = sqlx::query("SELECT secrets FROM integrations WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("integration"))?;
         let sealed: String = get(&row, "secrets")?;
@@ -106,10 +118,10 @@ impl Store {
     /// for provider webhooks, which name the integration in their URL and
     /// carry no API key. Only a verified signature may act on what this
     /// returns.
-    pub async fn integration_account(&self, integration_id: &str) -> Result<(String, Integration, JsonMap)> {
+    pub async fn integration_account(self, integration_id: &str) -> Result<(String, Integration, JsonMap)> {
         let row = sqlx::query(&format!("SELECT tenant_id, secrets, {COLUMNS} FROM integrations WHERE id = $1"))
             .bind(integration_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("integration"))?;
         let tenant_id: String = get(&row, "tenant_id")?;
@@ -121,8 +133,8 @@ impl Store {
 
     /// Replaces name and settings and merges the given secrets over the
     /// stored ones, in one transaction so a concurrent update is not lost.
-    pub async fn update_integration(&self, tenant_id: &str, id: &str, changes: IntegrationChanges<'_>) -> Result<Integration> {
-        let mut transaction = self.begin_write().await?;
+    pub async fn update_integration(self, tenant_id: &str, id: &str, changes: IntegrationChanges<'_>) -> Result<Integration> {
+        let mut transaction = self.store.begin_write().await?;
         let row = sqlx::query("SELECT secrets FROM integrations WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)
@@ -152,11 +164,11 @@ impl Store {
         self.integration(tenant_id, id).await
     }
 
-    pub async fn delete_integration(&self, tenant_id: &str, id: &str) -> Result<()> {
+    pub async fn delete_integration(self, tenant_id: &str, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM integrations WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("integration"));

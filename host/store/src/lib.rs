@@ -19,6 +19,23 @@ mod strategies;
 mod tasks;
 mod tenants;
 
+// The store's parts, one per aggregate: `store.contacts().find_contacts(…)`.
+// Each is a copy of a reference, taken by value, so a call's future
+// borrows the store, not the part.
+pub use agents::Agents;
+pub use analytics::Analytics;
+pub use campaigns::Campaigns;
+pub use contacts::Contacts;
+pub use conversations::Conversations;
+pub use deep_analysis::DeepAnalysis;
+pub use dispatch::Dispatch;
+pub use imports::Imports;
+pub use integrations::Integrations;
+pub use stages::Stages;
+pub use strategies::Strategies;
+pub use tasks::Tasks;
+pub use tenants::Tenants;
+
 pub use analytics::{AlternativeCount, DistributionKey, Overview, StageCount};
 pub use campaigns::NewCampaign;
 pub use conversations::{Conversation, EarlyInbound, OpenSession};

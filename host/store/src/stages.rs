@@ -31,10 +31,22 @@ fn name_taken(error: sqlx::Error, name: &str) -> StoreError {
     }
 }
 
+/// A campaign's stages. Reached through [`Store::stages`].
+#[derive(Clone, Copy)]
+pub struct Stages<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn stages(&self) -> Stages<'_> {
+        Stages { store: self }
+    }
+}
+
+impl Stages<'_> {
     /// Appends a stage to the campaign (which must be the tenant's).
-    pub async fn create_stage(&self, tenant_id: &str, campaign_id: &str, definition: &StageDefinition) -> Result<Stage> {
-        self.campaign(tenant_id, campaign_id).await?;
+    pub async fn create_stage(self, tenant_id: &str, campaign_id: &str, definition: &StageDefinition) -> Result<Stage> {
+        self.store.campaigns().campaign(tenant_id, campaign_id).await?;
         let id = new_id("stg");
         let now = micros(Utc::now());
         let name = definition.name.trim();
@@ -48,45 +60,45 @@ impl Store {
         .bind(name)
         .bind(to_json(definition)?)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await
         .map_err(|error| name_taken(error, name))?;
         self.stage(tenant_id, &id).await
     }
 
-    pub async fn stage(&self, tenant_id: &str, id: &str) -> Result<Stage> {
+    pub async fn stage(self, tenant_id: &str, id: &str) -> Result<Stage> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM stages WHERE id = $1 AND tenant_id = $2"))
             .bind(id)
             .bind(tenant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("stage"))?;
         stage(&row)
     }
 
-    pub async fn list_stages(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<Stage>> {
-        self.campaign(tenant_id, campaign_id).await?;
+    pub async fn list_stages(self, tenant_id: &str, campaign_id: &str) -> Result<Vec<Stage>> {
+        self.store.campaigns().campaign(tenant_id, campaign_id).await?;
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM stages WHERE tenant_id = $1 AND campaign_id = $2 ORDER BY position"
         ))
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         rows.iter().map(stage).collect()
     }
 
     /// Every stage of the tenant, for reference checks (which stages use
     /// an agent or an integration).
-    pub async fn tenant_stages(&self, tenant_id: &str) -> Result<Vec<Stage>> {
+    pub async fn tenant_stages(self, tenant_id: &str) -> Result<Vec<Stage>> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM stages WHERE tenant_id = $1 ORDER BY campaign_id, position"))
             .bind(tenant_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.store.pool)
             .await?;
         rows.iter().map(stage).collect()
     }
 
-    pub async fn update_stage(&self, tenant_id: &str, id: &str, definition: &StageDefinition) -> Result<Stage> {
+    pub async fn update_stage(self, tenant_id: &str, id: &str, definition: &StageDefinition) -> Result<Stage> {
         let name = definition.name.trim();
         let done = sqlx::query("UPDATE stages SET name = $1, definition = $2, updated_at = $3 WHERE id = $4 AND tenant_id = $5")
             .bind(name)
@@ -94,7 +106,7 @@ impl Store {
             .bind(micros(Utc::now()))
             .bind(id)
             .bind(tenant_id)
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await
             .map_err(|error| name_taken(error, name))?;
         if done.rows_affected() == 0 {
@@ -103,11 +115,11 @@ impl Store {
         self.stage(tenant_id, id).await
     }
 
-    pub async fn delete_stage(&self, tenant_id: &str, id: &str) -> Result<()> {
+    pub async fn delete_stage(self, tenant_id: &str, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM stages WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("stage"));

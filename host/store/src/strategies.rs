@@ -65,7 +65,19 @@ fn version(row: &AnyRow) -> Result<StrategyVersion> {
     })
 }
 
+/// Strategies, their versions and the build queue's rows. Reached through [`Store::strategies`].
+#[derive(Clone, Copy)]
+pub struct Strategies<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn strategies(&self) -> Strategies<'_> {
+        Strategies { store: self }
+    }
+}
+
+impl Strategies<'_> {
     /// Records an upload (or edit) as a new version in `building` state:
     /// queued for any node's build worker, or (`claim`) leased to the
     /// caller until then. Older versions still building are cancelled:
@@ -73,7 +85,7 @@ impl Store {
     /// version number.
     #[allow(clippy::too_many_arguments)]
     pub async fn add_strategy_version(
-        &self,
+        self,
         tenant_id: &str,
         campaign_id: &str,
         name: &str,
@@ -81,8 +93,8 @@ impl Store {
         input: VersionInput<'_>,
         claim: Option<DateTime<Utc>>,
     ) -> Result<(String, i64)> {
-        self.campaign(tenant_id, campaign_id).await?;
-        let mut tx = self.begin_write().await?;
+        self.store.campaigns().campaign(tenant_id, campaign_id).await?;
+        let mut tx = self.store.begin_write().await?;
         let existing = sqlx::query("SELECT id, latest_version FROM strategies WHERE tenant_id = $1 AND campaign_id = $2 AND kind = $3")
             .bind(tenant_id)
             .bind(campaign_id)
@@ -160,7 +172,7 @@ impl Store {
     /// version still building is changed, so when two nodes race on a
     /// taken-over build the first outcome stands.
     pub async fn finish_strategy_build(
-        &self,
+        self,
         strategy_id: &str,
         version: i64,
         outcome: std::result::Result<(&[u8], &str), BuildError>,
@@ -178,7 +190,7 @@ impl Store {
             )
             .bind(to_json(error)?),
         };
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let finished = query.bind(strategy_id).bind(version).execute(&mut *tx).await?.rows_affected() == 1;
         if finished && outcome.is_ok() {
             // The newest ready version is the active one, for good: older
@@ -198,17 +210,17 @@ impl Store {
 
     /// The content hash of a built version, whether or not it still keeps
     /// its component.
-    pub async fn component_hash(&self, strategy_id: &str, version: i64) -> Result<Option<String>> {
+    pub async fn component_hash(self, strategy_id: &str, version: i64) -> Result<Option<String>> {
         let row = sqlx::query("SELECT component_hash FROM strategy_versions WHERE strategy_id = $1 AND version = $2")
             .bind(strategy_id)
             .bind(version)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?;
         Ok(row.map(|row| get::<Option<String>>(&row, "component_hash")).transpose()?.flatten())
     }
 
     /// Which of `hashes` some version can still run: its component is kept.
-    pub async fn runnable_component_hashes(&self, hashes: &[String]) -> Result<std::collections::HashSet<String>> {
+    pub async fn runnable_component_hashes(self, hashes: &[String]) -> Result<std::collections::HashSet<String>> {
         let mut runnable = std::collections::HashSet::new();
         for chunk in hashes.chunks(50) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -220,7 +232,7 @@ impl Store {
             for hash in chunk {
                 query = query.bind(hash);
             }
-            for row in query.fetch_all(&self.pool).await? {
+            for row in query.fetch_all(&self.store.pool).await? {
                 runnable.insert(get::<String>(&row, "component_hash")?);
             }
         }
@@ -229,14 +241,14 @@ impl Store {
 
     /// Extends the lease of a build this node is working on; `false` when
     /// the build is no longer building (finished elsewhere, or deleted).
-    pub async fn renew_build_lease(&self, strategy_id: &str, version: i64, until: DateTime<Utc>) -> Result<bool> {
+    pub async fn renew_build_lease(self, strategy_id: &str, version: i64, until: DateTime<Utc>) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE strategy_versions SET build_lease_until = $1 WHERE strategy_id = $2 AND version = $3 AND status = 'building'",
         )
         .bind(micros(until))
         .bind(strategy_id)
         .bind(version)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -247,7 +259,7 @@ impl Store {
     /// any node. The lease is a compare-and-set on the old one, so of
     /// several nodes claiming at once exactly one wins each build.
     pub async fn claim_next_build(
-        &self,
+        self,
         which: BuildClaim,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -273,7 +285,7 @@ impl Store {
         let candidates = sqlx::query(&sql)
         .bind(micros(now))
         .bind(per_tenant)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         for candidate in &candidates {
             let strategy_id: String = get(candidate, "strategy_id")?;
@@ -287,7 +299,7 @@ impl Store {
             .bind(&strategy_id)
             .bind(version)
             .bind(old_lease)
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
             if claimed.rows_affected() == 0 {
                 continue; // another node won it
@@ -298,7 +310,7 @@ impl Store {
             )
             .bind(&strategy_id)
             .bind(version)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.store.pool)
             .await?;
             let input = match get::<String>(&row, "origin")?.as_str() {
                 "component" => OwnedVersionInput::Component(
@@ -318,11 +330,11 @@ impl Store {
         Ok(None)
     }
 
-    pub async fn strategy(&self, tenant_id: &str, id: &str) -> Result<StrategyView> {
+    pub async fn strategy(self, tenant_id: &str, id: &str) -> Result<StrategyView> {
         let row = sqlx::query("SELECT id, campaign_id, name, kind, latest_version, created_at FROM strategies WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("strategy"))?;
         let latest_version: i64 = get(&row, "latest_version")?;
@@ -332,7 +344,7 @@ impl Store {
         )
         .bind(id)
         .bind(latest_version)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.store.pool)
         .await?;
         let mut latest_view = version(&latest)?;
         if latest_view.status == BuildStatus::Building && get::<Option<i64>>(&latest, "build_lease_until")?.is_none() {
@@ -343,7 +355,7 @@ impl Store {
             )
             .bind(created_at)
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.store.pool)
             .await
             .map(|row| get::<i64>(&row, "ahead"))??;
             latest_view.queue_position = Some(ahead + 1);
@@ -352,7 +364,7 @@ impl Store {
             "SELECT MAX(version) AS version FROM strategy_versions WHERE strategy_id = $1 AND status = 'ready'",
         )
         .bind(id)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.store.pool)
         .await
         .map(|row| get::<Option<i64>>(&row, "version"))??;
         let kind: String = get(&row, "kind")?;
@@ -367,12 +379,12 @@ impl Store {
         })
     }
 
-    pub async fn list_strategies(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<StrategyView>> {
-        self.campaign(tenant_id, campaign_id).await?;
+    pub async fn list_strategies(self, tenant_id: &str, campaign_id: &str) -> Result<Vec<StrategyView>> {
+        self.store.campaigns().campaign(tenant_id, campaign_id).await?;
         let ids = sqlx::query("SELECT id FROM strategies WHERE tenant_id = $1 AND campaign_id = $2 ORDER BY created_at")
             .bind(tenant_id)
             .bind(campaign_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.store.pool)
             .await?;
         let mut views = Vec::with_capacity(ids.len());
         for row in &ids {
@@ -381,8 +393,8 @@ impl Store {
         Ok(views)
     }
 
-    pub async fn delete_strategy(&self, tenant_id: &str, id: &str) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+    pub async fn delete_strategy(self, tenant_id: &str, id: &str) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
         let owned = sqlx::query("SELECT id FROM strategies WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)
@@ -400,7 +412,7 @@ impl Store {
     /// The component of the active version of a campaign's strategy of
     /// `kind`: (content hash, bytes).
     pub async fn active_component(
-        &self,
+        self,
         tenant_id: &str,
         campaign_id: &str,
         kind: StrategyType,
@@ -409,7 +421,7 @@ impl Store {
             .bind(tenant_id)
             .bind(campaign_id)
             .bind(kind.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?;
         row.map(|row| Ok((get(&row, "component_hash")?, get(&row, "component")?))).transpose()
     }
@@ -428,10 +440,10 @@ pub enum StrategyState {
     Failed(Option<BuildError>),
 }
 
-impl Store {
+impl Strategies<'_> {
     /// The state of a campaign's strategy of `kind`, in one query (the
     /// engine asks on every tick); `None` when the campaign has none.
-    pub async fn strategy_state(&self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<StrategyState>> {
+    pub async fn strategy_state(self, tenant_id: &str, campaign_id: &str, kind: StrategyType) -> Result<Option<StrategyState>> {
         let row = sqlx::query(
             "SELECT v.status, v.component_hash, v.error FROM strategy_versions v JOIN strategies s ON s.id = v.strategy_id \
              WHERE s.tenant_id = $1 AND s.campaign_id = $2 AND s.kind = $3 \
@@ -440,7 +452,7 @@ impl Store {
         .bind(tenant_id)
         .bind(campaign_id)
         .bind(kind.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(match build_status(&get::<String>(&row, "status")?)? {

@@ -43,9 +43,21 @@ fn task(row: &AnyRow) -> Result<HumanTask> {
     })
 }
 
+/// Human tasks (the HUMAN channel). Reached through [`Store::tasks`].
+#[derive(Clone, Copy)]
+pub struct Tasks<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn tasks(&self) -> Tasks<'_> {
+        Tasks { store: self }
+    }
+}
+
+impl Tasks<'_> {
     /// Open tasks of the tenant, oldest first; of one campaign if given.
-    pub async fn human_tasks(&self, tenant_id: &str, campaign_id: Option<&str>) -> Result<Vec<HumanTask>> {
+    pub async fn human_tasks(self, tenant_id: &str, campaign_id: Option<&str>) -> Result<Vec<HumanTask>> {
         let rows = sqlx::query(&format!(
             "SELECT m.id, m.campaign_id, c.object_id, c.name AS contact_name, c.email, c.phone, m.stage_name, m.name, \
              m.start_date, m.end_date, m.claimed_by FROM communications m JOIN contacts c ON c.id = m.contact_id \
@@ -54,12 +66,12 @@ impl Store {
         ))
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         rows.iter().map(task).collect()
     }
 
-    async fn human_task(&self, tenant_id: &str, id: &str) -> Result<HumanTask> {
+    async fn human_task(self, tenant_id: &str, id: &str) -> Result<HumanTask> {
         let row = sqlx::query(&format!(
             "SELECT m.id, m.campaign_id, c.object_id, c.name AS contact_name, c.email, c.phone, m.stage_name, m.name, \
              m.start_date, m.end_date, m.claimed_by FROM communications m JOIN contacts c ON c.id = m.contact_id \
@@ -67,14 +79,14 @@ impl Store {
         ))
         .bind(tenant_id)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?
         .ok_or(StoreError::NotFound("open task"))?;
         task(&row)
     }
 
     /// Assigns an open task to an operator; another operator's claim stands.
-    pub async fn claim_task(&self, tenant_id: &str, id: &str, operator: &str) -> Result<HumanTask> {
+    pub async fn claim_task(self, tenant_id: &str, id: &str, operator: &str) -> Result<HumanTask> {
         let done = sqlx::query(
             "UPDATE communications SET claimed_by = $1 WHERE tenant_id = $2 AND id = $3 \
              AND (claimed_by IS NULL OR claimed_by = $1) AND channel = 'HUMAN' AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
@@ -82,7 +94,7 @@ impl Store {
         .bind(operator)
         .bind(tenant_id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         let current = self.human_task(tenant_id, id).await?;
         if done.rows_affected() == 0 {
@@ -96,7 +108,7 @@ impl Store {
 
     /// Ends an open task's session with the operator's outcome; the engine
     /// then runs AGGREGATION on it like any ended session.
-    pub async fn complete_task(&self, tenant_id: &str, id: &str, session_results: &JsonMap, now: DateTime<Utc>) -> Result<()> {
+    pub async fn complete_task(self, tenant_id: &str, id: &str, session_results: &JsonMap, now: DateTime<Utc>) -> Result<()> {
         let done = sqlx::query(
             "UPDATE communications SET session_results = $1, session_ended_at = $2 WHERE tenant_id = $3 AND id = $4 \
              AND channel = 'HUMAN' AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
@@ -105,7 +117,7 @@ impl Store {
         .bind(micros(now))
         .bind(tenant_id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("open task"));

@@ -122,22 +122,34 @@ fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Tenants and their API keys. Reached through [`Store::tenants`].
+#[derive(Clone, Copy)]
+pub struct Tenants<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn tenants(&self) -> Tenants<'_> {
+        Tenants { store: self }
+    }
+}
+
+impl Tenants<'_> {
     /// Creates a tenant and its first API key.
-    pub async fn create_tenant(&self, name: &str) -> Result<(String, CreatedKey)> {
+    pub async fn create_tenant(self, name: &str) -> Result<(String, CreatedKey)> {
         let id = new_id("ten");
         sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(&id)
             .bind(name)
             .bind(micros(Utc::now()))
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
         let key = self.create_api_key(&id, "first key").await?;
         Ok((id, key))
     }
 
     /// A new key of a tenant that is not deleted (`NotFound` otherwise).
-    pub async fn create_api_key(&self, tenant_id: &str, name: &str) -> Result<CreatedKey> {
+    pub async fn create_api_key(self, tenant_id: &str, name: &str) -> Result<CreatedKey> {
         let id = new_id("key");
         let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let now = Utc::now();
@@ -150,7 +162,7 @@ impl Store {
         .bind(name)
         .bind(secret_hash(&secret))
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("tenant"));
@@ -161,7 +173,7 @@ impl Store {
 
     /// The tenant a presented key belongs to, if the key is valid and not
     /// revoked and its tenant is active.
-    pub async fn authenticate(&self, presented: &str) -> Result<Option<String>> {
+    pub async fn authenticate(self, presented: &str) -> Result<Option<String>> {
         Ok(match self.check_api_key(presented).await? {
             KeyCheck::Tenant(tenant) => Some(tenant),
             KeyCheck::TenantDisabled(_) | KeyCheck::Refused => None,
@@ -171,7 +183,7 @@ impl Store {
     /// Checks a presented key and the state of its tenant, read now: a
     /// tenant disabled or deleted a moment ago is refused from the next
     /// request on. The tenant's state is told only once the secret matched.
-    pub async fn check_api_key(&self, presented: &str) -> Result<KeyCheck> {
+    pub async fn check_api_key(self, presented: &str) -> Result<KeyCheck> {
         let mut parts = presented.splitn(3, '_');
         let (Some(KEY_PREFIX), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
             return Ok(KeyCheck::Refused);
@@ -181,7 +193,7 @@ impl Store {
              JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1 AND k.revoked_at IS NULL",
         )
         .bind(format!("key_{id}"))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.store.pool)
         .await?;
         let Some(row) = row else { return Ok(KeyCheck::Refused) };
         let stored: String = get(&row, "secret_hash")?;
@@ -196,12 +208,12 @@ impl Store {
         })
     }
 
-    pub async fn list_api_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>> {
+    pub async fn list_api_keys(self, tenant_id: &str) -> Result<Vec<ApiKey>> {
         let rows = sqlx::query(
             "SELECT id, name, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at",
         )
         .bind(tenant_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         rows.iter()
             .map(|row| {
@@ -219,8 +231,8 @@ impl Store {
     /// the only one, which would lock the tenant out. The tenant's row is
     /// locked first, so two revocations at once cannot each leave the
     /// other's key as the last one and both go ahead.
-    pub async fn revoke_api_key(&self, tenant_id: &str, key_id: &str) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+    pub async fn revoke_api_key(self, tenant_id: &str, key_id: &str) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
         self.lock_tenant(&mut tx, tenant_id).await?;
         let active: Vec<String> = sqlx::query("SELECT id FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL")
             .bind(tenant_id)
@@ -247,8 +259,8 @@ impl Store {
 
     /// Holds the tenant's row until the transaction ends (SQLite's write
     /// transaction holds the whole database already).
-    async fn lock_tenant(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, tenant_id: &str) -> Result<()> {
-        let sql = match self.backend {
+    async fn lock_tenant(self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, tenant_id: &str) -> Result<()> {
+        let sql = match self.store.backend {
             Backend::Postgres => "SELECT id FROM tenants WHERE id = $1 FOR UPDATE",
             Backend::Sqlite => "SELECT id FROM tenants WHERE id = $1",
         };
@@ -257,19 +269,19 @@ impl Store {
     }
 
     /// Every tenant, deleted ones too, oldest first.
-    pub async fn list_tenants(&self) -> Result<Vec<TenantInfo>> {
+    pub async fn list_tenants(self) -> Result<Vec<TenantInfo>> {
         let rows = sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants t ORDER BY t.created_at, t.id"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.store.pool)
             .await?;
         rows.iter().map(tenant_info).collect()
     }
 
     /// The tenants `reference` names: the one with that id, else those not
     /// deleted with that name (several when the name is ambiguous).
-    pub async fn find_tenants(&self, reference: &str) -> Result<Vec<TenantInfo>> {
+    pub async fn find_tenants(self, reference: &str) -> Result<Vec<TenantInfo>> {
         let by_id = sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants t WHERE t.id = $1"))
             .bind(reference)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?;
         if let Some(row) = by_id {
             return Ok(vec![tenant_info(&row)?]);
@@ -278,15 +290,15 @@ impl Store {
             "SELECT {TENANT_COLUMNS} FROM tenants t WHERE t.name = $1 AND t.deleted_at IS NULL ORDER BY t.created_at, t.id"
         ))
         .bind(reference)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         rows.iter().map(tenant_info).collect()
     }
 
     /// Disables (`true`) or enables a tenant; returns whether its state
     /// changed. `Conflict` for a deleted tenant, which stays deleted.
-    pub async fn set_tenant_disabled(&self, tenant_id: &str, disabled: bool) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
+    pub async fn set_tenant_disabled(self, tenant_id: &str, disabled: bool) -> Result<bool> {
+        let mut tx = self.store.begin_write().await?;
         self.lock_tenant(&mut tx, tenant_id).await?;
         let row = sqlx::query("SELECT disabled_at, deleted_at FROM tenants WHERE id = $1").bind(tenant_id).fetch_one(&mut *tx).await?;
         if get::<Option<i64>>(&row, "deleted_at")?.is_some() {
@@ -308,9 +320,9 @@ impl Store {
     /// RUNNING campaign STOPPED (the engine sends nothing more for it) and
     /// every Deep Analysis run in progress STOPPED. Its data is kept.
     /// `Conflict` when it is deleted already.
-    pub async fn delete_tenant(&self, tenant_id: &str) -> Result<DeletedTenant> {
+    pub async fn delete_tenant(self, tenant_id: &str) -> Result<DeletedTenant> {
         let now = micros(Utc::now());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         self.lock_tenant(&mut tx, tenant_id).await?;
         let done = sqlx::query("UPDATE tenants SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(now)

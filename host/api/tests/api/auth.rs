@@ -98,7 +98,7 @@ async fn errors_with_403_when_the_tenant_is_disabled_until_it_is_enabled(backend
     let (tenant, client) = app.tenant_with_id("Acme").await;
     let other = app.tenant("Other").await;
     let second = with_key(&client, &client.post("/keys", json!({"name": "ci"})).await.body["key"]);
-    assert!(app.store.set_tenant_disabled(&tenant, true).await.expect("disable"));
+    assert!(app.store.tenants().set_tenant_disabled(&tenant, true).await.expect("disable"));
     for key in [&client, &second] {
         let reply = key.get("/campaigns").await;
         assert!(reply.problem(403).starts_with("the tenant of this API key is disabled"), "{}", reply.text);
@@ -109,7 +109,7 @@ async fn errors_with_403_when_the_tenant_is_disabled_until_it_is_enabled(backend
     forged.key = format!("{}{}", &client.key[..client.key.len() - 1], if client.key.ends_with('0') { '1' } else { '0' });
     forged.get("/campaigns").await.problem(401);
     assert_eq!(other.get("/campaigns").await.status, 200, "other tenants are not affected");
-    assert!(app.store.set_tenant_disabled(&tenant, false).await.expect("enable"));
+    assert!(app.store.tenants().set_tenant_disabled(&tenant, false).await.expect("enable"));
     assert_eq!(client.get("/campaigns").await.status, 200);
     assert_eq!(second.get("/keys").await.status, 200);
 }
@@ -125,18 +125,18 @@ async fn errors_with_401_when_the_tenant_is_deleted(backend: Backend) {
     for status in ["CONFIGURED", "RUNNING"] {
         assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
     }
-    let deleted = app.store.delete_tenant(&tenant).await.expect("delete");
+    let deleted = app.store.tenants().delete_tenant(&tenant).await.expect("delete");
     assert_eq!((deleted.revoked_keys, deleted.stopped_campaigns), (2, 1), "{deleted:?}");
     for key in [&client, &second] {
         assert_eq!(key.get("/campaigns").await.problem(401), "a valid API key is required: send `Authorization: Bearer stg_…`");
     }
     assert_eq!(other.get("/campaigns").await.status, 200, "other tenants are not affected");
-    let kept = app.store.campaign(&tenant, &campaign).await.expect("the data is kept");
+    let kept = app.store.campaigns().campaign(&tenant, &campaign).await.expect("the data is kept");
     assert_eq!(kept.status.as_str(), "STOPPED");
     // Final: no new key, no enabling, no second delete.
-    assert!(matches!(app.store.create_api_key(&tenant, "again").await, Err(stratagem_store::StoreError::NotFound("tenant"))));
-    assert!(app.store.set_tenant_disabled(&tenant, false).await.is_err());
-    assert!(app.store.delete_tenant(&tenant).await.is_err());
+    assert!(matches!(app.store.tenants().create_api_key(&tenant, "again").await, Err(stratagem_store::StoreError::NotFound("tenant"))));
+    assert!(app.store.tenants().set_tenant_disabled(&tenant, false).await.is_err());
+    assert!(app.store.tenants().delete_tenant(&tenant).await.is_err());
 }
 
 /// RFC 9110: the auth-scheme is case-insensitive; blanks around the token

@@ -81,12 +81,12 @@ async fn errors_when_the_uploaded_component_is_not_one_or_breaks_the_contract(ba
 async fn works_when_a_build_left_by_a_stopped_node_is_taken_over(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
     let campaign = client.campaign("Collections").await;
     let sources = BTreeMap::from([("data_load.py".to_owned(), repo_file("examples/spec/data_load.py"))]);
     let input = VersionInput::Source { entry: "data_load.py", sources: &sources };
     let expired = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let (id, _) = app.store.add_strategy_version(&tenant, &campaign, "Orphan", StrategyType::DataLoad, input, Some(expired)).await.expect("version");
+    let (id, _) = app.store.strategies().add_strategy_version(&tenant, &campaign, "Orphan", StrategyType::DataLoad, input, Some(expired)).await.expect("version");
 
     let built = client.wait_for_build(&id).await;
     assert_eq!(built["latest"]["status"], "ready", "{built}");
@@ -96,15 +96,15 @@ async fn works_when_a_build_left_by_a_stopped_node_is_taken_over(backend: Backen
 async fn errors_when_a_build_was_interrupted_too_often(backend: Backend) {
     let app = App::start_with(backend, Background::Off).await;
     let client = app.tenant("Acme").await;
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
     let campaign = client.campaign("Collections").await;
     let sources = BTreeMap::from([("data_load.py".to_owned(), "x = 1\n".to_owned())]);
     let input = VersionInput::Source { entry: "data_load.py", sources: &sources };
     let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
-    let (id, _) = app.store.add_strategy_version(&tenant, &campaign, "Crashy", StrategyType::DataLoad, input, Some(long_ago)).await.expect("version");
+    let (id, _) = app.store.strategies().add_strategy_version(&tenant, &campaign, "Crashy", StrategyType::DataLoad, input, Some(long_ago)).await.expect("version");
     // Two more nodes took it over and died too (each claim leaves the lease expired).
     for attempt in 2..=3 {
-        let job = app.store.claim_next_build(BuildClaim::Stale, chrono::Utc::now(), long_ago, 1).await.expect("claim").expect("a stale build");
+        let job = app.store.strategies().claim_next_build(BuildClaim::Stale, chrono::Utc::now(), long_ago, 1).await.expect("claim").expect("a stale build");
         assert_eq!(job.attempts, attempt);
     }
     let node = app.second_node().await; // sweeps: the fourth attempt is refused
@@ -118,15 +118,15 @@ async fn errors_when_a_build_was_interrupted_too_often(backend: Backend) {
 async fn works_when_queued_builds_show_their_position_and_each_tenant_gets_its_share(backend: Backend) {
     let app = App::start_with(backend, Background::Off).await; // no worker: the test claims
     let (acme, globex) = (app.tenant("Acme").await, app.tenant("Globex").await);
-    let acme_tenant = app.store.authenticate(&acme.key).await.expect("auth").expect("tenant");
-    let globex_tenant = app.store.authenticate(&globex.key).await.expect("auth").expect("tenant");
+    let acme_tenant = app.store.tenants().authenticate(&acme.key).await.expect("auth").expect("tenant");
+    let globex_tenant = app.store.tenants().authenticate(&globex.key).await.expect("auth").expect("tenant");
     let (acme_campaign, globex_campaign) = (acme.campaign("Collections").await, globex.campaign("Sales").await);
     let sources = BTreeMap::from([("main.py".to_owned(), repo_file("examples/spec/data_load.py"))]);
     let queue = |tenant: String, campaign: String, name: &'static str, kind: StrategyType| {
         let (store, sources) = (app.store.clone(), sources.clone());
         async move {
             let input = VersionInput::Source { entry: "main.py", sources: &sources };
-            store.add_strategy_version(&tenant, &campaign, name, kind, input, None).await.expect("queued").0
+            store.strategies().add_strategy_version(&tenant, &campaign, name, kind, input, None).await.expect("queued").0
         }
     };
     let acme_load = queue(acme_tenant.clone(), acme_campaign.clone(), "Load", StrategyType::DataLoad).await;
@@ -143,7 +143,7 @@ async fn works_when_queued_builds_show_their_position_and_each_tenant_gets_its_s
 
     let now = chrono::Utc::now();
     let until = now + chrono::Duration::minutes(5);
-    let claim = || app.store.claim_next_build(BuildClaim::Queued, now, until, 1);
+    let claim = || app.store.strategies().claim_next_build(BuildClaim::Queued, now, until, 1);
     let first = claim().await.expect("claim").expect("a queued build");
     assert_eq!(first.strategy_id, acme_load, "the oldest build goes first");
     let second = claim().await.expect("claim").expect("a queued build");
@@ -152,7 +152,7 @@ async fn works_when_queued_builds_show_their_position_and_each_tenant_gets_its_s
     assert_eq!(position(&acme, acme_aggregation.clone()).await, 1);
     assert_eq!(position(&acme, acme_load.clone()).await, serde_json::Value::Null, "a running build has no position");
 
-    app.store.finish_strategy_build(&first.strategy_id, first.version, Err(BuildError::new(BuildErrorKind::Internal, "test"))).await.expect("finished");
+    app.store.strategies().finish_strategy_build(&first.strategy_id, first.version, Err(BuildError::new(BuildErrorKind::Internal, "test"))).await.expect("finished");
     let third = claim().await.expect("claim").expect("Acme's share is free again");
     assert_eq!(third.strategy_id, acme_aggregation);
 }
@@ -176,12 +176,12 @@ async fn works_when_a_new_version_cancels_the_build_it_replaces(backend: Backend
     assert_eq!(built["latest"]["status"], "ready", "{built}");
     assert_eq!(built["active_version"], 2);
 
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    let state = app.store.strategy_state(&tenant, &campaign, StrategyType::DataLoad).await.expect("state");
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    let state = app.store.strategies().strategy_state(&tenant, &campaign, StrategyType::DataLoad).await.expect("state");
     assert!(matches!(state, Some(stratagem_store::StrategyState::Ready(_))), "{state:?}");
     // Nothing is left to build: the cancelled version is never claimed.
     let now = chrono::Utc::now();
-    let leftover = app.store.claim_next_build(BuildClaim::Queued, now, now, 10).await.expect("claim");
+    let leftover = app.store.strategies().claim_next_build(BuildClaim::Queued, now, now, 10).await.expect("claim");
     assert!(leftover.is_none());
 }
 
@@ -252,12 +252,12 @@ async fn works_when_a_replaced_version_gives_up_its_component(backend: Backend) 
     let edit = client.send(reqwest::Method::PUT, &format!("/strategies/{id}"), Some(json!({"source": repo_file("examples/spec/data_load.py") + "\n# v2\n"}))).await;
     assert_eq!(edit.status, 202, "{}", edit.text);
     assert_eq!(client.wait_for_build(&id).await["active_version"], 2);
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    let kept = app.store.runnable_component_hashes(&[first_hash(&app, &id, 1).await, first_hash(&app, &id, 2).await]).await.expect("hashes");
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    let kept = app.store.strategies().runnable_component_hashes(&[first_hash(&app, &id, 1).await, first_hash(&app, &id, 2).await]).await.expect("hashes");
     assert_eq!(kept.len(), 1, "only version 2 keeps its component: {kept:?}");
-    assert!(matches!(app.store.strategy_state(&tenant, &campaign, StrategyType::DataLoad).await.expect("state"), Some(stratagem_store::StrategyState::Ready(_))));
+    assert!(matches!(app.store.strategies().strategy_state(&tenant, &campaign, StrategyType::DataLoad).await.expect("state"), Some(stratagem_store::StrategyState::Ready(_))));
 }
 
 async fn first_hash(app: &App, strategy_id: &str, version: i64) -> String {
-    app.store.component_hash(strategy_id, version).await.expect("read").expect("a built version")
+    app.store.strategies().component_hash(strategy_id, version).await.expect("read").expect("a built version")
 }

@@ -381,7 +381,7 @@ async fn works_when_a_dead_nodes_import_is_interrupted_with_exact_counts(backend
     let dead = App::start_with(backend, Background::Off).await;
     let (tenant, client) = dead.tenant_with_id("Acme").await;
     let campaign = client.campaign("Collections").await;
-    let job = dead.store.create_import_job(&tenant, &campaign, Some("contacts.csv"), 12, "node_dead").await.expect("job");
+    let job = dead.store.imports().create_import_job(&tenant, &campaign, Some("contacts.csv"), 12, "node_dead").await.expect("job");
     let write = |contacts, rows, rejected: Vec<RejectedRow>, before| ImportBatch {
         job_id: job.id.clone(),
         node_id: "node_dead".into(),
@@ -393,10 +393,10 @@ async fn works_when_a_dead_nodes_import_is_interrupted_with_exact_counts(backend
         before,
         report: ImportReport { rejected, strategy_errors: Vec::new() },
     };
-    let first = dead.store.write_import_batch(&write(batch_of(0..4), 4, Vec::new(), ImportCounts::default())).await.expect("write");
+    let first = dead.store.imports().write_import_batch(&write(batch_of(0..4), 4, Vec::new(), ImportCounts::default())).await.expect("write");
     let first = first.expect("the job is the dead node's");
     let bad_row = RejectedRow { line: 9, column: None, reason: "line 9: expected 5 fields, found 2".into() };
-    let second = dead.store.write_import_batch(&write(batch_of(4..7), 4, vec![bad_row.clone()], first)).await.expect("write");
+    let second = dead.store.imports().write_import_batch(&write(batch_of(4..7), 4, vec![bad_row.clone()], first)).await.expect("write");
     let second = second.expect("the job is the dead node's");
     assert_eq!(second, ImportCounts { processed_rows: 8, accepted: 7, updated: 0, rejected: 1 });
     // The third batch (rows 9-12) was in flight when the node died: never committed.
@@ -435,9 +435,9 @@ async fn works_when_a_dead_nodes_import_is_interrupted_with_exact_counts(backend
     assert_eq!(client.get(&format!("/campaigns/{campaign}/contacts")).await.body["total"], 7, "the counts are the rows written");
 
     // The dead node was only slow, and writes its third batch late: refused, nothing written.
-    let late = dead.store.write_import_batch(&write(batch_of(7..11), 4, Vec::new(), second)).await.expect("write");
+    let late = dead.store.imports().write_import_batch(&write(batch_of(7..11), 4, Vec::new(), second)).await.expect("write");
     assert_eq!(late, None);
-    assert!(!dead.store.renew_import_heartbeat(&job.id, "node_dead").await.expect("renew"));
+    assert!(!dead.store.imports().renew_import_heartbeat(&job.id, "node_dead").await.expect("renew"));
     assert_eq!(client.get(&format!("/campaigns/{campaign}/contacts")).await.body["total"], 7);
     assert_eq!(client.get(&path).await.body["processed_rows"], 8);
 }

@@ -144,7 +144,7 @@ struct Setup {
 
 async fn setup(backend: Backend, llm: &FakeLlm) -> Setup {
     let app = App::start_with(backend, Background::Off).await;
-    let (tenant, key) = app.store.create_tenant("Acme").await.expect("tenant");
+    let (tenant, key) = app.store.tenants().create_tenant("Acme").await.expect("tenant");
     let client = Client { base: app.base.clone(), http: app.http.clone(), key: key.key };
     let campaign = client.campaign("Collections").await;
     let reply = client
@@ -204,7 +204,7 @@ async fn conversations(setup: &Setup, conversations: &[Conversation]) -> HashMap
     for conversation in conversations {
         let ended = chrono::Utc::now() - chrono::Duration::days(conversation.days_ago);
         let started = ended - chrono::Duration::minutes(10);
-        let mut contact = app.store.contact(tenant, campaign, conversation.object_id).await.expect("contact").contact;
+        let mut contact = app.store.contacts().contact(tenant, campaign, conversation.object_id).await.expect("contact").contact;
         let id = format!("com_{}", uuid::Uuid::new_v4().simple());
         contact.communications.push(Communication {
             id: Some(id.clone()),
@@ -217,19 +217,19 @@ async fn conversations(setup: &Setup, conversations: &[Conversation]) -> HashMap
             alternative: None,
             parameters: Default::default(),
         });
-        app.store.upsert_contacts(tenant, campaign, &[(contact, None)]).await.expect("session");
+        app.store.contacts().upsert_contacts(tenant, campaign, &[(contact, None)]).await.expect("session");
         if let Some(said) = conversation.said {
             for (role, content, at) in [
                 (MessageRole::Agent, format!("Hello {}, this is about your overdue invoice of 500 EUR.", conversation.object_id), started),
                 (MessageRole::Contact, said.to_owned(), started + chrono::Duration::minutes(1)),
             ] {
                 let message = Message { role, content, sent_at: at, communication_id: None };
-                assert!(app.store.append_message(tenant, &id, None, &message, None).await.expect("message"));
+                assert!(app.store.conversations().append_message(tenant, &id, None, &message, None).await.expect("message"));
             }
         }
         let mut results = stratagem_domain::JsonMap::new();
         results.insert("OutcomeStatus".into(), "ANSWERED".into());
-        app.store.end_session(&id, None, "WHATSAPP", &results, ended).await.expect("end");
+        app.store.dispatch().end_session(&id, None, "WHATSAPP", &results, ended).await.expect("end");
         ids.insert(conversation.object_id, id);
     }
     ids
@@ -555,7 +555,7 @@ async fn errors_when_the_llm_answers_garbage(backend: Backend) {
 
 async fn errors_when_a_run_cannot_start(backend: Backend) {
     let app = App::start_with(backend, Background::Off).await;
-    let (tenant, key) = app.store.create_tenant("Acme").await.expect("tenant");
+    let (tenant, key) = app.store.tenants().create_tenant("Acme").await.expect("tenant");
     let client = Client { base: app.base.clone(), http: app.http.clone(), key: key.key };
     let campaign = client.campaign("Collections").await;
     let runs = format!("/campaigns/{campaign}/analysis/runs");

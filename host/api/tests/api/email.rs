@@ -182,20 +182,20 @@ async fn works_when_an_email_in_doubt_is_never_sent_again(backend: Backend) {
                C2,U2,Cy Clear,cy@example.com,+2,80.00,paid\n\
                C3,U3,Val Vanish,vanish@example.com,+3,30.00,paid\n";
     let campaign = email_campaign(&client, port, csv).await;
-    let tenant = dead.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    let tenant = dead.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
     let now = chrono::Utc::now();
     let claimed = dead
         .store
-        .claim_due_communications(now, chrono::Duration::hours(24), now - chrono::Duration::seconds(1), 100)
+        .dispatch().claim_due_communications(now, chrono::Duration::hours(24), now - chrono::Duration::seconds(1), 100)
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 3, "{claimed:?}");
-    let ann = dead.store.contact(&tenant, &campaign, "C1").await.expect("C1");
+    let ann = dead.store.contacts().contact(&tenant, &campaign, "C1").await.expect("C1");
     let announced = &claimed.iter().find(|c| c.contact_id == ann.id).expect("C1 claimed").id;
     let long_ago = now - chrono::Duration::minutes(1);
-    let first = dead.store.begin_send(&tenant, announced, "EMAIL_NOTIFICATION", long_ago).await.expect("announce");
+    let first = dead.store.dispatch().begin_send(&tenant, announced, "EMAIL_NOTIFICATION", long_ago).await.expect("announce");
     assert_eq!(first, SendClaim::Granted);
-    let again = dead.store.begin_send(&tenant, announced, "EMAIL_NOTIFICATION", now).await.expect("announce again");
+    let again = dead.store.dispatch().begin_send(&tenant, announced, "EMAIL_NOTIFICATION", now).await.expect("announce again");
     assert_eq!(again, SendClaim::Pending, "only the attempt that announced a send makes it");
 
     let survivor = dead.second_node().await;

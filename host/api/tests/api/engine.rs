@@ -105,8 +105,8 @@ async fn works_when_a_running_campaign_reaches_every_contact_and_finishes(backen
     assert_eq!(missed["result_flag"], true);
 
     // Exactly one send per communication that was started.
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 5);
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 5);
     let list = client.get(&format!("/campaigns/{campaign}/contacts")).await;
     assert_eq!(list.body["total"], 4);
 
@@ -149,8 +149,8 @@ async fn works_when_a_campaign_that_is_not_running_sends_nothing(backend: Backen
     tokio::time::sleep(Duration::from_millis(600)).await;
     let paid = contact(&client, &campaign, "P1").await;
     assert_eq!(statuses(&paid), ["PLANNED"], "{paid}");
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 0);
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 0);
     // Running it resumes the work.
     client.post(&format!("/campaigns/{campaign}/status"), json!({"status": "RUNNING"})).await;
     wait_for_status(&client, &campaign, "FINISHED").await;
@@ -167,22 +167,22 @@ async fn works_when_a_node_dies_between_sending_and_recording(backend: Backend) 
     for status in ["CONFIGURED", "RUNNING"] {
         client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await;
     }
-    let tenant = dead.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    let tenant = dead.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
     // What the dead node did: claim everything due with a lease that has
     // run out by now, and send to R1 (whose persona would refuse) — the
     // provider answered PAID, and that answer was recorded.
     let now = chrono::Utc::now();
     let claimed = dead
         .store
-        .claim_due_communications(now, chrono::Duration::hours(24), now - chrono::Duration::seconds(1), 100)
+        .dispatch().claim_due_communications(now, chrono::Duration::hours(24), now - chrono::Duration::seconds(1), 100)
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 3, "P1, R1 and N1 are due; M1's window has passed");
-    let r1 = dead.store.contact(&tenant, &campaign, "R1").await.expect("R1");
+    let r1 = dead.store.contacts().contact(&tenant, &campaign, "R1").await.expect("R1");
     let sent = claimed.iter().find(|c| c.contact_id == r1.id).expect("R1 claimed");
     let mut answer = stratagem_domain::JsonMap::new();
     answer.insert("OutcomeStatus".into(), "PAID".into());
-    dead.store.record_send(&tenant, &sent.id, "SIMULATED", &answer, now).await.expect("send recorded");
+    dead.store.dispatch().record_send(&tenant, &sent.id, "SIMULATED", &answer, now).await.expect("send recorded");
 
     let survivor = dead.second_node().await;
     let client = survivor.client_for(&client);
@@ -190,7 +190,7 @@ async fn works_when_a_node_dies_between_sending_and_recording(backend: Backend) 
     let refused = contact(&client, &campaign, "R1").await;
     assert_eq!((refused["current_stage"].as_str(), refused["result_flag"].as_bool()), (Some("Paid"), Some(true)), "{refused}");
     assert_eq!(statuses(&refused), ["COMPLETED"]);
-    assert_eq!(survivor.store.count_sends(&tenant, &campaign).await.expect("sends"), 5, "no communication was sent twice");
+    assert_eq!(survivor.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 5, "no communication was sent twice");
 }
 
 /// With SIMULATED limited to 2 sends a second, no second of the send log
@@ -204,9 +204,9 @@ async fn works_when_sends_keep_within_the_channel_rate_limit(backend: Backend) {
         client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await;
     }
     wait_for_status(&client, &campaign, "FINISHED").await;
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 5);
-    let busiest = app.store.busiest_send_second(&tenant).await.expect("send log");
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 5);
+    let busiest = app.store.dispatch().busiest_send_second(&tenant).await.expect("send log");
     assert!(busiest <= 2, "{busiest} sends in one second; the limit is 2");
 }
 
@@ -265,16 +265,16 @@ async fn errors_when_the_aggregation_strategy_cannot_run(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
     let campaign = setup(&client).await;
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
     let empty_component = b"\0asm\x0d\0\x01\0".to_vec();
     let lease = chrono::Utc::now() + chrono::Duration::hours(1);
     let input = stratagem_store::VersionInput::Component(&empty_component);
     let (id, version) = app
         .store
-        .add_strategy_version(&tenant, &campaign, "broken", stratagem_domain::StrategyType::Aggregation, input, Some(lease))
+        .strategies().add_strategy_version(&tenant, &campaign, "broken", stratagem_domain::StrategyType::Aggregation, input, Some(lease))
         .await
         .expect("version");
-    app.store.finish_strategy_build(&id, version, Ok((&empty_component, "not-a-real-hash"))).await.expect("ready");
+    app.store.strategies().finish_strategy_build(&id, version, Ok((&empty_component, "not-a-real-hash"))).await.expect("ready");
     for status in ["CONFIGURED", "RUNNING"] {
         client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await;
     }
@@ -311,8 +311,8 @@ async fn errors_when_the_aggregation_strategy_failed_to_build(backend: Backend) 
     let reason = stopped["error_reason"].as_str().expect("reason");
     assert!(reason.starts_with("the AGGREGATION strategy failed to build: broken.py, line 1"), "{reason}");
     assert!(reason.contains("SyntaxError") && reason.ends_with("upload a fixed version and configure the campaign again"), "{reason}");
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 0);
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 0);
     let paid = contact(&client, &campaign, "P1").await;
     assert!(paid["result_flag"].is_null(), "nothing was decided without the strategy: {paid}");
 }
@@ -337,8 +337,8 @@ async fn works_when_one_node_runs_several_tick_loops(backend: Backend) {
         assert_eq!((decided["current_stage"].as_str(), decided["result_flag"].as_bool()), (Some(expected.0), Some(expected.1)), "{decided}");
         assert_eq!(statuses(&decided), ["COMPLETED"], "{decided}");
     }
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 12);
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 12);
 }
 
 /// DATA_LOAD planning one communication without an end date (the default
@@ -379,8 +379,8 @@ async fn works_when_an_open_ended_window_passes(backend: Backend) {
     assert_eq!((statuses(&old), old["results"]["outcome"].as_str()), (vec!["MISSED"], Some("MISSED")), "{old}");
     let new = contact(&client, &campaign, "NEW").await;
     assert_eq!((statuses(&new), new["results"]["outcome"].as_str()), (vec!["COMPLETED"], Some("PAID")), "{new}");
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 1, "the missed one was never sent");
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 1, "the missed one was never sent");
 }
 
 /// AGGREGATION that raises for contacts whose `breaks` parameter is `yes`.
@@ -512,8 +512,8 @@ async fn works_when_two_sessions_of_one_contact_end_together(backend: Backend) {
         assert_eq!(twice["internal_data"]["sessions"], 2, "both sessions were aggregated: {twice}");
         assert_eq!(statuses(&twice), ["COMPLETED", "COMPLETED"], "{twice}");
     }
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 4);
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 4);
 }
 
 /// A tick read the contact; then another node's tick claimed the contact's
@@ -525,11 +525,11 @@ async fn works_when_another_node_claims_a_communication_the_strategy_changed(bac
     let client = app.tenant("Acme").await;
     let csv = "object_id,external_id,name,email,phone\nT1,U1,Tess Twice,t@example.com,+1\n";
     let campaign = running_simulated_campaign(&client, "Claimed meanwhile", ("twice.py", TWICE_DATA_LOAD), ("counting.py", COUNTING_AGGREGATION), csv).await;
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
     let now = chrono::Utc::now();
-    let claim = || app.store.claim_due_communications(now, chrono::Duration::hours(24), now + chrono::Duration::minutes(5), 1);
+    let claim = || app.store.dispatch().claim_due_communications(now, chrono::Duration::hours(24), now + chrono::Duration::minutes(5), 1);
     let mine = claim().await.expect("claim").pop().expect("one claimed");
-    let seen = app.store.contact_at_revision(&tenant, &mine.contact_id).await.expect("contact");
+    let seen = app.store.dispatch().contact_at_revision(&tenant, &mine.contact_id).await.expect("contact");
     let theirs = claim().await.expect("claim").pop().expect("the other claimed");
     assert_ne!(mine.id, theirs.id);
 
@@ -547,7 +547,7 @@ async fn works_when_another_node_claims_a_communication_the_strategy_changed(bac
         last_error: None,
         start: None,
     };
-    assert_eq!(app.store.apply_session_outcomes(&[outcome], now).await.expect("apply"), [false], "not applied over the claim");
+    assert_eq!(app.store.dispatch().apply_session_outcomes(&[outcome], now).await.expect("apply"), [false], "not applied over the claim");
     let tess = contact(&client, &campaign, "T1").await;
     let claimed = tess["communications"].as_array().expect("communications").iter().find(|c| c["id"] == theirs.id.as_str()).expect("theirs");
     assert_eq!(claimed["status"]["status"], "IN_PROGRESS", "still the other node's: {tess}");
@@ -570,6 +570,6 @@ async fn works_when_a_busy_node_ticks_again_at_once(backend: Backend) {
     let ticking = spawn_engine(&app, stratagem_engine::EngineConfig { batch: 2, tick_every: Duration::from_secs(3600), ..crate::support::TEST_ENGINE });
     wait_for_status(&client, &campaign, "FINISHED").await;
     ticking.abort();
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 7);
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 7);
 }

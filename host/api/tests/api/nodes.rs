@@ -50,7 +50,7 @@ async fn works_when_two_nodes_share_one_postgresql_database() {
 
     // Secrets sealed by one node open on the other (same deployment key).
     let integration = on_second.post("/integrations", json!({"kind": "TELEGRAM", "name": "Bot", "secrets": {"bot_token": "1:A"}})).await;
-    let tenant = first.store.authenticate(&on_first.key).await.expect("auth").expect("tenant");
-    let secrets = first.store.integration_secrets(&tenant, integration.body["id"].as_str().expect("id")).await.expect("opens");
+    let tenant = first.store.tenants().authenticate(&on_first.key).await.expect("auth").expect("tenant");
+    let secrets = first.store.integrations().integration_secrets(&tenant, integration.body["id"].as_str().expect("id")).await.expect("opens");
     assert_eq!(secrets["bot_token"], "1:A");
 }

@@ -79,7 +79,7 @@ pub(crate) async fn assert_exact(app: &App, pool: &AnyPool, tenant: &str, campai
     snapshot.rollback().await.expect("end of snapshot");
 
     // The overview, as the grouped scans before the rollups computed it.
-    let overview = app.store.campaign_overview(tenant, campaign).await.expect("overview");
+    let overview = app.store.analytics().campaign_overview(tenant, campaign).await.expect("overview");
     let totals = sqlx::query(
         "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN result_flag IS NOT NULL OR last_session_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS processed, \
          COALESCE(SUM(CASE WHEN result_flag IS NOT NULL THEN 1 ELSE 0 END), 0) AS completed, \
@@ -118,7 +118,7 @@ pub(crate) async fn assert_exact(app: &App, pool: &AnyPool, tenant: &str, campai
     for (key, column) in [(DistributionKey::Stage, "stage_name"), (DistributionKey::Status, "status")] {
         let slots: Counts = app
             .store
-            .communication_slots(tenant, campaign, key, from, to)
+            .analytics().communication_slots(tenant, campaign, key, from, to)
             .await
             .expect("slots")
             .into_iter()
@@ -151,7 +151,7 @@ pub(crate) async fn pool(app: &App) -> AnyPool {
 }
 
 async fn tenant_of(app: &App, client: &Client) -> String {
-    app.store.authenticate(&client.key).await.expect("auth").expect("tenant")
+    app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant")
 }
 
 fn communication(stage: &str, start: chrono::DateTime<chrono::Utc>, status: CommunicationStatus, alternative: Option<&str>) -> Communication {
@@ -202,20 +202,20 @@ async fn works_when_imports_and_reimports_keep_the_rollups_exact(backend: Backen
     let pool = pool(&app).await;
     let store: &Store = &app.store;
 
-    store.upsert_contacts(&tenant, &campaign, &contacts(0)).await.expect("import");
+    store.contacts().upsert_contacts(&tenant, &campaign, &contacts(0)).await.expect("import");
     assert_exact(&app, &pool, &tenant, &campaign).await;
     // A re-import updates every contact: stages, flags, and communications
     // replaced (more, fewer, other labels).
-    store.upsert_contacts(&tenant, &campaign, &contacts(1)).await.expect("re-import");
+    store.contacts().upsert_contacts(&tenant, &campaign, &contacts(1)).await.expect("re-import");
     assert_exact(&app, &pool, &tenant, &campaign).await;
     let mut mixed = contacts(2);
     mixed.truncate(25);
-    store.upsert_contacts(&tenant, &campaign, &mixed).await.expect("partial re-import");
+    store.contacts().upsert_contacts(&tenant, &campaign, &mixed).await.expect("partial re-import");
     assert_exact(&app, &pool, &tenant, &campaign).await;
 
     // Another campaign's writes never leak into this one's counters.
     let other = client.campaign("Other").await;
-    store.upsert_contacts(&tenant, &other, &contacts(3)).await.expect("other import");
+    store.contacts().upsert_contacts(&tenant, &other, &contacts(3)).await.expect("other import");
     assert_exact(&app, &pool, &tenant, &campaign).await;
     assert_exact(&app, &pool, &tenant, &other).await;
 
@@ -283,7 +283,7 @@ async fn works_when_flags_change_and_rows_are_deleted_directly(backend: Backend)
     let campaign = client.campaign("Rollups").await;
     let tenant = tenant_of(&app, &client).await;
     let pool = pool(&app).await;
-    app.store.upsert_contacts(&tenant, &campaign, &contacts(0)).await.expect("import");
+    app.store.contacts().upsert_contacts(&tenant, &campaign, &contacts(0)).await.expect("import");
 
     let statements = [
         // Flags turn true and stop being true: labelled communications move.

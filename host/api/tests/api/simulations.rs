@@ -69,8 +69,8 @@ async fn works_when_dry_running_a_configured_campaign(backend: Backend) {
     let after = client.get(&format!("/campaigns/{campaign}")).await.body;
     assert_eq!(after["status"], "CREATED");
     assert_eq!(client.get(&format!("/campaigns/{campaign}/contacts")).await.body["total"], 0);
-    let tenant = app.store.authenticate(&client.key).await.expect("auth").expect("tenant");
-    assert_eq!(app.store.count_sends(&tenant, &campaign).await.expect("sends"), 0);
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 0);
 
     // Another tenant cannot dry-run it.
     let other = app.tenant("Other").await;

@@ -143,7 +143,7 @@ async fn errors_when_a_stage_misses_channel_fields_or_names_wrong_references(bac
 async fn works_when_integration_secrets_stay_write_only(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
-    let tenant = app.store.authenticate(&client.key).await.expect("tenant").expect("key is valid");
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("tenant").expect("key is valid");
     let id = smtp(&client).await;
     for reply in [client.get(&format!("/integrations/{id}")).await, client.get("/integrations").await] {
         assert_eq!(reply.status, 200);
@@ -157,12 +157,12 @@ async fn works_when_integration_secrets_stay_write_only(backend: Backend) {
     let settings = json!({"host": "smtp2.example.com", "port": 465, "from_address": "billing@example.com", "tls": "tls"});
     let reply = client.send(reqwest::Method::PUT, &format!("/integrations/{id}"), Some(json!({"name": "Billing mail", "settings": settings}))).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert_eq!(app.store.integration_secrets(&tenant, &id).await.expect("secrets")["password"], "hunter2-smtp");
+    assert_eq!(app.store.integrations().integration_secrets(&tenant, &id).await.expect("secrets")["password"], "hunter2-smtp");
     let reply = client
         .send(reqwest::Method::PUT, &format!("/integrations/{id}"), Some(json!({"name": "Billing mail", "settings": settings, "secrets": {"password": "rotated"}})))
         .await;
     assert!(!reply.text.contains("rotated"));
-    assert_eq!(app.store.integration_secrets(&tenant, &id).await.expect("secrets")["password"], "rotated");
+    assert_eq!(app.store.integrations().integration_secrets(&tenant, &id).await.expect("secrets")["password"], "rotated");
 
     let reply = client.post("/integrations", json!({"kind": "TWILIO", "name": "Calls", "settings": {"account_sid": "AC1", "from_number": "+1", "region": "eu"}})).await;
     reply.problem(422);

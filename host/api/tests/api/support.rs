@@ -286,7 +286,7 @@ impl App {
 
     /// A new tenant's id and a client authenticated as it.
     pub async fn tenant_with_id(&self, name: &str) -> (String, Client) {
-        let (id, key) = self.store.create_tenant(name).await.expect("tenant");
+        let (id, key) = self.store.tenants().create_tenant(name).await.expect("tenant");
         (id, Client { base: self.base.clone(), http: self.http.clone(), key: key.key })
     }
 }

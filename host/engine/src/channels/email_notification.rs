@@ -6,7 +6,7 @@
 //! lost (it may deliver it).
 //!
 //! SMTP has no idempotency key. The send is announced, committed, before
-//! the connection is opened (`Store::begin_send`), and its outcome recorded
+//! the connection is opened (`Dispatch::begin_send`), and its outcome recorded
 //! after: a send already recorded is not repeated, and one announced with
 //! no outcome — its node died between the server's acceptance and the
 //! record — is not repeated either: the engine marks it IN_DOUBT. The
@@ -47,14 +47,14 @@ impl EmailNotification {
     async fn prepare(&self, send: &Send<'_>) -> Result<Result<Outgoing, JsonMap>, ChannelError> {
         let settings = send.settings;
         let integration_id = settings.integration_id.as_deref().unwrap_or_default();
-        let integration = match self.store.integration(send.tenant_id, integration_id).await {
+        let integration = match self.store.integrations().integration(send.tenant_id, integration_id).await {
             Ok(integration) => integration,
             Err(StoreError::NotFound(_)) => {
                 return Ok(Err(outcome("FAILED", Some(format!("the stage's SMTP integration `{integration_id}` no longer exists")))));
             }
             Err(other) => return Err(other.into()),
         };
-        let secrets = self.store.integration_secrets(send.tenant_id, integration_id).await?;
+        let secrets = self.store.integrations().integration_secrets(send.tenant_id, integration_id).await?;
         let email = match render_email(
             settings.email_subject.as_deref().unwrap_or_default(),
             settings.email_template.as_deref().unwrap_or_default(),
@@ -89,16 +89,16 @@ impl ChannelAdapter for EmailNotification {
     fn send<'a>(&'a self, send: &'a Send<'a>) -> SendFuture<'a> {
         Box::pin(async move {
             let (tenant_id, key, channel) = (send.tenant_id, send.idempotency_key, send.channel.as_str());
-            if let Some(recorded) = self.store.recorded_send(tenant_id, key).await? {
+            if let Some(recorded) = self.store.dispatch().recorded_send(tenant_id, key).await? {
                 return Ok(Sent::Ended(recorded));
             }
             let outgoing = match self.prepare(send).await? {
                 Ok(outgoing) => outgoing,
-                Err(failed) => return Ok(Sent::Ended(self.store.record_send(tenant_id, key, channel, &failed, send.now).await?)),
+                Err(failed) => return Ok(Sent::Ended(self.store.dispatch().record_send(tenant_id, key, channel, &failed, send.now).await?)),
             };
             // Committed before the connection: a node that dies from here
             // on leaves the send announced, and it is never made twice.
-            match self.store.begin_send(tenant_id, key, channel, send.now).await? {
+            match self.store.dispatch().begin_send(tenant_id, key, channel, send.now).await? {
                 SendClaim::Granted => {}
                 SendClaim::Recorded(recorded) => return Ok(Sent::Ended(recorded)),
                 SendClaim::Pending => return Ok(Sent::InFlight),
@@ -108,7 +108,7 @@ impl ChannelAdapter for EmailNotification {
                 Err(SmtpFailure::NotSent(problem)) => outcome("FAILED", Some(problem)),
                 Err(SmtpFailure::InDoubt(problem)) => return Ok(Sent::InDoubt(problem)),
             };
-            Ok(Sent::Ended(self.store.record_send(tenant_id, key, channel, &outcome, send.now).await?))
+            Ok(Sent::Ended(self.store.dispatch().record_send(tenant_id, key, channel, &outcome, send.now).await?))
         })
     }
 }

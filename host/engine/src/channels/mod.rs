@@ -16,7 +16,7 @@
 //! A server that takes no idempotency key (SMTP) cannot tell a retry from
 //! a new message, so a crash between its acceptance and the record would
 //! reach the contact twice. Such an adapter announces the send, committed,
-//! before the network call (`Store::begin_send`): only the attempt that
+//! before the network call (`Dispatch::begin_send`): only the attempt that
 //! announced it sends, and a send whose outcome is lost is
 //! [`Sent::InDoubt`] — or, when its node died, made IN_DOUBT by the
 //! engine's sweep — never sent again.

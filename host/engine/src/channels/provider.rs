@@ -45,13 +45,13 @@ impl ProviderChannel {
     /// Starts a claimed communication on a provider channel. A provider
     /// that is down leaves the claim to expire, so the send is retried with
     /// the same idempotency key while the window is open. A provider that
-    /// takes no key has the send announced first (`Store::begin_send`):
+    /// takes no key has the send announced first (`Dispatch::begin_send`):
     /// one whose outcome is lost ends IN_DOUBT and is never sent again.
     async fn start(&self, send: &Send<'_>) -> Result<(), StoreError> {
         let (communication_id, tenant_id, contact, label, channel, settings) =
             (send.idempotency_key, send.tenant_id, send.contact, send.label, send.channel, send.settings);
         let end = |outcome: JsonMap| async move {
-            self.store.end_session(communication_id, Some(label), channel.as_str(), &outcome, self.clock.now()).await
+            self.store.dispatch().end_session(communication_id, Some(label), channel.as_str(), &outcome, self.clock.now()).await
         };
         let agent = agent(&self.store, tenant_id, send.agent_id).await?;
         let account = match self.account(tenant_id, channel, settings, agent.as_ref()).await? {
@@ -62,7 +62,7 @@ impl ProviderChannel {
             return end(failure(format!("{} has no provider adapter", account.kind.as_str()))).await;
         };
         // A send recorded before a crash is not repeated.
-        let (delivered, send_began) = match self.store.recorded_send(tenant_id, communication_id).await? {
+        let (delivered, send_began) = match self.store.dispatch().recorded_send(tenant_id, communication_id).await? {
             Some(recorded) => {
                 let text = |key: &str| recorded.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
                 let delivered = Delivered { provider_ref: text("provider_ref"), address: text("address") };
@@ -89,7 +89,7 @@ impl ProviderChannel {
                 // here on leaves the send announced, and it is not repeated.
                 // Another attempt's send is its to record (or to leave in
                 // doubt): this claim lets it be.
-                if !by_key && self.store.begin_send(tenant_id, communication_id, channel.as_str(), self.clock.now()).await? != SendClaim::Granted {
+                if !by_key && self.store.dispatch().begin_send(tenant_id, communication_id, channel.as_str(), self.clock.now()).await? != SendClaim::Granted {
                     return Ok(());
                 }
                 // The contact may answer before the session below is
@@ -100,19 +100,19 @@ impl ProviderChannel {
                     Err(ProviderError::InDoubt { provider, detail }) if !by_key => {
                         let detail = format!("{provider} may have taken the message: {detail}");
                         tracing::warn!(%detail, communication_id, "send in doubt; it is not repeated");
-                        self.store.end_in_doubt(communication_id, Some(label), channel.as_str(), &detail, self.clock.now()).await?;
+                        self.store.dispatch().end_in_doubt(communication_id, Some(label), channel.as_str(), &detail, self.clock.now()).await?;
                         return Ok(());
                     }
                     Err(error @ (ProviderError::Unavailable { .. } | ProviderError::InDoubt { .. })) => {
                         if !by_key {
-                            self.store.abandon_send(tenant_id, communication_id).await?;
+                            self.store.dispatch().abandon_send(tenant_id, communication_id).await?;
                         }
                         tracing::warn!(%error, communication_id, "provider unavailable; the send is retried when its claim expires");
                         return Ok(());
                     }
                     Err(error) => {
                         if !by_key {
-                            self.store.abandon_send(tenant_id, communication_id).await?;
+                            self.store.dispatch().abandon_send(tenant_id, communication_id).await?;
                         }
                         return end(failure(error.to_string())).await;
                     }
@@ -121,10 +121,10 @@ impl ProviderChannel {
                 record.insert("provider_ref".into(), delivered.provider_ref.clone().into());
                 record.insert("address".into(), delivered.address.clone().into());
                 record.insert("began_at".into(), send_began.to_rfc3339().into());
-                self.store.record_send(tenant_id, communication_id, channel.as_str(), &record, self.clock.now()).await?;
+                self.store.dispatch().record_send(tenant_id, communication_id, channel.as_str(), &record, self.clock.now()).await?;
                 let message = Message { role: MessageRole::Agent, content: opening, sent_at: send_began, communication_id: None };
                 let key = format!("opening:{communication_id}");
-                self.store.append_message(tenant_id, communication_id, Some(&account.id), &message, Some(&key)).await?;
+                self.store.conversations().append_message(tenant_id, communication_id, Some(&account.id), &message, Some(&key)).await?;
                 (delivered, send_began)
             }
         };
@@ -139,12 +139,12 @@ impl ProviderChannel {
             address: &delivered.address,
             provider_ref: &delivered.provider_ref,
         };
-        self.store.open_conversation(communication_id, label, channel.as_str(), &conversation, self.clock.now()).await?;
+        self.store.conversations().open_conversation(communication_id, label, channel.as_str(), &conversation, self.clock.now()).await?;
         // After the session is written, not in its transaction: a webhook
         // that kept an event and then found no session is then sure to be
         // seen here (see `keep_early`).
         let (address, provider_ref) = (Some(conversation.address), Some(conversation.provider_ref));
-        self.store.adopt_early_inbound(tenant_id, communication_id, &account.id, address, provider_ref, send_began).await?;
+        self.store.conversations().adopt_early_inbound(tenant_id, communication_id, &account.id, address, provider_ref, send_began).await?;
         Ok(())
     }
 
@@ -165,7 +165,7 @@ impl ProviderChannel {
                 channel.as_str()
             )));
         };
-        let integration = match self.store.integration(tenant_id, &id).await {
+        let integration = match self.store.integrations().integration(tenant_id, &id).await {
             Ok(integration) => integration,
             Err(StoreError::NotFound(_)) => return Ok(Err(format!("the stage's integration `{id}` no longer exists"))),
             Err(other) => return Err(other),
@@ -173,7 +173,7 @@ impl ProviderChannel {
         if Some(integration.kind) != channel.integration_kind() {
             return Ok(Err(format!("integration `{id}` is {}, not the {} the stage's channel needs", integration.kind.as_str(), channel.as_str())));
         }
-        let secrets = self.store.integration_secrets(tenant_id, &id).await?;
+        let secrets = self.store.integrations().integration_secrets(tenant_id, &id).await?;
         Ok(Ok(Account { id, kind: integration.kind, settings: integration.settings, secrets }))
     }
 

@@ -25,13 +25,13 @@ impl Engine {
         // expired leases) are claimed, and their contacts read.
         let more = self.config.batch - sessions.len() as i64;
         if more > 0 {
-            let others = self.store.claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, more).await?;
+            let others = self.store.dispatch().claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, more).await?;
             let wanted: Vec<(&str, &str)> = others
                 .iter()
                 .filter(|s| !tick.contacts.contains_key(&s.contact_id))
                 .map(|s| (s.tenant_id.as_str(), s.contact_id.as_str()))
                 .collect();
-            let read = self.store.contacts_at_revision(&wanted).await?;
+            let read = self.store.dispatch().contacts_at_revision(&wanted).await?;
             tick.contacts.extend(read);
             sessions.extend(others.into_iter().map(|session| (session, None)));
         }
@@ -48,7 +48,7 @@ impl Engine {
         // Computed apart, applied together: one commit for the batch. One
         // not applied (its contact moved on while the strategy ran) is
         // released by the store and runs again.
-        let applied = self.store.apply_session_outcomes(&outcomes, self.clock.now()).await?;
+        let applied = self.store.dispatch().apply_session_outcomes(&outcomes, self.clock.now()).await?;
         let mut failing = std::collections::BTreeSet::new();
         for ((outcome, campaign_id), applied) in outcomes.iter().zip(&campaigns).zip(applied) {
             if !applied {
@@ -70,7 +70,7 @@ impl Engine {
     /// contact keeps its own traceback), instead of failing its way through
     /// every contact.
     async fn stop_if_failing_most(&self, tenant_id: &str, campaign_id: &str) -> Result<(), EngineError> {
-        let (processed, failing) = self.store.strategy_failures(tenant_id, campaign_id).await?;
+        let (processed, failing) = self.store.dispatch().strategy_failures(tenant_id, campaign_id).await?;
         if processed < FAILURE_QUORUM || failing * 2 <= processed {
             return Ok(());
         }
@@ -78,7 +78,7 @@ impl Engine {
             "the campaign's strategy failed for {failing} of its {processed} processed contacts; each contact's last_error has the \
              traceback — fix the strategy, upload the new version and configure the campaign again"
         );
-        match self.store.set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(&reason)).await {
+        match self.store.campaigns().set_campaign_status(tenant_id, campaign_id, CampaignStatus::Error, Some(&reason)).await {
             Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
             Err(other) => Err(other.into()),
         }

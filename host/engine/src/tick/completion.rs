@@ -6,7 +6,7 @@ use crate::{Engine, EngineError};
 
 impl Engine {
     pub(super) async fn completion(&self, tick: &mut Tick) -> Result<(), EngineError> {
-        tick.report.finished = self.store.finish_done_campaigns(self.clock.now()).await?.len();
+        tick.report.finished = self.store.dispatch().finish_done_campaigns(self.clock.now()).await?.len();
         Ok(())
     }
 }

@@ -11,8 +11,8 @@ impl Engine {
     pub(super) async fn conversations(&self, tick: &mut Tick) -> Result<(), EngineError> {
         let now = self.clock.now();
         let lease_until = now + self.config.lease;
-        let awaiting = self.store.claim_awaiting_answers(now, lease_until, self.config.batch).await?;
-        let inactive = self.store.claim_inactive_sessions(now, now - self.config.session_timeout, lease_until, self.config.batch).await?;
+        let awaiting = self.store.conversations().claim_awaiting_answers(now, lease_until, self.config.batch).await?;
+        let inactive = self.store.conversations().claim_inactive_sessions(now, now - self.config.session_timeout, lease_until, self.config.batch).await?;
         for session in awaiting.iter().chain(&inactive) {
             self.load_campaign(&mut tick.cache, &session.tenant_id, &session.campaign_id).await?;
         }

@@ -21,13 +21,13 @@ impl Engine {
     pub(super) async fn due_sends(&self, tick: &mut Tick) -> Result<Vec<(EndedSession, Option<SessionStart>)>, EngineError> {
         let now = tick.now;
         let claimed =
-            self.store.claim_due_communications(now, self.config.default_window, now + self.config.lease, self.config.batch).await?;
+            self.store.dispatch().claim_due_communications(now, self.config.default_window, now + self.config.lease, self.config.batch).await?;
         tick.report.dispatched = claimed.len();
         for communication in &claimed {
             self.load_campaign(&mut tick.cache, &communication.tenant_id, &communication.campaign_id).await?;
         }
         let wanted: Vec<(&str, &str)> = claimed.iter().map(|c| (c.tenant_id.as_str(), c.contact_id.as_str())).collect();
-        tick.contacts = self.store.contacts_at_revision(&wanted).await?;
+        tick.contacts = self.store.dispatch().contacts_at_revision(&wanted).await?;
         // Sends wait on providers, so several are in flight at once; how
         // their sessions started is written in one transaction.
         let sends: Vec<_> = claimed.iter().map(|communication| self.dispatch(&tick.cache, &tick.contacts, communication)).collect();
@@ -41,7 +41,7 @@ impl Engine {
                 Dispatch::Elsewhere => {}
             }
         }
-        self.store.start_sessions(&open).await?;
+        self.store.dispatch().start_sessions(&open).await?;
         // The contacts read above serve this tick's AGGREGATION runs too:
         // what the sends changed that a strategy sees is their A/B labels.
         let by_id: HashMap<&str, &ClaimedCommunication> = claimed.iter().map(|c| (c.id.as_str(), c)).collect();
@@ -109,8 +109,8 @@ impl Engine {
         let now = self.clock.now();
         if let Some(limit) = self.rate_limits.of(channel) {
             let second = now.timestamp();
-            if !self.store.take_send_slot(&claimed.tenant_id, channel.as_str(), second, limit).await? {
-                self.store.unclaim(&claimed.id).await?;
+            if !self.store.dispatch().take_send_slot(&claimed.tenant_id, channel.as_str(), second, limit).await? {
+                self.store.dispatch().unclaim(&claimed.id).await?;
                 return Ok(Dispatch::Deferred);
             }
         }
@@ -144,7 +144,7 @@ impl Engine {
             // database, with its status.
             Sent::InDoubt(detail) => {
                 tracing::warn!(%detail, communication_id = %claimed.id, "send in doubt; it is not repeated");
-                self.store.end_in_doubt(&claimed.id, Some(label), channel.as_str(), &detail, self.clock.now()).await?;
+                self.store.dispatch().end_in_doubt(&claimed.id, Some(label), channel.as_str(), &detail, self.clock.now()).await?;
                 return Ok(Dispatch::Elsewhere);
             }
             Sent::InFlight | Sent::Written => return Ok(Dispatch::Elsewhere),

@@ -8,12 +8,12 @@ use crate::{Engine, EngineError};
 impl Engine {
     pub(super) async fn missed_windows(&self, tick: &mut Tick) -> Result<(), EngineError> {
         let now = tick.now;
-        tick.report.missed = self.store.mark_missed(now, self.config.default_window).await?;
+        tick.report.missed = self.store.dispatch().mark_missed(now, self.config.default_window).await?;
         // A send announced a lease ago whose claim expired with no outcome:
         // its node died between the network call and the record.
-        tick.report.in_doubt = self.store.mark_in_doubt(now, now - self.config.lease).await?;
+        tick.report.in_doubt = self.store.dispatch().mark_in_doubt(now, now - self.config.lease).await?;
         if !self.rate_limits.0.is_empty() {
-            self.store.prune_send_windows(now.timestamp() - 60).await?;
+            self.store.dispatch().prune_send_windows(now.timestamp() - 60).await?;
         }
         Ok(())
     }

@@ -92,8 +92,8 @@ impl Sandbox {
     pub async fn new(campaign: NewCampaign) -> Result<Self, DryRunError> {
         let dir = tempfile::tempdir().map_err(|error| DryRunError::Internal(error.to_string()))?;
         let store = Store::connect(&format!("sqlite://{}", dir.path().join("dry-run.db").display())).await?;
-        let (tenant, _) = store.create_tenant("dry run").await?;
-        let campaign = store.create_campaign(&tenant, campaign).await?;
+        let (tenant, _) = store.tenants().create_tenant("dry run").await?;
+        let campaign = store.campaigns().create_campaign(&tenant, campaign).await?;
         Ok(Self { store, tenant, campaign_id: campaign.id, _dir: dir })
     }
 
@@ -139,7 +139,7 @@ impl DryRunService {
     /// Runs the campaign's stages and active strategies over the request's
     /// contacts in a copy of it; every channel is simulated.
     pub async fn of_campaign(&self, tenant: &str, campaign_id: &str, request: DryRunRequest) -> Result<SimulationReport, DryRunError> {
-        let campaign = self.store.campaign(tenant, campaign_id).await?;
+        let campaign = self.store.campaigns().campaign(tenant, campaign_id).await?;
         let personas = match &request.personas {
             Some(text) => Personas::parse(text).map_err(DryRunError::Personas)?,
             None => Personas::default(),
@@ -170,7 +170,7 @@ impl DryRunService {
     /// The campaign's stages, with integrations and agents left out: they
     /// stay in the real tenant, and every channel is simulated.
     async fn copy_stages(&self, tenant: &str, campaign_id: &str, copy: &Sandbox) -> Result<(), DryRunError> {
-        for stage in self.store.list_stages(tenant, campaign_id).await? {
+        for stage in self.store.stages().list_stages(tenant, campaign_id).await? {
             let mut definition = stage.definition;
             definition.agent_id = None;
             definition.settings.integration_id = None;
@@ -178,7 +178,7 @@ impl DryRunService {
                 alternative.agent_id = None;
                 alternative.settings.integration_id = None;
             }
-            copy.store.create_stage(&copy.tenant, &copy.campaign_id, &definition).await?;
+            copy.store.stages().create_stage(&copy.tenant, &copy.campaign_id, &definition).await?;
         }
         Ok(())
     }
@@ -187,7 +187,7 @@ impl DryRunService {
     async fn copy_strategies(&self, tenant: &str, campaign_id: &str, copy: &Sandbox) -> Result<(), DryRunError> {
         let mut has_data_load = false;
         for kind in [StrategyType::DataLoad, StrategyType::Aggregation, StrategyType::ContactAnswer] {
-            if let Some((_, component)) = self.store.active_component(tenant, campaign_id, kind).await? {
+            if let Some((_, component)) = self.store.strategies().active_component(tenant, campaign_id, kind).await? {
                 has_data_load |= kind == StrategyType::DataLoad;
                 copy.install(&self.strategies, kind, &component).await.map_err(|error| DryRunError::StrategyCannotRun { kind, error })?;
             }

@@ -34,9 +34,9 @@ pub(super) async fn simulate(
     simulation: Simulation,
 ) -> Result<SimulationReport, EngineError> {
     let clock = Arc::new(VirtualClock::new(simulation.start));
-    let campaign = store.campaign(tenant_id, campaign_id).await?;
+    let campaign = store.campaigns().campaign(tenant_id, campaign_id).await?;
     let mut import_errors = Vec::new();
-    let data_load = match store.active_component(tenant_id, campaign_id, StrategyType::DataLoad).await? {
+    let data_load = match store.strategies().active_component(tenant_id, campaign_id, StrategyType::DataLoad).await? {
         Some((hash, component)) => strategies.load(&hash, &component).ok(),
         None => None,
     };
@@ -51,7 +51,7 @@ pub(super) async fn simulate(
     for contact in contacts {
         let (contact, error) = match &data_load {
             Some(strategy) => {
-                let existing = store.find_contact(tenant_id, campaign_id, &contact.object_id).await?.map(|stored| stored.contact);
+                let existing = store.contacts().find_contact(tenant_id, campaign_id, &contact.object_id).await?.map(|stored| stored.contact);
                 let (contact, outcome) = run_data_load(strategy, &options, contact, existing).await;
                 let error = outcome.err().map(|error| serde_json::json!({"hook": "DATA_LOAD", "message": error.to_string(), "error": error}));
                 if let Some(error) = &error {
@@ -64,10 +64,10 @@ pub(super) async fn simulate(
         imported.push((contact, error));
     }
     for batch in imported.chunks(500) {
-        store.upsert_contacts(tenant_id, campaign_id, batch).await?;
+        store.contacts().upsert_contacts(tenant_id, campaign_id, batch).await?;
     }
     for status in [CampaignStatus::Configured, CampaignStatus::Running] {
-        store.set_campaign_status(tenant_id, campaign_id, status, None).await?;
+        store.campaigns().set_campaign_status(tenant_id, campaign_id, status, None).await?;
     }
 
     let config = EngineConfig { simulate_every_channel: true, ..EngineConfig::default() };
@@ -77,7 +77,7 @@ pub(super) async fn simulate(
         if !report.is_idle() {
             continue;
         }
-        match store.next_planned_start(tenant_id, campaign_id).await? {
+        match store.dispatch().next_planned_start(tenant_id, campaign_id).await? {
             Some(next) if next <= simulation.until => {
                 if next > clock.now() {
                     clock.set(next);
@@ -102,7 +102,7 @@ async fn report(
     import_errors: Vec<(String, String)>,
 ) -> Result<SimulationReport, EngineError> {
     let timeline = store
-        .campaign_timeline(tenant_id, campaign_id)
+        .dispatch().campaign_timeline(tenant_id, campaign_id)
         .await?
         .into_iter()
         .map(|(object_id, communication, results)| TimelineEntry {
@@ -118,7 +118,7 @@ async fn report(
     let mut contacts = Vec::new();
     let mut results = BTreeMap::new();
     let mut stages = BTreeMap::new();
-    for stored in store.all_contacts(tenant_id, campaign_id).await? {
+    for stored in store.contacts().all_contacts(tenant_id, campaign_id).await? {
         let flag = match stored.contact.result_flag {
             Some(true) => "true",
             Some(false) => "false",
@@ -136,12 +136,12 @@ async fn report(
     Ok(SimulationReport {
         start,
         end,
-        campaign_status: store.campaign(tenant_id, campaign_id).await?.status,
+        campaign_status: store.campaigns().campaign(tenant_id, campaign_id).await?.status,
         timeline,
         contacts,
         results,
         stages,
-        sends: store.count_sends(tenant_id, campaign_id).await?,
+        sends: store.dispatch().count_sends(tenant_id, campaign_id).await?,
         import_errors,
     })
 }

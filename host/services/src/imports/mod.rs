@@ -104,7 +104,7 @@ impl ImportService {
     /// Checks `file` whole, creates its job and runs the import in the
     /// background; the job reports progress and the outcome.
     pub async fn start(&self, slot: ImportSlot, tenant: &str, campaign_id: &str, file: ContactFile) -> Result<ImportJob, ImportError> {
-        let campaign = self.store.campaign(tenant, campaign_id).await?;
+        let campaign = self.store.campaigns().campaign(tenant, campaign_id).await?;
         if campaign.status == CampaignStatus::Finished {
             return Err(ImportError::CampaignFinished);
         }
@@ -114,7 +114,7 @@ impl ImportService {
         let rows = tokio::task::spawn_blocking(move || contact_file::count_rows(format, &bytes, CONTACT_FILE_LIMIT_BYTES as u64))
             .await
             .map_err(|e| ImportError::Internal(e.to_string()))??;
-        let job = self.store.create_import_job(tenant, campaign_id, file.file_name.as_deref(), rows as i64, &self.node_id).await?;
+        let job = self.store.imports().create_import_job(tenant, campaign_id, file.file_name.as_deref(), rows as i64, &self.node_id).await?;
         let context = CampaignContext { id: campaign.id, name: campaign.name, result_fields: campaign.result_fields };
         let batches = pipeline::read_batches(format, file.bytes);
         tokio::spawn(pipeline::run(self.clone(), tenant.to_owned(), context, job.id.clone(), batches, slot));
@@ -122,6 +122,6 @@ impl ImportService {
     }
 
     pub async fn job(&self, tenant: &str, id: &str) -> Result<ImportJob, ImportError> {
-        Ok(self.store.import_job(tenant, id).await?)
+        Ok(self.store.imports().import_job(tenant, id).await?)
     }
 }

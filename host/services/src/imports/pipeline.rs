@@ -99,7 +99,7 @@ pub(super) async fn run(service: ImportService, tenant: String, campaign: Campai
     let outcome = loop {
         tokio::select! {
             outcome = &mut import => break outcome,
-            _ = heartbeat.tick() => match store.renew_import_heartbeat(&job_id, &node_id).await {
+            _ = heartbeat.tick() => match store.imports().renew_import_heartbeat(&job_id, &node_id).await {
                 Ok(true) => {}
                 Ok(false) => {
                     // Another node took this one for dead: stop writing.
@@ -126,7 +126,7 @@ pub(super) async fn run(service: ImportService, tenant: String, campaign: Campai
             ImportEnd::Interrupted(InterruptedReason::Error)
         }
     };
-    match store.finish_import_job(&job_id, &node_id, end).await {
+    match store.imports().finish_import_job(&job_id, &node_id, end).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(%job_id, "the import's job was marked interrupted before it could be closed"),
         Err(error) => tracing::error!(%job_id, %error, "could not close the import job"),
@@ -174,7 +174,7 @@ async fn import_rows(
 
 /// The campaign's active DATA_LOAD strategy, loaded; `None` when it has none.
 async fn data_load(service: &ImportService, tenant: &str, campaign_id: &str) -> Result<Option<Arc<Strategy>>, Stopped> {
-    let Some((hash, component)) = service.store.active_component(tenant, campaign_id, StrategyType::DataLoad).await? else {
+    let Some((hash, component)) = service.store.strategies().active_component(tenant, campaign_id, StrategyType::DataLoad).await? else {
         return Ok(None);
     };
     let strategies = service.strategies.clone();
@@ -211,7 +211,7 @@ async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Optio
         };
         let store = run.service.store.clone();
         *writing = Some(tokio::spawn(async move {
-            let written = store.write_import_batch(&batch).await?;
+            let written = store.imports().write_import_batch(&batch).await?;
             Ok::<_, StoreError>(written.map(|counts| (counts, batch.report)))
         }));
     }
@@ -227,7 +227,7 @@ async fn prepare_batch(run: &Run<'_>, rows: Vec<ImportRow>) -> Result<PreparedBa
     let mut existing = match run.strategy {
         Some(_) => {
             let object_ids: Vec<String> = rows.iter().map(|row| row.contact.object_id.clone()).collect();
-            run.service.store.find_contacts(run.tenant, &run.campaign.id, &object_ids).await?
+            run.service.store.contacts().find_contacts(run.tenant, &run.campaign.id, &object_ids).await?
         }
         None => Default::default(),
     };

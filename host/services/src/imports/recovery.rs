@@ -37,7 +37,7 @@ impl ImportService {
     /// `sweep_every` after, by the task this returns.
     pub async fn recover(&self) -> Result<tokio::task::JoinHandle<()>, StoreError> {
         if self.store.backend() == Backend::Sqlite {
-            let interrupted = self.store.interrupt_imports_of_other_nodes(&self.node_id).await?;
+            let interrupted = self.store.imports().interrupt_imports_of_other_nodes(&self.node_id).await?;
             if interrupted > 0 {
                 tracing::warn!(interrupted, "import jobs left running by a stopped process were marked interrupted");
             }
@@ -58,7 +58,7 @@ impl ImportService {
 
     async fn interrupt_lapsed(&self) -> Result<(), StoreError> {
         let lapse = chrono::Duration::from_std(self.leases.lapse).unwrap_or(chrono::Duration::MAX);
-        let interrupted = self.store.interrupt_lapsed_imports(chrono::Utc::now() - lapse).await?;
+        let interrupted = self.store.imports().interrupt_lapsed_imports(chrono::Utc::now() - lapse).await?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "import jobs whose node stopped were marked interrupted");
         }

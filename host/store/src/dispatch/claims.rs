@@ -6,7 +6,8 @@ use sqlx::any::AnyRow;
 use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, JsonMap};
 
 use crate::communication_row::{communication, COMMUNICATION_COLUMNS};
-use crate::{from_json, get, micros, Result, Store};
+use crate::{from_json, get, micros, Result};
+use super::Dispatch;
 
 /// A communication claimed for sending.
 #[derive(Debug, Clone)]
@@ -36,7 +37,7 @@ pub struct EndedSession {
     pub in_doubt: Option<CommunicationState>,
 }
 
-impl Store {
+impl Dispatch<'_> {
     /// Communications whose window passed before they started become
     /// MISSED — never sent later — and their session ends with
     /// `OutcomeStatus: MISSED`, so AGGREGATION can plan what comes next.
@@ -46,7 +47,7 @@ impl Store {
     /// (`communications_window_end`, and `communications_due`'s start-date
     /// range), whatever the planner's statistics: a campaign's many planned
     /// rows whose window is still open are not scanned every tick.
-    pub async fn mark_missed(&self, now: DateTime<Utc>, default_window: Duration) -> Result<u64> {
+    pub async fn mark_missed(self, now: DateTime<Utc>, default_window: Duration) -> Result<u64> {
         let open_ended_before = now.checked_sub_signed(default_window).unwrap_or(DateTime::<Utc>::MIN_UTC);
         let done = sqlx::query(
             "UPDATE communications SET status = 'MISSED', status_updated_at = $1, session_ended_at = $1, \
@@ -59,7 +60,7 @@ impl Store {
         .bind(micros(now))
         .bind(r#"{"OutcomeStatus":"MISSED"}"#)
         .bind(micros(open_ended_before))
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(done.rows_affected())
     }
@@ -68,10 +69,10 @@ impl Store {
     /// and inside their window — or were claimed by a node whose lease
     /// expired before their session ended (they are sent again under the
     /// same idempotency key, unless a send to a provider without one was
-    /// announced and has no outcome: [`Store::mark_in_doubt`] takes those)
+    /// announced and has no outcome: [`Dispatch::mark_in_doubt`] takes those)
     /// — leasing them until `lease_until`.
     pub async fn claim_due_communications(
-        &self,
+        self,
         now: DateTime<Utc>,
         default_window: Duration,
         lease_until: DateTime<Utc>,
@@ -87,14 +88,14 @@ impl Store {
                ORDER BY c.start_date LIMIT $4 {}) \
              RETURNING tenant_id, campaign_id, contact_id, {COMMUNICATION_COLUMNS}, \
                (SELECT s.outcome FROM channel_sends s WHERE s.communication_id = communications.id) AS recorded",
-            self.skip_locked()
+            self.store.skip_locked()
         );
         let rows = sqlx::query(&sql)
             .bind(micros(now))
             .bind(micros(lease_until))
             .bind(default_window.num_microseconds().unwrap_or(i64::MAX))
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.store.pool)
             .await?;
         rows.iter()
             .map(|row| {
@@ -112,20 +113,20 @@ impl Store {
 
     /// Puts a claimed communication back, unsent (its channel's rate limit
     /// was reached); it is claimed again while its window is open.
-    pub async fn unclaim(&self, communication_id: &str) -> Result<()> {
+    pub async fn unclaim(self, communication_id: &str) -> Result<()> {
         sqlx::query(
             "UPDATE communications SET status = 'PLANNED', lease_until = NULL \
              WHERE id = $1 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
         )
         .bind(communication_id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(())
     }
 
     /// Claims up to `limit` ended sessions of RUNNING campaigns that await
     /// aggregation, leasing them until `lease_until`.
-    pub async fn claim_ended_sessions(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<EndedSession>> {
+    pub async fn claim_ended_sessions(self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<EndedSession>> {
         let sql = format!(
             "UPDATE communications SET lease_until = $2 WHERE id IN ( \
                SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
@@ -133,9 +134,9 @@ impl Store {
                  AND (c.lease_until IS NULL OR c.lease_until < $1) \
                ORDER BY c.session_ended_at LIMIT $3 {}) \
              RETURNING id, tenant_id, campaign_id, contact_id, session_results, status, status_detail, status_updated_at",
-            self.skip_locked()
+            self.store.skip_locked()
         );
-        let rows = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit).fetch_all(&self.store.pool).await?;
         rows.iter().map(ended_session).collect()
     }
 }

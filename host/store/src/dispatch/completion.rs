@@ -5,25 +5,26 @@ use chrono::{DateTime, Utc};
 use stratagem_domain::{Communication, JsonMap};
 
 use crate::communication_row::{communication, prefixed, COMMUNICATION_COLUMNS};
-use crate::{from_json, get, micros, Result, Store};
+use crate::{from_json, get, micros, Result};
+use super::Dispatch;
 
-impl Store {
+impl Dispatch<'_> {
     /// The earliest start of a PLANNED communication of a campaign: where a
     /// simulation moves its clock when nothing is due.
-    pub async fn next_planned_start(&self, tenant_id: &str, campaign_id: &str) -> Result<Option<DateTime<Utc>>> {
+    pub async fn next_planned_start(self, tenant_id: &str, campaign_id: &str) -> Result<Option<DateTime<Utc>>> {
         let row = sqlx::query(
             "SELECT MIN(start_date) AS next FROM communications WHERE tenant_id = $1 AND campaign_id = $2 AND status = 'PLANNED'",
         )
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.store.pool)
         .await?;
         get::<Option<i64>>(&row, "next")?.map(crate::from_micros).transpose()
     }
 
     /// Every communication of a campaign with its contact's object id and
     /// how its session ended, by start date: a simulation's timeline.
-    pub async fn campaign_timeline(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<(String, Communication, Option<JsonMap>)>> {
+    pub async fn campaign_timeline(self, tenant_id: &str, campaign_id: &str) -> Result<Vec<(String, Communication, Option<JsonMap>)>> {
         let rows = sqlx::query(&format!(
             "SELECT t.object_id, m.session_results, {} FROM communications m JOIN contacts t ON t.id = m.contact_id \
              WHERE m.tenant_id = $1 AND m.campaign_id = $2 ORDER BY m.start_date, t.object_id, m.position",
@@ -31,7 +32,7 @@ impl Store {
         ))
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         rows.iter()
             .map(|row| {
@@ -43,35 +44,35 @@ impl Store {
 
     /// Of a campaign's processed contacts (a session outcome applied), how
     /// many there are and how many whose last strategy run failed.
-    pub async fn strategy_failures(&self, tenant_id: &str, campaign_id: &str) -> Result<(i64, i64)> {
+    pub async fn strategy_failures(self, tenant_id: &str, campaign_id: &str) -> Result<(i64, i64)> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS processed, COUNT(last_error) AS failing FROM contacts \
              WHERE tenant_id = $1 AND campaign_id = $2 AND last_session_at IS NOT NULL",
         )
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.store.pool)
         .await?;
         Ok((get(&row, "processed")?, get(&row, "failing")?))
     }
 
     /// Communications of a campaign not yet done: planned, in progress, or
     /// with a session whose outcome is not applied yet.
-    pub async fn pending_communications(&self, tenant_id: &str, campaign_id: &str) -> Result<i64> {
+    pub async fn pending_communications(self, tenant_id: &str, campaign_id: &str) -> Result<i64> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS pending FROM communications WHERE tenant_id = $1 AND campaign_id = $2 \
              AND (status IN ('PLANNED', 'IN_PROGRESS') OR (session_ended_at IS NOT NULL AND aggregated_at IS NULL))",
         )
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.store.pool)
         .await?;
         get(&row, "pending")
     }
 
     /// RUNNING campaigns in which every contact has a final result and no
     /// communication is pending become FINISHED. Returns their ids.
-    pub async fn finish_done_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
+    pub async fn finish_done_campaigns(self, now: DateTime<Utc>) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "UPDATE campaigns SET status = 'FINISHED', updated_at = $1 WHERE status = 'RUNNING' \
              AND EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = campaigns.id) \
@@ -81,7 +82,7 @@ impl Store {
              RETURNING id",
         )
         .bind(micros(now))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         rows.iter().map(|row| get(row, "id")).collect()
     }

@@ -8,9 +8,9 @@
 //!
 //! `channel_sends` records each send under its idempotency key. A send to
 //! a provider that takes no key is announced there first, as a row without
-//! an outcome ([`Store::begin_send`]), committed before the network call; a
+//! an outcome ([`Dispatch::begin_send`]), committed before the network call; a
 //! claim left with such a row by a node that died becomes IN_DOUBT
-//! ([`Store::mark_in_doubt`]) instead of being sent again.
+//! ([`Dispatch::mark_in_doubt`]) instead of being sent again.
 
 mod claims;
 mod completion;
@@ -30,7 +30,18 @@ pub use sessions::{SessionRecord, SessionStart};
 
 use crate::{Backend, Store, StoreError};
 
+/// The communications queue: claims, send windows, sends, sessions,
+/// outcomes and completion. Reached through [`Store::dispatch`].
+#[derive(Clone, Copy)]
+pub struct Dispatch<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn dispatch(&self) -> Dispatch<'_> {
+        Dispatch { store: self }
+    }
+
     pub(crate) fn skip_locked(&self) -> &'static str {
         match self.backend {
             Backend::Postgres => "FOR UPDATE OF c SKIP LOCKED",

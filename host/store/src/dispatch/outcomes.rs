@@ -12,7 +12,8 @@ use super::sends::record_sends;
 use super::sessions::{end_sessions, SessionEnd, SessionStart};
 use super::{is_transient_conflict, CONFLICT_RETRIES};
 use crate::contacts::{placeholders, ID_CHUNK};
-use crate::{get, Result, Store};
+use crate::{get, Result};
+use super::Dispatch;
 
 /// What AGGREGATION made of one ended session, to apply with its batch.
 #[derive(Debug, Clone)]
@@ -32,7 +33,7 @@ pub struct SessionOutcome {
     pub start: Option<SessionStart>,
 }
 
-impl Store {
+impl Dispatch<'_> {
     /// Applies a batch of AGGREGATION outcomes in one transaction (one
     /// commit instead of one per session). For each: the contact if still
     /// at the revision the strategy saw, its communications (existing ones
@@ -42,7 +43,7 @@ impl Store {
     /// that was not is left for a later run: its session recorded as ended
     /// and released (the contact moved on: the strategy runs again), or
     /// untouched when a session started here is no longer this claim's.
-    pub async fn apply_session_outcomes(&self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
+    pub async fn apply_session_outcomes(self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
         let mut attempt = 0;
         loop {
             match self.try_apply_session_outcomes(outcomes, now).await {
@@ -52,8 +53,8 @@ impl Store {
         }
     }
 
-    async fn try_apply_session_outcomes(&self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
-        let mut tx = self.begin_write().await?;
+    async fn try_apply_session_outcomes(self, outcomes: &[SessionOutcome], now: DateTime<Utc>) -> Result<Vec<bool>> {
+        let mut tx = self.store.begin_write().await?;
         let starting: Vec<&str> = outcomes.iter().filter(|o| o.start.is_some()).map(|o| o.communication_id.as_str()).collect();
         let claimed = self.still_claimed(&mut tx, &starting).await?;
         let owned: Vec<&SessionOutcome> =
@@ -70,7 +71,7 @@ impl Store {
                 session: Some(Session { communication_id: &outcome.communication_id, start: outcome.start.as_ref() }),
             })
             .collect();
-        let written = write_contacts(&mut tx, self.lock_rows(), &writes, Some(now), now).await?;
+        let written = write_contacts(&mut tx, self.store.lock_rows(), &writes, Some(now), now).await?;
         let sent: Vec<&SessionStart> = owned.iter().filter_map(|o| o.start.as_ref()).filter(|start| start.record_send).collect();
         record_sends(&mut tx, &sent).await?;
         // Sessions not ended with the strategy's update of their
@@ -91,8 +92,8 @@ impl Store {
     /// Of sessions started by this batch's claims, the ones still claimed
     /// (in progress, not ended), locked until the transaction ends on
     /// PostgreSQL: a claim whose lease expired may be another node's now.
-    async fn still_claimed(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, ids: &[&str]) -> Result<HashSet<String>> {
-        let lock = self.lock_rows();
+    async fn still_claimed(self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, ids: &[&str]) -> Result<HashSet<String>> {
+        let lock = self.store.lock_rows();
         let mut claimed = HashSet::new();
         for chunk in ids.chunks(ID_CHUNK) {
             let sql = format!(
@@ -114,14 +115,14 @@ impl Store {
     /// transaction, if the contact is still as the strategy saw it (`seen`).
     /// The session goes on: the contact does not count as processed yet.
     pub async fn apply_contact_answer(
-        &self,
+        self,
         tenant_id: &str,
         seen: &ContactAtRevision,
         contact: &Contact,
         last_error: Option<&serde_json::Value>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let write = ContactWrite {
             tenant_id,
             contact_id: &seen.stored.id,
@@ -131,7 +132,7 @@ impl Store {
             last_error,
             session: None,
         };
-        if write_contacts(&mut tx, self.lock_rows(), &[write], None, now).await?.applied != [true] {
+        if write_contacts(&mut tx, self.store.lock_rows(), &[write], None, now).await?.applied != [true] {
             return Ok(false);
         }
         tx.commit().await?;

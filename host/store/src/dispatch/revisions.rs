@@ -6,7 +6,8 @@ use sqlx::any::AnyRow;
 
 use crate::communication_row::{communication, COMMUNICATION_COLUMNS};
 use crate::contacts::{stored_contact, CONTACT_COLUMNS, ID_CHUNK};
-use crate::{get, Result, Store, StoreError, StoredContact};
+use crate::{get, Result, StoreError, StoredContact};
+use super::Dispatch;
 
 /// A contact as the engine reads it: with the revision its update must match.
 #[derive(Debug, Clone)]
@@ -17,12 +18,12 @@ pub struct ContactAtRevision {
     pub sent: Vec<String>,
 }
 
-impl Store {
+impl Dispatch<'_> {
     /// Several contacts, each of its tenant (`(tenant_id, contact_id)`), as
-    /// [`Store::contact_at_revision`] reads one: two queries per 200 contacts
+    /// [`Dispatch::contact_at_revision`] reads one: two queries per 200 contacts
     /// instead of two per contact. Missing ones (deleted meanwhile, or not
     /// the tenant's) are absent from the map, keyed by contact id.
-    pub async fn contacts_at_revision(&self, contacts: &[(&str, &str)]) -> Result<HashMap<String, ContactAtRevision>> {
+    pub async fn contacts_at_revision(self, contacts: &[(&str, &str)]) -> Result<HashMap<String, ContactAtRevision>> {
         let mut found = HashMap::with_capacity(contacts.len());
         for chunk in contacts.chunks(ID_CHUNK) {
             let list = (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
@@ -31,7 +32,7 @@ impl Store {
             for (_, id) in chunk {
                 query = query.bind(*id);
             }
-            let rows = query.fetch_all(&self.pool).await?;
+            let rows = query.fetch_all(&self.store.pool).await?;
             let sql = format!(
                 "SELECT contact_id, channel, {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id IN ({list}) ORDER BY contact_id, position"
             );
@@ -39,7 +40,7 @@ impl Store {
             for (_, id) in chunk {
                 query = query.bind(*id);
             }
-            let rows_of_communications = query.fetch_all(&self.pool).await?;
+            let rows_of_communications = query.fetch_all(&self.store.pool).await?;
             let mut communications: HashMap<String, Vec<&AnyRow>> = HashMap::new();
             for row in &rows_of_communications {
                 communications.entry(get(row, "contact_id")?).or_default().push(row);
@@ -57,18 +58,18 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn contact_at_revision(&self, tenant_id: &str, contact_id: &str) -> Result<ContactAtRevision> {
+    pub async fn contact_at_revision(self, tenant_id: &str, contact_id: &str) -> Result<ContactAtRevision> {
         let row = sqlx::query(&format!("SELECT {CONTACT_COLUMNS}, revision FROM contacts WHERE id = $1 AND tenant_id = $2"))
             .bind(contact_id)
             .bind(tenant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("contact"))?;
         let communications = sqlx::query(&format!(
             "SELECT channel, {COMMUNICATION_COLUMNS} FROM communications WHERE contact_id = $1 ORDER BY position"
         ))
         .bind(contact_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         contact_at_revision(&row, &communications.iter().collect::<Vec<_>>())
     }

@@ -7,10 +7,11 @@ use stratagem_domain::{CommunicationStatus, JsonMap};
 
 use super::sessions::{session_results, SessionStart};
 use crate::contacts::{placeholders, COMMUNICATION_CHUNK, ID_CHUNK};
-use crate::{from_json, get, micros, to_json, Result, Store, StoreError};
+use crate::{from_json, get, micros, to_json, Result, StoreError};
+use super::Dispatch;
 
 /// Where a send under an idempotency key stands when an attempt asks to
-/// make it ([`Store::begin_send`]).
+/// make it ([`Dispatch::begin_send`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendClaim {
     /// This attempt announced the send, and is the one to make it.
@@ -34,13 +35,13 @@ pub fn in_doubt_results(detail: &str) -> JsonMap {
 const NODE_DIED: &str = "the node sending it stopped before recording whether it was delivered; it may have reached the \
                          contact, so it is not sent again";
 
-impl Store {
+impl Dispatch<'_> {
     /// Records a send under its idempotency key — the outcome of one
-    /// announced by [`Store::begin_send`] fills its row — and returns the
+    /// announced by [`Dispatch::begin_send`] fills its row — and returns the
     /// outcome recorded first: a retried send gets the original outcome
     /// back.
     pub async fn record_send(
-        &self,
+        self,
         tenant_id: &str,
         communication_id: &str,
         channel: &str,
@@ -57,7 +58,7 @@ impl Store {
         .bind(channel)
         .bind(to_json(outcome)?)
         .bind(micros(at))
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         self.recorded_send(tenant_id, communication_id)
             .await?
@@ -65,11 +66,11 @@ impl Store {
     }
 
     /// The outcome recorded under an idempotency key, if a send was.
-    pub async fn recorded_send(&self, tenant_id: &str, communication_id: &str) -> Result<Option<JsonMap>> {
+    pub async fn recorded_send(self, tenant_id: &str, communication_id: &str) -> Result<Option<JsonMap>> {
         let row = sqlx::query("SELECT outcome FROM channel_sends WHERE communication_id = $1 AND tenant_id = $2")
             .bind(communication_id)
             .bind(tenant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?;
         row.and_then(|row| get::<Option<String>>(&row, "outcome").transpose()).map(|text| from_json(&text?)).transpose()
     }
@@ -77,10 +78,10 @@ impl Store {
     /// Announces a send to a provider that takes no idempotency key, before
     /// its network call: a row without an outcome, committed at once. Only
     /// the attempt it grants sends; it then records the outcome
-    /// ([`Store::record_send`]) — or gives the send up
-    /// ([`Store::abandon_send`]) if the provider surely did not get it. A
+    /// ([`Dispatch::record_send`]) — or gives the send up
+    /// ([`Dispatch::abandon_send`]) if the provider surely did not get it. A
     /// row left without an outcome makes the claim IN_DOUBT.
-    pub async fn begin_send(&self, tenant_id: &str, communication_id: &str, channel: &str, at: DateTime<Utc>) -> Result<SendClaim> {
+    pub async fn begin_send(self, tenant_id: &str, communication_id: &str, channel: &str, at: DateTime<Utc>) -> Result<SendClaim> {
         let inserted = sqlx::query(
             "INSERT INTO channel_sends (communication_id, tenant_id, channel, outcome, created_at) VALUES ($1, $2, $3, NULL, $4) \
              ON CONFLICT (communication_id) DO NOTHING",
@@ -89,7 +90,7 @@ impl Store {
         .bind(tenant_id)
         .bind(channel)
         .bind(micros(at))
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(SendClaim::Granted);
@@ -100,14 +101,14 @@ impl Store {
         })
     }
 
-    /// Withdraws a send announced by [`Store::begin_send`] that surely
+    /// Withdraws a send announced by [`Dispatch::begin_send`] that surely
     /// reached no one (the server could not be reached, or refused it), so
     /// a later attempt may make it.
-    pub async fn abandon_send(&self, tenant_id: &str, communication_id: &str) -> Result<()> {
+    pub async fn abandon_send(self, tenant_id: &str, communication_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM channel_sends WHERE communication_id = $1 AND tenant_id = $2 AND outcome IS NULL")
             .bind(communication_id)
             .bind(tenant_id)
-            .execute(&self.pool)
+            .execute(&self.store.pool)
             .await?;
         Ok(())
     }
@@ -118,7 +119,7 @@ impl Store {
     /// detail}`, and the announced send's row gets them as its outcome.
     /// Returns whether the claim was still in progress.
     pub async fn end_in_doubt(
-        &self,
+        self,
         communication_id: &str,
         alternative: Option<&str>,
         channel: &str,
@@ -126,7 +127,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let results = to_json(&in_doubt_results(detail))?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let ended = sqlx::query(
             "UPDATE communications SET status = 'IN_DOUBT', status_detail = $1, status_updated_at = $2, session_results = $3, \
              session_ended_at = $2, alternative = COALESCE($4, alternative), channel = COALESCE(NULLIF($5, ''), channel), \
@@ -156,7 +157,7 @@ impl Store {
     /// AGGREGATION. They are never sent again. `announced_before` gives a
     /// live node a lease's time to record a slow send. Reads only the
     /// announced sends without an outcome (`channel_sends_pending`).
-    pub async fn mark_in_doubt(&self, now: DateTime<Utc>, announced_before: DateTime<Utc>) -> Result<u64> {
+    pub async fn mark_in_doubt(self, now: DateTime<Utc>, announced_before: DateTime<Utc>) -> Result<u64> {
         let results = to_json(&in_doubt_results(NODE_DIED))?;
         let rows = sqlx::query(
             "UPDATE communications SET status = 'IN_DOUBT', status_detail = $2, status_updated_at = $1, session_results = $3, \
@@ -171,7 +172,7 @@ impl Store {
         .bind(NODE_DIED)
         .bind(&results)
         .bind(micros(announced_before))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.store.pool)
         .await?;
         let marked: Vec<String> = rows.iter().map(|row| get(row, "id")).collect::<Result<_>>()?;
         // Their announced sends take the same results as outcome, and so
@@ -186,21 +187,21 @@ impl Store {
             for id in chunk {
                 query = query.bind(id.clone());
             }
-            query.execute(&self.pool).await?;
+            query.execute(&self.store.pool).await?;
         }
         Ok(marked.len() as u64)
     }
 
     /// How many sends are recorded for a campaign's communications (the
     /// exactly-once check of tests and benchmarks).
-    pub async fn count_sends(&self, tenant_id: &str, campaign_id: &str) -> Result<i64> {
+    pub async fn count_sends(self, tenant_id: &str, campaign_id: &str) -> Result<i64> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS sends FROM channel_sends s JOIN communications c ON c.id = s.communication_id \
              WHERE s.tenant_id = $1 AND c.campaign_id = $2",
         )
         .bind(tenant_id)
         .bind(campaign_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.store.pool)
         .await?;
         get(&row, "sends")
     }

@@ -6,12 +6,13 @@ use stratagem_domain::JsonMap;
 
 use super::{column_params, is_transient_conflict, CONFLICT_RETRIES};
 use crate::contacts::{placeholders, COMMUNICATION_CHUNK};
-use crate::{from_json, get, micros, to_json, Result, Store};
+use crate::{from_json, get, micros, to_json, Result};
+use super::Dispatch;
 
 pub use stratagem_domain::contact::SessionRecord;
 
 /// How a started communication left its channel session. One that stays
-/// open is written by [`Store::start_sessions`]; one that ended at its send
+/// open is written by [`Dispatch::start_sessions`]; one that ended at its send
 /// is written with its AGGREGATION outcome ([`SessionOutcome::start`]).
 #[derive(Debug, Clone)]
 pub struct SessionStart {
@@ -34,13 +35,13 @@ pub struct SessionStart {
     pub sent_at: DateTime<Utc>,
 }
 
-impl Store {
+impl Dispatch<'_> {
     /// Records, in one transaction, the sessions of a batch that stay open
     /// (a Human task, a conversation): their A/B label and channel; the
     /// claim's lease ends, since the session's own clock runs now. Sessions
     /// that ended at their send are written with their outcome
-    /// ([`Store::apply_session_outcomes`]).
-    pub async fn start_sessions(&self, started: &[SessionStart]) -> Result<()> {
+    /// ([`Dispatch::apply_session_outcomes`]).
+    pub async fn start_sessions(self, started: &[SessionStart]) -> Result<()> {
         debug_assert!(started.iter().all(|start| start.ended.is_none()), "ended sessions are written with their outcome");
         let mut attempt = 0;
         loop {
@@ -51,8 +52,8 @@ impl Store {
         }
     }
 
-    async fn try_start_sessions(&self, started: &[SessionStart]) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+    async fn try_start_sessions(self, started: &[SessionStart]) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
         for chunk in started.chunks(COMMUNICATION_CHUNK) {
             let sql = format!(
                 "WITH v (communication_id, label, sent_on) AS (VALUES {}) \
@@ -75,7 +76,7 @@ impl Store {
 
     /// The channel session of a claimed communication ended.
     pub async fn end_session(
-        &self,
+        self,
         communication_id: &str,
         alternative: Option<&str>,
         channel: &str,
@@ -92,7 +93,7 @@ impl Store {
         .bind(alternative)
         .bind(channel)
         .bind(communication_id)
-        .execute(&self.pool)
+        .execute(&self.store.pool)
         .await?;
         Ok(())
     }
@@ -139,7 +140,7 @@ pub(super) struct SessionEnd<'a> {
 
 /// Ends sessions whose communication the contact write left alone, and
 /// releases the ones whose outcome was not applied. Their start, if
-/// written here, is written as [`Store::start_sessions`] writes one, with
+/// written here, is written as [`Dispatch::start_sessions`] writes one, with
 /// the session's end.
 pub(super) async fn end_sessions(tx: &mut sqlx::Transaction<'_, sqlx::Any>, ends: &[SessionEnd<'_>], now: DateTime<Utc>) -> Result<()> {
     for chunk in ends.chunks(COMMUNICATION_CHUNK) {
