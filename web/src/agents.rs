@@ -4,11 +4,12 @@
 
 use leptos::prelude::*;
 use leptos_router::components::Outlet;
-use leptos_router::hooks::{use_location, use_navigate, use_params_map};
+use leptos_router::hooks::{use_navigate, use_params_map};
 use stratagem_types::agent::{AgentChannel, AgentDefinition, AgentStatus};
 use stratagem_types::{Agent, Integration};
 
 use crate::api::{self, Problem};
+use crate::item_list::{Item, ItemList, Items};
 use crate::util::{field_errors, show_problem, ProblemView};
 
 /// Bumped when an agent is saved or deleted.
@@ -44,44 +45,27 @@ pub fn NoneSelected() -> impl IntoView {
 
 #[component]
 fn AgentList(running_only: RwSignal<bool>, reload: RwSignal<u32>) -> impl IntoView {
-    let agents = LocalResource::new(move || {
+    let agents: Items = LocalResource::new(move || {
         reload.track();
         let filter = if running_only.get() { "?status=RUNNING" } else { "" };
-        async move { api::get::<Vec<Agent>>(&format!("/api/agents{filter}")).await }
-    });
-    let location = use_location();
-    let navigate = use_navigate();
-    let rows = move |list: Vec<Agent>| {
-        if list.is_empty() {
-            let note = if running_only.get_untracked() { "No running agents. Choose All to see every agent." } else { "No agents yet." };
-            return view! { <li class="empty">{note}</li> }.into_any();
+        async move {
+            let agents = api::get::<Vec<Agent>>(&format!("/api/agents{filter}")).await?;
+            Ok(agents
+                .into_iter()
+                .map(|agent| Item {
+                    href: format!("/agents/{}", agent.id),
+                    badge: agent.definition.status.as_str().to_owned(),
+                    badge_class: Some(format!("status-{}", agent.definition.status.as_str())),
+                    name: agent.definition.name,
+                })
+                .collect())
         }
-        list.into_iter()
-            .map(|agent| {
-                let href = format!("/agents/{}", agent.id);
-                let status = agent.definition.status.as_str();
-                let navigate = navigate.clone();
-                let selected = href.clone();
-                view! {
-                    <li class:selected=move || location.pathname.with(|p| *p == selected) on:click=move |_| navigate(&href, Default::default())>
-                        <span class="name">{agent.definition.name.clone()}</span>
-                        <span class=format!("badge status-{status}")>{status}</span>
-                    </li>
-                }
-            })
-            .collect_view()
-            .into_any()
-    };
-    view! {
-        <ul class="items" id="agent-list">
-            <Transition fallback=|| view! { <li class="empty">"Loading…"</li> }>
-                {move || agents.get().map(|reply| match reply {
-                    Ok(list) => rows(list),
-                    Err(problem) => view! { <li><ProblemView problem/></li> }.into_any(),
-                })}
-            </Transition>
-        </ul>
-    }
+    });
+    let empty = Signal::derive(move || match running_only.get() {
+        true => "No running agents. Choose All to see every agent.".to_owned(),
+        false => "No agents yet.".to_owned(),
+    });
+    view! { <ItemList id="agent-list" items=agents empty/> }
 }
 
 /// `/agents/new`.

@@ -4,12 +4,13 @@
 
 use leptos::prelude::*;
 use leptos_router::components::Outlet;
-use leptos_router::hooks::{use_location, use_navigate};
+use leptos_router::hooks::use_navigate;
 use serde_json::json;
 use stratagem_types::Campaign;
 
 use crate::api::{self, Problem};
-use crate::util::{show_problem, ProblemView};
+use crate::item_list::{Item, ItemList, Items};
+use crate::util::show_problem;
 
 /// Bumped to reload the list: after a create, a status change, or when the
 /// engine moved the open campaign.
@@ -51,54 +52,29 @@ pub fn NoneSelected() -> impl IntoView {
     view! { <p class="empty">"Select a campaign to see its analytics and configuration."</p> }
 }
 
-/// The campaign id in the current URL, if any.
-fn selected() -> Memo<Option<String>> {
-    let location = use_location();
-    Memo::new(move |_| {
-        location.pathname.with(|path| path.strip_prefix("/campaigns/").and_then(|rest| rest.split('/').next()).map(str::to_owned))
-    })
-}
-
 #[component]
 fn CampaignList(running_only: RwSignal<bool>, reload: RwSignal<u32>) -> impl IntoView {
-    let campaigns = LocalResource::new(move || {
+    let campaigns: Items = LocalResource::new(move || {
         reload.track();
         let filter = if running_only.get() { "?status=RUNNING" } else { "" };
-        async move { api::get::<Vec<Campaign>>(&format!("/api/campaigns{filter}")).await }
-    });
-    let selected = selected();
-    let navigate = use_navigate();
-    let rows = move |list: Vec<Campaign>| {
-        if list.is_empty() {
-            let note = if running_only.get_untracked() { "No running campaigns. Choose All to see every campaign." } else { "No campaigns yet." };
-            return view! { <li class="empty">{note}</li> }.into_any();
+        async move {
+            let campaigns = api::get::<Vec<Campaign>>(&format!("/api/campaigns{filter}")).await?;
+            Ok(campaigns
+                .into_iter()
+                .map(|campaign| Item {
+                    href: format!("/campaigns/{}", campaign.id),
+                    badge: campaign.status.as_str().to_owned(),
+                    badge_class: Some(format!("status-{}", campaign.status.as_str())),
+                    name: campaign.name,
+                })
+                .collect())
         }
-        list.into_iter()
-            .map(|campaign| {
-                let id = campaign.id.clone();
-                let status = campaign.status.as_str();
-                let navigate = navigate.clone();
-                view! {
-                    <li class:selected=move || selected.with(|s| s.as_deref() == Some(id.as_str()))
-                        on:click=move |_| navigate(&format!("/campaigns/{}", campaign.id), Default::default())>
-                        <span class="name">{campaign.name.clone()}</span>
-                        <span class=format!("badge status-{status}")>{status}</span>
-                    </li>
-                }
-            })
-            .collect_view()
-            .into_any()
-    };
-    view! {
-        <ul class="items" id="campaign-list">
-            <Transition fallback=|| view! { <li class="empty">"Loading…"</li> }>
-                {move || campaigns.get().map(|reply| match reply {
-                    Ok(list) => rows(list),
-                    Err(problem) => view! { <li><ProblemView problem/></li> }.into_any(),
-                })}
-            </Transition>
-        </ul>
-    }
+    });
+    let empty = Signal::derive(move || match running_only.get() {
+        true => "No running campaigns. Choose All to see every campaign.".to_owned(),
+        false => "No campaigns yet.".to_owned(),
+    });
+    view! { <ItemList id="campaign-list" items=campaigns empty/> }
 }
 
 #[component]

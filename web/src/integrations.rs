@@ -8,12 +8,13 @@
 
 use leptos::prelude::*;
 use leptos_router::components::Outlet;
-use leptos_router::hooks::{use_location, use_navigate, use_params_map};
+use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::Value;
 use stratagem_types::integration::{FieldKind, Integration, IntegrationKind, IntegrationUpdate, NewIntegration};
 use stratagem_types::JsonMap;
 
 use crate::api::{self, Problem};
+use crate::item_list::{Item, ItemList, Items};
 use crate::util::{field_errors, show_problem, ProblemView};
 
 fn kind_label(kind: IntegrationKind) -> &'static str {
@@ -97,41 +98,23 @@ pub fn NoneSelected() -> impl IntoView {
 
 #[component]
 fn IntegrationList(reload: RwSignal<u32>) -> impl IntoView {
-    let integrations = LocalResource::new(move || {
+    let integrations: Items = LocalResource::new(move || {
         reload.track();
-        api::get::<Vec<Integration>>("/api/integrations")
-    });
-    let location = use_location();
-    let navigate = use_navigate();
-    let rows = move |list: Vec<Integration>| {
-        if list.is_empty() {
-            return view! { <li class="empty">"No integrations yet. An integration holds the account a channel or an LLM uses."</li> }.into_any();
+        async move {
+            let integrations = api::get::<Vec<Integration>>("/api/integrations").await?;
+            Ok(integrations
+                .into_iter()
+                .map(|integration| Item {
+                    href: format!("/integrations/{}", integration.id),
+                    badge: kind_label(integration.kind).to_owned(),
+                    badge_class: None,
+                    name: integration.name,
+                })
+                .collect())
         }
-        list.into_iter()
-            .map(|integration| {
-                let href = format!("/integrations/{}", integration.id);
-                let selected = href.clone();
-                let navigate = navigate.clone();
-                view! {
-                    <li class:selected=move || location.pathname.with(|p| *p == selected) on:click=move |_| navigate(&href, Default::default())>
-                        <span class="name">{integration.name.clone()}</span>
-                        <span class="badge">{kind_label(integration.kind)}</span>
-                    </li>
-                }
-            })
-            .collect_view()
-            .into_any()
-    };
-    view! {
-        <ul class="items" id="integration-list">
-            <Transition fallback=|| view! { <li class="empty">"Loading…"</li> }>
-                {move || integrations.get().map(|reply| match reply {
-                    Ok(list) => rows(list),
-                    Err(problem) => view! { <li><ProblemView problem/></li> }.into_any(),
-                })}
-            </Transition>
-        </ul>
-    }
+    });
+    let empty = "No integrations yet. An integration holds the account a channel or an LLM uses.";
+    view! { <ItemList id="integration-list" items=integrations empty/> }
 }
 
 /// `/integrations/new`.
