@@ -78,3 +78,20 @@ def test_works_when_a_strategy_is_a_small_package(tmp_path):
         "def stage_for(contact):\n    return 'VIP' if contact.parameters.get('vip') else 'Standard'\n")
     result = load_strategy(tmp_path).data_load(contact(parameters={"vip": True}))
     assert result.current_stage == "VIP"
+
+
+def test_works_when_failures_falls_back_after_a_failed_send(examples):
+    aggregate = load_strategy(examples / "failures/aggregation.py")
+    failed = contact(current_stage="1. First contact")
+    failed.communications.append(Communication("First contact", "1. First contact", datetime(2026, 11, 27, 9), flagged=True,
+                                               status=CommunicationStatus.FAILED))
+    result = aggregate.aggregation(failed, {"OutcomeStatus": "FAILED", "FailureDetail": "Infobip: 400 Bad Request: Invalid destination"})
+    first, fallback = result.communications
+    assert first.status.status is CommunicationStatus.FAILED
+    assert fallback.stage_name == "2. Retry" and result.current_stage == "2. Retry"
+    assert result.results["failure_seen"] == "Infobip: 400 Bad Request: Invalid destination"
+    assert result.results["Outcome"] == "Fell back"
+
+    delivered = aggregate.aggregation(in_session(), {"OutcomeStatus": "NO_RESPONSE"})
+    assert delivered.communications[0].status.status is CommunicationStatus.COMPLETED
+    assert delivered.communications[-1].name == "Follow-up"

@@ -160,6 +160,19 @@ pub struct RenderedEmail {
     pub text: String,
 }
 
+/// Line width of the text/plain alternative.
+const TEXT_WIDTH: usize = 78;
+
+/// The text/plain alternative of an HTML email, for clients that show no
+/// HTML: the text as a reader sees it — paragraphs, line breaks, lists,
+/// links with their address — without the markup, styles or scripts.
+pub fn html_to_text(html: &str) -> String {
+    // html2text parses any input (malformed HTML included); it fails only
+    // on reading or on a width below 1, neither of which can happen here.
+    let text = html2text::from_read(html.as_bytes(), TEXT_WIDTH).unwrap_or_default();
+    text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim().to_owned()
+}
+
 /// Renders a stage's email for a contact.
 pub fn render_email(
     subject: &str,
@@ -171,7 +184,8 @@ pub fn render_email(
     let (html, text) = match input {
         EmailInputType::Html => {
             let html = render(template, contact, escape_html).map_err(|error| ("email_template", error))?;
-            (html, render(template, contact, plain).map_err(|error| ("email_template", error))?)
+            let text = html_to_text(&html);
+            (html, text)
         }
         EmailInputType::Default => {
             let text = render(template, contact, plain).map_err(|error| ("email_template", error))?;
@@ -208,6 +222,24 @@ mod tests {
         assert_eq!(default.html, "<!doctype html><html><body><p>Dear Ann &lt;Admin&gt;,</p><p>you owe 250.00.</p></body></html>");
         let html = render_email("Hi", "<b>{{name}}</b> x{{parameters.count}}", EmailInputType::Html, &contact()).expect("renders");
         assert_eq!(html.html, "<b>Ann &lt;Admin&gt;</b> x3");
+    }
+
+    /// The text alternative of an HTML email is what a reader sees, not
+    /// the markup.
+    #[test]
+    fn works_when_an_html_email_gets_a_text_alternative() {
+        let template = "<html><head><style>p { color: red }</style></head><body><p>Dear <b>{{name}}</b>,</p>\
+            <p>pay {{parameters.amount_due}} <a href=\"https://pay.example.com/c1\">here</a>.</p>\
+            <ul><li>by card</li><li>by transfer</li></ul><script>alert(1)</script></body></html>";
+        let email = render_email("Hi", template, EmailInputType::Html, &contact()).expect("renders");
+        let text = email.text;
+        for absent in ["<b>", "<p>", "</", "<style", "color", "alert", "&lt;"] {
+            assert!(!text.contains(absent), "`{absent}` in {text:?}");
+        }
+        for present in ["Dear", "Ann <Admin>", "pay 250.00", "https://pay.example.com/c1", "by card", "by transfer"] {
+            assert!(text.contains(present), "`{present}` missing from {text:?}");
+        }
+        assert!(text.find("Dear").expect("dear") < text.find("by card").expect("list"), "{text:?}");
     }
 
     #[test]

@@ -24,6 +24,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use stratagem_domain::{Agent, Campaign, CampaignContext, Channel, Contact, JsonMap, Message, MessageRole};
+use stratagem_domain::stage::ChannelSettings;
 use stratagem_runtime::{Hook, InvokeOptions, Isolation};
 use stratagem_store::{EarlyInbound, OpenSession, Store, StoreError};
 
@@ -177,7 +178,9 @@ impl Engine {
                 return Ok(true);
             }
         };
-        let mut prompt = agent_prompt(agent.as_ref(), &setup.campaign, &contact);
+        let channel = Channel::ALL.into_iter().find(|c| c.as_str() == session.channel).unwrap_or(Channel::Simulated);
+        let settings = session_settings(setup, session, channel, &contact);
+        let mut prompt = agent_prompt(agent.as_ref(), &setup.campaign, &contact, &settings);
         prompt[0].content.push_str("\n\n");
         prompt[0].content.push_str(REPLY_FORMAT);
         prompt.extend(transcript.iter().map(|m| match m.role {
@@ -233,17 +236,7 @@ impl Engine {
         let account = Account { id: integration_id.clone(), kind: integration.kind, settings: integration.settings, secrets };
         let Some(provider) = providers::provider(account.kind) else { return Ok(false) };
         let key = format!("{}-{}", session.communication_id, awaiting_since.timestamp_micros());
-        // The stage's settings as this contact got them (its A/B alternative).
-        let stage = setup.stages.iter().find(|stage| stage.definition.name == session.stage_name);
-        let settings = stage
-            .map(|stage| {
-                let definition = &stage.definition;
-                match definition.alternatives.iter().find(|alternative| Some(&alternative.label) == session.alternative.as_ref()) {
-                    Some(alternative) => alternative.settings.clone(),
-                    None => definition.settings.clone(),
-                }
-            })
-            .unwrap_or_default();
+        let settings = session_settings(setup, session, setup_channel, contact);
         let outbound = Outbound {
             idempotency_key: &key,
             account: &account,
@@ -253,6 +246,7 @@ impl Engine {
             text: reply,
             address: session.address.as_deref(),
             webhook_url: &self.config.outbound.webhook_url(integration_id),
+            variables: &JsonMap::new(),
         };
         match provider.deliver(&self.http, &outbound).await {
             Ok(_) => Ok(true),
@@ -386,16 +380,41 @@ impl Engine {
 }
 
 /// The agent's instructions and what it knows of the contact.
-pub(crate) fn agent_prompt(agent: Option<&Agent>, campaign: &Campaign, contact: &Contact) -> Vec<ChatMessage> {
+pub(crate) fn agent_prompt(agent: Option<&Agent>, campaign: &Campaign, contact: &Contact, settings: &ChannelSettings) -> Vec<ChatMessage> {
     let instructions = agent.map(|agent| agent.definition.instructions.as_str()).filter(|i| !i.trim().is_empty());
     let parameters = serde_json::to_string(&contact.parameters).unwrap_or_default();
-    vec![ChatMessage::system(format!(
+    let mut prompt = format!(
         "{}\n\nCampaign: {}. {}\nYou are talking to {} (parameters: {parameters}).",
         instructions.unwrap_or("You are a polite assistant speaking for the company."),
         campaign.name,
         campaign.description,
         contact.name,
-    ))]
+    );
+    // The stage's start state: where the agent's workflow begins.
+    if let Some(state) = settings.start_state.as_deref().filter(|state| !state.trim().is_empty()) {
+        prompt.push_str(&format!("\nThis conversation starts in the `{state}` state of your workflow."));
+    }
+    vec![ChatMessage::system(prompt)]
+}
+
+/// The stage's settings as a session's contact got them: its A/B
+/// alternative's, with what its communication's `parameters` override.
+fn session_settings(setup: &CampaignSetup, session: &OpenSession, channel: Channel, contact: &Contact) -> ChannelSettings {
+    let stage = setup.stages.iter().find(|stage| stage.definition.name == session.stage_name);
+    let settings = stage
+        .map(|stage| {
+            let definition = &stage.definition;
+            match definition.alternatives.iter().find(|alternative| Some(&alternative.label) == session.alternative.as_ref()) {
+                Some(alternative) => alternative.settings.clone(),
+                None => definition.settings.clone(),
+            }
+        })
+        .unwrap_or_default();
+    let communication = contact.communications.iter().find(|c| c.id.as_deref() == Some(session.communication_id.as_str()));
+    match communication {
+        Some(communication) => settings.overridden_by(channel, &communication.parameters),
+        None => settings,
+    }
 }
 
 /// The reply and whether the agent ends the session. A model that ignores

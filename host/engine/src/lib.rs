@@ -67,6 +67,18 @@ pub struct EngineConfig {
     pub loops: usize,
     /// Private endpoints and the public URL providers post webhooks to.
     pub outbound: OutboundConfig,
+    /// How long after a provider could not take a send (5xx, 429,
+    /// unreachable) it is tried again; each later attempt waits twice as
+    /// long, up to 64 times this, while the communication's window is open.
+    pub retry_after: chrono::Duration,
+}
+
+impl EngineConfig {
+    /// The wait before the next attempt of a send that failed `attempts`
+    /// times for now.
+    pub fn retry_delay(&self, attempts: i64) -> chrono::Duration {
+        self.retry_after * (1 << attempts.clamp(0, 6)) as i32
+    }
 }
 
 impl Default for EngineConfig {
@@ -80,6 +92,7 @@ impl Default for EngineConfig {
             session_timeout: chrono::Duration::hours(24),
             loops: 1,
             outbound: OutboundConfig::DEFAULT,
+            retry_after: chrono::Duration::seconds(30),
         }
     }
 }
@@ -96,6 +109,8 @@ pub struct TickReport {
     pub missed: u64,
     /// Claims of dead nodes whose send may have gone out, made IN_DOUBT.
     pub in_doubt: u64,
+    /// Sends a provider could not take before their window closed, ended FAILED.
+    pub failed: u64,
     /// Communications claimed for sending.
     pub dispatched: usize,
     /// Of those, the ones put back unsent: their channel's rate limit was

@@ -115,11 +115,13 @@ struct Delivery {
     stage: ChannelSettings,
     contact: Contact,
     address: Option<String>,
+    /// The communication's `template_variables`.
+    variables: JsonMap,
 }
 
 impl Delivery {
     fn new(account: Account, channel: Channel) -> Self {
-        Delivery { account, channel, stage: ChannelSettings::default(), contact: contact(json!({})), address: None }
+        Delivery { account, channel, stage: ChannelSettings::default(), contact: contact(json!({})), address: None, variables: JsonMap::new() }
     }
 
     async fn deliver(&self) -> Result<Delivered, ProviderError> {
@@ -132,6 +134,7 @@ impl Delivery {
             text: "Hello Ana, your payment is due.",
             address: self.address.as_deref(),
             webhook_url: &webhook_url("int_test1"),
+            variables: &self.variables,
         };
         let provider = providers::provider(self.account.kind).expect("a provider for this kind");
         provider.deliver(&reqwest::Client::new(), &outbound).await
@@ -246,6 +249,7 @@ fn whatsapp(base: &str) -> Delivery {
     let mut send = Delivery::new(account, Channel::Whatsapp);
     send.stage.template_name = Some("debt_reminder".into());
     send.stage.start_state = Some("greet".into());
+    send.variables = map(json!({"amount_due": "120 EUR", "days": 14}));
     send
 }
 
@@ -267,7 +271,10 @@ async fn works_when_whatsapp_opens_with_the_stage_template_and_replies_with_text
     assert_eq!(
         requests[0].json(),
         json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "+15551230000", "type": "template",
-               "template": {"name": "debt_reminder", "language": {"code": "es"}}, "biz_opaque_callback_data": "com_42"})
+               "template": {"name": "debt_reminder", "language": {"code": "es"}, "components": [{"type": "body", "parameters": [
+                   {"type": "text", "parameter_name": "amount_due", "text": "120 EUR"},
+                   {"type": "text", "parameter_name": "days", "text": "14"}]}]},
+               "biz_opaque_callback_data": "com_42"})
     );
     assert_eq!(
         requests[1].json(),
@@ -362,6 +369,7 @@ fn messagebird(base: &str, channel: Channel) -> Delivery {
         send.stage.project_id = Some("proj-7".into());
         send.stage.version = Some("ver-3".into());
         send.stage.start_state = Some("greet".into());
+        send.variables = map(json!({"name": "Ana"}));
     }
     send
 }
@@ -381,7 +389,8 @@ async fn works_when_messagebird_sends_a_template_then_text() {
     let receiver = json!({"contacts": [{"identifierKey": "phonenumber", "identifierValue": "+15551230000"}]});
     assert_eq!(
         requests[0].json(),
-        json!({"receiver": receiver, "reference": "com_42", "template": {"projectId": "proj-7", "version": "ver-3", "locale": "en"}})
+        json!({"receiver": receiver, "reference": "com_42", "template": {"projectId": "proj-7", "version": "ver-3", "locale": "en",
+            "parameters": [{"type": "string", "key": "name", "value": "Ana"}, {"type": "string", "key": "start_state", "value": "greet"}]}})
     );
     assert_eq!(
         requests[1].json(),

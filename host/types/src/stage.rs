@@ -322,6 +322,34 @@ impl ChannelSettings {
     }
 }
 
+/// The settings a communication's `parameters` may set for that one
+/// communication: what it says, never where it goes (the integration and
+/// the agent channel stay the stage's, as readiness checked them).
+pub const OVERRIDABLE_SETTINGS: [Setting; 7] = [
+    Setting::EmailSubject,
+    Setting::EmailTemplate,
+    Setting::StartPhrase,
+    Setting::StartState,
+    Setting::ProjectId,
+    Setting::Version,
+    Setting::TemplateName,
+];
+
+impl ChannelSettings {
+    /// These settings for one communication: each overridable setting the
+    /// channel takes that the communication's `parameters` name with a
+    /// text value replaces the stage's.
+    pub fn overridden_by(&self, channel: Channel, parameters: &crate::JsonMap) -> ChannelSettings {
+        let mut settings = self.clone();
+        for setting in OVERRIDABLE_SETTINGS.into_iter().filter(|setting| channel.takes(*setting)) {
+            if let Some(text) = parameters.get(setting.name()).and_then(serde_json::Value::as_str) {
+                settings.set_text(setting, Some(text.to_owned()));
+            }
+        }
+        settings
+    }
+}
+
 /// Every setting, in the order forms show them.
 pub const ALL_SETTINGS: [Setting; 11] = [
     Setting::IntegrationId,
@@ -362,6 +390,28 @@ pub struct ChannelChoice<'a> {
     pub channel: Channel,
     pub agent_id: Option<&'a str>,
     pub settings: &'a ChannelSettings,
+}
+
+impl ChannelChoice<'_> {
+    /// The integration this choice sends through: see [`integration_id`].
+    pub fn integration_id(&self, agent: Option<&crate::AgentDefinition>) -> Option<String> {
+        integration_id(self.channel, self.settings, agent)
+    }
+}
+
+/// The integration a channel sends through: for Mobile Push the agent's
+/// push integration, else the stage's own, else its agent channel's.
+/// `None` when the channel takes none or none is set.
+pub fn integration_id(channel: Channel, settings: &ChannelSettings, agent: Option<&crate::AgentDefinition>) -> Option<String> {
+    channel.integration_kind()?;
+    if channel == Channel::MobilePush {
+        return agent?.push_integration_id.clone();
+    }
+    let via_agent_channel = || {
+        let name = settings.agent_channel.as_deref()?;
+        agent?.channels.iter().find(|c| c.name == name).map(|c| c.integration_id.clone())
+    };
+    settings.integration_id.clone().or_else(via_agent_channel)
 }
 
 /// A stage as the API accepts it and stores it.

@@ -154,6 +154,7 @@ async fn works_when_previewing_an_email_template(backend: Backend) {
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["subject"], "Hi John Smith");
     assert_eq!(reply.body["html"], "<p>John Smith owes [amount]</p>");
+    assert_eq!(reply.body["text"], "John Smith owes [amount]", "the text/plain alternative is the HTML's text, not its markup");
     let contact = json!({"object_id": "1", "external_id": "2", "name": "<Eve>", "parameters": {"amount": "9"}});
     let reply = client
         .post("/email/preview", json!({"email_subject": "x", "email_template": "<b>{{name}}</b> {{parameters.amount}}", "email_input_type": "HTML", "contact": contact}))

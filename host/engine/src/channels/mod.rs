@@ -58,8 +58,21 @@ pub struct Send<'a> {
     pub label: &'a str,
     pub campaign: &'a Campaign,
     pub agent_id: Option<&'a str>,
+    /// The stage's settings with what the communication's `parameters`
+    /// override ([`ChannelSettings::overridden_by`]).
     pub settings: &'a ChannelSettings,
+    /// The communication's `parameters`, as the strategy set them.
+    pub parameters: &'a JsonMap,
     pub now: DateTime<Utc>,
+}
+
+impl Send<'_> {
+    /// The `template_variables` object of the communication's parameters:
+    /// the values of a provider template's variables, by name.
+    pub fn template_variables(&self) -> &JsonMap {
+        static NONE: std::sync::OnceLock<JsonMap> = std::sync::OnceLock::new();
+        self.parameters.get("template_variables").and_then(serde_json::Value::as_object).unwrap_or_else(|| NONE.get_or_init(JsonMap::new))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +99,10 @@ pub enum Sent {
     /// (the server stopped answering after it had the message): the engine
     /// ends the session IN_DOUBT with this detail; it is never sent again.
     InDoubt(String),
+    /// The provider could not take it for now (5xx, 429, unreachable), and
+    /// nothing was sent: the engine tries again later, under the same
+    /// idempotency key, while the window is open.
+    RetryLater(String),
     /// Another attempt announced this send and has recorded no outcome yet:
     /// it sends, or died sending (then the claim becomes IN_DOUBT). Nothing
     /// to write.

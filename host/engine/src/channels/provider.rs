@@ -29,10 +29,7 @@ pub struct ProviderChannel {
 
 impl ChannelAdapter for ProviderChannel {
     fn send<'a>(&'a self, send: &'a Send<'a>) -> SendFuture<'a> {
-        Box::pin(async move {
-            self.start(send).await?;
-            Ok(Sent::Written)
-        })
+        Box::pin(async move { Ok(self.start(send).await?) })
     }
 }
 
@@ -43,15 +40,17 @@ impl ProviderChannel {
     }
 
     /// Starts a claimed communication on a provider channel. A provider
-    /// that is down leaves the claim to expire, so the send is retried with
-    /// the same idempotency key while the window is open. A provider that
-    /// takes no key has the send announced first (`Dispatch::begin_send`):
-    /// one whose outcome is lost ends IN_DOUBT and is never sent again.
-    async fn start(&self, send: &Send<'_>) -> Result<(), StoreError> {
+    /// that cannot take it for now has it retried later with the same
+    /// idempotency key while the window is open (`Sent::RetryLater`). A
+    /// provider that takes no key has the send announced first
+    /// (`Dispatch::begin_send`): one whose outcome is lost ends IN_DOUBT
+    /// and is never sent again.
+    async fn start(&self, send: &Send<'_>) -> Result<Sent, StoreError> {
         let (communication_id, tenant_id, contact, label, channel, settings) =
             (send.idempotency_key, send.tenant_id, send.contact, send.label, send.channel, send.settings);
         let end = |outcome: JsonMap| async move {
-            self.store.dispatch().end_session(communication_id, Some(label), channel.as_str(), &outcome, self.clock.now()).await
+            self.store.dispatch().end_session(communication_id, Some(label), channel.as_str(), &outcome, self.clock.now()).await?;
+            Ok(Sent::Written)
         };
         let agent = agent(&self.store, tenant_id, send.agent_id).await?;
         let account = match self.account(tenant_id, channel, settings, agent.as_ref()).await? {
@@ -83,6 +82,7 @@ impl ProviderChannel {
                     text: &opening,
                     address: None,
                     webhook_url: &self.outbound.webhook_url(&account.id),
+                    variables: send.template_variables(),
                 };
                 let by_key = provider.resends_by_key();
                 // Committed before the network call: a node that dies from
@@ -90,7 +90,7 @@ impl ProviderChannel {
                 // Another attempt's send is its to record (or to leave in
                 // doubt): this claim lets it be.
                 if !by_key && self.store.dispatch().begin_send(tenant_id, communication_id, channel.as_str(), self.clock.now()).await? != SendClaim::Granted {
-                    return Ok(());
+                    return Ok(Sent::InFlight);
                 }
                 // The contact may answer before the session below is
                 // written; such answers are kept from this instant on.
@@ -101,14 +101,14 @@ impl ProviderChannel {
                         let detail = format!("{provider} may have taken the message: {detail}");
                         tracing::warn!(%detail, communication_id, "send in doubt; it is not repeated");
                         self.store.dispatch().end_in_doubt(communication_id, Some(label), channel.as_str(), &detail, self.clock.now()).await?;
-                        return Ok(());
+                        return Ok(Sent::Written);
                     }
                     Err(error @ (ProviderError::Unavailable { .. } | ProviderError::InDoubt { .. })) => {
                         if !by_key {
                             self.store.dispatch().abandon_send(tenant_id, communication_id).await?;
                         }
-                        tracing::warn!(%error, communication_id, "provider unavailable; the send is retried when its claim expires");
-                        return Ok(());
+                        tracing::warn!(%error, communication_id, "provider unavailable; the send is retried later");
+                        return Ok(Sent::RetryLater(error.to_string()));
                     }
                     Err(error) => {
                         if !by_key {
@@ -145,20 +145,13 @@ impl ProviderChannel {
         // seen here (see `keep_early`).
         let (address, provider_ref) = (Some(conversation.address), Some(conversation.provider_ref));
         self.store.conversations().adopt_early_inbound(tenant_id, communication_id, &account.id, address, provider_ref, send_began).await?;
-        Ok(())
+        Ok(Sent::Written)
     }
 
     /// The account a stage's channel goes through: the stage's integration,
     /// the agent channel's, or for Mobile Push the agent's push integration.
     async fn account(&self, tenant_id: &str, channel: Channel, settings: &ChannelSettings, agent: Option<&Agent>) -> Result<Result<Account, String>, StoreError> {
-        let via_agent_channel = || {
-            let name = settings.agent_channel.as_deref()?;
-            agent?.definition.channels.iter().find(|c| c.name == name).map(|c| c.integration_id.clone())
-        };
-        let id = match channel {
-            Channel::MobilePush => agent.and_then(|agent| agent.definition.push_integration_id.clone()),
-            _ => settings.integration_id.clone().or_else(via_agent_channel),
-        };
+        let id = stratagem_domain::stage::integration_id(channel, settings, agent.map(|agent| &agent.definition));
         let Some(id) = id else {
             return Ok(Err(format!(
                 "the stage's {} channel has no integration: choose one in the stage, or an agent channel bound to one",
@@ -197,7 +190,7 @@ impl ProviderChannel {
             Ok(llm) => llm,
             Err(error) => return Ok(Err(format!("the stage has no start phrase and the agent cannot write one: {error}"))),
         };
-        let mut prompt = agent_prompt(agent, send.campaign, contact);
+        let mut prompt = agent_prompt(agent, send.campaign, contact, settings);
         prompt.push(ChatMessage::user("Write your first message to the contact. Answer with the message text only."));
         Ok(llm.complete(&self.http, &prompt, false).await.map(|text| text.trim().to_owned()).map_err(|error| error.to_string()))
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use futures::StreamExt;
 use serde_json::json;
-use stratagem_domain::{CampaignContext, CampaignStatus};
+use stratagem_domain::{CampaignContext, CampaignStatus, CommunicationState, CommunicationStatus};
 use stratagem_runtime::{Hook, InvokeOptions, Isolation};
 use stratagem_store::{ContactAtRevision, EndedSession, SessionOutcome, SessionStart, StoreError};
 
@@ -104,7 +104,21 @@ impl Engine {
             let ours = before.communications.iter_mut().find(|c| c.id.as_deref() == Some(session.communication_id.as_str()));
             ours.into_iter().for_each(|communication| communication.status = state.clone());
         }
+        // A send that failed is FAILED, with why: the strategy sees it so
+        // (and `OutcomeStatus: FAILED` with the `FailureDetail`), and may
+        // plan another channel, but cannot call it completed.
+        let failed = send_failure(&session.session_results, self.clock.now());
+        let mark_failed = |contact: &mut stratagem_domain::Contact| {
+            let Some(state) = &failed else { return };
+            let ours = contact.communications.iter_mut().find(|c| c.id.as_deref() == Some(session.communication_id.as_str()));
+            if let Some(communication) = ours.filter(|c| {
+                matches!(c.status.status, CommunicationStatus::Planned | CommunicationStatus::InProgress | CommunicationStatus::Completed)
+            }) {
+                communication.status = state.clone();
+            }
+        };
         let mut input = before.clone();
+        mark_failed(&mut input);
         for communication in &mut input.communications {
             communication.flagged = communication.id.as_deref() == Some(session.communication_id.as_str());
         }
@@ -149,6 +163,7 @@ impl Engine {
             let ours = contact.communications.iter_mut().find(|c| c.id.as_deref() == Some(session.communication_id.as_str()));
             ours.into_iter().for_each(|communication| communication.status = state.clone());
         }
+        mark_failed(&mut contact);
         contact.settle_result(Some(&before), now);
         let outcome = SessionOutcome {
             tenant_id: session.tenant_id,
@@ -162,4 +177,15 @@ impl Engine {
         };
         Ok(Some((outcome, session.campaign_id)))
     }
+}
+
+/// The state of a communication whose send failed, from its session's
+/// results: `OutcomeStatus: FAILED`, with the `FailureDetail` the platform
+/// wrote.
+fn send_failure(results: &stratagem_domain::JsonMap, now: chrono::DateTime<chrono::Utc>) -> Option<CommunicationState> {
+    if results.get("OutcomeStatus").and_then(serde_json::Value::as_str) != Some("FAILED") {
+        return None;
+    }
+    let detail = results.get("FailureDetail").and_then(serde_json::Value::as_str).unwrap_or("the send failed");
+    Some(CommunicationState { status: CommunicationStatus::Failed, detail: Some(detail.to_owned()), updated_at: Some(now) })
 }

@@ -105,6 +105,9 @@ impl Engine {
             Some(alternative) => (alternative.label.as_str(), alternative.channel, alternative.agent_id.as_deref(), &alternative.settings),
             None => (stratagem_domain::stage::DEFAULT_LABEL, definition.channel, definition.agent_id.as_deref(), &definition.settings),
         };
+        // What the strategy set for this one communication.
+        let parameters = &claimed.communication.parameters;
+        let settings = &settings.overridden_by(channel, parameters);
         // One instant for the rate-limit slot and the send's record.
         let now = self.clock.now();
         if let Some(limit) = self.rate_limits.of(channel) {
@@ -125,6 +128,7 @@ impl Engine {
             campaign: &setup.campaign,
             agent_id,
             settings,
+            parameters,
             now,
         };
         let sent = match self.channels.adapter(channel) {
@@ -145,6 +149,11 @@ impl Engine {
             Sent::InDoubt(detail) => {
                 tracing::warn!(%detail, communication_id = %claimed.id, "send in doubt; it is not repeated");
                 self.store.dispatch().end_in_doubt(&claimed.id, Some(label), channel.as_str(), &detail, self.clock.now()).await?;
+                return Ok(Dispatch::Elsewhere);
+            }
+            Sent::RetryLater(error) => {
+                let retry_at = now + self.config.retry_delay(claimed.attempts);
+                self.store.dispatch().retry_send_later(&claimed.id, retry_at, &error).await?;
                 return Ok(Dispatch::Elsewhere);
             }
             Sent::InFlight | Sent::Written => return Ok(Dispatch::Elsewhere),

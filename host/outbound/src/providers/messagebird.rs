@@ -7,7 +7,10 @@
 //! - MESSAGEBIRD_WHATSAPP opens the conversation with the stage's Studio
 //!   template (`template.projectId` = `project_id`, `template.version` =
 //!   `version`, `template.locale` = the integration's `template_locale`,
-//!   default `en`), as WhatsApp requires of a business-initiated message.
+//!   default `en`), as WhatsApp requires of a business-initiated message;
+//!   `template.parameters` carry the communication's `template_variables`
+//!   and the stage's `start_state` (key `start_state`), where the Studio
+//!   flow starts.
 //! - MESSAGEBIRD_WEBHOOK, and every reply, send a text body.
 //!
 //! The idempotency key goes as the message's `reference` (Bird echoes it in
@@ -68,6 +71,18 @@ impl Provider for MessageBird {
                     "version": version,
                     "locale": account.setting("template_locale").unwrap_or("en"),
                 });
+                // The template's variables, and the state its flow starts in.
+                let mut parameters: Vec<Value> = outbound
+                    .variables
+                    .iter()
+                    .map(|(key, value)| json!({"type": "string", "key": key, "value": super::variable_text(value)}))
+                    .collect();
+                if let Some(state) = stage.start_state.as_deref().filter(|state| !state.trim().is_empty()) {
+                    parameters.push(json!({"type": "string", "key": "start_state", "value": state}));
+                }
+                if !parameters.is_empty() {
+                    body["template"]["parameters"] = Value::Array(parameters);
+                }
             } else {
                 body["body"] = json!({ "type": "text", "text": { "text": outbound.text } });
             }

@@ -83,6 +83,18 @@ pub struct Outbound<'a> {
     /// Where the provider posts this integration's webhooks
     /// ([`crate::OutboundConfig::webhook_url`]).
     pub webhook_url: &'a str,
+    /// Values of the provider template's variables, by name (the
+    /// communication's `template_variables` parameter); empty for replies.
+    pub variables: &'a JsonMap,
+}
+
+/// A template variable's value as text: strings as they are, other JSON
+/// values as JSON.
+fn variable_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// What the provider accepted.

@@ -3,7 +3,8 @@
 //! `access_token`. WhatsApp lets a business open a conversation only with
 //! an approved template, so the first message is the stage's
 //! `template_name` (language: the integration's `template_language`,
-//! default `en`); replies inside the 24-hour window are text messages to
+//! default `en`), its named body variables from the communication's
+//! `template_variables`; replies inside the 24-hour window are text messages to
 //! the contact's WhatsApp id.
 //!
 //! The Cloud API takes no idempotency key. The key travels as
@@ -61,13 +62,23 @@ impl Provider for WhatsappMeta {
                         Channel::Whatsapp.as_str()
                     ))
                 })?;
-                json!({
+                let mut body = json!({
                     "messaging_product": "whatsapp",
                     "recipient_type": "individual",
                     "to": to,
                     "type": "template",
                     "template": { "name": template, "language": { "code": account.setting("template_language").unwrap_or("en") } },
-                })
+                });
+                // Named body parameters: the template's {{variable}}s.
+                if !outbound.variables.is_empty() {
+                    let parameters: Vec<Value> = outbound
+                        .variables
+                        .iter()
+                        .map(|(name, value)| json!({"type": "text", "parameter_name": name, "text": super::variable_text(value)}))
+                        .collect();
+                    body["template"]["components"] = json!([{"type": "body", "parameters": parameters}]);
+                }
+                body
             };
             body["biz_opaque_callback_data"] = Value::from(outbound.idempotency_key);
             let url = format!("{}/{API_VERSION}/{phone_number_id}/messages", base_url(account, "https://graph.facebook.com"));

@@ -21,6 +21,8 @@ pub struct ClaimedCommunication {
     /// key: a node that claimed it before sent it and died before its
     /// session was written.
     pub recorded: Option<JsonMap>,
+    /// Earlier attempts a provider could not take for now.
+    pub attempts: i64,
 }
 
 /// A session that ended and awaits the AGGREGATION strategy.
@@ -84,9 +86,10 @@ impl Dispatch<'_> {
                WHERE p.status = 'RUNNING' AND ( \
                  (c.status = 'PLANNED' AND c.start_date <= $1 AND COALESCE(c.end_date, c.start_date + $3) > $1) \
                  OR (c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND c.lease_until < $1 \
+                   AND (c.send_attempts = 0 OR COALESCE(c.end_date, c.start_date + $3) > $1) \
                    AND NOT EXISTS (SELECT 1 FROM channel_sends s WHERE s.communication_id = c.id AND s.outcome IS NULL))) \
                ORDER BY c.start_date LIMIT $4 {}) \
-             RETURNING tenant_id, campaign_id, contact_id, {COMMUNICATION_COLUMNS}, \
+             RETURNING tenant_id, campaign_id, contact_id, send_attempts, {COMMUNICATION_COLUMNS}, \
                (SELECT s.outcome FROM channel_sends s WHERE s.communication_id = communications.id) AS recorded",
             self.store.skip_locked()
         );
@@ -106,9 +109,64 @@ impl Dispatch<'_> {
                     contact_id: get(row, "contact_id")?,
                     communication: communication(row)?,
                     recorded: get::<Option<String>>(row, "recorded")?.map(|text| from_json(&text)).transpose()?,
+                    attempts: get(row, "send_attempts")?,
                 })
             })
             .collect()
+    }
+
+    /// Keeps a claimed communication that a provider could not take for
+    /// now (`error`) until `retry_at`, when it is claimed again under the
+    /// same idempotency key if its window is still open.
+    pub async fn retry_send_later(self, communication_id: &str, retry_at: DateTime<Utc>, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE communications SET lease_until = $1, send_attempts = send_attempts + 1, send_error = $2 \
+             WHERE id = $3 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL",
+        )
+        .bind(micros(retry_at))
+        .bind(error)
+        .bind(communication_id)
+        .execute(&self.store.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sends a provider kept refusing for now until their window passed:
+    /// their session ends FAILED with the last error, and AGGREGATION
+    /// decides what comes next. Returns how many.
+    pub async fn fail_lapsed_retries(self, now: DateTime<Utc>, default_window: Duration) -> Result<u64> {
+        let window = default_window.num_microseconds().unwrap_or(i64::MAX);
+        let lapsed = sqlx::query(
+            "SELECT id, send_attempts, send_error FROM communications WHERE status = 'IN_PROGRESS' AND session_ended_at IS NULL \
+             AND send_attempts > 0 AND lease_until < $1 AND COALESCE(end_date, start_date + $2) <= $1",
+        )
+        .bind(micros(now))
+        .bind(window)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut failed = 0;
+        for row in &lapsed {
+            let attempts: i64 = get(row, "send_attempts")?;
+            let error: Option<String> = get(row, "send_error")?;
+            let mut results = JsonMap::new();
+            results.insert("OutcomeStatus".into(), "FAILED".into());
+            let detail = format!(
+                "the provider could not take the message in {attempts} attempt(s) before its window closed; the last: {}",
+                error.as_deref().unwrap_or("no error was recorded")
+            );
+            results.insert("FailureDetail".into(), detail.into());
+            let done = sqlx::query(
+                "UPDATE communications SET session_results = $1, session_ended_at = $2, lease_until = NULL \
+                 WHERE id = $3 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL AND lease_until < $2",
+            )
+            .bind(crate::to_json(&results)?)
+            .bind(micros(now))
+            .bind(get::<String>(row, "id")?)
+            .execute(&self.store.pool)
+            .await?;
+            failed += done.rows_affected();
+        }
+        Ok(failed)
     }
 
     /// Puts a claimed communication back, unsent (its channel's rate limit
