@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::components::Outlet;
 use leptos_router::hooks::{use_location, use_params_map};
 use serde_json::json;
-use stratagem_types::{Campaign, CampaignStatus};
+use stratagem_types::{Blocker, BlockerCode, Campaign, CampaignStatus, Readiness};
 
 use crate::api::{self, Problem};
 use crate::campaigns::ListReload;
@@ -61,6 +61,7 @@ pub fn CampaignPanel() -> impl IntoView {
             <StatusBox campaign/>
             <StatusActions id campaign/>
         </div>
+        <ReadinessChecklist id campaign/>
         <TabLinks id/>
         <Outlet/>
     }
@@ -101,6 +102,54 @@ fn StatusActions(id: Memo<String>, campaign: LocalResource<Result<Campaign, Prob
             <button id="action-stop" on:click=move |_| { change.dispatch_local(CampaignStatus::Stopped); }>"Stop"</button>
         </div>
         <div id="status-problem">{problem}</div>
+    }
+}
+
+/// Until the campaign runs: what keeps it from CONFIGURED and RUNNING, as
+/// the service checks it, each item linking to the tab where it is fixed.
+#[component]
+fn ReadinessChecklist(id: Memo<String>, campaign: LocalResource<Result<Campaign, Problem>>) -> impl IntoView {
+    let readiness = LocalResource::new(move || {
+        let path = format!("/api/campaigns/{}/readiness", api::enc(&id.get()));
+        async move { api::get::<Readiness>(&path).await }
+    });
+    // Checked again each time the campaign is polled: a build finishing or
+    // an import ending clears its item.
+    Effect::new(move |_| {
+        campaign.track();
+        readiness.refetch();
+    });
+    let before_running = move || {
+        loaded(campaign).is_some_and(|c| matches!(c.status, CampaignStatus::Created | CampaignStatus::Configured | CampaignStatus::Stopped | CampaignStatus::Error))
+    };
+    let items = move || {
+        let blockers = readiness.get().and_then(Result::ok).map(|r| r.blockers).unwrap_or_default();
+        (before_running() && !blockers.is_empty()).then(|| {
+            let items = blockers.into_iter().map(|blocker| view! { <BlockerItem id=id.get_untracked() blocker/> }).collect_view();
+            view! {
+                <div id="readiness" class="card checklist">
+                    <strong>"Before this campaign can run:"</strong>
+                    <ul>{items}</ul>
+                </div>
+            }
+        })
+    };
+    view! { <Transition fallback=|| ()>{items}</Transition> }
+}
+
+#[component]
+fn BlockerItem(id: String, blocker: Blocker) -> impl IntoView {
+    let (tab, code) = match blocker.code {
+        BlockerCode::NoStages => ("stages", "no-stages"),
+        BlockerCode::Stage => ("stages", "stage"),
+        BlockerCode::StrategyBuilding => ("strategies", "strategy-building"),
+        BlockerCode::StrategyFailed => ("strategies", "strategy-failed"),
+        BlockerCode::NoContacts => ("contacts", "no-contacts"),
+    };
+    view! {
+        <li class=format!("blocker blocker-{code}")>
+            <a href=format!("/campaigns/{id}/{tab}")>{blocker.message}</a>
+        </li>
     }
 }
 

@@ -90,7 +90,9 @@ fn ContactTable(campaign: String, page: Page) -> impl IntoView {
                 <td>{contact.email}</td>
                 <td>{contact.phone}</td>
                 <td class="stage">{contact.current_stage.unwrap_or_default()}</td>
-                <td><button class="link count" on:click=move |_| navigate(&href, Default::default())>{contact.communication_count}</button></td>
+                <td><button class="link count" title="Sent · planned" on:click=move |_| navigate(&href, Default::default())>
+                    {format!("{} sent · {} planned", contact.sent_count, contact.planned_count)}
+                </button></td>
                 <td class="outcome">{outcome}</td>
             </tr>
         }
@@ -208,6 +210,8 @@ fn ImportReport(job: ImportJob) -> impl IntoView {
     view! {
         <div id="import-report" class=format!("report import-{status}")>
             <div>{format!("{} · {status}", job.file_name.clone().unwrap_or_default())}</div>
+            {job.waiting_for.clone().map(|why| view! { <p id="import-waiting" class="notice">"Waiting: " {why}</p> })}
+            {job.detail.clone().map(|detail| view! { <p id="import-detail" class="error">{detail}</p> })}
             <progress max="100" value=percent.to_string()></progress>
             <span>{format!(" {processed} / {total} rows")}</span>
             <div class="counts">

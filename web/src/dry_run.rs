@@ -104,6 +104,7 @@ fn Report(report: SimulationReport) -> impl IntoView {
         .into_iter()
         .map(|(object_id, error)| view! { <li>{format!("{object_id}: ")}<pre>{error}</pre></li> })
         .collect_view();
+    let rejected = report.rejected.into_iter().map(|row| view! { <li>{row.reason}</li> }).collect_view();
     let failures = report
         .contacts
         .iter()
@@ -132,6 +133,7 @@ fn Report(report: SimulationReport) -> impl IntoView {
                     {if stages.is_empty() { view! { <p class="empty">"No contact reached a stage."</p> }.into_any() } else { value_bars(stages).into_any() }}
                 </section>
             </div>
+            {(!rejected.is_empty()).then(|| view! { <div class="problem" id="dry-run-rejected"><strong>"Rows not simulated:"</strong><ul>{rejected}</ul></div> })}
             {(!import_errors.is_empty()).then(|| view! { <div class="problem"><strong>"DATA_LOAD failed for:"</strong><ul>{import_errors}</ul></div> })}
             {(!failures.is_empty()).then(|| view! { <div class="problem"><strong>"Strategy errors:"</strong><ul>{failures}</ul></div> })}
             <Timeline timeline=report.timeline/>

@@ -65,7 +65,13 @@ class Communication:
     flagged: bool = False
     #: The A/B alternative label the platform chose, if any.
     alternative: Optional[str] = None
-    #: Extra settings for the stage's channel.
+    #: Settings for this one communication, over its stage's: any of
+    #: ``start_phrase``, ``start_state``, ``template_name``, ``project_id``,
+    #: ``version``, ``email_subject`` and ``email_template`` that the stage's
+    #: channel takes replaces the stage's value (placeholders such as
+    #: ``{{name}}`` are filled as in the stage), and ``template_variables``
+    #: (a dict) gives a WhatsApp or MessageBird template's variables by name.
+    #: The integration and agent channel stay the stage's.
     parameters: dict[str, Any] = field(default_factory=dict)
     #: Assigned by the platform; None for a communication planned just now.
     id: Optional[str] = None
@@ -85,7 +91,9 @@ class Contact:
     current_stage: Optional[str] = None
     #: The strategy's own data, kept between invocations.
     internal_data: dict[str, Any] = field(default_factory=dict)
-    #: Results collected so far, keyed by result code.
+    #: Results collected so far, keyed by result code. ``results["Outcome"]``
+    #: is the contact's outcome in the Contacts table; without it the table
+    #: shows the ``OutcomeStatus`` of the contact's latest ended session.
     results: dict[str, Any] = field(default_factory=dict)
     #: ResultFlag: True achieved, False not achieved, None undetermined.
     result_flag: Optional[bool] = None

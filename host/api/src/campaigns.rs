@@ -9,20 +9,22 @@ use serde::Deserialize;
 use serde_json::json;
 use stratagem_domain::{Campaign, CampaignStatus, FieldError, IntegrationKind, ResultField};
 use stratagem_store::{NewCampaign, StoreError};
+use stratagem_types::Readiness;
 
 use crate::auth::Tenant;
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::{AppState, Body, Query};
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list, create, read, update, set_status))]
+#[openapi(paths(list, create, read, replace, update, set_status, readiness))]
 pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/campaigns", get(list).post(create))
-        .route("/campaigns/{id}", get(read).put(update))
+        .route("/campaigns/{id}", get(read).put(replace).patch(update))
         .route("/campaigns/{id}/status", post(set_status))
+        .route("/campaigns/{id}/readiness", get(readiness))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -132,18 +134,129 @@ async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): P
     Ok(Json(state.store.campaigns().campaign(&tenant, &id).await?))
 }
 
-#[utoipa::path(put, path = "/campaigns/{id}", operation_id = "updateCampaign", tag = "campaigns",
-    summary = "Update name, description, LLM and result fields; validated as on create", request_body = CampaignBody,
+/// The fields of a campaign's settings that a request sent: PATCH changes
+/// these, PUT must send them all. Null only clears the LLM ones.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"description": "Reminders before the second notice", "llm_model": null}))]
+#[serde(deny_unknown_fields)]
+struct CampaignChanges {
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(schema_with = crate::openapi::name_200)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = String)]
+    description: Option<String>,
+    /// An LLM integration, or null for none.
+    #[serde(default, deserialize_with = "sent_or_null")]
+    #[schema(value_type = Option<String>)]
+    llm_integration_id: Option<Option<String>>,
+    /// A model of that endpoint, or null for its default_model.
+    #[serde(default, deserialize_with = "sent_or_null")]
+    #[schema(value_type = Option<String>)]
+    llm_model: Option<Option<String>>,
+    #[serde(default, deserialize_with = "sent_objects")]
+    #[schema(value_type = Vec<ResultField>)]
+    result_fields: Option<Vec<ResultField>>,
+}
+
+/// PUT's body in the OpenAPI document: every field of [`CampaignChanges`],
+/// required (the handler names each one left out).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Overdue invoices, November", "description": "", "llm_integration_id": null, "llm_model": null, "result_fields": []}))]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct CampaignReplace {
+    #[schema(schema_with = crate::openapi::name_200)]
+    name: String,
+    description: String,
+    #[schema(required = true)]
+    llm_integration_id: Option<String>,
+    #[schema(required = true)]
+    llm_model: Option<String>,
+    result_fields: Vec<ResultField>,
+}
+
+/// A field that was sent; null is not a value for it.
+fn sent<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
+}
+
+/// A field that was sent, null or not.
+fn sent_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+fn sent_objects<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<ResultField>>, D::Error> {
+    stratagem_domain::objects::objects(deserializer).map(Some)
+}
+
+impl CampaignChanges {
+    /// The fields a PUT left out: it replaces the settings, so leaving one
+    /// out would clear it without saying so.
+    fn missing(&self) -> Vec<FieldError> {
+        let sent = [
+            ("name", self.name.is_some()),
+            ("description", self.description.is_some()),
+            ("llm_integration_id", self.llm_integration_id.is_some()),
+            ("llm_model", self.llm_model.is_some()),
+            ("result_fields", self.result_fields.is_some()),
+        ];
+        sent.into_iter()
+            .filter(|(_, sent)| !sent)
+            .map(|(field, _)| {
+                FieldError::new(field, "is required: PUT replaces every setting (send null to clear an LLM setting), or use PATCH to change some")
+            })
+            .collect()
+    }
+
+    /// The campaign's settings with these changes.
+    fn apply(self, current: Campaign) -> CampaignBody {
+        CampaignBody {
+            name: self.name.unwrap_or(current.name),
+            description: self.description.unwrap_or(current.description),
+            llm_integration_id: self.llm_integration_id.unwrap_or(current.llm_integration_id),
+            llm_model: self.llm_model.unwrap_or(current.llm_model),
+            result_fields: self.result_fields.unwrap_or(current.result_fields),
+        }
+    }
+}
+
+#[utoipa::path(put, path = "/campaigns/{id}", operation_id = "replaceCampaign", tag = "campaigns",
+    summary = "Replace name, description, LLM and result fields: every field is required (422 names the missing ones; null clears an LLM setting); validated as on create",
+    request_body = CampaignReplace,
+    responses((status = 200, description = "The campaign", body = Campaign), (status = 400, response = Problem), (status = 404, response = Problem), (status = 422, response = Problem)))]
+async fn replace(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Body(changes): Body<CampaignChanges>,
+) -> ApiResult<Json<Campaign>> {
+    state.store.campaigns().campaign(&tenant, &id).await?;
+    let missing = changes.missing();
+    if !missing.is_empty() {
+        return Err(ApiError::Invalid(missing));
+    }
+    save(&state, &tenant, &id, changes).await
+}
+
+#[utoipa::path(patch, path = "/campaigns/{id}", operation_id = "updateCampaign", tag = "campaigns",
+    summary = "Change some of name, description, LLM and result fields: the fields sent change, the others stay; validated as on create",
+    request_body = CampaignChanges,
     responses((status = 200, description = "The campaign", body = Campaign), (status = 400, response = Problem), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn update(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
-    Body(body): Body<CampaignBody>,
+    Body(changes): Body<CampaignChanges>,
 ) -> ApiResult<Json<Campaign>> {
-    let changes = body.validate()?;
-    check_llm(&state, &tenant, &changes).await?;
-    Ok(Json(state.store.campaigns().update_campaign(&tenant, &id, changes).await?))
+    save(&state, &tenant, &id, changes).await
+}
+
+async fn save(state: &AppState, tenant: &str, id: &str, changes: CampaignChanges) -> ApiResult<Json<Campaign>> {
+    let current = state.store.campaigns().campaign(tenant, id).await?;
+    let changes = changes.apply(current).validate()?;
+    check_llm(state, tenant, &changes).await?;
+    Ok(Json(state.store.campaigns().update_campaign(tenant, id, changes).await?))
 }
 
 #[derive(Deserialize)]
@@ -190,7 +303,7 @@ impl utoipa::ToSchema for StatusBody {
 }
 
 #[utoipa::path(post, path = "/campaigns/{id}/status", operation_id = "setCampaignStatus", tag = "campaigns",
-    summary = "Move through CREATED → CONFIGURED → RUNNING ⇄ STOPPED → FINISHED (or ERROR with a reason); 409 names the allowed statuses in `allowed`",
+    summary = "Move through CREATED → CONFIGURED → RUNNING ⇄ STOPPED → FINISHED (or ERROR with a reason); 409 names the allowed statuses in `allowed`, or — to CONFIGURED or RUNNING — every reason the campaign is not ready in `blockers` (as GET /campaigns/{id}/readiness)",
     request_body = StatusBody,
     responses((status = 200, description = "The campaign", body = Campaign), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn set_status(
@@ -203,12 +316,12 @@ async fn set_status(
     if next == CampaignStatus::Error && body.reason.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::BadRequest("ERROR needs a reason".into()));
     }
-    match state.store.campaigns().set_campaign_status(&tenant, &id, next, body.reason.as_deref()).await {
-        Err(StoreError::Conflict(detail)) => {
-            let current = state.store.campaigns().campaign(&tenant, &id).await?;
-            let allowed = current.status.next().iter().map(|s| s.as_str().to_owned()).collect();
-            Err(ApiError::Conflict { detail, allowed: Some(allowed) })
-        }
-        other => Ok(Json(other?)),
-    }
+    Ok(Json(state.campaigns.set_status(&tenant, &id, next, body.reason.as_deref()).await?))
+}
+
+#[utoipa::path(get, path = "/campaigns/{id}/readiness", operation_id = "readCampaignReadiness", tag = "campaigns",
+    summary = "Whether the campaign can become CONFIGURED and RUNNING, and every reason it cannot yet: stages, their channels' integrations and agents, strategy builds, contacts",
+    responses((status = 200, description = "The checklist", body = Readiness), (status = 404, response = Problem)))]
+async fn readiness(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Readiness>> {
+    Ok(Json(state.campaigns.readiness(&tenant, &id).await?))
 }

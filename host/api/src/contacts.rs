@@ -49,7 +49,7 @@ struct ImportQuery {
 }
 
 #[utoipa::path(post, path = "/campaigns/{id}/imports", operation_id = "importContacts", tag = "contacts",
-    summary = format!("Import contacts from CSV or JSON Lines (the body is the file, at most 512 MiB); runs DATA_LOAD per row. 422 with line/column for a file that cannot be read at all; 409 when the campaign is FINISHED; 429 when the node already has {} imports in progress", stratagem_services::imports::IMPORTS_AT_ONCE),
+    summary = format!("Import contacts from CSV or JSON Lines (the body is the file, at most 512 MiB); runs DATA_LOAD per row. 422 with line/column for a file that cannot be read at all; 409 when the campaign is FINISHED or every version of its DATA_LOAD strategy failed to build (the job waits while one is building, with `waiting_for`); 429 when the node already has {} imports in progress", stratagem_services::imports::IMPORTS_AT_ONCE),
     params(ImportQuery),
     request_body(description = "The contact file: CSV with a header row, or JSON Lines of Contact", content((String = "text/csv"), (String = "application/x-ndjson"))),
     responses((status = 202, description = "The import job", body = Object), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]

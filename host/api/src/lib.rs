@@ -36,6 +36,7 @@ pub use problem::ApiError;
 pub use server::{serve, ConnectionLimits};
 pub use stratagem_engine::{BuildLeases, StrategyService};
 pub use stratagem_services::imports::ImportLeases;
+use stratagem_services::campaigns::CampaignService;
 use stratagem_services::dry_run::DryRunService;
 use stratagem_services::strategies::StrategyCatalog;
 use stratagem_services::exports::ExportService;
@@ -53,6 +54,7 @@ pub struct AppState {
     pub store: Store,
     pub strategies: Arc<StrategyService>,
     /// The workflows the handlers call.
+    campaigns: CampaignService,
     imports: ImportService,
     exports: ExportService,
     dry_runs: DryRunService,
@@ -73,6 +75,7 @@ impl AppState {
         // This node (process): the import jobs it runs carry it.
         let node_id: Arc<str> = format!("node_{}", uuid::Uuid::now_v7().simple()).into();
         Self {
+            campaigns: CampaignService::new(store.clone()),
             imports: ImportService::new(store.clone(), strategies.clone(), node_id),
             exports: ExportService::new(store.clone()),
             dry_runs: DryRunService::new(store.clone(), strategies.clone()),

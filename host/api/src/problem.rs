@@ -8,6 +8,7 @@ use serde::Serialize;
 use stratagem_domain::contact_file::FileError;
 pub(crate) use stratagem_domain::problem::Problem;
 use stratagem_domain::FieldError;
+use stratagem_services::campaigns::CampaignError;
 use stratagem_services::dry_run::DryRunError;
 use stratagem_services::exports::ExportError;
 use stratagem_services::imports::ImportError;
@@ -40,6 +41,10 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{detail}")]
     Conflict { detail: String, allowed: Option<Vec<String>> },
+    /// A status change to CONFIGURED or RUNNING of a campaign that cannot
+    /// run yet: every reason, machine-readable.
+    #[error("{detail}")]
+    CampaignNotReady { detail: String, blockers: Vec<stratagem_types::Blocker> },
     /// Revoking the tenant's only active key would lock it out.
     #[error("this is the tenant's last active API key: revoking it would lock the tenant out of the API. Create another key first (POST /api/keys), switch to it, then revoke this one")]
     LastApiKey,
@@ -75,6 +80,7 @@ impl ApiError {
             ApiError::WebhookRefused(_) => (StatusCode::UNAUTHORIZED, "webhook-refused", "The webhook does not verify"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict with the current state"),
+            ApiError::CampaignNotReady { .. } => (StatusCode::CONFLICT, "campaign-not-ready", "The campaign is not ready"),
             ApiError::LastApiKey => (StatusCode::CONFLICT, "last-api-key", "The last API key cannot be revoked"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Payload too large"),
             ApiError::InvalidFile { .. } => {
@@ -120,6 +126,10 @@ impl IntoResponse for ApiError {
                 ApiError::Invalid(errors) => Some(errors.clone()),
                 _ => None,
             },
+            blockers: match &self {
+                ApiError::CampaignNotReady { blockers, .. } => Some(blockers.clone()),
+                _ => None,
+            },
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response();
@@ -143,6 +153,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<CampaignError> for ApiError {
+    fn from(error: CampaignError) -> Self {
+        let detail = error.to_string();
+        match error {
+            CampaignError::NotReady { blockers, .. } => ApiError::CampaignNotReady { detail, blockers },
+            CampaignError::Transition { detail, allowed } => ApiError::Conflict { detail, allowed: Some(allowed) },
+            CampaignError::Store(error) => error.into(),
+        }
+    }
+}
+
 impl From<FileError> for ApiError {
     /// A contact file that cannot be read: where, when the reader knows.
     fn from(error: FileError) -> Self {
@@ -162,7 +183,7 @@ impl From<ImportError> for ApiError {
     fn from(error: ImportError) -> Self {
         match error {
             ImportError::Busy => ApiError::Busy(error.to_string()),
-            ImportError::CampaignFinished => ApiError::Conflict { detail: error.to_string(), allowed: None },
+            ImportError::CampaignFinished | ImportError::StrategyFailed(_) => ApiError::Conflict { detail: error.to_string(), allowed: None },
             ImportError::UnknownFormat(_) => ApiError::BadRequest(error.to_string()),
             ImportError::File(error) => error.into(),
             ImportError::Store(error) => error.into(),
@@ -201,7 +222,6 @@ impl From<DryRunError> for ApiError {
             DryRunError::Days | DryRunError::UnknownFormat(_) => ApiError::BadRequest(error.to_string()),
             DryRunError::File(error) => error.into(),
             DryRunError::TooManyContacts(_) => ApiError::InvalidFile { detail: error.to_string(), position: None },
-            DryRunError::Row { line, message } => ApiError::InvalidFile { detail: message, position: Some(Position { line, column: None }) },
             DryRunError::StrategyCannotRun { .. } | DryRunError::NoDataLoad => ApiError::Conflict { detail: error.to_string(), allowed: None },
             DryRunError::Store(error) => error.into(),
             DryRunError::Engine(_) | DryRunError::Internal(_) => ApiError::Internal(error.to_string()),

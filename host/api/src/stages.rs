@@ -6,14 +6,13 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use stratagem_domain::stage::{ChannelSettings, EmailInputType};
+use stratagem_domain::stage::EmailInputType;
 use stratagem_domain::template::{self, RenderedEmail, TemplateError};
-use stratagem_domain::{Channel, Contact, FieldError, Stage, StageDefinition, StageValidation};
-use stratagem_store::{Store, StoreError};
+use stratagem_domain::{Contact, FieldError, Stage, StageDefinition, StageValidation};
 
 use crate::auth::Tenant;
 use crate::problem::{check, ApiError, ApiResult, Problem};
-use crate::{AppState, Body};
+use crate::{AppState, Body, Query};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(preview, list, create, read, update, remove))]
@@ -79,80 +78,9 @@ async fn preview(Tenant(_): Tenant, Body(body): Body<PreviewBody>) -> ApiResult<
 
 /// The definition's own rules, then its references: agents, their
 /// channels and integrations must be the tenant's and fit the channel.
-async fn validate(store: &Store, tenant: &str, definition: &StageDefinition) -> ApiResult<()> {
+async fn validate(state: &AppState, tenant: &str, definition: &StageDefinition) -> ApiResult<()> {
     check(definition.validate())?;
-    let mut errors = Vec::new();
-    for choice in definition.choices() {
-        check_references(store, tenant, &choice.field_prefix, choice.channel, choice.agent_id, choice.settings, &mut errors).await?;
-    }
-    check(errors)
-}
-
-async fn check_references(
-    store: &Store,
-    tenant: &str,
-    at: &str,
-    channel: Channel,
-    agent_id: Option<&str>,
-    settings: &ChannelSettings,
-    errors: &mut Vec<FieldError>,
-) -> ApiResult<()> {
-    if let Some(agent_id) = agent_id {
-        match store.agents().agent(tenant, agent_id).await {
-            Ok(agent) => {
-                if let Some(name) = &settings.agent_channel {
-                    if !agent.definition.channels.iter().any(|c| &c.name == name) {
-                        let known: Vec<&str> = agent.definition.channels.iter().map(|c| c.name.as_str()).collect();
-                        errors.push(FieldError::new(
-                            format!("{at}settings.agent_channel"),
-                            format!("agent `{}` has no channel `{name}`; its channels: {}", agent.definition.name, list_or_none(&known)),
-                        ));
-                    }
-                }
-                if channel == Channel::MobilePush && agent.definition.push_integration_id.is_none() {
-                    errors.push(FieldError::new(
-                        format!("{at}agent_id"),
-                        format!("agent `{}` has no push notification configuration; set its push_integration_id", agent.definition.name),
-                    ));
-                }
-            }
-            Err(StoreError::NotFound(_)) => {
-                errors.push(FieldError::new(format!("{at}agent_id"), format!("there is no agent `{agent_id}`")));
-            }
-            Err(other) => return Err(other.into()),
-        }
-    }
-    if let Some(integration_id) = &settings.integration_id {
-        match store.integrations().integration(tenant, integration_id).await {
-            Ok(integration) if Some(integration.kind) != channel.integration_kind() => {
-                let wanted = channel.integration_kind().map_or("none", |kind| kind.as_str());
-                errors.push(FieldError::new(
-                    format!("{at}settings.integration_id"),
-                    format!(
-                        "integration `{}` is {}, but channel {} needs a {wanted} integration",
-                        integration.name,
-                        integration.kind.as_str(),
-                        channel.as_str()
-                    ),
-                ));
-            }
-            Ok(_) => {}
-            Err(StoreError::NotFound(_)) => errors.push(FieldError::new(
-                format!("{at}settings.integration_id"),
-                format!("there is no integration `{integration_id}`"),
-            )),
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn list_or_none(items: &[&str]) -> String {
-    if items.is_empty() {
-        "none".to_owned()
-    } else {
-        items.join(", ")
-    }
+    check(state.campaigns.check_stage(tenant, definition).await?)
 }
 
 #[utoipa::path(get, path = "/campaigns/{id}/stages", operation_id = "listStages", tag = "stages", summary = "List the campaign's stages in order",
@@ -172,7 +100,7 @@ async fn create(
     Body(definition): Body<StageDefinition>,
 ) -> ApiResult<(StatusCode, Json<Stage>)> {
     state.store.campaigns().campaign(&tenant, &campaign).await?;
-    validate(&state.store, &tenant, &definition).await?;
+    validate(&state, &tenant, &definition).await?;
     Ok((StatusCode::CREATED, Json(state.store.stages().create_stage(&tenant, &campaign, &definition).await?)))
 }
 
@@ -193,13 +121,29 @@ async fn update(
     Body(definition): Body<StageDefinition>,
 ) -> ApiResult<Json<Stage>> {
     state.store.stages().stage(&tenant, &id).await?;
-    validate(&state.store, &tenant, &definition).await?;
+    validate(&state, &tenant, &definition).await?;
     Ok(Json(state.store.stages().update_stage(&tenant, &id, &definition).await?))
 }
 
-#[utoipa::path(delete, path = "/stages/{id}", operation_id = "deleteStage", tag = "stages", summary = "Delete a stage",
-    responses((status = 204, description = "Deleted"), (status = 404, response = Problem), (status = 409, response = Problem)))]
-async fn remove(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.store.stages().delete_stage(&tenant, &id).await?;
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct DeleteQuery {
+    /// cancel the communications still planned on the stage (otherwise they refuse the delete)
+    #[serde(default)]
+    cancel_planned: bool,
+}
+
+#[utoipa::path(delete, path = "/stages/{id}", operation_id = "deleteStage", tag = "stages",
+    summary = "Delete a stage; 409 while communications are planned on it (unless ?cancel_planned=true, which cancels them) or in progress",
+    params(DeleteQuery),
+    responses((status = 204, description = "Deleted"), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem)))]
+async fn remove(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Query(query): Query<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    state.store.stages().delete_stage(&tenant, &id, query.cancel_planned).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use stratagem_domain::contact_file::FileFormat;
 use stratagem_domain::StrategyType;
 use stratagem_engine::{Personas, StrategyService};
 use stratagem_runtime::{Runtime, RuntimeConfig, StrategySource};
-use stratagem_services::dry_run::{read_contacts, DryRunError, Sandbox, Simulation, SimulationReport};
+use stratagem_services::dry_run::{read_contacts, Sandbox, Simulation, SimulationReport};
 use stratagem_services::CONTACT_FILE_LIMIT_BYTES;
 use stratagem_store::NewCampaign;
 
@@ -56,10 +56,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.contacts).with_context(|| format!("reading {}", args.contacts.display()))?;
     let name = args.contacts.file_name().and_then(|name| name.to_str());
     let format = FileFormat::detect(name, None, &bytes);
-    let contacts = read_contacts(format, &bytes, CONTACT_FILE_LIMIT_BYTES as u64, usize::MAX).map_err(|error| match error {
-        DryRunError::Row { line, message } => anyhow!("{}, line {line}: {message}", args.contacts.display()),
-        other => anyhow!("{}: {other}", args.contacts.display()),
-    })?;
+    let contacts = read_contacts(format, &bytes, CONTACT_FILE_LIMIT_BYTES as u64, usize::MAX)
+        .map_err(|error| anyhow!("{}: {error}", args.contacts.display()))?;
 
     // A throwaway campaign: the simulation shares the engine's code paths.
     let sandbox = Sandbox::new(NewCampaign {
@@ -125,6 +123,10 @@ fn print_report(report: &SimulationReport) {
     println!("\nFinal stages:");
     for (stage, count) in &report.stages {
         println!("  {stage:<28} {count:>6}");
+    }
+    for row in &report.rejected {
+        // The reason starts with its line already.
+        println!("\nRejected row: {}", row.reason);
     }
     for (object_id, error) in &report.import_errors {
         println!("\nDATA_LOAD failed for {object_id}: {error}");

@@ -171,6 +171,47 @@ fn works_when_the_debt_collection_workflow_is_simulated() {
     assert_eq!(report["sends"], 9, "one send per started communication: {report}");
 }
 
+/// A `Persona` column is the persona whatever its case, and a bad row is
+/// rejected with its line (said once) while the others are simulated.
+#[test]
+fn works_when_a_simulation_rejects_a_bad_row_and_reads_any_persona_header() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("simulate-rows");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let contacts = dir.join("contacts.csv");
+    std::fs::write(
+        &contacts,
+        "Object_ID,External_ID,Name,Email,Phone,Persona\n\
+         P1,U1,Paula Payer,p@example.com,+1,PAID\n\
+         R1,U2,Rex Refuser,r@example.com,+2,REFUSED\n\
+         P1,U3,Paula Again,p2@example.com,+3,PAID\n",
+    )
+    .expect("contacts");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate", "--contacts", contacts.to_str().expect("utf-8"),
+            "--data-load", "examples/simulated/data_load.py", "--aggregation", "examples/simulated/aggregation.py",
+            "--personas", "NO_RESPONSE=1", "--start", "2026-12-01T08:00:00Z", "--days", "3",
+        ];
+        args.extend_from_slice(extra);
+        stratagem(&args)
+    };
+    let output = run(&["--json"]);
+    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("--json prints JSON");
+    let stage = |object_id: &str| {
+        report["contacts"].as_array().expect("contacts").iter().find(|c| c["object_id"] == object_id).map(|c| c["current_stage"].clone())
+    };
+    assert_eq!(stage("P1"), Some(serde_json::json!("Paid")), "the Persona column decided, not the NO_RESPONSE default: {report}");
+    assert_eq!(stage("R1"), Some(serde_json::json!("Refused")), "{report}");
+    assert_eq!(report["rejected"][0]["line"], 4, "{report}");
+
+    let output = run(&[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let printed = text(&output.stdout);
+    assert!(printed.contains("Rejected row: line 4: object_id P1 already appears on line 2"), "{printed}");
+    assert_eq!(printed.matches("line 4").count(), 1, "{printed}");
+}
+
 #[test]
 fn errors_when_the_simulation_personas_are_malformed() {
     let output = stratagem(&[

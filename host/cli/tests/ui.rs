@@ -237,6 +237,8 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.click("#create-campaign").await;
     ui.text_until("#campaign-title", 20, |t| t == "UI collections").await;
     ui.text_until("#campaign-status", 20, |t| t == "CREATED").await;
+    // What it needs before it can run, from the service.
+    ui.text_until("#readiness", 20, |t| t.contains("has no stage") && t.contains("has no contacts")).await;
     // Stopping a CREATED campaign is refused: the 409's detail and what is allowed.
     ui.click("#action-stop").await;
     ui.text_until("#status-problem", 20, |t| t.contains("409") && t.contains("Allowed next: CONFIGURED")).await;
@@ -336,7 +338,9 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     std::fs::write(&bad, "object_id,external_id,name,email,phone,persona\nD1,V1,Dora Dry,d@example.com,+500,paid\nB1,V2,Broken row\n").expect("csv");
     ui.find("#dry-run-file").await.send_keys(bad.to_str().expect("utf-8")).await.expect("choose the file");
     ui.click("#dry-run-start").await;
-    ui.text_until("#dry-run-problem", 60, |t| t.contains("422") && t.contains("line 3")).await;
+    // The bad row is reported with its line, as an import does; the good one is simulated.
+    ui.text_until("#dry-run-rejected", 120, |t| t.contains("line 3")).await;
+    ui.text_until("#dry-run-timeline", 20, |t| t.contains("D1")).await;
     let good = dir.path().join("dry-run.csv");
     std::fs::write(&good, "object_id,external_id,name,email,phone,persona\nD1,V1,Dora Dry,d@example.com,+500,paid\nD2,V2,Dan Dry,e@example.com,+600,refused\n").expect("csv");
     ui.find("#dry-run-file").await.send_keys(good.to_str().expect("utf-8")).await.expect("choose the file");

@@ -75,7 +75,7 @@ impl Engine {
                 let reason = format!(
                     "the {} strategy failed to build: {}; upload a fixed version and configure the campaign again",
                     kind.as_str(),
-                    build_error(error.as_ref())
+                    error.as_ref().map_or_else(|| "no error was recorded".into(), BuildError::summary)
                 );
                 self.stop_campaign(tenant_id, campaign_id, &reason).await?;
                 return Ok(None);
@@ -118,18 +118,4 @@ impl Engine {
             Err(other) => Err(other.into()),
         }
     }
-}
-
-/// A stored build error (see the API's strategies) as one line of a
-/// reason: where in the source, when known, and what.
-fn build_error(error: Option<&BuildError>) -> String {
-    let Some(error) = error else { return "no error was recorded".into() };
-    let Some(python) = &error.python else { return error.detail.clone() };
-    let what = format!("{}: {}", python.type_name, python.message);
-    match (&python.file, python.line, python.column) {
-        (Some(file), Some(line), Some(column)) => format!("{file}, line {line}, column {column}: {what}"),
-        (Some(file), Some(line), None) => format!("{file}, line {line}: {what}"),
-        _ => what,
-    }
-
 }

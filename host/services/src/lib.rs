@@ -9,6 +9,9 @@
 //! (an HTTP handler maps the error to a problem document, the CLI prints
 //! it).
 //!
+//! - [`campaigns`]: a campaign's readiness — stages whose channels
+//!   resolve, strategies built, contacts imported — checked before it
+//!   becomes CONFIGURED or RUNNING, and a stage's references when saved.
 //! - [`imports`]: a contact file into a campaign — checked whole before
 //!   anything is written, then read a batch at a time through DATA_LOAD
 //!   into the database, as a job with progress, a report and a heartbeat.
@@ -19,6 +22,7 @@
 //! - [`strategies`]: uploads, edits and deletes of a campaign's
 //!   strategies, each upload a version for the engine's build queue.
 
+pub mod campaigns;
 pub mod dry_run;
 pub mod exports;
 pub mod imports;

@@ -290,6 +290,16 @@ impl Contacts<'_> {
         Ok(contacts)
     }
 
+    /// Whether the campaign has at least one contact.
+    pub async fn has_contacts(self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 LIMIT 1")
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_optional(&self.store.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn contact(self, tenant_id: &str, campaign_id: &str, object_id: &str) -> Result<StoredContact> {
         self.find_contact(tenant_id, campaign_id, object_id).await?.ok_or(StoreError::NotFound("contact"))
     }
@@ -338,10 +348,15 @@ impl Contacts<'_> {
         .bind(filter.offset)
         .fetch_all(&mut *snapshot)
         .await?;
+        let ids: Vec<String> = rows.iter().map(|row| get(row, "id")).collect::<Result<_>>()?;
+        let mut activity = communication_activity(&mut snapshot, &ids).await?;
         let summaries = rows
             .iter()
             .map(|row| {
                 let results: stratagem_domain::JsonMap = from_json(&get::<String>(row, "results")?)?;
+                let id: String = get(row, "id")?;
+                let activity = activity.remove(&id).unwrap_or_default();
+                let outcome = results.get(OUTCOME_RESULT).and_then(text_value).or(activity.last_outcome);
                 Ok(ContactSummary {
                     id: get(row, "id")?,
                     object_id: get(row, "object_id")?,
@@ -351,8 +366,10 @@ impl Contacts<'_> {
                     phone: get(row, "phone")?,
                     current_stage: get(row, "current_stage")?,
                     communication_count: get(row, "communication_count")?,
+                    sent_count: activity.sent,
+                    planned_count: activity.planned,
                     result_flag: get::<Option<i64>>(row, "result_flag")?.map(|v| v != 0),
-                    outcome: results.get("last_outcome").and_then(|v| v.as_str()).map(str::to_owned),
+                    outcome,
                 })
             })
             .collect::<Result<_>>()?;
@@ -478,4 +495,62 @@ pub(crate) fn stored_contact(row: &AnyRow, communications: Vec<Communication>) -
         created_at: from_micros(get(row, "created_at")?)?,
         updated_at: from_micros(get(row, "updated_at")?)?,
     })
+}
+
+/// The result a strategy sets as a contact's outcome (the contacts
+/// table's Outcome column).
+pub const OUTCOME_RESULT: &str = "Outcome";
+
+/// A result value as the Outcome column shows it: text as it is, other
+/// values as JSON; `null` and blank text are no outcome.
+fn text_value(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text.clone()).filter(|text| !text.trim().is_empty()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// What a contact's communications came to, for its row in the table.
+#[derive(Default)]
+struct Activity {
+    sent: i64,
+    planned: i64,
+    /// `OutcomeStatus` of its latest ended session.
+    last_outcome: Option<String>,
+}
+
+/// The [`Activity`] of a page of contacts (by contact id), in one query
+/// per [`ID_CHUNK`] contacts.
+async fn communication_activity(connection: &mut sqlx::AnyConnection, ids: &[String]) -> Result<HashMap<String, Activity>> {
+    let mut activity: HashMap<String, Activity> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(ID_CHUNK) {
+        let sql = format!(
+            "SELECT contact_id, status, CASE WHEN channel IS NULL THEN 0 ELSE 1 END AS went_out, session_results, session_ended_at FROM communications \
+             WHERE contact_id IN ({}) ORDER BY contact_id, session_ended_at",
+            placeholders(1, 1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&mut *connection).await? {
+            let entry = activity.entry(get(&row, "contact_id")?).or_default();
+            let status: String = get(&row, "status")?;
+            if status == "PLANNED" {
+                entry.planned += 1;
+            } else if get::<i64>(&row, "went_out")? == 1 && status != "FAILED" {
+                entry.sent += 1;
+            }
+            // Ordered by end: the last ended session's outcome stays.
+            if get::<Option<i64>>(&row, "session_ended_at")?.is_some() {
+                let results: Option<stratagem_domain::JsonMap> =
+                    get::<Option<String>>(&row, "session_results")?.map(|text| from_json(&text)).transpose()?;
+                if let Some(outcome) = results.as_ref().and_then(|results| results.get("OutcomeStatus")).and_then(text_value) {
+                    entry.last_outcome = Some(outcome);
+                }
+            }
+        }
+    }
+    Ok(activity)
 }

@@ -25,10 +25,12 @@ fn interrupted_reason(text: &str) -> Result<InterruptedReason> {
 }
 
 /// How a node closes its job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImportEnd {
     Done,
     Interrupted(InterruptedReason),
+    /// The DATA_LOAD strategy it waited for failed to build: why, in one line.
+    StrategyFailed(String),
 }
 
 /// A batch of an import, written with the job's counts after it.
@@ -51,12 +53,13 @@ pub struct ImportBatch {
 }
 
 const JOB_COLUMNS: &str = "id, campaign_id, status, file_name, total_rows, processed_rows, accepted, updated, rejected, report, \
-     interrupted_reason, heartbeat_at, created_at, finished_at";
+     interrupted_reason, blocked_by, heartbeat_at, created_at, finished_at";
 
 fn job(row: &AnyRow) -> Result<ImportJob> {
     let status = import_status(&get::<String>(row, "status")?)?;
     let interrupted_reason = get::<Option<String>>(row, "interrupted_reason")?.as_deref().map(interrupted_reason).transpose()?;
     let heartbeat_at = get::<Option<i64>>(row, "heartbeat_at")?.map(from_micros).transpose()?;
+    let blocked_by = get::<Option<String>>(row, "blocked_by")?;
     let mut job = ImportJob {
         id: get(row, "id")?,
         campaign_id: get(row, "campaign_id")?,
@@ -68,20 +71,25 @@ fn job(row: &AnyRow) -> Result<ImportJob> {
         updated: get(row, "updated")?,
         rejected: get(row, "rejected")?,
         report: from_json(&get::<String>(row, "report")?)?,
+        waiting_for: blocked_by.clone().filter(|_| status == ImportStatus::Running),
         interrupted_reason,
         detail: None,
         heartbeat_at,
         created_at: from_micros(get(row, "created_at")?)?,
         finished_at: get::<Option<i64>>(row, "finished_at")?.map(from_micros).transpose()?,
     };
-    job.detail = interruption_detail(&job);
+    job.detail = interruption_detail(&job, blocked_by.as_deref());
     Ok(job)
 }
 
 /// An interrupted job's report in words.
-fn interruption_detail(job: &ImportJob) -> Option<String> {
+fn interruption_detail(job: &ImportJob, blocked_by: Option<&str>) -> Option<String> {
     if job.status != ImportStatus::Interrupted {
         return None;
+    }
+    if job.interrupted_reason == Some(InterruptedReason::StrategyFailed) {
+        let why = blocked_by.unwrap_or("the campaign's DATA_LOAD strategy failed to build");
+        return Some(format!("the import did not start: {why}. No row was written."));
     }
     let why = match (job.interrupted_reason, job.heartbeat_at) {
         (Some(InterruptedReason::Error), _) => "it stopped on a server error".to_owned(),
@@ -191,20 +199,35 @@ impl Imports<'_> {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Says what a running job `node_id` holds waits for (`None`: nothing
+    /// any more); `false` when the job is not running on that node.
+    pub async fn set_import_waiting(self, id: &str, node_id: &str, waiting_for: Option<&str>) -> Result<bool> {
+        let done = sqlx::query("UPDATE import_jobs SET blocked_by = $1, heartbeat_at = $2 WHERE id = $3 AND node_id = $4 AND status = 'running'")
+            .bind(waiting_for)
+            .bind(micros(Utc::now()))
+            .bind(id)
+            .bind(node_id)
+            .execute(&self.store.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Closes a job `node_id` holds; its counts are the batches' already.
     /// `false` when it was not running on that node any more.
     pub async fn finish_import_job(self, id: &str, node_id: &str, end: ImportEnd) -> Result<bool> {
-        let (status, reason) = match end {
-            ImportEnd::Done => (ImportStatus::Done, None),
-            ImportEnd::Interrupted(reason) => (ImportStatus::Interrupted, Some(reason.as_str())),
+        let (status, reason, blocked_by) = match &end {
+            ImportEnd::Done => (ImportStatus::Done, None, None),
+            ImportEnd::Interrupted(reason) => (ImportStatus::Interrupted, Some(reason.as_str()), None),
+            ImportEnd::StrategyFailed(why) => (ImportStatus::Interrupted, Some(InterruptedReason::StrategyFailed.as_str()), Some(why.as_str())),
         };
         let now = micros(Utc::now());
         let done = sqlx::query(
-            "UPDATE import_jobs SET status = $1, interrupted_reason = $2, finished_at = $3, heartbeat_at = $4 \
-             WHERE id = $5 AND node_id = $6 AND status = 'running'",
+            "UPDATE import_jobs SET status = $1, interrupted_reason = $2, blocked_by = $3, finished_at = $4, heartbeat_at = $5 \
+             WHERE id = $6 AND node_id = $7 AND status = 'running'",
         )
         .bind(status.as_str())
         .bind(reason)
+        .bind(blocked_by)
         .bind(now)
         .bind(now)
         .bind(id)

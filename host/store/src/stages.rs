@@ -115,15 +115,76 @@ impl Stages<'_> {
         self.stage(tenant_id, id).await
     }
 
-    pub async fn delete_stage(self, tenant_id: &str, id: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM stages WHERE id = $1 AND tenant_id = $2")
+    /// Deletes a stage. Communications planned on it would have nowhere to
+    /// go: while any is PLANNED the delete is refused, unless
+    /// `cancel_planned`, which cancels them (with why) in the same
+    /// transaction; one IN_PROGRESS always refuses it.
+    pub async fn delete_stage(self, tenant_id: &str, id: &str, cancel_planned: bool) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM stages WHERE id = $1 AND tenant_id = $2"))
             .bind(id)
             .bind(tenant_id)
-            .execute(&self.store.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("stage"));
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("stage"))?;
+        let stage = stage(&row)?;
+        let name = &stage.definition.name;
+        let counts = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM communications WHERE tenant_id = $1 AND campaign_id = $2 AND stage_name = $3 \
+             AND status IN ('PLANNED', 'IN_PROGRESS') GROUP BY status",
+        )
+        .bind(tenant_id)
+        .bind(&stage.campaign_id)
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await?;
+        let count = |status: &str| -> Result<i64> {
+            for row in &counts {
+                if get::<String>(row, "status")? == status {
+                    return get(row, "n");
+                }
+            }
+            Ok(0)
+        };
+        let (planned, in_progress) = (count("PLANNED")?, count("IN_PROGRESS")?);
+        if in_progress > 0 {
+            return Err(StoreError::Conflict(format!(
+                "stage `{name}` has {in_progress} communication(s) in progress; delete it once they have ended"
+            )));
         }
+        if planned > 0 && !cancel_planned {
+            return Err(StoreError::Conflict(format!(
+                "stage `{name}` has {planned} planned communication(s); delete it with ?cancel_planned=true to cancel them, \
+                 or change the strategies that plan them first"
+            )));
+        }
+        if planned > 0 {
+            let now = micros(Utc::now());
+            // The engine writes a contact only at the revision it read: one
+            // computed before this cancel is computed again.
+            sqlx::query(
+                "UPDATE contacts SET revision = revision + 1 WHERE id IN (SELECT contact_id FROM communications \
+                 WHERE tenant_id = $1 AND campaign_id = $2 AND stage_name = $3 AND status = 'PLANNED')",
+            )
+            .bind(tenant_id)
+            .bind(&stage.campaign_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE communications SET status = 'CANCELLED', status_detail = $1, status_updated_at = $2 \
+                 WHERE tenant_id = $3 AND campaign_id = $4 AND stage_name = $5 AND status = 'PLANNED'",
+            )
+            .bind(format!("its stage `{name}` was deleted"))
+            .bind(now)
+            .bind(tenant_id)
+            .bind(&stage.campaign_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM stages WHERE id = $1 AND tenant_id = $2").bind(id).bind(tenant_id).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -91,6 +91,53 @@ pub struct Campaign {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// What keeps a campaign from CONFIGURED or RUNNING: `GET
+/// /campaigns/{id}/readiness`, and the `blockers` of the 409 a status
+/// change gets while any remain. The web app shows it as a checklist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Readiness {
+    /// No blockers: the campaign can be configured and started.
+    pub ready: bool,
+    pub blockers: Vec<Blocker>,
+}
+
+/// One reason a campaign cannot run yet, with where it is fixed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Blocker {
+    pub code: BlockerCode,
+    /// For people: what is wrong and how to fix it.
+    pub message: String,
+    /// The stage it concerns (`stage`), with the field in the stage's
+    /// definition (`settings.integration_id`, `alternatives[0].agent_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The strategy it concerns (`strategy_building`, `strategy_failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BlockerCode {
+    /// The campaign has no stage to plan communications on.
+    NoStages,
+    /// A stage's channel cannot be sent on: its integration or agent is
+    /// missing, of the wrong kind, or lacks the channel or push
+    /// configuration the stage needs.
+    Stage,
+    /// A strategy has no ready version yet; its build is running.
+    StrategyBuilding,
+    /// Every version of a strategy failed to build.
+    StrategyFailed,
+    /// No contact was imported.
+    NoContacts,
+}
+
 #[cfg(test)]
 mod tests {
     use super::CampaignStatus::*;

@@ -198,8 +198,13 @@ pub struct ContactSummary {
     pub phone: String,
     pub current_stage: Option<String>,
     pub communication_count: i64,
+    /// Communications that went out on a channel.
+    pub sent_count: i64,
+    /// Communications still planned.
+    pub planned_count: i64,
     pub result_flag: Option<bool>,
-    /// The latest outcome reported by a session (`results.last_outcome`).
+    /// The contact's outcome: `results["Outcome"]` when a strategy set
+    /// it, else the `OutcomeStatus` of its latest ended session.
     pub outcome: Option<String>,
 }
 

@@ -50,6 +50,9 @@ pub struct SimulationReport {
     pub sends: i64,
     /// DATA_LOAD failures at import, by object id.
     pub import_errors: Vec<(String, String)>,
+    /// Rows of the contact file that could not be read, each with its line
+    /// and why, as an import reports them; the other rows were simulated.
+    pub rejected: Vec<crate::import::RejectedRow>,
 }
 
 #[cfg(test)]
@@ -64,7 +67,8 @@ mod tests {
             "timeline": [{"object_id": "C1", "name": "D1", "stage": "Remind", "start_date": "2026-01-01T09:00:00Z",
                 "status": "COMPLETED", "alternative": null, "outcome": "PAID"}],
             "contacts": [{"object_id": "C1", "current_stage": "Paid", "result_flag": true, "last_error": null}],
-            "results": {"true": 1}, "stages": {"Paid": 1}, "sends": 1, "import_errors": [["C2", "boom"]]});
+            "results": {"true": 1}, "stages": {"Paid": 1}, "sends": 1, "import_errors": [["C2", "boom"]],
+            "rejected": [{"line": 3, "column": 1, "reason": "line 3, column 1 (object_id): C1 is repeated"}]});
         let report: SimulationReport = serde_json::from_value(sent.clone()).expect("reads");
         assert_eq!(report.import_errors[0].1, "boom");
         assert_eq!(serde_json::to_value(&report).expect("writes"), sent);

@@ -43,15 +43,19 @@ pub enum InterruptedReason {
     NodeStopped,
     /// It stopped on a server error (in the server's log).
     Error,
+    /// It waited for the campaign's DATA_LOAD strategy, whose build failed;
+    /// `detail` names the build error.
+    StrategyFailed,
 }
 
 impl InterruptedReason {
-    pub const ALL: [InterruptedReason; 2] = [InterruptedReason::NodeStopped, InterruptedReason::Error];
+    pub const ALL: [InterruptedReason; 3] = [InterruptedReason::NodeStopped, InterruptedReason::Error, InterruptedReason::StrategyFailed];
 
     pub fn as_str(self) -> &'static str {
         match self {
             InterruptedReason::NodeStopped => "node_stopped",
             InterruptedReason::Error => "error",
+            InterruptedReason::StrategyFailed => "strategy_failed",
         }
     }
 
@@ -111,6 +115,9 @@ pub struct ImportJob {
     pub updated: i64,
     pub rejected: i64,
     pub report: ImportReport,
+    /// While `running` without having read a row: what the import waits
+    /// for (the campaign's DATA_LOAD strategy still building).
+    pub waiting_for: Option<String>,
     /// Set when `interrupted`.
     pub interrupted_reason: Option<InterruptedReason>,
     /// For an interrupted job: why, what was written, and what to do.
@@ -132,7 +139,7 @@ mod tests {
         let sent = json!({"id": "imp_1", "campaign_id": "cmp_1", "status": "interrupted", "file_name": "c.csv", "total_rows": 4,
             "processed_rows": 3, "accepted": 1, "updated": 1, "rejected": 1,
             "report": {"rejected": [{"line": 3, "column": null, "reason": "line 3: email is not valid"}],
-                "strategy_errors": [{"line": 2, "object_id": "C2", "error": {"kind": "trap"}, "message": "boom"}]},
+                "strategy_errors": [{"line": 2, "object_id": "C2", "error": {"kind": "trap"}, "message": "boom"}]}, "waiting_for": null,
             "interrupted_reason": "node_stopped", "detail": "its server stopped", "heartbeat_at": null,
             "created_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z"});
         let job: ImportJob = serde_json::from_value(sent.clone()).expect("reads");

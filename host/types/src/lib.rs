@@ -24,7 +24,7 @@ pub mod stage;
 pub mod strategy;
 
 pub use agent::{Agent, AgentDefinition, AgentStatus};
-pub use campaign::{Campaign, CampaignStatus};
+pub use campaign::{Blocker, BlockerCode, Campaign, CampaignStatus, Readiness};
 pub use contact::{Communication, CommunicationState, CommunicationStatus, Contact, Message, MessageRole};
 pub use integration::{Integration, IntegrationKind};
 pub use problem::Problem;

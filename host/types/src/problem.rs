@@ -31,6 +31,10 @@ pub struct Problem {
     /// For a 409 on a status change: the statuses allowed next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
+    /// For a 409 on a status change to CONFIGURED or RUNNING: every reason
+    /// the campaign is not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blockers: Option<Vec<crate::Blocker>>,
     /// For a 422: every field's problem, so a form can show each under its
     /// input.
     #[serde(default, skip_serializing_if = "Option::is_none")]

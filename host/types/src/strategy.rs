@@ -122,6 +122,18 @@ impl BuildError {
     pub fn new(kind: BuildErrorKind, detail: impl Into<String>) -> Self {
         Self { kind, detail: detail.into(), python: None }
     }
+
+    /// The error in one line for a reason or a problem: where in the
+    /// source, when Python said, and what.
+    pub fn summary(&self) -> String {
+        let Some(python) = &self.python else { return self.detail.clone() };
+        let what = format!("{}: {}", python.type_name, python.message);
+        match (&python.file, python.line, python.column) {
+            (Some(file), Some(line), Some(column)) => format!("{file}, line {line}, column {column}: {what}"),
+            (Some(file), Some(line), None) => format!("{file}, line {line}: {what}"),
+            _ => what,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -121,7 +121,7 @@ async fn errors_with_401_when_the_tenant_is_deleted(backend: Backend) {
     let (tenant, client) = app.tenant_with_id("Acme").await;
     let other = app.tenant("Other").await;
     let second = with_key(&client, &client.post("/keys", json!({"name": "ci"})).await.body["key"]);
-    let campaign = client.campaign("Collections").await;
+    let campaign = client.ready_campaign("Collections").await;
     for status in ["CONFIGURED", "RUNNING"] {
         assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
     }

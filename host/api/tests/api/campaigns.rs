@@ -11,12 +11,13 @@ both_backends!(
     errors_when_the_body_has_unknown_fields_or_wrong_types,
     errors_when_the_body_is_too_large,
     works_when_result_fields_are_updated_and_validated,
+    errors_when_a_put_leaves_fields_out_while_patch_keeps_them,
 );
 
 async fn works_when_a_campaign_follows_its_status_machine(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
-    let id = client.campaign("Collections Q4").await;
+    let id = client.ready_campaign("Collections Q4").await;
     for status in ["CONFIGURED", "RUNNING", "STOPPED", "RUNNING", "FINISHED"] {
         let reply = client.post(&format!("/campaigns/{id}/status"), json!({"status": status})).await;
         assert_eq!((reply.status, reply.body["status"].as_str()), (200, Some(status)), "{}", reply.text);
@@ -41,7 +42,7 @@ async fn errors_when_a_transition_is_illegal_naming_the_allowed_ones(backend: Ba
 async fn works_when_listing_filters_by_status(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
-    let running = client.campaign("Running one").await;
+    let running = client.ready_campaign("Running one").await;
     client.campaign("Draft").await;
     for status in ["CONFIGURED", "RUNNING"] {
         client.post(&format!("/campaigns/{running}/status"), json!({"status": status})).await;
@@ -97,11 +98,44 @@ async fn works_when_result_fields_are_updated_and_validated(backend: Backend) {
     let id = client.campaign("Collections").await;
     let fields = json!([{"code": "promise_date", "name": "Promise date", "description": "When the client promised to pay"}]);
     let updated = client
-        .send(reqwest::Method::PUT, &format!("/campaigns/{id}"), Some(json!({"name": "Collections", "llm_model": "gpt-4o-mini", "result_fields": fields})))
+        .send(reqwest::Method::PATCH, &format!("/campaigns/{id}"), Some(json!({"name": "Collections", "llm_model": "gpt-4o-mini", "result_fields": fields})))
         .await;
     assert_eq!((updated.status, &updated.body["result_fields"], &updated.body["llm_model"]), (200, &fields, &json!("gpt-4o-mini")));
     let clash = client
-        .send(reqwest::Method::PUT, &format!("/campaigns/{id}"), Some(json!({"name": "C", "result_fields": [{"code": "ResultFlag", "name": "x"}]})))
+        .send(reqwest::Method::PATCH, &format!("/campaigns/{id}"), Some(json!({"name": "C", "result_fields": [{"code": "ResultFlag", "name": "x"}]})))
         .await;
     assert!(clash.problem(400).contains("not a default field"), "{}", clash.text);
+}
+
+/// PUT replaces every setting, so a field left out is an error naming it,
+/// not a setting silently cleared; PATCH changes only what it sends.
+async fn errors_when_a_put_leaves_fields_out_while_patch_keeps_them(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let fields = json!([{"code": "PromiseDate", "name": "Promise date", "description": ""}]);
+    let created = client.post("/campaigns", json!({"name": "Collections", "description": "Q4", "llm_model": "m1", "result_fields": fields})).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let path = format!("/campaigns/{id}");
+
+    let reply = client.send(reqwest::Method::PUT, &path, Some(json!({"name": "Renamed"}))).await;
+    reply.problem(422);
+    let missing: Vec<&str> = reply.body["errors"].as_array().expect("errors").iter().map(|e| e["field"].as_str().expect("field")).collect();
+    assert_eq!(missing, ["description", "llm_integration_id", "llm_model", "result_fields"]);
+    assert!(reply.body["errors"][0]["message"].as_str().expect("message").contains("use PATCH"), "{}", reply.text);
+    let unchanged = client.get(&path).await.body;
+    assert_eq!((unchanged["name"].as_str(), unchanged["llm_model"].as_str()), (Some("Collections"), Some("m1")));
+
+    let patched = client.send(reqwest::Method::PATCH, &path, Some(json!({"name": "Renamed"}))).await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(
+        (&patched.body["name"], &patched.body["description"], &patched.body["llm_model"], &patched.body["result_fields"]),
+        (&json!("Renamed"), &json!("Q4"), &json!("m1"), &fields)
+    );
+    let cleared = client.send(reqwest::Method::PATCH, &path, Some(json!({"llm_model": null}))).await;
+    assert_eq!((cleared.status, &cleared.body["llm_model"], &cleared.body["name"]), (200, &json!(null), &json!("Renamed")));
+
+    let replaced = client.send(reqwest::Method::PUT, &path,
+        Some(json!({"name": "Final", "description": "", "llm_integration_id": null, "llm_model": null, "result_fields": []}))).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.text);
+    assert_eq!((&replaced.body["description"], &replaced.body["result_fields"]), (&json!(""), &json!([])));
 }

@@ -157,9 +157,9 @@ async fn setup(backend: Backend, llm: &FakeLlm) -> Setup {
     let integration = reply.body["id"].as_str().expect("id").to_owned();
     let reply = client
         .send(
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             &format!("/campaigns/{campaign}"),
-            Some(json!({"name": "Collections", "llm_integration_id": integration, "llm_model": "campaign-model"})),
+            Some(json!({"llm_integration_id": integration, "llm_model": "campaign-model"})),
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -575,7 +575,7 @@ async fn errors_when_a_run_cannot_start(backend: Backend) {
         .await
         .body["id"]
         .clone();
-    let reply = client.send(reqwest::Method::PUT, &format!("/campaigns/{campaign}"), Some(json!({"name": "Collections", "llm_integration_id": integration}))).await;
+    let reply = client.send(reqwest::Method::PATCH, &format!("/campaigns/{campaign}"), Some(json!({"name": "Collections", "llm_integration_id": integration}))).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let detail = client.post(&runs, json!({"mode": "SOMETIMES"})).await.problem(400);
     assert!(detail.contains("unknown variant `SOMETIMES`, expected `RECALCULATE` or `CONTINUE`"), "{detail}");

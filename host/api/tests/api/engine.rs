@@ -109,6 +109,15 @@ async fn works_when_a_running_campaign_reaches_every_contact_and_finishes(backen
     assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 5);
     let list = client.get(&format!("/campaigns/{campaign}/contacts")).await;
     assert_eq!(list.body["total"], 4);
+    // The table's Outcome (the last session's OutcomeStatus here: no
+    // strategy set `results["Outcome"]`) and what was sent and planned.
+    let rows: Vec<(&str, &str, i64, i64)> = list.body["contacts"]
+        .as_array()
+        .expect("contacts")
+        .iter()
+        .map(|c| (c["object_id"].as_str().expect("id"), c["outcome"].as_str().unwrap_or("-"), c["sent_count"].as_i64().expect("sent"), c["planned_count"].as_i64().expect("planned")))
+        .collect();
+    assert_eq!(rows, [("M1", "PAID", 1, 0), ("N1", "NO_RESPONSE", 2, 0), ("P1", "PAID", 1, 0), ("R1", "REFUSED", 1, 0)], "{}", list.text);
 
     // The analytics panel over the finished campaign.
     let overview = client.get(&format!("/campaigns/{campaign}/analytics/overview")).await.body;
@@ -288,30 +297,42 @@ async fn errors_when_the_aggregation_strategy_cannot_run(backend: Backend) {
 /// A campaign whose only AGGREGATION failed to build stops with the build
 /// error as its reason, instead of deciding its sessions as if it had no
 /// strategy; nothing is sent.
+/// A strategy uploaded while the campaign runs that fails to build stops
+/// the campaign (a campaign cannot be started with one: readiness).
 async fn errors_when_the_aggregation_strategy_failed_to_build(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Broken build").await;
     assert_eq!(client.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "1. First contact", "channel": "SIMULATED"})).await.status, 201);
     client.strategy(&campaign, "DATA_LOAD", "examples/simulated/data_load.py").await;
-    let broken = "async def run(contact, session_results, logger, **kwargs)\n    return contact\n";
-    let reply = client
-        .post(&format!("/campaigns/{campaign}/strategies"), json!({"name": "broken", "type": "AGGREGATION", "file_name": "broken.py", "source": broken}))
-        .await;
-    assert_eq!(reply.status, 202, "{}", reply.text);
-    let built = client.wait_for_build(reply.body["id"].as_str().expect("id")).await;
-    assert_eq!(built["latest"]["status"], "failed", "{built}");
-    let csv = "object_id,external_id,name,email,phone,persona\nP1,U1,Paula Payer,p@example.com,+1,paid\n";
-    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.as_bytes().to_vec()).await;
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(3)).format("%Y-%m-%dT%H:%M:%S");
+    let csv = format!("object_id,external_id,name,email,phone,persona,contact_after\nP1,U1,Paula Payer,p@example.com,+1,paid,{soon}\n");
+    let job = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.into_bytes()).await;
     assert_eq!(client.wait_for_import(job.body["id"].as_str().expect("job")).await["accepted"], 1);
     for status in ["CONFIGURED", "RUNNING"] {
         assert_eq!(client.post(&format!("/campaigns/{campaign}/status"), json!({"status": status})).await.status, 200);
     }
+    // Uploaded meanwhile, before the first send is due; its build failed.
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    let sources = std::collections::BTreeMap::from([("broken.py".to_owned(), "async def run(contact, session_results, logger, **kwargs)\n".to_owned())]);
+    let input = stratagem_store::VersionInput::Source { entry: "broken.py", sources: &sources };
+    let lease = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let (broken, version) = app.store.strategies()
+        .add_strategy_version(&tenant, &campaign, "broken", stratagem_domain::StrategyType::Aggregation, input, Some(lease)).await.expect("version");
+    let error = stratagem_domain::strategy::BuildError {
+        kind: stratagem_domain::strategy::BuildErrorKind::Python,
+        detail: "broken.py, line 1: SyntaxError: expected ':'".into(),
+        python: Some(stratagem_domain::strategy::PythonBuildError {
+            type_name: "SyntaxError".into(), message: "expected ':'".into(), file: Some("broken.py".into()),
+            line: Some(1), column: Some(56), source: None,
+        }),
+    };
+    app.store.strategies().finish_strategy_build(&broken, version, Err(error)).await.expect("failed");
+
     let stopped = wait_for_status(&client, &campaign, "ERROR").await;
     let reason = stopped["error_reason"].as_str().expect("reason");
-    assert!(reason.starts_with("the AGGREGATION strategy failed to build: broken.py, line 1"), "{reason}");
-    assert!(reason.contains("SyntaxError") && reason.ends_with("upload a fixed version and configure the campaign again"), "{reason}");
-    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    assert!(reason.starts_with("the AGGREGATION strategy failed to build: broken.py, line 1, column 56: SyntaxError"), "{reason}");
+    assert!(reason.ends_with("upload a fixed version and configure the campaign again"), "{reason}");
     assert_eq!(app.store.dispatch().count_sends(&tenant, &campaign).await.expect("sends"), 0);
     let paid = contact(&client, &campaign, "P1").await;
     assert!(paid["result_flag"].is_null(), "nothing was decided without the strategy: {paid}");

@@ -14,6 +14,8 @@ async fn works_when_two_nodes_share_one_postgresql_database() {
 
     // A strategy uploaded through one node builds and is active on both.
     let campaign = on_first.campaign("Collections").await;
+    let stage = on_second.post(&format!("/campaigns/{campaign}/stages"), json!({"name": "First Contact", "channel": "SIMULATED"})).await;
+    assert_eq!(stage.status, 201, "{}", stage.text);
     let strategy = on_first.strategy(&campaign, "DATA_LOAD", "examples/spec/data_load.py").await;
     assert_eq!(on_second.get(&format!("/strategies/{}", strategy["id"].as_str().expect("id"))).await.body["active_version"], 1);
 

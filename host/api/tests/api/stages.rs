@@ -56,13 +56,16 @@ async fn works_when_configuring_stages_on_every_kind_of_channel(backend: Backend
     .await;
     assert_eq!(email["position"], 1);
     assert_eq!(email["settings"]["email_input_type"], "HTML");
+    let twilio = created(&client, "/integrations", json!({"kind": "TWILIO", "name": "Calls",
+        "settings": {"account_sid": "AC1", "from_number": "+1"}, "secrets": {"auth_token": "t"}})).await;
+    let twilio = twilio["id"].as_str().expect("id").to_owned();
     let chat = created(&client, &path, json!({
         "name": "2. Telegram chat", "channel": "TELEGRAM", "agent_id": agent,
         "settings": {"integration_id": bot, "agent_channel": "telegram-main", "start_phrase": "Hello!"},
         "alternatives": [
             {"label": "Email instead", "weight": 30, "channel": "EMAIL_COMMUNICATION", "agent_id": agent,
-             "settings": {"email_subject": "Let's talk", "email_template": "Hi {{name}}"}},
-            {"label": "Call", "weight": 20, "channel": "TWILIO", "agent_id": agent, "settings": {"start_state": "greet"}}
+             "settings": {"integration_id": mail, "email_subject": "Let's talk", "email_template": "Hi {{name}}"}},
+            {"label": "Call", "weight": 20, "channel": "TWILIO", "agent_id": agent, "settings": {"integration_id": twilio, "start_state": "greet"}}
         ]
     }))
     .await;
@@ -75,8 +78,11 @@ async fn works_when_configuring_stages_on_every_kind_of_channel(backend: Backend
     assert_eq!(names, ["1. Reminder email", "2. Telegram chat", "3. Done"]);
 
     let id = chat["id"].as_str().expect("id");
+    let sip = created(&client, "/integrations", json!({"kind": "SIP", "name": "Trunk",
+        "settings": {"api_base_url": "https://sip.example.com", "caller_id": "+1"}, "secrets": {"api_key": "k"}})).await;
+    let sip = sip["id"].as_str().expect("id");
     let edited = client
-        .send(reqwest::Method::PUT, &format!("/stages/{id}"), Some(json!({"name": "2. Telegram chat", "channel": "SIP", "agent_id": agent})))
+        .send(reqwest::Method::PUT, &format!("/stages/{id}"), Some(json!({"name": "2. Telegram chat", "channel": "SIP", "agent_id": agent, "settings": {"integration_id": sip}})))
         .await;
     assert_eq!(edited.status, 200, "{}", edited.text);
     assert_eq!(edited.body["channel"], "SIP");
@@ -175,7 +181,8 @@ async fn errors_when_deleting_an_agent_or_integration_in_use(backend: Backend) {
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Collections").await;
     let (agent, bot) = telegram_agent(&client).await;
-    let stage = created(&client, &format!("/campaigns/{campaign}/stages"), json!({"name": "1. Chat", "channel": "TELEGRAM", "agent_id": agent})).await;
+    let stage = created(&client, &format!("/campaigns/{campaign}/stages"),
+        json!({"name": "1. Chat", "channel": "TELEGRAM", "agent_id": agent, "settings": {"agent_channel": "telegram-main"}})).await;
 
     let detail = client.send(reqwest::Method::DELETE, &format!("/agents/{agent}"), None).await.problem(409);
     assert!(detail.contains("used by stage `1. Chat`"), "{detail}");

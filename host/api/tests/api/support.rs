@@ -113,6 +113,7 @@ pub const TEST_ENGINE: EngineConfig = EngineConfig {
     session_timeout: chrono::Duration::seconds(3),
     loops: 1,
     outbound: TEST_OUTBOUND,
+    retry_after: chrono::Duration::milliseconds(200),
 };
 
 /// Limits a test shortens to see them act; the service's defaults otherwise.
@@ -346,6 +347,20 @@ impl Client {
         let reply = self.post("/campaigns", serde_json::json!({"name": name})).await;
         assert_eq!(reply.status, 201, "{}", reply.text);
         reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// A campaign that may become CONFIGURED and RUNNING: one stage that
+    /// sends nothing and one contact, without strategies.
+    pub async fn ready_campaign(&self, name: &str) -> String {
+        let id = self.campaign(name).await;
+        let stage = self.post(&format!("/campaigns/{id}/stages"), serde_json::json!({"name": "Wait", "channel": "NO_COMMUNICATION"})).await;
+        assert_eq!(stage.status, 201, "{}", stage.text);
+        let csv = "object_id,external_id,name,email,phone\nR1,R1,Ready One,ready@example.com,+1\n";
+        let job = self.upload(&format!("/campaigns/{id}/imports"), "text/csv", csv.into()).await;
+        assert_eq!(job.status, 202, "{}", job.text);
+        let job = self.wait_for_import(job.body["id"].as_str().expect("job")).await;
+        assert_eq!(job["accepted"], 1, "{job}");
+        id
     }
 
     /// Uploads a strategy file of the repository and waits for its build.

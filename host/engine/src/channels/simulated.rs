@@ -41,7 +41,9 @@ impl Personas {
     /// its last step — else an outcome drawn by a stable hash of its
     /// object id.
     pub fn answer(&self, contact: &Contact, attempt: usize) -> String {
-        if let Some(script) = contact.parameters.get("persona").and_then(|value| value.as_str()).filter(|s| !s.trim().is_empty()) {
+        // Any spelling of the header, as every other column is matched.
+        let persona = contact.parameters.iter().find(|(name, _)| name.eq_ignore_ascii_case("persona")).map(|(_, value)| value);
+        if let Some(script) = persona.and_then(|value| value.as_str()).filter(|s| !s.trim().is_empty()) {
             let steps: Vec<&str> = script.split('>').map(str::trim).collect();
             return steps[attempt.min(steps.len() - 1)].to_ascii_uppercase();
         }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use stratagem_domain::contact_file::{self, FileError, FileFormat};
 use stratagem_domain::{Contact, StrategyType};
 use stratagem_engine::{EngineError, InstallError, Personas, StrategyService};
-use stratagem_store::{NewCampaign, Store, StoreError};
+use stratagem_store::{NewCampaign, RejectedRow, Store, StoreError};
 use tokio::sync::Semaphore;
 
 pub use simulator::{ContactOutcome, Simulation, SimulationReport, TimelineEntry};
@@ -49,9 +49,6 @@ pub enum DryRunError {
     File(#[from] FileError),
     #[error("a dry run takes at most {MAX_CONTACTS} contacts; this file has {0}: simulate a sample")]
     TooManyContacts(usize),
-    /// A dry run is all or nothing: the first bad row is the answer.
-    #[error("line {line}: {message}")]
-    Row { line: u64, message: String },
     #[error("the campaign's {} strategy cannot run: {error}", kind.as_str())]
     StrategyCannotRun { kind: StrategyType, error: InstallError },
     #[error("the campaign has no ready DATA_LOAD strategy to plan the first communications: upload one in the Strategies tab")]
@@ -66,17 +63,28 @@ pub enum DryRunError {
     Internal(String),
 }
 
-/// Every contact of a file, or the first reason one cannot be read.
-pub fn read_contacts(format: FileFormat, bytes: &[u8], limit_bytes: u64, max_contacts: usize) -> Result<Vec<Contact>, DryRunError> {
+/// A contact file's rows: the contacts, and the rows that could not be
+/// read with why — as an import takes them, a bad row is rejected and the
+/// others go on.
+pub struct ContactRows {
+    pub contacts: Vec<Contact>,
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// Every row of a file; an error when the file itself cannot be read.
+pub fn read_contacts(format: FileFormat, bytes: &[u8], limit_bytes: u64, max_contacts: usize) -> Result<ContactRows, DryRunError> {
     let parsed = contact_file::parse(format, bytes, limit_bytes)?;
     if parsed.rows.len() > max_contacts {
         return Err(DryRunError::TooManyContacts(parsed.rows.len()));
     }
-    parsed
-        .rows
-        .into_iter()
-        .map(|row| row.map(|row| row.contact).map_err(|error| DryRunError::Row { line: error.line, message: error.message }))
-        .collect()
+    let mut rows = ContactRows { contacts: Vec::with_capacity(parsed.rows.len()), rejected: Vec::new() };
+    for row in parsed.rows {
+        match row {
+            Ok(row) => rows.contacts.push(row.contact),
+            Err(error) => rows.rejected.push(RejectedRow { line: error.line, column: error.column, reason: error.message }),
+        }
+    }
+    Ok(rows)
 }
 
 /// A throwaway campaign in its own database.
@@ -102,9 +110,11 @@ impl Sandbox {
         strategies.install(&self.store, &self.tenant, &self.campaign_id, kind, component).await
     }
 
-    /// Imports `contacts`, starts the campaign and runs it in virtual time.
-    pub async fn run(self, strategies: Arc<StrategyService>, contacts: Vec<Contact>, simulation: Simulation) -> Result<SimulationReport, DryRunError> {
-        let report = simulator::simulate(&self.store, strategies, &self.tenant, &self.campaign_id, contacts, simulation).await?;
+    /// Imports the rows' contacts, starts the campaign and runs it in
+    /// virtual time; the report lists the rows that were rejected.
+    pub async fn run(self, strategies: Arc<StrategyService>, rows: ContactRows, simulation: Simulation) -> Result<SimulationReport, DryRunError> {
+        let mut report = simulator::simulate(&self.store, strategies, &self.tenant, &self.campaign_id, rows.contacts, simulation).await?;
+        report.rejected = rows.rejected;
         self.store.close().await;
         Ok(report)
     }

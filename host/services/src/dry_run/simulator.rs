@@ -143,5 +143,6 @@ async fn report(
         stages,
         sends: store.dispatch().count_sends(tenant_id, campaign_id).await?,
         import_errors,
+        rejected: Vec::new(),
     })
 }

@@ -18,7 +18,9 @@ use bytes::Bytes;
 use stratagem_domain::contact_file::{self, FileError, FileFormat};
 use stratagem_domain::{CampaignContext, CampaignStatus};
 use stratagem_engine::StrategyService;
-use stratagem_store::{ImportJob, Store, StoreError};
+use stratagem_domain::strategy::BuildError;
+use stratagem_domain::StrategyType;
+use stratagem_store::{ImportJob, Store, StoreError, StrategyState};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use recovery::ImportLeases;
@@ -34,6 +36,9 @@ pub enum ImportError {
     Busy,
     #[error("the campaign is FINISHED; contacts can no longer be imported")]
     CampaignFinished,
+    /// Every version of the campaign's DATA_LOAD strategy failed to build.
+    #[error("{0}")]
+    StrategyFailed(String),
     #[error(transparent)]
     UnknownFormat(#[from] UnknownFormat),
     /// The file cannot be read at all; nothing was written.
@@ -108,6 +113,11 @@ impl ImportService {
         if campaign.status == CampaignStatus::Finished {
             return Err(ImportError::CampaignFinished);
         }
+        if let Some(StrategyState::Failed(error)) =
+            self.store.strategies().strategy_state(tenant, campaign_id, StrategyType::DataLoad).await?
+        {
+            return Err(ImportError::StrategyFailed(build_failed(error.as_ref())));
+        }
         let format = file.format()?;
         // Checking is CPU work: keep it off the async workers.
         let bytes = file.bytes.clone();
@@ -124,4 +134,10 @@ impl ImportService {
     pub async fn job(&self, tenant: &str, id: &str) -> Result<ImportJob, ImportError> {
         Ok(self.store.imports().import_job(tenant, id).await?)
     }
+}
+
+/// Why an import cannot run DATA_LOAD, naming the build error.
+fn build_failed(error: Option<&BuildError>) -> String {
+    let error = error.map_or_else(|| "no error was recorded".to_owned(), BuildError::summary);
+    format!("the campaign's DATA_LOAD strategy failed to build ({error}); upload a fixed version, then import the file again")
 }

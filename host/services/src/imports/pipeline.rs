@@ -10,7 +10,9 @@ use futures::StreamExt;
 use stratagem_domain::contact_file::{self, FileFormat, ImportRow};
 use stratagem_domain::{CampaignContext, Contact, StrategyType};
 use stratagem_runtime::{InvokeOptions, Isolation, Strategy};
-use stratagem_store::{ImportBatch, ImportCounts, ImportEnd, ImportReport, InterruptedReason, RejectedRow, StoreError, StrategyFailure};
+use stratagem_store::{
+    ImportBatch, ImportCounts, ImportEnd, ImportReport, InterruptedReason, RejectedRow, StoreError, StrategyFailure, StrategyState,
+};
 
 use super::{ImportError, ImportService, ImportSlot};
 use crate::CONTACT_FILE_LIMIT_BYTES;
@@ -62,6 +64,8 @@ enum Stopped {
     /// The job is no longer this node's (taken for dead and marked
     /// interrupted): it wrote nothing more, and there is nothing to close.
     Lost,
+    /// The DATA_LOAD strategy it waited for failed to build: why.
+    StrategyFailed(String),
     Failed(ImportError),
 }
 
@@ -117,6 +121,7 @@ pub(super) async fn run(service: ImportService, tenant: String, campaign: Campai
             tracing::error!(%job_id, "the import's job was marked interrupted meanwhile; the import stopped");
             return;
         }
+        Ok(Err(Stopped::StrategyFailed(why))) => ImportEnd::StrategyFailed(why),
         Ok(Err(Stopped::Failed(error))) => {
             tracing::error!(%job_id, %error, "import stopped");
             ImportEnd::Interrupted(InterruptedReason::Error)
@@ -151,7 +156,7 @@ async fn import_rows(
     batches: Batches,
     tally: &mut Tally,
 ) -> Result<(), Stopped> {
-    let strategy = data_load(service, tenant, &campaign.id).await?;
+    let strategy = data_load(service, tenant, &campaign.id, job_id).await?;
     let options = InvokeOptions {
         tenant: tenant.to_owned(),
         campaign: campaign.clone(),
@@ -172,8 +177,34 @@ async fn import_rows(
     outcome.and(written)
 }
 
-/// The campaign's active DATA_LOAD strategy, loaded; `None` when it has none.
-async fn data_load(service: &ImportService, tenant: &str, campaign_id: &str) -> Result<Option<Arc<Strategy>>, Stopped> {
+/// How often an import waiting for its DATA_LOAD strategy looks again.
+const BUILD_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The campaign's active DATA_LOAD strategy, loaded; `None` when it has
+/// none. While it is still building the import waits, and says so on its
+/// job; when it failed to build, the import stops without a row written:
+/// importing as if there were no strategy would leave every contact
+/// without a stage or communications.
+async fn data_load(service: &ImportService, tenant: &str, campaign_id: &str, job_id: &str) -> Result<Option<Arc<Strategy>>, Stopped> {
+    let imports = service.store.imports();
+    let mut waiting = false;
+    loop {
+        match service.store.strategies().strategy_state(tenant, campaign_id, StrategyType::DataLoad).await? {
+            None | Some(StrategyState::Ready(_)) => break,
+            Some(StrategyState::Failed(error)) => return Err(Stopped::StrategyFailed(super::build_failed(error.as_ref()))),
+            Some(StrategyState::Building) if !waiting => {
+                let why = "the campaign's DATA_LOAD strategy is still building; the import starts as soon as its build is ready";
+                if !imports.set_import_waiting(job_id, &service.node_id, Some(why)).await? {
+                    return Err(Stopped::Lost);
+                }
+                waiting = true;
+            }
+            Some(StrategyState::Building) => tokio::time::sleep(BUILD_POLL).await,
+        }
+    }
+    if waiting && !imports.set_import_waiting(job_id, &service.node_id, None).await? {
+        return Err(Stopped::Lost);
+    }
     let Some((hash, component)) = service.store.strategies().active_component(tenant, campaign_id, StrategyType::DataLoad).await? else {
         return Ok(None);
     };
