@@ -5,7 +5,8 @@
 //! only decide which inputs to show.
 
 use leptos::prelude::*;
-use stratagem_types::stage::{AgentRule, Alternative, Channel, ChannelSettings, EmailInputType, Setting, ALL_SETTINGS};
+use stratagem_types::contact::{ContactDetail, ContactPage};
+use stratagem_types::stage::{AgentRule, Alternative, Channel, ChannelSettings, EmailInputType, RenderedEmail, Setting, ALL_SETTINGS};
 use stratagem_types::{Agent, Integration, Stage, StageDefinition};
 
 use crate::api::{self, Problem};
@@ -427,23 +428,53 @@ fn SettingInput(
     }
 }
 
-/// The Default/HTML toggle, the template and its live preview.
+/// The Default/HTML toggle, the template and its preview: rendered by the
+/// service as the chosen contact of the campaign would get it (a sample
+/// contact until one is chosen), so placeholders show real values and a
+/// bad one its error.
 #[component]
 fn EmailTemplate(draft: RwSignal<StageDefinition>, at: Option<usize>, label: String, dom_id: String, errors: AnyView) -> impl IntoView {
     let html = Memo::new(move |_| draft.with(|d| choice(d, at, |_, _, s| s.email_input_type == Some(EmailInputType::Html)).unwrap_or(false)));
     let value = move || draft.with(|d| choice(d, at, |_, _, s| s.email_template.clone().unwrap_or_default()).unwrap_or_default());
+    let subject = move || draft.with(|d| choice(d, at, |_, _, s| s.email_subject.clone().unwrap_or_default()).unwrap_or_default());
     let write = move |v: String| edit_choice(draft, at, |_, _, s| s.email_template = Some(v));
     let set_type = move |kind: EmailInputType| edit_choice(draft, at, |_, _, s| s.email_input_type = Some(kind));
-    let preview = move || {
-        let template = value();
-        if html.get() {
-            template
-        } else {
-            let escaped = template.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\n', "<br>");
-            // No inline style: the srcdoc document inherits the UI's CSP.
-            format!("<div>{escaped}</div>")
+    let campaign = crate::campaign::open().id;
+    let contacts = LocalResource::new(move || {
+        let path = format!("/api/campaigns/{}/contacts?limit=50", api::enc(&campaign.get()));
+        async move { api::get::<ContactPage>(&path).await }
+    });
+    let chosen = RwSignal::new(String::new());
+    let rendered = LocalResource::new(move || {
+        let (subject, template, html, chosen, campaign) = (subject(), value(), html.get(), chosen.get(), campaign.get());
+        async move {
+            let contact = match chosen.as_str() {
+                "" => None,
+                object_id => {
+                    let path = format!("/api/campaigns/{}/contacts/{}", api::enc(&campaign), api::enc(object_id));
+                    Some(api::get::<ContactDetail>(&path).await?.contact.contact)
+                }
+            };
+            let input = if html { EmailInputType::Html } else { EmailInputType::Default };
+            let body = serde_json::json!({"email_subject": subject, "email_template": template, "email_input_type": input, "contact": contact});
+            api::post::<RenderedEmail>("/api/email/preview", &body).await
         }
+    });
+    let options = move || {
+        let page = contacts.get().and_then(Result::ok).map(|page| page.contacts).unwrap_or_default();
+        page.into_iter().map(|c| view! { <option value=c.object_id.clone()>{format!("{} ({})", c.name, c.object_id)}</option> }).collect_view()
     };
+    // No inline style in the HTML: the srcdoc document inherits the UI's CSP.
+    let preview = move || match rendered.get() {
+        Some(Ok(email)) => view! {
+            <div class="preview-subject">{email.subject}</div>
+            <iframe class="preview" sandbox="" title="Email template preview" srcdoc=email.html></iframe>
+        }
+        .into_any(),
+        Some(Err(problem)) => view! { <p class="field-error">{problem.detail}</p> }.into_any(),
+        None => view! { <p class="muted">"Rendering…"</p> }.into_any(),
+    };
+    let preview_id = format!("{dom_id}-preview");
     view! {
         <div class="email-template">
             <div class="row">
@@ -455,8 +486,14 @@ fn EmailTemplate(draft: RwSignal<StageDefinition>, at: Option<usize>, label: Str
                 <textarea id=dom_id.clone() rows="8" class:code=move || html.get() prop:value=value on:input=move |ev| write(event_target_value(&ev))></textarea>
                 {errors}
             </label>
-            <div class="preview-label">"Email template preview"</div>
-            <iframe class="preview" sandbox="" title="Email template preview" srcdoc=preview></iframe>
+            <div class="row preview-label">
+                <span>"Email template preview for"</span>
+                <select id=format!("{dom_id}-preview-contact") on:change=move |ev| chosen.set(event_target_value(&ev))>
+                    <option value="">"a sample contact"</option>
+                    {options}
+                </select>
+            </div>
+            <div id=preview_id><Transition fallback=|| ()>{preview}</Transition></div>
         </div>
     }
 }

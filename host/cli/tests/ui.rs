@@ -252,7 +252,10 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.select("#stage-channel", "EMAIL_NOTIFICATION").await;
     ui.find("#setting-email_subject").await;
     ui.click("#setting-email_template-html").await;
+    ui.fill("#setting-email_subject", "Hi {{name}}").await;
     ui.fill("#setting-email_template", "<h1>Hello {name}</h1><p>Your balance is due.</p>").await;
+    // The service renders the preview, for a sample contact until one is chosen.
+    ui.text_until("#setting-email_template-preview", 20, |t| t.contains("Hi John Smith")).await;
     ui.shot("03-stage-form-email").await.expect("shot");
     ui.select("#stage-channel", "SIMULATED").await;
     ui.click("#save-stage").await;
@@ -322,6 +325,17 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#contact-table", 20, |t| t.contains("Paula Payer") && t.contains("1. First contact")).await;
     ui.text_until("#contact-range", 20, |t| t == "1–3 of 3").await;
     ui.shot("06-contacts-import").await.expect("shot");
+
+    // An email previewed as one of the campaign's contacts gets it.
+    ui.click("#tab-stages").await;
+    ui.click("#add-stage").await;
+    ui.select("#stage-channel", "EMAIL_NOTIFICATION").await;
+    ui.fill("#setting-email_subject", "Hi {{name}}").await;
+    ui.fill("#setting-email_template", "Your balance, {{name}}").await;
+    ui.text_until("#setting-email_template-preview-contact", 20, |t| t.contains("Paula Payer (P1)")).await;
+    ui.select("#setting-email_template-preview-contact", "P1").await;
+    ui.text_until("#setting-email_template-preview", 20, |t| t.contains("Hi Paula Payer")).await;
+    ui.click("#tab-contacts").await;
 
     // Configure and start; the engine runs the contacts to their results.
     ui.click("#action-configure").await;

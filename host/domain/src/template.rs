@@ -151,14 +151,7 @@ fn plain(text: &str) -> String {
     text.to_owned()
 }
 
-/// An email as it goes out.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct RenderedEmail {
-    pub subject: String,
-    pub html: String,
-    pub text: String,
-}
+pub use stratagem_types::stage::RenderedEmail;
 
 /// Line width of the text/plain alternative.
 const TEXT_WIDTH: usize = 78;

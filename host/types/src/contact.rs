@@ -289,7 +289,8 @@ mod tests {
     #[test]
     fn works_when_a_contact_page_round_trips() {
         let sent = json!({"total": 1, "limit": 20, "offset": 0, "contacts": [{"id": "con_1", "object_id": "C1", "external_id": "E1",
-            "name": "Ann", "email": "", "phone": "", "current_stage": null, "communication_count": 2, "result_flag": null, "outcome": "PAID"}]});
+            "name": "Ann", "email": "", "phone": "", "current_stage": null, "communication_count": 2, "sent_count": 1, "planned_count": 1, "result_flag": null,
+            "outcome": "PAID"}]});
         let page: ContactPage = serde_json::from_value(sent.clone()).expect("reads");
         assert_eq!(serde_json::to_value(&page).expect("writes"), sent);
     }

@@ -475,6 +475,16 @@ impl utoipa::ToSchema for Stage {
     }
 }
 
+/// An email as it goes out (`POST /email/preview` shows one): the subject,
+/// the HTML body and its text/plain alternative.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
 /// The label recorded on a communication that got the stage's default.
 pub const DEFAULT_LABEL: &str = "default";
 
