@@ -5,3 +5,6 @@
 -- communication's reason once its window has passed.
 ALTER TABLE communications ADD COLUMN send_attempts BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE communications ADD COLUMN send_error TEXT;
+
+-- The tick's sweep for retries whose window closed reads only these.
+CREATE INDEX communications_retrying ON communications (lease_until) WHERE status = 'IN_PROGRESS' AND send_attempts > 0;

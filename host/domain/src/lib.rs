@@ -27,6 +27,15 @@ pub use campaign::{Campaign, CampaignStatus};
 pub use integration::{Integration, IntegrationKind};
 pub use stage::{Channel, Stage, StageDefinition, StageValidation};
 
+/// The `session_results` of a send the platform could not make: what
+/// AGGREGATION gets, and what makes the communication FAILED with `detail`.
+pub fn failed_outcome(detail: impl Into<String>) -> JsonMap {
+    let mut outcome = JsonMap::new();
+    outcome.insert("OutcomeStatus".into(), "FAILED".into());
+    outcome.insert("FailureDetail".into(), detail.into().into());
+    outcome
+}
+
 impl From<analytics::AnalyticsError> for FieldError {
     fn from(error: analytics::AnalyticsError) -> Self {
         Self { field: error.path, message: error.message, line: Some(error.line), column: Some(error.column) }

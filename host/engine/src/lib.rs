@@ -267,10 +267,7 @@ pub async fn run_data_load(
 
 /// The session results of a communication the platform could not start.
 fn failure(detail: String) -> stratagem_domain::JsonMap {
-    let mut outcome = stratagem_domain::JsonMap::new();
-    outcome.insert("OutcomeStatus".into(), "FAILED".into());
-    outcome.insert("FailureDetail".into(), detail.into());
-    outcome
+    stratagem_domain::failed_outcome(detail)
 }
 
 #[cfg(test)]

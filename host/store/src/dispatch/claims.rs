@@ -148,13 +148,10 @@ impl Dispatch<'_> {
         for row in &lapsed {
             let attempts: i64 = get(row, "send_attempts")?;
             let error: Option<String> = get(row, "send_error")?;
-            let mut results = JsonMap::new();
-            results.insert("OutcomeStatus".into(), "FAILED".into());
-            let detail = format!(
+            let results = stratagem_domain::failed_outcome(format!(
                 "the provider could not take the message in {attempts} attempt(s) before its window closed; the last: {}",
                 error.as_deref().unwrap_or("no error was recorded")
-            );
-            results.insert("FailureDetail".into(), detail.into());
+            ));
             let done = sqlx::query(
                 "UPDATE communications SET session_results = $1, session_ended_at = $2, lease_until = NULL \
                  WHERE id = $3 AND status = 'IN_PROGRESS' AND session_ended_at IS NULL AND lease_until < $2",
