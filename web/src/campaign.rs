@@ -113,15 +113,17 @@ fn ReadinessChecklist(id: Memo<String>, campaign: LocalResource<Result<Campaign,
         let path = format!("/api/campaigns/{}/readiness", api::enc(&id.get()));
         async move { api::get::<Readiness>(&path).await }
     });
-    // Checked again each time the campaign is polled: a build finishing or
-    // an import ending clears its item.
-    Effect::new(move |_| {
-        campaign.track();
-        readiness.refetch();
-    });
     let before_running = move || {
         loaded(campaign).is_some_and(|c| matches!(c.status, CampaignStatus::Created | CampaignStatus::Configured | CampaignStatus::Stopped | CampaignStatus::Error))
     };
+    // Checked again each time the campaign is polled while it is shown (a
+    // build finishing or an import ending clears its item); not while the
+    // campaign runs, when nothing shows it.
+    Effect::new(move |_| {
+        if before_running() {
+            readiness.refetch();
+        }
+    });
     let items = move || {
         let blockers = readiness.get().and_then(Result::ok).map(|r| r.blockers).unwrap_or_default();
         (before_running() && !blockers.is_empty()).then(|| {
