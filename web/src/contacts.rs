@@ -49,12 +49,18 @@ pub fn Contacts(id: String) -> impl IntoView {
     }
 }
 
-/// The title, the search box and the downloads.
+/// The title, the search box and the downloads: the contacts file, which
+/// imports into another campaign as the same contacts, and the report of
+/// where each one stands.
 #[component]
 fn Toolbar(campaign: String, search: RwSignal<String>, offset: RwSignal<i64>) -> impl IntoView {
-    let download = Action::new_local(move |format: &&'static str| {
+    let download = Action::new_local(move |&(content, format): &(&'static str, &'static str)| {
         let id = campaign.clone();
-        let (path, file_name) = (format!("/api/campaigns/{id}/contacts/export?format={format}"), format!("contacts-{id}.{format}"));
+        let (route, name) = match content {
+            "report" => ("report", "contact-report"),
+            _ => ("export", "contacts"),
+        };
+        let (path, file_name) = (format!("/api/campaigns/{id}/contacts/{route}?format={format}"), format!("{name}-{id}.{format}"));
         async move { api::download(&path, &file_name).await }
     });
     let problem = move || download.value().get().and_then(Result::err).map(|problem| view! { <ProblemView problem/> });
@@ -63,8 +69,16 @@ fn Toolbar(campaign: String, search: RwSignal<String>, offset: RwSignal<i64>) ->
             <h3>"Contacts"</h3>
             <input type="search" placeholder="Search name, email, phone, id" prop:value=move || search.get()
                 on:change=move |ev| { offset.set(0); search.set(event_target_value(&ev)); }/>
-            <button id="download-csv" on:click=move |_| { download.dispatch_local("csv"); }>"Download CSV"</button>
-            <button id="download-jsonl" on:click=move |_| { download.dispatch_local("jsonl"); }>"Download JSONL"</button>
+            <span class="muted">"Contacts file (re-importable):"</span>
+            <button id="download-csv" title="The imported fields and parameters; imports into any campaign as the same contacts"
+                on:click=move |_| { download.dispatch_local(("contacts", "csv")); }>"CSV"</button>
+            <button id="download-jsonl" title="The imported fields and parameters, with their JSON types"
+                on:click=move |_| { download.dispatch_local(("contacts", "jsonl")); }>"JSON Lines"</button>
+            <span class="muted">"State report:"</span>
+            <button id="download-report-csv" title="Stage, communications sent and planned, outcome and results of each contact"
+                on:click=move |_| { download.dispatch_local(("report", "csv")); }>"CSV"</button>
+            <button id="download-report-jsonl" title="Each contact whole: stage, internal data, results and every communication"
+                on:click=move |_| { download.dispatch_local(("report", "jsonl")); }>"JSON Lines"</button>
         </div>
         {problem}
     }

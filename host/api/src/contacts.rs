@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
 use serde::Deserialize;
-use stratagem_services::exports::{Export, ExportFormat};
+use stratagem_services::exports::{Export, ExportContent, ExportFormat};
 use stratagem_services::imports::ContactFile;
 use stratagem_store::{ContactFilter, ImportJob, StoredContact};
 use stratagem_types::contact::{ContactDetail, ContactPage, ResultEntry};
@@ -26,7 +26,7 @@ use crate::{AppState, Query, IMPORT_LIMIT_BYTES};
 pub(crate) const UPLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(import, import_job, list, export, read))]
+#[openapi(paths(import, import_job, list, export, report, read))]
 pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/imports/{id}", get(import_job))
         .route("/campaigns/{id}/contacts", get(list))
         .route("/campaigns/{id}/contacts/export", get(export))
+        .route("/campaigns/{id}/contacts/report", get(report))
         .route("/campaigns/{id}/contacts/{object_id}", get(read))
 }
 
@@ -193,18 +194,41 @@ fn export_format() -> utoipa::openapi::schema::ObjectBuilder {
 pub(crate) const DOWNLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 #[utoipa::path(get, path = "/campaigns/{id}/contacts/export", operation_id = "exportContacts", tag = "contacts",
-    summary = format!("Download contacts as CSV (cells starting with = + - @ are escaped) or JSON Lines, read in one snapshot; 429 when {} exports are already in progress on the node", stratagem_services::exports::EXPORTS_AT_ONCE),
-    description = "", params(ExportQuery),
-    responses((status = 200, description = "The contacts", content((String = "text/csv"), (String = "application/x-ndjson"))), (status = 404, response = Problem), (status = 429, response = Problem)))]
-async fn export(
+    summary = format!("Download the contacts file, which imports into a campaign as the same contacts; 429 when {} exports are already in progress on the node", stratagem_services::exports::EXPORTS_AT_ONCE),
+    description = "The required fields and the parameters, nothing of the contacts' state (see the report). \
+        CSV: a parameter column whose values are not all text is named `<name>:json` and holds JSON values, which the import reads back with their types; \
+        a cell a spreadsheet would run as a formula starts with `'`, which the import removes (phone and plain numbers are left as they are). \
+        JSON Lines: one object per contact, parameters at the top level with their types. Read in one snapshot.",
+    params(ExportQuery),
+    responses((status = 200, description = "The contacts file", content((String = "text/csv"), (String = "application/x-ndjson"))), (status = 404, response = Problem), (status = 429, response = Problem)))]
+async fn export(state: State<AppState>, tenant: Tenant, campaign_id: Path<String>, query: Query<ExportQuery>) -> ApiResult<Response> {
+    download_export(state, tenant, campaign_id, query, ExportContent::Contacts).await
+}
+
+#[utoipa::path(get, path = "/campaigns/{id}/contacts/report", operation_id = "exportContactReport", tag = "contacts",
+    summary = format!("Download where each contact stands: stage, communications, outcome and results; 429 when {} exports are already in progress on the node", stratagem_services::exports::EXPORTS_AT_ONCE),
+    description = "CSV: object_id, external_id, name, current_stage, communications, sent, planned, outcome, result_flag, result_datetime, then one `results.<code>` column per result code; cells a spreadsheet would run are guarded with `'`. \
+        JSON Lines: each contact whole, with its internal data, results and communications. Read in one snapshot; for reading, not for importing.",
+    params(ExportQuery),
+    responses((status = 200, description = "The report", content((String = "text/csv"), (String = "application/x-ndjson"))), (status = 404, response = Problem), (status = 429, response = Problem)))]
+async fn report(state: State<AppState>, tenant: Tenant, campaign_id: Path<String>, query: Query<ExportQuery>) -> ApiResult<Response> {
+    download_export(state, tenant, campaign_id, query, ExportContent::Report).await
+}
+
+async fn download_export(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(campaign_id): Path<String>,
     Query(query): Query<ExportQuery>,
+    content: ExportContent,
 ) -> ApiResult<Response> {
     let format = ExportFormat::parse(query.format.as_deref())?;
-    let export = state.exports.export(&tenant, &campaign_id, format).await?;
-    let disposition = format!("attachment; filename=\"contacts-{campaign_id}.{}\"", format.extension());
+    let export = state.exports.export(&tenant, &campaign_id, content, format).await?;
+    let name = match content {
+        ExportContent::Contacts => "contacts",
+        ExportContent::Report => "contact-report",
+    };
+    let disposition = format!("attachment; filename=\"{name}-{campaign_id}.{}\"", format.extension());
     let headers = [
         (header::CONTENT_TYPE, format.content_type().to_owned()),
         (header::CONTENT_DISPOSITION, disposition),

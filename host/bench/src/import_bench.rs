@@ -217,7 +217,7 @@ async fn export_in_memory(api: &Api, campaign: &str, rows: usize) -> anyhow::Res
     let before = reset_peak_memory()?;
     let started = Instant::now();
     let contacts: Vec<Contact> = api.store.contacts().all_contacts(&api.tenant, campaign).await?.into_iter().map(|stored| stored.contact).collect();
-    let export = CsvExport::new(contacts.iter().flat_map(|contact| contact.parameters.keys().cloned()).collect());
+    let export = CsvExport::new(contacts.iter().flat_map(|contact| contact.parameters.keys().map(|key| (key.clone(), false))).collect());
     let mut out = Vec::new();
     export.write_header(&mut out);
     export.write_rows(&contacts, &mut out);

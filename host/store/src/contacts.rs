@@ -2,7 +2,7 @@
 //! written in one transaction, batched: an import never leaves a contact
 //! half-written.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
 use sqlx::any::AnyRow;
@@ -356,7 +356,7 @@ impl Contacts<'_> {
                 let results: stratagem_domain::JsonMap = from_json(&get::<String>(row, "results")?)?;
                 let id: String = get(row, "id")?;
                 let activity = activity.remove(&id).unwrap_or_default();
-                let outcome = results.get(OUTCOME_RESULT).and_then(text_value).or(activity.last_outcome);
+                let outcome = activity.outcome(&results);
                 Ok(ContactSummary {
                     id: get(row, "id")?,
                     object_id: get(row, "object_id")?,
@@ -419,16 +419,51 @@ pub struct ContactExport {
 }
 
 impl ContactExport {
-    /// Every parameter name any of the contacts has, sorted: a CSV's
-    /// columns, known before its first row is read.
-    pub async fn parameter_names(&mut self) -> Result<BTreeSet<String>> {
+    /// Every parameter name any of the contacts has, sorted, and whether
+    /// its CSV column must hold JSON: some contact's value is not text, or
+    /// some contact lacks it. A CSV's columns, known before its first row
+    /// is read.
+    pub async fn parameter_columns(&mut self) -> Result<BTreeMap<String, bool>> {
         let sql = match self.store.backend {
             Backend::Sqlite => {
-                "SELECT DISTINCT parameter.key AS name FROM contacts, json_each(contacts.parameters) AS parameter \
+                "SELECT parameter.key AS name, COUNT(*) AS holders, SUM(CASE WHEN parameter.type = 'text' THEN 0 ELSE 1 END) AS typed \
+                 FROM contacts, json_each(contacts.parameters) AS parameter \
+                 WHERE contacts.tenant_id = $1 AND contacts.campaign_id = $2 GROUP BY parameter.key"
+            }
+            Backend::Postgres => {
+                "SELECT parameter.key AS name, COUNT(*) AS holders, SUM(CASE WHEN jsonb_typeof(parameter.value) = 'string' THEN 0 ELSE 1 END) AS typed \
+                 FROM contacts, jsonb_each(CAST(contacts.parameters AS jsonb)) AS parameter \
+                 WHERE contacts.tenant_id = $1 AND contacts.campaign_id = $2 GROUP BY parameter.key"
+            }
+        };
+        let total: i64 = get(
+            &sqlx::query("SELECT COUNT(*) AS total FROM contacts WHERE tenant_id = $1 AND campaign_id = $2")
+                .bind(&self.tenant_id)
+                .bind(&self.campaign_id)
+                .fetch_one(&mut *self.snapshot)
+                .await?,
+            "total",
+        )?;
+        sqlx::query(sql)
+            .bind(&self.tenant_id)
+            .bind(&self.campaign_id)
+            .fetch_all(&mut *self.snapshot)
+            .await?
+            .iter()
+            .map(|row| Ok((get(row, "name")?, get::<i64>(row, "typed")? > 0 || get::<i64>(row, "holders")? < total)))
+            .collect()
+    }
+
+    /// Every result code any of the contacts has, sorted: the report's
+    /// columns.
+    pub async fn result_codes(&mut self) -> Result<BTreeSet<String>> {
+        let sql = match self.store.backend {
+            Backend::Sqlite => {
+                "SELECT DISTINCT result.key AS name FROM contacts, json_each(contacts.results) AS result \
                  WHERE contacts.tenant_id = $1 AND contacts.campaign_id = $2"
             }
             Backend::Postgres => {
-                "SELECT DISTINCT jsonb_object_keys(CAST(parameters AS jsonb)) AS name FROM contacts \
+                "SELECT DISTINCT jsonb_object_keys(CAST(results AS jsonb)) AS name FROM contacts \
                  WHERE tenant_id = $1 AND campaign_id = $2"
             }
         };
@@ -440,6 +475,33 @@ impl ContactExport {
             .iter()
             .map(|row| get(row, "name"))
             .collect()
+    }
+
+    /// The contacts table's rows of a chunk, read in the export's snapshot.
+    pub async fn summaries(&mut self, chunk: &[StoredContact]) -> Result<Vec<ContactSummary>> {
+        let ids: Vec<String> = chunk.iter().map(|stored| stored.id.clone()).collect();
+        let mut activity = communication_activity(&mut self.snapshot, &ids).await?;
+        Ok(chunk
+            .iter()
+            .map(|stored| {
+                let contact = &stored.contact;
+                let activity = activity.remove(&stored.id).unwrap_or_default();
+                ContactSummary {
+                    id: stored.id.clone(),
+                    object_id: contact.object_id.clone(),
+                    external_id: contact.external_id.clone(),
+                    name: contact.name.clone(),
+                    email: contact.email.clone(),
+                    phone: contact.phone.clone(),
+                    current_stage: contact.current_stage.clone(),
+                    communication_count: contact.communications.len() as i64,
+                    sent_count: activity.sent,
+                    planned_count: activity.planned,
+                    result_flag: contact.result_flag,
+                    outcome: activity.outcome(&contact.results),
+                }
+            })
+            .collect())
     }
 
     /// The next contacts in object-id order, or `None` after the last.
@@ -518,6 +580,14 @@ struct Activity {
     planned: i64,
     /// `OutcomeStatus` of its latest ended session.
     last_outcome: Option<String>,
+}
+
+impl Activity {
+    /// The Outcome column: the result a strategy set, else the last
+    /// session's outcome.
+    fn outcome(&self, results: &stratagem_domain::JsonMap) -> Option<String> {
+        results.get(OUTCOME_RESULT).and_then(text_value).or_else(|| self.last_outcome.clone())
+    }
 }
 
 /// The [`Activity`] of a page of contacts (by contact id), in one query

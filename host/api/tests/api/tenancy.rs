@@ -45,6 +45,7 @@ async fn errors_with_404_when_using_another_tenants_ids(backend: Backend) {
         (get.clone(), format!("/campaigns/{campaign}/contacts"), None),
         (get.clone(), format!("/campaigns/{campaign}/contacts/1"), None),
         (get.clone(), format!("/campaigns/{campaign}/contacts/export"), None),
+        (get.clone(), format!("/campaigns/{campaign}/contacts/report"), None),
         (reqwest::Method::DELETE, format!("/keys/{owner_key}"), None),
         (get.clone(), format!("/campaigns/{campaign}/stages"), None),
         (reqwest::Method::POST, format!("/campaigns/{campaign}/stages"), Some(json!({"name": "x", "channel": "SIMULATED"}))),

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::csv_text::{check_quotes_closed, detect_delimiter};
 use super::error::{FileError, RowError};
+use super::export::{json_column_name, unescape_cell};
 use super::row::{duplicate_object_id, new_contact, register_object_id};
 use super::{ImportRow, OBJECT_ID, REQUIRED_FIELDS};
 use crate::JsonMap;
@@ -15,8 +16,10 @@ use crate::JsonMap;
 enum Column {
     /// One of [`REQUIRED_FIELDS`], by index.
     Required(usize),
-    /// A parameter, under the header's trimmed spelling.
-    Parameter(String),
+    /// A parameter, under the header's trimmed spelling; `json` when the
+    /// header ends in `:json` (dropped from the name) and its cells are
+    /// JSON values.
+    Parameter { key: String, json: bool },
     /// A column whose header cell is blank: tolerated while its cells are
     /// blank too (spreadsheets often export such trailing columns).
     Unnamed,
@@ -72,7 +75,7 @@ pub(super) fn scan_csv(
 }
 
 fn csv_header(record: &csv::StringRecord) -> Result<CsvHeader, FileError> {
-    let names: Vec<String> = record.iter().map(|name| name.trim().to_owned()).collect();
+    let names: Vec<String> = record.iter().map(|name| unescape_cell(name.trim()).to_owned()).collect();
     let mut positions: HashMap<String, u64> = HashMap::new();
     let mut columns = Vec::with_capacity(names.len());
     for (index, name) in names.iter().enumerate() {
@@ -81,7 +84,12 @@ fn csv_header(record: &csv::StringRecord) -> Result<CsvHeader, FileError> {
             columns.push(Column::Unnamed);
             continue;
         }
-        let folded = name.to_lowercase();
+        let mut folded = name.to_lowercase();
+        let required = REQUIRED_FIELDS.iter().position(|field| *field == folded);
+        let json_key = json_column_name(name).filter(|_| required.is_none());
+        if let Some(key) = json_key {
+            folded = key.trim().to_lowercase();
+        }
         if let Some(&first) = positions.get(&folded) {
             return Err(FileError::DuplicateColumn {
                 name: name.clone(),
@@ -89,10 +97,11 @@ fn csv_header(record: &csv::StringRecord) -> Result<CsvHeader, FileError> {
                 second: position,
             });
         }
-        match REQUIRED_FIELDS.iter().position(|field| *field == folded) {
-            Some(field) => columns.push(Column::Required(field)),
-            None => columns.push(Column::Parameter(name.clone())),
-        }
+        columns.push(match (required, json_key) {
+            (Some(field), _) => Column::Required(field),
+            (None, Some(key)) => Column::Parameter { key: key.trim().to_owned(), json: true },
+            (None, None) => Column::Parameter { key: name.clone(), json: false },
+        });
         positions.insert(folded, position);
     }
     let missing: Vec<String> = REQUIRED_FIELDS
@@ -128,6 +137,7 @@ pub(super) fn csv_row(
         required_column,
         parameters,
         stray_value,
+        bad_json,
     } = record_fields(record, header);
     let duplicate_of = register_object_id(seen, required[OBJECT_ID], line);
     if let Some(error) = empty_required(line, header, &required, &required_column) {
@@ -140,6 +150,19 @@ pub(super) fn csv_row(
             message: format!(
                 "line {line}, column {column}: this value is in a column with no name in the \
                  header; name the column in the header or delete the value"
+            ),
+        });
+    }
+    if let Some((column, problem)) = bad_json {
+        let name = &header.names[column as usize - 1];
+        return Err(RowError {
+            line,
+            column: Some(column),
+            message: format!(
+                "line {line}, column {column} ({name}): {problem}; the column's name ends in \
+                 `:json`, so its values are JSON: a number, true, false, null, \"quoted text\", \
+                 a [list] or an {{object}}. Fix the value, or drop `:json` from the header to \
+                 import the column as text"
             ),
         });
     }
@@ -194,6 +217,8 @@ struct RecordFields<'r> {
     parameters: JsonMap,
     /// The first column with no name that holds a value.
     stray_value: Option<u64>,
+    /// The first JSON column whose value is not JSON, and why.
+    bad_json: Option<(u64, String)>,
 }
 
 fn record_fields<'r>(record: &'r csv::StringRecord, header: &CsvHeader) -> RecordFields<'r> {
@@ -202,17 +227,34 @@ fn record_fields<'r>(record: &'r csv::StringRecord, header: &CsvHeader) -> Recor
         required_column: [0; 5],
         parameters: JsonMap::new(),
         stray_value: None,
+        bad_json: None,
     };
     for (index, (column, value)) in header.columns.iter().zip(record.iter()).enumerate() {
         match column {
             Column::Required(field) => {
-                fields.required[*field] = value.trim();
+                fields.required[*field] = unescape_cell(value.trim());
                 fields.required_column[*field] = index as u64 + 1;
             }
-            Column::Parameter(key) => {
+            Column::Parameter { key, json: false } => {
                 fields
                     .parameters
-                    .insert(key.clone(), Value::String(value.to_owned()));
+                    .insert(key.clone(), Value::String(unescape_cell(value).to_owned()));
+            }
+            // An empty cell is a contact without the parameter.
+            Column::Parameter { json: true, .. } if value.trim().is_empty() => {}
+            Column::Parameter { key, json: true } => {
+                match serde_json::from_str::<Value>(unescape_cell(value.trim())) {
+                    Ok(parsed) => {
+                        fields.parameters.insert(key.clone(), parsed);
+                    }
+                    // serde_json's reasons ("expected ident") help nobody here.
+                    Err(_) if fields.bad_json.is_none() => {
+                        let quoted: String = value.trim().chars().take(40).collect();
+                        let problem = format!("`{quoted}` is not a JSON value");
+                        fields.bad_json = Some((index as u64 + 1, problem));
+                    }
+                    Err(_) => {}
+                }
             }
             Column::Unnamed => {
                 if fields.stray_value.is_none() && !value.trim().is_empty() {
@@ -361,6 +403,37 @@ mod tests {
              (also empty: email in column 4)"
         );
         assert_eq!(ok_rows_from(&file, 1).contact.phone, "+2");
+    }
+
+    #[test]
+    fn works_when_json_columns_keep_value_types() {
+        let text = format!(
+            "object_id,external_id,name,email,phone,score:JSON,tags:json,note\n\
+             1,a,Ann,a@x,+1,12,\"[\"\"x\"\"]\",'=hi\n\
+             2,b,Bob,b@x,+2,,null,plain\n"
+        );
+        let file = csv(&text).expect("file is accepted");
+        let first = &ok_rows_from(&file, 0).contact.parameters;
+        assert_eq!(first.get("score"), Some(&Value::from(12)));
+        assert_eq!(first.get("tags"), Some(&serde_json::json!(["x"])));
+        assert_eq!(first.get("note"), Some(&Value::from("=hi")), "the formula guard is removed");
+        let second = &ok_rows_from(&file, 1).contact.parameters;
+        assert_eq!(second.get("score"), None, "an empty JSON cell is no parameter");
+        assert_eq!(second.get("tags"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn errors_when_a_json_column_holds_text() {
+        let text = "object_id,external_id,name,email,phone,score:json\n1,a,Ann,a@x,+1,twelve\n2,b,Bob,b@x,+2,3\n";
+        let file = csv(text).expect("file is accepted");
+        let error = row_error(&file, 0);
+        assert_eq!((error.line, error.column), (2, Some(6)));
+        assert!(error.message.starts_with("line 2, column 6 (score:json): `twelve` is not a JSON value; "), "{error}");
+        assert!(error.message.contains("drop `:json` from the header"), "{error}");
+        assert_eq!(ok_rows_from(&file, 1).contact.parameters.get("score"), Some(&Value::from(3)));
+
+        let error = csv("object_id,external_id,name,email,phone,score:json,Score\n").expect_err("same name twice");
+        assert_eq!(error, FileError::DuplicateColumn { name: "Score".into(), first: 6, second: 7 });
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! case and surrounding spaces, so `Object_id` or ` EMAIL ` work. Every other
 //! column or key becomes an entry of [`Contact::parameters`] under its own
 //! spelling (trimmed): a string for CSV, the JSON value as written for JSON
-//! Lines.
+//! Lines. A CSV column named `<name>:json` holds JSON values instead (an
+//! empty cell: no such parameter), and a CSV cell that starts with `'`
+//! before a formula character (`=`, `+`, `-`, `@`) loses that `'`, as a
+//! spreadsheet shows it: the contacts file [`CsvExport`] writes reads back
+//! as the same contacts.
 //!
 //! ```text
 //! Object_id,External_ID,Name,Email,Phone,add_param1,add_param2
@@ -44,7 +48,7 @@ use crate::Contact;
 pub use detect::FileFormat;
 pub(crate) use error::size_text;
 pub use error::{FileError, RowError};
-pub use export::{escape_cell, write_jsonl, CsvExport};
+pub use export::{escape_cell, unescape_cell, write_jsonl, write_report_jsonl, CsvExport, ReportCsv, JSON_COLUMN_SUFFIX};
 
 /// The fields every imported contact needs, in their canonical spelling.
 pub const REQUIRED_FIELDS: [&str; 5] = ["object_id", "external_id", "name", "email", "phone"];
