@@ -8,7 +8,7 @@ use stratagem_types::analytics::{Bucket, Distribution, Overview};
 use crate::api;
 use crate::util::ProblemView;
 
-const COLORS: [&str; 8] = ["#3b6fd8", "#2e9d62", "#e08a1e", "#c2412d", "#7d52c7", "#1c9bb0", "#8a8f98", "#c7a21c"];
+pub(crate) const COLORS: [&str; 8] = ["#3b6fd8", "#2e9d62", "#e08a1e", "#c2412d", "#7d52c7", "#1c9bb0", "#8a8f98", "#c7a21c"];
 
 /// `/campaigns/:id` and `/campaigns/:id/analytics`.
 #[component]

@@ -243,7 +243,14 @@ fn YamlAnalytics(id: String) -> impl IntoView {
     let summary = move || match current.get() {
         Some(view) => {
             let (metrics, depth) = (view.definition.metrics.len(), view.definition.depth_days);
-            view! { <p>{format!("Uploaded {} · {metrics} metrics · depth {depth} days", short_time(view.uploaded_at))}</p> }.into_any()
+            let schedule = match view.definition.schedule {
+                Some(schedule) => format!("analysed on its own every {} min (Continue calculation of the sessions that ended since)", schedule.every_minutes),
+                None => "schedule off: analysed only when you click Recalculate or Continue calculation".to_owned(),
+            };
+            view! {
+                <p>{format!("Uploaded {} · {metrics} metrics · depth {depth} days", short_time(view.uploaded_at))}</p>
+                <p class="muted" id="yaml-schedule">{schedule}</p>
+            }.into_any()
         }
         None => view! { <p class="muted">{move || missing.get().map(|p| p.detail).unwrap_or_default()}</p> }.into_any(),
     };

@@ -212,12 +212,13 @@ async fn upload(
     state.store.campaigns().campaign(&tenant, &campaign).await?;
     let yaml = text(&body)?;
     let definition = parse(yaml)?;
-    let uploaded_at = state.store.campaigns().set_analytics_yaml(&tenant, &campaign, yaml).await?;
+    let every_minutes = definition.schedule.map(|schedule| schedule.every_minutes);
+    let uploaded_at = state.store.campaigns().set_analytics_yaml(&tenant, &campaign, yaml, every_minutes).await?;
     Ok(Json(AnalyticsView { uploaded_at, definition }))
 }
 
 #[utoipa::path(get, path = "/campaigns/{id}/analytics", operation_id = "readAnalytics", tag = "analytics",
-    summary = "The campaign's YAML analytics file, parsed: depth_days and metrics (404 when none is uploaded; 422 when the stored file no longer parses)",
+    summary = "The campaign's YAML analytics file, parsed: depth_days, schedule and metrics (404 when none is uploaded; 422 when the stored file no longer parses)",
     responses((status = 200, description = "The parsed definition", body = Object), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campaign): Path<String>) -> ApiResult<Json<AnalyticsView>> {
     let (yaml, uploaded_at) =

@@ -13,8 +13,9 @@ use axum::{Json, Router};
 use serde_json::Value;
 use stratagem_domain::analytics::{self, AnalyticsDefinition, Metric, MetricKind};
 use stratagem_domain::FieldError;
-use stratagem_store::{AnalysisRun, MetricTally, SessionValue, StoreError};
-use stratagem_types::deep_analysis::{AnalysisResults, AnalysisStart, MetricResult};
+use stratagem_engine::analysis::{self, StartError};
+use stratagem_store::{AnalysisRun, MetricTally, SessionValue};
+use stratagem_types::deep_analysis::{AnalysisResults, AnalysisStart, DayResult, MetricResult};
 
 use crate::auth::Tenant;
 use crate::problem::{ApiError, ApiResult, Problem};
@@ -40,7 +41,7 @@ async fn definition(state: &AppState, tenant: &str, campaign: &str) -> ApiResult
 }
 
 #[utoipa::path(post, path = "/campaigns/{id}/analysis/runs", operation_id = "startAnalysis", tag = "analysis",
-    summary = "Start a Deep Analysis run over the conversations (sessions with a transcript) that ended within the YAML's depth_days. RECALCULATE computes every metric of the current YAML, replacing earlier values as it goes; CONTINUE computes only the (session, metric) pairs without a value, i.e. metrics new in an updated YAML and sessions a stopped run left (a stored error counts as computed; RECALCULATE asks again). The engine works it in batches: one LLM call per session with all its pending metrics; an invalid answer is stored as that metric's error and the run goes on; an LLM that is down or slow (no answer within the engine's lease, at most 60 s) sets `last_error` and the session is asked again after a pause of up to 10 s, nothing lost. A run with nothing to compute is DONE at once. 409 while a run is in progress; 422 without a YAML analytics file or an LLM integration, saying how to set them up",
+    summary = "Start a Deep Analysis run over the conversations (sessions with a transcript) that ended within the YAML's depth_days; sessions without a transcript are counted in `skipped`. The YAML's `schedule` (hourly by default) also starts CONTINUE runs on its own (`scheduled: true`) when sessions ended since the last one. RECALCULATE computes every metric of the current YAML, replacing earlier values as it goes; CONTINUE computes only the (session, metric) pairs without a value, i.e. metrics new in an updated YAML and sessions a stopped run left (a stored error counts as computed; RECALCULATE asks again). The engine works it in batches: one LLM call per session with all its pending metrics; an invalid answer is stored as that metric's error and the run goes on; an LLM that is down or slow (no answer within the engine's lease, at most 60 s) sets `last_error` and the session is asked again after a pause of up to 10 s, nothing lost. A run with nothing to compute is DONE at once. 409 while a run is in progress; 422 without a YAML analytics file or an LLM integration, saying how to set them up",
     request_body = AnalysisStart,
     responses((status = 202, description = "The run", body = AnalysisRun), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn start(
@@ -49,28 +50,13 @@ async fn start(
     Path(campaign_id): Path<String>,
     Body(body): Body<AnalysisStart>,
 ) -> ApiResult<(StatusCode, Json<AnalysisRun>)> {
-    let campaign = state.store.campaigns().campaign(&tenant, &campaign_id).await?;
-    let definition = definition(&state, &tenant, &campaign_id).await?.ok_or_else(|| {
-        ApiError::NotReady(format!(
-            "the campaign has no YAML analytics file: upload one in Settings > YAML Analytics \
-             (PUT /api/campaigns/{campaign_id}/analytics; example: examples/analytics/debt-collection.yaml)"
-        ))
+    let run = analysis::start_run(&state.store, &tenant, &campaign_id, body.mode, chrono::Utc::now(), false).await.map_err(|error| match error {
+        StartError::Store(error) => error.into(),
+        StartError::InvalidAnalyticsFile(errors) => ApiError::Invalid(errors.into_iter().map(FieldError::from).collect()),
+        other => ApiError::NotReady(other.to_string()),
     })?;
-    let no_llm = || {
-        ApiError::NotReady(format!(
-            "the campaign has no LLM to analyse conversations with: create an LLM integration (POST /api/integrations) \
-             and choose it in Settings > LLM Settings (PUT /api/campaigns/{campaign_id} with llm_integration_id)"
-        ))
-    };
-    let llm = campaign.llm_integration_id.as_deref().ok_or_else(no_llm)?;
-    match state.store.integrations().integration(&tenant, llm).await {
-        Ok(_) => {}
-        Err(StoreError::NotFound(_)) => return Err(no_llm()),
-        Err(other) => return Err(other.into()),
-    }
-    let now = chrono::Utc::now();
-    let since = now - chrono::Duration::days(i64::from(definition.depth_days));
-    let run = state.store.deep_analysis().create_analysis_run(&tenant, &campaign_id, body.mode, &definition.metrics, since, now).await?;
+    // Only a scheduled start with nothing to compute starts no run.
+    let run = run.ok_or_else(|| ApiError::NotReady("there is nothing to analyse".to_owned()))?;
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
@@ -101,11 +87,13 @@ fn answer_text(answer: &Value) -> String {
     }
 }
 
-fn mean(kind: &MetricKind, tally: &MetricTally) -> Option<f64> {
+/// The mean of `(answer, sessions)`: the mean answer of a number or a
+/// scale, the share of true of a boolean, none for a category.
+fn mean<'a>(kind: &MetricKind, answers: impl Iterator<Item = (&'a Value, i64)>) -> Option<f64> {
     let weighted: Vec<(f64, i64)> = match kind {
         MetricKind::Category { .. } => return None,
-        MetricKind::Boolean => tally.answers.iter().filter_map(|(a, n)| a.as_bool().map(|b| (f64::from(u8::from(b)), *n))).collect(),
-        MetricKind::Number { .. } | MetricKind::Scale { .. } => tally.answers.iter().filter_map(|(a, n)| a.as_f64().map(|x| (x, *n))).collect(),
+        MetricKind::Boolean => answers.filter_map(|(a, n)| a.as_bool().map(|b| (f64::from(u8::from(b)), n))).collect(),
+        MetricKind::Number { .. } | MetricKind::Scale { .. } => answers.filter_map(|(a, n)| a.as_f64().map(|x| (x, n))).collect(),
     };
     let count: i64 = weighted.iter().map(|(_, n)| n).sum();
     (count > 0).then(|| weighted.iter().map(|(x, n)| x * *n as f64).sum::<f64>() / count as f64)
@@ -116,6 +104,14 @@ fn metric_result(metric: &Metric, tally: MetricTally) -> MetricResult {
     for (answer, n) in &tally.answers {
         *values.entry(answer_text(answer)).or_insert(0) += n;
     }
+    let mut by_day: Vec<DayResult> = Vec::new();
+    for (day, answers) in tally.by_day.chunk_by(|a, b| a.0 == b.0).map(|answers| (answers[0].0, answers)) {
+        by_day.push(DayResult {
+            day,
+            sessions: answers.iter().map(|(_, _, n)| n).sum(),
+            mean: mean(&metric.kind, answers.iter().map(|(_, answer, n)| (answer, *n))),
+        });
+    }
     MetricResult {
         code: metric.code.clone(),
         name: metric.name.clone(),
@@ -125,8 +121,9 @@ fn metric_result(metric: &Metric, tally: MetricTally) -> MetricResult {
         sessions: tally.answers.iter().map(|(_, n)| n).sum(),
         errors: tally.errors,
         unanswered: tally.unanswered,
-        mean: mean(&metric.kind, &tally),
+        mean: mean(&metric.kind, tally.answers.iter().map(|(answer, n)| (answer, *n))),
         values,
+        by_day,
     }
 }
 

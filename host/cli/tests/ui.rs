@@ -440,6 +440,7 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     let yaml = repo.join("examples/analytics/debt-collection.yaml");
     ui.find("#yaml-file").await.send_keys(yaml.to_str().expect("utf-8")).await.expect("choose the YAML");
     ui.text_until("#yaml-analytics", 20, |t| t.contains("metrics")).await;
+    ui.text_until("#yaml-schedule", 20, |t| t.contains("every 60 min")).await;
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "depth_days: many\nmetrics: 3\n").expect("yaml");
     ui.find("#yaml-file").await.send_keys(bad.to_str().expect("utf-8")).await.expect("choose the YAML");

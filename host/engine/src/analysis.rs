@@ -1,8 +1,10 @@
 //! Deep Analysis: the metrics of a campaign's YAML analytics file, asked of
 //! the campaign's LLM about each conversation transcript.
 //!
-//! A run (started through the API: Recalculate or Continue calculation) is
-//! worked on a batch per tick by whichever node claims it. Each session of
+//! A run — started through the API (Recalculate or Continue calculation)
+//! or by the YAML's `schedule` (a Continue calculation, when sessions
+//! ended since the last one) — is worked on a batch per tick by whichever
+//! node claims it. [`start_run`] is the one way both start. Each session of
 //! the batch is one LLM call carrying every metric the session still lacks,
 //! answered as one JSON object; each answer is checked against its metric's
 //! type (true/false, a number within its range, one of the categories, a
@@ -21,9 +23,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
-use stratagem_domain::analytics::{Metric, MetricKind};
+use stratagem_domain::analytics::{self, AnalyticsError, Metric, MetricKind};
 use stratagem_domain::{Message, MessageRole};
-use stratagem_store::{AnalysisValue, ClaimedAnalysis, PendingSession, StoreError};
+use stratagem_store::{AnalysisMode, AnalysisRun, AnalysisValue, ClaimedAnalysis, PendingSession, Store, StoreError};
 
 use crate::llm::{ChatMessage, Llm, LlmError};
 use crate::{Engine, EngineError, IN_FLIGHT};
@@ -36,10 +38,60 @@ const QUOTE_CHARS: usize = 80;
 /// is down is not asked every tick.
 const RETRY_AFTER: chrono::Duration = chrono::Duration::seconds(10);
 
+/// Why a Deep Analysis run cannot start; each says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "the campaign has no YAML analytics file: upload one in Settings > YAML Analytics \
+         (PUT /api/campaigns/{campaign_id}/analytics; example: examples/analytics/debt-collection.yaml)"
+    )]
+    NoAnalyticsFile { campaign_id: String },
+    /// The stored file no longer passes the checks (they grew stricter).
+    #[error("the campaign's YAML analytics file is not valid: upload a corrected one")]
+    InvalidAnalyticsFile(Vec<AnalyticsError>),
+    #[error(
+        "the campaign has no LLM to analyse conversations with: create an LLM integration (POST /api/integrations) \
+         and choose it in Settings > LLM Settings (PUT /api/campaigns/{campaign_id} with llm_integration_id)"
+    )]
+    NoLlm { campaign_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Starts a run of the campaign's current YAML over the sessions that ended
+/// within its depth, by hand or for its `schedule` (`scheduled`: then a
+/// run with nothing to compute is not started, `None`). A run in progress
+/// is a `Conflict`.
+pub async fn start_run(
+    store: &Store,
+    tenant_id: &str,
+    campaign_id: &str,
+    mode: AnalysisMode,
+    now: chrono::DateTime<chrono::Utc>,
+    scheduled: bool,
+) -> Result<Option<AnalysisRun>, StartError> {
+    let campaign = store.campaigns().campaign(tenant_id, campaign_id).await?;
+    let Some((yaml, _)) = store.campaigns().analytics_yaml(tenant_id, campaign_id).await? else {
+        return Err(StartError::NoAnalyticsFile { campaign_id: campaign_id.to_owned() });
+    };
+    let definition = analytics::parse(&yaml).map_err(|errors| StartError::InvalidAnalyticsFile(errors.0))?;
+    let no_llm = || StartError::NoLlm { campaign_id: campaign_id.to_owned() };
+    let llm = campaign.llm_integration_id.as_deref().ok_or_else(no_llm)?;
+    match store.integrations().integration(tenant_id, llm).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound(_)) => return Err(no_llm()),
+        Err(other) => return Err(other.into()),
+    }
+    let since = now - chrono::Duration::days(i64::from(definition.depth_days));
+    Ok(store.deep_analysis().create_analysis_run(tenant_id, campaign_id, mode, &definition.metrics, since, now, scheduled).await?)
+}
+
 impl Engine {
-    /// Works one batch of each Deep Analysis run this node can claim.
-    /// Returns how many sessions got their values.
+    /// Starts the scheduled runs that are due, then works one batch of each
+    /// Deep Analysis run this node can claim. Returns how many sessions
+    /// got their values.
     pub(crate) async fn analyze(&self) -> Result<usize, EngineError> {
+        self.start_scheduled_runs().await?;
         let now = self.clock.now();
         // The lease covers one batch: its LLM calls run at once and each
         // gives up after `llm_timeout`.
@@ -52,6 +104,24 @@ impl Engine {
             .collect()
             .await;
         batches.into_iter().sum()
+    }
+
+    /// A Continue calculation for each campaign whose schedule is due and
+    /// that has sessions to analyse. A campaign that cannot run one (no
+    /// LLM, a run in progress) waits for its next time; the Deep Analysis
+    /// panel and a start by hand say why.
+    async fn start_scheduled_runs(&self) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        for (tenant_id, campaign_id) in self.store.deep_analysis().claim_scheduled_analyses(now, RUNS_PER_TICK).await? {
+            match start_run(&self.store, &tenant_id, &campaign_id, AnalysisMode::Continue, now, true).await {
+                Ok(Some(run)) => tracing::info!(tenant = %tenant_id, campaign = %campaign_id, run = %run.id, "scheduled Deep Analysis started"),
+                Ok(None) => {}
+                Err(StartError::Store(StoreError::Conflict(_) | StoreError::NotFound(_))) => {}
+                Err(StartError::Store(other)) => return Err(other.into()),
+                Err(reason) => tracing::info!(tenant = %tenant_id, campaign = %campaign_id, %reason, "scheduled Deep Analysis not started"),
+            }
+        }
+        Ok(())
     }
 
     /// How long a run whose LLM cannot be asked waits before the next try.

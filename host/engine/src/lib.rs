@@ -22,7 +22,7 @@
 //! provider takes none (SMTP, SIP), is not made: the send was announced
 //! before its network call and ends IN_DOUBT.
 
-mod analysis;
+pub mod analysis;
 mod builds;
 mod campaigns;
 pub mod channels;

@@ -160,16 +160,20 @@ impl Campaigns<'_> {
 }
 
 impl Campaigns<'_> {
-    /// Stores the campaign's YAML analytics file (already validated).
-    pub async fn set_analytics_yaml(self, tenant_id: &str, campaign_id: &str, yaml: &str) -> Result<DateTime<Utc>> {
+    /// Stores the campaign's YAML analytics file (already validated) and
+    /// its schedule: the first scheduled analysis is `every_minutes` from
+    /// now (`None`: `schedule: off`).
+    pub async fn set_analytics_yaml(self, tenant_id: &str, campaign_id: &str, yaml: &str, every_minutes: Option<u32>) -> Result<DateTime<Utc>> {
         let now = Utc::now();
         let done = sqlx::query(
-            "UPDATE campaigns SET analytics_yaml = $1, analytics_updated_at = $2 WHERE id = $3 AND tenant_id = $4",
+            "UPDATE campaigns SET analytics_yaml = $1, analytics_updated_at = $2, analysis_every_minutes = $5, \
+             analysis_next_at = $2 + $5 * 60000000 WHERE id = $3 AND tenant_id = $4",
         )
         .bind(yaml)
         .bind(micros(now))
         .bind(campaign_id)
         .bind(tenant_id)
+        .bind(every_minutes.map(i64::from))
         .execute(&self.store.pool)
         .await?;
         if done.rows_affected() == 0 {

@@ -87,9 +87,12 @@ pub struct MetricTally {
     /// Sessions whose conversation did not tell (the LLM answered null).
     pub unanswered: i64,
     pub errors: i64,
+    /// The answers again per day their session ended (UTC): each
+    /// `(day, answer, sessions)`, oldest day first.
+    pub by_day: Vec<(chrono::NaiveDate, serde_json::Value, i64)>,
 }
 
-const RUN_COLUMNS: &str = "id, mode, status, metrics, total, done, failed, last_error, created_at, finished_at";
+const RUN_COLUMNS: &str = "id, mode, status, metrics, scheduled, total, done, failed, skipped, last_error, created_at, finished_at";
 
 fn run(row: &AnyRow) -> Result<AnalysisRun> {
     let metrics: Vec<Metric> = from_json(&get::<String>(row, "metrics")?)?;
@@ -98,9 +101,11 @@ fn run(row: &AnyRow) -> Result<AnalysisRun> {
         mode: analysis_mode(&get::<String>(row, "mode")?)?,
         status: analysis_status(&get::<String>(row, "status")?)?,
         metrics: metrics.into_iter().map(|metric| metric.code).collect(),
+        scheduled: get::<i64>(row, "scheduled")? != 0,
         total: get(row, "total")?,
         done: get(row, "done")?,
         failed: get(row, "failed")?,
+        skipped: get(row, "skipped")?,
         last_error: get(row, "last_error")?,
         created_at: from_micros(get(row, "created_at")?)?,
         finished_at: get::<Option<i64>>(row, "finished_at")?.map(from_micros).transpose()?,
@@ -115,9 +120,15 @@ fn params(first: usize, count: usize) -> String {
 /// The sessions of a campaign a run covers, as a filter on `c`
 /// (communications): `$1` tenant, `$2` campaign, `$3`..`$4` the window.
 /// Sessions without a transcript (a notification, a missed call) have
-/// nothing to analyse.
+/// nothing to analyse; [`ENDED`] counts them too.
 const SESSIONS: &str = "c.tenant_id = $1 AND c.campaign_id = $2 AND c.session_ended_at >= $3 AND c.session_ended_at <= $4 \
      AND EXISTS (SELECT 1 FROM messages m WHERE m.communication_id = c.id)";
+
+/// Every session of the window, with a transcript or not.
+const ENDED: &str = "c.tenant_id = $1 AND c.campaign_id = $2 AND c.session_ended_at >= $3 AND c.session_ended_at <= $4";
+
+/// Micro-seconds in a day, to group by the day a session ended (UTC).
+const DAY_MICROS: i64 = 86_400_000_000;
 
 /// A stored value, canonical so equal answers group together.
 fn value_text(value: &serde_json::Value) -> Result<String> {
@@ -139,7 +150,8 @@ impl Store {
 impl DeepAnalysis<'_> {
     /// Starts a run over the sessions that ended since `since` (up to
     /// `now`). A CONTINUE run computes only the metrics some of those
-    /// sessions lack; a run with nothing to compute is DONE at once.
+    /// sessions lack; a run with nothing to compute is DONE at once, and a
+    /// `scheduled` one with nothing to compute is not started (`None`).
     /// `Conflict` when a run is in progress for the campaign.
     pub async fn create_analysis_run(
         self,
@@ -149,7 +161,8 @@ impl DeepAnalysis<'_> {
         metrics: &[Metric],
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<AnalysisRun> {
+        scheduled: bool,
+    ) -> Result<Option<AnalysisRun>> {
         self.store.campaigns().campaign(tenant_id, campaign_id).await?;
         if let Some(active) = self.active_analysis_run(tenant_id, campaign_id).await? {
             return Err(in_progress(&active));
@@ -163,6 +176,14 @@ impl DeepAnalysis<'_> {
             .fetch_one(&self.store.pool)
             .await?;
         let sessions: i64 = get(&row, "n")?;
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM communications c WHERE {ENDED}"))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .bind(micros(since))
+            .bind(micros(now))
+            .fetch_one(&self.store.pool)
+            .await?;
+        let skipped = get::<i64>(&row, "n")? - sessions;
         let (metrics, total): (Vec<Metric>, i64) = match mode {
             AnalysisMode::Recalculate => (metrics.to_vec(), sessions * metrics.len() as i64),
             AnalysisMode::Continue => {
@@ -177,11 +198,14 @@ impl DeepAnalysis<'_> {
                 (missing.into_iter().map(|(metric, _)| metric).collect(), total)
             }
         };
+        if scheduled && total == 0 {
+            return Ok(None);
+        }
         let id = new_id("anr");
         let status = if total == 0 { "DONE" } else { "PROGRESS" };
         let inserted = sqlx::query(
             "INSERT INTO analysis_runs (id, tenant_id, campaign_id, mode, status, metrics, since, total, done, failed, \
-             created_at, updated_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $9, $10)",
+             created_at, updated_at, finished_at, scheduled, skipped) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $9, $10, $11, $12)",
         )
         .bind(&id)
         .bind(tenant_id)
@@ -193,6 +217,8 @@ impl DeepAnalysis<'_> {
         .bind(total)
         .bind(micros(now))
         .bind((total == 0).then_some(micros(now)))
+        .bind(i64::from(scheduled))
+        .bind(skipped)
         .execute(&self.store.pool)
         .await;
         match inserted {
@@ -206,7 +232,31 @@ impl DeepAnalysis<'_> {
             }
             Err(other) => return Err(other.into()),
         }
-        self.analysis_run(tenant_id, campaign_id, &id).await
+        self.analysis_run(tenant_id, campaign_id, &id).await.map(Some)
+    }
+
+    /// Claims up to `limit` campaigns whose scheduled analysis is due at
+    /// `now`, moving each one's next time on by its interval, so that one
+    /// node starts each: `(tenant_id, campaign_id)`.
+    pub async fn claim_scheduled_analyses(self, now: DateTime<Utc>, limit: i64) -> Result<Vec<(String, String)>> {
+        let lock = match self.store.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE campaigns SET analysis_next_at = $1 + analysis_every_minutes * 60000000 WHERE id IN ( \
+               SELECT id FROM campaigns WHERE analysis_next_at <= $1 AND analysis_every_minutes IS NOT NULL \
+               ORDER BY analysis_next_at LIMIT $2 {lock}) \
+             RETURNING tenant_id, id"
+        );
+        sqlx::query(&sql)
+            .bind(micros(now))
+            .bind(limit)
+            .fetch_all(&self.store.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((get(row, "tenant_id")?, get(row, "id")?)))
+            .collect()
     }
 
     /// Of the sessions in the window, how many have a value per metric.
@@ -534,6 +584,25 @@ impl DeepAnalysis<'_> {
                 None | Some(serde_json::Value::Null) => tally.unanswered += n,
                 Some(answer) => tally.answers.push((answer, n)),
             }
+        }
+        let sql = format!(
+            "SELECT v.metric, v.value, c.session_ended_at / {DAY_MICROS} AS day, COUNT(*) AS n \
+             FROM analysis_values v JOIN communications c ON c.id = v.communication_id \
+             WHERE v.tenant_id = $1 AND v.campaign_id = $2 AND v.error IS NULL AND v.value IS NOT NULL AND v.metric IN ({}) \
+             GROUP BY v.metric, v.value, c.session_ended_at / {DAY_MICROS} ORDER BY day",
+            params(3, codes.len())
+        );
+        let mut query = sqlx::query(&sql).bind(tenant_id).bind(campaign_id);
+        for code in codes {
+            query = query.bind(code);
+        }
+        for row in query.fetch_all(&self.store.pool).await? {
+            let answer: serde_json::Value = from_json(&get::<String>(&row, "value")?)?;
+            if answer.is_null() {
+                continue;
+            }
+            let day = from_micros(get::<i64>(&row, "day")? * DAY_MICROS)?.date_naive();
+            tallies.entry(get(&row, "metric")?).or_default().by_day.push((day, answer, get(&row, "n")?));
         }
         Ok(tallies)
     }

@@ -106,13 +106,14 @@ mod tests {
 
     #[test]
     fn works_when_an_analytics_file_round_trips() {
-        let sent = json!({"uploaded_at": "2026-01-01T00:00:00Z", "definition": {"version": 1, "depth_days": 30, "metrics": [
+        let sent = json!({"uploaded_at": "2026-01-01T00:00:00Z", "definition": {"version": 1, "depth_days": 30, "schedule": {"every_minutes": 15}, "metrics": [
             {"code": "s", "name": "S", "description": "", "prompt": "Q?", "type": "scale", "scale": {"min": 1, "max": 5}, "display": "bar"},
             {"code": "n", "name": "N", "description": "d", "prompt": "Q?", "type": "number", "display": "line"},
             {"code": "c", "name": "C", "description": "", "prompt": "Q?", "type": "category", "categories": ["a", "b"], "display": "pie"},
             {"code": "b", "name": "B", "description": "", "prompt": "Q?", "type": "boolean", "display": "number"}]}});
         let view: AnalyticsView = serde_json::from_value(sent.clone()).expect("reads");
         assert_eq!(view.definition.metrics[0].kind.type_name(), "scale");
+        assert_eq!(view.definition.schedule.map(|schedule| schedule.every_minutes), Some(15));
         assert_eq!(serde_json::to_value(&view).expect("writes"), sent);
     }
 }

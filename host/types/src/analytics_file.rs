@@ -16,7 +16,29 @@ pub struct AnalyticsDefinition {
     pub version: u32,
     /// How many days back Recalculate and Continue calculation go.
     pub depth_days: u32,
+    /// When Deep Analysis runs on its own: a Continue calculation over the
+    /// depth, for the sessions that ended since the last one. `null`
+    /// (`schedule: off` in the file): only when started by hand.
+    #[serde(default = "Schedule::default_some")]
+    pub schedule: Option<Schedule>,
     pub metrics: Vec<Metric>,
+}
+
+/// How often a campaign's ended sessions are analysed on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub every_minutes: u32,
+}
+
+impl Schedule {
+    /// A file without `schedule` is analysed hourly.
+    pub const DEFAULT: Schedule = Schedule { every_minutes: 60 };
+
+    fn default_some() -> Option<Schedule> {
+        Some(Self::DEFAULT)
+    }
 }
 
 /// One Deep Analysis metric. Its JSON form is the YAML one, with the

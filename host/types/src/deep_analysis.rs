@@ -69,9 +69,15 @@ pub struct AnalysisRun {
     pub status: AnalysisStatus,
     /// The codes of the metrics the run computes.
     pub metrics: Vec<String>,
+    /// Started by the YAML's schedule rather than by hand.
+    pub scheduled: bool,
     pub total: i64,
     pub done: i64,
     pub failed: i64,
+    /// Sessions within the depth that have no transcript (a one-way
+    /// message, a simulated or operator session, a call nobody answered):
+    /// nothing to ask the LLM about, so they are not analysed.
+    pub skipped: i64,
     /// Why the last batch could not finish (the LLM is down, say); cleared
     /// by a batch that does.
     pub last_error: Option<String>,
@@ -129,6 +135,20 @@ pub struct MetricResult {
     pub values: BTreeMap<String, i64>,
     /// Numbers and scales: the mean answer; booleans: the share of `true`.
     pub mean: Option<f64>,
+    /// The valid answers per day their session ended (UTC), oldest first:
+    /// what a `line` display draws.
+    pub by_day: Vec<DayResult>,
+}
+
+/// One day of a metric's answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DayResult {
+    pub day: chrono::NaiveDate,
+    /// Sessions with a valid answer that day.
+    pub sessions: i64,
+    /// As [`MetricResult::mean`], over that day's answers.
+    pub mean: Option<f64>,
 }
 
 #[cfg(test)]
@@ -139,13 +159,14 @@ mod tests {
 
     #[test]
     fn works_when_a_run_and_results_round_trip() {
-        let run = json!({"id": "anr_1", "mode": "CONTINUE", "status": "PROGRESS", "metrics": ["s"], "total": 4, "done": 1,
-            "failed": 0, "last_error": null, "created_at": "2026-01-01T00:00:00Z", "finished_at": null});
+        let run = json!({"id": "anr_1", "mode": "CONTINUE", "status": "PROGRESS", "metrics": ["s"], "scheduled": true, "total": 4, "done": 1,
+            "failed": 0, "skipped": 2, "last_error": null, "created_at": "2026-01-01T00:00:00Z", "finished_at": null});
         let read: AnalysisRun = serde_json::from_value(run.clone()).expect("reads");
         assert_eq!(read.status, AnalysisStatus::Progress);
         assert_eq!(serde_json::to_value(&read).expect("writes"), run);
         let results = json!({"metrics": [{"code": "s", "name": "S", "description": "", "type": "scale", "scale": {"min": 1, "max": 5},
-            "display": "bar", "sessions": 3, "errors": 1, "unanswered": 0, "values": {"4": 2, "5": 1}, "mean": 4.333}]});
+            "display": "bar", "sessions": 3, "errors": 1, "unanswered": 0, "values": {"4": 2, "5": 1}, "mean": 4.333,
+            "by_day": [{"day": "2026-01-01", "sessions": 3, "mean": 4.333}]}]});
         let read: AnalysisResults = serde_json::from_value(results.clone()).expect("reads");
         assert_eq!(read.metrics[0].kind.type_name(), "scale");
         assert_eq!(serde_json::to_value(&read).expect("writes"), results);

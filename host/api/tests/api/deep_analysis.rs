@@ -22,6 +22,7 @@ use crate::support::{repo_file, App, Background, Backend, Client, TEST_ENGINE};
 
 both_backends!(
     works_when_a_recalculation_analyses_the_sessions_within_the_depth,
+    works_when_the_schedule_analyses_ended_sessions_on_its_own,
     works_when_continue_computes_only_the_metrics_new_in_the_yaml,
     works_when_a_run_is_stopped_and_continued,
     works_when_a_run_survives_a_node_dying_mid_batch,
@@ -294,6 +295,7 @@ async fn works_when_a_recalculation_analyses_the_sessions_within_the_depth(backe
     assert_eq!((run["status"].as_str(), run["mode"].as_str()), (Some("PROGRESS"), Some("RECALCULATE")), "{run}");
     assert_eq!(run["metrics"].as_array().expect("metrics").len(), 8);
     assert_eq!((run["total"].as_i64(), run["done"].as_i64()), (Some(4 * 8), Some(0)), "4 sessions within 30 days have a transcript: {run}");
+    assert_eq!((run["skipped"].as_i64(), run["scheduled"].as_bool()), (Some(1), Some(false)), "one has none: {run}");
     assert_eq!(run["finished_at"], Value::Null);
 
     let run = tick_until_finished(&engine, client, campaign).await;
@@ -326,6 +328,12 @@ async fn works_when_a_recalculation_analyses_the_sessions_within_the_depth(backe
     let (sessions, errors, unanswered, values, average) = tally(&metrics["promised_amount"]);
     assert_eq!((sessions, errors, unanswered, values), (3, 1, 0, json!({"500": 2, "0": 1})));
     assert!((mean(&average) - 1000.0 / 3.0).abs() < 1e-9);
+    let day = |days_ago: i64| (chrono::Utc::now() - chrono::Duration::days(days_ago)).date_naive().to_string();
+    assert_eq!(
+        metrics["promised_amount"]["by_day"],
+        json!([{"day": day(3), "sessions": 1, "mean": 0.0}, {"day": day(2), "sessions": 1, "mean": 500.0}, {"day": day(1), "sessions": 1, "mean": 500.0}]),
+        "per day the session ended, the mumbler's error left out"
+    );
     let (sessions, errors, unanswered, values, average) = tally(&metrics["days_until_payment"]);
     assert_eq!((sessions, errors, unanswered, values), (3, 0, 1, json!({"1": 2, "2.5": 1})), "no date promised is no answer, not an error");
     assert!((mean(&average) - 1.5).abs() < 1e-9);
@@ -611,4 +619,54 @@ async fn errors_when_another_tenant_asks(backend: Backend) {
     assert_eq!(other.get(&format!("/campaigns/{own}/analysis/runs/latest")).await.problem(404), "analysis run not found");
     // The owner's run is untouched.
     assert_eq!(latest(client, campaign).await["status"], "PROGRESS");
+}
+
+/// The YAML's schedule starts a Continue calculation on its own when
+/// sessions ended since the last one: on its interval, only for what is
+/// new, never with nothing to do, and never once the file says `off`.
+/// Sessions without a transcript are counted as skipped.
+async fn works_when_the_schedule_analyses_ended_sessions_on_its_own(backend: Backend) {
+    let llm = FakeLlm::start().await;
+    let setup = setup(backend, &llm).await;
+    let (client, campaign) = (&setup.client, setup.campaign.as_str());
+    let example = repo_file("examples/analytics/debt-collection.yaml");
+    assert!(example.contains("  every_minutes: 60\n"), "the example has a schedule");
+    upload_yaml(client, campaign, &example.replace("  every_minutes: 60\n", "  every_minutes: 5\n")).await;
+    let clock = Arc::new(stratagem_runtime::VirtualClock::new(chrono::Utc::now()));
+    let engine = setup.app.engine_with_clock(TEST_ENGINE, clock.clone());
+    conversations(&setup, &[PAYER_1, SILENT]).await;
+
+    engine.tick().await.expect("tick");
+    let none = client.get(&format!("/campaigns/{campaign}/analysis/runs/latest")).await;
+    assert_eq!(none.status, 404, "not due before its interval: {}", none.text);
+
+    clock.advance(chrono::Duration::minutes(6));
+    let run = tick_until_finished(&engine, client, campaign).await;
+    assert_eq!((run["status"].as_str(), run["mode"].as_str(), run["scheduled"].as_bool()), (Some("DONE"), Some("CONTINUE"), Some(true)), "{run}");
+    assert_eq!((run["total"].as_i64(), run["done"].as_i64(), run["skipped"].as_i64()), (Some(8), Some(8), Some(1)), "{run}");
+    assert_eq!(llm.calls(), 1);
+
+    conversations(&setup, &[PAYER_2]).await;
+    clock.advance(chrono::Duration::minutes(3));
+    engine.tick().await.expect("tick");
+    assert_eq!(latest(client, campaign).await["id"], run["id"], "the next one is due 5 minutes after the first");
+    clock.advance(chrono::Duration::minutes(3));
+    let second = tick_until_finished(&engine, client, campaign).await;
+    assert_ne!(second["id"], run["id"]);
+    assert_eq!((second["scheduled"].as_bool(), second["total"].as_i64(), second["done"].as_i64()), (Some(true), Some(8), Some(8)), "only the new session: {second}");
+    assert_eq!(llm.calls(), 2);
+    assert_eq!(results(client, campaign).await["promise_to_pay"]["sessions"], 2);
+
+    clock.advance(chrono::Duration::minutes(6));
+    engine.tick().await.expect("tick");
+    assert_eq!(latest(client, campaign).await["id"], second["id"], "nothing new, no run");
+
+    conversations(&setup, &[DISPUTER]).await;
+    upload_yaml(client, campaign, &example.replace("schedule:\n  every_minutes: 60\n", "schedule: off\n")).await;
+    clock.advance(chrono::Duration::days(1));
+    engine.tick().await.expect("tick");
+    assert_eq!(latest(client, campaign).await["id"], second["id"], "`schedule: off` starts nothing");
+    assert_eq!(llm.calls(), 2);
+    let manual = start(client, campaign, "CONTINUE").await;
+    assert_eq!((manual["scheduled"].as_bool(), manual["total"].as_i64()), (Some(false), Some(8)), "{manual}");
 }

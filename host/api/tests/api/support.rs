@@ -271,8 +271,13 @@ impl App {
     /// An engine on this node's database that the test ticks itself; start
     /// the node with `Background::Off` so no other engine ticks with it.
     pub fn engine(&self, config: EngineConfig) -> stratagem_engine::Engine {
+        self.engine_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// An engine whose time moves only as the test says.
+    pub fn engine_with_clock(&self, config: EngineConfig, clock: Arc<dyn stratagem_runtime::Clock>) -> stratagem_engine::Engine {
         let strategies = StrategyService::new(runtime(), builder()).with_build_leases(TEST_LEASES);
-        stratagem_engine::Engine::new(self.store.clone(), Arc::new(strategies), Arc::new(SystemClock), config)
+        stratagem_engine::Engine::new(self.store.clone(), Arc::new(strategies), clock, config)
     }
 
     /// The database this node's store is on (for tests that check tables).

@@ -4,16 +4,16 @@
 
 use std::collections::HashMap;
 
-use super::definition::{AnalyticsDefinition, Metric, MetricType};
+use super::definition::{AnalyticsDefinition, Metric, MetricType, Schedule};
 use super::error::AnalyticsError;
 use super::scalar::Scalar;
 use super::yaml::{Node, Pos, Value};
-use super::{DEPTH_DAYS, MAX_METRICS};
+use super::{DEPTH_DAYS, MAX_METRICS, SCHEDULE_MINUTES};
 
 const VERSION: u32 = 1;
 const MAX_CODE_CHARS: usize = 64;
 const MAX_NAME_CHARS: usize = 200;
-const ROOT_KEYS: [&str; 3] = ["version", "depth_days", "metrics"];
+const ROOT_KEYS: [&str; 4] = ["version", "depth_days", "schedule", "metrics"];
 const METRIC_KEYS: [&str; 9] = [
     "code",
     "name",
@@ -63,12 +63,53 @@ impl Checker {
         let depth_days = fields
             .get("depth_days")
             .and_then(|node| self.depth_days(node));
+        let schedule = fields
+            .get("schedule")
+            .map_or(Some(Some(Schedule::DEFAULT)), |node| self.schedule(node));
         let metrics = fields.get("metrics").and_then(|node| self.metrics(node));
         Some(AnalyticsDefinition {
             version: version?,
             depth_days: depth_days?,
+            schedule: schedule?,
             metrics: metrics?,
         })
+    }
+
+    /// `off` (or `false`), or `{every_minutes: N}`.
+    fn schedule(&mut self, node: &Node<'_>) -> Option<Option<Schedule>> {
+        match node.scalar() {
+            Some(Scalar::Text("off") | Scalar::Bool(false)) => return Some(None),
+            Some(_) => {
+                self.error(
+                    node.pos,
+                    "schedule",
+                    format!(
+                        "expected `off` or a mapping such as `{{every_minutes: 60}}`, found {}",
+                        node.found()
+                    ),
+                );
+                return None;
+            }
+            None => {}
+        }
+        let fields = self.fields(node, "schedule", &["every_minutes"], &["every_minutes"])?;
+        let minutes = fields
+            .get("every_minutes")
+            .and_then(|node| self.integer(node, "schedule.every_minutes").map(|minutes| (node, minutes)));
+        let (node, minutes) = minutes?;
+        if !SCHEDULE_MINUTES.contains(&minutes) {
+            self.error(
+                node.pos,
+                "schedule.every_minutes",
+                format!(
+                    "must be from {} to {} minutes (a week), found {minutes}",
+                    SCHEDULE_MINUTES.start(),
+                    SCHEDULE_MINUTES.end()
+                ),
+            );
+            return None;
+        }
+        Some(Some(Schedule { every_minutes: u32::try_from(minutes).ok()? }))
     }
 
     fn version(&mut self, node: &Node<'_>) -> Option<u32> {
@@ -366,6 +407,26 @@ mod tests {
             errors(&depth("99999999999999999999")),
             ["line 1, column 13: depth_days: the number `99999999999999999999` is too large"]
         );
+    }
+
+    #[test]
+    fn errors_when_the_schedule_is_out_of_range_or_malformed() {
+        let scheduled = |schedule: &str| format!("depth_days: 30\nschedule: {schedule}\nmetrics:\n{}", metric("a"));
+        let every = |text: &str| parse(text).expect("valid").schedule.map(|schedule| schedule.every_minutes);
+        assert_eq!(every(&format!("depth_days: 30\nmetrics:\n{}", metric("a"))), Some(60), "hourly by default");
+        assert_eq!(every(&scheduled("{every_minutes: 5}")), Some(5));
+        assert_eq!(every(&scheduled("{every_minutes: 10080}")), Some(10_080));
+        assert_eq!(every(&scheduled("off")), None);
+        assert_eq!(every(&scheduled("false")), None);
+        assert_eq!(
+            errors(&scheduled("{every_minutes: 4}")),
+            ["line 2, column 27: schedule.every_minutes: must be from 5 to 10080 minutes (a week), found 4"]
+        );
+        assert_eq!(
+            errors(&scheduled("hourly")),
+            ["line 2, column 11: schedule: expected `off` or a mapping such as `{every_minutes: 60}`, found the text `hourly`"]
+        );
+        assert_eq!(errors(&scheduled("{every: 5}")).len(), 2, "{:?}", errors(&scheduled("{every: 5}")));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The validated analytics file. Its types are shared with the web app
 //! (`stratagem_types::analytics_file`); the parser and its checks are here.
 
-pub use stratagem_types::analytics_file::{AnalyticsDefinition, Display, Metric, MetricKind, MetricType};
+pub use stratagem_types::analytics_file::{AnalyticsDefinition, Display, Metric, MetricKind, MetricType, Schedule};
 
 #[cfg(test)]
 mod tests {

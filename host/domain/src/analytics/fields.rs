@@ -197,7 +197,7 @@ mod tests {
             errors("depth_days: 3\nmetric: []\n"),
             [
                 "line 1, column 1: missing required key `metrics`",
-                "line 2, column 1: unknown key `metric`; allowed keys: version, depth_days, metrics",
+                "line 2, column 1: unknown key `metric`; allowed keys: version, depth_days, schedule, metrics",
             ]
         );
     }

@@ -9,6 +9,10 @@
 //! version: 1          # optional; when present it must be 1
 //! depth_days: 30      # required, 1 to 365: how many days back Recalculate and
 //!                     # Continue calculation process sessions
+//! schedule:           # optional: how often the sessions that ended since the
+//!   every_minutes: 60 # last run are analysed on their own (5 to 10080, the
+//!                     # default 60); `schedule: off` analyses only when
+//!                     # Recalculate or Continue calculation is clicked
 //! metrics:            # required, 1 to 100 metrics
 //!   - code: satisfaction          # required, unique: a lowercase letter, then up to
 //!                                 # 63 lowercase letters, digits or `_`
@@ -75,7 +79,7 @@ use check::Checker;
 use error::whole_file;
 use yaml::load;
 
-pub use definition::{AnalyticsDefinition, Display, Metric, MetricKind};
+pub use definition::{AnalyticsDefinition, Display, Metric, MetricKind, Schedule};
 pub use error::{AnalyticsError, AnalyticsErrors};
 
 /// Larger files are refused before parsing; real ones are a few KiB.
@@ -86,6 +90,9 @@ pub const MAX_METRICS: usize = 100;
 pub const MAX_NESTING: usize = 32;
 /// The reach of Recalculate and Continue calculation, in days.
 pub const DEPTH_DAYS: std::ops::RangeInclusive<i64> = 1..=365;
+/// How often a schedule may run, in minutes: each run asks the LLM about
+/// every session that ended since the last one.
+pub const SCHEDULE_MINUTES: std::ops::RangeInclusive<i64> = 5..=10_080;
 
 /// Reads and validates an analytics file.
 pub fn parse(text: &str) -> Result<AnalyticsDefinition, AnalyticsErrors> {
