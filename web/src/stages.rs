@@ -428,6 +428,64 @@ fn SettingInput(
     }
 }
 
+/// The Default editor: formatted text edited in place (bold, italic,
+/// underline, links, lists), its HTML the template. The service sanitizes
+/// that HTML to what this editor makes before anything is sent.
+#[component]
+fn RichText(dom_id: String, initial: String, write: Callback<String>) -> impl IntoView {
+    use wasm_bindgen::JsCast;
+    let editor = NodeRef::<leptos::html::Div>::new();
+    let save = move || {
+        if let Some(element) = editor.get_untracked() {
+            write.run(element.inner_html());
+        }
+    };
+    let command = move |name: &str, value: &str| {
+        let Some(document) = web_sys::window().and_then(|window| window.document()) else { return };
+        if let Some(element) = editor.get_untracked() {
+            let _ = element.focus();
+        }
+        let _ = document.unchecked_into::<web_sys::HtmlDocument>().exec_command_with_show_ui_and_value(name, false, value);
+        save();
+    };
+    let link = move |_| {
+        let address = web_sys::window().and_then(|window| window.prompt_with_message_and_default("Link address", "https://").ok().flatten());
+        if let Some(address) = address.filter(|address| !address.trim().is_empty() && address.trim() != "https://") {
+            command("createLink", address.trim());
+        }
+    };
+    // A mousedown would move the focus, and the selection, off the text.
+    let keep_selection = |ev: web_sys::MouseEvent| ev.prevent_default();
+    view! {
+        <div class="rich-toolbar" role="toolbar" aria-label="Formatting">
+            <button type="button" title="Bold" id=format!("{dom_id}-bold") on:mousedown=keep_selection on:click=move |_| command("bold", "")><b>"B"</b></button>
+            <button type="button" title="Italic" on:mousedown=keep_selection on:click=move |_| command("italic", "")><i>"I"</i></button>
+            <button type="button" title="Underline" on:mousedown=keep_selection on:click=move |_| command("underline", "")><u>"U"</u></button>
+            <button type="button" title="Link" id=format!("{dom_id}-link") on:mousedown=keep_selection on:click=link>"Link"</button>
+            <button type="button" title="Bulleted list" on:mousedown=keep_selection on:click=move |_| command("insertUnorderedList", "")>"• List"</button>
+            <button type="button" title="Numbered list" on:mousedown=keep_selection on:click=move |_| command("insertOrderedList", "")>"1. List"</button>
+        </div>
+        <div id=dom_id class="rich-text" contenteditable="true" role="textbox" aria-multiline="true" node_ref=editor
+            inner_html=editable_html(&initial) on:input=move |_| save()></div>
+    }
+}
+
+/// A template as the rich-text editor shows it: its HTML, or plain text
+/// (no tag) as paragraphs and line breaks, the way it is sent.
+fn editable_html(template: &str) -> String {
+    let markup = template.match_indices('<').any(|(at, _)| template[at + 1..].chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '/'));
+    if markup {
+        return template.to_owned();
+    }
+    let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    template
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|paragraph| !paragraph.is_empty())
+        .map(|paragraph| format!("<p>{}</p>", escape(paragraph).replace('\n', "<br>")))
+        .collect()
+}
+
 /// The Default/HTML toggle, the template and its preview: rendered by the
 /// service as the chosen contact of the campaign would get it (a sample
 /// contact until one is chosen), so placeholders show real values and a
@@ -482,10 +540,17 @@ fn EmailTemplate(draft: RwSignal<StageDefinition>, at: Option<usize>, label: Str
                 <label class="toggle"><input type="radio" id=format!("{dom_id}-default") name=format!("{dom_id}-type") prop:checked=move || !html.get() on:change=move |_| set_type(EmailInputType::Default)/>"Default"</label>
                 <label class="toggle"><input type="radio" id=format!("{dom_id}-html") name=format!("{dom_id}-type") prop:checked=move || html.get() on:change=move |_| set_type(EmailInputType::Html)/>"HTML"</label>
             </div>
-            <label>{label}
-                <textarea id=dom_id.clone() rows="8" class:code=move || html.get() prop:value=value on:input=move |ev| write(event_target_value(&ev))></textarea>
-                {errors}
-            </label>
+            <label>{label}</label>
+            {
+                let dom_id = dom_id.clone();
+                move || if html.get() {
+                    view! { <textarea id=dom_id.clone() rows="8" class="code" prop:value=value on:input=move |ev| write(event_target_value(&ev))></textarea> }.into_any()
+                } else {
+                    let initial = draft.with_untracked(|d| choice(d, at, |_, _, s| s.email_template.clone().unwrap_or_default()).unwrap_or_default());
+                    view! { <RichText dom_id=dom_id.clone() initial write=Callback::new(write)/> }.into_any()
+                }
+            }
+            {errors}
             <div class="row preview-label">
                 <span>"Email template preview for"</span>
                 <select id=format!("{dom_id}-preview-contact") on:change=move |ev| chosen.set(event_target_value(&ev))>

@@ -335,6 +335,22 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#setting-email_template-preview-contact", 20, |t| t.contains("Paula Payer (P1)")).await;
     ui.select("#setting-email_template-preview-contact", "P1").await;
     ui.text_until("#setting-email_template-preview", 20, |t| t.contains("Hi Paula Payer")).await;
+    // The Default editor formats in place; the service sends its HTML
+    // sanitized, and the preview shows it.
+    ui.client
+        .execute("const e = document.getElementById('setting-email_template'); e.focus(); document.execCommand('selectAll'); return true;", vec![])
+        .await
+        .expect("select the text");
+    ui.click("#setting-email_template-bold").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let srcdoc = ui.find("#setting-email_template-preview iframe").await.attr("srcdoc").await.expect("srcdoc").unwrap_or_default();
+        if srcdoc.contains("<b>Your balance, Paula Payer</b>") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the preview never showed the bold text: {srcdoc}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     ui.click("#tab-contacts").await;
 
     // Configure and start; the engine runs the contacts to their results.

@@ -3,9 +3,12 @@
 //! Placeholders: `{{name}}`, `{{email}}`, `{{phone}}`, `{{object_id}}`,
 //! `{{external_id}}`, `{{current_stage}}`, `{{parameters.KEY}}` (a column
 //! of the import file) and `{{results.KEY}}`. Spaces inside the braces are
-//! ignored. A Default email is text: it is HTML-escaped and each blank-line
-//! separated paragraph becomes `<p>`; an HTML email is sent as written,
-//! with the values HTML-escaped.
+//! ignored. A Default email is what the rich-text editor writes: formatted
+//! text, whose HTML is sanitized to what that editor makes (paragraphs,
+//! line breaks, bold, italic, underline, links, lists) before it is sent;
+//! a Default template without any tag is plain text, HTML-escaped, each
+//! blank-line separated paragraph a `<p>`. An HTML email is sent as
+//! written. Either way the values are HTML-escaped.
 
 use crate::stage::EmailInputType;
 use crate::Contact;
@@ -166,6 +169,31 @@ pub fn html_to_text(html: &str) -> String {
     text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim().to_owned()
 }
 
+/// Whether a Default template holds tags (the rich-text editor's) rather
+/// than plain text: a `<` that opens or closes an element.
+fn has_markup(template: &str) -> bool {
+    template.match_indices('<').any(|(at, _)| {
+        let next = template[at + 1..].chars().next();
+        next.is_some_and(|c| c.is_ascii_alphabetic() || c == '/')
+    })
+}
+
+/// The rich-text editor's HTML, reduced to what it can make: `p`, `div`,
+/// `br`, `b`/`strong`, `i`/`em`, `u`, lists and links to http(s) or
+/// mailto addresses (opened without a referrer). Scripts, styles, event
+/// handlers, images and every other tag or attribute are removed (their
+/// text stays).
+pub fn sanitize_rich_text(html: &str) -> String {
+    ammonia::Builder::empty()
+        .add_tags(["p", "div", "br", "b", "strong", "i", "em", "u", "ul", "ol", "li", "a"])
+        .add_tag_attributes("a", ["href"])
+        .add_url_schemes(["http", "https", "mailto"])
+        .url_relative(ammonia::UrlRelative::Deny)
+        .link_rel(Some("noopener noreferrer"))
+        .clean(html)
+        .to_string()
+}
+
 /// Renders a stage's email for a contact.
 pub fn render_email(
     subject: &str,
@@ -177,6 +205,12 @@ pub fn render_email(
     let (html, text) = match input {
         EmailInputType::Html => {
             let html = render(template, contact, escape_html).map_err(|error| ("email_template", error))?;
+            let text = html_to_text(&html);
+            (html, text)
+        }
+        EmailInputType::Default if has_markup(template) => {
+            let html = render(template, contact, escape_html).map_err(|error| ("email_template", error))?;
+            let html = format!("<!doctype html><html><body>{}</body></html>", sanitize_rich_text(&html));
             let text = html_to_text(&html);
             (html, text)
         }
@@ -197,6 +231,26 @@ pub fn render_email(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn works_when_a_rich_text_email_is_sanitized() {
+        let template = "<p>Dear <b>{{name}}</b>,</p><ul><li><i>due</i>: {{parameters.amount_due}}</li></ul>\
+                        <p><a href=\"https://pay.example.com/{{object_id}}\" onclick=\"steal()\">Pay now</a></p>\
+                        <script>alert(1)</script><img src=x onerror=alert(2)><a href=\"javascript:alert(3)\">x</a>\
+                        <p style=\"color:red\">styled</p>";
+        let email = render_email("Hi", template, EmailInputType::Default, &contact()).expect("renders");
+        assert_eq!(
+            email.html,
+            "<!doctype html><html><body><p>Dear <b>Ann &lt;Admin&gt;</b>,</p><ul><li><i>due</i>: 250.00</li></ul>\
+             <p><a href=\"https://pay.example.com/CONTRACT-1\" rel=\"noopener noreferrer\">Pay now</a></p>\
+             <a rel=\"noopener noreferrer\">x</a><p>styled</p></body></html>"
+        );
+        assert!(email.text.contains("Dear **Ann <Admin>**") || email.text.contains("Dear Ann <Admin>"), "{}", email.text);
+        assert!(!email.text.contains("alert"), "{}", email.text);
+        // A template without tags is still plain text.
+        let plain = render_email("Hi", "a < b\n\nc", EmailInputType::Default, &contact()).expect("renders");
+        assert_eq!(plain.html, "<!doctype html><html><body><p>a &lt; b</p><p>c</p></body></html>");
+    }
 
     fn contact() -> Contact {
         serde_json::from_value(serde_json::json!({
