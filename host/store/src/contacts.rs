@@ -436,22 +436,19 @@ impl ContactExport {
                  WHERE contacts.tenant_id = $1 AND contacts.campaign_id = $2 GROUP BY parameter.key"
             }
         };
-        let total: i64 = get(
-            &sqlx::query("SELECT COUNT(*) AS total FROM contacts WHERE tenant_id = $1 AND campaign_id = $2")
-                .bind(&self.tenant_id)
-                .bind(&self.campaign_id)
-                .fetch_one(&mut *self.snapshot)
-                .await?,
-            "total",
-        )?;
-        sqlx::query(sql)
-            .bind(&self.tenant_id)
-            .bind(&self.campaign_id)
-            .fetch_all(&mut *self.snapshot)
+        let counted = self.campaign_rows("SELECT COUNT(*) AS total FROM contacts WHERE tenant_id = $1 AND campaign_id = $2").await?;
+        let total: i64 = counted.first().map_or(Ok(0), |row| get(row, "total"))?;
+        self.campaign_rows(sql)
             .await?
             .iter()
             .map(|row| Ok((get(row, "name")?, get::<i64>(row, "typed")? > 0 || get::<i64>(row, "holders")? < total)))
             .collect()
+    }
+
+    /// The rows of `sql`, whose `$1` and `$2` are the tenant and campaign,
+    /// read in the export's snapshot.
+    async fn campaign_rows(&mut self, sql: &str) -> Result<Vec<AnyRow>> {
+        Ok(sqlx::query(sql).bind(&self.tenant_id).bind(&self.campaign_id).fetch_all(&mut *self.snapshot).await?)
     }
 
     /// Every result code any of the contacts has, sorted: the report's
@@ -467,14 +464,7 @@ impl ContactExport {
                  WHERE tenant_id = $1 AND campaign_id = $2"
             }
         };
-        sqlx::query(sql)
-            .bind(&self.tenant_id)
-            .bind(&self.campaign_id)
-            .fetch_all(&mut *self.snapshot)
-            .await?
-            .iter()
-            .map(|row| get(row, "name"))
-            .collect()
+        self.campaign_rows(sql).await?.iter().map(|row| get(row, "name")).collect()
     }
 
     /// The contacts table's rows of a chunk, read in the export's snapshot.

@@ -168,22 +168,19 @@ impl DeepAnalysis<'_> {
             return Err(in_progress(&active));
         }
         let now = from_micros(micros(now))?;
-        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM communications c WHERE {SESSIONS}"))
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .bind(micros(since))
-            .bind(micros(now))
-            .fetch_one(&self.store.pool)
-            .await?;
-        let sessions: i64 = get(&row, "n")?;
-        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM communications c WHERE {ENDED}"))
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .bind(micros(since))
-            .bind(micros(now))
-            .fetch_one(&self.store.pool)
-            .await?;
-        let skipped = get::<i64>(&row, "n")? - sessions;
+        // The window's sessions, and those of them with a transcript.
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS ended, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM messages m WHERE m.communication_id = c.id) \
+             THEN 1 ELSE 0 END), 0) AS sessions FROM communications c WHERE {ENDED}"
+        ))
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .bind(micros(since))
+        .bind(micros(now))
+        .fetch_one(&self.store.pool)
+        .await?;
+        let sessions: i64 = get(&row, "sessions")?;
+        let skipped = get::<i64>(&row, "ended")? - sessions;
         let (metrics, total): (Vec<Metric>, i64) = match mode {
             AnalysisMode::Recalculate => (metrics.to_vec(), sessions * metrics.len() as i64),
             AnalysisMode::Continue => {
