@@ -236,6 +236,15 @@ impl DeepAnalysis<'_> {
     /// `now`, moving each one's next time on by its interval, so that one
     /// node starts each: `(tenant_id, campaign_id)`.
     pub async fn claim_scheduled_analyses(self, now: DateTime<Utc>, limit: i64) -> Result<Vec<(String, String)>> {
+        // Read first: the claim is a write, and on SQLite every write takes
+        // the database's one write lock; nearly every tick has nothing due.
+        let due = sqlx::query("SELECT id FROM campaigns WHERE analysis_next_at <= $1 LIMIT 1")
+            .bind(micros(now))
+            .fetch_all(&self.store.pool)
+            .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
         let lock = match self.store.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
