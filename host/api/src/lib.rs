@@ -19,7 +19,7 @@ mod simulations;
 mod stages;
 mod strategies;
 mod tasks;
-mod web;
+pub mod web;
 mod webhooks;
 
 use std::sync::Arc;
@@ -65,7 +65,7 @@ pub struct AppState {
     download_limit: std::time::Duration,
     webhook_body_limit: std::time::Duration,
     /// The built web UI, served at `/` (`web`).
-    web_dir: std::path::PathBuf,
+    ui: web::UiFiles,
     /// Private endpoints and the public URL (`integrations`, `webhooks`).
     outbound: Arc<stratagem_engine::OutboundConfig>,
 }
@@ -85,9 +85,16 @@ impl AppState {
             upload_limit: contacts::UPLOAD_LIMIT,
             download_limit: contacts::DOWNLOAD_LIMIT,
             webhook_body_limit: webhooks::BODY_DEADLINE,
-            web_dir: web::DEFAULT_DIRECTORY.into(),
+            ui: web::UiFiles::Embedded,
             outbound: Arc::default(),
         }
+    }
+
+    /// Refuses Python strategy uploads with `problem`: this node's
+    /// toolchain is missing (what `serve` found at start-up).
+    pub fn without_toolchain(mut self, problem: String) -> Self {
+        self.strategy_catalog = self.strategy_catalog.without_toolchain(problem);
+        self
     }
 
     /// Whether integrations may name private endpoints, and the public
@@ -118,9 +125,10 @@ impl AppState {
         self
     }
 
-    /// Serves the web UI from `dir` (default `web/dist`).
+    /// Serves the web UI from `dir` instead of the one built into the
+    /// binary (for UI development).
     pub fn with_web_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.web_dir = dir;
+        self.ui = web::UiFiles::Directory(dir);
         self
     }
 
@@ -155,12 +163,20 @@ pub fn app(state: AppState) -> Router {
         .nest("/api", protected.merge(openapi::router()))
         // Providers sign their calls instead of holding an API key.
         .merge(webhooks::router())
+        // For load balancers and orchestrators: alive, and able to serve.
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .fallback_service(web::service(state.web_dir.clone()))
+        .route("/readyz", axum::routing::get(readyz))
+        .fallback_service(web::service(state.ui.clone()))
         .layer(axum::middleware::from_fn(reject_oversized))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_LIMIT_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// 200 when this node can serve (its database answers and has this
+/// release's migrations), else 503 with a problem saying what is wrong.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Result<&'static str, ApiError> {
+    state.store.readiness().await.map(|()| "ready").map_err(ApiError::Unavailable)
 }
 
 /// Answers 413 from `Content-Length` alone, before any of the body is read:

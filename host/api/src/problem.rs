@@ -66,6 +66,10 @@ pub enum ApiError {
     /// The request body stopped arriving, or took longer than its limit.
     #[error("{0}")]
     RequestTimeout(String),
+    /// This node cannot serve now (its database is down or has another
+    /// release's schema); the detail says what to do.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -90,6 +94,7 @@ impl ApiError {
             ApiError::NotReady(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not-ready", "Something must be set up first"),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy", "Too many requests"),
             ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "The request took too long"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The service is not ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
         }
     }
@@ -208,6 +213,7 @@ impl From<StrategyError> for ApiError {
         match error {
             StrategyError::InvalidName => ApiError::BadRequest(error.to_string()),
             StrategyError::TypeChanged { .. } => ApiError::Conflict { detail: error.to_string(), allowed: None },
+            StrategyError::NoToolchain(_) => ApiError::Unavailable(error.to_string()),
             StrategyError::Store(error) => error.into(),
         }
     }

@@ -161,9 +161,9 @@ async fn list(State(state): State<AppState>, Tenant(tenant): Tenant, Path(campai
 }
 
 #[utoipa::path(post, path = "/campaigns/{id}/strategies", operation_id = "uploadStrategy", tag = "strategies",
-    summary = "Upload a strategy; it builds in the background (status building → ready | failed with line). 422 when the sources cannot be built: an entry that is not among the files, a file name that is not a module path, sources over the size limit",
+    summary = "Upload a strategy; it builds in the background (status building → ready | failed with line). 422 when the sources cannot be built: an entry that is not among the files, a file name that is not a module path, sources over the size limit. 503 when this server has no Python toolchain (the problem says so; prebuilt components are still accepted)",
     request_body = UploadBody,
-    responses((status = 202, description = "The strategy, building", body = Object), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
+    responses((status = 202, description = "The strategy, building", body = Object), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem), (status = 503, response = Problem)))]
 async fn upload(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -248,8 +248,8 @@ async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): P
 }
 
 #[utoipa::path(put, path = "/strategies/{id}", operation_id = "editStrategy", tag = "strategies",
-    summary = "Edit: upload a new version (and rename it with `name`); validated as on upload", request_body = EditBody,
-    responses((status = 202, description = "The strategy, building", body = Object), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
+    summary = "Edit: upload a new version (and rename it with `name`); validated as on upload, 503 as on upload", request_body = EditBody,
+    responses((status = 202, description = "The strategy, building", body = Object), (status = 400, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem), (status = 503, response = Problem)))]
 async fn edit(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

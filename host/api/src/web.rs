@@ -1,8 +1,10 @@
-//! The web UI: the built `web/dist` (or the directory the operator names)
-//! served at `/`,
-//! every path that is not a file answered with `index.html` so the app's
-//! own routes survive a reload. `/api/…` paths that no route matches stay
-//! problem documents.
+//! The web UI: the build of `web/dist` embedded in the binary (or, for UI
+//! development, a directory the operator names) served at `/`, every path
+//! that is not a file answered with `index.html` so the app's own routes
+//! survive a reload. `/api/…` paths that no route matches stay problem
+//! documents. Files are revalidated on every load (`no-cache`) against an
+//! ETag of their content, so a new release is never mixed with a cached one
+//! and an unchanged file costs a 304.
 //!
 //! Every response of the UI carries a Content-Security-Policy: scripts only
 //! from this origin (plus `'wasm-unsafe-eval'`, which compiling the app's
@@ -23,8 +25,24 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::ApiError;
 
-/// Where the UI is built to by default (`make web`).
-pub const DEFAULT_DIRECTORY: &str = "web/dist";
+/// Where the UI's files come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiFiles {
+    /// The UI built into the binary (`make web` before `cargo build`).
+    Embedded,
+    /// A directory read on each request (STRATAGEM_WEB_DIR).
+    Directory(PathBuf),
+}
+
+#[cfg(embedded_ui)]
+static EMBEDDED: Option<&include_dir::Dir<'static>> = Some(&include_dir::include_dir!("$CARGO_MANIFEST_DIR/../../web/dist"));
+#[cfg(not(embedded_ui))]
+static EMBEDDED: Option<&include_dir::Dir<'static>> = None;
+
+/// Whether this binary carries the UI.
+pub fn embedded() -> bool {
+    EMBEDDED.is_some()
+}
 
 /// The policy of every UI response (see the module docs).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
@@ -40,33 +58,28 @@ const NOT_BUILT: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Stratagem</title></head>
 <body>
 <h1>Stratagem</h1>
-<p>The API is running (<a href="/api/docs">/api/docs</a>), but the web UI has not been built.</p>
-<p>Build it with <code>make web</code> (or run <code>make run</code>, which builds it first), or point
+<p>The API is running (<a href="/api/docs">/api/docs</a>), but this binary was built without the web UI.</p>
+<p>Build the UI with <code>make web</code> and then the binary (<code>make run</code> does both), or point
 <code>STRATAGEM_WEB_DIR</code> at a built <code>web/dist</code> directory, then reload this page.</p>
 </body></html>"#;
 
 /// The router's fallback: the UI for every path outside `/api`.
 pub fn service(
-    dir: PathBuf,
+    files: UiFiles,
 ) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future = impl Send> + Clone + Send + Sync + 'static {
-    let index = dir.join("index.html");
-    let files = ServeDir::new(&dir).fallback(ServeFile::new(&index));
     tower::service_fn(move |request: Request| {
         let files = files.clone();
-        let built = index.is_file();
         async move {
             let path = request.uri().path();
             if path == "/api" || path.starts_with("/api/") {
                 return Ok(ApiError::NotFound("route").into_response());
             }
-            if !built {
-                let mut response = (StatusCode::OK, Html(NOT_BUILT)).into_response();
-                secure(response.headers_mut());
-                return Ok(response);
-            }
-            let mut response = match files.oneshot(request).await {
-                Ok(response) => response.map(axum::body::Body::new),
-                Err(error) => match error {},
+            let mut response = match &files {
+                UiFiles::Embedded => match EMBEDDED {
+                    Some(dir) => embedded_file(dir, &request),
+                    None => (StatusCode::OK, Html(NOT_BUILT)).into_response(),
+                },
+                UiFiles::Directory(dir) => directory_file(dir, request).await,
             };
             // Revalidate every time: a rebuilt UI must not mix with a cached one.
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -76,13 +89,54 @@ pub fn service(
     })
 }
 
+/// A file of the embedded UI, or its `index.html` for any other path.
+fn embedded_file(dir: &'static include_dir::Dir<'static>, request: &Request) -> Response {
+    let path = request.uri().path().trim_start_matches('/');
+    let Some(file) = dir.get_file(if path.is_empty() { "index.html" } else { path }).or_else(|| dir.get_file("index.html")) else {
+        return (StatusCode::OK, Html(NOT_BUILT)).into_response();
+    };
+    let etag = etag(file);
+    let fresh = request.headers().get(header::IF_NONE_MATCH).and_then(|value| value.to_str().ok()).is_some_and(|tags| {
+        tags.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*")
+    });
+    let kind = mime_guess::from_path(file.path()).first_or_octet_stream();
+    let headers = [(header::CONTENT_TYPE, kind.essence_str().to_owned()), (header::ETAG, etag)];
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (headers, file.contents()).into_response()
+}
+
+/// A file's ETag: a hash of its content, computed once per process (the
+/// app's WebAssembly is megabytes).
+fn etag(file: &'static include_dir::File<'static>) -> String {
+    static TAGS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<&'static std::path::Path, String>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut tags = TAGS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tags.entry(file.path())
+        .or_insert_with(|| format!("\"{}\"", &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(file.contents()))[..32]))
+        .clone()
+}
+
+/// A file of the UI directory, or its `index.html` for any other path.
+async fn directory_file(dir: &std::path::Path, request: Request) -> Response {
+    let index = dir.join("index.html");
+    if !index.is_file() {
+        return (StatusCode::OK, Html(NOT_BUILT)).into_response();
+    }
+    match ServeDir::new(dir).fallback(ServeFile::new(&index)).oneshot(request).await {
+        Ok(response) => response.map(axum::body::Body::new),
+        Err(error) => match error {},
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     async fn get(dir: PathBuf, path: &str) -> (StatusCode, String, String) {
         let request = Request::builder().uri(path).body(axum::body::Body::empty()).expect("request");
-        let response = service(dir).oneshot(request).await.expect("infallible");
+        let response = service(UiFiles::Directory(dir)).oneshot(request).await.expect("infallible");
         let status = response.status();
         let kind = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
@@ -113,7 +167,7 @@ mod tests {
 
     async fn headers(dir: PathBuf, path: &str) -> HeaderMap {
         let request = Request::builder().uri(path).body(axum::body::Body::empty()).expect("request");
-        service(dir).oneshot(request).await.expect("infallible").headers().clone()
+        service(UiFiles::Directory(dir)).oneshot(request).await.expect("infallible").headers().clone()
     }
 
     #[tokio::test]
@@ -150,6 +204,34 @@ mod tests {
             assert!(!tag.starts_with("style") && !tag.contains("style="), "inline styles are blocked by the CSP: <{tag}>");
             assert!(!tag.contains(" on"), "inline event handlers are blocked by the CSP: <{tag}>");
         }
+    }
+
+    /// `make test` builds the UI before the binaries, so they carry it.
+    #[tokio::test]
+    async fn works_when_the_embedded_ui_is_served_with_its_types_and_etags() {
+        assert!(embedded(), "web/dist was not built when this crate was: run `make web`");
+        let call = |path: &str, tag: Option<&str>| {
+            let mut request = Request::builder().uri(path);
+            if let Some(tag) = tag {
+                request = request.header(header::IF_NONE_MATCH, tag);
+            }
+            service(UiFiles::Embedded).oneshot(request.body(axum::body::Body::empty()).expect("request"))
+        };
+        let index = call("/campaigns/cmp_1", None).await.expect("infallible");
+        assert_eq!(index.status(), StatusCode::OK);
+        assert_eq!(index.headers()[header::CONTENT_TYPE], "text/html");
+        assert_eq!(index.headers()[header::CACHE_CONTROL], "no-cache");
+        assert!(index.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        let body = axum::body::to_bytes(index.into_body(), 1 << 20).await.expect("body");
+        assert!(String::from_utf8_lossy(&body).contains("boot.js"), "the app's index.html");
+        let wasm = call("/stratagem_web_bg.wasm", None).await.expect("infallible");
+        assert_eq!(wasm.headers()[header::CONTENT_TYPE], "application/wasm");
+        let etag = wasm.headers()[header::ETAG].to_str().expect("etag").to_owned();
+        let again = call("/stratagem_web_bg.wasm", Some(&etag)).await.expect("infallible");
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "an unchanged file is not sent again");
+        let changed = call("/stratagem_web_bg.wasm", Some("\"other\"")).await.expect("infallible");
+        assert_eq!(changed.status(), StatusCode::OK);
+        assert_eq!(call("/style.css", None).await.expect("infallible").headers()[header::CONTENT_TYPE], "text/css");
     }
 
     #[tokio::test]

@@ -30,20 +30,49 @@ pub const CONFIG_ENV: &str = "STRATAGEM_CONFIG";
 /// every command that builds strategies.
 #[derive(Args, Clone)]
 pub struct Toolchain {
-    /// componentize-py, which turns Python into a component (`make setup`
-    /// installs it into .venv/bin).
-    #[arg(long, env = "STRATAGEM_COMPONENTIZE_PY", default_value = "componentize-py")]
-    pub componentize_py: PathBuf,
+    /// componentize-py, which turns Python into a component. Without it,
+    /// the first found of: next to the `stratagem` binary, a `.venv/bin`
+    /// next to the binary or in the working directory (where `make setup`
+    /// installs it), the PATH.
+    #[arg(long, env = "STRATAGEM_COMPONENTIZE_PY")]
+    pub componentize_py: Option<PathBuf>,
     /// Where built components are kept for reuse, keyed by content hash
     /// (default: `builds` in the data directory for `serve`, none otherwise).
     #[arg(long, env = "STRATAGEM_BUILD_CACHE")]
     pub build_cache: Option<PathBuf>,
 }
 
+/// The executable's name.
+const COMPONENTIZE_PY: &str = "componentize-py";
+
 impl Toolchain {
+    /// The componentize-py to run: the one named, else the first found
+    /// where it is installed the documented ways (see the flag); else the
+    /// bare name, which fails with the places to put it.
+    pub fn componentize_py(&self) -> PathBuf {
+        if let Some(named) = &self.componentize_py {
+            return named.clone();
+        }
+        let exe_dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf));
+        let mut places: Vec<PathBuf> = Vec::new();
+        if let Some(dir) = &exe_dir {
+            places.push(dir.join(COMPONENTIZE_PY));
+            places.push(dir.join(".venv/bin").join(COMPONENTIZE_PY));
+        }
+        places.push(PathBuf::from(".venv/bin").join(COMPONENTIZE_PY));
+        if let Some(path) = std::env::var_os("PATH") {
+            places.extend(std::env::split_paths(&path).map(|dir| dir.join(COMPONENTIZE_PY)));
+        }
+        places
+            .into_iter()
+            .find(|place| place.is_file())
+            .map(|found| std::path::absolute(&found).unwrap_or(found))
+            .unwrap_or_else(|| PathBuf::from(COMPONENTIZE_PY))
+    }
+
     /// A builder with the build cache, or `default_cache` when none is set.
     pub fn builder(&self, default_cache: Option<&Path>) -> Builder {
-        let builder = Builder::new(&self.componentize_py);
+        let builder = Builder::new(self.componentize_py());
         match self.build_cache.as_deref().or(default_cache) {
             Some(dir) => builder.with_cache(dir),
             None => builder,

@@ -39,6 +39,9 @@ enum Command {
     /// Build and run strategies locally.
     #[command(subcommand)]
     Strategy(strategy::Command),
+    /// Print what `serve` would find (toolchain, database, data directory,
+    /// secrets key, web UI) and what is missing, changing nothing.
+    Doctor(platform::DoctorArgs),
     /// Run a campaign's strategies over a contact file in virtual time
     /// against a simulated population; prints the timeline and outcomes.
     Simulate(simulate::SimulateArgs),
@@ -62,6 +65,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => platform::serve(args).await,
         Command::Tenant(command) => platform::tenant(command).await,
+        Command::Doctor(args) => platform::doctor(args).await,
         Command::Simulate(args) => simulate::run(args).await,
         Command::Strategy(command) => return command.run().await,
     };

@@ -32,12 +32,20 @@ pub struct Database {
 }
 
 impl Database {
+    fn url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.sqlite_file().display()),
+        }
+    }
+
+    fn sqlite_file(&self) -> PathBuf {
+        self.data_dir.join("stratagem.db")
+    }
+
     async fn open(&self) -> anyhow::Result<Store> {
         std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
-        let url = match &self.database_url {
-            Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join("stratagem.db").display()),
-        };
+        let url = self.url();
         let store = Store::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))?;
         Ok(store.with_secrets_key(self.secrets_key()?))
     }
@@ -105,9 +113,11 @@ pub struct ServeArgs {
     /// PostgreSQL, 1 on SQLite, which has one writer).
     #[arg(long, env = "STRATAGEM_ENGINE_LOOPS", value_parser = clap::value_parser!(u16).range(1..=64))]
     engine_loops: Option<u16>,
-    /// The built web UI (`make web` writes it to web/dist).
-    #[arg(long, env = "STRATAGEM_WEB_DIR", default_value = "web/dist")]
-    web_dir: PathBuf,
+    /// Serve the web UI from this directory (a `make web` build of
+    /// web/dist) instead of the one built into the binary: for UI
+    /// development.
+    #[arg(long, env = "STRATAGEM_WEB_DIR")]
+    web_dir: Option<PathBuf>,
     #[command(flatten)]
     builds: BuildArgs,
     #[command(flatten)]
@@ -248,9 +258,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // A build cache given by flag or variable can be shared with other
     // tools (the test suite shares one); the data directory's own otherwise.
     let builder = args.toolchain.builder(Some(&data_dir.join("builds")));
-    let state = AppState::new(store, Arc::new(args.builds.service(runtime, builder)))
-        .with_web_dir(args.web_dir.clone())
-        .with_outbound(outbound.clone());
+    // Said once, here, rather than by every build that would fail.
+    let toolchain = builder.toolchain().await;
+    match &toolchain {
+        Ok((path, version)) => eprintln!("strategy builds: {version} ({})", path.display()),
+        Err(error) => eprintln!("strategy builds are OFF: {error}. Python uploads are refused until then; prebuilt components still work."),
+    }
+    let mut state = AppState::new(store, Arc::new(args.builds.service(runtime, builder))).with_outbound(outbound.clone());
+    if let Err(error) = toolchain {
+        state = state.without_toolchain(error);
+    }
+    if let Some(dir) = &args.web_dir {
+        state = state.with_web_dir(dir.clone());
+    }
     // Before the first request: on SQLite every import still running was
     // left by a process that stopped; on PostgreSQL, those whose node's
     // heartbeat lapsed (and, from then on, every sweep).
@@ -277,6 +297,81 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     stratagem_api::serve(listener, stratagem_api::app(state), ConnectionLimits::default(), stop).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `stratagem doctor` looks at: the settings `serve` would use.
+#[derive(Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    database: Database,
+    #[command(flatten)]
+    toolchain: Toolchain,
+    /// As `serve --web-dir`.
+    #[arg(long, env = "STRATAGEM_WEB_DIR")]
+    web_dir: Option<PathBuf>,
+}
+
+/// Prints what `serve` would find — toolchain, database, data directory,
+/// secrets key, web UI — changing nothing. Exit 0 when all is in order, 1
+/// when something is missing (each line says how to fix it).
+pub async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let mut problems = 0;
+    let mut report = |what: &str, outcome: Result<String, String>| {
+        match outcome {
+            Ok(found) => println!("ok       {what:<12} {found}"),
+            Err(missing) => {
+                problems += 1;
+                println!("MISSING  {what:<12} {missing}");
+            }
+        }
+    };
+    let builder = args.toolchain.builder(None);
+    report("toolchain", builder.toolchain().await.map(|(path, version)| format!("{version} ({})", path.display())));
+
+    let data_dir = std::path::absolute(&args.database.data_dir).unwrap_or_else(|_| args.database.data_dir.clone());
+    report("data dir", match std::fs::metadata(&data_dir) {
+        Ok(meta) if meta.is_dir() && !meta.permissions().readonly() => Ok(format!("{} (writable)", data_dir.display())),
+        Ok(_) => Err(format!("{} is not a writable directory; point --data-dir (STRATAGEM_DATA_DIR) at one", data_dir.display())),
+        Err(_) => Ok(format!("{} (not there yet: `serve` creates it)", data_dir.display())),
+    });
+
+    let url = args.database.url();
+    let database = if args.database.database_url.is_none() && !args.database.sqlite_file().is_file() {
+        Ok(format!("{} (not there yet: `serve` creates it)", redact(&url)))
+    } else {
+        match Store::connect_unmigrated(&url).await {
+            Err(error) => Err(format!("{}: cannot connect ({error}); check DATABASE_URL and that the server runs", redact(&url))),
+            Ok(store) => match store.readiness().await {
+                Ok(()) => Ok(format!("{} (reachable, migrations of this release applied)", redact(&url))),
+                // Missing migrations are applied by `serve` at start-up.
+                Err(problem) if problem.contains("lacks migration") => Ok(format!("{}: {problem}", redact(&url))),
+                Err(problem) => Err(format!("{}: {problem}", redact(&url))),
+            },
+        }
+    };
+    report("database", database);
+
+    let key_file = args.database.data_dir.join("secrets.key");
+    report("secrets key", match (&args.database.secrets_key, args.database.database_url.is_some()) {
+        (Some(text), _) => SecretsKey::from_hex(text).map(|_| "from STRATAGEM_SECRETS_KEY".to_owned()).map_err(|error| format!("STRATAGEM_SECRETS_KEY: {error}")),
+        (None, shared) => match std::fs::read_to_string(&key_file) {
+            Ok(text) => SecretsKey::from_hex(&text)
+                .map(|_| {
+                    let note = if shared { "; every node on this database needs the same key: set STRATAGEM_SECRETS_KEY" } else { "" };
+                    format!("{}{note}", key_file.display())
+                })
+                .map_err(|error| format!("{}: {error}", key_file.display())),
+            Err(_) => Ok(format!("none yet: `serve` creates {}", key_file.display())),
+        },
+    });
+
+    report("web UI", match &args.web_dir {
+        Some(dir) if dir.join("index.html").is_file() => Ok(format!("served from {}", dir.display())),
+        Some(dir) => Err(format!("{} has no index.html: build it with `make web`, or unset STRATAGEM_WEB_DIR to serve the built-in UI", dir.display())),
+        None if stratagem_api::web::embedded() => Ok("built into this binary".to_owned()),
+        None => Err("this binary was built without the UI: run `make web`, then rebuild (`make run` does both)".to_owned()),
+    });
+    Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 pub async fn tenant(command: TenantCommand) -> anyhow::Result<ExitCode> {

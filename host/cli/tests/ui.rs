@@ -115,8 +115,10 @@ async fn works_when_a_user_runs_a_campaign_through_the_web_ui() {
         return;
     };
     let repo = repo();
-    let web_dir = std::env::var_os("STRATAGEM_WEB_DIR").map(PathBuf::from).unwrap_or_else(|| repo.join("web/dist"));
-    assert!(web_dir.join("index.html").is_file(), "the UI is not built in {}: run `make web` first", web_dir.display());
+    // The binary serves the UI it was built with (`make web` first), as
+    // an operator's copy does; STRATAGEM_WEB_DIR still points elsewhere
+    // for UI development.
+    let web_dir = std::env::var_os("STRATAGEM_WEB_DIR").map(PathBuf::from);
     let componentize = std::env::var_os("STRATAGEM_COMPONENTIZE_PY").map(PathBuf::from).unwrap_or_else(|| repo.join(".venv/bin/componentize-py"));
     assert!(componentize.is_file(), "strategy builds need componentize-py at {}: run `make setup`", componentize.display());
     let shots = repo.join("target/ui-screenshots");
@@ -134,18 +136,21 @@ async fn works_when_a_user_runs_a_campaign_through_the_web_ui() {
     let key = stdout.lines().find_map(|line| line.strip_prefix("api key: ")).expect("api key line").trim().to_owned();
     assert!(key.starts_with("stg_"), "{stdout}");
     let port = free_port();
-    let mut server = Guard(
-        Command::new(env!("CARGO_BIN_EXE_stratagem"))
-            .arg("serve")
-            .env("STRATAGEM_DATA_DIR", data.path())
-            .env("STRATAGEM_LISTEN", format!("127.0.0.1:{port}"))
-            .env("STRATAGEM_WEB_DIR", &web_dir)
-            .env("STRATAGEM_COMPONENTIZE_PY", &componentize)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("stratagem serve"),
-    );
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_stratagem"));
+    // Started from a directory of its own, not the repository.
+    serve
+        .arg("serve")
+        .current_dir(data.path())
+        .env("STRATAGEM_DATA_DIR", data.path())
+        .env("STRATAGEM_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("STRATAGEM_WEB_DIR")
+        .env("STRATAGEM_COMPONENTIZE_PY", &componentize)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(dir) = &web_dir {
+        serve.env("STRATAGEM_WEB_DIR", dir);
+    }
+    let mut server = Guard(serve.spawn().expect("stratagem serve"));
     wait_for_port(port, "stratagem serve", &mut server.0);
 
     let driver_port = free_port();

@@ -206,6 +206,27 @@ impl Builder {
         self
     }
 
+    /// The componentize-py this builder runs, and its version (`--version`):
+    /// what `serve` checks once at start-up and `doctor` reports.
+    /// `Err` says what is wrong and how to fix it.
+    pub async fn toolchain(&self) -> Result<(PathBuf, String), String> {
+        let output = tokio::process::Command::new(&self.componentize_py)
+            .arg("--version")
+            .env_clear()
+            .output()
+            .await
+            .map_err(|error| self.missing(error))?;
+        if !output.status.success() {
+            return Err(format!(
+                "`{} --version` failed ({}): {}; reinstall it with `make setup`",
+                self.componentize_py.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok((self.componentize_py.clone(), String::from_utf8_lossy(&output.stdout).trim().to_owned()))
+    }
+
     /// SHA-256 over everything that determines the output: the sources, the
     /// embedded SDK and contract, and the componentize-py version.
     pub async fn cache_key(&self, source: &StrategySource) -> Result<String, BuildError> {
@@ -225,10 +246,14 @@ impl Builder {
     }
 
     fn toolchain_missing(&self, error: std::io::Error) -> BuildError {
-        BuildError::Toolchain(format!(
-            "cannot run `{}` ({error}); run `make setup`, or point `--componentize-py` (STRATAGEM_COMPONENTIZE_PY) at componentize-py",
+        BuildError::Toolchain(self.missing(error))
+    }
+
+    fn missing(&self, error: std::io::Error) -> String {
+        format!(
+            "cannot run `{}` ({error}): install componentize-py next to the stratagem binary, in .venv/bin (`make setup`) or on the PATH, or point `--componentize-py` (STRATAGEM_COMPONENTIZE_PY) at it",
             self.componentize_py.display()
-        ))
+        )
     }
 
     /// Builds the component (or takes it from the cache); the bytes are

@@ -42,6 +42,12 @@ pub enum StrategyError {
     InvalidName,
     #[error("the strategy is {}; a strategy's type cannot change: upload a new strategy instead", .current.as_str())]
     TypeChanged { current: StrategyType },
+    /// This node cannot build Python: its toolchain is missing or broken.
+    #[error(
+        "this server cannot build Python strategies now: {0}. The operator can fix that; meanwhile a component built \
+         with `stratagem strategy build` can be uploaded instead"
+    )]
+    NoToolchain(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -50,11 +56,27 @@ pub enum StrategyError {
 pub struct StrategyCatalog {
     store: Store,
     strategies: Arc<StrategyService>,
+    /// Why this node cannot build Python, when it cannot.
+    toolchain_problem: Option<Arc<str>>,
 }
 
 impl StrategyCatalog {
     pub fn new(store: Store, strategies: Arc<StrategyService>) -> Self {
-        Self { store, strategies }
+        Self { store, strategies, toolchain_problem: None }
+    }
+
+    /// Refuses Python uploads with `problem` (what the start-up check of
+    /// the toolchain found), instead of queueing builds that must fail.
+    pub fn without_toolchain(mut self, problem: String) -> Self {
+        self.toolchain_problem = Some(problem.into());
+        self
+    }
+
+    fn check_buildable(&self, source: &VersionSource<'_>) -> Result<(), StrategyError> {
+        match (source, &self.toolchain_problem) {
+            (VersionSource::Python(_), Some(problem)) => Err(StrategyError::NoToolchain(problem.to_string())),
+            _ => Ok(()),
+        }
     }
 
     /// A new strategy of `campaign_id`, building.
@@ -67,6 +89,7 @@ impl StrategyCatalog {
         source: VersionSource<'_>,
     ) -> Result<StrategyView, StrategyError> {
         let name = checked_name(name)?;
+        self.check_buildable(&source)?;
         let (id, version) =
             self.store.strategies().add_strategy_version(tenant_id, campaign_id, &name, kind, source.input(), None).await?;
         self.strategies.queued(&self.store, &id, version);
@@ -84,6 +107,7 @@ impl StrategyCatalog {
         source: VersionSource<'_>,
     ) -> Result<StrategyView, StrategyError> {
         let name = name.map(checked_name).transpose()?;
+        self.check_buildable(&source)?;
         let current = self.store.strategies().strategy(tenant_id, id).await?;
         if kind.is_some_and(|kind| kind != current.kind) {
             return Err(StrategyError::TypeChanged { current: current.kind });

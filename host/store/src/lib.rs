@@ -86,10 +86,28 @@ pub struct Store {
     secrets: Option<SecretsKey>,
 }
 
+/// The schema migrations of this release for `backend`.
+fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
+    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+    match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    }
+}
+
 impl Store {
     /// Connects and applies the backend's migrations. `sqlite://path` (the
     /// file is created) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self> {
+        let store = Self::connect_unmigrated(url).await?;
+        migrator(store.backend).run(&store.pool).await?;
+        Ok(store)
+    }
+
+    /// Connects without changing the schema: for looking at a database
+    /// ([`Store::readiness`]), not for working on it.
+    pub async fn connect_unmigrated(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
@@ -128,11 +146,39 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("../../migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("../../migrations/postgres").run(&pool).await?,
-        }
         Ok(Self { pool, backend, secrets: None })
+    }
+
+    /// Whether this node can serve requests: the database answers and has
+    /// exactly the migrations of this release applied. `Err` says what is
+    /// wrong and what to do.
+    pub async fn readiness(&self) -> std::result::Result<(), String> {
+        use sqlx::Row;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|error| format!("the database does not answer: {error}"))?
+            .iter()
+            .map(|row| row.try_get::<i64, _>("version"))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|error| format!("the database's migration table cannot be read: {error}"))?;
+        let known: Vec<i64> = migrator(self.backend).iter().map(|migration| migration.version).collect();
+        let list = |versions: Vec<&i64>| versions.iter().map(|version| version.to_string()).collect::<Vec<_>>().join(", ");
+        let missing: Vec<&i64> = known.iter().filter(|version| !applied.contains(version)).collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "the database lacks migration(s) {} of this release; restart `stratagem serve`, which applies them",
+                list(missing)
+            ));
+        }
+        let unknown: Vec<&i64> = applied.iter().filter(|version| !known.contains(version)).collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "the database has migration(s) {} that this release does not know: a newer release upgraded it; upgrade this node",
+                list(unknown)
+            ));
+        }
+        Ok(())
     }
 
     /// The key that seals integration secrets; without one, integrations

@@ -15,6 +15,7 @@ mod email;
 mod names;
 mod readiness;
 mod engine;
+mod health;
 mod sends;
 mod nodes;
 mod rollups;

@@ -23,8 +23,13 @@ trap cleanup EXIT
 export STRATAGEM_DATA_DIR=$work/data
 export STRATAGEM_WEB_DIR=$work/no-ui
 # Strategy uploads are accepted and their builds fail at once: the API is
-# under test here, not componentize-py.
-export STRATAGEM_COMPONENTIZE_PY=$work/no-componentize-py
+# under test here, not componentize-py. The stand-in answers the start-up
+# check (a node without any toolchain refuses uploads with a 503, which
+# host/cli/tests/deploy.rs covers) and fails every build.
+mkdir -p "$work/bin"
+printf '#!/bin/sh\nif [ "$1" = --version ]; then echo "componentize-py 0 (stand-in)"; exit 0; fi\necho "this stand-in builds nothing" >&2\nexit 1\n' >"$work/bin/componentize-py"
+chmod +x "$work/bin/componentize-py"
+export STRATAGEM_COMPONENTIZE_PY=$work/bin/componentize-py
 unset DATABASE_URL STRATAGEM_SECRETS_KEY
 key=$("$stratagem" tenant create "Schemathesis" 2>/dev/null | sed -n 's/^api key: //p')
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
