@@ -40,6 +40,8 @@ pub async fn require_api_key(
         KeyCheck::TenantDisabled(_) => return Err(ApiError::TenantDisabled),
         KeyCheck::Refused => return Err(ApiError::Unauthorized),
     };
+    // Every log line of the request names its tenant.
+    tracing::Span::current().record("tenant", tenant.as_str());
     request.extensions_mut().insert(Tenant(tenant));
     Ok(next.run(request).await)
 }

@@ -169,8 +169,47 @@ pub fn app(state: AppState) -> Router {
         .fallback_service(web::service(state.ui.clone()))
         .layer(axum::middleware::from_fn(reject_oversized))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_LIMIT_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Outermost last: the request id is set (or the client's kept)
+        // before the request's span opens, and returned on the response.
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(RequestId))
         .with_state(state)
+}
+
+/// A request id for a request that brings none: a UUIDv7, so ids sort by
+/// time.
+#[derive(Clone, Copy)]
+struct RequestId;
+
+impl tower_http::request_id::MakeRequestId for RequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<tower_http::request_id::RequestId> {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        axum::http::HeaderValue::from_str(&id).ok().map(tower_http::request_id::RequestId::new)
+    }
+}
+
+/// The span every log line of a request is written in: its id, method and
+/// path, the campaign its path names, and the tenant once its key is
+/// checked (`auth`).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let id = request.headers().get("x-request-id").and_then(|value| value.to_str().ok()).unwrap_or_default();
+    // A client's own id is kept, but not at any length.
+    let id = id.get(..id.len().min(128)).unwrap_or_default();
+    let path = request.uri().path();
+    let campaign = path.strip_prefix("/api/campaigns/").and_then(|rest| rest.split('/').next()).filter(|id| !id.is_empty());
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %path,
+        tenant = tracing::field::Empty,
+        campaign = campaign,
+    )
 }
 
 /// 200 when this node can serve (its database answers and has this

@@ -27,6 +27,17 @@ struct Cli {
     /// environment variables win over it (see `host/cli/src/config.rs`).
     #[arg(long, global = true, env = config::CONFIG_ENV, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Log lines as text, or as one JSON object each, whose `span` carries
+    /// the request id, tenant and campaign of the request it concerns.
+    /// Which lines: STRATAGEM_LOG (e.g. `info`; errors only by default).
+    #[arg(long, global = true, env = "STRATAGEM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -50,10 +61,6 @@ enum Command {
 /// Exit codes: 0 success, 1 the strategy failed, 2 bad input or set-up.
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("STRATAGEM_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
     let args = match config::with_config_file(Cli::command(), std::env::args_os().collect()) {
         Ok(args) => args,
         Err(error) => {
@@ -62,6 +69,11 @@ async fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(args);
+    let logs = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("STRATAGEM_LOG")).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let outcome = match cli.command {
         Command::Serve(args) => platform::serve(args).await,
         Command::Tenant(command) => platform::tenant(command).await,

@@ -4,7 +4,8 @@
 //! Python toolchain where it is installed the documented way (here: next
 //! to the binary), says once and clearly when it is not, refuses Python
 //! uploads with a specific problem meanwhile, and `stratagem doctor`
-//! reports all of it.
+//! reports all of it. Its logs can be JSON, each request's lines naming
+//! the request, tenant and campaign.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -102,6 +103,68 @@ fn works_when_a_copied_binary_runs_from_its_own_directory() {
     let page = http.get(format!("{base}/campaigns/{campaign}")).send().expect("ui");
     assert_eq!(page.status().as_u16(), 200);
     assert!(page.text().expect("html").contains("boot.js"), "the built-in UI");
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
+
+/// `--log-format json`: each log line one JSON object, and a request's
+/// lines carry its id (the client's own, echoed on the response), its
+/// tenant and its campaign.
+#[test]
+fn works_when_logs_are_json_with_the_request_tenant_and_campaign() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (work, data) = (root.path().join("work"), root.path().join("data"));
+    std::fs::create_dir_all(&work).expect("work");
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_stratagem"));
+    let created = shipped(&binary, &work, &data).args(["tenant", "create", "Logs"]).output().expect("tenant create");
+    assert!(created.status.success(), "{}", text(&created));
+    let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
+    let field = |name: &str| stdout.lines().find_map(|line| line.strip_prefix(name)).expect("printed").trim().to_owned();
+    let (tenant, key) = (field("tenant: "), field("api key: "));
+
+    let mut serve = shipped(&binary, &work, &data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("STRATAGEM_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut lines = BufReader::new(serve.stderr.take().expect("stderr")).lines();
+    let base = loop {
+        let line = lines.next().expect("serve prints its address").expect("line");
+        if let Some(rest) = line.strip_prefix("stratagem serving on ") {
+            break rest.split_whitespace().next().expect("url").to_owned();
+        }
+    };
+    let logged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = logged.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().expect("lock").push(line);
+        }
+    });
+
+    let http = reqwest::blocking::Client::new();
+    let campaign: Value = http.post(format!("{base}/api/campaigns")).bearer_auth(&key).json(&json!({"name": "Logged"})).send().expect("campaign").json().expect("json");
+    let campaign = campaign["id"].as_str().expect("id").to_owned();
+    let read = http.get(format!("{base}/api/campaigns/{campaign}")).bearer_auth(&key).header("x-request-id", "req-test-1").send().expect("read");
+    assert_eq!(read.status().as_u16(), 200);
+    assert_eq!(read.headers()["x-request-id"], "req-test-1", "the client's id comes back");
+    let minted = http.get(format!("{base}/healthz")).send().expect("health");
+    assert_eq!(minted.headers()["x-request-id"].len(), 32, "a request without one gets one");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let line = loop {
+        let found = logged.lock().expect("lock").iter().find(|line| line.contains("req-test-1")).cloned();
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(std::time::Instant::now() < deadline, "no log line of the request: {:?}", logged.lock().expect("lock"));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let event: Value = serde_json::from_str(&line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"));
+    let span = &event["span"];
+    assert_eq!((span["request_id"].as_str(), span["tenant"].as_str(), span["campaign"].as_str()), (Some("req-test-1"), Some(tenant.as_str()), Some(campaign.as_str())), "{line}");
+    assert_eq!((span["method"].as_str(), event["fields"]["status"].as_u64()), (Some("GET"), Some(200)), "{line}");
     let _ = serve.kill();
     let _ = serve.wait();
 }

@@ -108,8 +108,8 @@ impl Engine {
 
     /// A Continue calculation for each campaign whose schedule is due and
     /// that has sessions to analyse. A campaign that cannot run one (no
-    /// LLM, a run in progress) waits for its next time; the Deep Analysis
-    /// panel and a start by hand say why.
+    /// LLM, a run in progress) waits for its next time; the log says why,
+    /// and so does a start by hand.
     async fn start_scheduled_runs(&self) -> Result<(), EngineError> {
         let now = self.clock.now();
         for (tenant_id, campaign_id) in self.store.deep_analysis().claim_scheduled_analyses(now, RUNS_PER_TICK).await? {
