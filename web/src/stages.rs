@@ -473,8 +473,7 @@ fn RichText(dom_id: String, initial: String, write: Callback<String>) -> impl In
 /// A template as the rich-text editor shows it: its HTML, or plain text
 /// (no tag) as paragraphs and line breaks, the way it is sent.
 fn editable_html(template: &str) -> String {
-    let markup = template.match_indices('<').any(|(at, _)| template[at + 1..].chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '/'));
-    if markup {
+    if stratagem_types::stage::has_markup(template) {
         return template.to_owned();
     }
     let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");

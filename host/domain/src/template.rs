@@ -10,7 +10,7 @@
 //! blank-line separated paragraph a `<p>`. An HTML email is sent as
 //! written. Either way the values are HTML-escaped.
 
-use crate::stage::EmailInputType;
+use crate::stage::{has_markup, EmailInputType};
 use crate::Contact;
 
 /// A problem in a template, at its 1-based line and column.
@@ -167,15 +167,6 @@ pub fn html_to_text(html: &str) -> String {
     // on reading or on a width below 1, neither of which can happen here.
     let text = html2text::from_read(html.as_bytes(), TEXT_WIDTH).unwrap_or_default();
     text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim().to_owned()
-}
-
-/// Whether a Default template holds tags (the rich-text editor's) rather
-/// than plain text: a `<` that opens or closes an element.
-fn has_markup(template: &str) -> bool {
-    template.match_indices('<').any(|(at, _)| {
-        let next = template[at + 1..].chars().next();
-        next.is_some_and(|c| c.is_ascii_alphabetic() || c == '/')
-    })
 }
 
 /// The rich-text editor's HTML, reduced to what it can make: `p`, `div`,

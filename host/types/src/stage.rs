@@ -322,6 +322,17 @@ impl ChannelSettings {
     }
 }
 
+/// Whether a Default email template holds tags (the rich-text editor's)
+/// rather than plain text: a `<` that opens or closes an element. The
+/// service renders the one as sanitized HTML, the other as paragraphs, and
+/// the editor loads each the same way.
+pub fn has_markup(template: &str) -> bool {
+    template.match_indices('<').any(|(at, _)| {
+        let next = template[at + 1..].chars().next();
+        next.is_some_and(|c| c.is_ascii_alphabetic() || c == '/')
+    })
+}
+
 /// The settings a communication's `parameters` may set for that one
 /// communication: what it says, never where it goes (the integration and
 /// the agent channel stay the stage's, as readiness checked them).
