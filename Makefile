@@ -15,7 +15,7 @@ TOOLS := $(HOME)/.cache/stratagem-tools
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/version = |"/, ""); print}' web/Cargo.lock)
 WASM_BINDGEN := $(TOOLS)/bin/wasm-bindgen
 
-.PHONY: setup run test test-rust test-python test-openapi bench web wasm-tools browser build-sandbox
+.PHONY: setup run test test-rust test-python test-openapi bench release web wasm-tools browser build-sandbox
 
 setup: $(VENV)/.installed build-sandbox
 
@@ -60,6 +60,12 @@ test-rust:
 test-openapi: setup
 	cargo build --workspace --bins
 	host/api/tests/schemathesis/run.sh $(CARGO_TARGET_DIR)/debug/stratagem $(VENV)/bin/schemathesis
+
+# The binary an operator ships, with the UI built in: copy it anywhere
+# (docs/BENCHMARKS.md has its size).
+release: web
+	cargo build --release --bin stratagem
+	@ls -l $(CARGO_TARGET_DIR)/release/stratagem | awk '{printf "%s: %.1f MiB\n", $$9, $$5 / 1048576}'
 
 bench: setup
 	cargo run --release -p stratagem-bench --bin runtime-bench

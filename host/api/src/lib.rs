@@ -12,6 +12,7 @@ mod contacts;
 mod deep_analysis;
 mod integrations;
 mod keys;
+mod metrics;
 mod openapi;
 mod problem;
 mod server;
@@ -32,6 +33,7 @@ use serde::de::DeserializeOwned;
 use stratagem_domain::objects::Object;
 use stratagem_store::Store;
 
+pub use metrics::{install as install_metrics, Metrics};
 pub use problem::ApiError;
 pub use server::{serve, ConnectionLimits};
 pub use stratagem_engine::{BuildLeases, StrategyService};
@@ -68,6 +70,8 @@ pub struct AppState {
     ui: web::UiFiles,
     /// Private endpoints and the public URL (`integrations`, `webhooks`).
     outbound: Arc<stratagem_engine::OutboundConfig>,
+    /// The process's metrics, served at `/metrics` (`serve` installs them).
+    metrics: Option<Metrics>,
 }
 
 impl AppState {
@@ -87,6 +91,7 @@ impl AppState {
             webhook_body_limit: webhooks::BODY_DEADLINE,
             ui: web::UiFiles::Embedded,
             outbound: Arc::default(),
+            metrics: None,
         }
     }
 
@@ -110,6 +115,31 @@ impl AppState {
     pub fn with_import_leases(mut self, leases: ImportLeases) -> Self {
         self.imports = self.imports.with_leases(leases);
         self
+    }
+
+    /// Serves `metrics` at `/metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Stops this node's imports when `shutdown` is cancelled: new uploads
+    /// are refused (503), running imports stop at their next batch. Wait
+    /// for them with [`AppState::drain`].
+    pub fn with_shutdown(mut self, shutdown: stratagem_engine::CancellationToken) -> Self {
+        self.imports = self.imports.with_shutdown(shutdown);
+        self
+    }
+
+    /// After the shutdown token is cancelled: waits until this node's
+    /// imports have closed their jobs, and puts the strategy builds it runs
+    /// back in the queue.
+    pub async fn drain(&self) {
+        let released = self.strategies.release_builds(&self.store).await;
+        if released > 0 {
+            tracing::warn!(released, "strategy builds in progress were put back in the queue for the next node");
+        }
+        self.imports.drain().await;
     }
 
     /// Refuses contact files still arriving after `limit` (default 15
@@ -166,8 +196,11 @@ pub fn app(state: AppState) -> Router {
         // For load balancers and orchestrators: alive, and able to serve.
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        .route_layer(axum::middleware::from_fn(metrics::mark_route))
         .fallback_service(web::service(state.ui.clone()))
         .layer(axum::middleware::from_fn(reject_oversized))
+        .layer(axum::middleware::from_fn(metrics::count_requests))
         .layer(axum::extract::DefaultBodyLimit::max(JSON_LIMIT_BYTES))
         // Outermost last: the request id is set (or the client's kept)
         // before the request's span opens, and returned on the response.

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// A valid key whose tenant the operator disabled.
     #[error("the tenant of this API key is disabled: its data is kept, but its keys are refused until the platform's operator enables it again")]
     TenantDisabled,
+    /// A scrape of `/metrics` without the operator's metrics token.
+    #[error("/metrics needs `Authorization: Bearer <token>` with the metrics token the operator set (STRATAGEM_METRICS_TOKEN)")]
+    MetricsTokenRequired,
     /// A provider webhook whose signature or secret does not verify.
     #[error("{0}")]
     WebhookRefused(String),
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::InvalidBody { .. } => (StatusCode::BAD_REQUEST, "invalid-body", "The request body is invalid"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::TenantDisabled => (StatusCode::FORBIDDEN, "tenant-disabled", "The tenant is disabled"),
+            ApiError::MetricsTokenRequired => (StatusCode::UNAUTHORIZED, "metrics-token-required", "The metrics token is required"),
             ApiError::WebhookRefused(_) => (StatusCode::UNAUTHORIZED, "webhook-refused", "The webhook does not verify"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict with the current state"),
@@ -188,6 +192,7 @@ impl From<ImportError> for ApiError {
     fn from(error: ImportError) -> Self {
         match error {
             ImportError::Busy => ApiError::Busy(error.to_string()),
+            ImportError::ShuttingDown => ApiError::Unavailable(error.to_string()),
             ImportError::CampaignFinished | ImportError::StrategyFailed(_) => ApiError::Conflict { detail: error.to_string(), allowed: None },
             ImportError::UnknownFormat(_) => ApiError::BadRequest(error.to_string()),
             ImportError::File(error) => error.into(),

@@ -89,6 +89,9 @@ pub fn with_config_file(command: Command, args: Vec<OsString>) -> anyhow::Result
     // A command line that does not parse (or asks for --help) is left to
     // the real parse, which says so.
     let Ok(matches) = command.clone().try_get_matches_from(&args) else { return Ok(args) };
+    // Built, every subcommand has the global settings (`log-format`) too.
+    let mut command = command;
+    command.build();
     let (subcommand, matches) = deepest(&command, &matches);
     let mut args = args;
     for (key, value) in &table {
@@ -122,6 +125,32 @@ pub fn with_config_file(command: Command, args: Vec<OsString>) -> anyhow::Result
         }
     }
     Ok(args)
+}
+
+/// The settings of `subcommand` as a Markdown table — flag (also the
+/// config file's key), variable, default, meaning — for the README, which
+/// a test keeps equal to it.
+#[cfg(test)]
+pub fn settings_table(mut command: Command, subcommand: &str) -> String {
+    command.build();
+    let Some(subcommand) = command.find_subcommand(subcommand) else { return String::new() };
+    let mut table = String::from("| Flag and config key | Environment variable | Default | What it sets |\n|---|---|---|---|\n");
+    for arg in subcommand.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(long, "help" | "version") {
+            continue;
+        }
+        let variable = arg.get_env().map(|name| format!("`{}`", name.to_string_lossy())).unwrap_or_default();
+        let default: Vec<String> = arg.get_default_values().iter().map(|value| value.to_string_lossy().into_owned()).collect();
+        let default = match default.join(",") {
+            text if text.is_empty() => String::new(),
+            text => format!("`{text}`"),
+        };
+        let help = arg.get_long_help().or(arg.get_help()).map(|help| help.to_string()).unwrap_or_default();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
+        table.push_str(&format!("| `--{long}` | {variable} | {default} | {help} |\n"));
+    }
+    table
 }
 
 /// `--config FILE` or `--config=FILE` anywhere on the line, else

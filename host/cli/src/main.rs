@@ -24,14 +24,17 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// A TOML file of settings, keyed by the flags' long names; flags and
-    /// environment variables win over it (see `host/cli/src/config.rs`).
+    /// environment variables win over it.
     #[arg(long, global = true, env = config::CONFIG_ENV, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Log lines as text, or as one JSON object each, whose `span` carries
     /// the request id, tenant and campaign of the request it concerns.
-    /// Which lines: STRATAGEM_LOG (e.g. `info`; errors only by default).
     #[arg(long, global = true, env = "STRATAGEM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Which log lines to write: a level (`info`), or per module
+    /// (`info,stratagem_engine=debug`).
+    #[arg(long, global = true, env = "STRATAGEM_LOG", default_value = "error")]
+    log: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,8 +62,22 @@ enum Command {
 }
 
 /// Exit codes: 0 success, 1 the strategy failed, 2 bad input or set-up.
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(run());
+    // A blocking task still running — a strategy being compiled when
+    // `serve` was stopped — is not waited for: shutdown stays bounded.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+async fn run() -> ExitCode {
     let args = match config::with_config_file(Cli::command(), std::env::args_os().collect()) {
         Ok(args) => args,
         Err(error) => {
@@ -69,7 +86,14 @@ async fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(args);
-    let logs = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("STRATAGEM_LOG")).with_writer(std::io::stderr);
+    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("error: --log (STRATAGEM_LOG) `{}`: {error}; give a level such as `info`, or e.g. `info,stratagem_engine=debug`", cli.log);
+            return ExitCode::from(2);
+        }
+    };
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
@@ -85,4 +109,19 @@ async fn main() -> ExitCode {
         eprintln!("error: {error:#}");
         ExitCode::from(2)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README lists every setting of `serve` once, as `serve --help`
+    /// has them: this keeps the two the same.
+    #[test]
+    fn works_when_the_readme_lists_every_setting_of_serve() {
+        let table = config::settings_table(Cli::command(), "serve");
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README");
+        assert!(table.lines().count() > 20, "{table}");
+        assert!(readme.contains(&table), "README.md's settings table differs from `serve`'s settings; replace it with:\n\n{table}");
+    }
 }

@@ -12,7 +12,7 @@ use stratagem_api::{AppState, ConnectionLimits, StrategyService};
 use std::time::Duration;
 
 use stratagem_runtime::{BuildLimits, Builder, Runtime, RuntimeConfig};
-use stratagem_engine::{BuildSlots, Engine, EngineConfig, OutboundConfig, RateLimits};
+use stratagem_engine::{BuildSlots, CancellationToken, Engine, EngineConfig, OutboundConfig, RateLimits};
 
 use crate::config::Toolchain;
 use stratagem_store::{Backend, SecretsKey, Store, TenantInfo, TenantStatus};
@@ -93,6 +93,7 @@ fn redact(url: &str) -> String {
 pub struct ServeArgs {
     #[command(flatten)]
     database: Database,
+    /// The address the API, the web UI, webhooks and /metrics are served on.
     #[arg(long, env = "STRATAGEM_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// How often the campaign engine looks for due work, in milliseconds.
@@ -118,6 +119,16 @@ pub struct ServeArgs {
     /// development.
     #[arg(long, env = "STRATAGEM_WEB_DIR")]
     web_dir: Option<PathBuf>,
+    /// On SIGTERM or SIGINT: how long requests, sends and imports in
+    /// progress may take to finish before the process exits anyway (what
+    /// is cut short then is retried through its lease). A second signal
+    /// exits at once.
+    #[arg(long, env = "STRATAGEM_SHUTDOWN_GRACE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    shutdown_grace_secs: u64,
+    /// Require `Authorization: Bearer <token>` to scrape /metrics (open
+    /// when unset; its series carry no tenant data).
+    #[arg(long, env = "STRATAGEM_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     #[command(flatten)]
     builds: BuildArgs,
     #[command(flatten)]
@@ -264,7 +275,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok((path, version)) => eprintln!("strategy builds: {version} ({})", path.display()),
         Err(error) => eprintln!("strategy builds are OFF: {error}. Python uploads are refused until then; prebuilt components still work."),
     }
-    let mut state = AppState::new(store, Arc::new(args.builds.service(runtime, builder))).with_outbound(outbound.clone());
+    let default_window = EngineConfig::default().default_window;
+    let metrics = stratagem_api::install_metrics(args.metrics_token.clone(), default_window).map_err(anyhow::Error::msg)?;
+    let shutdown = CancellationToken::new();
+    let mut state = AppState::new(store, Arc::new(args.builds.service(runtime, builder)))
+        .with_outbound(outbound.clone())
+        .with_metrics(metrics)
+        .with_shutdown(shutdown.clone());
     if let Err(error) = toolchain {
         state = state.without_toolchain(error);
     }
@@ -287,16 +304,57 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             (None, Backend::Sqlite) => 1,
         },
         outbound,
+        default_window,
         ..EngineConfig::default()
     };
-    Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, config).with_rate_limits(limits)).spawn();
+    let engine = Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, config).with_rate_limits(limits)).spawn(shutdown.clone());
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     eprintln!("stratagem serving on http://{} (API docs: /api/docs)", listener.local_addr()?);
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    stratagem_api::serve(listener, stratagem_api::app(state), ConnectionLimits::default(), stop).await?;
+
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let deadline = Arc::new(std::sync::OnceLock::new());
+    tokio::spawn(stop_on_signal(shutdown.clone(), grace, deadline.clone()));
+    let limits = ConnectionLimits { shutdown_grace: grace, ..ConnectionLimits::default() };
+    stratagem_api::serve(listener, stratagem_api::app(state.clone()), limits, shutdown.cancelled()).await?;
+    // The engine's loops and the imports saw the signal with the listener:
+    // they have been finishing meanwhile, within the same grace.
+    let deadline = deadline.get().copied().unwrap_or_else(|| tokio::time::Instant::now() + grace);
+    let finished = tokio::time::timeout_at(deadline, async {
+        state.drain().await;
+        let _ = engine.await;
+    })
+    .await;
+    match finished {
+        Ok(()) => eprintln!("stratagem stopped: in-flight work finished"),
+        Err(_) => eprintln!("stratagem stopped after {}s: work still in progress is retried by the next node through its lease", grace.as_secs()),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGTERM or SIGINT, then cancels `shutdown` and sets the
+/// deadline the work in progress has; a second signal exits at once.
+async fn stop_on_signal(shutdown: CancellationToken, grace: Duration, deadline: Arc<std::sync::OnceLock<tokio::time::Instant>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for SIGTERM and SIGINT: the process stops only when killed");
+        return;
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    let _ = deadline.set(tokio::time::Instant::now() + grace);
+    eprintln!(
+        "stratagem stopping: no new connections, work or imports; finishing what is in progress (up to {}s; signal again to exit now)",
+        grace.as_secs()
+    );
+    shutdown.cancel();
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    eprintln!("stratagem stopping now: work still in progress is retried by the next node through its lease");
+    std::process::exit(1);
 }
 
 /// What `stratagem doctor` looks at: the settings `serve` would use.

@@ -2,7 +2,8 @@
 //! killed with SIGKILL in the middle of a campaign and restarted, the other
 //! keeps working. Nothing is lost and nothing is sent twice — not even an
 //! email, whose server takes no idempotency key, when the node dies after
-//! the server has the message and before it records the send.
+//! the server has the message and before it records the send. Stopped with
+//! SIGTERM instead, a node waits for that answer and records the send.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -62,6 +63,17 @@ impl Node {
     fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaped");
+    }
+
+    /// Sends SIGTERM; the process is then reaped by [`Node::exited`].
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    }
+
+    /// Its exit status once it has ended (`None` while it runs).
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("wait")
     }
 }
 
@@ -356,5 +368,67 @@ fn works_when_a_node_is_killed_between_an_emails_send_and_its_record() {
     let session = contact["sessions"].as_array().expect("sessions").iter().find(|s| s["communication_id"] == held.as_str()).expect("session");
     assert_eq!(session["session_results"]["OutcomeStatus"], "IN_DOUBT", "{contact}");
     drop((restarted, survivor));
+    drop_database(&name);
+}
+
+/// The same moment as above — the server has the fifth email and has not
+/// answered — but the node gets SIGTERM: it stops claiming work and waits
+/// for the answers of the sends in flight, records them, and exits 0. After
+/// the restart the campaign finishes with every email sent exactly once
+/// and none IN_DOUBT.
+#[test]
+fn works_when_a_node_gets_sigterm_while_an_email_is_in_flight() {
+    let (database, name) = create_database("sigterm");
+    let dir = tempfile::tempdir().expect("dir");
+    let key = tenant_key(&database, dir.path());
+    let api = Api { http: reqwest::blocking::Client::new(), key: &key };
+    let sink = Sink::start(5);
+
+    let mut stopping = Node::start(&database, dir.path());
+    let mail = json!({"kind": "SMTP", "name": "Sink", "settings": {"host": "127.0.0.1", "port": sink.port, "from_address": "billing@example.com", "tls": "none"}});
+    let mail = api.call(&stopping, reqwest::Method::POST, "/integrations", Some(mail));
+    let stages = [
+        json!({"name": "1. First contact", "channel": "EMAIL_NOTIFICATION", "settings": {
+            "integration_id": mail["id"], "email_subject": "Invoice {{object_id}}", "email_template": "Dear {{name}}, please pay."}}),
+        json!({"name": "2. Retry", "channel": "SIMULATED"}),
+    ];
+    let mut csv = String::from("object_id,external_id,name,email,phone,persona\n");
+    for index in 0..20 {
+        csv.push_str(&format!("C{index},U{index},Person {index},p{index}@example.com,+1{index},PAID\n"));
+    }
+    let campaign = running_campaign(&api, &stopping, &stopping, &stages, csv);
+
+    sink.held.recv_timeout(Duration::from_secs(180)).expect("the fifth email arrives");
+    stopping.terminate();
+    // The node waits for the server's answer rather than leave the send in doubt.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(stopping.exited().is_none(), "serve exited with a send in flight");
+    let refused = api.http.get(format!("{}/api/campaigns", stopping.base)).bearer_auth(&key).send();
+    assert!(refused.is_err(), "no new connection is accepted while stopping");
+    sink.holding.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = stopping.exited() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not exit once its sends were answered");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    let before_restart = sink.communications();
+    let recorded = psql(&database, "SELECT COUNT(*) FROM channel_sends WHERE channel = 'EMAIL_NOTIFICATION' AND outcome IS NOT NULL");
+    assert_eq!(recorded, before_restart.len().to_string(), "every email the server took is recorded: {before_restart:?}");
+
+    let restarted = Node::start(&database, dir.path());
+    let finished = api.wait_until(&restarted, &format!("/campaigns/{campaign}"), |c| c["status"] != "RUNNING");
+    assert_eq!(finished["status"], "FINISHED", "{finished}");
+    let mut received = sink.communications();
+    received.sort();
+    let rows = psql(&database, "SELECT id || ' ' || status FROM communications WHERE stage_name = '1. First contact' ORDER BY id");
+    let statuses: Vec<(&str, &str)> = rows.lines().map(|line| line.split_once(' ').expect("id status")).collect();
+    let ids: Vec<String> = statuses.iter().map(|(id, _)| (*id).to_owned()).collect();
+    assert_eq!(received, ids, "each of the 20 emails reached the server exactly once");
+    assert!(statuses.iter().all(|(_, status)| *status == "COMPLETED"), "none in doubt: {rows}");
+    drop(restarted);
     drop_database(&name);
 }

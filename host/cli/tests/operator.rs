@@ -1,11 +1,13 @@
 //! The operator's side of `stratagem`, driven as an operator would on a
 //! SQLite data directory: `stratagem tenant …` (list, mint keys, disable,
-//! enable, delete) against a running `stratagem serve`, and a `serve`
-//! killed with SIGKILL in the middle of an import, then restarted.
+//! enable, delete) against a running `stratagem serve`; a `serve` killed
+//! with SIGKILL, or stopped with SIGTERM, in the middle of an import, then
+//! restarted; and `/metrics` scraped over a campaign's life.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -56,15 +58,23 @@ fn listed(data_dir: &Path, tenant: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_owned).collect()
 }
 
-/// A serving node and its base URL, read from its start-up line.
+/// A serving node, its base URL (read from its start-up line) and what it
+/// writes on stderr after that line.
 struct Node {
     child: Child,
     base: String,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Node {
     fn start(data_dir: &Path) -> Node {
-        let mut child = command(data_dir).args(["serve", "--listen", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().expect("serve starts");
+        Node::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Node {
+        let mut command = command(data_dir);
+        command.args(["serve", "--listen", "127.0.0.1:0"]).envs(env.iter().copied());
+        let mut child = command.stderr(Stdio::piped()).spawn().expect("serve starts");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let base = loop {
@@ -73,14 +83,35 @@ impl Node {
                 break rest.split_whitespace().next().expect("url").to_owned();
             }
         };
-        // Keep draining its log so the pipe never fills.
-        std::thread::spawn(move || for _ in lines {});
-        Node { child, base }
+        // Keep reading its log so the pipe never fills.
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| kept.lock().expect("log").push(line)));
+        Node { child, base, log }
     }
 
     fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaped");
+    }
+
+    /// Sends SIGTERM and waits for the process to end: its exit status and
+    /// what it logged.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "serve still runs two minutes after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The reader thread has the last lines once the pipe closed.
+        std::thread::sleep(Duration::from_millis(200));
+        let log = self.log.lock().expect("log").join("\n");
+        (status, log)
     }
 
     fn send(&self, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -96,6 +127,43 @@ impl Node {
     fn get(&self, key: &str, path: &str) -> (u16, Value) {
         self.send(key, reqwest::Method::GET, path, None)
     }
+
+    /// Polls `path` until `done` holds (three minutes at most).
+    fn wait_until(&self, key: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let (_, body) = self.get(key, path);
+            if done(&body) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "{path} never reached the expected state: {body}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts importing `csv`; the job's id.
+    fn import(&self, key: &str, campaign: &str, csv: &str) -> String {
+        let job: Value = reqwest::blocking::Client::new()
+            .post(format!("{}/api/campaigns/{campaign}/imports", self.base))
+            .bearer_auth(key)
+            .header("content-type", "text/csv")
+            .body(csv.to_owned())
+            .send()
+            .expect("import")
+            .json()
+            .expect("job");
+        job["id"].as_str().unwrap_or_else(|| panic!("no job: {job}")).to_owned()
+    }
+
+    /// `GET /metrics`, with the metrics token if given: status and body.
+    fn scrape(&self, token: Option<&str>) -> (u16, String) {
+        let mut request = reqwest::blocking::Client::new().get(format!("{}/metrics", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let reply = request.send().expect("scrape");
+        (reply.status().as_u16(), reply.text().expect("text"))
+    }
 }
 
 impl Drop for Node {
@@ -103,6 +171,28 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The value of the series `name` whose labels include `labels`, in a
+/// Prometheus text scrape (`name{a="1",b="2"} 20`).
+fn sample(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+        let matches = metric == name && labels.iter().all(|(label, wanted)| rest.contains(&format!("{label}=\"{wanted}\"")));
+        matches.then(|| value.parse().ok()).flatten()
+    })
+}
+
+/// `rows` contacts of the simulated demo who pay at the first contact, and
+/// one row without its fields (rejected).
+fn paying_contacts(rows: usize) -> String {
+    let mut csv = String::from("object_id,external_id,name,email,phone,persona\n");
+    for index in 0..rows {
+        csv.push_str(&format!("C{index},U{index},Person {index},p{index}@example.com,+1{index},PAID\n"));
+    }
+    csv.push_str("BROKEN\n");
+    csv
 }
 
 #[test]
@@ -171,6 +261,33 @@ fn works_when_the_operator_mints_keys_disables_enables_and_deletes_a_tenant() {
     assert!(fails(data, &["tenant", "disable", "Acme"]).contains("no tenant has the id or name `Acme`"));
 }
 
+/// `rows` contacts without a strategy; every thousandth row lacks its
+/// fields (rejected, and counted so).
+fn large_file(rows: i64) -> String {
+    let mut csv = String::from("object_id,external_id,name,email,phone\n");
+    for index in 0..rows {
+        match index % 1000 {
+            999 => csv.push_str(&format!("C{index}\n")),
+            _ => csv.push_str(&format!("C{index},U{index},Person {index},p{index}@example.com,+1{index}\n")),
+        }
+    }
+    csv
+}
+
+/// Waits until the running import at `path` has written `rows` rows.
+fn wait_for_rows(node: &Node, key: &str, path: &str, rows: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, progress) = node.get(key, path);
+        assert_eq!(progress["status"], "running", "the import ended before it could be stopped: {progress}");
+        if progress["processed_rows"].as_i64() >= Some(rows) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the import did not progress: {progress}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// SQLite is used by one process at a time, so a `serve` that starts knows
 /// that any import still `running` was left by one that stopped: the job
 /// reads `interrupted` from the first request on, and counts exactly the
@@ -184,35 +301,9 @@ fn works_when_serve_is_killed_mid_import_and_the_restart_interrupts_the_job() {
     let campaign = node.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Collections"}))).1;
     let campaign = campaign["id"].as_str().expect("campaign").to_owned();
     let rows = 200_000;
-    let mut csv = String::from("object_id,external_id,name,email,phone\n");
-    for index in 0..rows {
-        // Every thousandth row lacks its fields: rejected, and counted so.
-        match index % 1000 {
-            999 => csv.push_str(&format!("C{index}\n")),
-            _ => csv.push_str(&format!("C{index},U{index},Person {index},p{index}@example.com,+1{index}\n")),
-        }
-    }
-    let job: Value = reqwest::blocking::Client::new()
-        .post(format!("{}/api/campaigns/{campaign}/imports", node.base))
-        .bearer_auth(&key)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .expect("import")
-        .json()
-        .expect("job");
-    let job = job["id"].as_str().unwrap_or_else(|| panic!("no job: {job}")).to_owned();
+    let job = node.import(&key, &campaign, &large_file(rows));
     let path = format!("/imports/{job}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, progress) = node.get(&key, &path);
-        assert_eq!(progress["status"], "running", "the import ended before it could be killed: {progress}");
-        if progress["processed_rows"].as_i64() >= Some(5000) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the import did not progress: {progress}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_rows(&node, &key, &path, 5000);
     node.kill();
 
     let restarted = Node::start(data);
@@ -227,4 +318,118 @@ fn works_when_serve_is_killed_mid_import_and_the_restart_interrupts_the_job() {
     assert_eq!(contacts["total"].as_i64(), Some(accepted), "the job counts the contacts written: {report}");
     let detail = report["detail"].as_str().expect("detail");
     assert!(detail.contains(&format!("{processed} of {rows} rows were written")), "{detail}");
+}
+
+/// SIGTERM in the middle of an import: the process stops taking work,
+/// writes the batch in hand, closes the job `interrupted` (reason
+/// `shutdown`, not a crash) and exits 0. The job counts exactly the rows
+/// written, and importing the file again after the restart finishes it:
+/// every row once, none lost, none duplicated.
+#[test]
+fn works_when_serve_is_stopped_with_sigterm_mid_import_and_the_file_imported_again_finishes_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path();
+    let (_, key) = printed_key(&succeeds(data, &["tenant", "create", "Acme"]));
+    let node = Node::start(data);
+    let campaign = node.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Collections"}))).1;
+    let campaign = campaign["id"].as_str().expect("campaign").to_owned();
+    let rows = 200_000;
+    let file = large_file(rows);
+    let job = node.import(&key, &campaign, &file);
+    let path = format!("/imports/{job}");
+    wait_for_rows(&node, &key, &path, 5000);
+    let (status, log) = node.terminate();
+    assert!(status.success(), "serve exits 0 after SIGTERM: {status}\n{log}");
+    assert!(log.contains("stratagem stopping: no new connections") && log.contains("stratagem stopped: in-flight work finished"), "{log}");
+
+    let restarted = Node::start(data);
+    let (_, report) = restarted.get(&key, &path);
+    assert_eq!((report["status"].as_str(), report["interrupted_reason"].as_str()), (Some("interrupted"), Some("shutdown")), "{report}");
+    let count = |report: &Value, field: &str| report[field].as_i64().unwrap_or(-1);
+    let (processed, accepted) = (count(&report, "processed_rows"), count(&report, "accepted"));
+    assert!(processed >= 5000 && processed < rows, "{report}");
+    assert_eq!((processed % 500, count(&report, "rejected")), (0, processed / 1000), "whole batches of 500 rows: {report}");
+    let detail = report["detail"].as_str().expect("detail");
+    assert!(detail.contains("the server running it was shut down") && detail.contains(&format!("{processed} of {rows} rows were written")), "{detail}");
+    let (_, contacts) = restarted.get(&key, &format!("/campaigns/{campaign}/contacts?limit=1"));
+    assert_eq!(contacts["total"].as_i64(), Some(accepted), "the job counts the contacts written: {report}");
+
+    let again = restarted.import(&key, &campaign, &file);
+    let done = restarted.wait_until(&key, &format!("/imports/{again}"), |job| job["status"] != "running");
+    assert_eq!(done["status"], "done", "{done}");
+    let valid = rows - rows / 1000;
+    assert_eq!((count(&done, "updated"), count(&done, "accepted")), (accepted, valid - accepted), "rows written before are updated, the rest added: {done}");
+    let (_, contacts) = restarted.get(&key, &format!("/campaigns/{campaign}/contacts?limit=1"));
+    assert_eq!(contacts["total"].as_i64(), Some(valid), "every valid row once");
+}
+
+/// `/metrics` as Prometheus scrapes it, over a campaign's life on two
+/// processes: the first never dispatches (its engine ticks hourly), so
+/// what is due waits and is counted; the second sends it.
+#[test]
+fn works_when_metrics_are_scraped_over_a_campaigns_life() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path();
+    let (_, key) = printed_key(&succeeds(data, &["tenant", "create", "Acme"]));
+    let token = ("STRATAGEM_METRICS_TOKEN", "scrape-secret");
+    let idle = Node::start_with(data, &[token, ("STRATAGEM_ENGINE_TICK_MS", "3600000")]);
+    let (status, refused) = idle.scrape(None);
+    assert_eq!(status, 401, "{refused}");
+    assert!(refused.contains("/problems/metrics-token-required") && refused.contains("STRATAGEM_METRICS_TOKEN"), "{refused}");
+    assert_eq!(idle.scrape(Some("wrong")).0, 401);
+
+    let campaign = idle.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Collections"}))).1;
+    let campaign = campaign["id"].as_str().expect("campaign").to_owned();
+    for stage in ["1. First contact", "2. Retry"] {
+        let stage = json!({"name": stage, "channel": "SIMULATED"});
+        assert_eq!(idle.send(&key, reqwest::Method::POST, &format!("/campaigns/{campaign}/stages"), Some(stage)).0, 201);
+    }
+    for (kind, file) in [("DATA_LOAD", "examples/simulated/data_load.py"), ("AGGREGATION", "examples/simulated/aggregation.py")] {
+        let source = std::fs::read_to_string(repo().join(file)).expect("strategy");
+        let body = json!({"name": file, "type": kind, "source": source});
+        let (status, strategy) = idle.send(&key, reqwest::Method::POST, &format!("/campaigns/{campaign}/strategies"), Some(body));
+        assert_eq!(status, 202, "{strategy}");
+        let built = idle.wait_until(&key, &format!("/strategies/{}", strategy["id"].as_str().expect("id")), |view| view["latest"]["status"] != "building");
+        assert_eq!(built["latest"]["status"], "ready", "{built}");
+    }
+    let job = idle.import(&key, &campaign, &paying_contacts(20));
+    let job = idle.wait_until(&key, &format!("/imports/{job}"), |job| job["status"] != "running");
+    assert_eq!((job["accepted"].as_i64(), job["rejected"].as_i64()), (Some(20), Some(1)), "{job}");
+    for status in ["CONFIGURED", "RUNNING"] {
+        let (code, body) = idle.send(&key, reqwest::Method::POST, &format!("/campaigns/{campaign}/status"), Some(json!({"status": status})));
+        assert_eq!(code, 200, "{body}");
+    }
+
+    let (status, scrape) = idle.scrape(Some("scrape-secret"));
+    assert_eq!(status, 200, "{scrape}");
+    let value = |name: &str, labels: &[(&str, &str)]| sample(&scrape, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?} in\n{scrape}"));
+    assert_eq!(value("stratagem_import_rows_total", &[("outcome", "accepted")]), 20.0);
+    assert_eq!(value("stratagem_import_rows_total", &[("outcome", "rejected")]), 1.0);
+    assert_eq!(value("stratagem_strategy_invocations_total", &[("hook", "data_load"), ("outcome", "ok")]), 20.0);
+    assert_eq!(value("stratagem_strategy_fuel_count", &[("hook", "data_load")]), 20.0);
+    assert!(value("stratagem_strategy_fuel_sum", &[("hook", "data_load")]) > 20.0 * 1e4, "fuel is counted");
+    assert_eq!(value("stratagem_strategy_duration_seconds_count", &[("hook", "data_load")]), 20.0);
+    assert!(value("stratagem_strategy_fuel_bucket", &[("hook", "data_load"), ("le", "+Inf")]) == 20.0);
+    let imports = [("method", "POST"), ("route", "/api/campaigns/{id}/imports"), ("status", "202")];
+    assert_eq!(value("stratagem_http_requests_total", &imports), 1.0);
+    assert_eq!(value("stratagem_http_requests_total", &[("route", "/metrics"), ("status", "401")]), 2.0);
+    assert_eq!(value("stratagem_due_communications", &[]), 20.0, "the idle engine sent nothing");
+    assert!(value("stratagem_due_oldest_age_seconds", &[]) > 0.0);
+    assert_eq!((value("stratagem_strategy_builds", &[("state", "waiting")]), value("stratagem_strategy_builds", &[("state", "building")])), (0.0, 0.0));
+    assert!(sample(&scrape, "stratagem_sends_total", &[]).is_none(), "nothing sent yet");
+    assert!(scrape.contains("# HELP stratagem_strategy_invocations_total Strategy calls, by hook and outcome"), "{scrape}");
+    assert!(!scrape.contains(&campaign) && !scrape.contains("ten_"), "no tenant or campaign in the labels");
+    let (status, log) = idle.terminate();
+    assert!(status.success(), "{status}\n{log}");
+
+    let busy = Node::start_with(data, &[token, ("STRATAGEM_ENGINE_TICK_MS", "20")]);
+    let finished = busy.wait_until(&key, &format!("/campaigns/{campaign}"), |c| c["status"] != "RUNNING");
+    assert_eq!(finished["status"], "FINISHED", "{finished}");
+    let (_, scrape) = busy.scrape(Some("scrape-secret"));
+    let value = |name: &str, labels: &[(&str, &str)]| sample(&scrape, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?} in\n{scrape}"));
+    assert_eq!(value("stratagem_sends_total", &[("channel", "SIMULATED"), ("status", "sent")]), 20.0, "each paying contact once");
+    assert!(scrape.contains("# HELP stratagem_sends_total Communications sent, by channel and status"), "{scrape}");
+    assert_eq!(value("stratagem_strategy_invocations_total", &[("hook", "aggregation"), ("outcome", "ok")]), 20.0);
+    assert_eq!(value("stratagem_due_communications", &[]), 0.0);
+    assert_eq!(value("stratagem_due_oldest_age_seconds", &[]), 0.0);
 }

@@ -36,6 +36,11 @@ pub fn failed_outcome(detail: impl Into<String>) -> JsonMap {
     outcome
 }
 
+/// Whether `session_results` say the send failed ([`failed_outcome`]).
+pub fn is_failed_outcome(session_results: &JsonMap) -> bool {
+    session_results.get("OutcomeStatus").and_then(serde_json::Value::as_str) == Some("FAILED")
+}
+
 impl From<analytics::AnalyticsError> for FieldError {
     fn from(error: analytics::AnalyticsError) -> Self {
         Self { field: error.path, message: error.message, line: Some(error.line), column: Some(error.column) }

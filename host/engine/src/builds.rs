@@ -46,6 +46,8 @@ pub(crate) struct BuildQueue {
     /// Running builds by strategy: (version, task), so an upload cancels
     /// the build of the version it replaces.
     running: Mutex<HashMap<String, (i64, tokio::task::AbortHandle)>>,
+    /// Set when the node shuts down: it claims no more builds.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl BuildQueue {
@@ -56,6 +58,7 @@ impl BuildQueue {
             wake: Notify::new(),
             started: std::sync::Once::new(),
             running: Mutex::default(),
+            stopping: Default::default(),
         }
     }
 
@@ -110,6 +113,25 @@ impl StrategyService {
         })
     }
 
+    /// For a node shutting down: claims no more builds, stops those it
+    /// runs (their build process is killed) and puts them back in the
+    /// queue, where another node — or this one, restarted — takes them at
+    /// once. Returns how many it put back.
+    pub async fn release_builds(&self, store: &Store) -> usize {
+        self.queue.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        let running: Vec<(String, (i64, tokio::task::AbortHandle))> = self.queue.running().drain().collect();
+        let mut released = 0;
+        for (strategy_id, (version, task)) in running {
+            task.abort();
+            match store.strategies().release_build(&strategy_id, version).await {
+                Ok(true) => released += 1,
+                Ok(false) => {} // it finished meanwhile, or was cancelled
+                Err(error) => tracing::warn!(%strategy_id, version, %error, "could not put a build back in the queue; another node takes it when its lease lapses"),
+            }
+        }
+        released
+    }
+
     async fn work_the_queue(self: Arc<Self>, store: Store) {
         loop {
             if self.claim_and_start(&store, BuildClaim::Queued).await.is_none() {
@@ -124,6 +146,9 @@ impl StrategyService {
     /// when it was interrupted too often); `None` when there was no slot
     /// or nothing to claim.
     async fn claim_and_start(self: &Arc<Self>, store: &Store, which: BuildClaim) -> Option<()> {
+        if self.queue.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
         let permit = self.queue.slots.clone().try_acquire_owned().ok()?;
         let now = chrono::Utc::now();
         let until = now + self.build_leases.lease;

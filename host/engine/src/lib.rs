@@ -37,6 +37,7 @@ use std::time::Duration;
 use stratagem_domain::{Channel, Contact};
 use stratagem_runtime::{Clock, Hook, InvokeOptions, Strategy};
 use stratagem_store::{Store, StoreError};
+pub use tokio_util::sync::CancellationToken;
 
 pub use channels::{ChannelAdapter, ChannelContext, ChannelError, Channels, Personas, Sent};
 /// Provider clients, the LLM client and the egress policy live in their
@@ -197,31 +198,34 @@ impl Engine {
         self
     }
 
-    /// Ticks until the process ends.
-    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Ticks until `shutdown` is cancelled; then each loop finishes the
+    /// tick it is in — the sends in flight get their answers and are
+    /// recorded — and the returned task ends. What no tick claimed stays
+    /// for the next node; a claim cut short by the process's end is
+    /// retried when its lease expires.
+    pub fn spawn(self: Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let mut loops = tokio::task::JoinSet::new();
         let analyst = self.clone();
-        tokio::spawn(async move {
-            loop {
+        let stop = shutdown.clone();
+        loops.spawn(async move {
+            while !stop.is_cancelled() {
                 match analyst.analyze().await {
                     Ok(0) => {}
                     Ok(analyzed) => tracing::debug!(analyzed, "deep analysis batch"),
                     Err(error) => tracing::error!(%error, "deep analysis batch failed"),
                 }
-                tokio::time::sleep(analyst.config.tick_every).await;
+                let _ = tokio::time::timeout(analyst.config.tick_every, stop.cancelled()).await;
             }
         });
+        for _ in 0..self.config.loops.max(1) {
+            loops.spawn(self.clone().tick_loop(shutdown.clone()));
+        }
         // Aborting the returned task drops the set, which aborts the loops.
-        tokio::spawn(async move {
-            let mut loops = tokio::task::JoinSet::new();
-            for _ in 0..self.config.loops.max(1) {
-                loops.spawn(self.clone().tick_loop());
-            }
-            while loops.join_next().await.is_some() {}
-        })
+        tokio::spawn(async move { while loops.join_next().await.is_some() {} })
     }
 
-    async fn tick_loop(self: Arc<Self>) {
-        loop {
+    async fn tick_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
             match self.run_campaigns().await {
                 Ok(report) if report.filled(self.config.batch) => {
                     tracing::debug!(?report, "engine tick");
@@ -231,7 +235,7 @@ impl Engine {
                 Ok(_) => {}
                 Err(error) => tracing::error!(%error, "engine tick failed"),
             }
-            tokio::time::sleep(self.config.tick_every).await;
+            let _ = tokio::time::timeout(self.config.tick_every, shutdown.cancelled()).await;
         }
     }
 

@@ -130,3 +130,44 @@ pub enum InvokeError {
     #[error("could not start the strategy: {message}")]
     Instantiate { message: String },
 }
+
+impl InvokeError {
+    /// The variant's name, as its JSON `kind` says it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InvokeError::Exception { .. } => "exception",
+            InvokeError::MissingHook { .. } => "missing_hook",
+            InvokeError::InvalidResult { .. } => "invalid_result",
+            InvokeError::FuelExhausted { .. } => "fuel_exhausted",
+            InvokeError::TimeLimit { .. } => "time_limit",
+            InvokeError::MemoryLimit { .. } => "memory_limit",
+            InvokeError::OutputTooLarge { .. } => "output_too_large",
+            InvokeError::Trap { .. } => "trap",
+            InvokeError::Instantiate { .. } => "instantiate",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn works_when_an_errors_kind_is_its_json_kind() {
+        let message = || "m".to_owned();
+        let errors = [
+            InvokeError::MissingHook { message: message() },
+            InvokeError::InvalidResult { message: message() },
+            InvokeError::FuelExhausted { budget: 1 },
+            InvokeError::TimeLimit { limit_ms: 1 },
+            InvokeError::MemoryLimit { limit_bytes: 1, exception: None },
+            InvokeError::OutputTooLarge { size_bytes: 2, limit_bytes: 1 },
+            InvokeError::Trap { message: message() },
+            InvokeError::Instantiate { message: message() },
+        ];
+        for error in errors {
+            let json = serde_json::to_value(&error).expect("serializes");
+            assert_eq!(json["kind"], error.kind(), "{json}");
+        }
+    }
+}

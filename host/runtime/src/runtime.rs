@@ -105,6 +105,17 @@ pub enum Hook {
     ContactAnswer { contact: Contact, message: Message },
 }
 
+impl Hook {
+    /// The hook's name, as metrics and logs label it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Hook::DataLoad { .. } => "data_load",
+            Hook::Aggregation { .. } => "aggregation",
+            Hook::ContactAnswer { .. } => "contact_answer",
+        }
+    }
+}
+
 /// The outcome of one invocation, with its log and what it consumed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Invocation {
@@ -259,6 +270,19 @@ impl Strategy {
     }
 
     pub async fn invoke(&self, hook: &Hook, options: &InvokeOptions) -> Invocation {
+        let invocation = self.invoke_unrecorded(hook, options).await;
+        let outcome = match &invocation.result {
+            Ok(_) => "ok",
+            Err(error) => error.kind(),
+        };
+        let hook = hook.name();
+        metrics::counter!("stratagem_strategy_invocations_total", "hook" => hook, "outcome" => outcome).increment(1);
+        metrics::histogram!("stratagem_strategy_fuel", "hook" => hook).record(invocation.usage.fuel as f64);
+        metrics::histogram!("stratagem_strategy_duration_seconds", "hook" => hook).record(invocation.usage.duration.as_secs_f64());
+        invocation
+    }
+
+    async fn invoke_unrecorded(&self, hook: &Hook, options: &InvokeOptions) -> Invocation {
         let started = Instant::now();
         let reused_slot = match options.isolation {
             Isolation::ReuseInstance => self.take_idle(&options.tenant),

@@ -93,6 +93,7 @@ fn interruption_detail(job: &ImportJob, blocked_by: Option<&str>) -> Option<Stri
     }
     let why = match (job.interrupted_reason, job.heartbeat_at) {
         (Some(InterruptedReason::Error), _) => "it stopped on a server error".to_owned(),
+        (Some(InterruptedReason::Shutdown), _) => "the server running it was shut down".to_owned(),
         (_, Some(heartbeat)) => format!(
             "the server running it stopped before it finished (last heard from at {})",
             heartbeat.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

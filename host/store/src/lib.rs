@@ -43,9 +43,9 @@ pub use deep_analysis::{AnalysisCursor, AnalysisMode, AnalysisRun, AnalysisStatu
 pub use contacts::{ContactExport, ContactFilter, ContactSummary, StoredContact, UpsertOutcome};
 pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;
-pub use dispatch::{in_doubt_results, ClaimedCommunication, ContactAtRevision, EndedSession, SendClaim, SessionOutcome, SessionRecord, SessionStart};
+pub use dispatch::{in_doubt_results, ClaimedCommunication, ContactAtRevision, DueBacklog, EndedSession, SendClaim, SessionOutcome, SessionRecord, SessionStart};
 pub use imports::{ImportBatch, ImportCounts, ImportEnd, ImportJob, ImportReport, ImportStatus, InterruptedReason, RejectedRow, StrategyFailure};
-pub use strategies::{BuildClaim, BuildJob, BuildStatus, OwnedVersionInput, StrategyState, StrategyVersion, StrategyView, VersionInput};
+pub use strategies::{BuildClaim, BuildJob, BuildQueue, BuildStatus, OwnedVersionInput, StrategyState, StrategyVersion, StrategyView, VersionInput};
 pub use tasks::HumanTask;
 pub use tenants::{ApiKey, CreatedKey, DeletedTenant, KeyCheck, TenantInfo, TenantStatus};
 

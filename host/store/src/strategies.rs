@@ -44,6 +44,14 @@ pub struct BuildJob {
     pub input: OwnedVersionInput,
 }
 
+/// Strategy versions waiting for a build, and those being built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuildQueue {
+    /// Queued, or left by a node whose lease lapsed.
+    pub waiting: i64,
+    pub building: i64,
+}
+
 pub enum OwnedVersionInput {
     Source { entry: String, sources: BTreeMap<String, String> },
     Component(Vec<u8>),
@@ -258,6 +266,35 @@ impl Strategies<'_> {
     /// skipping tenants that already have `per_tenant` builds running on
     /// any node. The lease is a compare-and-set on the old one, so of
     /// several nodes claiming at once exactly one wins each build.
+    /// The build queue over every tenant and node, now.
+    pub async fn build_queue(self, now: DateTime<Utc>) -> Result<BuildQueue> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN build_lease_until >= $1 THEN 1 ELSE 0 END), 0) AS building, COUNT(*) AS total \
+             FROM strategy_versions WHERE status = 'building'",
+        )
+        .bind(micros(now))
+        .fetch_one(&self.store.pool)
+        .await?;
+        let (building, total): (i64, i64) = (get(&row, "building")?, get(&row, "total")?);
+        Ok(BuildQueue { waiting: total - building, building })
+    }
+
+    /// Puts a build this node leases back in the queue, for any node to
+    /// take at once: the node is shutting down. The attempt it made is not
+    /// counted (an interrupted build fails after a few attempts).
+    pub async fn release_build(self, strategy_id: &str, version: i64) -> Result<bool> {
+        let released = sqlx::query(
+            "UPDATE strategy_versions SET build_lease_until = NULL, \
+             build_attempts = CASE WHEN build_attempts > 0 THEN build_attempts - 1 ELSE 0 END \
+             WHERE strategy_id = $1 AND version = $2 AND status = 'building' AND build_lease_until IS NOT NULL",
+        )
+        .bind(strategy_id)
+        .bind(version)
+        .execute(&self.store.pool)
+        .await?;
+        Ok(released.rows_affected() > 0)
+    }
+
     pub async fn claim_next_build(
         self,
         which: BuildClaim,

@@ -41,6 +41,9 @@ pub enum InterruptedReason {
     /// The server process running it stopped (a crash, a kill, a restart):
     /// its heartbeat lapsed, or on SQLite a later process started.
     NodeStopped,
+    /// The server running it was shut down (SIGTERM): it stopped between
+    /// two batches, every row before is written.
+    Shutdown,
     /// It stopped on a server error (in the server's log).
     Error,
     /// It waited for the campaign's DATA_LOAD strategy, whose build failed;
@@ -49,11 +52,13 @@ pub enum InterruptedReason {
 }
 
 impl InterruptedReason {
-    pub const ALL: [InterruptedReason; 3] = [InterruptedReason::NodeStopped, InterruptedReason::Error, InterruptedReason::StrategyFailed];
+    pub const ALL: [InterruptedReason; 4] =
+        [InterruptedReason::NodeStopped, InterruptedReason::Shutdown, InterruptedReason::Error, InterruptedReason::StrategyFailed];
 
     pub fn as_str(self) -> &'static str {
         match self {
             InterruptedReason::NodeStopped => "node_stopped",
+            InterruptedReason::Shutdown => "shutdown",
             InterruptedReason::Error => "error",
             InterruptedReason::StrategyFailed => "strategy_failed",
         }

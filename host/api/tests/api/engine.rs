@@ -448,7 +448,7 @@ async fn running_simulated_campaign(client: &Client, name: &str, data_load: (&st
 fn spawn_engine(app: &App, config: stratagem_engine::EngineConfig) -> tokio::task::JoinHandle<()> {
     let strategies = std::sync::Arc::new(stratagem_engine::StrategyService::new(crate::support::runtime(), crate::support::builder()));
     let engine = stratagem_engine::Engine::new(app.store.clone(), strategies, std::sync::Arc::new(stratagem_runtime::SystemClock), config);
-    std::sync::Arc::new(engine).spawn()
+    std::sync::Arc::new(engine).spawn(stratagem_engine::CancellationToken::new())
 }
 
 /// A running campaign of 12 contacts of which `breaking` make AGGREGATION fail.

@@ -236,7 +236,7 @@ impl App {
             state.strategies.spawn_build_recovery(state.store.clone());
             let engine =
                 stratagem_engine::Engine::new(store.clone(), state.strategies.clone(), Arc::new(SystemClock), engine).with_rate_limits(limits);
-            Arc::new(engine).spawn();
+            Arc::new(engine).spawn(stratagem_engine::CancellationToken::new());
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));

@@ -183,7 +183,7 @@ impl Engine {
 /// results: `OutcomeStatus: FAILED`, with the `FailureDetail` the platform
 /// wrote.
 fn send_failure(results: &stratagem_domain::JsonMap, now: chrono::DateTime<chrono::Utc>) -> Option<CommunicationState> {
-    if results.get("OutcomeStatus").and_then(serde_json::Value::as_str) != Some("FAILED") {
+    if !stratagem_domain::is_failed_outcome(results) {
         return None;
     }
     let detail = results.get("FailureDetail").and_then(serde_json::Value::as_str).unwrap_or("the send failed");

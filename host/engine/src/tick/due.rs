@@ -114,6 +114,7 @@ impl Engine {
             let second = now.timestamp();
             if !self.store.dispatch().take_send_slot(&claimed.tenant_id, channel.as_str(), second, limit).await? {
                 self.store.dispatch().unclaim(&claimed.id).await?;
+                metrics::counter!("stratagem_sends_total", "channel" => channel.as_str(), "status" => "deferred").increment(1);
                 return Ok(Dispatch::Deferred);
             }
         }
@@ -139,6 +140,7 @@ impl Engine {
             },
             Err(error) => Sent::Ended(failure(error.to_string())),
         };
+        count_send(channel, &sent);
         let (ended, record_send) = match sent {
             Sent::Ended(outcome) => (Some(outcome), false),
             // A simulated send recorded before under this key keeps its outcome.
@@ -168,6 +170,22 @@ impl Engine {
             sent_at: now,
         }))
     }
+}
+
+/// Counts a send by its channel and how it went: `sent` (it reached the
+/// provider, or the simulator), `ended` (its channel ended it at once, as
+/// NO_COMMUNICATION does), `failed`, `in_doubt` or `retry_later`.
+fn count_send(channel: stratagem_domain::Channel, sent: &Sent) {
+    let status = match sent {
+        Sent::Ended(outcome) if stratagem_domain::is_failed_outcome(outcome) => "failed",
+        Sent::Ended(_) => "ended",
+        Sent::Simulated(_) | Sent::Open | Sent::Written => "sent",
+        Sent::InDoubt(_) => "in_doubt",
+        Sent::RetryLater(_) => "retry_later",
+        // Another attempt is sending it: counted there.
+        Sent::InFlight => return,
+    };
+    metrics::counter!("stratagem_sends_total", "channel" => channel.as_str(), "status" => status).increment(1);
 }
 
 /// What became of one claimed communication.

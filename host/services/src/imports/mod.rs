@@ -22,6 +22,8 @@ use stratagem_domain::strategy::BuildError;
 use stratagem_domain::StrategyType;
 use stratagem_store::{ImportJob, Store, StoreError, StrategyState};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use recovery::ImportLeases;
 
@@ -34,6 +36,8 @@ pub const IMPORTS_AT_ONCE: usize = 2;
 pub enum ImportError {
     #[error("{IMPORTS_AT_ONCE} contact imports are in progress on this node; try again when one has finished")]
     Busy,
+    #[error("the server is shutting down; send the file again in a moment (to another node, or to this one once it has restarted)")]
+    ShuttingDown,
     #[error("the campaign is FINISHED; contacts can no longer be imported")]
     CampaignFinished,
     /// Every version of the campaign's DATA_LOAD strategy failed to build.
@@ -86,11 +90,39 @@ pub struct ImportService {
     node_id: Arc<str>,
     slots: Arc<Semaphore>,
     leases: ImportLeases,
+    /// Cancelled when the node shuts down: imports stop at their next
+    /// batch and close their jobs (`drain`).
+    shutdown: CancellationToken,
+    running: TaskTracker,
 }
 
 impl ImportService {
     pub fn new(store: Store, strategies: Arc<StrategyService>, node_id: Arc<str>) -> Self {
-        Self { store, strategies, node_id, slots: Arc::new(Semaphore::new(IMPORTS_AT_ONCE)), leases: ImportLeases::default() }
+        Self {
+            store,
+            strategies,
+            node_id,
+            slots: Arc::new(Semaphore::new(IMPORTS_AT_ONCE)),
+            leases: ImportLeases::default(),
+            shutdown: CancellationToken::new(),
+            running: TaskTracker::new(),
+        }
+    }
+
+    /// Stops this node's imports when `shutdown` is cancelled (see
+    /// [`ImportService::drain`]).
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// Once the shutdown token is cancelled: waits until every import of
+    /// this node has stopped. Each writes the batch it has in hand, then
+    /// closes its job `interrupted` (reason `shutdown`) with the rows
+    /// written, so importing the file again finishes it.
+    pub async fn drain(&self) {
+        self.running.close();
+        self.running.wait().await;
     }
 
     /// How often imports renew their heartbeat, and how long one may lapse
@@ -103,6 +135,9 @@ impl ImportService {
     /// Takes an import slot, or says the node is busy. Take it before
     /// reading the upload: that bounds the files held in memory.
     pub fn reserve(&self) -> Result<ImportSlot, ImportError> {
+        if self.shutdown.is_cancelled() {
+            return Err(ImportError::ShuttingDown);
+        }
         self.slots.clone().try_acquire_owned().map(|permit| ImportSlot { _permit: permit }).map_err(|_| ImportError::Busy)
     }
 
@@ -127,7 +162,7 @@ impl ImportService {
         let job = self.store.imports().create_import_job(tenant, campaign_id, file.file_name.as_deref(), rows as i64, &self.node_id).await?;
         let context = CampaignContext { id: campaign.id, name: campaign.name, result_fields: campaign.result_fields };
         let batches = pipeline::read_batches(format, file.bytes);
-        tokio::spawn(pipeline::run(self.clone(), tenant.to_owned(), context, job.id.clone(), batches, slot));
+        self.running.spawn(pipeline::run(self.clone(), tenant.to_owned(), context, job.id.clone(), batches, slot));
         Ok(job)
     }
 

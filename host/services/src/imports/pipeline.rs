@@ -66,6 +66,8 @@ enum Stopped {
     Lost,
     /// The DATA_LOAD strategy it waited for failed to build: why.
     StrategyFailed(String),
+    /// The node is shutting down; every batch read so far is written.
+    ShutDown,
     Failed(ImportError),
 }
 
@@ -122,6 +124,10 @@ pub(super) async fn run(service: ImportService, tenant: String, campaign: Campai
             return;
         }
         Ok(Err(Stopped::StrategyFailed(why))) => ImportEnd::StrategyFailed(why),
+        Ok(Err(Stopped::ShutDown)) => {
+            tracing::warn!(%job_id, "the import stopped for the server's shutdown");
+            ImportEnd::Interrupted(InterruptedReason::Shutdown)
+        }
         Ok(Err(Stopped::Failed(error))) => {
             tracing::error!(%job_id, %error, "import stopped");
             ImportEnd::Interrupted(InterruptedReason::Error)
@@ -199,7 +205,11 @@ async fn data_load(service: &ImportService, tenant: &str, campaign_id: &str, job
                 }
                 waiting = true;
             }
-            Some(StrategyState::Building) => tokio::time::sleep(BUILD_POLL).await,
+            Some(StrategyState::Building) => {
+                if tokio::time::timeout(BUILD_POLL, service.shutdown.cancelled()).await.is_ok() {
+                    return Err(Stopped::ShutDown);
+                }
+            }
         }
     }
     if waiting && !imports.set_import_waiting(job_id, &service.node_id, None).await? {
@@ -214,7 +224,17 @@ async fn data_load(service: &ImportService, tenant: &str, campaign_id: &str, job
 }
 
 async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Option<WriteTask>, tally: &mut Tally) -> Result<(), Stopped> {
-    while let Some(batch) = batches.recv().await {
+    loop {
+        // A shutdown stops the import between batches: what was read is
+        // written (below, and by the caller), nothing is half-done.
+        let batch = tokio::select! {
+            biased;
+            () = run.service.shutdown.cancelled() => return Err(Stopped::ShutDown),
+            batch = batches.recv() => match batch {
+                Some(batch) => batch,
+                None => break,
+            },
+        };
         let rows = batch.len() as i64;
         let (accepted, rejected): (Vec<_>, Vec<_>) = batch.into_iter().partition(Result::is_ok);
         let rejected: Vec<RejectedRow> = rejected
@@ -286,7 +306,10 @@ async fn finish_write(service: &ImportService, writing: Option<WriteTask>, tally
     let Some((counts, report)) = task.await.map_err(internal)?? else {
         return Err(Stopped::Lost);
     };
-    tally.counts = counts;
+    let before = std::mem::replace(&mut tally.counts, counts);
+    for (outcome, rows) in [("accepted", counts.accepted - before.accepted), ("updated", counts.updated - before.updated), ("rejected", counts.rejected - before.rejected)] {
+        metrics::counter!("stratagem_import_rows_total", "outcome" => outcome).increment(rows.max(0) as u64);
+    }
     tally.report = report;
     // PostgreSQL plans each batch's lookup of existing contacts from its
     // statistics; statistics from before the import grew the campaign make

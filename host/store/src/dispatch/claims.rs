@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, JsonMap};
 
 use crate::communication_row::{communication, COMMUNICATION_COLUMNS};
-use crate::{from_json, get, micros, Result};
+use crate::{from_json, from_micros, get, micros, Result};
 use super::Dispatch;
 
 /// A communication claimed for sending.
@@ -39,7 +39,29 @@ pub struct EndedSession {
     pub in_doubt: Option<CommunicationState>,
 }
 
+/// Due communications of RUNNING campaigns that no node has claimed yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DueBacklog {
+    pub waiting: i64,
+    /// When the longest-waiting one became due.
+    pub oldest_due_at: Option<DateTime<Utc>>,
+}
+
 impl Dispatch<'_> {
+    /// What [`Dispatch::claim_due_communications`] would find due now,
+    /// counted: how far the node(s) are behind.
+    pub async fn due_backlog(self, now: DateTime<Utc>, default_window: Duration) -> Result<DueBacklog> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS waiting, MIN(c.start_date) AS oldest FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
+             WHERE p.status = 'RUNNING' AND c.status = 'PLANNED' AND c.start_date <= $1 AND COALESCE(c.end_date, c.start_date + $2) > $1",
+        )
+        .bind(micros(now))
+        .bind(default_window.num_microseconds().unwrap_or(i64::MAX))
+        .fetch_one(&self.store.pool)
+        .await?;
+        Ok(DueBacklog { waiting: get(&row, "waiting")?, oldest_due_at: get::<Option<i64>>(&row, "oldest")?.map(from_micros).transpose()? })
+    }
+
     /// Communications whose window passed before they started become
     /// MISSED — never sent later — and their session ends with
     /// `OutcomeStatus: MISSED`, so AGGREGATION can plan what comes next.

@@ -21,7 +21,7 @@ mod sends;
 mod sessions;
 mod windows;
 
-pub use claims::{ClaimedCommunication, EndedSession};
+pub use claims::{ClaimedCommunication, DueBacklog, EndedSession};
 pub use outcomes::SessionOutcome;
 pub use revisions::ContactAtRevision;
 pub use sends::{in_doubt_results, SendClaim};
