@@ -95,3 +95,16 @@ def test_works_when_failures_falls_back_after_a_failed_send(examples):
     delivered = aggregate.aggregation(in_session(), {"OutcomeStatus": "NO_RESPONSE"})
     assert delivered.communications[0].status.status is CommunicationStatus.COMPLETED
     assert delivered.communications[-1].name == "Follow-up"
+
+
+def test_works_when_local_hours_plans_inside_the_contacts_calling_hours(examples):
+    from zoneinfo import ZoneInfo
+
+    strategy = load_strategy(examples / "local-hours/data_load.py")
+    for name in ("America/Chicago", "Asia/Tokyo", "Pacific/Auckland"):
+        result = strategy.data_load(contact(parameters={"timezone": name}))
+        [comm] = result.communications
+        zone = ZoneInfo(name)
+        start, end = comm.start_date.astimezone(zone), comm.end_date.astimezone(zone)
+        assert 8 <= start.hour < 21 and (end.hour, end.minute) == (21, 0) and start.date() == end.date()
+        assert result.internal_data["timezone"] == name

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Command};
-use stratagem_runtime::Builder;
+use stratagem_runtime::{Builder, PythonLibrary};
 
 /// The variable that names a config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "STRATAGEM_CONFIG";
@@ -76,6 +76,41 @@ impl Toolchain {
         match self.build_cache.as_deref().or(default_cache) {
             Some(dir) => builder.with_cache(dir),
             None => builder,
+        }
+    }
+
+    /// The interpreter's library strategies import from at run time,
+    /// prepared once per toolchain beside the build cache (else in
+    /// `~/.cache/stratagem`). `Err` says why there is none: strategies can
+    /// then import only what their build imported.
+    pub async fn python_library(&self, default_cache: Option<&Path>) -> Result<PythonLibrary, String> {
+        let under = self.library_parent(default_cache)?;
+        let tool = self.componentize_py();
+        tokio::task::spawn_blocking(move || PythonLibrary::prepare(&tool, &under)).await.map_err(|error| error.to_string())?
+    }
+
+    /// Where [`Toolchain::python_library`] keeps the library.
+    pub fn library_parent(&self, default_cache: Option<&Path>) -> Result<PathBuf, String> {
+        match self.build_cache.as_deref().or(default_cache) {
+            Some(dir) => Ok(dir.to_path_buf()),
+            None => std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/stratagem")).ok_or_else(|| "no build cache and no HOME".to_owned()),
+        }
+    }
+
+    /// [`Toolchain::builder`] and [`Toolchain::python_library`] together,
+    /// for a command that builds and runs: a missing library is said once,
+    /// on stderr.
+    pub async fn builder_and_library(&self, default_cache: Option<&Path>) -> (Builder, Option<PythonLibrary>) {
+        let builder = self.builder(default_cache);
+        if !self.componentize_py().is_file() {
+            return (builder, None); // the build says what is missing
+        }
+        match self.python_library(default_cache).await {
+            Ok(library) => (builder.with_python_library(library.clone()), Some(library)),
+            Err(error) => {
+                eprintln!("warning: no Python library for strategies ({error}): they can import only what their build imported");
+                (builder, None)
+            }
         }
     }
 }

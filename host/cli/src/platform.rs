@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use stratagem_api::{AppState, ConnectionLimits, StrategyService};
 use std::time::Duration;
 
-use stratagem_runtime::{BuildLimits, Builder, Runtime, RuntimeConfig};
+use stratagem_runtime::{BuildLimits, Builder, PythonLibrary, Runtime, RuntimeConfig};
 use stratagem_engine::{BuildSlots, CancellationToken, Engine, EngineConfig, OutboundConfig, RateLimits};
 
 use crate::config::Toolchain;
@@ -265,16 +265,39 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = args.database.open().await?;
     let data_dir: &Path = &args.database.data_dir;
     let outbound = args.outbound.config();
-    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: data_dir.join("cache"), egress: outbound.egress(), ..RuntimeConfig::default() })?);
     // A build cache given by flag or variable can be shared with other
     // tools (the test suite shares one); the data directory's own otherwise.
-    let builder = args.toolchain.builder(Some(&data_dir.join("builds")));
+    let builds = data_dir.join("builds");
+    let mut builder = args.toolchain.builder(Some(&builds));
     // Said once, here, rather than by every build that would fail.
     let toolchain = builder.toolchain().await;
+    let mut python_library = None;
     match &toolchain {
-        Ok((path, version)) => eprintln!("strategy builds: {version} ({})", path.display()),
+        Ok((path, version)) => {
+            eprintln!("strategy builds: {version} ({})", path.display());
+            let prepared = args.toolchain.library_parent(Some(&builds)).and_then(|under| PythonLibrary::find(path, &under));
+            if matches!(prepared, Ok(None)) {
+                eprintln!("copying the Python library out of componentize-py for strategies (once per toolchain version; about 30 s)");
+            }
+            match args.toolchain.python_library(Some(&builds)).await {
+                Ok(library) => {
+                    if library.zoneinfo().is_none() {
+                        eprintln!("strategies have no time zone database: `pip install tzdata` where componentize-py is (`make setup` does), then restart");
+                    }
+                    builder = builder.with_python_library(library.clone());
+                    python_library = Some(library);
+                }
+                Err(error) => eprintln!("the Python library is missing ({error}): strategies can import only what their build imported"),
+            }
+        }
         Err(error) => eprintln!("strategy builds are OFF: {error}. Python uploads are refused until then; prebuilt components still work."),
     }
+    let runtime = Arc::new(Runtime::new(RuntimeConfig {
+        cache_dir: data_dir.join("cache"),
+        egress: outbound.egress(),
+        python_library,
+        ..RuntimeConfig::default()
+    })?);
     let default_window = EngineConfig::default().default_window;
     let metrics = stratagem_api::install_metrics(args.metrics_token.clone(), default_window).map_err(anyhow::Error::msg)?;
     let shutdown = CancellationToken::new();
@@ -384,7 +407,19 @@ pub async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let builder = args.toolchain.builder(None);
-    report("toolchain", builder.toolchain().await.map(|(path, version)| format!("{version} ({})", path.display())));
+    let toolchain = builder.toolchain().await;
+    let found = toolchain.is_ok();
+    report("toolchain", toolchain.map(|(path, version)| format!("{version} ({})", path.display())));
+    if found {
+        let builds = args.database.data_dir.join("builds");
+        let library = args.toolchain.library_parent(Some(&builds)).and_then(|under| PythonLibrary::find(&args.toolchain.componentize_py(), &under));
+        report("python lib", match library {
+            Ok(Some(library)) if library.zoneinfo().is_some() => Ok(format!("{} (standard library and time zones)", library.stdlib().display())),
+            Ok(Some(library)) => Err(format!("{} has no time zone database: `pip install tzdata` where componentize-py is (`make setup` does)", library.stdlib().display())),
+            Ok(None) => Ok("not prepared yet: `serve` copies it out of componentize-py at start-up, once".to_owned()),
+            Err(error) => Err(error),
+        });
+    }
 
     let data_dir = std::path::absolute(&args.database.data_dir).unwrap_or_else(|_| args.database.data_dir.clone());
     report("data dir", match std::fs::metadata(&data_dir) {

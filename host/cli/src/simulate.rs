@@ -68,8 +68,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         result_fields: Vec::new(),
     })
     .await?;
-    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: args.cache_dir.clone(), max_instances: 8, ..RuntimeConfig::default() })?);
-    let strategies = Arc::new(StrategyService::new(runtime, args.toolchain.builder(None)));
+    let (builder, python_library) = args.toolchain.builder_and_library(None).await;
+    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: args.cache_dir.clone(), max_instances: 8, python_library, ..RuntimeConfig::default() })?);
+    let strategies = Arc::new(StrategyService::new(runtime, builder));
     let mut kinds = vec![(StrategyType::DataLoad, &args.data_load)];
     if let Some(path) = &args.aggregation {
         kinds.push((StrategyType::Aggregation, path));

@@ -12,7 +12,7 @@ use stratagem_domain::{CampaignContext, Contact, JsonMap, Message};
 
 use crate::config::Toolchain;
 use stratagem_runtime::{
-    Clock, EgressPolicy, Hook, HttpPolicy, InvokeOptions, Isolation, Limits, Runtime, RuntimeConfig, StrategySource,
+    Builder, Clock, EgressPolicy, Hook, HttpPolicy, InvokeOptions, Isolation, Limits, Runtime, RuntimeConfig, StrategySource,
     SystemClock, VirtualClock,
 };
 
@@ -102,13 +102,14 @@ impl Command {
     }
 }
 
-async fn build_source(path: &Path, toolchain: &Toolchain) -> anyhow::Result<Vec<u8>> {
+async fn build_source(path: &Path, builder: &Builder) -> anyhow::Result<Vec<u8>> {
     let source = StrategySource::from_path(path)?;
-    toolchain.builder(None).build(&source).await.map_err(|error| anyhow!("{error}"))
+    builder.build(&source).await.map_err(|error| anyhow!("{error}"))
 }
 
 async fn build(source: &Path, output: &Path, toolchain: &Toolchain) -> anyhow::Result<ExitCode> {
-    let bytes = build_source(source, toolchain).await?;
+    let (builder, _) = toolchain.builder_and_library(None).await;
+    let bytes = build_source(source, &builder).await?;
     std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
     eprintln!("built {} ({} bytes)", output.display(), bytes.len());
     Ok(ExitCode::SUCCESS)
@@ -149,16 +150,18 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => CampaignContext { id: "local".into(), name: "local run".into(), result_fields: Vec::new() },
     };
 
+    let (builder, python_library) = args.toolchain.builder_and_library(None).await;
     let component = if args.strategy.extension().is_some_and(|ext| ext == "wasm") {
         std::fs::read(&args.strategy).with_context(|| format!("reading {}", args.strategy.display()))?
     } else {
-        build_source(&args.strategy, &args.toolchain).await?
+        build_source(&args.strategy, &builder).await?
     };
     let runtime = Arc::new(Runtime::new(RuntimeConfig {
         cache_dir: args.cache_dir.clone(),
         max_instances: 4,
         max_memory_bytes: (args.memory_mib << 20).max(64 << 20),
         egress: EgressPolicy { allow_private_endpoints: args.allow_private_endpoints },
+        python_library,
         ..RuntimeConfig::default()
     })?);
     let (strategy, _) = runtime.load(&component)?;

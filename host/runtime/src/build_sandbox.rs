@@ -132,6 +132,8 @@ pub(crate) struct Sandbox<'a> {
     pub workdir: &'a Path,
     pub read_only: &'a [&'a str],
     pub env: &'a [(&'a str, &'a str)],
+    /// Mounted read-only over the build's own, empty site-packages.
+    pub site_packages: Option<PathBuf>,
 }
 
 impl Sandbox<'_> {
@@ -171,6 +173,9 @@ impl Sandbox<'_> {
         command.arg("--bind").arg(self.workdir).arg(BUILD_ROOT);
         for dir in self.read_only {
             command.arg("--ro-bind").arg(self.workdir.join(dir)).arg(format!("{BUILD_ROOT}/{dir}"));
+        }
+        if let Some(packages) = &self.site_packages {
+            command.arg("--ro-bind").arg(packages).arg(format!("{BUILD_ROOT}/env/lib/site-packages"));
         }
         let scratch = format!("{BUILD_ROOT}/scratch");
         command

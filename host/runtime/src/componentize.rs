@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 use crate::atomic_file::write_atomically;
 use crate::build_sandbox::{limit_hit, BuildLimits, Sandbox, ToolchainMounts, BUILD_ROOT};
 use crate::error::{BuildError, PythonBuildError};
+use crate::python_library::PythonLibrary;
 
 // `WIT` and `SDK`: (relative path, text) of every file in `wit/` and of
 // the SDK's modules, listed by build.rs.
@@ -92,6 +93,9 @@ impl StrategySource {
         }
         for name in self.files.keys() {
             let Some(stem) = name.strip_suffix(".py") else {
+                if is_native_code(name) {
+                    return Err(native_code(name));
+                }
                 return invalid(format!("`{name}` is not a .py file"));
             };
             let segments: Vec<&str> = stem.split('/').collect();
@@ -150,9 +154,23 @@ fn collect_py_files(dir: &Dir, prefix: &str, files: &mut BTreeMap<String, String
         } else if kind.is_file() && name.ends_with(".py") {
             let bytes = dir.read(&name).map_err(io)?;
             files.insert(path.clone(), decode_utf8(&path, bytes)?);
+        } else if kind.is_file() && is_native_code(&name) {
+            return Err(native_code(&path));
         }
     }
     Ok(())
+}
+
+/// A compiled extension module (or library) of the host's platform.
+fn is_native_code(name: &str) -> bool {
+    [".so", ".pyd", ".dylib", ".dll"].iter().any(|suffix| name.ends_with(suffix)) || name.contains(".so.")
+}
+
+fn native_code(path: &str) -> BuildError {
+    BuildError::InvalidSource(format!(
+        "`{path}` is native code (a compiled extension): strategies run in a WebAssembly sandbox and can use pure-Python \
+         packages only. Vendor a pure-Python package instead, or the package's pure-Python version (many have one)"
+    ))
 }
 
 /// Runs componentize-py, confined (see [`crate::build_sandbox`]).
@@ -167,6 +185,9 @@ pub struct Builder {
     cache_limit_bytes: u64,
     /// Found on the first build, then kept: the tool chain does not move.
     mounts: Arc<OnceCell<ToolchainMounts>>,
+    /// Its packages are the build's site-packages (`tzdata`, so a
+    /// strategy's top level can use `zoneinfo`).
+    library: Option<PythonLibrary>,
 }
 
 impl Builder {
@@ -178,7 +199,15 @@ impl Builder {
             cache_dir: None,
             cache_limit_bytes: DEFAULT_CACHE_LIMIT_BYTES,
             mounts: Arc::default(),
+            library: None,
         }
+    }
+
+    /// Builds see `library`'s packages as their site-packages, as the
+    /// runtime's guests do ([`crate::RuntimeConfig::python_library`]).
+    pub fn with_python_library(mut self, library: PythonLibrary) -> Self {
+        self.library = Some(library);
+        self
     }
 
     pub fn with_limits(mut self, limits: BuildLimits) -> Self {
@@ -241,6 +270,9 @@ impl Builder {
             hasher.update(format!("{name}\0{}\0{text}\0", text.len()));
         }
         hasher.update(&version.stdout);
+        if let Some(library) = &self.library {
+            hasher.update(library.site_packages().to_string_lossy().as_bytes());
+        }
         hasher.update(source.sources_module());
         Ok(hex::encode(hasher.finalize()))
     }
@@ -299,6 +331,7 @@ impl Builder {
             workdir: workdir.path(),
             read_only: &["wit", "py", "env"],
             env: &[("VIRTUAL_ENV", &format!("{BUILD_ROOT}/env"))],
+            site_packages: self.library.as_ref().map(PythonLibrary::site_packages),
         };
         let args = ["-d", "wit", "-w", "strategy", "componentize", "-p", "py", "stratagem_app", "-o", "out.wasm"];
         let child = sandbox
@@ -378,7 +411,7 @@ pub(crate) fn is_out_of_memory(type_name: &str, message: &str) -> bool {
             && (message.contains("index-sized integer") || message.contains("too large") || message.contains("too long")))
 }
 
-fn write_build_tree(root: &Path, source: &StrategySource) -> std::io::Result<()> {
+pub(crate) fn write_build_tree(root: &Path, source: &StrategySource) -> std::io::Result<()> {
     let dir = Dir::open_ambient_dir(root, ambient_authority())?;
     dir.create_dir_all("env/lib/site-packages")?;
     dir.create_dir_all("scratch")?;

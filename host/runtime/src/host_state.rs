@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{clock, http, log, types};
@@ -66,16 +67,18 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(client: HttpClient, clock: Arc<dyn Clock>) -> Self {
+    /// `filesystem`: the runtime's read-only preopens (the Python library).
+    pub(crate) fn new(client: HttpClient, clock: Arc<dyn Clock>, filesystem: WasiFilesystemCtx) -> Self {
         let clock = ClockSlot::new(clock);
-        // No preopens, environment, arguments, network or stdio: the
-        // builder's defaults, spelled out so a reader need not check them.
-        let wasi = WasiCtx::builder()
+        // No environment, arguments, network or stdio: the builder's
+        // defaults, spelled out so a reader need not check them.
+        let mut wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .wall_clock(clock.clone())
             .build();
+        *wasi.filesystem() = filesystem;
         Self {
             wasi,
             table: ResourceTable::new(),

@@ -18,6 +18,7 @@ mod error;
 mod host_state;
 mod limits;
 mod outbound_http;
+mod python_library;
 mod runtime;
 
 pub use artifact_cache::{content_hash, CacheOutcome};
@@ -28,5 +29,6 @@ pub use error::{BuildError, Frame, InvokeError, LoadError, PythonBuildError, Pyt
 pub use host_state::{LogLevel, LogRecord};
 pub use limits::{Limits, Usage};
 pub use outbound_http::HttpPolicy;
+pub use python_library::PythonLibrary;
 pub use stratagem_outbound::EgressPolicy;
 pub use runtime::{Hook, Invocation, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy};

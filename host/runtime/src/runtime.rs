@@ -21,6 +21,7 @@ use crate::error::{Frame, InvokeError, LoadError, PythonException};
 use crate::host_state::{HostState, LogRecord};
 use crate::limits::{Limits, Usage};
 use crate::outbound_http::{HttpClient, HttpPolicy};
+use crate::python_library::PythonLibrary;
 
 /// Epoch ticks drive the wall-clock deadline of running wasm code.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -44,6 +45,9 @@ pub struct RuntimeConfig {
     /// Which addresses strategies' outbound HTTP may reach, besides their
     /// allowlist: the service's one egress policy.
     pub egress: EgressPolicy,
+    /// The interpreter's library guests import from at run time (read-only);
+    /// without it, only what a build imported exists.
+    pub python_library: Option<PythonLibrary>,
 }
 
 impl Default for RuntimeConfig {
@@ -54,6 +58,7 @@ impl Default for RuntimeConfig {
             max_memory_bytes: 1 << 30,
             perf_map: false,
             egress: EgressPolicy::default(),
+            python_library: None,
         }
     }
 }
@@ -140,6 +145,8 @@ pub struct Runtime {
     idle_instances: AtomicUsize,
     max_idle_instances: usize,
     ticker_stop: Arc<AtomicBool>,
+    /// The read-only directories every guest sees, opened once and shared.
+    filesystem: wasmtime_wasi::filesystem::WasiFilesystemCtx,
 }
 
 impl Drop for Runtime {
@@ -174,7 +181,9 @@ impl Runtime {
                 path: "http client".into(),
                 source: std::io::Error::other(error.to_string()),
             })?;
+        let filesystem = guest_filesystem(config.python_library.as_ref())?;
         Ok(Self {
+            filesystem,
             cache: ArtifactCache::open(&config.cache_dir, &engine)?,
             engine,
             linker,
@@ -206,10 +215,33 @@ impl Runtime {
     }
 
     fn new_store(&self, clock: Arc<dyn Clock>) -> Store<HostState> {
-        let mut store = Store::new(&self.engine, HostState::new(self.client.clone(), clock));
+        let mut store = Store::new(&self.engine, HostState::new(self.client.clone(), clock, self.filesystem.clone()));
         store.limiter(|state| &mut state.memory);
         store
     }
+}
+
+/// What guests see of files: the library's directories, read-only, at
+/// the guest paths the build gave them (`python_library.rs`).
+fn guest_filesystem(library: Option<&PythonLibrary>) -> Result<wasmtime_wasi::filesystem::WasiFilesystemCtx, LoadError> {
+    let mut builder = wasmtime_wasi::WasiCtx::builder();
+    // Local, small reads (an import): done on the invoking thread rather
+    // than handed to the blocking pool and waited for.
+    builder.allow_blocking_current_thread(true);
+    if let Some(library) = library {
+        let mut preopen = |host: PathBuf, guest: &str| {
+            builder.preopened_dir(&host, guest, wasmtime_wasi::FsPerms::ReadOnly).map(|_| ()).map_err(|error| LoadError::Cache {
+                path: host.display().to_string(),
+                source: std::io::Error::other(format!("the Python library: {error:#}")),
+            })
+        };
+        preopen(library.stdlib(), "python")?;
+        preopen(library.site_packages(), "1")?;
+        if let Some(zoneinfo) = library.zoneinfo() {
+            preopen(zoneinfo, "/usr/share/zoneinfo")?;
+        }
+    }
+    Ok(builder.build().filesystem().clone())
 }
 
 fn engine_config(config: &RuntimeConfig) -> Config {

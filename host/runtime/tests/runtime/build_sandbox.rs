@@ -63,13 +63,13 @@ async fn errors_when_build_time_code_reaches_for_the_host_and_the_host_is_unchan
     for path in ["/etc/passwd", "/etc/shadow", "/proc/self/environ", "/root/.bash_history", "/build/out.wasm"] {
         assert_eq!(report["read"][path]["ok"], false, "reading {path}: {}", report["read"][path]);
     }
-    // The Python path is the build's own sources and an empty package
-    // directory, both read-only.
+    // The Python path is the build's own sources and the platform's package
+    // directory (the time zone database only), both read-only.
     for path in ["/0", "/1"] {
         assert_eq!(report["list"][path]["ok"], true, "{path} is the build's own: {}", report["list"][path]);
         assert_eq!(report["write"][path]["ok"], false, "{path} is read-only: {}", report["write"][path]);
     }
-    assert_eq!(report["list"]["/1"]["result"], serde_json::json!([]), "no host packages are visible");
+    assert_eq!(report["list"]["/1"]["result"], serde_json::json!(["tzdata"]), "no host packages are visible");
     let sources = report["list"]["/0"]["result"].as_array().expect("the sources directory").clone();
     assert!(sources.contains(&"stratagem_user_sources.py".into()), "{sources:?}");
     assert_eq!(report["list"]["/2"]["ok"], false, "no third entry on the Python path: {}", report["list"]["/2"]);

@@ -112,3 +112,30 @@ async fn works_when_a_strategy_is_a_small_package() {
     let regular = run("examples/vip-routing", Hook::DataLoad { contact: contact(json!({"amount_due": 50})), existing: None }).await.expect("contact");
     assert_eq!(regular.current_stage.as_deref(), Some("1. Email"));
 }
+
+/// Calling hours in the contact's own time zone (08:00–21:00 local); the
+/// virtual clock reads 10:00 UTC on 2026-11-26.
+#[tokio::test]
+async fn works_when_local_hours_plans_the_first_contact_in_the_contacts_time_zone() {
+    let planned = |zone: &'static str| async move {
+        let contact = run("examples/local-hours/data_load.py", Hook::DataLoad { contact: contact(json!({"timezone": zone})), existing: None })
+            .await
+            .expect("contact");
+        let first = contact.communications.first().expect("planned").clone();
+        (first.start_date.to_rfc3339(), first.end_date.map(|end| end.to_rfc3339()))
+    };
+    let utc = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().expect("time").to_rfc3339();
+    // 04:00 in Chicago: from 08:00 local.
+    assert_eq!(planned("America/Chicago").await, (utc("2026-11-26T14:00:00Z"), Some(utc("2026-11-27T03:00:00Z"))));
+    // 19:00 in Tokyo, a zone read at run time: now, until 21:00 local.
+    assert_eq!(planned("Asia/Tokyo").await, (utc("2026-11-26T10:00:00Z"), Some(utc("2026-11-26T12:00:00Z"))));
+    // 23:00 in Auckland (summer time, UTC+13): tomorrow from 08:00 local.
+    assert_eq!(planned("Pacific/Auckland").await, (utc("2026-11-26T19:00:00Z"), Some(utc("2026-11-27T08:00:00Z"))));
+
+    let invocation = strategy("examples/local-hours/data_load.py")
+        .await
+        .invoke(&Hook::DataLoad { contact: contact(json!({"timezone": "Mars/Olympus_Mons"})), existing: None }, &options())
+        .await;
+    let error = invocation.result.expect_err("an unknown zone fails the row").to_string();
+    assert!(error.contains("unknown time zone 'Mars/Olympus_Mons' in column `timezone`: use an IANA name such as America/Chicago"), "{error}");
+}

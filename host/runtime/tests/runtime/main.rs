@@ -8,4 +8,6 @@ mod examples;
 mod http;
 mod isolation;
 mod limits;
+mod packages;
 mod sandbox;
+mod stdlib;

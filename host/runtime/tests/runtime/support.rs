@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use stratagem_domain::{CampaignContext, Contact};
 use stratagem_runtime::{
-    Builder, EgressPolicy, Hook, Invocation, InvokeOptions, Runtime, RuntimeConfig, Strategy, StrategySource, VirtualClock,
+    Builder, EgressPolicy, Hook, Invocation, InvokeOptions, PythonLibrary, Runtime, RuntimeConfig, Strategy, StrategySource, VirtualClock,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -42,12 +42,19 @@ pub fn builder_without_cache() -> Builder {
     Builder::new(componentize_py())
 }
 
+fn build_cache() -> PathBuf {
+    std::env::var_os("STRATAGEM_BUILD_CACHE").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("strategy-builds"))
+}
+
+/// The interpreter's library guests import from at run time, prepared once
+/// per toolchain beside the build cache (as `serve` does).
+pub fn python_library() -> PythonLibrary {
+    static LIBRARY: OnceLock<PythonLibrary> = OnceLock::new();
+    LIBRARY.get_or_init(|| PythonLibrary::prepare(&componentize_py(), &build_cache()).expect("the Python library is prepared")).clone()
+}
+
 pub fn builder() -> Builder {
-    let tool = componentize_py();
-    let cache = std::env::var_os("STRATAGEM_BUILD_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("strategy-builds"));
-    Builder::new(tool).with_cache(cache)
+    Builder::new(componentize_py()).with_cache(build_cache()).with_python_library(python_library())
 }
 
 /// Builds (or takes from the build cache) a strategy file of the repository.
@@ -70,7 +77,14 @@ pub fn new_runtime() -> Arc<Runtime> {
 
 pub fn runtime_with_egress(egress: EgressPolicy) -> Arc<Runtime> {
     Arc::new(
-        Runtime::new(RuntimeConfig { cache_dir: cache_dir(), max_instances: 32, max_memory_bytes: 512 << 20, egress, ..RuntimeConfig::default() })
+        Runtime::new(RuntimeConfig {
+            cache_dir: cache_dir(),
+            max_instances: 32,
+            max_memory_bytes: 512 << 20,
+            egress,
+            python_library: Some(python_library()),
+            ..RuntimeConfig::default()
+        })
             .expect("runtime starts"),
     )
 }

@@ -51,6 +51,27 @@ async def run(contact, existing_contact, logger, **kwargs):
         import subprocess
 
         subprocess.run(["cat", "/etc/passwd"], check=True)
+    elif case == "stdlib":
+        # Imported here, at run time, not while the component was built.
+        import importlib
+        import statistics
+        from decimal import Decimal
+        from zoneinfo import ZoneInfo
+
+        names = contact.parameters["modules"]
+        for name in names:
+            importlib.import_module(name)
+        contact.internal_data["imported"] = names
+        contact.internal_data["mean"] = statistics.mean([1, 2, 3, 4])
+        contact.internal_data["total"] = str(Decimal("0.10") + Decimal("0.20"))
+        noon = datetime(2026, 7, 1, 12, 0, tzinfo=ZoneInfo("UTC"))
+        contact.internal_data["new_york"] = noon.astimezone(ZoneInfo("America/New_York")).isoformat()
+    elif case == "write_library":
+        with open("/python/json/__init__.py", "a") as handle:
+            handle.write("hijacked = True\n")
+    elif case == "escape_library":
+        with open("/python/../../etc/passwd") as handle:
+            contact.internal_data["leak"] = handle.read()
     elif case == "ctypes":
         import ctypes  # noqa: F401
     elif case == "import_missing":
