@@ -98,15 +98,26 @@ impl Toolchain {
     }
 
     /// [`Toolchain::builder`] and [`Toolchain::python_library`] together,
-    /// for a command that builds and runs: a missing library is said once,
-    /// on stderr.
+    /// for a command that builds and runs. What is missing is said once,
+    /// on stderr: a library that must be prepared first, one without time
+    /// zones, none at all.
     pub async fn builder_and_library(&self, default_cache: Option<&Path>) -> (Builder, Option<PythonLibrary>) {
         let builder = self.builder(default_cache);
-        if !self.componentize_py().is_file() {
+        let tool = self.componentize_py();
+        if !tool.is_file() {
             return (builder, None); // the build says what is missing
         }
+        let under = self.library_parent(default_cache);
+        if matches!(under.as_deref().map(|under| PythonLibrary::find(&tool, under)), Ok(Ok(None))) {
+            eprintln!("copying the Python library out of componentize-py for strategies (once per toolchain version; about 30 s)");
+        }
         match self.python_library(default_cache).await {
-            Ok(library) => (builder.with_python_library(library.clone()), Some(library)),
+            Ok(library) => {
+                if library.zoneinfo().is_none() {
+                    eprintln!("warning: strategies have no time zone database: `pip install tzdata` where componentize-py is (`make setup` does)");
+                }
+                (builder.with_python_library(library.clone()), Some(library))
+            }
             Err(error) => {
                 eprintln!("warning: no Python library for strategies ({error}): they can import only what their build imported");
                 (builder, None)

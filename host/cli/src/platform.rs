@@ -275,20 +275,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     match &toolchain {
         Ok((path, version)) => {
             eprintln!("strategy builds: {version} ({})", path.display());
-            let prepared = args.toolchain.library_parent(Some(&builds)).and_then(|under| PythonLibrary::find(path, &under));
-            if matches!(prepared, Ok(None)) {
-                eprintln!("copying the Python library out of componentize-py for strategies (once per toolchain version; about 30 s)");
-            }
-            match args.toolchain.python_library(Some(&builds)).await {
-                Ok(library) => {
-                    if library.zoneinfo().is_none() {
-                        eprintln!("strategies have no time zone database: `pip install tzdata` where componentize-py is (`make setup` does), then restart");
-                    }
-                    builder = builder.with_python_library(library.clone());
-                    python_library = Some(library);
-                }
-                Err(error) => eprintln!("the Python library is missing ({error}): strategies can import only what their build imported"),
-            }
+            (builder, python_library) = args.toolchain.builder_and_library(Some(&builds)).await;
         }
         Err(error) => eprintln!("strategy builds are OFF: {error}. Python uploads are refused until then; prebuilt components still work."),
     }
