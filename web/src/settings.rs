@@ -1,9 +1,10 @@
 //! Settings tab: LLM settings (one of the tenant's LLM integrations and an
 //! optional model), YAML analytics (upload with every error's line and
 //! column, download, the latest Deep Analysis run with Stop, Recalculate
-//! and Continue calculation) and the campaign's custom result fields.
-//! PUT /api/campaigns/{id} takes the whole campaign body, so both the LLM
-//! and the result fields are saved with the campaign's current values.
+//! and Continue calculation), the campaign's custom result fields, and the
+//! hosts its strategies may call (External APIs). PUT /api/campaigns/{id}
+//! takes the whole campaign body, so each part is saved with the others'
+//! current values.
 
 use leptos::prelude::*;
 use serde_json::json;
@@ -42,6 +43,16 @@ struct Edits {
     llm_integration_id: String,
     llm_model: String,
     result_fields: Vec<ResultField>,
+    /// One host per line, as typed.
+    http_allowlist: String,
+}
+
+/// Which card asked for the save: its problem and note show there.
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Llm,
+    Results,
+    Hosts,
 }
 
 /// Blank optional text is no value.
@@ -54,10 +65,10 @@ pub fn Settings(id: String, campaign: Campaign, on_saved: Callback<Campaign>) ->
     let llm = RwSignal::new(campaign.llm_model.clone().unwrap_or_default());
     let llm_integration = RwSignal::new(campaign.llm_integration_id.clone().unwrap_or_default());
     let fields = RwSignal::new(campaign.result_fields.clone());
+    let hosts = RwSignal::new(campaign.http_allowlist.join("\n"));
     let base = StoredValue::new(campaign);
     let path = format!("/api/campaigns/{}", api::enc(&id));
-    // Which part asked for the save: its problem shows there.
-    let saving_llm = RwSignal::new(true);
+    let saving = RwSignal::new(Part::Llm);
     let save = Action::new_local(move |edits: &Edits| {
         let current = base.get_value();
         let body = json!({
@@ -66,19 +77,28 @@ pub fn Settings(id: String, campaign: Campaign, on_saved: Callback<Campaign>) ->
             "llm_integration_id": optional(&edits.llm_integration_id),
             "llm_model": optional(&edits.llm_model),
             "result_fields": edits.result_fields,
+            "http_allowlist": edits.http_allowlist.lines().map(str::trim).filter(|line| !line.is_empty()).collect::<Vec<_>>(),
         });
         let path = path.clone();
         async move { api::put::<Campaign>(&path, &body).await }
     });
     let llm_problem = RwSignal::new(None::<Problem>);
     let fields_problem = RwSignal::new(None::<Problem>);
+    let hosts_problem = RwSignal::new(None::<Problem>);
     let saved_note = RwSignal::new(String::new());
+    let hosts_note = RwSignal::new(String::new());
     Effect::new(move |_| {
-        let problem = if saving_llm.get_untracked() { llm_problem } else { fields_problem };
+        let problem = match saving.get_untracked() {
+            Part::Llm => llm_problem,
+            Part::Results => fields_problem,
+            Part::Hosts => hosts_problem,
+        };
         match save.value().get() {
             Some(Ok(campaign)) => {
                 problem.set(None);
-                saved_note.set(format!("Saved at {}", short_time(campaign.updated_at)));
+                let note = if saving.get_untracked() == Part::Hosts { hosts_note } else { saved_note };
+                note.set(format!("Saved at {}", short_time(campaign.updated_at)));
+                hosts.set(campaign.http_allowlist.join("\n"));
                 base.set_value(campaign.clone());
                 on_saved.run(campaign);
             }
@@ -86,16 +106,46 @@ pub fn Settings(id: String, campaign: Campaign, on_saved: Callback<Campaign>) ->
             None => {}
         }
     });
-    let submit = Callback::new(move |llm_part: bool| {
-        saving_llm.set(llm_part);
-        save.dispatch_local(Edits { llm_integration_id: llm_integration.get_untracked(), llm_model: llm.get_untracked(), result_fields: fields.get_untracked() });
+    let submit = Callback::new(move |part: Part| {
+        saving.set(part);
+        save.dispatch_local(Edits {
+            llm_integration_id: llm_integration.get_untracked(),
+            llm_model: llm.get_untracked(),
+            result_fields: fields.get_untracked(),
+            http_allowlist: hosts.get_untracked(),
+        });
     });
     view! {
         <div id="settings">
-            <LlmSettings llm llm_integration problem=llm_problem saved_note save=Callback::new(move |_| submit.run(true))/>
+            <LlmSettings llm llm_integration problem=llm_problem saved_note save=Callback::new(move |_| submit.run(Part::Llm))/>
             <YamlAnalytics id/>
-            <ResultFields fields problem=fields_problem save=Callback::new(move |_| submit.run(false))/>
+            <ResultFields fields problem=fields_problem save=Callback::new(move |_| submit.run(Part::Results))/>
+            <ExternalApis hosts problem=hosts_problem note=hosts_note save=Callback::new(move |_| submit.run(Part::Hosts))/>
         </div>
+    }
+}
+
+/// The hosts the campaign's strategies may call with `stratagem.http`.
+#[component]
+fn ExternalApis(hosts: RwSignal<String>, problem: RwSignal<Option<Problem>>, note: RwSignal<String>, save: Callback<()>) -> impl IntoView {
+    // The API names each bad line as http_allowlist[i] (of the non-blank lines).
+    let line_errors = move || {
+        let count = hosts.with(|text| text.lines().filter(|line| !line.trim().is_empty()).count());
+        (0..count).map(|i| field_errors(problem, format!("http_allowlist[{i}]"))).collect_view()
+    };
+    view! {
+        <section class="card">
+            <h4>"External APIs"</h4>
+            <p class="muted">"Hosts this campaign's strategies may call with stratagem.http, one per line: api.example.com, api.example.com:8443, or *.example.com for its subdomains. Nothing else is reachable, and private or local addresses only where the operator allows them."</p>
+            <textarea id="http-allowlist" rows="4" placeholder="api.example-crm.com" prop:value=move || hosts.get() on:input=move |ev| hosts.set(event_target_value(&ev))></textarea>
+            {line_errors}
+            {field_errors(problem, "http_allowlist".into())}
+            <div class="row">
+                <button class="primary" id="save-hosts" on:click=move |_| save.run(())>"Save hosts"</button>
+                <span class="muted">{move || note.get()}</span>
+            </div>
+            {show_problem(problem)}
+        </section>
     }
 }
 

@@ -3,8 +3,10 @@
     response = await http.get("https://api.example.com/balance/123")
     balance = response.json()["balance"]
 
-On the platform only hosts on the campaign's allowlist can be reached (none
-unless configured), each request has a timeout, and responses larger than
+On the platform only hosts on the campaign's HTTP allowlist can be reached
+(none unless set: Settings > External APIs, or the campaign's
+``http_allowlist`` in the API; ``--allow-host`` for ``stratagem strategy
+run``), each request has a timeout, and responses larger than
 the cap are refused; each refusal raises a specific ``HttpError`` subclass.
 In plain CPython (unit tests) requests go out through ``urllib`` unless a
 test replaces the transport with ``stratagem.testing.mock_http``.

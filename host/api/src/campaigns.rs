@@ -44,6 +44,10 @@ struct CampaignBody {
     llm_model: Option<String>,
     #[serde(default, deserialize_with = "stratagem_domain::objects::objects")]
     result_fields: Vec<ResultField>,
+    /// The hosts its strategies may call over HTTP: `api.example.com`,
+    /// `api.example.com:8443` or `*.example.com` (at most 50). Empty: none.
+    #[serde(default)]
+    http_allowlist: Vec<String>,
 }
 
 impl CampaignBody {
@@ -72,7 +76,15 @@ impl CampaignBody {
             }
         }
         let llm_integration_id = self.llm_integration_id.filter(|id| !id.trim().is_empty());
-        Ok(NewCampaign { name, description: self.description, llm_integration_id, llm_model: self.llm_model, result_fields: self.result_fields })
+        let http_allowlist = stratagem_domain::allowlist::parse(&self.http_allowlist).map_err(ApiError::Invalid)?;
+        Ok(NewCampaign {
+            name,
+            description: self.description,
+            llm_integration_id,
+            llm_model: self.llm_model,
+            result_fields: self.result_fields,
+            http_allowlist,
+        })
     }
 }
 
@@ -157,12 +169,16 @@ struct CampaignChanges {
     #[serde(default, deserialize_with = "sent_objects")]
     #[schema(value_type = Vec<ResultField>)]
     result_fields: Option<Vec<ResultField>>,
+    /// The hosts its strategies may call over HTTP.
+    #[serde(default, deserialize_with = "sent_hosts")]
+    #[schema(value_type = Vec<String>)]
+    http_allowlist: Option<Vec<String>>,
 }
 
 /// PUT's body in the OpenAPI document: every field of [`CampaignChanges`],
 /// required (the handler names each one left out).
 #[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"name": "Overdue invoices, November", "description": "", "llm_integration_id": null, "llm_model": null, "result_fields": []}))]
+#[schema(example = json!({"name": "Overdue invoices, November", "description": "", "llm_integration_id": null, "llm_model": null, "result_fields": [], "http_allowlist": ["api.example-crm.com"]}))]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct CampaignReplace {
@@ -174,6 +190,7 @@ struct CampaignReplace {
     #[schema(required = true)]
     llm_model: Option<String>,
     result_fields: Vec<ResultField>,
+    http_allowlist: Vec<String>,
 }
 
 /// A field that was sent; null is not a value for it.
@@ -190,6 +207,10 @@ fn sent_objects<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Opt
     stratagem_domain::objects::objects(deserializer).map(Some)
 }
 
+fn sent_hosts<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
+    Vec::<String>::deserialize(deserializer).map(Some)
+}
+
 impl CampaignChanges {
     /// The fields a PUT left out: it replaces the settings, so leaving one
     /// out would clear it without saying so.
@@ -200,6 +221,7 @@ impl CampaignChanges {
             ("llm_integration_id", self.llm_integration_id.is_some()),
             ("llm_model", self.llm_model.is_some()),
             ("result_fields", self.result_fields.is_some()),
+            ("http_allowlist", self.http_allowlist.is_some()),
         ];
         sent.into_iter()
             .filter(|(_, sent)| !sent)
@@ -217,12 +239,13 @@ impl CampaignChanges {
             llm_integration_id: self.llm_integration_id.unwrap_or(current.llm_integration_id),
             llm_model: self.llm_model.unwrap_or(current.llm_model),
             result_fields: self.result_fields.unwrap_or(current.result_fields),
+            http_allowlist: self.http_allowlist.unwrap_or(current.http_allowlist),
         }
     }
 }
 
 #[utoipa::path(put, path = "/campaigns/{id}", operation_id = "replaceCampaign", tag = "campaigns",
-    summary = "Replace name, description, LLM and result fields: every field is required (422 names the missing ones; null clears an LLM setting); validated as on create",
+    summary = "Replace name, description, LLM, result fields and HTTP allowlist: every field is required (422 names the missing ones; null clears an LLM setting); validated as on create",
     request_body = CampaignReplace,
     responses((status = 200, description = "The campaign", body = Campaign), (status = 400, response = Problem), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn replace(
@@ -240,7 +263,7 @@ async fn replace(
 }
 
 #[utoipa::path(patch, path = "/campaigns/{id}", operation_id = "updateCampaign", tag = "campaigns",
-    summary = "Change some of name, description, LLM and result fields: the fields sent change, the others stay; validated as on create",
+    summary = "Change some of name, description, LLM, result fields and HTTP allowlist: the fields sent change, the others stay; validated as on create",
     request_body = CampaignChanges,
     responses((status = 200, description = "The campaign", body = Campaign), (status = 400, response = Problem), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn update(

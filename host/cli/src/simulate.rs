@@ -66,6 +66,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         llm_integration_id: None,
         llm_model: None,
         result_fields: Vec::new(),
+        http_allowlist: Vec::new(),
     })
     .await?;
     let (builder, python_library) = args.toolchain.builder_and_library(None).await;

@@ -476,6 +476,13 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.fill("#result-fields tbody tr:last-child td:nth-child(2) input", "Outcome").await;
     ui.click("#save-results").await;
     ui.text_until("#settings", 20, |t| t.contains("Saved at")).await;
+    // External APIs: a URL is refused with what to write instead, a host is kept.
+    ui.fill("#http-allowlist", "https://api.example-crm.com/v2/contacts").await;
+    ui.click("#save-hosts").await;
+    ui.text_until("#settings", 20, |t| t.contains("is a URL; write its host only: api.example-crm.com")).await;
+    ui.fill("#http-allowlist", "api.example-crm.com").await;
+    ui.click("#save-hosts").await;
+    ui.text_until("#settings", 20, |t| !t.contains("is a URL") && t.matches("Saved at").count() == 2).await;
     ui.shot("10-settings").await.expect("shot");
 
     // AI agents: RUNNING by default; a new one is listed.

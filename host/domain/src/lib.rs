@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod allowlist;
 pub mod analytics;
 pub mod contact_file;
 pub mod stage;

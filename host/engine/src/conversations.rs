@@ -23,9 +23,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use stratagem_domain::{Agent, Campaign, CampaignContext, Channel, Contact, JsonMap, Message, MessageRole};
+use stratagem_domain::{Agent, Campaign, Channel, Contact, JsonMap, Message, MessageRole};
 use stratagem_domain::stage::ChannelSettings;
-use stratagem_runtime::{Hook, InvokeOptions, Isolation};
+use stratagem_runtime::Hook;
 use stratagem_store::{EarlyInbound, OpenSession, Store, StoreError};
 
 use crate::campaigns::{CampaignSetup, TickCache};
@@ -271,13 +271,7 @@ impl Engine {
         for _attempt in 0..3 {
             let at = self.store.dispatch().contact_at_revision(&session.tenant_id, &session.contact_id).await?;
             let before = &at.stored.contact;
-            let options = InvokeOptions {
-                tenant: session.tenant_id.clone(),
-                campaign: CampaignContext { id: setup.campaign.id.clone(), name: setup.campaign.name.clone(), result_fields: setup.campaign.result_fields.clone() },
-                isolation: Isolation::ReuseInstance,
-                clock: self.clock.clone(),
-                ..InvokeOptions::default()
-            };
+            let options = crate::invoke_options(&session.tenant_id, &setup.campaign, self.clock.clone());
             let hook = Hook::ContactAnswer { contact: before.clone(), message: message.clone() };
             let now = self.clock.now();
             let (mut contact, last_error) = match strategy.clone().invoke_on_worker(hook, options).await.result {

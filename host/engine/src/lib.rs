@@ -34,8 +34,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stratagem_domain::{Channel, Contact};
-use stratagem_runtime::{Clock, Hook, InvokeOptions, Strategy};
+use stratagem_domain::{Campaign, CampaignContext, Channel, Contact};
+use stratagem_runtime::{Clock, Hook, HttpPolicy, InvokeOptions, Isolation, Strategy};
 use stratagem_store::{Store, StoreError};
 pub use tokio_util::sync::CancellationToken;
 
@@ -244,6 +244,20 @@ impl Engine {
         let mut report = self.run_campaigns().await?;
         report.analyzed = self.analyze().await?;
         Ok(report)
+    }
+}
+
+/// How the service invokes a strategy of `campaign` for `tenant`: the
+/// campaign as the strategy sees it, its HTTP allowlist, and healthy
+/// instances reused within the tenant.
+pub fn invoke_options(tenant: &str, campaign: &Campaign, clock: Arc<dyn Clock>) -> InvokeOptions {
+    InvokeOptions {
+        tenant: tenant.to_owned(),
+        campaign: CampaignContext { id: campaign.id.clone(), name: campaign.name.clone(), result_fields: campaign.result_fields.clone() },
+        isolation: Isolation::ReuseInstance,
+        http: HttpPolicy { allowed_hosts: campaign.http_allowlist.clone(), ..HttpPolicy::default() },
+        clock,
+        ..InvokeOptions::default()
     }
 }
 

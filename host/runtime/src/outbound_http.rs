@@ -70,11 +70,11 @@ impl HttpPolicy {
             Ok(())
         } else if self.allowed_hosts.is_empty() {
             Err(HttpError::Denied(format!(
-                "host `{host}` is not allowed: this strategy has no HTTP allowlist"
+                "host `{host}` is not allowed: the campaign's HTTP allowlist is empty; add the host under Settings > External APIs"
             )))
         } else {
             Err(HttpError::Denied(format!(
-                "host `{}` is not on the allowlist ({})",
+                "host `{}` is not on the campaign's HTTP allowlist ({}); add it under Settings > External APIs",
                 with_port.unwrap_or(host),
                 self.allowed_hosts.join(", ")
             )))

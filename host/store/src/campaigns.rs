@@ -12,9 +12,11 @@ pub struct NewCampaign {
     pub llm_integration_id: Option<String>,
     pub llm_model: Option<String>,
     pub result_fields: Vec<ResultField>,
+    /// Checked hosts (`stratagem_domain::allowlist::parse`).
+    pub http_allowlist: Vec<String>,
 }
 
-const COLUMNS: &str = "id, name, description, status, error_reason, llm_integration_id, llm_model, result_fields, created_at, updated_at";
+const COLUMNS: &str = "id, name, description, status, error_reason, llm_integration_id, llm_model, result_fields, http_allowlist, created_at, updated_at";
 
 fn campaign(row: &AnyRow) -> Result<Campaign> {
     let status: String = get(row, "status")?;
@@ -28,6 +30,7 @@ fn campaign(row: &AnyRow) -> Result<Campaign> {
         llm_integration_id: get(row, "llm_integration_id")?,
         llm_model: get(row, "llm_model")?,
         result_fields: from_json(&fields)?,
+        http_allowlist: from_json(&get::<String>(row, "http_allowlist")?)?,
         created_at: from_micros(get(row, "created_at")?)?,
         updated_at: from_micros(get(row, "updated_at")?)?,
     })
@@ -50,8 +53,8 @@ impl Campaigns<'_> {
         let id = new_id("cmp");
         let now = micros(Utc::now());
         sqlx::query(
-            "INSERT INTO campaigns (id, tenant_id, name, description, status, llm_model, result_fields, created_at, updated_at, llm_integration_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
+            "INSERT INTO campaigns (id, tenant_id, name, description, status, llm_model, result_fields, created_at, updated_at, llm_integration_id, http_allowlist) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
         )
         .bind(&id)
         .bind(tenant_id)
@@ -62,6 +65,7 @@ impl Campaigns<'_> {
         .bind(to_json(&new.result_fields)?)
         .bind(now)
         .bind(&new.llm_integration_id)
+        .bind(to_json(&new.http_allowlist)?)
         .execute(&self.store.pool)
         .await?;
         self.campaign(tenant_id, &id).await
@@ -100,8 +104,8 @@ impl Campaigns<'_> {
 
     pub async fn update_campaign(self, tenant_id: &str, id: &str, changes: NewCampaign) -> Result<Campaign> {
         let done = sqlx::query(
-            "UPDATE campaigns SET name = $1, description = $2, llm_model = $3, result_fields = $4, updated_at = $5, llm_integration_id = $8 \
-             WHERE id = $6 AND tenant_id = $7",
+            "UPDATE campaigns SET name = $1, description = $2, llm_model = $3, result_fields = $4, updated_at = $5, llm_integration_id = $8, \
+             http_allowlist = $9 WHERE id = $6 AND tenant_id = $7",
         )
         .bind(&changes.name)
         .bind(&changes.description)
@@ -111,6 +115,7 @@ impl Campaigns<'_> {
         .bind(id)
         .bind(tenant_id)
         .bind(&changes.llm_integration_id)
+        .bind(to_json(&changes.http_allowlist)?)
         .execute(&self.store.pool)
         .await?;
         if done.rows_affected() == 0 {

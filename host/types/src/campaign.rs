@@ -87,6 +87,11 @@ pub struct Campaign {
     pub llm_model: Option<String>,
     /// Custom result fields (Settings > Campaign Results).
     pub result_fields: Vec<ResultField>,
+    /// The hosts its strategies may call over HTTP (Settings > External
+    /// APIs): `api.example.com`, `api.example.com:8443` or `*.example.com`.
+    /// Empty: no outbound HTTP.
+    #[serde(default)]
+    pub http_allowlist: Vec<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }

@@ -12,6 +12,7 @@ both_backends!(
     errors_when_the_body_is_too_large,
     works_when_result_fields_are_updated_and_validated,
     errors_when_a_put_leaves_fields_out_while_patch_keeps_them,
+    works_when_strategies_call_only_the_hosts_the_campaign_allows,
 );
 
 async fn works_when_a_campaign_follows_its_status_machine(backend: Backend) {
@@ -120,7 +121,7 @@ async fn errors_when_a_put_leaves_fields_out_while_patch_keeps_them(backend: Bac
     let reply = client.send(reqwest::Method::PUT, &path, Some(json!({"name": "Renamed"}))).await;
     reply.problem(422);
     let missing: Vec<&str> = reply.body["errors"].as_array().expect("errors").iter().map(|e| e["field"].as_str().expect("field")).collect();
-    assert_eq!(missing, ["description", "llm_integration_id", "llm_model", "result_fields"]);
+    assert_eq!(missing, ["description", "llm_integration_id", "llm_model", "result_fields", "http_allowlist"]);
     assert!(reply.body["errors"][0]["message"].as_str().expect("message").contains("use PATCH"), "{}", reply.text);
     let unchanged = client.get(&path).await.body;
     assert_eq!((unchanged["name"].as_str(), unchanged["llm_model"].as_str()), (Some("Collections"), Some("m1")));
@@ -135,7 +136,70 @@ async fn errors_when_a_put_leaves_fields_out_while_patch_keeps_them(backend: Bac
     assert_eq!((cleared.status, &cleared.body["llm_model"], &cleared.body["name"]), (200, &json!(null), &json!("Renamed")));
 
     let replaced = client.send(reqwest::Method::PUT, &path,
-        Some(json!({"name": "Final", "description": "", "llm_integration_id": null, "llm_model": null, "result_fields": []}))).await;
+        Some(json!({"name": "Final", "description": "", "llm_integration_id": null, "llm_model": null, "result_fields": [], "http_allowlist": []}))).await;
     assert_eq!(replaced.status, 200, "{}", replaced.text);
     assert_eq!((&replaced.body["description"], &replaced.body["result_fields"]), (&json!(""), &json!([])));
+}
+
+/// A CRM for the strategy to call: `/customers/{id}` answers JSON.
+async fn crm() -> String {
+    let app = axum::Router::new().route(
+        "/customers/{id}",
+        axum::routing::get(|axum::extract::Path(id): axum::extract::Path<String>| async move { axum::Json(json!({"id": id, "segment": "gold"})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address.to_string()
+}
+
+const CALLS_THE_CRM: &str = r#"
+async def run(contact, existing_contact, logger, **kwargs):
+    reply = await http.get(f"http://{contact.parameters['crm']}/customers/{contact.object_id}")
+    contact.internal_data["segment"] = reply.json()["segment"]
+    return contact
+"#;
+
+/// The campaign's HTTP allowlist (Settings > External APIs) is what its
+/// strategies may call: checked when it is saved, applied on the next
+/// import, and without it the call is refused with where to add the host.
+async fn works_when_strategies_call_only_the_hosts_the_campaign_allows(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let crm = crm().await;
+    let campaign = client.campaign("Collections").await;
+    let path = format!("/campaigns/{campaign}");
+    client.strategy_source(&campaign, "DATA_LOAD", "crm.py", CALLS_THE_CRM).await;
+    let csv = format!("object_id,external_id,name,email,phone,crm\nC-1,U-1,Ann,a@x.io,+1,{crm}\n");
+    let import = |csv: String| {
+        let client = &client;
+        let campaign = &campaign;
+        async move {
+            let reply = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.into_bytes()).await;
+            assert_eq!(reply.status, 202, "{}", reply.text);
+            client.wait_for_import(reply.body["id"].as_str().expect("id")).await
+        }
+    };
+
+    let refused = import(csv.clone()).await;
+    let message = refused["report"]["strategy_errors"][0]["message"].as_str().expect("a strategy error").to_owned();
+    assert!(message.contains("host `127.0.0.1` is not allowed: the campaign's HTTP allowlist is empty; add the host under Settings > External APIs"), "{message}");
+
+    let invalid = client.send(reqwest::Method::PATCH, &path, Some(json!({"http_allowlist": [format!("http://{crm}/customers"), "*.com"]}))).await;
+    invalid.problem(422);
+    let errors: Vec<(&str, &str)> =
+        invalid.body["errors"].as_array().expect("errors").iter().map(|e| (e["field"].as_str().expect("field"), e["message"].as_str().expect("message"))).collect();
+    let url_error = format!("`http://{crm}/customers` is a URL; write its host only: {crm}");
+    assert_eq!(errors, [
+        ("http_allowlist[0]", url_error.as_str()),
+        ("http_allowlist[1]", "`*.com` would allow every host of `.com`; name the domain, as in *.example.com"),
+    ]);
+    assert_eq!(client.get(&path).await.body["http_allowlist"], json!([]), "nothing was saved");
+
+    let saved = client.send(reqwest::Method::PATCH, &path, Some(json!({"http_allowlist": [format!(" {crm} "), "api.example.com"]}))).await;
+    assert_eq!((saved.status, &saved.body["http_allowlist"]), (200, &json!([crm, "api.example.com"])), "{}", saved.text);
+    let allowed = import(csv).await;
+    assert_eq!((allowed["updated"].as_i64(), &allowed["report"]["strategy_errors"]), (Some(1), &json!([])), "{allowed}");
+    let contact = client.get(&format!("/campaigns/{campaign}/contacts/C-1")).await;
+    assert_eq!(contact.body["internal_data"]["segment"], "gold");
 }

@@ -19,7 +19,7 @@ both_backends!(
 async fn resources(client: &Client) -> Vec<(&'static str, String, Value, u16)> {
     let campaign = client.campaign("Names").await;
     vec![
-        ("campaign", "/campaigns".to_owned(), json!({"name": "x", "description": "", "llm_integration_id": null, "llm_model": null, "result_fields": []}), 400),
+        ("campaign", "/campaigns".to_owned(), json!({"name": "x", "description": "", "llm_integration_id": null, "llm_model": null, "result_fields": [], "http_allowlist": []}), 400),
         ("stage", format!("/campaigns/{campaign}/stages"), json!({"name": "x", "channel": "SIMULATED"}), 422),
         ("agent", "/agents".to_owned(), json!({"name": "x"}), 422),
         ("integration", "/integrations".to_owned(), json!({"kind": "LLM", "name": "x", "settings": {"api_base_url": "https://llm.example.com/v1"}}), 400),

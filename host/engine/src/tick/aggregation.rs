@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use futures::StreamExt;
 use serde_json::json;
-use stratagem_domain::{CampaignContext, CampaignStatus, CommunicationState, CommunicationStatus};
-use stratagem_runtime::{Hook, InvokeOptions, Isolation};
+use stratagem_domain::{CampaignStatus, CommunicationState, CommunicationStatus};
+use stratagem_runtime::Hook;
 use stratagem_store::{ContactAtRevision, EndedSession, SessionOutcome, SessionStart, StoreError};
 
 use super::Tick;
@@ -133,13 +133,7 @@ impl Engine {
         let (mut contact, last_error) = match &aggregation {
             None => (input, None),
             Some(strategy) => {
-                let options = InvokeOptions {
-                    tenant: session.tenant_id.clone(),
-                    campaign: CampaignContext { id: campaign.id.clone(), name: campaign.name.clone(), result_fields: campaign.result_fields.clone() },
-                    isolation: Isolation::ReuseInstance,
-                    clock: self.clock.clone(),
-                    ..InvokeOptions::default()
-                };
+                let options = crate::invoke_options(&session.tenant_id, campaign, self.clock.clone());
                 let hook = Hook::Aggregation { contact: input.clone(), session_results: Some(session.session_results.clone()) };
                 match strategy.clone().invoke_on_worker(hook, options).await.result {
                     Ok(Some(mut returned)) => {

@@ -58,14 +58,14 @@ async fn errors_when_the_allowlist_names_a_private_address_and_private_endpoints
 async fn errors_when_there_is_no_allowlist() {
     let server = http_server().await;
     let data = fetch(format!("http://{server}/ok"), HttpPolicy::default()).await;
-    assert_eq!(data["error"], "HttpDenied: request denied: host `127.0.0.1` is not allowed: this strategy has no HTTP allowlist");
+    assert_eq!(data["error"], "HttpDenied: request denied: host `127.0.0.1` is not allowed: the campaign's HTTP allowlist is empty; add the host under Settings > External APIs");
 }
 
 #[tokio::test]
 async fn errors_when_the_host_is_not_on_the_allowlist() {
     let server = http_server().await;
     let data = fetch(format!("http://{server}/ok"), allow("api.example.com")).await;
-    assert_eq!(data["error"], format!("HttpDenied: request denied: host `{server}` is not on the allowlist (api.example.com)"));
+    assert_eq!(data["error"], format!("HttpDenied: request denied: host `{server}` is not on the campaign's HTTP allowlist (api.example.com); add it under Settings > External APIs"));
 }
 
 #[tokio::test]
@@ -74,7 +74,7 @@ async fn errors_when_a_redirect_leaves_the_allowlist() {
     let port = server.rsplit(':').next().expect("port");
     let url = format!("http://{server}/redirect?to=http://localhost:{port}/ok");
     let data = fetch(url, allow(&server)).await;
-    assert_eq!(data["error"], format!("HttpDenied: request denied: host `localhost:{port}` is not on the allowlist ({server})"));
+    assert_eq!(data["error"], format!("HttpDenied: request denied: host `localhost:{port}` is not on the campaign's HTTP allowlist ({server}); add it under Settings > External APIs"));
 }
 
 #[tokio::test]

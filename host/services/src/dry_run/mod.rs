@@ -168,6 +168,8 @@ impl DryRunService {
             llm_integration_id: None,
             llm_model: None,
             result_fields: campaign.result_fields,
+            // Its strategies behave as the campaign's do, calls out included.
+            http_allowlist: campaign.http_allowlist,
         })
         .await?;
         self.copy_stages(tenant, campaign_id, &copy).await?;

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use stratagem_domain::{CampaignContext, CampaignStatus, Contact, StrategyType};
-use stratagem_runtime::{Clock, InvokeOptions, Isolation, VirtualClock};
+use stratagem_domain::{CampaignStatus, Contact, StrategyType};
+use stratagem_runtime::{Clock, VirtualClock};
 use stratagem_store::Store;
 
 use stratagem_engine::{run_data_load, Engine, EngineConfig, EngineError, Personas, StrategyService};
@@ -40,13 +40,7 @@ pub(super) async fn simulate(
         Some((hash, component)) => strategies.load(&hash, &component).ok(),
         None => None,
     };
-    let options = InvokeOptions {
-        tenant: tenant_id.to_owned(),
-        campaign: CampaignContext { id: campaign.id.clone(), name: campaign.name.clone(), result_fields: campaign.result_fields.clone() },
-        isolation: Isolation::ReuseInstance,
-        clock: clock.clone(),
-        ..InvokeOptions::default()
-    };
+    let options = stratagem_engine::invoke_options(tenant_id, &campaign, clock.clone());
     let mut imported = Vec::with_capacity(contacts.len());
     for contact in contacts {
         let (contact, error) = match &data_load {

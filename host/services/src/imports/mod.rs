@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use stratagem_domain::contact_file::{self, FileError, FileFormat};
-use stratagem_domain::{CampaignContext, CampaignStatus};
+use stratagem_domain::CampaignStatus;
 use stratagem_engine::StrategyService;
 use stratagem_domain::strategy::BuildError;
 use stratagem_domain::StrategyType;
@@ -160,9 +160,9 @@ impl ImportService {
             .await
             .map_err(|e| ImportError::Internal(e.to_string()))??;
         let job = self.store.imports().create_import_job(tenant, campaign_id, file.file_name.as_deref(), rows as i64, &self.node_id).await?;
-        let context = CampaignContext { id: campaign.id, name: campaign.name, result_fields: campaign.result_fields };
+        let options = stratagem_engine::invoke_options(tenant, &campaign, Arc::new(stratagem_runtime::SystemClock));
         let batches = pipeline::read_batches(format, file.bytes);
-        self.running.spawn(pipeline::run(self.clone(), tenant.to_owned(), context, job.id.clone(), batches, slot));
+        self.running.spawn(pipeline::run(self.clone(), options, job.id.clone(), batches, slot));
         Ok(job)
     }
 

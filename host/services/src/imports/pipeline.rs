@@ -8,8 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use stratagem_domain::contact_file::{self, FileFormat, ImportRow};
-use stratagem_domain::{CampaignContext, Contact, StrategyType};
-use stratagem_runtime::{InvokeOptions, Isolation, Strategy};
+use stratagem_domain::{Contact, StrategyType};
+use stratagem_runtime::{InvokeOptions, Strategy};
 use stratagem_store::{
     ImportBatch, ImportCounts, ImportEnd, ImportReport, InterruptedReason, RejectedRow, StoreError, StrategyFailure, StrategyState,
 };
@@ -83,14 +83,14 @@ fn internal(error: impl std::fmt::Display) -> ImportError {
 
 /// Runs an import in its own task while renewing its job's heartbeat, then
 /// closes the job: `done`, or `interrupted` on an error or a panic.
-pub(super) async fn run(service: ImportService, tenant: String, campaign: CampaignContext, job_id: String, batches: Batches, _slot: ImportSlot) {
+pub(super) async fn run(service: ImportService, options: InvokeOptions, job_id: String, batches: Batches, _slot: ImportSlot) {
     let store = service.store.clone();
     let node_id = service.node_id.clone();
     let mut import = tokio::spawn({
         let (service, job_id) = (service.clone(), job_id.clone());
         async move {
             let mut tally = Tally::default();
-            import_rows(&service, &tenant, &campaign, &job_id, batches, &mut tally).await?;
+            import_rows(&service, options, &job_id, batches, &mut tally).await?;
             // Before the job reads as done, so that a campaign started on
             // seeing it is planned on its new rows.
             if tally.counts.accepted + tally.counts.updated > 0 {
@@ -145,31 +145,17 @@ pub(super) async fn run(service: ImportService, tenant: String, campaign: Campai
 }
 
 /// One import's fixed parts, shared by its batches.
+/// `options` name the tenant and campaign.
 struct Run<'a> {
     service: &'a ImportService,
-    tenant: &'a str,
-    campaign: &'a CampaignContext,
     job_id: &'a str,
     strategy: Option<Arc<Strategy>>,
     options: InvokeOptions,
 }
 
-async fn import_rows(
-    service: &ImportService,
-    tenant: &str,
-    campaign: &CampaignContext,
-    job_id: &str,
-    batches: Batches,
-    tally: &mut Tally,
-) -> Result<(), Stopped> {
-    let strategy = data_load(service, tenant, &campaign.id, job_id).await?;
-    let options = InvokeOptions {
-        tenant: tenant.to_owned(),
-        campaign: campaign.clone(),
-        isolation: Isolation::ReuseInstance,
-        ..InvokeOptions::default()
-    };
-    let run = Run { service, tenant, campaign, job_id, strategy, options };
+async fn import_rows(service: &ImportService, options: InvokeOptions, job_id: &str, batches: Batches, tally: &mut Tally) -> Result<(), Stopped> {
+    let strategy = data_load(service, &options.tenant, &options.campaign.id, job_id).await?;
+    let run = Run { service, job_id, strategy, options };
     // Batch N is written while batch N+1's strategies run: the writer is
     // one database connection, the strategies the CPU. Batches never share
     // a contact (the parser rejects an object id repeated in a file), so
@@ -252,8 +238,8 @@ async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Optio
         let batch = ImportBatch {
             job_id: run.job_id.to_owned(),
             node_id: run.service.node_id.to_string(),
-            tenant_id: run.tenant.to_owned(),
-            campaign_id: run.campaign.id.clone(),
+            tenant_id: run.options.tenant.clone(),
+            campaign_id: run.options.campaign.id.clone(),
             contacts: writes,
             rows,
             rejected: rejected_count,
@@ -278,7 +264,7 @@ async fn prepare_batch(run: &Run<'_>, rows: Vec<ImportRow>) -> Result<PreparedBa
     let mut existing = match run.strategy {
         Some(_) => {
             let object_ids: Vec<String> = rows.iter().map(|row| row.contact.object_id.clone()).collect();
-            run.service.store.contacts().find_contacts(run.tenant, &run.campaign.id, &object_ids).await?
+            run.service.store.contacts().find_contacts(&run.options.tenant, &run.options.campaign.id, &object_ids).await?
         }
         None => Default::default(),
     };
