@@ -306,6 +306,23 @@ impl Sink {
     }
 }
 
+/// A RUNNING campaign on `node` that emails 20 paying contacts through
+/// `sink` (then a SIMULATED retry stage).
+fn emailing_campaign(api: &Api<'_>, node: &Node, sink: &Sink) -> String {
+    let mail = json!({"kind": "SMTP", "name": "Sink", "settings": {"host": "127.0.0.1", "port": sink.port, "from_address": "billing@example.com", "tls": "none"}});
+    let mail = api.call(node, reqwest::Method::POST, "/integrations", Some(mail));
+    let stages = [
+        json!({"name": "1. First contact", "channel": "EMAIL_NOTIFICATION", "settings": {
+            "integration_id": mail["id"], "email_subject": "Invoice {{object_id}}", "email_template": "Dear {{name}}, please pay."}}),
+        json!({"name": "2. Retry", "channel": "SIMULATED"}),
+    ];
+    let mut csv = String::from("object_id,external_id,name,email,phone,persona\n");
+    for index in 0..20 {
+        csv.push_str(&format!("C{index},U{index},Person {index},p{index}@example.com,+1{index},PAID\n"));
+    }
+    running_campaign(api, node, node, &stages, csv)
+}
+
 /// Emails on SMTP, which takes no idempotency key. The only node running
 /// is killed (SIGKILL) when the server has its fifth message and before
 /// the node has the server's answer, so before it can record the send.
@@ -321,18 +338,7 @@ fn works_when_a_node_is_killed_between_an_emails_send_and_its_record() {
     let sink = Sink::start(5);
 
     let doomed = Node::start(&database, dirs[0].path());
-    let mail = json!({"kind": "SMTP", "name": "Sink", "settings": {"host": "127.0.0.1", "port": sink.port, "from_address": "billing@example.com", "tls": "none"}});
-    let mail = api.call(&doomed, reqwest::Method::POST, "/integrations", Some(mail));
-    let stages = [
-        json!({"name": "1. First contact", "channel": "EMAIL_NOTIFICATION", "settings": {
-            "integration_id": mail["id"], "email_subject": "Invoice {{object_id}}", "email_template": "Dear {{name}}, please pay."}}),
-        json!({"name": "2. Retry", "channel": "SIMULATED"}),
-    ];
-    let mut csv = String::from("object_id,external_id,name,email,phone,persona\n");
-    for index in 0..20 {
-        csv.push_str(&format!("C{index},U{index},Person {index},p{index}@example.com,+1{index},PAID\n"));
-    }
-    let campaign = running_campaign(&api, &doomed, &doomed, &stages, csv);
+    let campaign = emailing_campaign(&api, &doomed, &sink);
 
     sink.held.recv_timeout(Duration::from_secs(180)).expect("the fifth email arrives");
     doomed.kill();
@@ -385,18 +391,7 @@ fn works_when_a_node_gets_sigterm_while_an_email_is_in_flight() {
     let sink = Sink::start(5);
 
     let mut stopping = Node::start(&database, dir.path());
-    let mail = json!({"kind": "SMTP", "name": "Sink", "settings": {"host": "127.0.0.1", "port": sink.port, "from_address": "billing@example.com", "tls": "none"}});
-    let mail = api.call(&stopping, reqwest::Method::POST, "/integrations", Some(mail));
-    let stages = [
-        json!({"name": "1. First contact", "channel": "EMAIL_NOTIFICATION", "settings": {
-            "integration_id": mail["id"], "email_subject": "Invoice {{object_id}}", "email_template": "Dear {{name}}, please pay."}}),
-        json!({"name": "2. Retry", "channel": "SIMULATED"}),
-    ];
-    let mut csv = String::from("object_id,external_id,name,email,phone,persona\n");
-    for index in 0..20 {
-        csv.push_str(&format!("C{index},U{index},Person {index},p{index}@example.com,+1{index},PAID\n"));
-    }
-    let campaign = running_campaign(&api, &stopping, &stopping, &stages, csv);
+    let campaign = emailing_campaign(&api, &stopping, &sink);
 
     sink.held.recv_timeout(Duration::from_secs(180)).expect("the fifth email arrives");
     stopping.terminate();

@@ -274,6 +274,29 @@ fn large_file(rows: i64) -> String {
     csv
 }
 
+/// A `serve` on `data` importing `large_file(rows)` into a new campaign,
+/// 5000 rows in.
+struct Importing {
+    node: Node,
+    key: String,
+    campaign: String,
+    /// The import job's API path.
+    path: String,
+    file: String,
+}
+
+fn importing(data: &Path, rows: i64) -> Importing {
+    let (_, key) = printed_key(&succeeds(data, &["tenant", "create", "Acme"]));
+    let node = Node::start(data);
+    let campaign = node.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Collections"}))).1;
+    let campaign = campaign["id"].as_str().expect("campaign").to_owned();
+    let file = large_file(rows);
+    let job = node.import(&key, &campaign, &file);
+    let path = format!("/imports/{job}");
+    wait_for_rows(&node, &key, &path, 5000);
+    Importing { node, key, campaign, path, file }
+}
+
 /// Waits until the running import at `path` has written `rows` rows.
 fn wait_for_rows(node: &Node, key: &str, path: &str, rows: i64) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -296,14 +319,8 @@ fn wait_for_rows(node: &Node, key: &str, path: &str, rows: i64) {
 fn works_when_serve_is_killed_mid_import_and_the_restart_interrupts_the_job() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path();
-    let (_, key) = printed_key(&succeeds(data, &["tenant", "create", "Acme"]));
-    let node = Node::start(data);
-    let campaign = node.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Collections"}))).1;
-    let campaign = campaign["id"].as_str().expect("campaign").to_owned();
     let rows = 200_000;
-    let job = node.import(&key, &campaign, &large_file(rows));
-    let path = format!("/imports/{job}");
-    wait_for_rows(&node, &key, &path, 5000);
+    let Importing { node, key, campaign, path, .. } = importing(data, rows);
     node.kill();
 
     let restarted = Node::start(data);
@@ -329,15 +346,8 @@ fn works_when_serve_is_killed_mid_import_and_the_restart_interrupts_the_job() {
 fn works_when_serve_is_stopped_with_sigterm_mid_import_and_the_file_imported_again_finishes_it() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path();
-    let (_, key) = printed_key(&succeeds(data, &["tenant", "create", "Acme"]));
-    let node = Node::start(data);
-    let campaign = node.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Collections"}))).1;
-    let campaign = campaign["id"].as_str().expect("campaign").to_owned();
     let rows = 200_000;
-    let file = large_file(rows);
-    let job = node.import(&key, &campaign, &file);
-    let path = format!("/imports/{job}");
-    wait_for_rows(&node, &key, &path, 5000);
+    let Importing { node, key, campaign, path, file } = importing(data, rows);
     let (status, log) = node.terminate();
     assert!(status.success(), "serve exits 0 after SIGTERM: {status}\n{log}");
     assert!(log.contains("stratagem stopping: no new connections") && log.contains("stratagem stopped: in-flight work finished"), "{log}");
