@@ -40,10 +40,15 @@ struct Node {
 
 impl Node {
     fn start(database: &str, data_dir: &Path) -> Node {
+        Node::start_with(database, data_dir, &[])
+    }
+
+    fn start_with(database: &str, data_dir: &Path, env: &[(&str, &str)]) -> Node {
         let mut child = stratagem(database, data_dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("STRATAGEM_ENGINE_TICK_MS", "20")
             .env("STRATAGEM_ENGINE_LEASE_SECS", "2")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("serve starts");
@@ -424,6 +429,45 @@ fn works_when_a_node_gets_sigterm_while_an_email_is_in_flight() {
     let ids: Vec<String> = statuses.iter().map(|(id, _)| (*id).to_owned()).collect();
     assert_eq!(received, ids, "each of the 20 emails reached the server exactly once");
     assert!(statuses.iter().all(|(_, status)| *status == "COMPLETED"), "none in doubt: {rows}");
+    drop(restarted);
+    drop_database(&name);
+}
+
+/// The shutdown grace is a bound: a send whose server never answers does
+/// not keep a stopping node alive. With a 2 s grace the node exits while
+/// the fifth email waits for its answer; as after a crash, that send's
+/// communication becomes IN_DOUBT and is never repeated.
+#[test]
+fn errors_when_a_send_outlasts_the_shutdown_grace() {
+    let (database, name) = create_database("grace");
+    let dir = tempfile::tempdir().expect("dir");
+    let key = tenant_key(&database, dir.path());
+    let api = Api { http: reqwest::blocking::Client::new(), key: &key };
+    let sink = Sink::start(5);
+
+    let mut stopping = Node::start_with(&database, dir.path(), &[("STRATAGEM_SHUTDOWN_GRACE_SECS", "2")]);
+    let campaign = emailing_campaign(&api, &stopping, &sink);
+    sink.held.recv_timeout(Duration::from_secs(180)).expect("the fifth email arrives");
+    stopping.terminate();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = stopping.exited() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve outlived its shutdown grace by a minute");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    sink.holding.store(false, Ordering::SeqCst);
+    let held = sink.communications()[4].clone();
+
+    let restarted = Node::start(&database, dir.path());
+    let finished = api.wait_until(&restarted, &format!("/campaigns/{campaign}"), |c| c["status"] != "RUNNING");
+    assert_eq!(finished["status"], "FINISHED", "{finished}");
+    let received = sink.communications();
+    assert_eq!(received.iter().filter(|id| **id == held).count(), 1, "the email cut short is not sent again: {received:?}");
+    let status = psql(&database, &format!("SELECT status FROM communications WHERE id = '{held}'"));
+    assert_eq!(status, "IN_DOUBT");
     drop(restarted);
     drop_database(&name);
 }
