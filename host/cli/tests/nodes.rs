@@ -80,6 +80,18 @@ impl Node {
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().expect("wait")
     }
+
+    /// Waits for it to end, a minute at most; `why` says what it waits on.
+    fn wait_for_exit(&mut self, why: &str) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve still runs a minute after {why}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Node {
@@ -406,14 +418,7 @@ fn works_when_a_node_gets_sigterm_while_an_email_is_in_flight() {
     let refused = api.http.get(format!("{}/api/campaigns", stopping.base)).bearer_auth(&key).send();
     assert!(refused.is_err(), "no new connection is accepted while stopping");
     sink.holding.store(false, Ordering::SeqCst);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = stopping.exited() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "serve did not exit once its sends were answered");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = stopping.wait_for_exit("its sends were answered");
     assert!(status.success(), "{status}");
     let before_restart = sink.communications();
     let recorded = psql(&database, "SELECT COUNT(*) FROM channel_sends WHERE channel = 'EMAIL_NOTIFICATION' AND outcome IS NOT NULL");
@@ -449,14 +454,7 @@ fn errors_when_a_send_outlasts_the_shutdown_grace() {
     let campaign = emailing_campaign(&api, &stopping, &sink);
     sink.held.recv_timeout(Duration::from_secs(180)).expect("the fifth email arrives");
     stopping.terminate();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = stopping.exited() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "serve outlived its shutdown grace by a minute");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = stopping.wait_for_exit("its 2 s shutdown grace ended");
     assert!(status.success(), "{status}");
     sink.holding.store(false, Ordering::SeqCst);
     let held = sink.communications()[4].clone();
