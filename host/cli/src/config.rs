@@ -79,17 +79,8 @@ impl Toolchain {
         }
     }
 
-    /// The interpreter's library strategies import from at run time,
-    /// prepared once per toolchain beside the build cache (else in
-    /// `~/.cache/stratagem`). `Err` says why there is none: strategies can
-    /// then import only what their build imported.
-    pub async fn python_library(&self, default_cache: Option<&Path>) -> Result<PythonLibrary, String> {
-        let under = self.library_parent(default_cache)?;
-        let tool = self.componentize_py();
-        tokio::task::spawn_blocking(move || PythonLibrary::prepare(&tool, &under)).await.map_err(|error| error.to_string())?
-    }
-
-    /// Where [`Toolchain::python_library`] keeps the library.
+    /// Where the interpreter's library is kept: beside the build cache,
+    /// else in `~/.cache/stratagem`.
     pub fn library_parent(&self, default_cache: Option<&Path>) -> Result<PathBuf, String> {
         match self.build_cache.as_deref().or(default_cache) {
             Some(dir) => Ok(dir.to_path_buf()),
@@ -97,21 +88,28 @@ impl Toolchain {
         }
     }
 
-    /// [`Toolchain::builder`] and [`Toolchain::python_library`] together,
-    /// for a command that builds and runs. What is missing is said once,
-    /// on stderr: a library that must be prepared first, one without time
-    /// zones, none at all.
+    /// [`Toolchain::builder`] and the interpreter's library strategies
+    /// import from at run time ([`PythonLibrary`], prepared once per
+    /// toolchain), for a command that builds and runs. What is missing is
+    /// said once, on stderr: a library that must be prepared first, one
+    /// without time zones, none at all (strategies then import only what
+    /// their build imported).
     pub async fn builder_and_library(&self, default_cache: Option<&Path>) -> (Builder, Option<PythonLibrary>) {
         let builder = self.builder(default_cache);
         let tool = self.componentize_py();
         if !tool.is_file() {
             return (builder, None); // the build says what is missing
         }
-        let under = self.library_parent(default_cache);
-        if matches!(under.as_deref().map(|under| PythonLibrary::find(&tool, under)), Ok(Ok(None))) {
-            eprintln!("copying the Python library out of componentize-py for strategies (once per toolchain version; about 30 s)");
-        }
-        match self.python_library(default_cache).await {
+        let prepared = match self.library_parent(default_cache) {
+            Ok(under) => {
+                if matches!(PythonLibrary::find(&tool, &under), Ok(None)) {
+                    eprintln!("copying the Python library out of componentize-py for strategies (once per toolchain version; about 30 s)");
+                }
+                tokio::task::spawn_blocking(move || PythonLibrary::prepare(&tool, &under)).await.unwrap_or_else(|error| Err(error.to_string()))
+            }
+            Err(error) => Err(error),
+        };
+        match prepared {
             Ok(library) => {
                 if library.zoneinfo().is_none() {
                     eprintln!("warning: strategies have no time zone database: `pip install tzdata` where componentize-py is (`make setup` does)");
