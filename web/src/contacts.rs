@@ -219,7 +219,10 @@ fn ImportReport(job: ImportJob) -> impl IntoView {
         .report
         .strategy_errors
         .iter()
-        .map(|f| view! { <li>{format!("line {} ({}): ", f.line, f.object_id)}<pre>{f.message.clone()}</pre></li> })
+        .map(|f| {
+            let log = f.invocation_id.clone().map(|id| view! { <crate::invocations::InvocationLog id/> });
+            view! { <li>{format!("line {} ({}): ", f.line, f.object_id)}<pre>{f.message.clone()}</pre>{log}</li> }
+        })
         .collect_view();
     view! {
         <div id="import-report" class=format!("report import-{status}")>
@@ -295,10 +298,11 @@ fn History(campaign: String, object_id: String, close: Callback<()>) -> impl Int
     }
 }
 
-/// A contact's results, communications, last error and conversations.
+/// A contact's results, communications, last error, conversations and
+/// strategy runs.
 #[component]
 fn ContactHistory(campaign: String, detail: ContactDetail) -> impl IntoView {
-    let ContactDetail { contact: stored, sessions, result_view } = detail;
+    let ContactDetail { contact: stored, sessions, result_view, invocations } = detail;
     let last_error = stored.last_error_message().map(str::to_owned);
     let contact = stored.contact;
     // Conversations: the sessions of two-way channels, with their messages.
@@ -317,6 +321,8 @@ fn ContactHistory(campaign: String, detail: ContactDetail) -> impl IntoView {
         {communications_table(&contact.communications)}
         {last_error.map(|message| view! { <div class="problem"><strong>"Last strategy error: "</strong><pre>{message}</pre></div> })}
         {transcripts}
+        <h4>"Strategy runs"</h4>
+        <crate::invocations::InvocationList invocations/>
     }
 }
 

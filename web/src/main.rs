@@ -12,6 +12,7 @@ mod contacts;
 mod deep_analysis;
 mod dry_run;
 mod integrations;
+mod invocations;
 mod item_list;
 mod python;
 mod settings;

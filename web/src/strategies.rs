@@ -231,6 +231,8 @@ fn StrategyEditor(strategy_id: String, on_saved: Callback<()>) -> impl IntoView 
     let on_save = move |_| {
         save.dispatch_local(json!({"source": code.get_untracked(), "file_name": file.get_untracked()}));
     };
+    // The version that runs: its recent invocations below the editor.
+    let active = Memo::new(move |_| strategy.with(|s| s.as_ref().and_then(|s| Some((s.id.clone(), s.active_version?)))));
     view! {
         <div class="card" id="strategy-editor">
             {move || strategy.get().map(|strategy| view! { <BuildHeader strategy/> })}
@@ -241,6 +243,7 @@ fn StrategyEditor(strategy_id: String, on_saved: Callback<()>) -> impl IntoView 
             </div>
             {show_problem(problem)}
         </div>
+        {move || active.get().map(|(strategy_id, version)| view! { <crate::invocations::VersionInvocationsCard strategy_id version/> })}
     }
 }
 

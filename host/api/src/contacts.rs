@@ -25,6 +25,9 @@ use crate::{AppState, Query, IMPORT_LIMIT_BYTES};
 /// meanwhile. 512 MiB in 15 minutes is 0.6 MB/s.
 pub(crate) const UPLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
+/// Invocations shown with a contact, newest first.
+const CONTACT_INVOCATIONS: i64 = 50;
+
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(import, import_job, list, export, report, read))]
 pub(crate) struct Api;
@@ -161,7 +164,7 @@ fn result_view(contact: &StoredContact, fields: &[stratagem_domain::ResultField]
 }
 
 #[utoipa::path(get, path = "/campaigns/{id}/contacts/{object_id}", operation_id = "readContact", tag = "contacts",
-    summary = "Contact detail: parameters, results, communications, last strategy error, and `sessions` (per started communication: channel, A/B label, session_results such as OutcomeStatus and FailureDetail, ended_at, and `messages`: the conversation transcript with role AGENT or CONTACT), and `result_view` (360 View > Results: ResultFlag, ResultDatetime, then each campaign result field with code, name, description and value)",
+    summary = "Contact detail: parameters, results, communications, last strategy error, and `sessions` (per started communication: channel, A/B label, session_results such as OutcomeStatus and FailureDetail, ended_at, and `messages`: the conversation transcript with role AGENT or CONTACT), `result_view` (360 View > Results: ResultFlag, ResultDatetime, then each campaign result field with code, name, description and value), and `invocations`: its newest 50 strategy invocations with hook, outcome, error, logs, fuel, peak memory and duration",
     responses((status = 200, description = "The contact", body = ContactDetail), (status = 404, response = Problem)))]
 async fn read(
     State(state): State<AppState>,
@@ -171,7 +174,8 @@ async fn read(
     let campaign = state.store.campaigns().campaign(&tenant, &campaign_id).await?;
     let (contact, sessions) = state.store.contacts().contact_detail(&tenant, &campaign_id, &object_id).await?;
     let result_view = result_view(&contact, &campaign.result_fields);
-    Ok(Json(ContactDetail { contact, sessions, result_view }))
+    let invocations = state.store.invocations().of_contact(&tenant, &campaign_id, &object_id, CONTACT_INVOCATIONS).await?;
+    Ok(Json(ContactDetail { contact, sessions, result_view, invocations }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -11,6 +11,7 @@ mod campaigns;
 mod contacts;
 mod deep_analysis;
 mod integrations;
+mod invocations;
 mod keys;
 mod metrics;
 mod openapi;
@@ -180,6 +181,7 @@ pub fn app(state: AppState) -> Router {
         .merge(keys::router())
         .merge(campaigns::router())
         .merge(strategies::router())
+        .merge(invocations::router())
         .merge(contacts::router())
         .merge(stages::router())
         .merge(agents::router())

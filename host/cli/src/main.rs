@@ -9,6 +9,7 @@
 
 mod config;
 mod platform;
+mod replay;
 mod simulate;
 mod strategy;
 

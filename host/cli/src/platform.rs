@@ -110,6 +110,10 @@ pub struct ServeArgs {
     /// before it ends and its results are extracted.
     #[arg(long, env = "STRATAGEM_SESSION_TIMEOUT_MINS", default_value_t = 24 * 60)]
     session_timeout_mins: i64,
+    /// Days each strategy invocation's outcome, log, usage and kept input
+    /// are kept (contact history, import reports, `strategy replay`).
+    #[arg(long, env = "STRATAGEM_INVOCATION_RETENTION_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u16).range(1..=3650))]
+    invocation_retention_days: u16,
     /// Campaign engine loops this node runs at once (default: 2 on
     /// PostgreSQL, 1 on SQLite, which has one writer).
     #[arg(long, env = "STRATAGEM_ENGINE_LOOPS", value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -308,6 +312,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tick_every: std::time::Duration::from_millis(args.engine_tick_ms),
         lease: chrono::Duration::seconds(args.engine_lease_secs.max(1)),
         session_timeout: chrono::Duration::minutes(args.session_timeout_mins.max(1)),
+        invocation_retention: chrono::Duration::days(i64::from(args.invocation_retention_days)),
         loops: match (args.engine_loops, state.store.backend()) {
             (Some(loops), _) => usize::from(loops),
             (None, Backend::Postgres) => 2,

@@ -1,4 +1,4 @@
-//! `stratagem strategy build | run`.
+//! `stratagem strategy build | run | replay`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +29,10 @@ pub enum Command {
     },
     /// Run one hook of a strategy on a contact and print the result.
     Run(RunArgs),
+    /// Run a kept invocation again (fetched from the server) with the
+    /// time it saw and its limits: unchanged, says whether its result is
+    /// reproduced; with --source, how the edited strategy's result differs.
+    Replay(crate::replay::ReplayArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -94,6 +98,7 @@ impl Command {
         let outcome = match self {
             Command::Build { source, output, toolchain } => build(&source, &output, &toolchain).await,
             Command::Run(args) => run(args).await,
+            Command::Replay(args) => crate::replay::replay(args).await,
         };
         outcome.unwrap_or_else(|error| {
             eprintln!("error: {error:#}");
@@ -102,14 +107,30 @@ impl Command {
     }
 }
 
-async fn build_source(path: &Path, builder: &Builder) -> anyhow::Result<Vec<u8>> {
-    let source = StrategySource::from_path(path)?;
-    builder.build(&source).await.map_err(|error| anyhow!("{error}"))
+pub(crate) async fn build_source(source: &StrategySource, builder: &Builder) -> anyhow::Result<Vec<u8>> {
+    builder.build(source).await.map_err(|error| anyhow!("{error}"))
+}
+
+/// A runtime for one local run, its slots sized for `memory_bytes`.
+pub(crate) fn local_runtime(
+    cache_dir: PathBuf,
+    memory_bytes: usize,
+    allow_private_endpoints: bool,
+    python_library: Option<stratagem_runtime::PythonLibrary>,
+) -> anyhow::Result<Arc<Runtime>> {
+    Ok(Arc::new(Runtime::new(RuntimeConfig {
+        cache_dir,
+        max_instances: 4,
+        max_memory_bytes: memory_bytes.max(64 << 20),
+        egress: EgressPolicy { allow_private_endpoints },
+        python_library,
+        ..RuntimeConfig::default()
+    })?))
 }
 
 async fn build(source: &Path, output: &Path, toolchain: &Toolchain) -> anyhow::Result<ExitCode> {
     let (builder, _) = toolchain.builder_and_library(None).await;
-    let bytes = build_source(source, &builder).await?;
+    let bytes = build_source(&StrategySource::from_path(source)?, &builder).await?;
     std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
     eprintln!("built {} ({} bytes)", output.display(), bytes.len());
     Ok(ExitCode::SUCCESS)
@@ -154,16 +175,9 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let component = if args.strategy.extension().is_some_and(|ext| ext == "wasm") {
         std::fs::read(&args.strategy).with_context(|| format!("reading {}", args.strategy.display()))?
     } else {
-        build_source(&args.strategy, &builder).await?
+        build_source(&StrategySource::from_path(&args.strategy)?, &builder).await?
     };
-    let runtime = Arc::new(Runtime::new(RuntimeConfig {
-        cache_dir: args.cache_dir.clone(),
-        max_instances: 4,
-        max_memory_bytes: (args.memory_mib << 20).max(64 << 20),
-        egress: EgressPolicy { allow_private_endpoints: args.allow_private_endpoints },
-        python_library,
-        ..RuntimeConfig::default()
-    })?);
+    let runtime = local_runtime(args.cache_dir.clone(), args.memory_mib << 20, args.allow_private_endpoints, python_library)?;
     let (strategy, _) = runtime.load(&component)?;
     let clock: Arc<dyn Clock> = match args.now {
         Some(now) => Arc::new(VirtualClock::new(now)),

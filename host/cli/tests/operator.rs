@@ -443,3 +443,98 @@ fn works_when_metrics_are_scraped_over_a_campaigns_life() {
     assert_eq!(value("stratagem_due_communications", &[]), 0.0);
     assert_eq!(value("stratagem_due_oldest_age_seconds", &[]), 0.0);
 }
+
+/// DATA_LOAD that logs, writes the time it saw, and fails on a negative amount.
+const FAILING_DATA_LOAD: &str = r#"from datetime import datetime
+
+
+async def run(contact, existing_contact, logger, **kwargs):
+    logger.info(f"loading {contact.object_id}")
+    amount = float(contact.parameters.get("amount", 0))
+    if amount < 0:
+        raise ValueError(f"amount must not be negative, got {amount}")
+    contact.internal_data["loaded_at"] = datetime.now()
+    return contact
+"#;
+
+/// The same strategy, fixed: a negative amount is taken as nothing due.
+const FIXED_DATA_LOAD: &str = r#"from datetime import datetime
+
+
+async def run(contact, existing_contact, logger, **kwargs):
+    amount = float(contact.parameters.get("amount", 0))
+    if amount < 0:
+        contact.internal_data["amount_fixed"] = True
+    contact.internal_data["loaded_at"] = datetime.now()
+    return contact
+"#;
+
+/// The developer's loop: an import row fails in the service; `strategy
+/// replay` fetches that invocation and runs it here with the same time and
+/// limits (the same error), then the edited strategy on the same input
+/// (what its returned contact changes). A successful invocation in the
+/// sample reproduces its returned contact; one outside it says why it
+/// cannot be replayed, as does a wrong key.
+#[test]
+fn works_when_a_failed_invocation_is_replayed_unchanged_and_edited() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path();
+    let (_, key) = printed_key(&succeeds(data, &["tenant", "create", "Acme"]));
+    let node = Node::start_with(data, &[("STRATAGEM_ENGINE_TICK_MS", "3600000")]);
+    let campaign = node.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Collections"}))).1;
+    let campaign = campaign["id"].as_str().expect("campaign").to_owned();
+    let body = json!({"name": "loader", "type": "DATA_LOAD", "file_name": "strategy.py", "source": FAILING_DATA_LOAD});
+    let (status, strategy) = node.send(&key, reqwest::Method::POST, &format!("/campaigns/{campaign}/strategies"), Some(body));
+    assert_eq!(status, 202, "{strategy}");
+    let built = node.wait_until(&key, &format!("/strategies/{}", strategy["id"].as_str().expect("id")), |view| view["latest"]["status"] != "building");
+    assert_eq!(built["latest"]["status"], "ready", "{built}");
+    let csv = "object_id,external_id,name,email,phone,amount\nC1,U1,Ann,a@x.io,+1,5\nC2,U2,Bob,b@x.io,+2,-3\nC3,U3,Cy,c@x.io,+3,7\n";
+    let job = node.import(&key, &campaign, csv);
+    let job = node.wait_until(&key, &format!("/imports/{job}"), |job| job["status"] != "running");
+    let failed = job["report"]["strategy_errors"][0]["invocation_id"].as_str().unwrap_or_else(|| panic!("{job}")).to_owned();
+
+    let cache = data.join("replay-cache");
+    let replay = |id: &str, extra: &[&str]| {
+        let mut args = vec!["strategy", "replay", id, "--server", &node.base, "--api-key", &key, "--cache-dir", cache.to_str().expect("path")];
+        args.extend_from_slice(extra);
+        stratagem(data, &args)
+    };
+
+    let unchanged = replay(&failed, &[]);
+    let (stdout, stderr) = (text(&unchanged.stdout), text(&unchanged.stderr));
+    assert!(unchanged.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("reproduced: the same exception error"), "{stdout}");
+    assert!(stdout.contains("ValueError: amount must not be negative, got -3.0"), "{stdout}");
+    assert!(stderr.contains("loading C2"), "the strategy's log is shown: {stderr}");
+
+    let fixed = data.join("fixed.py");
+    std::fs::write(&fixed, FIXED_DATA_LOAD).expect("write");
+    let edited = replay(&failed, &["--source", fixed.to_str().expect("path")]);
+    let stdout = text(&edited.stdout);
+    assert!(edited.status.success(), "{stdout}\n{}", text(&edited.stderr));
+    let (_, kept) = node.get(&key, &format!("/invocations/{failed}"));
+    let started_at: chrono::DateTime<chrono::Utc> = serde_json::from_value(kept["started_at"].clone()).expect("time");
+    assert!(stdout.contains("recorded: exception error"), "{stdout}");
+    assert!(stdout.contains("the edited strategy's returned contact, against the contact it was given:"), "{stdout}");
+    assert!(stdout.contains("+ internal_data.amount_fixed: true"), "{stdout}");
+    let loaded_at = format!("+ internal_data.loaded_at: {{\"$datetime\":\"{}\"}}", started_at.format("%Y-%m-%dT%H:%M:%S%.6f"));
+    assert!(stdout.contains(&loaded_at), "the replay sees the recorded time ({loaded_at}): {stdout}");
+
+    // Of the two successful rows, the node's first is in the sample.
+    let runs: Vec<Value> = ["C1", "C3"]
+        .iter()
+        .map(|id| node.get(&key, &format!("/campaigns/{campaign}/contacts/{id}")).1["invocations"][0].clone())
+        .collect();
+    let (sampled, unsampled): (Vec<&Value>, Vec<&Value>) = runs.iter().partition(|run| run["replayable"] == true);
+    assert_eq!((sampled.len(), unsampled.len()), (1, 1), "{runs:?}");
+    let reproduced = replay(sampled[0]["id"].as_str().expect("id"), &[]);
+    assert!(reproduced.status.success(), "{}\n{}", text(&reproduced.stdout), text(&reproduced.stderr));
+    assert!(text(&reproduced.stdout).starts_with("reproduced: the same returned contact"), "{}", text(&reproduced.stdout));
+
+    let not_kept = replay(unsampled[0]["id"].as_str().expect("id"), &[]);
+    assert_eq!(not_kept.status.code(), Some(2));
+    assert!(text(&not_kept.stderr).contains("kept no input"), "{}", text(&not_kept.stderr));
+    let wrong_key = stratagem(data, &["strategy", "replay", &failed, "--server", &node.base, "--api-key", "stg_wrong_key"]);
+    assert_eq!(wrong_key.status.code(), Some(2));
+    assert!(text(&wrong_key.stderr).contains("401"), "{}", text(&wrong_key.stderr));
+}

@@ -290,6 +290,8 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
         ui.text_until("#strategy-build-status", 300, |t| t == "ready").await;
     }
     ui.text_until("#strategy-table", 20, |t| t.matches("ready").count() == 2).await;
+    // The running version's invocations, none yet.
+    ui.text_until("#version-invocations", 20, |t| t.contains("Runs: 0") && t.contains("No strategy has run")).await;
     ui.shot("05-strategies").await.expect("shot");
     // Pasted code that does not build: the editor marks the error line.
     ui.fill("#strategy-name", "broken").await;
@@ -403,6 +405,8 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#history", 20, |t| t.contains("MISSED") && t.contains("COMPLETED")).await;
     ui.find("#history tr.comm.status-MISSED").await;
     ui.text_until("#contact-results", 20, |t| t.contains("ResultFlag") && t.contains("ResultDatetime")).await;
+    // Which strategy ran when, and how it went; each opens to its log.
+    ui.text_until("#history .invocations", 20, |t| t.contains("DATA_LOAD") && t.contains("AGGREGATION") && t.contains("fuel")).await;
     ui.shot("08-communication-history").await.expect("shot");
 
     // The history has its own URL: reloading it shows the same screen.

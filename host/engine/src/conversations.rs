@@ -274,7 +274,11 @@ impl Engine {
             let options = crate::invoke_options(&session.tenant_id, &setup.campaign, self.clock.clone());
             let hook = Hook::ContactAnswer { contact: before.clone(), message: message.clone() };
             let now = self.clock.now();
-            let (mut contact, last_error) = match strategy.clone().invoke_on_worker(hook, options).await.result {
+            let ran = strategy.clone().invoke_on_worker(hook.clone(), options.clone()).await;
+            let invocation = crate::invocations::record(strategy, &hook, &options, &ran, None);
+            // Kept whether or not what it returned is applied: it ran.
+            self.store.invocations().record(std::slice::from_ref(&invocation)).await?;
+            let (mut contact, last_error) = match ran.result {
                 Ok(None) => return Ok(()),
                 Ok(Some(mut returned)) => {
                     returned.object_id = before.object_id.clone();
@@ -284,6 +288,7 @@ impl Engine {
                     let detail = json!({
                         "hook": "CONTACT_ANSWER", "error": error, "message": error.to_string(),
                         "input": {"communication_id": session.communication_id, "message": message.content},
+                        "invocation_id": invocation.id,
                     });
                     (before.clone(), Some(detail))
                 }

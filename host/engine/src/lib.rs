@@ -27,6 +27,7 @@ mod builds;
 mod campaigns;
 pub mod channels;
 pub mod conversations;
+pub mod invocations;
 mod strategies;
 mod tick;
 
@@ -72,6 +73,9 @@ pub struct EngineConfig {
     /// unreachable) it is tried again; each later attempt waits twice as
     /// long, up to 64 times this, while the communication's window is open.
     pub retry_after: chrono::Duration,
+    /// How long strategy invocations (outcome, log, usage, kept input)
+    /// are kept.
+    pub invocation_retention: chrono::Duration,
 }
 
 impl EngineConfig {
@@ -94,6 +98,7 @@ impl Default for EngineConfig {
             loops: 1,
             outbound: OutboundConfig::DEFAULT,
             retry_after: chrono::Duration::seconds(30),
+            invocation_retention: chrono::Duration::days(14),
         }
     }
 }
@@ -176,6 +181,9 @@ impl RateLimits {
     }
 }
 
+/// How often a node deletes invocations past their retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// Sends and strategy runs in flight per node.
 const IN_FLIGHT: usize = 16;
 
@@ -208,7 +216,16 @@ impl Engine {
         let analyst = self.clone();
         let stop = shutdown.clone();
         loops.spawn(async move {
+            let mut next_prune = tokio::time::Instant::now();
             while !stop.is_cancelled() {
+                if tokio::time::Instant::now() >= next_prune {
+                    next_prune += PRUNE_EVERY;
+                    match analyst.prune_invocations().await {
+                        Ok(0) => {}
+                        Ok(deleted) => tracing::info!(deleted, "strategy invocations past their retention deleted"),
+                        Err(error) => tracing::error!(%error, "deleting strategy invocations past their retention failed"),
+                    }
+                }
                 match analyst.analyze().await {
                     Ok(0) => {}
                     Ok(analyzed) => tracing::debug!(analyzed, "deep analysis batch"),
@@ -239,6 +256,13 @@ impl Engine {
         }
     }
 
+    /// Deletes the strategy invocations older than the retention period;
+    /// how many.
+    pub async fn prune_invocations(&self) -> Result<u64, EngineError> {
+        let before = chrono::Utc::now() - self.config.invocation_retention;
+        Ok(self.store.invocations().prune(before).await?)
+    }
+
     /// Every phase once, in order (tests and the simulator).
     pub async fn tick(&self) -> Result<TickReport, EngineError> {
         let mut report = self.run_campaigns().await?;
@@ -261,26 +285,39 @@ pub fn invoke_options(tenant: &str, campaign: &Campaign, clock: Arc<dyn Clock>) 
     }
 }
 
-/// Runs DATA_LOAD for an imported contact. On failure the contact is kept
-/// as it was (or as imported, if new) and the error is returned beside it,
-/// so nothing the failed strategy produced is written.
+/// What DATA_LOAD made of an imported contact.
+pub struct DataLoaded {
+    /// The contact to store. On failure it is kept as it was (or as
+    /// imported, if new): nothing the failed strategy produced is written.
+    pub contact: Contact,
+    pub error: Option<stratagem_runtime::InvokeError>,
+    /// The invocation, to keep with the contact.
+    pub invocation: stratagem_store::NewInvocation,
+}
+
+/// Runs DATA_LOAD for an imported contact; `import_job_id` names the
+/// import whose row it is.
 pub async fn run_data_load(
     strategy: &Arc<Strategy>,
     options: &InvokeOptions,
     imported: Contact,
     existing: Option<Contact>,
-) -> (Contact, Result<(), stratagem_runtime::InvokeError>) {
+    import_job_id: Option<&str>,
+) -> DataLoaded {
     let hook = Hook::DataLoad { contact: imported.clone(), existing: existing.clone() };
-    match strategy.clone().invoke_on_worker(hook, options.clone()).await.result {
+    let ran = strategy.clone().invoke_on_worker(hook.clone(), options.clone()).await;
+    let invocation = invocations::record(strategy, &hook, options, &ran, import_job_id);
+    let (contact, error) = match ran.result {
         Ok(Some(mut contact)) => {
             // The strategy may not move a contact to another subject.
             contact.object_id = imported.object_id;
             contact.settle_result(existing.as_ref(), options.clock.now());
-            (contact, Ok(()))
+            (contact, None)
         }
-        Ok(None) => (existing.unwrap_or(imported), Ok(())),
-        Err(error) => (existing.unwrap_or(imported), Err(error)),
-    }
+        Ok(None) => (existing.unwrap_or(imported), None),
+        Err(error) => (existing.unwrap_or(imported), Some(error)),
+    };
+    DataLoaded { contact, error, invocation }
 }
 
 /// The session results of a communication the platform could not start.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+pub use stratagem_domain::invocation::{LogLevel, LogRecord};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -12,24 +12,6 @@ use crate::bindings::{clock, http, log, types};
 use crate::clock::{Clock, ClockSlot};
 use crate::limits::MemoryLimiter;
 use crate::outbound_http::{self, HttpClient, HttpPolicy};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Debug,
-    Info,
-    Warning,
-    Error,
-    Critical,
-}
-
-/// One log record from a strategy (`logger.info(...)` or `print(...)`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogRecord {
-    pub level: LogLevel,
-    pub logger: String,
-    pub message: String,
-}
 
 /// The log of one invocation, bounded in bytes.
 #[derive(Debug, Default)]

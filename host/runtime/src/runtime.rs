@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use stratagem_domain::{CampaignContext, Contact, JsonMap, Message};
+use stratagem_domain::{CampaignContext, Contact, JsonMap, Message, StrategyType};
 use stratagem_outbound::EgressPolicy;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use crate::artifact_cache::{ArtifactCache, CacheOutcome};
 use crate::bindings;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, VirtualClock};
 use crate::componentize::is_out_of_memory;
 use crate::convert;
 use crate::error::{Frame, InvokeError, LoadError, PythonException};
@@ -119,11 +119,55 @@ impl Hook {
             Hook::ContactAnswer { .. } => "contact_answer",
         }
     }
+
+    /// The strategy type whose hook this is.
+    pub fn strategy_type(&self) -> StrategyType {
+        match self {
+            Hook::DataLoad { .. } => StrategyType::DataLoad,
+            Hook::Aggregation { .. } => StrategyType::Aggregation,
+            Hook::ContactAnswer { .. } => StrategyType::ContactAnswer,
+        }
+    }
+
+    /// The contact it runs for.
+    pub fn contact(&self) -> &Contact {
+        match self {
+            Hook::DataLoad { contact, .. } | Hook::Aggregation { contact, .. } | Hook::ContactAnswer { contact, .. } => contact,
+        }
+    }
+
+    /// Its arguments as JSON, named as `stratagem strategy run` takes
+    /// them: `contact`, and `existing`, `session_results` or `message`.
+    pub fn input(&self) -> serde_json::Value {
+        match self {
+            Hook::DataLoad { contact, existing } => serde_json::json!({"contact": contact, "existing": existing}),
+            Hook::Aggregation { contact, session_results } => {
+                serde_json::json!({"contact": contact, "session_results": session_results})
+            }
+            Hook::ContactAnswer { contact, message } => serde_json::json!({"contact": contact, "message": message}),
+        }
+    }
+
+    /// The hook of `strategy_type` with the arguments [`Hook::input`] wrote.
+    pub fn from_input(strategy_type: StrategyType, mut input: serde_json::Value) -> Result<Self, serde_json::Error> {
+        let mut take = |name: &str| input.get_mut(name).map(serde_json::Value::take).unwrap_or_default();
+        let contact = serde_json::from_value(take("contact"))?;
+        Ok(match strategy_type {
+            StrategyType::DataLoad => Hook::DataLoad { contact, existing: serde_json::from_value(take("existing"))? },
+            StrategyType::Aggregation => {
+                Hook::Aggregation { contact, session_results: serde_json::from_value(take("session_results"))? }
+            }
+            StrategyType::ContactAnswer => Hook::ContactAnswer { contact, message: serde_json::from_value(take("message"))? },
+        })
+    }
 }
 
 /// The outcome of one invocation, with its log and what it consumed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Invocation {
+    /// The time the strategy saw throughout the call: the clock is read
+    /// once, so a replay with the same time computes the same result.
+    pub started_at: chrono::DateTime<chrono::Utc>,
     /// The contact to store; `None` means "no change" (contact answer only).
     pub result: Result<Option<Contact>, InvokeError>,
     pub logs: Vec<LogRecord>,
@@ -316,6 +360,7 @@ impl Strategy {
 
     async fn invoke_unrecorded(&self, hook: &Hook, options: &InvokeOptions) -> Invocation {
         let started = Instant::now();
+        let started_at = options.clock.now();
         let reused_slot = match options.isolation {
             Isolation::ReuseInstance => self.take_idle(&options.tenant),
             Isolation::FreshInstance => None,
@@ -327,6 +372,7 @@ impl Strategy {
                 Ok(instance) => instance,
                 Err(error) => {
                     return Invocation {
+                        started_at,
                         result: Err(error),
                         logs: Vec::new(),
                         dropped_log_records: 0,
@@ -338,7 +384,7 @@ impl Strategy {
         };
 
         let limits = options.limits;
-        prepare(&mut instance.store, options, self.memory_limit(options));
+        prepare(&mut instance.store, options, started_at, self.memory_limit(options));
         let outcome = tokio::time::timeout(limits.time, call(&mut instance, hook, options)).await;
         let result = classify(outcome, &instance.store, &limits);
 
@@ -353,7 +399,7 @@ impl Strategy {
         if result.is_ok() && options.isolation == Isolation::ReuseInstance {
             self.keep_idle(&options.tenant, instance);
         }
-        Invocation { result, logs, dropped_log_records, usage, reused_instance }
+        Invocation { started_at, result, logs, dropped_log_records, usage, reused_instance }
     }
 
     /// [`Strategy::invoke`] as a task of its own. A batch's invocations
@@ -362,9 +408,11 @@ impl Strategy {
     /// work is CPU-bound and does not yield).
     pub async fn invoke_on_worker(self: Arc<Self>, hook: Hook, options: InvokeOptions) -> Invocation {
         let started = Instant::now();
+        let started_at = options.clock.now();
         match tokio::spawn(async move { self.invoke(&hook, &options).await }).await {
             Ok(invocation) => invocation,
             Err(error) => Invocation {
+                started_at,
                 result: Err(InvokeError::Trap { message: format!("the invocation's task ended abnormally: {error}") }),
                 logs: Vec::new(),
                 dropped_log_records: 0,
@@ -435,14 +483,14 @@ fn instantiate_error(error: wasmtime::Error) -> InvokeError {
 }
 
 /// Resets per-invocation state; a reused store starts each call afresh.
-fn prepare(store: &mut Store<HostState>, options: &InvokeOptions, memory_limit: usize) {
+fn prepare(store: &mut Store<HostState>, options: &InvokeOptions, started_at: chrono::DateTime<chrono::Utc>, memory_limit: usize) {
     let limits = options.limits;
     let state = store.data_mut();
     let current = state.memory.peak;
     state.memory.reset(memory_limit, current);
     state.logs.reset(limits.log_bytes);
     state.http_policy = options.http.clone();
-    state.clock.set(options.clock.clone());
+    state.clock.set(Arc::new(VirtualClock::new(started_at)));
     // Fuel can only fail to be set when fuel is disabled, which it never is.
     let _ = store.set_fuel(limits.fuel);
     store.set_epoch_deadline(ticks(limits.time));

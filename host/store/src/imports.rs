@@ -50,6 +50,8 @@ pub struct ImportBatch {
     pub before: ImportCounts,
     /// The job's whole report once this batch is written.
     pub report: ImportReport,
+    /// The batch's DATA_LOAD invocations.
+    pub invocations: Vec<crate::NewInvocation>,
 }
 
 const JOB_COLUMNS: &str = "id, campaign_id, status, file_name, total_rows, processed_rows, accepted, updated, rejected, report, \
@@ -184,6 +186,7 @@ impl Imports<'_> {
             tx.rollback().await?;
             return Ok(None);
         }
+        crate::invocations::record_invocations(self.store, &mut tx, &batch.invocations).await?;
         tx.commit().await?;
         Ok(Some(after))
     }

@@ -242,6 +242,10 @@ pub struct ContactDetail {
     pub contact: StoredContact,
     pub sessions: Vec<SessionRecord>,
     pub result_view: Vec<ResultEntry>,
+    /// Its newest strategy invocations (which hook ran when, how it went,
+    /// what it logged), newest first, within the retention period.
+    #[serde(default)]
+    pub invocations: Vec<crate::invocation::InvocationRecord>,
 }
 
 /// One line of 360 View > Results: the default ResultFlag and
@@ -278,11 +282,17 @@ mod tests {
                 "session_results": {"OutcomeStatus": "PAID"}, "ended_at": "2026-01-02T00:00:00Z",
                 "messages": [{"role": "CONTACT", "content": "hi", "sent_at": "2026-01-01T10:00:00Z", "communication_id": "com_1"}]}],
             "result_view": [{"code": "ResultFlag", "name": "Result", "description": "d", "value": true}],
+            "invocations": [{"id": "inv_1", "campaign_id": "cmp_1", "hook": "AGGREGATION", "component_hash": "ab12", "object_id": "C1",
+                "import_job_id": null, "started_at": "2026-01-02T00:00:00Z", "outcome": "exception",
+                "error": {"kind": "exception"}, "message": "ValueError: boom",
+                "logs": [{"level": "warning", "logger": "strategy", "message": "no amount"}], "dropped_log_records": 0,
+                "fuel": 12345, "peak_memory_bytes": 1048576, "duration_us": 830, "replayable": true}],
         });
         let detail: ContactDetail = serde_json::from_value(sent.clone()).expect("reads");
         assert_eq!(detail.contact.contact.communications[0].status.status, CommunicationStatus::Missed);
         assert_eq!(detail.contact.last_error_message(), Some("boom"));
         assert_eq!(detail.sessions[0].messages[0].role, MessageRole::Contact);
+        assert_eq!(detail.invocations[0].logs[0].level, crate::invocation::LogLevel::Warning);
         assert_eq!(serde_json::to_value(&detail).expect("writes"), sent);
     }
 

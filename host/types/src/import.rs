@@ -86,6 +86,10 @@ pub struct StrategyFailure {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub error: serde_json::Value,
     pub message: String,
+    /// The failed invocation, with its log and input
+    /// (`GET /invocations/{id}`); none in reports older than it.
+    #[serde(default)]
+    pub invocation_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -144,7 +148,7 @@ mod tests {
         let sent = json!({"id": "imp_1", "campaign_id": "cmp_1", "status": "interrupted", "file_name": "c.csv", "total_rows": 4,
             "processed_rows": 3, "accepted": 1, "updated": 1, "rejected": 1,
             "report": {"rejected": [{"line": 3, "column": null, "reason": "line 3: email is not valid"}],
-                "strategy_errors": [{"line": 2, "object_id": "C2", "error": {"kind": "trap"}, "message": "boom"}]}, "waiting_for": null,
+                "strategy_errors": [{"line": 2, "object_id": "C2", "error": {"kind": "trap"}, "message": "boom", "invocation_id": "inv_1"}]}, "waiting_for": null,
             "interrupted_reason": "node_stopped", "detail": "its server stopped", "heartbeat_at": null,
             "created_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z"});
         let job: ImportJob = serde_json::from_value(sent.clone()).expect("reads");

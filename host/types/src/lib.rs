@@ -16,6 +16,7 @@ pub mod deep_analysis;
 pub mod dry_run;
 pub mod import;
 pub mod integration;
+pub mod invocation;
 pub mod objects;
 #[cfg(feature = "openapi")]
 pub mod openapi;

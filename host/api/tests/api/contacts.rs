@@ -455,6 +455,7 @@ async fn works_when_a_dead_nodes_import_is_interrupted_with_exact_counts(backend
         rejected: rejected.len() as i64,
         before,
         report: ImportReport { rejected, strategy_errors: Vec::new() },
+        invocations: Vec::new(),
     };
     let first = dead.store.imports().write_import_batch(&write(batch_of(0..4), 4, Vec::new(), ImportCounts::default())).await.expect("write");
     let first = first.expect("the job is the dead node's");

@@ -473,6 +473,13 @@ async fn errors_when_the_strategy_fails_for_most_contacts(backend: Backend) {
     let broken = contact(&client, &most, "C0").await;
     assert_eq!(broken["last_error"]["hook"], "AGGREGATION", "the traceback stays on the contact: {broken}");
     assert!(broken["last_error"]["message"].as_str().expect("message").contains("cannot handle C0"), "{broken}");
+    // The history keeps each run: DATA_LOAD's, then the failed AGGREGATION's.
+    let runs = broken["invocations"].as_array().expect("invocations");
+    let failed = runs.iter().find(|run| run["hook"] == "AGGREGATION").expect("the AGGREGATION run is kept");
+    assert_eq!((failed["outcome"].as_str(), failed["replayable"].as_bool()), (Some("exception"), Some(true)), "{failed}");
+    assert!(failed["message"].as_str().expect("message").contains("cannot handle C0"), "{failed}");
+    assert_eq!(broken["last_error"]["invocation_id"], failed["id"], "the error names its invocation");
+    assert!(runs.iter().any(|run| run["hook"] == "DATA_LOAD" && run["outcome"] == "ok"), "{broken}");
 
     // A few failing contacts are the contacts' problem, not the campaign's:
     // it runs on, and those contacts keep their error for a retry.
@@ -485,7 +492,9 @@ async fn errors_when_the_strategy_fails_for_most_contacts(backend: Backend) {
     }
     let running = client.get(&format!("/campaigns/{few}")).await.body;
     assert_eq!((running["status"].as_str(), running["error_reason"].as_str()), (Some("RUNNING"), None), "{running}");
-    assert_eq!(contact(&client, &few, "C5").await["result_flag"], true);
+    let decided = contact(&client, &few, "C5").await;
+    assert_eq!(decided["result_flag"], true);
+    assert!(decided["invocations"].as_array().expect("invocations").iter().any(|run| run["hook"] == "AGGREGATION" && run["outcome"] == "ok"), "{decided}");
     assert!(contact(&client, &few, "C1").await["last_error"].is_object());
 }
 
@@ -567,6 +576,7 @@ async fn works_when_another_node_claims_a_communication_the_strategy_changed(bac
         communication_id: mine.id.clone(),
         last_error: None,
         start: None,
+        invocation: None,
     };
     assert_eq!(app.store.dispatch().apply_session_outcomes(&[outcome], now).await.expect("apply"), [false], "not applied over the claim");
     let tess = contact(&client, &campaign, "T1").await;

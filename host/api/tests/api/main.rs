@@ -12,6 +12,7 @@ mod contacts;
 mod conversations;
 mod deep_analysis;
 mod email;
+mod invocations;
 mod names;
 mod readiness;
 mod engine;

@@ -114,6 +114,7 @@ pub const TEST_ENGINE: EngineConfig = EngineConfig {
     loops: 1,
     outbound: TEST_OUTBOUND,
     retry_after: chrono::Duration::milliseconds(200),
+    invocation_retention: chrono::Duration::days(14),
 };
 
 /// Limits a test shortens to see them act; the service's defaults otherwise.

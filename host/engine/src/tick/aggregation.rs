@@ -130,12 +130,17 @@ impl Engine {
             }
         }
         let now = self.clock.now();
+        let mut invocation = None;
         let (mut contact, last_error) = match &aggregation {
             None => (input, None),
             Some(strategy) => {
                 let options = crate::invoke_options(&session.tenant_id, campaign, self.clock.clone());
                 let hook = Hook::Aggregation { contact: input.clone(), session_results: Some(session.session_results.clone()) };
-                match strategy.clone().invoke_on_worker(hook, options).await.result {
+                let ran = strategy.clone().invoke_on_worker(hook.clone(), options.clone()).await;
+                let record = crate::invocations::record(strategy, &hook, &options, &ran, None);
+                let invocation_id = record.id.clone();
+                invocation = Some(record);
+                match ran.result {
                     Ok(Some(mut returned)) => {
                         returned.object_id = before.object_id.clone();
                         (returned, None)
@@ -145,6 +150,7 @@ impl Engine {
                         let detail = json!({
                             "hook": "AGGREGATION", "error": error, "message": error.to_string(),
                             "input": {"communication_id": session.communication_id, "session_results": session.session_results},
+                            "invocation_id": invocation_id,
                         });
                         (before.clone(), Some(detail))
                     }
@@ -168,6 +174,7 @@ impl Engine {
             communication_id: session.communication_id,
             last_error,
             start,
+            invocation,
         };
         Ok(Some((outcome, session.campaign_id)))
     }

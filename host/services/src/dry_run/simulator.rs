@@ -42,16 +42,18 @@ pub(super) async fn simulate(
     };
     let options = stratagem_engine::invoke_options(tenant_id, &campaign, clock.clone());
     let mut imported = Vec::with_capacity(contacts.len());
+    let mut invocations = Vec::new();
     for contact in contacts {
         let (contact, error) = match &data_load {
             Some(strategy) => {
                 let existing = store.contacts().find_contact(tenant_id, campaign_id, &contact.object_id).await?.map(|stored| stored.contact);
-                let (contact, outcome) = run_data_load(strategy, &options, contact, existing).await;
-                let error = outcome.err().map(|error| serde_json::json!({"hook": "DATA_LOAD", "message": error.to_string(), "error": error}));
+                let loaded = run_data_load(strategy, &options, contact, existing, None).await;
+                invocations.push(loaded.invocation);
+                let error = loaded.error.map(|error| serde_json::json!({"hook": "DATA_LOAD", "message": error.to_string(), "error": error}));
                 if let Some(error) = &error {
-                    import_errors.push((contact.object_id.clone(), error["message"].as_str().unwrap_or_default().to_owned()));
+                    import_errors.push((loaded.contact.object_id.clone(), error["message"].as_str().unwrap_or_default().to_owned()));
                 }
-                (contact, error)
+                (loaded.contact, error)
             }
             None => (contact, None),
         };
@@ -60,6 +62,7 @@ pub(super) async fn simulate(
     for batch in imported.chunks(500) {
         store.contacts().upsert_contacts(tenant_id, campaign_id, batch).await?;
     }
+    store.invocations().record(&invocations).await?;
     for status in [CampaignStatus::Configured, CampaignStatus::Running] {
         store.campaigns().set_campaign_status(tenant_id, campaign_id, status, None).await?;
     }

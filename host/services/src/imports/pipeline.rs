@@ -11,7 +11,8 @@ use stratagem_domain::contact_file::{self, FileFormat, ImportRow};
 use stratagem_domain::{Contact, StrategyType};
 use stratagem_runtime::{InvokeOptions, Strategy};
 use stratagem_store::{
-    ImportBatch, ImportCounts, ImportEnd, ImportReport, InterruptedReason, RejectedRow, StoreError, StrategyFailure, StrategyState,
+    ImportBatch, ImportCounts, ImportEnd, ImportReport, InterruptedReason, NewInvocation, RejectedRow, StoreError, StrategyFailure,
+    StrategyState,
 };
 
 use super::{ImportError, ImportService, ImportSlot};
@@ -228,19 +229,20 @@ async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Optio
             .filter_map(Result::err)
             .map(|error| RejectedRow { line: error.line, column: error.column, reason: error.message })
             .collect();
-        let (writes, failures) = prepare_batch(run, accepted.into_iter().filter_map(Result::ok).collect()).await?;
+        let prepared = prepare_batch(run, accepted.into_iter().filter_map(Result::ok).collect()).await?;
         finish_write(run.service, writing.take(), tally).await?;
         // The report as it stands once this batch is written.
         let mut report = tally.report.clone();
         let rejected_count = rejected.len() as i64;
         report.rejected.extend(rejected);
-        report.strategy_errors.extend(failures);
+        report.strategy_errors.extend(prepared.failures);
         let batch = ImportBatch {
             job_id: run.job_id.to_owned(),
             node_id: run.service.node_id.to_string(),
             tenant_id: run.options.tenant.clone(),
             campaign_id: run.options.campaign.id.clone(),
-            contacts: writes,
+            contacts: prepared.writes,
+            invocations: prepared.invocations,
             rows,
             rejected: rejected_count,
             before: tally.counts,
@@ -255,9 +257,14 @@ async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Optio
     Ok(())
 }
 
-/// A batch's contacts as they will be written (with the error DATA_LOAD
-/// left on each), and the report's lines for the rows whose DATA_LOAD failed.
-type PreparedBatch = (Vec<(Contact, Option<serde_json::Value>)>, Vec<StrategyFailure>);
+/// A batch as it will be written.
+struct PreparedBatch {
+    /// The contacts, with the error DATA_LOAD left on each.
+    writes: Vec<(Contact, Option<serde_json::Value>)>,
+    /// The report's lines for the rows whose DATA_LOAD failed.
+    failures: Vec<StrategyFailure>,
+    invocations: Vec<NewInvocation>,
+}
 
 /// Runs DATA_LOAD over a batch's rows, each with the contact it updates.
 async fn prepare_batch(run: &Run<'_>, rows: Vec<ImportRow>) -> Result<PreparedBatch, Stopped> {
@@ -270,16 +277,16 @@ async fn prepare_batch(run: &Run<'_>, rows: Vec<ImportRow>) -> Result<PreparedBa
     };
     let work = rows.into_iter().map(|row| {
         let stored = existing.remove(&row.contact.object_id).map(|stored| stored.contact);
-        prepare(run.strategy.as_ref(), &run.options, row, stored)
+        prepare(run, row, stored)
     });
-    let prepared: Vec<_> = futures::stream::iter(work).buffered(PARALLEL_INVOCATIONS).collect().await;
-    let mut writes = Vec::with_capacity(prepared.len());
-    let mut failures = Vec::new();
-    for (contact, last_error, failure) in prepared {
-        failures.extend(failure);
-        writes.push((contact, last_error));
+    let prepared: Vec<PreparedRow> = futures::stream::iter(work).buffered(PARALLEL_INVOCATIONS).collect().await;
+    let mut batch = PreparedBatch { writes: Vec::with_capacity(prepared.len()), failures: Vec::new(), invocations: Vec::with_capacity(prepared.len()) };
+    for row in prepared {
+        batch.failures.extend(row.failure);
+        batch.invocations.extend(row.invocation);
+        batch.writes.push((row.contact, row.last_error));
     }
-    Ok((writes, failures))
+    Ok(batch)
 }
 
 /// A batch being written: the job's counts and report once it committed,
@@ -311,25 +318,28 @@ async fn finish_write(service: &ImportService, writing: Option<WriteTask>, tally
 }
 
 /// Runs DATA_LOAD for one row; a failure is recorded on the contact and
-/// in the job's report, with the row's line.
-async fn prepare(
-    strategy: Option<&Arc<Strategy>>,
-    options: &InvokeOptions,
-    row: ImportRow,
-    existing: Option<Contact>,
-) -> (Contact, Option<serde_json::Value>, Option<StrategyFailure>) {
-    let Some(strategy) = strategy else { return (row.contact, None, None) };
-    match stratagem_engine::run_data_load(strategy, options, row.contact.clone(), existing).await {
-        (contact, Ok(())) => (contact, None, None),
-        (contact, Err(error)) => {
-            let detail = serde_json::json!({"error": error, "message": error.to_string(), "input": row.contact});
-            let failure = StrategyFailure {
-                line: row.line,
-                object_id: row.contact.object_id.clone(),
-                error: serde_json::to_value(&error).unwrap_or_default(),
-                message: error.to_string(),
-            };
-            (contact, Some(detail), Some(failure))
-        }
-    }
+/// in the job's report, with the row's line and the invocation kept.
+async fn prepare(run: &Run<'_>, row: ImportRow, existing: Option<Contact>) -> PreparedRow {
+    let Some(strategy) = &run.strategy else { return PreparedRow { contact: row.contact, last_error: None, failure: None, invocation: None } };
+    let loaded = stratagem_engine::run_data_load(strategy, &run.options, row.contact.clone(), existing, Some(run.job_id)).await;
+    let Some(error) = loaded.error else {
+        return PreparedRow { contact: loaded.contact, last_error: None, failure: None, invocation: Some(loaded.invocation) };
+    };
+    let detail = serde_json::json!({"error": error, "message": error.to_string(), "input": row.contact, "invocation_id": loaded.invocation.id});
+    let failure = StrategyFailure {
+        line: row.line,
+        object_id: row.contact.object_id.clone(),
+        error: serde_json::to_value(&error).unwrap_or_default(),
+        message: error.to_string(),
+        invocation_id: Some(loaded.invocation.id.clone()),
+    };
+    PreparedRow { contact: loaded.contact, last_error: Some(detail), failure: Some(failure), invocation: Some(loaded.invocation) }
+}
+
+/// One row as DATA_LOAD left it.
+struct PreparedRow {
+    contact: Contact,
+    last_error: Option<serde_json::Value>,
+    failure: Option<StrategyFailure>,
+    invocation: Option<NewInvocation>,
 }

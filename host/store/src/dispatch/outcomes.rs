@@ -31,6 +31,8 @@ pub struct SessionOutcome {
     /// and nothing of it is written yet: the communication is then updated
     /// once, start, end and outcome together, instead of twice.
     pub start: Option<SessionStart>,
+    /// The AGGREGATION invocation that produced it, kept with it.
+    pub invocation: Option<crate::NewInvocation>,
 }
 
 impl Dispatch<'_> {
@@ -83,6 +85,10 @@ impl Dispatch<'_> {
             .map(|(outcome, applied)| SessionEnd { communication_id: &outcome.communication_id, start: outcome.start.as_ref(), aggregated: *applied })
             .collect();
         end_sessions(&mut tx, &ends, now).await?;
+        // Every invocation ran, applied or not: a contact that moved on
+        // meanwhile gets its strategy run again, and both runs are history.
+        let invocations: Vec<crate::NewInvocation> = outcomes.iter().filter_map(|o| o.invocation.clone()).collect();
+        crate::invocations::record_invocations(self.store, &mut tx, &invocations).await?;
         tx.commit().await?;
         let applied: HashSet<&str> =
             owned.iter().zip(&written.applied).filter(|(_, applied)| **applied).map(|(o, _)| o.communication_id.as_str()).collect();
