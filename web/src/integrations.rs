@@ -28,6 +28,7 @@ fn kind_label(kind: IntegrationKind) -> &'static str {
         IntegrationKind::Sip => "SIP",
         IntegrationKind::Fcm => "Firebase Cloud Messaging (push)",
         IntegrationKind::Llm => "LLM (OpenAI-compatible)",
+        IntegrationKind::HttpApi => "External API (for strategies' http calls)",
     }
 }
 
@@ -49,6 +50,8 @@ fn field_label(name: &str) -> String {
         "channel_id" => "Channel ID".into(),
         "project_id" => "Project ID".into(),
         "caller_id" => "Caller ID".into(),
+        "base_url" => "Base URL".into(),
+        "header_value" => "Header value (e.g. Bearer sk_live_…)".into(),
         other => {
             let spaced = other.replace('_', " ");
             let mut chars = spaced.chars();
@@ -62,6 +65,7 @@ fn placeholder(input: FieldKind) -> &'static str {
         FieldKind::Port => "587",
         FieldKind::Url => "https://…",
         FieldKind::Email => "name@example.com",
+        FieldKind::HeaderName => "Authorization",
         _ => "",
     }
 }

@@ -85,10 +85,12 @@ _HTTP_ERRORS = {
 
 
 def _host_transport(request: http.Request) -> http.Response:
+    outgoing = wit_http.Request(request.method, request.url, request.headers, request.body)
     try:
-        reply = wit_http.fetch(
-            wit_http.Request(request.method, request.url, request.headers, request.body)
-        )
+        if request.auth is None:
+            reply = wit_http.fetch(outgoing)
+        else:
+            reply = wit_http.fetch_with_auth(outgoing, request.auth)
     except Err as error:
         raise _HTTP_ERRORS[type(error.value)](error.value.value) from None
     return http.Response(reply.status, {k.lower(): v for k, v in reply.headers}, reply.body)

@@ -10,6 +10,13 @@ run``), each request has a timeout, and responses larger than
 the cap are refused; each refusal raises a specific ``HttpError`` subclass.
 In plain CPython (unit tests) requests go out through ``urllib`` unless a
 test replaces the transport with ``stratagem.testing.mock_http``.
+
+An API that needs a key is called without the key ever being in the
+strategy: ``auth=`` names an integration of kind HTTP_API (its base URL,
+header and secret value are set under Integrations), and the platform adds
+its header to requests under that base URL:
+
+    response = await http.get("https://crm.example.com/v1/accounts/42", auth="crm")
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ class Request:
     url: str
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: Optional[bytes] = None
+    #: The integration whose credential the platform adds (``auth=``).
+    auth: Optional[str] = None
 
 
 @dataclass
@@ -74,6 +83,12 @@ class Response:
 def _urllib_transport(request: Request) -> Response:
     import urllib.error
     import urllib.request
+
+    if request.auth is not None:
+        raise HttpDenied(
+            f"auth={request.auth!r}: integration credentials are added by the platform, "
+            "not in plain Python; answer the request with stratagem.testing.mock_http in tests"
+        )
 
     outgoing = urllib.request.Request(
         request.url, data=request.body, method=request.method, headers=dict(request.headers)
@@ -100,8 +115,11 @@ async def fetch(
     headers: Optional[dict[str, str]] = None,
     body: Optional[bytes | str] = None,
     json: Any = None,
+    auth: Optional[str] = None,
 ) -> Response:
-    """Send one request and return the whole response (any status code)."""
+    """Send one request and return the whole response (any status code).
+    ``auth`` names the HTTP_API integration whose credential the platform
+    adds."""
     method = method.upper()
     if method not in METHODS:
         raise HttpInvalidRequest(f"method {method!r} is not one of {', '.join(METHODS)}")
@@ -113,7 +131,9 @@ async def fetch(
         header_list.append(("content-type", "application/json"))
     if isinstance(body, str):
         body = body.encode()
-    return transport(Request(method, url, header_list, body))
+    if auth is not None and (not isinstance(auth, str) or not auth.strip()):
+        raise HttpInvalidRequest(f"auth must name an integration, got {auth!r}")
+    return transport(Request(method, url, header_list, body, auth))
 
 
 async def get(url: str, **kwargs: Any) -> Response:

@@ -85,6 +85,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         campaign,
         limits,
         isolation: Isolation::FreshInstance,
+        credentials: None,
         http: HttpPolicy { allowed_hosts: args.allow_hosts.clone(), ..HttpPolicy::default() },
         clock: Arc::new(VirtualClock::new(record.started_at)),
     };

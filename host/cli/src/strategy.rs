@@ -194,6 +194,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             ..Limits::default()
         },
         isolation: Isolation::FreshInstance,
+        credentials: None,
         http: HttpPolicy {
             allowed_hosts: args.allow_hosts.clone(),
             timeout: Duration::from_millis(args.http_timeout_ms),

@@ -271,7 +271,7 @@ impl Engine {
         for _attempt in 0..3 {
             let at = self.store.dispatch().contact_at_revision(&session.tenant_id, &session.contact_id).await?;
             let before = &at.stored.contact;
-            let options = crate::invoke_options(&session.tenant_id, &setup.campaign, self.clock.clone());
+            let options = crate::invoke_options(&self.store, &session.tenant_id, &setup.campaign, self.clock.clone());
             let hook = Hook::ContactAnswer { contact: before.clone(), message: message.clone() };
             let now = self.clock.now();
             let ran = strategy.clone().invoke_on_worker(hook.clone(), options.clone()).await;

@@ -27,6 +27,7 @@ mod builds;
 mod campaigns;
 pub mod channels;
 pub mod conversations;
+mod credentials;
 pub mod invocations;
 mod strategies;
 mod tick;
@@ -272,14 +273,16 @@ impl Engine {
 }
 
 /// How the service invokes a strategy of `campaign` for `tenant`: the
-/// campaign as the strategy sees it, its HTTP allowlist, and healthy
-/// instances reused within the tenant.
-pub fn invoke_options(tenant: &str, campaign: &Campaign, clock: Arc<dyn Clock>) -> InvokeOptions {
+/// campaign as the strategy sees it, its HTTP allowlist, the tenant's
+/// integration credentials (`auth=`), and healthy instances reused within
+/// the tenant.
+pub fn invoke_options(store: &Store, tenant: &str, campaign: &Campaign, clock: Arc<dyn Clock>) -> InvokeOptions {
     InvokeOptions {
         tenant: tenant.to_owned(),
         campaign: CampaignContext { id: campaign.id.clone(), name: campaign.name.clone(), result_fields: campaign.result_fields.clone() },
         isolation: Isolation::ReuseInstance,
         http: HttpPolicy { allowed_hosts: campaign.http_allowlist.clone(), ..HttpPolicy::default() },
+        credentials: Some(Arc::new(credentials::TenantCredentials { store: store.clone(), tenant: tenant.to_owned() })),
         clock,
         ..InvokeOptions::default()
     }

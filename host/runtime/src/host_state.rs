@@ -11,7 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::{clock, http, log, types};
 use crate::clock::{Clock, ClockSlot};
 use crate::limits::MemoryLimiter;
-use crate::outbound_http::{self, HttpClient, HttpPolicy};
+use crate::outbound_http::{self, Credentials, HttpClient, HttpPolicy};
 
 /// The log of one invocation, bounded in bytes.
 #[derive(Debug, Default)]
@@ -44,6 +44,8 @@ pub(crate) struct HostState {
     pub(crate) memory: MemoryLimiter,
     pub(crate) logs: LogBuffer,
     pub(crate) http_policy: HttpPolicy,
+    /// The invoking tenant's integration credentials, if the caller gave them.
+    pub(crate) credentials: Option<Arc<dyn Credentials>>,
     client: HttpClient,
     pub(crate) clock: ClockSlot,
 }
@@ -67,6 +69,7 @@ impl HostState {
             memory: MemoryLimiter::default(),
             logs: LogBuffer::default(),
             http_policy: HttpPolicy::default(),
+            credentials: None,
             client,
             clock,
         }
@@ -103,6 +106,19 @@ impl clock::Host for HostState {
 
 impl http::Host for HostState {
     async fn fetch(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
-        outbound_http::fetch(&self.client, &self.http_policy, request).await
+        outbound_http::fetch(&self.client, &self.http_policy, request, None).await
+    }
+
+    async fn fetch_with_auth(&mut self, request: http::Request, integration: String) -> Result<http::Response, http::HttpError> {
+        let Some(credentials) = self.credentials.clone() else {
+            return Err(http::HttpError::Denied(format!(
+                "auth `{integration}`: integration credentials are added by the service; this run has none (a local `stratagem strategy run`)"
+            )));
+        };
+        let credential = credentials
+            .credential(&integration)
+            .await
+            .map_err(|why| http::HttpError::Denied(format!("auth `{integration}`: {why}")))?;
+        outbound_http::fetch(&self.client, &self.http_policy, request, Some((&integration, &credential))).await
     }
 }

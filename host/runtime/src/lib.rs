@@ -28,7 +28,7 @@ pub use componentize::{Builder, StrategySource};
 pub use error::{BuildError, Frame, InvokeError, LoadError, PythonBuildError, PythonException};
 pub use host_state::{LogLevel, LogRecord};
 pub use limits::{Limits, Usage};
-pub use outbound_http::HttpPolicy;
+pub use outbound_http::{Credential, Credentials, HttpPolicy};
 pub use python_library::PythonLibrary;
 pub use stratagem_outbound::EgressPolicy;
 pub use runtime::{Hook, Invocation, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy};

@@ -20,7 +20,7 @@ use crate::convert;
 use crate::error::{Frame, InvokeError, LoadError, PythonException};
 use crate::host_state::{HostState, LogRecord};
 use crate::limits::{Limits, Usage};
-use crate::outbound_http::{HttpClient, HttpPolicy};
+use crate::outbound_http::{Credentials, HttpClient, HttpPolicy};
 use crate::python_library::PythonLibrary;
 
 /// Epoch ticks drive the wall-clock deadline of running wasm code.
@@ -86,6 +86,9 @@ pub struct InvokeOptions {
     pub limits: Limits,
     pub isolation: Isolation,
     pub http: HttpPolicy,
+    /// Where `http.get(url, auth="…")` finds the tenant's credentials;
+    /// none: such requests are denied.
+    pub credentials: Option<Arc<dyn Credentials>>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -97,6 +100,7 @@ impl Default for InvokeOptions {
             limits: Limits::default(),
             isolation: Isolation::default(),
             http: HttpPolicy::default(),
+            credentials: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -490,6 +494,7 @@ fn prepare(store: &mut Store<HostState>, options: &InvokeOptions, started_at: ch
     state.memory.reset(memory_limit, current);
     state.logs.reset(limits.log_bytes);
     state.http_policy = options.http.clone();
+    state.credentials = options.credentials.clone();
     state.clock.set(Arc::new(VirtualClock::new(started_at)));
     // Fuel can only fail to be set when fuel is disabled, which it never is.
     let _ = store.set_fuel(limits.fuel);

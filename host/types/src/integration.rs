@@ -22,12 +22,17 @@ pub enum IntegrationKind {
     Fcm,
     /// An OpenAI-compatible chat-completions endpoint for agents.
     Llm,
+    /// A customer's own API that strategies call with its credential
+    /// (`http.get(url, auth="<name>")`), which they never see.
+    HttpApi,
 }
 
 /// How a setting's value is checked (and which input the web form shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
     Text,
+    /// An HTTP header name a strategy's request may not otherwise carry.
+    HeaderName,
     Port,
     Url,
     Email,
@@ -59,7 +64,7 @@ const fn opt(name: &'static str, value: FieldKind) -> Field {
 }
 
 impl IntegrationKind {
-    pub const ALL: [IntegrationKind; 9] = [
+    pub const ALL: [IntegrationKind; 10] = [
         Self::Smtp,
         Self::Telegram,
         Self::WhatsappMeta,
@@ -69,6 +74,7 @@ impl IntegrationKind {
         Self::Sip,
         Self::Fcm,
         Self::Llm,
+        Self::HttpApi,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +88,7 @@ impl IntegrationKind {
             Self::Sip => "SIP",
             Self::Fcm => "FCM",
             Self::Llm => "LLM",
+            Self::HttpApi => "HTTP_API",
         }
     }
 
@@ -158,6 +165,8 @@ impl IntegrationKind {
             }
             Self::Fcm => const { &[req("project_id", Text), opt("api_base_url", Url)] },
             Self::Llm => const { &[req("api_base_url", Url), opt("default_model", Text)] },
+            // Requests under `base_url` get `header` (Authorization if unset).
+            Self::HttpApi => const { &[req("base_url", Url), opt("header", HeaderName)] },
         }
     }
 
@@ -178,6 +187,8 @@ impl IntegrationKind {
             Self::Sip => const { &[req("api_key", Text)] },
             Self::Fcm => const { &[req("service_account_json", Text)] },
             Self::Llm => const { &[opt("api_key", Text)] },
+            // The header's whole value, e.g. `Bearer sk_live_…`.
+            Self::HttpApi => const { &[req("header_value", Text)] },
         }
     }
 
@@ -269,12 +280,26 @@ fn check_value(kind: FieldKind, value: &serde_json::Value) -> Option<String> {
         FieldKind::Email if !looks_like_email(text) => {
             Some(format!("must be an email address, got `{text}`"))
         }
+        FieldKind::HeaderName => header_name_problem(text),
         FieldKind::OneOf(choices) if !choices.contains(&text) => Some(format!(
             "must be one of {}, got `{text}`",
             choices.join(", ")
         )),
         _ => None,
     }
+}
+
+/// Why `text` cannot name the credential's header: not an HTTP token, or
+/// a header the transport owns.
+fn header_name_problem(text: &str) -> Option<String> {
+    const TOKEN_PUNCTUATION: &str = "!#$%&'*+-.^_`|~";
+    if !text.chars().all(|c| c.is_ascii_alphanumeric() || TOKEN_PUNCTUATION.contains(c)) {
+        return Some(format!("must be an HTTP header name (letters, digits and -), got `{text}`"));
+    }
+    let reserved = ["host", "connection", "content-length", "transfer-encoding", "upgrade", "proxy-authorization", "cookie"];
+    reserved
+        .contains(&text.to_ascii_lowercase().as_str())
+        .then(|| format!("`{text}` is set by the platform; use e.g. Authorization or X-Api-Key"))
 }
 
 fn url_scheme(text: &str) -> Option<&str> {
@@ -312,8 +337,8 @@ pub struct Integration {
 /// api_base_url*, sender* / api_key*; TWILIO account_sid*, from_number*,
 /// api_base_url / auth_token*; SIP api_base_url*, caller_id*, trunk /
 /// api_key*; FCM project_id*, api_base_url / service_account_json*; LLM
-/// api_base_url*, default_model / api_key. 422 names each missing, unknown
-/// or invalid one.
+/// api_base_url*, default_model / api_key; HTTP_API base_url*, header /
+/// header_value*. 422 names each missing, unknown or invalid one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"kind": "TELEGRAM", "name": "Support bot", "settings": {"bot_username": "acme_support_bot"}, "secrets": {"bot_token": "123456:ABC-DEF"}})))]

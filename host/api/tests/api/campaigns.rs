@@ -13,6 +13,7 @@ both_backends!(
     works_when_result_fields_are_updated_and_validated,
     errors_when_a_put_leaves_fields_out_while_patch_keeps_them,
     works_when_strategies_call_only_the_hosts_the_campaign_allows,
+    works_when_a_strategy_calls_an_api_with_an_integrations_key_it_never_sees,
 );
 
 async fn works_when_a_campaign_follows_its_status_machine(backend: Backend) {
@@ -202,4 +203,78 @@ async fn works_when_strategies_call_only_the_hosts_the_campaign_allows(backend: 
     assert_eq!((allowed["updated"].as_i64(), &allowed["report"]["strategy_errors"]), (Some(1), &json!([])), "{allowed}");
     let contact = client.get(&format!("/campaigns/{campaign}/contacts/C-1")).await;
     assert_eq!(contact.body["internal_data"]["segment"], "gold");
+}
+
+/// A CRM that wants its key in `X-Api-Key`, and echoes it back.
+async fn keyed_crm() -> String {
+    let app = axum::Router::new().route(
+        "/v1/customers/{id}",
+        axum::routing::get(|headers: axum::http::HeaderMap, axum::extract::Path(id): axum::extract::Path<String>| async move {
+            let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            if key != "k-0123456789" {
+                return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "bad key"})));
+            }
+            (axum::http::StatusCode::OK, axum::Json(json!({"id": id, "segment": "gold", "seen_key": key})))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address.to_string()
+}
+
+const CALLS_THE_CRM_WITH_ITS_KEY: &str = r#"
+async def run(contact, existing_contact, logger, **kwargs):
+    reply = await http.get(f"http://{contact.parameters['crm']}/v1/customers/{contact.object_id}", auth="crm")
+    logger.info(f"the CRM answered {reply.status}: {reply.text()}")
+    body = reply.json()
+    contact.internal_data["status"] = reply.status
+    contact.internal_data["segment"] = body.get("segment")
+    contact.internal_data["seen_key"] = body.get("seen_key")
+    return contact
+"#;
+
+/// `http.get(url, auth="crm")`: the host adds the key of the tenant's
+/// HTTP_API integration named `crm`; the strategy, its log and the API
+/// never show the key, and a tenant without such an integration is told
+/// what to add.
+async fn works_when_a_strategy_calls_an_api_with_an_integrations_key_it_never_sees(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let crm = keyed_crm().await;
+
+    let integration = |header: &str| json!({"kind": "HTTP_API", "name": "crm",
+        "settings": {"base_url": format!("http://{crm}/v1"), "header": header}, "secrets": {"header_value": "k-0123456789"}});
+    for (header, message) in [("Host", "`Host` is set by the platform; use e.g. Authorization or X-Api-Key"), ("X Api Key", "must be an HTTP header name (letters, digits and -), got `X Api Key`")] {
+        let refused = client.post("/integrations", integration(header)).await;
+        refused.problem(422);
+        assert_eq!((refused.body["errors"][0]["field"].as_str(), refused.body["errors"][0]["message"].as_str()), (Some("settings.header"), Some(message)), "{}", refused.text);
+    }
+    let created = client.post("/integrations", integration("X-Api-Key")).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert!(!created.text.contains("k-0123456789"), "the key is write-only: {}", created.text);
+
+    let campaign = client.campaign("Collections").await;
+    let saved = client.send(reqwest::Method::PATCH, &format!("/campaigns/{campaign}"), Some(json!({"http_allowlist": [crm]}))).await;
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    client.strategy_source(&campaign, "DATA_LOAD", "crm.py", CALLS_THE_CRM_WITH_ITS_KEY).await;
+    let csv = format!("object_id,external_id,name,email,phone,crm\nC-1,U-1,Ann,a@x.io,+1,{crm}\n");
+    let reply = client.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.clone().into_bytes()).await;
+    let job = client.wait_for_import(reply.body["id"].as_str().expect("id")).await;
+    assert_eq!(job["report"]["strategy_errors"], json!([]), "{job}");
+    let contact = client.get(&format!("/campaigns/{campaign}/contacts/C-1")).await.body;
+    assert_eq!(contact["internal_data"]["status"], 200, "the CRM took the key: {contact}");
+    assert_eq!(contact["internal_data"]["segment"], "gold");
+    assert_eq!(contact["internal_data"]["seen_key"], "[redacted]", "the echoed key never reaches the strategy");
+    assert!(!contact.to_string().contains("k-0123456789"), "nor the logs or any response: {contact}");
+
+    // Another tenant's strategy cannot use Acme's integration.
+    let other = app.tenant("Other").await;
+    let theirs = other.campaign("Theirs").await;
+    other.send(reqwest::Method::PATCH, &format!("/campaigns/{theirs}"), Some(json!({"http_allowlist": [crm]}))).await;
+    other.strategy_source(&theirs, "DATA_LOAD", "crm.py", CALLS_THE_CRM_WITH_ITS_KEY).await;
+    let reply = other.upload(&format!("/campaigns/{theirs}/imports"), "text/csv", csv.into_bytes()).await;
+    let job = other.wait_for_import(reply.body["id"].as_str().expect("id")).await;
+    let message = job["report"]["strategy_errors"][0]["message"].as_str().unwrap_or_else(|| panic!("{job}"));
+    assert!(message.contains("auth `crm`: no HTTP_API integration is named `crm`; add one under Integrations"), "{message}");
 }

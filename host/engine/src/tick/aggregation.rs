@@ -134,7 +134,7 @@ impl Engine {
         let (mut contact, last_error) = match &aggregation {
             None => (input, None),
             Some(strategy) => {
-                let options = crate::invoke_options(&session.tenant_id, campaign, self.clock.clone());
+                let options = crate::invoke_options(&self.store, &session.tenant_id, campaign, self.clock.clone());
                 let hook = Hook::Aggregation { contact: input.clone(), session_results: Some(session.session_results.clone()) };
                 let ran = strategy.clone().invoke_on_worker(hook.clone(), options.clone()).await;
                 let record = crate::invocations::record(strategy, &hook, &options, &ran, None);

@@ -228,7 +228,7 @@ pub fn provider(kind: IntegrationKind) -> Option<&'static dyn Provider> {
         IntegrationKind::Sip => &sip::Sip,
         IntegrationKind::Fcm => &FCM,
         IntegrationKind::Smtp => &email_conversation::EmailConversation,
-        IntegrationKind::Llm => return None,
+        IntegrationKind::Llm | IntegrationKind::HttpApi => return None,
     })
 }
 

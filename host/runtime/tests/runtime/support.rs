@@ -147,7 +147,10 @@ pub async fn http_server() -> String {
                 }
                 let head = String::from_utf8_lossy(&request).into_owned();
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let (status, extra, body) = if path == "/ok" {
+                let (status, extra, body) = if path.starts_with("/echo") {
+                    // The request's head, for tests of what was sent.
+                    ("200 OK", String::new(), head.to_ascii_lowercase().into_bytes())
+                } else if path == "/ok" {
                     ("200 OK", String::new(), br#"{"balance": 42}"#.to_vec())
                 } else if path == "/slow" {
                     tokio::time::sleep(Duration::from_secs(10)).await;

@@ -26,7 +26,7 @@ async def run(contact, existing_contact, logger, **kwargs):
         contact.internal_data["blob"] = "x" * contact.parameters["bytes"]
     elif case == "http":
         try:
-            reply = await http.get(contact.parameters["url"])
+            reply = await http.get(contact.parameters["url"], auth=contact.parameters.get("auth"), headers=contact.parameters.get("headers"))
             contact.internal_data["status"] = reply.status
             contact.internal_data["body"] = reply.text()
         except http.HttpError as error:

@@ -40,7 +40,7 @@ pub(super) async fn simulate(
         Some((hash, component)) => strategies.load(&hash, &component).ok(),
         None => None,
     };
-    let options = stratagem_engine::invoke_options(tenant_id, &campaign, clock.clone());
+    let options = stratagem_engine::invoke_options(store, tenant_id, &campaign, clock.clone());
     let mut imported = Vec::with_capacity(contacts.len());
     let mut invocations = Vec::new();
     for contact in contacts {

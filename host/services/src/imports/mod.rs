@@ -160,7 +160,7 @@ impl ImportService {
             .await
             .map_err(|e| ImportError::Internal(e.to_string()))??;
         let job = self.store.imports().create_import_job(tenant, campaign_id, file.file_name.as_deref(), rows as i64, &self.node_id).await?;
-        let options = stratagem_engine::invoke_options(tenant, &campaign, Arc::new(stratagem_runtime::SystemClock));
+        let options = stratagem_engine::invoke_options(&self.store, tenant, &campaign, Arc::new(stratagem_runtime::SystemClock));
         let batches = pipeline::read_batches(format, file.bytes);
         self.running.spawn(pipeline::run(self.clone(), options, job.id.clone(), batches, slot));
         Ok(job)
