@@ -146,6 +146,26 @@ impl Store {
                     Ok(())
                 })
             })
+            .after_release(move |connection, _| {
+                Box::pin(async move {
+                    // A request cancelled while SQLite's BEGIN was being
+                    // acknowledged leaves the transaction begun with no
+                    // `Transaction` to end it: the connection would hold the
+                    // write lock in the pool ("database is locked" for every
+                    // other writer) and fail its own next BEGIN. The ping
+                    // lets a rollback queued by a dropped `Transaction`
+                    // finish first; a transaction still open then is such a
+                    // leak, and closing the connection rolls it back.
+                    if backend == Backend::Sqlite {
+                        sqlx::Connection::ping(&mut *connection).await?;
+                        if sqlx::Connection::is_in_transaction(&*connection) {
+                            tracing::warn!("a database connection came back with a transaction left open; closing it, which rolls it back");
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                })
+            })
             .connect(&url)
             .await?;
         Ok(Self { pool, backend, secrets: None })
@@ -300,7 +320,25 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::anonymous_parameters;
+    use super::{anonymous_parameters, Store};
+
+    /// What a request cancelled at BEGIN leaves: a pooled connection whose
+    /// transaction nobody will end. Every other writer still gets the lock.
+    #[tokio::test]
+    async fn works_when_a_connection_comes_back_with_a_transaction_left_open() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("leak.db").display())).await.expect("store");
+        {
+            let mut connection = store.pool.acquire().await.expect("connection");
+            let leaked = sqlx::Connection::begin_with(&mut *connection, "BEGIN IMMEDIATE").await.expect("begin");
+            std::mem::forget(leaked);
+        }
+        for _ in 0..10 {
+            let write = tokio::time::timeout(std::time::Duration::from_secs(5), store.begin_write()).await;
+            let write = write.expect("the write lock is not held by the leaked transaction").expect("begins");
+            write.commit().await.expect("commits");
+        }
+    }
 
     #[test]
     fn works_when_parameters_appear_in_order() {
