@@ -259,26 +259,17 @@ impl Builder {
     /// SHA-256 over everything that determines the output: the sources, the
     /// embedded SDK and contract, and the componentize-py version.
     pub async fn cache_key(&self, source: &StrategySource) -> Result<String, BuildError> {
-        let version = tokio::process::Command::new(&self.componentize_py)
-            .arg("--version")
-            .env_clear()
-            .output()
-            .await
-            .map_err(|error| self.toolchain_missing(error))?;
+        let (_, version) = self.toolchain().await.map_err(BuildError::Toolchain)?;
         let mut hasher = Sha256::new();
         for (name, text) in WIT.iter().chain(SDK) {
             hasher.update(format!("{name}\0{}\0{text}\0", text.len()));
         }
-        hasher.update(&version.stdout);
+        hasher.update(version.as_bytes());
         if let Some(library) = &self.library {
             hasher.update(library.site_packages().to_string_lossy().as_bytes());
         }
         hasher.update(source.sources_module());
         Ok(hex::encode(hasher.finalize()))
-    }
-
-    fn toolchain_missing(&self, error: std::io::Error) -> BuildError {
-        BuildError::Toolchain(self.missing(error))
     }
 
     fn missing(&self, error: std::io::Error) -> String {
