@@ -1,7 +1,8 @@
 //! `Authorization: Bearer stg_…` → the caller's tenant, if the key is
 //! valid and its tenant active: a disabled tenant's key gets 403, a deleted
 //! tenant's 401 (its keys were revoked). The tenant's state is read on
-//! every request, so disabling takes effect at once.
+//! every request, so disabling takes effect at once. Each key's requests
+//! are rate-limited when the node sets a rate (`rate_limit.rs`).
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -40,6 +41,15 @@ pub async fn require_api_key(
         KeyCheck::TenantDisabled(_) => return Err(ApiError::TenantDisabled),
         KeyCheck::Refused => return Err(ApiError::Unauthorized),
     };
+    // Counted per valid key (its public id), so unknown keys cannot fill
+    // the buckets.
+    if let Some(buckets) = &state.rate_limit {
+        let key_id = presented.split('_').nth(1).unwrap_or_default();
+        buckets.take(key_id).map_err(|wait| ApiError::RateLimited {
+            per_second: buckets.per_second(),
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
+    }
     // Every log line of the request names its tenant.
     tracing::Span::current().record("tenant", tenant.as_str());
     request.extensions_mut().insert(Tenant(tenant));

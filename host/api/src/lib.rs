@@ -16,6 +16,7 @@ mod keys;
 mod metrics;
 mod openapi;
 mod problem;
+mod rate_limit;
 mod server;
 mod simulations;
 mod stages;
@@ -73,6 +74,8 @@ pub struct AppState {
     outbound: Arc<stratagem_engine::OutboundConfig>,
     /// The process's metrics, served at `/metrics` (`serve` installs them).
     metrics: Option<Metrics>,
+    /// Requests per second per API key; none: unlimited.
+    rate_limit: Option<Arc<rate_limit::KeyBuckets>>,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
             ui: web::UiFiles::Embedded,
             outbound: Arc::default(),
             metrics: None,
+            rate_limit: None,
         }
     }
 
@@ -119,6 +123,13 @@ impl AppState {
     }
 
     /// Serves `metrics` at `/metrics`.
+    /// At most `per_second` requests a second per API key (bursts of twice
+    /// that), else 429 with Retry-After; 0: unlimited.
+    pub fn with_api_rate_limit(mut self, per_second: u32) -> Self {
+        self.rate_limit = (per_second > 0).then(|| Arc::new(rate_limit::KeyBuckets::new(per_second)));
+        self
+    }
+
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self

@@ -111,8 +111,9 @@ fn complete(path: &str, operation: &mut Value) {
         object.insert("security".into(), json!([]));
     } else {
         // Every call with a key: 401 for a key that is not one (or a
-        // deleted tenant's), 403 for a disabled tenant's.
-        shared.extend(["401", "403"]);
+        // deleted tenant's), 403 for a disabled tenant's, 429 past the
+        // key's rate.
+        shared.extend(["401", "403", "429"]);
     }
     if has_body {
         object["requestBody"]["required"] = json!(true);

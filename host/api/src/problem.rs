@@ -66,6 +66,9 @@ pub enum ApiError {
     /// The node is at its limit for this kind of work; retry later.
     #[error("{0}")]
     Busy(String),
+    /// This API key sent more requests than its rate allows.
+    #[error("this API key sent more than {per_second} requests per second (bursts of up to {} allowed); retry after {retry_after_secs} s, and pace the client", per_second * 2)]
+    RateLimited { per_second: u32, retry_after_secs: u64 },
     /// The request body stopped arriving, or took longer than its limit.
     #[error("{0}")]
     RequestTimeout(String),
@@ -97,6 +100,7 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", "Some fields are invalid"),
             ApiError::NotReady(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not-ready", "Something must be set up first"),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy", "Too many requests"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests from this API key"),
             ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "The request took too long"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The service is not ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
@@ -142,6 +146,9 @@ impl IntoResponse for ApiError {
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response();
+        if let ApiError::RateLimited { retry_after_secs, .. } = &self {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after_secs));
+        }
         if let ApiError::RequestTimeout(_) = &self {
             // The rest of the body may still arrive; this connection cannot
             // carry another request.

@@ -133,6 +133,10 @@ pub struct ServeArgs {
     /// when unset; its series carry no tenant data).
     #[arg(long, env = "STRATAGEM_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Requests per second each API key may send to this node (bursts of
+    /// twice that); beyond it, 429 with Retry-After. 0 turns it off.
+    #[arg(long, env = "STRATAGEM_API_RATE_LIMIT", default_value_t = 100)]
+    api_rate_limit: u32,
     #[command(flatten)]
     builds: BuildArgs,
     #[command(flatten)]
@@ -295,6 +299,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut state = AppState::new(store, Arc::new(args.builds.service(runtime, builder)))
         .with_outbound(outbound.clone())
         .with_metrics(metrics)
+        .with_api_rate_limit(args.api_rate_limit)
         .with_shutdown(shutdown.clone());
     if let Err(error) = toolchain {
         state = state.without_toolchain(error);

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::support::{App, Background, Backend, Client};
+use crate::support::{App, Background, Backend, Client, Tuning};
 
 both_backends!(
     errors_when_the_key_is_missing_wrong_or_revoked,
@@ -11,6 +11,7 @@ both_backends!(
     errors_with_403_when_the_tenant_is_disabled_until_it_is_enabled,
     errors_with_401_when_the_tenant_is_deleted,
     works_when_the_bearer_scheme_is_in_any_case_and_spaced_out,
+    errors_with_429_when_a_key_exceeds_its_rate,
 );
 
 /// `client` with another of its tenant's keys.
@@ -155,4 +156,38 @@ async fn works_when_the_bearer_scheme_is_in_any_case_and_spaced_out(backend: Bac
     for refused in [format!("Basic {key}"), format!("Bearer{key}"), key.clone(), "Bearer ".to_owned()] {
         assert_eq!(send(refused.clone()).await, 401, "{refused:?}");
     }
+}
+
+/// A key within its rate (2 a second, bursts of 4) is served; past it, 429
+/// with Retry-After, while another tenant's key is served as before; after
+/// the wait, the key is served again.
+async fn errors_with_429_when_a_key_exceeds_its_rate(backend: Backend) {
+    let app = App::start_tuned(backend, Tuning { api_rate_limit: Some(2), ..Tuning::default() }).await;
+    let client = app.tenant("Acme").await;
+    let other = app.tenant("Other").await;
+    let get = |key: String| {
+        let url = format!("{}/api/campaigns", app.base);
+        async move { reqwest::Client::new().get(url).bearer_auth(key).send().await.expect("request") }
+    };
+    let mut served = 0;
+    let refused = loop {
+        let reply = get(client.key.clone()).await;
+        if reply.status() == 429 {
+            break reply;
+        }
+        assert_eq!(reply.status(), 200);
+        served += 1;
+        assert!(served < 20, "never limited");
+    };
+    assert!(served >= 4, "the burst is served: {served}");
+    let wait: u64 = refused.headers()["retry-after"].to_str().expect("text").parse().expect("seconds");
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = refused.json().await.expect("problem");
+    assert_eq!(problem["type"], "/problems/rate-limited");
+    assert!(problem["detail"].as_str().expect("detail").starts_with("this API key sent more than 2 requests per second"), "{problem}");
+
+    assert_eq!(get(other.key.clone()).await.status(), 200, "another key is not held back");
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    assert_eq!(get(client.key.clone()).await.status(), 200, "served again after Retry-After");
 }

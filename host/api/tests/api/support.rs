@@ -129,6 +129,8 @@ pub struct Tuning {
     pub own_runtime: bool,
     pub max_loaded_bytes: Option<usize>,
     pub import_leases: Option<ImportLeases>,
+    /// Requests per second per API key (`serve --api-rate-limit`).
+    pub api_rate_limit: Option<u32>,
 }
 
 /// Whether a node runs its background work: the campaign engine and the
@@ -230,6 +232,9 @@ impl App {
         }
         if let Some(leases) = tuning.import_leases {
             state = state.with_import_leases(leases);
+        }
+        if let Some(per_second) = tuning.api_rate_limit {
+            state = state.with_api_rate_limit(per_second);
         }
         if background == Background::On {
             // As `serve` does before its first request.
