@@ -22,6 +22,7 @@ mod simulations;
 mod stages;
 mod strategies;
 mod tasks;
+mod usage;
 pub mod web;
 mod webhooks;
 
@@ -200,6 +201,7 @@ pub fn app(state: AppState) -> Router {
         .merge(analytics::router())
         .merge(deep_analysis::router())
         .merge(tasks::router())
+        .merge(usage::router())
         .merge(simulations::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key));
     Router::new()

@@ -64,6 +64,7 @@ fn operations() -> utoipa::openapi::OpenApi {
         crate::analytics::Api::openapi(),
         crate::deep_analysis::Api::openapi(),
         crate::tasks::Api::openapi(),
+        crate::usage::Api::openapi(),
         crate::agents::Api::openapi(),
         crate::integrations::Api::openapi(),
     ] {
@@ -241,6 +242,7 @@ mod tests {
             include_str!("analytics.rs"),
             include_str!("deep_analysis.rs"),
             include_str!("tasks.rs"),
+            include_str!("usage.rs"),
             include_str!("simulations.rs"),
             include_str!("openapi.rs"),
         ];

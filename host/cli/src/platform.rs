@@ -223,6 +223,23 @@ pub enum TenantCommand {
     /// Mint API keys for a tenant.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// What a tenant consumed per UTC day (invocations and fuel by hook,
+    /// imports and rows, messages by channel, LLM tokens) and its storage.
+    Usage {
+        /// The tenant's id, or its name if no other tenant has it.
+        tenant: String,
+        /// First UTC day (YYYY-MM-DD); 29 days before --to if left out.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last UTC day, included; today if left out.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Print `day,metric,dimension,value` lines instead of a table.
+        #[arg(long)]
+        csv: bool,
+        #[command(flatten)]
+        database: Database,
+    },
     /// Refuse the tenant's API keys (403) until it is enabled again. Its
     /// data, keys and campaigns are kept as they are; RUNNING campaigns
     /// keep running.
@@ -503,6 +520,27 @@ pub async fn tenant(command: TenantCommand) -> anyhow::Result<ExitCode> {
             if tenant.status == TenantStatus::Disabled {
                 eprintln!("The tenant is disabled: the key works once `stratagem tenant enable {}` has run.", tenant.id);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        TenantCommand::Usage { tenant, from, to, csv, database } => {
+            let (from, to) = stratagem_domain::usage::span(from, to, chrono::Utc::now().date_naive()).map_err(anyhow::Error::msg)?;
+            let store = database.open().await?;
+            let tenant = find_tenant(&store, &tenant).await?;
+            let report = store.usage().report(&tenant.id, from, to).await?;
+            if csv {
+                print!("{}", report.to_csv());
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("usage of {} from {from} to {to} (UTC days)", describe(&tenant));
+            println!("{:<10}  {:<12}  {:<20}  {:>14}", "day", "metric", "dimension", "value");
+            for row in &report.rows {
+                println!("{:<10}  {:<12}  {:<20}  {:>14}", row.day, row.metric, row.dimension, row.value);
+            }
+            let storage = report.storage;
+            println!(
+                "storage now: {} campaign(s), {} contact(s), {} communication(s), {} strategy version(s), {} byte(s) of components",
+                storage.campaigns, storage.contacts, storage.communications, storage.strategy_versions, storage.component_bytes
+            );
             Ok(ExitCode::SUCCESS)
         }
         TenantCommand::Disable { tenant, database } => set_disabled(&database, &tenant, true).await,

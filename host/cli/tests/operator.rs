@@ -2,7 +2,8 @@
 //! SQLite data directory: `stratagem tenant …` (list, mint keys, disable,
 //! enable, delete) against a running `stratagem serve`; a `serve` killed
 //! with SIGKILL, or stopped with SIGTERM, in the middle of an import, then
-//! restarted; and `/metrics` scraped over a campaign's life.
+//! restarted; `/metrics` scraped over a campaign's life; a failed
+//! invocation replayed (`strategy replay`) and the tenant's usage.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -474,9 +475,10 @@ async def run(contact, existing_contact, logger, **kwargs):
 /// limits (the same error), then the edited strategy on the same input
 /// (what its returned contact changes). A successful invocation in the
 /// sample reproduces its returned contact; one outside it says why it
-/// cannot be replayed, as does a wrong key.
+/// cannot be replayed, as does a wrong key. Then the operator reads the
+/// tenant's usage: the runs and the import.
 #[test]
-fn works_when_a_failed_invocation_is_replayed_unchanged_and_edited() {
+fn works_when_a_failed_invocation_is_replayed_and_the_tenants_usage_read() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path();
     let (_, key) = printed_key(&succeeds(data, &["tenant", "create", "Acme"]));
@@ -537,4 +539,16 @@ fn works_when_a_failed_invocation_is_replayed_unchanged_and_edited() {
     let wrong_key = stratagem(data, &["strategy", "replay", &failed, "--server", &node.base, "--api-key", "stg_wrong_key"]);
     assert_eq!(wrong_key.status.code(), Some(2));
     assert!(text(&wrong_key.stderr).contains("401"), "{}", text(&wrong_key.stderr));
+
+    // The operator's view of the tenant's usage: the three runs, the import.
+    let today = chrono::Utc::now().date_naive().to_string();
+    let usage = succeeds(data, &["tenant", "usage", "Acme", "--csv"]);
+    assert!(usage.starts_with("day,metric,dimension,value\n"), "{usage}");
+    for line in [format!("{today},invocations,DATA_LOAD,3"), format!("{today},imports,,1"), format!("{today},import_rows,,3")] {
+        assert!(usage.lines().any(|l| l == line), "{line} in {usage}");
+    }
+    let table = succeeds(data, &["tenant", "usage", "Acme"]);
+    assert!(table.contains("storage now: 1 campaign(s), 3 contact(s)"), "{table}");
+    let refused = fails(data, &["tenant", "usage", "Acme", "--from", "2026-02-01", "--to", "2026-01-01"]);
+    assert!(refused.contains("from (2026-02-01) is after to (2026-01-01)"), "{refused}");
 }

@@ -146,7 +146,7 @@ impl Engine {
             Err(StoreError::NotFound(_)) => return Ok(0),
             Err(other) => return Err(other.into()),
         };
-        let llm = match crate::conversations::campaign_llm(&self.store, &run.tenant_id, &campaign, None).await? {
+        let llm = match crate::conversations::campaign_llm(&self.store, &run.tenant_id, &campaign, None, "analysis").await? {
             Ok(llm) => llm.with_timeout(self.llm_timeout()),
             Err(error) => {
                 let problem = format!("{error}; the run goes on once it has one");

@@ -129,8 +129,15 @@ const REPLY_FORMAT: &str = "Answer with a JSON object {\"reply\": \"<your next m
 /// Outcomes the extraction may choose from; a strategy may know others.
 const OUTCOMES: &str = "NO_RESPONSE, PROMISE_TO_PAY, PAID, REFUSED, CALLBACK_REQUESTED, WRONG_PERSON, OTHER";
 
-/// The campaign's LLM as `agent` speaks through it.
-pub(crate) async fn campaign_llm(store: &Store, tenant_id: &str, campaign: &Campaign, agent: Option<&Agent>) -> Result<Result<Llm, LlmError>, StoreError> {
+/// The campaign's LLM as `agent` speaks through it; its tokens count in
+/// the tenant's usage as `used_for` (conversation, extraction, analysis).
+pub(crate) async fn campaign_llm(
+    store: &Store,
+    tenant_id: &str,
+    campaign: &Campaign,
+    agent: Option<&Agent>,
+    used_for: &'static str,
+) -> Result<Result<Llm, LlmError>, StoreError> {
     let Some(id) = &campaign.llm_integration_id else { return Ok(Err(LlmError::NotConfigured)) };
     let integration = match store.integrations().integration(tenant_id, id).await {
         Ok(integration) => integration,
@@ -140,7 +147,25 @@ pub(crate) async fn campaign_llm(store: &Store, tenant_id: &str, campaign: &Camp
     let secrets = store.integrations().integration_secrets(tenant_id, id).await?;
     let account = Account { id: id.clone(), kind: integration.kind, settings: integration.settings, secrets };
     let model = agent.and_then(|agent| agent.definition.llm_model.as_deref()).or(campaign.llm_model.as_deref());
-    Ok(Ok(Llm::new(&account, model)))
+    let meter = TenantTokens { store: store.clone(), tenant_id: tenant_id.to_owned(), used_for };
+    Ok(Ok(Llm::new(&account, model).with_meter(std::sync::Arc::new(meter))))
+}
+
+/// Counts a tenant's LLM tokens into its usage.
+struct TenantTokens {
+    store: Store,
+    tenant_id: String,
+    used_for: &'static str,
+}
+
+impl crate::llm::TokenMeter for TenantTokens {
+    fn used(&self, tokens: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            if let Err(error) = self.store.usage().add_llm_tokens(&self.tenant_id, self.used_for, tokens).await {
+                tracing::warn!(%error, tenant = %self.tenant_id, tokens, "the LLM tokens used could not be counted in the tenant's usage");
+            }
+        })
+    }
 }
 
 /// The agent a stage names, `None` when it has none or it was deleted.
@@ -167,7 +192,7 @@ impl Engine {
         let agent = agent(&self.store, tenant_id, session.agent_id.as_deref()).await?;
         let contact = self.store.dispatch().contact_at_revision(tenant_id, &session.contact_id).await?.stored.contact;
         let transcript = self.store.conversations().transcript(tenant_id, &session.communication_id).await?;
-        let llm = match campaign_llm(&self.store, tenant_id, &setup.campaign, agent.as_ref()).await? {
+        let llm = match campaign_llm(&self.store, tenant_id, &setup.campaign, agent.as_ref(), "conversation").await? {
             Ok(llm) => llm,
             Err(error) => {
                 // Nobody can answer: end the session rather than leave the contact waiting.
@@ -322,7 +347,7 @@ impl Engine {
     async fn end_with_extraction(&self, setup: &CampaignSetup, session: &OpenSession, transcript: &[Message]) -> Result<bool, EngineError> {
         let contact = self.store.dispatch().contact_at_revision(&session.tenant_id, &session.contact_id).await?.stored.contact;
         let agent = agent(&self.store, &session.tenant_id, session.agent_id.as_deref()).await?;
-        let llm = campaign_llm(&self.store, &session.tenant_id, &setup.campaign, agent.as_ref()).await?.ok();
+        let llm = campaign_llm(&self.store, &session.tenant_id, &setup.campaign, agent.as_ref(), "extraction").await?.ok();
         match self.extract(setup, &contact, transcript, llm.as_ref()).await {
             Ok(results) => Ok(self.store.conversations().end_conversation(&session.communication_id, &results, self.clock.now()).await?),
             Err(error) if error.is_transient() => {

@@ -63,13 +63,26 @@ impl LlmError {
     }
 }
 
+/// Told the tokens each answer used (the provider's `usage.total_tokens`),
+/// for the tenant's usage.
+pub trait TokenMeter: Send + Sync {
+    fn used(&self, tokens: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
 /// One endpoint and model.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Llm {
     url: String,
     api_key: Option<String>,
     model: String,
     timeout: Duration,
+    meter: Option<std::sync::Arc<dyn TokenMeter>>,
+}
+
+impl std::fmt::Debug for Llm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Llm").field("url", &self.url).field("model", &self.model).finish_non_exhaustive()
+    }
 }
 
 impl Llm {
@@ -82,7 +95,14 @@ impl Llm {
             api_key: account.secret("api_key").map(str::to_owned),
             model: model.filter(|m| !m.trim().is_empty()).or(account.setting("default_model")).unwrap_or("gpt-4o-mini").to_owned(),
             timeout: TIMEOUT,
+            meter: None,
         }
+    }
+
+    /// Counts the tokens of every answer with `meter`.
+    pub fn with_meter(mut self, meter: std::sync::Arc<dyn TokenMeter>) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -118,6 +138,9 @@ impl Llm {
         }
         let garbage = |detail: String| LlmError::Garbage { url: self.url.clone(), detail };
         let value: Value = serde_json::from_slice(&bytes).map_err(|error| garbage(format!("not JSON ({error})")))?;
+        if let (Some(meter), Some(tokens)) = (&self.meter, value["usage"]["total_tokens"].as_u64()) {
+            meter.used(tokens).await;
+        }
         value["choices"][0]["message"]["content"]
             .as_str()
             .map(str::to_owned)

@@ -101,7 +101,8 @@ pub(crate) async fn record_invocations(store: &Store, tx: &mut sqlx::AnyConnecti
         }
         query.execute(&mut *tx).await?;
     }
-    Ok(())
+    // Billing's count, kept beyond the invocations' retention.
+    crate::usage::Tally::of_invocations(invocations).write(tx).await
 }
 
 /// `sql` with `values` bound as its first parameters.

@@ -19,6 +19,7 @@ mod stages;
 mod strategies;
 mod tasks;
 mod tenants;
+mod usage;
 
 // The store's parts, one per aggregate: `store.contacts().find_contacts(…)`.
 // Each is a copy of a reference, taken by value, so a call's future
@@ -37,6 +38,7 @@ pub use stages::Stages;
 pub use strategies::Strategies;
 pub use tasks::Tasks;
 pub use tenants::Tenants;
+pub use usage::Usage;
 
 pub use analytics::{AlternativeCount, DistributionKey, Overview, StageCount};
 pub use campaigns::NewCampaign;

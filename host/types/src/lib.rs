@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod problem;
 pub mod stage;
 pub mod strategy;
+pub mod usage;
 
 pub use agent::{Agent, AgentDefinition, AgentStatus};
 pub use campaign::{Blocker, BlockerCode, Campaign, CampaignStatus, Readiness};

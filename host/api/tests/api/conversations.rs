@@ -79,7 +79,8 @@ async fn chat_completion(State(provider): State<Provider>, headers: axum::http::
         assert!(system.starts_with("You collect debts politely."), "the agent's instructions lead: {system}");
         json!({"reply": "Thanks! I note your promise to pay. Which day?", "end_session": false}).to_string()
     };
-    Json(json!({"id": "cmpl-1", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}))
+    Json(json!({"id": "cmpl-1", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}}))
 }
 
 async fn provider() -> (String, Provider) {
@@ -263,6 +264,14 @@ async fn works_when_an_agent_holds_a_telegram_conversation(backend: Backend) {
     let completions = provider.completions.lock().expect("lock").clone();
     let extractions = completions.iter().filter(|body| body["messages"][0]["content"].as_str().unwrap_or_default().contains("report its outcome")).count();
     assert_eq!((completions.len(), extractions), (3, 1), "two replies and one extraction, all for Paula");
+
+    // Each answer's tokens count in the tenant's usage, by what they were for.
+    let usage = client.get("/usage").await.body;
+    let tokens = |used_for: &str| {
+        let rows = usage["rows"].as_array().expect("rows");
+        rows.iter().filter(|row| row["metric"] == "llm_tokens" && row["dimension"] == used_for).map(|row| row["value"].as_u64().expect("value")).sum::<u64>()
+    };
+    assert_eq!((tokens("conversation"), tokens("extraction")), (2 * 42, 42), "{usage}");
 }
 
 /// The contact's reply, as an inbound-mail service posts it, signed with

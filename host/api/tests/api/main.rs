@@ -24,4 +24,5 @@ mod simulations;
 mod stages;
 mod strategies;
 mod tenancy;
+mod usage;
 mod webhooks;

@@ -186,7 +186,7 @@ impl ProviderChannel {
         if let Some(phrase) = settings.start_phrase.as_deref().filter(|p| !p.trim().is_empty()) {
             return Ok(stratagem_domain::template::render(phrase, contact, str::to_owned).map_err(|error| format!("start phrase: {error}")));
         }
-        let llm = match campaign_llm(&self.store, tenant_id, send.campaign, agent).await? {
+        let llm = match campaign_llm(&self.store, tenant_id, send.campaign, agent, "conversation").await? {
             Ok(llm) => llm,
             Err(error) => return Ok(Err(format!("the stage has no start phrase and the agent cannot write one: {error}"))),
         };

@@ -1,0 +1,91 @@
+//! What a tenant consumed, per UTC day, for billing: `GET /usage` (the
+//! tenant's own) and `stratagem tenant usage` (the operator's), as JSON or
+//! CSV.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// The metrics a day can have, with what their dimension names.
+pub const METRICS: [(&str, &str); 6] = [
+    ("invocations", "the hook: DATA_LOAD, AGGREGATION or CONTACT_ANSWER"),
+    ("fuel", "the hook: the wasm fuel its invocations used"),
+    ("imports", "empty: contact files imported"),
+    ("import_rows", "empty: their rows, read"),
+    ("messages", "the channel: sends made"),
+    ("llm_tokens", "the use: conversation, extraction or analysis"),
+];
+
+/// The longest span one report covers.
+pub const MAX_DAYS: i64 = 366;
+
+/// The days `from` to `to` (defaults: the 30 days up to `today`), checked:
+/// in order and at most [`MAX_DAYS`]; `Err` says what is wrong.
+pub fn span(from: Option<NaiveDate>, to: Option<NaiveDate>, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), String> {
+    let to = to.unwrap_or(today);
+    let from = from.unwrap_or(to - chrono::Duration::days(29));
+    if from > to {
+        return Err(format!("from ({from}) is after to ({to})"));
+    }
+    if (to - from).num_days() >= MAX_DAYS {
+        return Err(format!("from {from} to {to} is more than {MAX_DAYS} days; ask for a year or less at a time"));
+    }
+    Ok((from, to))
+}
+
+/// One day's value of one metric.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsageRow {
+    /// The UTC day.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    pub day: NaiveDate,
+    /// `invocations`, `fuel`, `imports`, `import_rows`, `messages` or `llm_tokens`.
+    pub metric: String,
+    /// The hook, the channel or the LLM use; empty when the metric has none.
+    pub dimension: String,
+    pub value: u64,
+}
+
+/// What the tenant stores now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StorageUsage {
+    pub campaigns: u64,
+    pub contacts: u64,
+    pub communications: u64,
+    pub strategy_versions: u64,
+    /// The compiled components' bytes.
+    pub component_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsageReport {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    pub from: NaiveDate,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    pub to: NaiveDate,
+    /// By day, metric and dimension; days without use are left out.
+    pub rows: Vec<UsageRow>,
+    pub storage: StorageUsage,
+}
+
+impl UsageReport {
+    /// `day,metric,dimension,value` lines under a header.
+    pub fn to_csv(&self) -> String {
+        let mut csv = String::from("day,metric,dimension,value\n");
+        for row in &self.rows {
+            csv.push_str(&format!("{},{},{},{}\n", row.day, row.metric, row.dimension, row.value));
+        }
+        csv
+    }
+
+    /// The sum of a metric over the report, for one dimension or all.
+    pub fn total(&self, metric: &str, dimension: Option<&str>) -> u64 {
+        self.rows
+            .iter()
+            .filter(|row| row.metric == metric && dimension.is_none_or(|d| row.dimension == d))
+            .map(|row| row.value)
+            .sum()
+    }
+}
