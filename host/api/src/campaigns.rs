@@ -137,7 +137,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
     let campaign = body.validate()?;
     check_llm(&state, &tenant, &campaign).await?;
-    Ok((StatusCode::CREATED, Json(state.store.campaigns().create_campaign(&tenant, campaign).await?)))
+    Ok((StatusCode::CREATED, Json(state.store.campaigns().create_campaign(&tenant, campaign, state.quotas).await?)))
 }
 
 #[utoipa::path(get, path = "/campaigns/{id}", operation_id = "readCampaign", tag = "campaigns", summary = "Read a campaign",

@@ -77,6 +77,8 @@ pub struct AppState {
     metrics: Option<Metrics>,
     /// Requests per second per API key; none: unlimited.
     rate_limit: Option<Arc<rate_limit::KeyBuckets>>,
+    /// The node's default quotas; a tenant's own override them.
+    quotas: stratagem_domain::quota::Quotas,
 }
 
 impl AppState {
@@ -98,6 +100,7 @@ impl AppState {
             outbound: Arc::default(),
             metrics: None,
             rate_limit: None,
+            quotas: Default::default(),
         }
     }
 
@@ -124,6 +127,14 @@ impl AppState {
     }
 
     /// Serves `metrics` at `/metrics`.
+    /// The node's default quotas (`serve --quota-…`); `stratagem tenant
+    /// quota` sets a tenant's own.
+    pub fn with_quotas(mut self, quotas: stratagem_domain::quota::Quotas) -> Self {
+        self.quotas = quotas;
+        self.imports = self.imports.with_quotas(quotas);
+        self
+    }
+
     /// At most `per_second` requests a second per API key (bursts of twice
     /// that), else 429 with Retry-After; 0: unlimited.
     pub fn with_api_rate_limit(mut self, per_second: u32) -> Self {

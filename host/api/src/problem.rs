@@ -66,6 +66,9 @@ pub enum ApiError {
     /// The node is at its limit for this kind of work; retry later.
     #[error("{0}")]
     Busy(String),
+    /// Writing would take the tenant past a quota the operator set.
+    #[error("{0}")]
+    QuotaExceeded(stratagem_domain::quota::QuotaExceeded),
     /// This API key sent more requests than its rate allows.
     #[error("this API key sent more than {per_second} requests per second (bursts of up to {} allowed); retry after {retry_after_secs} s, and pace the client", per_second * 2)]
     RateLimited { per_second: u32, retry_after_secs: u64 },
@@ -100,6 +103,7 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-fields", "Some fields are invalid"),
             ApiError::NotReady(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not-ready", "Something must be set up first"),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy", "Too many requests"),
+            ApiError::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "quota-exceeded", "A quota of the tenant would be exceeded"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests from this API key"),
             ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "The request took too long"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The service is not ready"),
@@ -143,6 +147,10 @@ impl IntoResponse for ApiError {
                 ApiError::CampaignNotReady { blockers, .. } => Some(blockers.clone()),
                 _ => None,
             },
+            quota: match &self {
+                ApiError::QuotaExceeded(exceeded) => Some(exceeded.clone()),
+                _ => None,
+            },
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response();
@@ -164,6 +172,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict(detail) => ApiError::Conflict { detail, allowed: None },
             StoreError::LastApiKey => ApiError::LastApiKey,
+            StoreError::QuotaExceeded(exceeded) => ApiError::QuotaExceeded(exceeded),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         let pool = sqlx::AnyPool::connect(&url).await?;
         let (tenant, _) = store.tenants().create_tenant("bench").await?;
         let campaign = store
-            .campaigns().create_campaign(&tenant, NewCampaign { name: "analytics".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new(), http_allowlist: Vec::new() })
+            .campaigns().create_campaign(&tenant, NewCampaign { name: "analytics".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new(), http_allowlist: Vec::new() }, Default::default())
             .await?;
         let loading = Instant::now();
         let mut batch = Vec::with_capacity(500);

@@ -44,7 +44,7 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
     let store = Store::connect(url).await?;
     let (tenant, _) = store.tenants().create_tenant("bench").await?;
     let campaign = store
-        .campaigns().create_campaign(&tenant, NewCampaign { name: "engine".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new(), http_allowlist: Vec::new() })
+        .campaigns().create_campaign(&tenant, NewCampaign { name: "engine".into(), description: String::new(), llm_integration_id: None, llm_model: None, result_fields: Vec::new(), http_allowlist: Vec::new() }, Default::default())
         .await?;
     let stage: StageDefinition = serde_json::from_value(serde_json::json!({"name": "1. First contact", "channel": "SIMULATED"}))?;
     store.stages().create_stage(&tenant, &campaign.id, &stage).await?;

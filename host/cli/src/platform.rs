@@ -12,6 +12,7 @@ use stratagem_api::{AppState, ConnectionLimits, StrategyService};
 use std::time::Duration;
 
 use stratagem_runtime::{BuildLimits, Builder, PythonLibrary, Runtime, RuntimeConfig};
+use stratagem_domain::quota::Quotas;
 use stratagem_engine::{BuildSlots, CancellationToken, Engine, EngineConfig, OutboundConfig, RateLimits};
 
 use crate::config::Toolchain;
@@ -137,6 +138,14 @@ pub struct ServeArgs {
     /// twice that); beyond it, 429 with Retry-After. 0 turns it off.
     #[arg(long, env = "STRATAGEM_API_RATE_LIMIT", default_value_t = 100)]
     api_rate_limit: u32,
+    /// Contacts a tenant may hold across its campaigns, unless `stratagem
+    /// tenant quota` sets its own. 0: unlimited.
+    #[arg(long, env = "STRATAGEM_QUOTA_CONTACTS", default_value_t = 0)]
+    quota_contacts: u64,
+    /// Campaigns a tenant may have, unless `stratagem tenant quota` sets
+    /// its own. 0: unlimited.
+    #[arg(long, env = "STRATAGEM_QUOTA_CAMPAIGNS", default_value_t = 0)]
+    quota_campaigns: u64,
     #[command(flatten)]
     builds: BuildArgs,
     #[command(flatten)]
@@ -223,6 +232,19 @@ pub enum TenantCommand {
     /// Mint API keys for a tenant.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Show a tenant's quotas, or set them: a number, 0 for unlimited, or
+    /// `default` for the node's (`serve --quota-…`).
+    Quota {
+        /// The tenant's id, or its name if no other tenant has it.
+        tenant: String,
+        /// Contacts across its campaigns.
+        #[arg(long)]
+        contacts: Option<QuotaValue>,
+        #[arg(long)]
+        campaigns: Option<QuotaValue>,
+        #[command(flatten)]
+        database: Database,
+    },
     /// What a tenant consumed per UTC day (invocations and fuel by hook,
     /// imports and rows, messages by channel, LLM tokens) and its storage.
     Usage {
@@ -271,6 +293,23 @@ pub enum TenantCommand {
     },
 }
 
+/// A quota as the operator writes it: a number (0: unlimited) or `default`.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaValue(Option<i64>);
+
+impl std::str::FromStr for QuotaValue {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("default") {
+            return Ok(QuotaValue(None));
+        }
+        text.parse::<u32>()
+            .map(|limit| QuotaValue(Some(i64::from(limit))))
+            .map_err(|_| format!("`{text}` is not a quota: write a whole number (0 for unlimited) or `default`"))
+    }
+}
+
 #[derive(Subcommand)]
 pub enum KeyCommand {
     /// Create an API key for a tenant and print it (shown only once).
@@ -317,6 +356,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_outbound(outbound.clone())
         .with_metrics(metrics)
         .with_api_rate_limit(args.api_rate_limit)
+        .with_quotas(Quotas { contacts: (args.quota_contacts > 0).then_some(args.quota_contacts), campaigns: (args.quota_campaigns > 0).then_some(args.quota_campaigns) })
         .with_shutdown(shutdown.clone());
     if let Err(error) = toolchain {
         state = state.without_toolchain(error);
@@ -520,6 +560,29 @@ pub async fn tenant(command: TenantCommand) -> anyhow::Result<ExitCode> {
             if tenant.status == TenantStatus::Disabled {
                 eprintln!("The tenant is disabled: the key works once `stratagem tenant enable {}` has run.", tenant.id);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        TenantCommand::Quota { tenant, contacts, campaigns, database } => {
+            let store = database.open().await?;
+            let tenant = find_tenant(&store, &tenant).await?;
+            let mut settings = store.tenants().quota_settings(&tenant.id).await?;
+            if contacts.is_some() || campaigns.is_some() {
+                if let Some(QuotaValue(value)) = contacts {
+                    settings.contacts = value;
+                }
+                if let Some(QuotaValue(value)) = campaigns {
+                    settings.campaigns = value;
+                }
+                store.tenants().set_quota_settings(&tenant.id, settings).await?;
+            }
+            let shown = |value: Option<i64>| match value {
+                None => "the node's default (serve --quota-…)".to_owned(),
+                Some(limit) if limit <= 0 => "unlimited".to_owned(),
+                Some(limit) => limit.to_string(),
+            };
+            println!("quotas of {}:", describe(&tenant));
+            println!("  contacts:  {}", shown(settings.contacts));
+            println!("  campaigns: {}", shown(settings.campaigns));
             Ok(ExitCode::SUCCESS)
         }
         TenantCommand::Usage { tenant, from, to, csv, database } => {

@@ -476,9 +476,9 @@ async def run(contact, existing_contact, logger, **kwargs):
 /// (what its returned contact changes). A successful invocation in the
 /// sample reproduces its returned contact; one outside it says why it
 /// cannot be replayed, as does a wrong key. Then the operator reads the
-/// tenant's usage: the runs and the import.
+/// tenant's usage (the runs and the import) and sets its quotas.
 #[test]
-fn works_when_a_failed_invocation_is_replayed_and_the_tenants_usage_read() {
+fn works_when_a_failed_invocation_is_replayed_and_the_operator_meters_the_tenant() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path();
     let (_, key) = printed_key(&succeeds(data, &["tenant", "create", "Acme"]));
@@ -551,4 +551,15 @@ fn works_when_a_failed_invocation_is_replayed_and_the_tenants_usage_read() {
     assert!(table.contains("storage now: 1 campaign(s), 3 contact(s)"), "{table}");
     let refused = fails(data, &["tenant", "usage", "Acme", "--from", "2026-02-01", "--to", "2026-01-01"]);
     assert!(refused.contains("from (2026-02-01) is after to (2026-01-01)"), "{refused}");
+
+    // Quotas: set, shown, and in force at the running node's next request.
+    let quotas = succeeds(data, &["tenant", "quota", "Acme", "--campaigns", "1", "--contacts", "0"]);
+    assert!(quotas.contains("contacts:  unlimited") && quotas.contains("campaigns: 1"), "{quotas}");
+    let (status, refused) = node.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Second"})));
+    assert_eq!((status, refused["quota"]["quota"].as_str()), (403, Some("campaigns")), "{refused}");
+    let quotas = succeeds(data, &["tenant", "quota", "Acme", "--campaigns", "default"]);
+    assert!(quotas.contains("campaigns: the node's default"), "{quotas}");
+    assert_eq!(node.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Second"}))).0, 201);
+    let bad = stratagem(data, &["tenant", "quota", "Acme", "--contacts", "lots"]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("`lots` is not a quota"), "{}", text(&bad.stderr));
 }

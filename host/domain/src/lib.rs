@@ -16,7 +16,7 @@ pub mod stage;
 pub mod template;
 
 // Shared with the web app: see stratagem-types.
-pub use stratagem_types::{agent, campaign, contact, integration, invocation, objects, problem, strategy, usage};
+pub use stratagem_types::{agent, campaign, contact, integration, invocation, objects, problem, quota, strategy, usage};
 #[cfg(feature = "openapi")]
 pub use stratagem_types::openapi;
 pub use stratagem_types::{is_valid_name, FieldError, JsonMap, ResultField};

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use stratagem_domain::{Campaign, CampaignStatus, ResultField};
 
+use stratagem_domain::quota::Quotas;
+
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError};
 
 pub struct NewCampaign {
@@ -49,9 +51,14 @@ impl Store {
 }
 
 impl Campaigns<'_> {
-    pub async fn create_campaign(self, tenant_id: &str, new: NewCampaign) -> Result<Campaign> {
+    /// Creates a campaign within the tenant's campaigns quota (`quotas`:
+    /// the node's defaults).
+    pub async fn create_campaign(self, tenant_id: &str, new: NewCampaign, quotas: Quotas) -> Result<Campaign> {
         let id = new_id("cmp");
         let now = micros(Utc::now());
+        let mut tx = self.store.begin_write().await?;
+        self.store.tenants().lock_tenant(&mut tx, tenant_id).await?;
+        crate::quotas::check(&mut tx, tenant_id, quotas, crate::quotas::Asked::Campaign).await?;
         sqlx::query(
             "INSERT INTO campaigns (id, tenant_id, name, description, status, llm_model, result_fields, created_at, updated_at, llm_integration_id, http_allowlist) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
@@ -66,8 +73,9 @@ impl Campaigns<'_> {
         .bind(now)
         .bind(&new.llm_integration_id)
         .bind(to_json(&new.http_allowlist)?)
-        .execute(&self.store.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         self.campaign(tenant_id, &id).await
     }
 

@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 pub use stratagem_types::import::{ImportCounts, ImportJob, ImportReport, ImportStatus, InterruptedReason, RejectedRow, StrategyFailure};
+use stratagem_domain::quota::Quotas;
 use stratagem_domain::Contact;
 
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError, UpsertOutcome};
@@ -124,17 +125,24 @@ impl Store {
 }
 
 impl Imports<'_> {
-    /// A `running` job held by `node_id`, its heartbeat now.
+    /// A `running` job held by `node_id`, its heartbeat now, if `new_contacts`
+    /// more fit the tenant's contacts quota (`quotas`: the node's defaults).
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_import_job(
         self,
         tenant_id: &str,
         campaign_id: &str,
         file_name: Option<&str>,
         total_rows: i64,
+        new_contacts: u64,
+        quotas: Quotas,
         node_id: &str,
     ) -> Result<ImportJob> {
         let id = new_id("imp");
         let now = micros(Utc::now());
+        let mut tx = self.store.begin_write().await?;
+        self.store.tenants().lock_tenant(&mut tx, tenant_id).await?;
+        crate::quotas::check(&mut tx, tenant_id, quotas, crate::quotas::Asked::Contacts { new: new_contacts }).await?;
         sqlx::query(
             "INSERT INTO import_jobs (id, tenant_id, campaign_id, status, file_name, total_rows, processed_rows, \
              accepted, updated, rejected, report, created_at, node_id, heartbeat_at) \
@@ -149,8 +157,9 @@ impl Imports<'_> {
         .bind(now)
         .bind(node_id)
         .bind(now)
-        .execute(&self.store.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         self.import_job(tenant_id, &id).await
     }
 

@@ -14,6 +14,7 @@ mod dispatch;
 mod imports;
 mod integrations;
 mod invocations;
+mod quotas;
 mod secrets;
 mod stages;
 mod strategies;
@@ -38,6 +39,7 @@ pub use stages::Stages;
 pub use strategies::Strategies;
 pub use tasks::Tasks;
 pub use tenants::Tenants;
+pub use quotas::QuotaSettings;
 pub use usage::Usage;
 
 pub use analytics::{AlternativeCount, DistributionKey, Overview, StageCount};
@@ -72,6 +74,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Writing would take the tenant past one of its quotas; nothing was.
+    #[error("{0}")]
+    QuotaExceeded(stratagem_domain::quota::QuotaExceeded),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

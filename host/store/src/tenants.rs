@@ -125,7 +125,7 @@ fn secret_hash(secret: &str) -> String {
 /// Tenants and their API keys. Reached through [`Store::tenants`].
 #[derive(Clone, Copy)]
 pub struct Tenants<'a> {
-    store: &'a Store,
+    pub(crate) store: &'a Store,
 }
 
 impl Store {
@@ -259,7 +259,7 @@ impl Tenants<'_> {
 
     /// Holds the tenant's row until the transaction ends (SQLite's write
     /// transaction holds the whole database already).
-    async fn lock_tenant(self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, tenant_id: &str) -> Result<()> {
+    pub(crate) async fn lock_tenant(self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, tenant_id: &str) -> Result<()> {
         let sql = match self.store.backend {
             Backend::Postgres => "SELECT id FROM tenants WHERE id = $1 FOR UPDATE",
             Backend::Sqlite => "SELECT id FROM tenants WHERE id = $1",

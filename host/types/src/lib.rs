@@ -21,6 +21,7 @@ pub mod objects;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod problem;
+pub mod quota;
 pub mod stage;
 pub mod strategy;
 pub mod usage;

@@ -39,6 +39,10 @@ pub struct Problem {
     /// input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For a `quota-exceeded`: which quota, the use, what was asked for and
+    /// the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<crate::quota::QuotaExceeded>,
 }
 
 impl Problem {

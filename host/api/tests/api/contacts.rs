@@ -444,7 +444,7 @@ async fn works_when_a_dead_nodes_import_is_interrupted_with_exact_counts(backend
     let dead = App::start_with(backend, Background::Off).await;
     let (tenant, client) = dead.tenant_with_id("Acme").await;
     let campaign = client.campaign("Collections").await;
-    let job = dead.store.imports().create_import_job(&tenant, &campaign, Some("contacts.csv"), 12, "node_dead").await.expect("job");
+    let job = dead.store.imports().create_import_job(&tenant, &campaign, Some("contacts.csv"), 12, 12, Default::default(), "node_dead").await.expect("job");
     let write = |contacts, rows, rejected: Vec<RejectedRow>, before| ImportBatch {
         job_id: job.id.clone(),
         node_id: "node_dead".into(),

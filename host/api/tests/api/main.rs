@@ -14,6 +14,7 @@ mod deep_analysis;
 mod email;
 mod invocations;
 mod names;
+mod quotas;
 mod readiness;
 mod engine;
 mod health;

@@ -131,6 +131,8 @@ pub struct Tuning {
     pub import_leases: Option<ImportLeases>,
     /// Requests per second per API key (`serve --api-rate-limit`).
     pub api_rate_limit: Option<u32>,
+    /// The node's default quotas (`serve --quota-…`).
+    pub quotas: Option<stratagem_domain::quota::Quotas>,
 }
 
 /// Whether a node runs its background work: the campaign engine and the
@@ -235,6 +237,9 @@ impl App {
         }
         if let Some(per_second) = tuning.api_rate_limit {
             state = state.with_api_rate_limit(per_second);
+        }
+        if let Some(quotas) = tuning.quotas {
+            state = state.with_quotas(quotas);
         }
         if background == Background::On {
             // As `serve` does before its first request.

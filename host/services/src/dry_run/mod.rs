@@ -101,7 +101,7 @@ impl Sandbox {
         let dir = tempfile::tempdir().map_err(|error| DryRunError::Internal(error.to_string()))?;
         let store = Store::connect(&format!("sqlite://{}", dir.path().join("dry-run.db").display())).await?;
         let (tenant, _) = store.tenants().create_tenant("dry run").await?;
-        let campaign = store.campaigns().create_campaign(&tenant, campaign).await?;
+        let campaign = store.campaigns().create_campaign(&tenant, campaign, Default::default()).await?;
         Ok(Self { store, tenant, campaign_id: campaign.id, _dir: dir })
     }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use stratagem_domain::contact_file::{self, FileError, FileFormat};
+use stratagem_domain::quota::Quotas;
 use stratagem_domain::CampaignStatus;
 use stratagem_engine::StrategyService;
 use stratagem_domain::strategy::BuildError;
@@ -94,6 +95,8 @@ pub struct ImportService {
     /// batch and close their jobs (`drain`).
     shutdown: CancellationToken,
     running: TaskTracker,
+    /// The node's default quotas (a tenant's own ones override them).
+    quotas: Quotas,
 }
 
 impl ImportService {
@@ -106,7 +109,15 @@ impl ImportService {
             leases: ImportLeases::default(),
             shutdown: CancellationToken::new(),
             running: TaskTracker::new(),
+            quotas: Quotas::default(),
         }
+    }
+
+    /// The node's default quotas: an import that would take a tenant past
+    /// its contacts quota is refused before a row is written.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     /// Stops this node's imports when `shutdown` is cancelled (see
@@ -159,11 +170,40 @@ impl ImportService {
         let rows = tokio::task::spawn_blocking(move || contact_file::count_rows(format, &bytes, CONTACT_FILE_LIMIT_BYTES as u64))
             .await
             .map_err(|e| ImportError::Internal(e.to_string()))??;
-        let job = self.store.imports().create_import_job(tenant, campaign_id, file.file_name.as_deref(), rows as i64, &self.node_id).await?;
+        let new_contacts = self.new_contacts(tenant, campaign_id, format, &file.bytes, rows).await?;
+        let job = self
+            .store
+            .imports()
+            .create_import_job(tenant, campaign_id, file.file_name.as_deref(), rows as i64, new_contacts, self.quotas, &self.node_id)
+            .await?;
         let options = stratagem_engine::invoke_options(&self.store, tenant, &campaign, Arc::new(stratagem_runtime::SystemClock));
         let batches = pipeline::read_batches(format, file.bytes);
         self.running.spawn(pipeline::run(self.clone(), options, job.id.clone(), batches, slot));
         Ok(job)
+    }
+
+    /// How many contacts the file adds to the campaign, for the contacts
+    /// quota: counted (its object ids looked up) only when a limit is in
+    /// force; else every row.
+    async fn new_contacts(&self, tenant: &str, campaign_id: &str, format: FileFormat, bytes: &Bytes, rows: u64) -> Result<u64, ImportError> {
+        let own = self.store.tenants().quota_settings(tenant).await?;
+        if Quotas::effective(own.contacts, self.quotas.contacts).is_none() {
+            return Ok(rows);
+        }
+        let bytes = bytes.clone();
+        let object_ids = tokio::task::spawn_blocking(move || {
+            let mut ids = Vec::new();
+            let _ = contact_file::read_rows(format, &bytes, CONTACT_FILE_LIMIT_BYTES as u64, |row| {
+                if let Ok(row) = row {
+                    ids.push(row.contact.object_id);
+                }
+                std::ops::ControlFlow::Continue(())
+            });
+            ids
+        })
+        .await
+        .map_err(|e| ImportError::Internal(e.to_string()))?;
+        Ok(self.store.count_new_contacts(tenant, campaign_id, &object_ids).await?)
     }
 
     pub async fn job(&self, tenant: &str, id: &str) -> Result<ImportJob, ImportError> {
