@@ -11,7 +11,7 @@ use serde::Deserialize;
 use stratagem_domain::usage::{span, UsageReport};
 
 use crate::auth::Tenant;
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::{ApiError, ApiResult, Problem};
 use crate::{AppState, Query};
 
 #[derive(utoipa::OpenApi)]
@@ -46,9 +46,11 @@ fn usage_format() -> utoipa::openapi::schema::ObjectBuilder {
 #[utoipa::path(get, path = "/usage", operation_id = "readUsage", tag = "usage",
     summary = "What this tenant consumed per UTC day: strategy invocations and fuel by hook, imports and their rows, messages by channel, LLM tokens by use; and its storage now. `format=csv` gives `day,metric,dimension,value` lines",
     params(UsageQuery),
-    responses((status = 200, description = "The usage", content((UsageReport = "application/json"), (String = "text/csv")))))]
+    responses((status = 200, description = "The usage", content((UsageReport = "application/json"), (String = "text/csv"))), (status = 422, response = Problem)))]
 async fn usage(State(state): State<AppState>, Tenant(tenant): Tenant, Query(query): Query<UsageQuery>) -> ApiResult<Response> {
-    let (from, to) = span(query.from, query.to, Utc::now().date_naive()).map_err(ApiError::BadRequest)?;
+    // A rule the schema cannot state: 422, naming the parameter.
+    let (from, to) = span(query.from, query.to, Utc::now().date_naive())
+        .map_err(|why| ApiError::Invalid(vec![stratagem_domain::FieldError::new("from", why)]))?;
     let csv = match query.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,

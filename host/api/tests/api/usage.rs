@@ -85,10 +85,12 @@ async fn works_when_usage_adds_up_to_the_invocations_imports_and_sends(backend: 
 async fn errors_when_the_usage_span_is_malformed(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
-    let after = client.get("/usage?from=2026-03-02&to=2026-03-01").await.problem(400);
-    assert_eq!(after, "from (2026-03-02) is after to (2026-03-01)");
-    let long = client.get("/usage?from=2025-01-01&to=2026-03-01").await.problem(400);
-    assert_eq!(long, "from 2025-01-01 to 2026-03-01 is more than 366 days; ask for a year or less at a time");
+    let after = client.get("/usage?from=2026-03-02&to=2026-03-01").await;
+    after.problem(422);
+    assert_eq!((after.body["errors"][0]["field"].as_str(), after.body["errors"][0]["message"].as_str()), (Some("from"), Some("from (2026-03-02) is after to (2026-03-01)")));
+    let long = client.get("/usage?from=2025-01-01&to=2026-03-01").await;
+    long.problem(422);
+    assert_eq!(long.body["errors"][0]["message"], "from 2025-01-01 to 2026-03-01 is more than 366 days; ask for a year or less at a time");
     client.get("/usage?from=yesterday").await.problem(400);
     let format = client.get("/usage?format=xml").await.problem(400);
     assert_eq!(format, "format `xml` is not one of json, csv");
