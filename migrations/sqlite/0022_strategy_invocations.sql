@@ -20,6 +20,7 @@ CREATE TABLE strategy_invocations (
     fuel BIGINT NOT NULL,
     peak_memory_bytes BIGINT NOT NULL,
     duration_us BIGINT NOT NULL,
+    http_calls BIGINT NOT NULL,
     input TEXT,
     output TEXT,
     limits TEXT,

@@ -23,8 +23,13 @@ pub fn InvocationList(invocations: Vec<InvocationRecord>) -> impl IntoView {
 fn InvocationRow(invocation: InvocationRecord) -> impl IntoView {
     let failed = invocation.outcome != "ok";
     let outcome = if failed { invocation.outcome.replace('_', " ") } else { "ok".into() };
+    let calls = match invocation.http_calls {
+        0 => String::new(),
+        1 => " · 1 HTTP call".to_owned(),
+        n => format!(" · {n} HTTP calls"),
+    };
     let summary = format!(
-        "{} · {} · {} fuel · {:.1} ms · {:.1} MiB",
+        "{} · {} · {} fuel · {:.1} ms · {:.1} MiB{calls}",
         short_time(invocation.started_at),
         invocation.hook.as_str(),
         grouped(invocation.fuel),

@@ -56,6 +56,7 @@ pub fn record(strategy: &Strategy, hook: &Hook, options: &InvokeOptions, invocat
         fuel: invocation.usage.fuel,
         peak_memory_bytes: invocation.usage.peak_memory_bytes as u64,
         duration_us: invocation.usage.duration.as_micros().min(u64::MAX as u128) as u64,
+        http_calls: invocation.usage.http_calls,
         input: keep_input.then(|| input(hook, options)),
         output,
         limits: keep_input.then(|| serde_json::to_value(options.limits).ok()).flatten(),

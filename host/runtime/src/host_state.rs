@@ -46,6 +46,8 @@ pub(crate) struct HostState {
     pub(crate) http_policy: HttpPolicy,
     /// The invoking tenant's integration credentials, if the caller gave them.
     pub(crate) credentials: Option<Arc<dyn Credentials>>,
+    /// Requests of this invocation that went out.
+    pub(crate) http_calls: u64,
     client: HttpClient,
     pub(crate) clock: ClockSlot,
 }
@@ -70,6 +72,7 @@ impl HostState {
             logs: LogBuffer::default(),
             http_policy: HttpPolicy::default(),
             credentials: None,
+            http_calls: 0,
             client,
             clock,
         }
@@ -79,6 +82,15 @@ impl HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl HostState {
+    /// Counts a request that went out: refused before it left, it did not.
+    fn count(&mut self, reply: &Result<http::Response, http::HttpError>) {
+        if !matches!(reply, Err(http::HttpError::Denied(_) | http::HttpError::InvalidRequest(_))) {
+            self.http_calls += 1;
+        }
     }
 }
 
@@ -106,7 +118,9 @@ impl clock::Host for HostState {
 
 impl http::Host for HostState {
     async fn fetch(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
-        outbound_http::fetch(&self.client, &self.http_policy, request, None).await
+        let reply = outbound_http::fetch(&self.client, &self.http_policy, request, None).await;
+        self.count(&reply);
+        reply
     }
 
     async fn fetch_with_auth(&mut self, request: http::Request, integration: String) -> Result<http::Response, http::HttpError> {
@@ -119,6 +133,8 @@ impl http::Host for HostState {
             .credential(&integration)
             .await
             .map_err(|why| http::HttpError::Denied(format!("auth `{integration}`: {why}")))?;
-        outbound_http::fetch(&self.client, &self.http_policy, request, Some((&integration, &credential))).await
+        let reply = outbound_http::fetch(&self.client, &self.http_policy, request, Some((&integration, &credential))).await;
+        self.count(&reply);
+        reply
     }
 }

@@ -85,6 +85,10 @@ pub struct Usage {
     pub peak_memory_bytes: usize,
     #[serde(rename = "duration_us", with = "duration_micros")]
     pub duration: Duration,
+    /// Outbound HTTP requests the strategy made that went out (a request
+    /// denied before it left is not counted).
+    #[serde(default)]
+    pub http_calls: u64,
 }
 
 mod duration_micros {

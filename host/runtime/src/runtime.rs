@@ -399,6 +399,7 @@ impl Strategy {
             fuel: limits.fuel.saturating_sub(instance.store.get_fuel().unwrap_or(0)),
             peak_memory_bytes: instance.store.data().memory.peak,
             duration: started.elapsed(),
+            http_calls: instance.store.data().http_calls,
         };
         if result.is_ok() && options.isolation == Isolation::ReuseInstance {
             self.keep_idle(&options.tenant, instance);
@@ -495,6 +496,7 @@ fn prepare(store: &mut Store<HostState>, options: &InvokeOptions, started_at: ch
     state.logs.reset(limits.log_bytes);
     state.http_policy = options.http.clone();
     state.credentials = options.credentials.clone();
+    state.http_calls = 0;
     state.clock.set(Arc::new(VirtualClock::new(started_at)));
     // Fuel can only fail to be set when fuel is disabled, which it never is.
     let _ = store.set_fuel(limits.fuel);

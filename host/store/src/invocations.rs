@@ -30,6 +30,7 @@ pub struct NewInvocation {
     pub fuel: u64,
     pub peak_memory_bytes: u64,
     pub duration_us: u64,
+    pub http_calls: u64,
     /// The hook's arguments; kept for failed calls and a sample of others.
     pub input: Option<serde_json::Value>,
     /// The returned contact, kept with the input of a successful call.
@@ -45,12 +46,12 @@ impl NewInvocation {
     }
 }
 
-const COLUMNS: usize = 20;
+const COLUMNS: usize = 21;
 /// Rows per INSERT: within SQLite's 32 766 and PostgreSQL's 65 535
 /// parameters.
 const ROWS_PER_INSERT: usize = 500;
 const RECORD_COLUMNS: &str = "id, campaign_id, hook, component_hash, object_id, import_job_id, started_at, outcome, error, message, \
-     logs, dropped_log_records, fuel, peak_memory_bytes, duration_us, \
+     logs, dropped_log_records, fuel, peak_memory_bytes, duration_us, http_calls, \
      CAST(CASE WHEN input IS NULL THEN 0 ELSE 1 END AS BIGINT) AS replayable";
 
 #[derive(Clone, Copy)]
@@ -70,8 +71,8 @@ pub(crate) async fn record_invocations(store: &Store, tx: &mut sqlx::AnyConnecti
     for chunk in invocations.chunks(ROWS_PER_INSERT) {
         let sql = store.positional(format!(
             "INSERT INTO strategy_invocations (id, tenant_id, campaign_id, hook, component_hash, object_id, import_job_id, \
-             started_at, outcome, error, message, logs, dropped_log_records, fuel, peak_memory_bytes, duration_us, input, output, \
-             limits, recorded_at) VALUES {}",
+             started_at, outcome, error, message, logs, dropped_log_records, fuel, peak_memory_bytes, duration_us, http_calls, input, \
+             output, limits, recorded_at) VALUES {}",
             placeholders(1, COLUMNS, chunk.len())
         ));
         let mut query = sqlx::query(&sql);
@@ -94,6 +95,7 @@ pub(crate) async fn record_invocations(store: &Store, tx: &mut sqlx::AnyConnecti
                 .bind(to_i64(invocation.fuel))
                 .bind(to_i64(invocation.peak_memory_bytes))
                 .bind(to_i64(invocation.duration_us))
+                .bind(to_i64(invocation.http_calls))
                 .bind(json(&invocation.input)?)
                 .bind(json(&invocation.output)?)
                 .bind(json(&invocation.limits)?)
@@ -133,6 +135,7 @@ fn record(row: &AnyRow) -> Result<InvocationRecord> {
         fuel: count("fuel")?,
         peak_memory_bytes: count("peak_memory_bytes")?,
         duration_us: count("duration_us")?,
+        http_calls: count("http_calls")?,
         replayable: get::<i64>(row, "replayable")? != 0,
     })
 }

@@ -42,6 +42,9 @@ impl Tally {
         for invocation in invocations {
             tally.add(&invocation.tenant_id, "invocations", invocation.hook.as_str(), 1);
             tally.add(&invocation.tenant_id, "fuel", invocation.hook.as_str(), invocation.fuel);
+            if invocation.http_calls > 0 {
+                tally.add(&invocation.tenant_id, "http_calls", invocation.hook.as_str(), invocation.http_calls);
+            }
         }
         tally
     }

@@ -286,7 +286,7 @@ mod tests {
                 "import_job_id": null, "started_at": "2026-01-02T00:00:00Z", "outcome": "exception",
                 "error": {"kind": "exception"}, "message": "ValueError: boom",
                 "logs": [{"level": "warning", "logger": "strategy", "message": "no amount"}], "dropped_log_records": 0,
-                "fuel": 12345, "peak_memory_bytes": 1048576, "duration_us": 830, "replayable": true}],
+                "fuel": 12345, "peak_memory_bytes": 1048576, "duration_us": 830, "http_calls": 1, "replayable": true}],
         });
         let detail: ContactDetail = serde_json::from_value(sent.clone()).expect("reads");
         assert_eq!(detail.contact.contact.communications[0].status.status, CommunicationStatus::Missed);

@@ -56,6 +56,8 @@ pub struct InvocationRecord {
     pub fuel: u64,
     pub peak_memory_bytes: u64,
     pub duration_us: u64,
+    /// Outbound HTTP requests it made that went out.
+    pub http_calls: u64,
     /// Whether its input was kept (every failed call, a sample of the
     /// others), so `stratagem strategy replay` can run it again.
     pub replayable: bool,

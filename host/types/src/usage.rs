@@ -6,9 +6,10 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// The metrics a day can have, with what their dimension names.
-pub const METRICS: [(&str, &str); 6] = [
+pub const METRICS: [(&str, &str); 7] = [
     ("invocations", "the hook: DATA_LOAD, AGGREGATION or CONTACT_ANSWER"),
     ("fuel", "the hook: the wasm fuel its invocations used"),
+    ("http_calls", "the hook: outbound HTTP requests its invocations made"),
     ("imports", "empty: contact files imported"),
     ("import_rows", "empty: their rows, read"),
     ("messages", "the channel: sends made"),
@@ -39,7 +40,7 @@ pub struct UsageRow {
     /// The UTC day.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub day: NaiveDate,
-    /// `invocations`, `fuel`, `imports`, `import_rows`, `messages` or `llm_tokens`.
+    /// `invocations`, `fuel`, `http_calls`, `imports`, `import_rows`, `messages` or `llm_tokens`.
     pub metric: String,
     /// The hook, the channel or the LLM use; empty when the metric has none.
     pub dimension: String,

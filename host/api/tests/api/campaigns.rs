@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::support::{App, Backend};
@@ -267,6 +267,11 @@ async fn works_when_a_strategy_calls_an_api_with_an_integrations_key_it_never_se
     assert_eq!(contact["internal_data"]["segment"], "gold");
     assert_eq!(contact["internal_data"]["seen_key"], "[redacted]", "the echoed key never reaches the strategy");
     assert!(!contact.to_string().contains("k-0123456789"), "nor the logs or any response: {contact}");
+    assert_eq!(contact["invocations"][0]["http_calls"], 1, "{contact}");
+    let usage = client.get("/usage").await.body;
+    let calls: Vec<&Value> = usage["rows"].as_array().expect("rows").iter().filter(|row| row["metric"] == "http_calls").collect();
+    assert_eq!(calls.len(), 1, "{usage}");
+    assert_eq!((calls[0]["dimension"].as_str(), calls[0]["value"].as_u64()), (Some("DATA_LOAD"), Some(1)));
 
     // Another tenant's strategy cannot use Acme's integration.
     let other = app.tenant("Other").await;
@@ -277,4 +282,6 @@ async fn works_when_a_strategy_calls_an_api_with_an_integrations_key_it_never_se
     let job = other.wait_for_import(reply.body["id"].as_str().expect("id")).await;
     let message = job["report"]["strategy_errors"][0]["message"].as_str().unwrap_or_else(|| panic!("{job}"));
     assert!(message.contains("auth `crm`: no HTTP_API integration is named `crm`; add one under Integrations"), "{message}");
+    let usage = other.get("/usage").await.body;
+    assert!(usage["rows"].as_array().expect("rows").iter().all(|row| row["metric"] != "http_calls"), "a denied request did not go out: {usage}");
 }
