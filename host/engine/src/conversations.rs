@@ -313,7 +313,7 @@ impl Engine {
                     let detail = json!({
                         "hook": "CONTACT_ANSWER", "error": error, "message": error.to_string(),
                         "input": {"communication_id": session.communication_id, "message": message.content},
-                        "invocation_id": invocation.id,
+                        "invocation_id": invocation.record.id,
                     });
                     (before.clone(), Some(detail))
                 }

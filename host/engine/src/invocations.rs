@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use stratagem_runtime::{Hook, Invocation, InvokeOptions, Strategy};
+use stratagem_domain::invocation::InvocationRecord;
 use stratagem_store::NewInvocation;
 
 /// One successful invocation in this many keeps its input and output.
@@ -40,23 +41,26 @@ pub fn record(strategy: &Strategy, hook: &Hook, options: &InvokeOptions, invocat
         _ => None,
     };
     NewInvocation {
-        id: NewInvocation::new_id(),
         tenant_id: options.tenant.clone(),
-        campaign_id: options.campaign.id.clone(),
-        hook: hook.strategy_type(),
-        component_hash: strategy.content_hash().to_owned(),
-        object_id: hook.contact().object_id.clone(),
-        import_job_id: import_job_id.map(str::to_owned),
-        started_at: invocation.started_at,
-        outcome,
-        error,
-        message,
-        logs: invocation.logs.clone(),
-        dropped_log_records: invocation.dropped_log_records as u64,
-        fuel: invocation.usage.fuel,
-        peak_memory_bytes: invocation.usage.peak_memory_bytes as u64,
-        duration_us: invocation.usage.duration.as_micros().min(u64::MAX as u128) as u64,
-        http_calls: invocation.usage.http_calls,
+        record: InvocationRecord {
+            id: NewInvocation::new_id(),
+            campaign_id: options.campaign.id.clone(),
+            hook: hook.strategy_type(),
+            component_hash: strategy.content_hash().to_owned(),
+            object_id: hook.contact().object_id.clone(),
+            import_job_id: import_job_id.map(str::to_owned),
+            started_at: invocation.started_at,
+            outcome,
+            error,
+            message,
+            logs: invocation.logs.clone(),
+            dropped_log_records: invocation.dropped_log_records as u64,
+            fuel: invocation.usage.fuel,
+            peak_memory_bytes: invocation.usage.peak_memory_bytes as u64,
+            duration_us: invocation.usage.duration.as_micros().min(u64::MAX as u128) as u64,
+            http_calls: invocation.usage.http_calls,
+            replayable: keep_input,
+        },
         input: keep_input.then(|| input(hook, options)),
         output,
         limits: keep_input.then(|| serde_json::to_value(options.limits).ok()).flatten(),

@@ -5,32 +5,18 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
-use stratagem_domain::invocation::{InvocationDetail, InvocationRecord, LogRecord, VersionInvocations};
+use stratagem_domain::invocation::{InvocationDetail, InvocationRecord, VersionInvocations};
 use stratagem_domain::StrategyType;
 
 use crate::contacts::placeholders;
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError};
 
-/// An invocation to keep.
+/// An invocation to keep: the record the API shows (its `replayable`
+/// says whether `input` is kept), the tenant, and what replaying it needs.
 #[derive(Debug, Clone)]
 pub struct NewInvocation {
-    pub id: String,
     pub tenant_id: String,
-    pub campaign_id: String,
-    pub hook: StrategyType,
-    pub component_hash: String,
-    pub object_id: String,
-    pub import_job_id: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub outcome: String,
-    pub error: Option<serde_json::Value>,
-    pub message: Option<String>,
-    pub logs: Vec<LogRecord>,
-    pub dropped_log_records: u64,
-    pub fuel: u64,
-    pub peak_memory_bytes: u64,
-    pub duration_us: u64,
-    pub http_calls: u64,
+    pub record: InvocationRecord,
     /// The hook's arguments; kept for failed calls and a sample of others.
     pub input: Option<serde_json::Value>,
     /// The returned contact, kept with the input of a successful call.
@@ -78,24 +64,25 @@ pub(crate) async fn record_invocations(store: &Store, tx: &mut sqlx::AnyConnecti
         let mut query = sqlx::query(&sql);
         for invocation in chunk {
             let json = |value: &Option<serde_json::Value>| value.as_ref().map(to_json).transpose();
+            let record = &invocation.record;
             query = query
-                .bind(invocation.id.clone())
+                .bind(record.id.clone())
                 .bind(invocation.tenant_id.clone())
-                .bind(invocation.campaign_id.clone())
-                .bind(invocation.hook.as_str())
-                .bind(invocation.component_hash.clone())
-                .bind(invocation.object_id.clone())
-                .bind(invocation.import_job_id.clone())
-                .bind(micros(invocation.started_at))
-                .bind(invocation.outcome.clone())
-                .bind(json(&invocation.error)?)
-                .bind(invocation.message.clone())
-                .bind(to_json(&invocation.logs)?)
-                .bind(to_i64(invocation.dropped_log_records))
-                .bind(to_i64(invocation.fuel))
-                .bind(to_i64(invocation.peak_memory_bytes))
-                .bind(to_i64(invocation.duration_us))
-                .bind(to_i64(invocation.http_calls))
+                .bind(record.campaign_id.clone())
+                .bind(record.hook.as_str())
+                .bind(record.component_hash.clone())
+                .bind(record.object_id.clone())
+                .bind(record.import_job_id.clone())
+                .bind(micros(record.started_at))
+                .bind(record.outcome.clone())
+                .bind(json(&record.error)?)
+                .bind(record.message.clone())
+                .bind(to_json(&record.logs)?)
+                .bind(to_i64(record.dropped_log_records))
+                .bind(to_i64(record.fuel))
+                .bind(to_i64(record.peak_memory_bytes))
+                .bind(to_i64(record.duration_us))
+                .bind(to_i64(record.http_calls))
                 .bind(json(&invocation.input)?)
                 .bind(json(&invocation.output)?)
                 .bind(json(&invocation.limits)?)

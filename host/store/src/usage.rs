@@ -39,11 +39,12 @@ impl Tally {
     /// Invocations and their fuel, by hook.
     pub(crate) fn of_invocations(invocations: &[NewInvocation]) -> Self {
         let mut tally = Tally::default();
-        for invocation in invocations {
-            tally.add(&invocation.tenant_id, "invocations", invocation.hook.as_str(), 1);
-            tally.add(&invocation.tenant_id, "fuel", invocation.hook.as_str(), invocation.fuel);
-            if invocation.http_calls > 0 {
-                tally.add(&invocation.tenant_id, "http_calls", invocation.hook.as_str(), invocation.http_calls);
+        for NewInvocation { tenant_id, record, .. } in invocations {
+            let hook = record.hook.as_str();
+            tally.add(tenant_id, "invocations", hook, 1);
+            tally.add(tenant_id, "fuel", hook, record.fuel);
+            if record.http_calls > 0 {
+                tally.add(tenant_id, "http_calls", hook, record.http_calls);
             }
         }
         tally

@@ -137,9 +137,9 @@ impl Engine {
                 let options = crate::invoke_options(&self.store, &session.tenant_id, campaign, self.clock.clone());
                 let hook = Hook::Aggregation { contact: input.clone(), session_results: Some(session.session_results.clone()) };
                 let ran = strategy.clone().invoke_on_worker(hook.clone(), options.clone()).await;
-                let record = crate::invocations::record(strategy, &hook, &options, &ran, None);
-                let invocation_id = record.id.clone();
-                invocation = Some(record);
+                let kept = crate::invocations::record(strategy, &hook, &options, &ran, None);
+                let invocation_id = kept.record.id.clone();
+                invocation = Some(kept);
                 match ran.result {
                     Ok(Some(mut returned)) => {
                         returned.object_id = before.object_id.clone();

@@ -325,13 +325,13 @@ async fn prepare(run: &Run<'_>, row: ImportRow, existing: Option<Contact>) -> Pr
     let Some(error) = loaded.error else {
         return PreparedRow { contact: loaded.contact, last_error: None, failure: None, invocation: Some(loaded.invocation) };
     };
-    let detail = serde_json::json!({"error": error, "message": error.to_string(), "input": row.contact, "invocation_id": loaded.invocation.id});
+    let detail = serde_json::json!({"error": error, "message": error.to_string(), "input": row.contact, "invocation_id": loaded.invocation.record.id});
     let failure = StrategyFailure {
         line: row.line,
         object_id: row.contact.object_id.clone(),
         error: serde_json::to_value(&error).unwrap_or_default(),
         message: error.to_string(),
-        invocation_id: Some(loaded.invocation.id.clone()),
+        invocation_id: Some(loaded.invocation.record.id.clone()),
     };
     PreparedRow { contact: loaded.contact, last_error: Some(detail), failure: Some(failure), invocation: Some(loaded.invocation) }
 }
