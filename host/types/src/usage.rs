@@ -5,17 +5,6 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-/// The metrics a day can have, with what their dimension names.
-pub const METRICS: [(&str, &str); 7] = [
-    ("invocations", "the hook: DATA_LOAD, AGGREGATION or CONTACT_ANSWER"),
-    ("fuel", "the hook: the wasm fuel its invocations used"),
-    ("http_calls", "the hook: outbound HTTP requests its invocations made"),
-    ("imports", "empty: contact files imported"),
-    ("import_rows", "empty: their rows, read"),
-    ("messages", "the channel: sends made"),
-    ("llm_tokens", "the use: conversation, extraction or analysis"),
-];
-
 /// The longest span one report covers.
 pub const MAX_DAYS: i64 = 366;
 
@@ -42,7 +31,9 @@ pub struct UsageRow {
     pub day: NaiveDate,
     /// `invocations`, `fuel`, `http_calls`, `imports`, `import_rows`, `messages` or `llm_tokens`.
     pub metric: String,
-    /// The hook, the channel or the LLM use; empty when the metric has none.
+    /// The hook (invocations, fuel, http_calls), the channel (messages),
+    /// the LLM use: conversation, extraction or analysis (llm_tokens);
+    /// empty for imports and import_rows.
     pub dimension: String,
     pub value: u64,
 }
@@ -79,14 +70,5 @@ impl UsageReport {
             csv.push_str(&format!("{},{},{},{}\n", row.day, row.metric, row.dimension, row.value));
         }
         csv
-    }
-
-    /// The sum of a metric over the report, for one dimension or all.
-    pub fn total(&self, metric: &str, dimension: Option<&str>) -> u64 {
-        self.rows
-            .iter()
-            .filter(|row| row.metric == metric && dimension.is_none_or(|d| row.dimension == d))
-            .map(|row| row.value)
-            .sum()
     }
 }
