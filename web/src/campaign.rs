@@ -75,6 +75,8 @@ fn StatusBox(campaign: LocalResource<Result<Campaign, Problem>>) -> impl IntoVie
             <span id="campaign-status" class=move || format!("badge big status-{}", status())>{status}</span>
             {move || loaded(campaign).and_then(|c| c.error_reason).filter(|r| !r.is_empty())
                 .map(|reason| view! { <div class="field-error">{reason}</div> })}
+            {move || loaded(campaign).and_then(|c| c.waiting_for)
+                .map(|why| view! { <div id="campaign-waiting" class="notice">{why}</div> })}
         </div>
     }
 }

@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 use stratagem_types::contact::{ContactDetail, ContactPage, ContactSummary, ResultEntry, SessionRecord};
 use stratagem_types::deep_analysis::SessionValue;
-use stratagem_types::import::{ImportJob, ImportStatus, RejectedRow};
+use stratagem_types::import::{ImportJob, RejectedRow};
 use stratagem_types::{Communication, MessageRole};
 use wasm_bindgen::JsValue;
 
@@ -175,7 +175,7 @@ fn Import(campaign: String, on_done: Callback<()>) -> impl IntoView {
     });
     Effect::new(move |_| match follow.value().get() {
         Some(Ok(value)) => {
-            let finished = value.status != ImportStatus::Running;
+            let finished = !value.status.is_active();
             job.set(Some(value));
             if finished {
                 on_done.run(());
@@ -185,7 +185,7 @@ fn Import(campaign: String, on_done: Callback<()>) -> impl IntoView {
         None => {}
     });
     crate::util::every(700, move || {
-        if let Some(id) = job.with_untracked(|j| j.as_ref().filter(|j| j.status == ImportStatus::Running).map(|j| j.id.clone())) {
+        if let Some(id) = job.with_untracked(|j| j.as_ref().filter(|j| j.status.is_active()).map(|j| j.id.clone())) {
             follow.dispatch_local(id);
         }
     });
@@ -227,6 +227,7 @@ fn ImportReport(job: ImportJob) -> impl IntoView {
     view! {
         <div id="import-report" class=format!("report import-{status}")>
             <div>{format!("{} · {status}", job.file_name.clone().unwrap_or_default())}</div>
+            {job.queue_position.map(|position| view! { <p id="import-queued" class="notice">{queued(position)}</p> })}
             {job.waiting_for.clone().map(|why| view! { <p id="import-waiting" class="notice">"Waiting: " {why}</p> })}
             {job.detail.clone().map(|detail| view! { <p id="import-detail" class="error">{detail}</p> })}
             <progress max="100" value=percent.to_string()></progress>
@@ -239,6 +240,14 @@ fn ImportReport(job: ImportJob) -> impl IntoView {
             <ul class="rejected">{rejected}</ul>
             <ul class="strategy-errors">{failures}</ul>
         </div>
+    }
+}
+
+/// A queued import's place, in words.
+fn queued(position: u32) -> String {
+    match position {
+        1 => "Queued: this import starts next, as soon as one running on the server ends.".to_owned(),
+        n => format!("Queued: {} imports start before this one.", n - 1),
     }
 }
 

@@ -124,7 +124,7 @@ async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Campaign>>> {
     let status = query.status.as_deref().map(parse_status).transpose()?;
-    Ok(Json(state.store.campaigns().list_campaigns(&tenant, status).await?))
+    Ok(Json(state.campaigns.list(&tenant, status).await?))
 }
 
 #[utoipa::path(post, path = "/campaigns", operation_id = "createCampaign", tag = "campaigns", summary = "Create a campaign (status CREATED)",
@@ -143,7 +143,7 @@ async fn create(
 #[utoipa::path(get, path = "/campaigns/{id}", operation_id = "readCampaign", tag = "campaigns", summary = "Read a campaign",
     responses((status = 200, description = "The campaign", body = Campaign), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Campaign>> {
-    Ok(Json(state.store.campaigns().campaign(&tenant, &id).await?))
+    Ok(Json(state.campaigns.campaign(&tenant, &id).await?))
 }
 
 /// The fields of a campaign's settings that a request sent: PATCH changes

@@ -13,16 +13,16 @@ use axum::{Json, Router};
 use futures::StreamExt;
 use serde::Deserialize;
 use stratagem_services::exports::{Export, ExportContent, ExportFormat};
-use stratagem_services::imports::ContactFile;
+use stratagem_services::imports::{ContactFile, FileInfo, ImportError, Upload};
 use stratagem_store::{ContactFilter, ImportJob, StoredContact};
 use stratagem_types::contact::{ContactDetail, ContactPage, ResultEntry};
 
 use crate::auth::Tenant;
-use crate::problem::{read_body_within, ApiError, ApiResult, Problem};
+use crate::problem::{body_error, ApiError, ApiResult, Problem};
 use crate::{AppState, Query, IMPORT_LIMIT_BYTES};
 
-/// How long a contact file may take to arrive: its import's slot is held
-/// meanwhile. 512 MiB in 15 minutes is 0.6 MB/s.
+/// How long a contact file may take to arrive: it holds one of its
+/// tenant's places meanwhile. 512 MiB in 15 minutes is 0.6 MB/s.
 pub(crate) const UPLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Invocations shown with a contact, newest first.
@@ -53,7 +53,7 @@ struct ImportQuery {
 }
 
 #[utoipa::path(post, path = "/campaigns/{id}/imports", operation_id = "importContacts", tag = "contacts",
-    summary = format!("Import contacts from CSV or JSON Lines (the body is the file, at most 512 MiB); runs DATA_LOAD per row. 422 with line/column for a file that cannot be read at all; 409 when the campaign is FINISHED or every version of its DATA_LOAD strategy failed to build (the job waits while one is building, with `waiting_for`); 429 when the node already has {} imports in progress", stratagem_services::imports::IMPORTS_AT_ONCE),
+    summary = format!("Import contacts from CSV or JSON Lines (the body is the file, at most 512 MiB); runs DATA_LOAD per row. The job is `queued` (with `queue_position`) until one of the node's {} import slots is free for it: tenants take turns, a tenant runs {} at a time. 422 with line/column for a file that cannot be read at all; 409 when the campaign is FINISHED or every version of its DATA_LOAD strategy failed to build (the job waits while one is building, with `waiting_for`); 429 when the tenant already has {} imports uploading or queued on the node", stratagem_services::imports::IMPORTS_AT_ONCE, stratagem_services::imports::TENANT_SHARE, stratagem_services::imports::WAITING_PER_TENANT),
     params(ImportQuery),
     request_body(description = "The contact file: CSV with a header row, or JSON Lines of Contact", content((String = "text/csv"), (String = "application/x-ndjson"))),
     responses((status = 202, description = "The import job", body = Object), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
@@ -65,26 +65,39 @@ async fn import(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<Response> {
-    // Taken before the body is read: a node holds at most this many files
-    // in memory. The refusal closes the connection: the upload is still
-    // arriving unread, hyper drops such a connection after answering, and
-    // a client that pooled it failed its next request.
-    let slot = match state.imports.reserve() {
-        Ok(slot) => slot,
-        Err(busy) => return Ok(([(header::CONNECTION, "close")], ApiError::from(busy)).into_response()),
+    // The refusal closes the connection: the upload is still arriving
+    // unread, hyper drops such a connection after answering, and a client
+    // that pooled it failed its next request.
+    let mut upload = match state.imports.receive(&tenant) {
+        Ok(upload) => upload,
+        Err(refused) => return Ok(([(header::CONNECTION, "close")], ApiError::from(refused)).into_response()),
     };
-    // The slot is held while the file arrives: a file that trickles in
-    // could otherwise hold it, and the node's imports, for good.
-    let bytes = read_body_within(body, IMPORT_LIMIT_BYTES, state.upload_limit, || {
+    // A file that trickles in would hold one of the tenant's places for good.
+    let late = || {
         format!(
             "the file took longer than {} s to upload; send it over a faster connection, or split it into smaller files",
             state.upload_limit.as_secs()
         )
-    })
-    .await?;
-    let file = contact_file(bytes, query.format, query.file_name, &headers);
-    let job = state.imports.start(slot, &tenant, &campaign_id, file).await?;
+    };
+    tokio::time::timeout(state.upload_limit, spool(body, &mut upload)).await.map_err(|_| ApiError::RequestTimeout(late()))??;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let about = FileInfo { format: query.format, file_name: query.file_name, content_type };
+    let job = state.imports.start(upload, &tenant, &campaign_id, about).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+/// Writes the request body to the upload's file as it arrives, at most
+/// [`IMPORT_LIMIT_BYTES`].
+async fn spool(body: axum::body::Body, upload: &mut Upload) -> ApiResult<()> {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, IMPORT_LIMIT_BYTES);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| body_error(&*error, IMPORT_LIMIT_BYTES))?;
+        if let Some(chunk) = frame.data_ref() {
+            upload.write(chunk).await.map_err(|error| ApiError::from(ImportError::Spool(error)))?;
+        }
+    }
+    Ok(())
 }
 
 /// An uploaded contact file with what the request says about it.
@@ -94,7 +107,7 @@ pub(crate) fn contact_file(bytes: Bytes, format: Option<String>, file_name: Opti
 }
 
 #[utoipa::path(get, path = "/imports/{id}", operation_id = "readImport", tag = "contacts",
-    summary = "Import job: progress and report (accepted, updated, rejected with line and reason, strategy errors with traceback). The counts are of committed rows; `status` is running, done or interrupted (its server stopped, or an error): then `interrupted_reason` and `detail` say why and what was written",
+    summary = "Import job: its place in the queue, progress and report (accepted, updated, rejected with line and reason, strategy errors with traceback). The counts are of committed rows; `status` is queued (`queue_position`: 1 starts next), running, done or interrupted (its server stopped, or an error): then `interrupted_reason` and `detail` say why and what was written",
     responses((status = 200, description = "The import job", body = Object), (status = 404, response = Problem)))]
 async fn import_job(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<ImportJob>> {
     Ok(Json(state.imports.job(&tenant, &id).await?))

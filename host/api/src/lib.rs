@@ -132,6 +132,8 @@ impl AppState {
     pub fn with_quotas(mut self, quotas: stratagem_domain::quota::Quotas) -> Self {
         self.quotas = quotas;
         self.imports = self.imports.with_quotas(quotas);
+        self.strategy_catalog = self.strategy_catalog.with_quotas(quotas);
+        self.campaigns = self.campaigns.with_quotas(quotas);
         self
     }
 

@@ -207,12 +207,13 @@ impl From<FileError> for ApiError {
 impl From<ImportError> for ApiError {
     fn from(error: ImportError) -> Self {
         match error {
-            ImportError::Busy => ApiError::Busy(error.to_string()),
+            ImportError::TooManyWaiting => ApiError::Busy(error.to_string()),
             ImportError::ShuttingDown => ApiError::Unavailable(error.to_string()),
             ImportError::CampaignFinished | ImportError::StrategyFailed(_) => ApiError::Conflict { detail: error.to_string(), allowed: None },
             ImportError::UnknownFormat(_) => ApiError::BadRequest(error.to_string()),
             ImportError::File(error) => error.into(),
             ImportError::Store(error) => error.into(),
+            ImportError::Spool(_) => ApiError::Unavailable(error.to_string()),
             ImportError::Internal(detail) => ApiError::Internal(detail),
         }
     }

@@ -158,7 +158,7 @@ async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> 
     let id = job["id"].as_str().with_context(|| format!("import rejected: {job}"))?.to_owned();
     loop {
         let job = api.call(reqwest::Method::GET, &format!("/imports/{id}"), None).await?;
-        if job["status"] != "running" {
+        if !["queued", "running"].contains(&job["status"].as_str().unwrap_or_default()) {
             let done = job["accepted"].as_u64().unwrap_or(0) as usize;
             if done != rows {
                 bail!("imported {done} of {rows}: {}", job["report"]);

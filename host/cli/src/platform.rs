@@ -146,6 +146,20 @@ pub struct ServeArgs {
     /// its own. 0: unlimited.
     #[arg(long, env = "STRATAGEM_QUOTA_CAMPAIGNS", default_value_t = 0)]
     quota_campaigns: u64,
+    /// Strategy fuel a tenant may use per UTC day, unless `stratagem tenant
+    /// quota` sets its own; past it, imports are refused and AGGREGATION
+    /// waits for the next day. 0: unlimited.
+    #[arg(long, env = "STRATAGEM_QUOTA_FUEL_PER_DAY", default_value_t = 0)]
+    quota_fuel_per_day: u64,
+    /// Outbound HTTP calls a tenant's strategies may make per UTC day, as
+    /// for fuel. 0: unlimited.
+    #[arg(long, env = "STRATAGEM_QUOTA_HTTP_CALLS_PER_DAY", default_value_t = 0)]
+    quota_http_calls_per_day: u64,
+    /// MiB of data a tenant may store (contacts, communications, strategy
+    /// versions, kept invocations); past it, imports and strategy uploads
+    /// are refused. 0: unlimited.
+    #[arg(long, env = "STRATAGEM_QUOTA_STORAGE_MIB", default_value_t = 0)]
+    quota_storage_mib: u64,
     #[command(flatten)]
     builds: BuildArgs,
     #[command(flatten)]
@@ -242,6 +256,15 @@ pub enum TenantCommand {
         contacts: Option<QuotaValue>,
         #[arg(long)]
         campaigns: Option<QuotaValue>,
+        /// Strategy fuel per UTC day.
+        #[arg(long)]
+        fuel_per_day: Option<QuotaValue>,
+        /// Outbound HTTP calls of strategies per UTC day.
+        #[arg(long)]
+        http_calls_per_day: Option<QuotaValue>,
+        /// MiB of stored data.
+        #[arg(long)]
+        storage_mib: Option<QuotaValue>,
         #[command(flatten)]
         database: Database,
     },
@@ -304,9 +327,11 @@ impl std::str::FromStr for QuotaValue {
         if text.eq_ignore_ascii_case("default") {
             return Ok(QuotaValue(None));
         }
-        text.parse::<u32>()
-            .map(|limit| QuotaValue(Some(i64::from(limit))))
-            .map_err(|_| format!("`{text}` is not a quota: write a whole number (0 for unlimited) or `default`"))
+        text.parse::<u64>()
+            .ok()
+            .and_then(|limit| i64::try_from(limit).ok())
+            .map(|limit| QuotaValue(Some(limit)))
+            .ok_or_else(|| format!("`{text}` is not a quota: write a whole number (0 for unlimited) or `default`"))
     }
 }
 
@@ -352,11 +377,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let default_window = EngineConfig::default().default_window;
     let metrics = stratagem_api::install_metrics(args.metrics_token.clone(), default_window).map_err(anyhow::Error::msg)?;
     let shutdown = CancellationToken::new();
+    let limit = |value: u64| (value > 0).then_some(value);
+    let quotas = Quotas {
+        contacts: limit(args.quota_contacts),
+        campaigns: limit(args.quota_campaigns),
+        fuel_per_day: limit(args.quota_fuel_per_day),
+        http_calls_per_day: limit(args.quota_http_calls_per_day),
+        storage_mib: limit(args.quota_storage_mib),
+    };
     let mut state = AppState::new(store, Arc::new(args.builds.service(runtime, builder)))
         .with_outbound(outbound.clone())
         .with_metrics(metrics)
         .with_api_rate_limit(args.api_rate_limit)
-        .with_quotas(Quotas { contacts: (args.quota_contacts > 0).then_some(args.quota_contacts), campaigns: (args.quota_campaigns > 0).then_some(args.quota_campaigns) })
+        .with_quotas(quotas)
         .with_shutdown(shutdown.clone());
     if let Err(error) = toolchain {
         state = state.without_toolchain(error);
@@ -382,6 +415,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         outbound,
         default_window,
+        quotas,
         ..EngineConfig::default()
     };
     let engine = Arc::new(Engine::new(state.store.clone(), state.strategies.clone(), clock, config).with_rate_limits(limits)).spawn(shutdown.clone());
@@ -562,17 +596,25 @@ pub async fn tenant(command: TenantCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        TenantCommand::Quota { tenant, contacts, campaigns, database } => {
+        TenantCommand::Quota { tenant, contacts, campaigns, fuel_per_day, http_calls_per_day, storage_mib, database } => {
             let store = database.open().await?;
             let tenant = find_tenant(&store, &tenant).await?;
             let mut settings = store.tenants().quota_settings(&tenant.id).await?;
-            if contacts.is_some() || campaigns.is_some() {
-                if let Some(QuotaValue(value)) = contacts {
-                    settings.contacts = value;
+            let changes = [
+                (contacts, &mut settings.contacts),
+                (campaigns, &mut settings.campaigns),
+                (fuel_per_day, &mut settings.fuel_per_day),
+                (http_calls_per_day, &mut settings.http_calls_per_day),
+                (storage_mib, &mut settings.storage_mib),
+            ];
+            let mut changed = false;
+            for (given, setting) in changes {
+                if let Some(QuotaValue(value)) = given {
+                    *setting = value;
+                    changed = true;
                 }
-                if let Some(QuotaValue(value)) = campaigns {
-                    settings.campaigns = value;
-                }
+            }
+            if changed {
                 store.tenants().set_quota_settings(&tenant.id, settings).await?;
             }
             let shown = |value: Option<i64>| match value {
@@ -581,8 +623,11 @@ pub async fn tenant(command: TenantCommand) -> anyhow::Result<ExitCode> {
                 Some(limit) => limit.to_string(),
             };
             println!("quotas of {}:", describe(&tenant));
-            println!("  contacts:  {}", shown(settings.contacts));
-            println!("  campaigns: {}", shown(settings.campaigns));
+            println!("  contacts:           {}", shown(settings.contacts));
+            println!("  campaigns:          {}", shown(settings.campaigns));
+            println!("  fuel per day:       {}", shown(settings.fuel_per_day));
+            println!("  HTTP calls per day: {}", shown(settings.http_calls_per_day));
+            println!("  storage (MiB):      {}", shown(settings.storage_mib));
             Ok(ExitCode::SUCCESS)
         }
         TenantCommand::Usage { tenant, from, to, csv, database } => {

@@ -187,7 +187,7 @@ fn running_campaign(api: &Api<'_>, node: &Node, reader: &Node, stages: &[Value],
         .json()
         .expect("job");
     let job = job["id"].as_str().expect("job id").to_owned();
-    let job = api.wait_until(node, &format!("/imports/{job}"), |job| job["status"] != "running");
+    let job = api.wait_until(node, &format!("/imports/{job}"), |job| !["queued", "running"].contains(&job["status"].as_str().unwrap_or_default()));
     assert_eq!(job["accepted"].as_u64(), Some(rows as u64), "{job}");
     for status in ["CONFIGURED", "RUNNING"] {
         api.call(node, reqwest::Method::POST, &format!("/campaigns/{campaign}/status"), Some(json!({"status": status})));

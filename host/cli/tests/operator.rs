@@ -366,7 +366,7 @@ fn works_when_serve_is_stopped_with_sigterm_mid_import_and_the_file_imported_aga
     assert_eq!(contacts["total"].as_i64(), Some(accepted), "the job counts the contacts written: {report}");
 
     let again = restarted.import(&key, &campaign, &file);
-    let done = restarted.wait_until(&key, &format!("/imports/{again}"), |job| job["status"] != "running");
+    let done = restarted.wait_until(&key, &format!("/imports/{again}"), |job| !["queued", "running"].contains(&job["status"].as_str().unwrap_or_default()));
     assert_eq!(done["status"], "done", "{done}");
     let valid = rows - rows / 1000;
     assert_eq!((count(&done, "updated"), count(&done, "accepted")), (accepted, valid - accepted), "rows written before are updated, the rest added: {done}");
@@ -404,7 +404,7 @@ fn works_when_metrics_are_scraped_over_a_campaigns_life() {
         assert_eq!(built["latest"]["status"], "ready", "{built}");
     }
     let job = idle.import(&key, &campaign, &paying_contacts(20));
-    let job = idle.wait_until(&key, &format!("/imports/{job}"), |job| job["status"] != "running");
+    let job = idle.wait_until(&key, &format!("/imports/{job}"), |job| !["queued", "running"].contains(&job["status"].as_str().unwrap_or_default()));
     assert_eq!((job["accepted"].as_i64(), job["rejected"].as_i64()), (Some(20), Some(1)), "{job}");
     for status in ["CONFIGURED", "RUNNING"] {
         let (code, body) = idle.send(&key, reqwest::Method::POST, &format!("/campaigns/{campaign}/status"), Some(json!({"status": status})));
@@ -492,7 +492,7 @@ fn works_when_a_failed_invocation_is_replayed_and_the_operator_meters_the_tenant
     assert_eq!(built["latest"]["status"], "ready", "{built}");
     let csv = "object_id,external_id,name,email,phone,amount\nC1,U1,Ann,a@x.io,+1,5\nC2,U2,Bob,b@x.io,+2,-3\nC3,U3,Cy,c@x.io,+3,7\n";
     let job = node.import(&key, &campaign, csv);
-    let job = node.wait_until(&key, &format!("/imports/{job}"), |job| job["status"] != "running");
+    let job = node.wait_until(&key, &format!("/imports/{job}"), |job| !["queued", "running"].contains(&job["status"].as_str().unwrap_or_default()));
     let failed = job["report"]["strategy_errors"][0]["invocation_id"].as_str().unwrap_or_else(|| panic!("{job}")).to_owned();
 
     let cache = data.join("replay-cache");
@@ -554,12 +554,25 @@ fn works_when_a_failed_invocation_is_replayed_and_the_operator_meters_the_tenant
 
     // Quotas: set, shown, and in force at the running node's next request.
     let quotas = succeeds(data, &["tenant", "quota", "Acme", "--campaigns", "1", "--contacts", "0"]);
-    assert!(quotas.contains("contacts:  unlimited") && quotas.contains("campaigns: 1"), "{quotas}");
+    assert!(quotas.contains("contacts:           unlimited") && quotas.contains("campaigns:          1"), "{quotas}");
     let (status, refused) = node.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Second"})));
     assert_eq!((status, refused["quota"]["quota"].as_str()), (403, Some("campaigns")), "{refused}");
     let quotas = succeeds(data, &["tenant", "quota", "Acme", "--campaigns", "default"]);
-    assert!(quotas.contains("campaigns: the node's default"), "{quotas}");
+    assert!(quotas.contains("campaigns:          the node's default"), "{quotas}");
     assert_eq!(node.send(&key, reqwest::Method::POST, "/campaigns", Some(json!({"name": "Second"}))).0, 201);
+    // Today's fuel is used past a quota of 1: the next import is refused.
+    let quotas = succeeds(data, &["tenant", "quota", "Acme", "--fuel-per-day", "1", "--http-calls-per-day", "5000000000", "--storage-mib", "0"]);
+    assert!(quotas.contains("fuel per day:       1") && quotas.contains("HTTP calls per day: 5000000000") && quotas.contains("storage (MiB):      unlimited"), "{quotas}");
+    let upload = reqwest::blocking::Client::new()
+        .post(format!("{}/api/campaigns/{campaign}/imports", node.base))
+        .bearer_auth(&key)
+        .header("content-type", "text/csv")
+        .body("object_id,external_id,name,email,phone\nC9,U9,Nine,n@x.io,+9\n")
+        .send()
+        .expect("upload");
+    assert_eq!(upload.status().as_u16(), 403);
+    let refused: serde_json::Value = upload.json().expect("problem");
+    assert_eq!(refused["quota"]["quota"], "fuel_per_day", "{refused}");
     let bad = stratagem(data, &["tenant", "quota", "Acme", "--contacts", "lots"]);
     assert!(!bad.status.success() && text(&bad.stderr).contains("`lots` is not a quota"), "{}", text(&bad.stderr));
 }

@@ -77,6 +77,9 @@ pub struct EngineConfig {
     /// How long strategy invocations (outcome, log, usage, kept input)
     /// are kept.
     pub invocation_retention: chrono::Duration,
+    /// The node's default quotas: AGGREGATION of a tenant whose use today
+    /// reached a daily quota waits (`tick/aggregation.rs`).
+    pub quotas: stratagem_domain::quota::Quotas,
 }
 
 impl EngineConfig {
@@ -100,6 +103,7 @@ impl Default for EngineConfig {
             outbound: OutboundConfig::DEFAULT,
             retry_after: chrono::Duration::seconds(30),
             invocation_retention: chrono::Duration::days(14),
+            quotas: Default::default(),
         }
     }
 }
@@ -126,6 +130,9 @@ pub struct TickReport {
     pub answered: usize,
     pub timed_out: usize,
     pub aggregated: usize,
+    /// Sessions that ended at their send whose AGGREGATION waits: their
+    /// tenant reached a daily quota.
+    pub waiting_for_quota: usize,
     pub finished: usize,
     /// Sessions whose Deep Analysis values were computed.
     pub analyzed: usize,

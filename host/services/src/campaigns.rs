@@ -6,6 +6,7 @@
 //! refused with every reason at once, so nothing sits in RUNNING doing
 //! nothing. A stage is checked the same way when it is saved.
 
+use stratagem_domain::quota::Quotas;
 use stratagem_store::{Store, StoreError};
 use stratagem_types::stage::ChannelChoice;
 use stratagem_types::strategy::{BuildError, BuildStatus};
@@ -25,11 +26,55 @@ pub enum CampaignError {
 #[derive(Clone)]
 pub struct CampaignService {
     store: Store,
+    /// The node's default quotas, for what RUNNING campaigns wait for.
+    quotas: Quotas,
 }
 
 impl CampaignService {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { store, quotas: Quotas::default() }
+    }
+
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    /// The campaign, with what it waits for while RUNNING.
+    pub async fn campaign(&self, tenant: &str, id: &str) -> Result<Campaign, StoreError> {
+        let mut campaign = self.store.campaigns().campaign(tenant, id).await?;
+        self.say_what_waits(tenant, std::slice::from_mut(&mut campaign)).await?;
+        Ok(campaign)
+    }
+
+    /// The tenant's campaigns (of `status`), with what those RUNNING wait for.
+    pub async fn list(&self, tenant: &str, status: Option<CampaignStatus>) -> Result<Vec<Campaign>, StoreError> {
+        let mut campaigns = self.store.campaigns().list_campaigns(tenant, status).await?;
+        self.say_what_waits(tenant, &mut campaigns).await?;
+        Ok(campaigns)
+    }
+
+    /// A tenant past a daily quota: its RUNNING campaigns' AGGREGATION
+    /// waits (`stratagem_engine`'s aggregation phase), and they say so.
+    async fn say_what_waits(&self, tenant: &str, campaigns: &mut [Campaign]) -> Result<(), StoreError> {
+        if !campaigns.iter().any(|campaign| campaign.status == CampaignStatus::Running) {
+            return Ok(());
+        }
+        let why = match self.store.tenants().admit_strategy_work(tenant, self.quotas).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::QuotaExceeded(exceeded)) => format!(
+                "AGGREGATION waits: the tenant used {} of its {} {} per UTC day. Planned communications still go out; their \
+                 outcomes are aggregated from 00:00 UTC, or as soon as the platform's operator raises the quota",
+                exceeded.used,
+                exceeded.limit,
+                if exceeded.quota == "fuel_per_day" { "strategy fuel" } else { "outbound HTTP calls" }
+            ),
+            Err(other) => return Err(other),
+        };
+        for campaign in campaigns.iter_mut().filter(|campaign| campaign.status == CampaignStatus::Running) {
+            campaign.waiting_for = Some(why.clone());
+        }
+        Ok(())
     }
 
     /// Moves the campaign to `next`; to CONFIGURED or RUNNING only when it

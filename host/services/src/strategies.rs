@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use stratagem_domain::quota::Quotas;
 use stratagem_domain::StrategyType;
 use stratagem_engine::StrategyService;
 use stratagem_runtime::StrategySource;
@@ -28,6 +29,14 @@ pub enum VersionSource<'a> {
 }
 
 impl VersionSource<'_> {
+    /// What it stores, for the storage quota.
+    fn bytes(&self) -> u64 {
+        match self {
+            VersionSource::Python(source) => source.files.values().map(|text| text.len() as u64).sum(),
+            VersionSource::Component(bytes) => bytes.len() as u64,
+        }
+    }
+
     fn input(&self) -> VersionInput<'_> {
         match self {
             VersionSource::Python(source) => VersionInput::Source { entry: &source.entry, sources: &source.files },
@@ -58,11 +67,19 @@ pub struct StrategyCatalog {
     strategies: Arc<StrategyService>,
     /// Why this node cannot build Python, when it cannot.
     toolchain_problem: Option<Arc<str>>,
+    /// The node's default quotas: a version that would pass the tenant's
+    /// storage quota is refused.
+    quotas: Quotas,
 }
 
 impl StrategyCatalog {
     pub fn new(store: Store, strategies: Arc<StrategyService>) -> Self {
-        Self { store, strategies, toolchain_problem: None }
+        Self { store, strategies, toolchain_problem: None, quotas: Quotas::default() }
+    }
+
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     /// Refuses Python uploads with `problem` (what the start-up check of
@@ -90,6 +107,7 @@ impl StrategyCatalog {
     ) -> Result<StrategyView, StrategyError> {
         let name = checked_name(name)?;
         self.check_buildable(&source)?;
+        self.store.tenants().admit_storage(tenant_id, source.bytes(), self.quotas).await?;
         let (id, version) =
             self.store.strategies().add_strategy_version(tenant_id, campaign_id, &name, kind, source.input(), None).await?;
         self.strategies.queued(&self.store, &id, version);
@@ -113,6 +131,7 @@ impl StrategyCatalog {
             return Err(StrategyError::TypeChanged { current: current.kind });
         }
         let name = name.unwrap_or(current.name);
+        self.store.tenants().admit_storage(tenant_id, source.bytes(), self.quotas).await?;
         let (id, version) = self
             .store
             .strategies().add_strategy_version(tenant_id, &current.campaign_id, &name, current.kind, source.input(), None)

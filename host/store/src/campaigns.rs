@@ -33,6 +33,7 @@ fn campaign(row: &AnyRow) -> Result<Campaign> {
         llm_model: get(row, "llm_model")?,
         result_fields: from_json(&fields)?,
         http_allowlist: from_json(&get::<String>(row, "http_allowlist")?)?,
+        waiting_for: None,
         created_at: from_micros(get(row, "created_at")?)?,
         updated_at: from_micros(get(row, "updated_at")?)?,
     })

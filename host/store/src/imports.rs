@@ -15,6 +15,7 @@ pub use stratagem_types::import::{ImportCounts, ImportJob, ImportReport, ImportS
 use stratagem_domain::quota::Quotas;
 use stratagem_domain::Contact;
 
+use crate::quotas::Asked;
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError, UpsertOutcome};
 
 fn import_status(text: &str) -> Result<ImportStatus> {
@@ -23,6 +24,30 @@ fn import_status(text: &str) -> Result<ImportStatus> {
 
 fn interrupted_reason(text: &str) -> Result<InterruptedReason> {
     InterruptedReason::parse(text).ok_or_else(|| StoreError::Corrupt(format!("import interruption reason {text}")))
+}
+
+/// An import job to create, for a checked file.
+#[derive(Debug, Clone, Copy)]
+pub struct NewImportJob<'a> {
+    pub tenant_id: &'a str,
+    pub campaign_id: &'a str,
+    pub file_name: Option<&'a str>,
+    pub total_rows: i64,
+    /// Its rows whose contacts the campaign does not have yet.
+    pub new_contacts: u64,
+    pub file_bytes: u64,
+    /// The campaign has a DATA_LOAD strategy: the daily quotas apply.
+    pub runs_strategy: bool,
+}
+
+/// A job a node holds that has not ended, as its queue sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeImport {
+    pub id: String,
+    pub tenant_id: String,
+    /// `Queued` or `Running`.
+    pub status: ImportStatus,
+    pub created_at: DateTime<Utc>,
 }
 
 /// How a node closes its job.
@@ -56,7 +81,7 @@ pub struct ImportBatch {
 }
 
 const JOB_COLUMNS: &str = "id, campaign_id, status, file_name, total_rows, processed_rows, accepted, updated, rejected, report, \
-     interrupted_reason, blocked_by, heartbeat_at, created_at, finished_at";
+     interrupted_reason, blocked_by, heartbeat_at, created_at, started_at, finished_at";
 
 fn job(row: &AnyRow) -> Result<ImportJob> {
     let status = import_status(&get::<String>(row, "status")?)?;
@@ -74,6 +99,8 @@ fn job(row: &AnyRow) -> Result<ImportJob> {
         updated: get(row, "updated")?,
         rejected: get(row, "rejected")?,
         report: from_json(&get::<String>(row, "report")?)?,
+        queue_position: None,
+        started_at: get::<Option<i64>>(row, "started_at")?.map(from_micros).transpose()?,
         waiting_for: blocked_by.clone().filter(|_| status == ImportStatus::Running),
         interrupted_reason,
         detail: None,
@@ -103,6 +130,9 @@ fn interruption_detail(job: &ImportJob, blocked_by: Option<&str>) -> Option<Stri
         ),
         (_, None) => "the server running it stopped before it finished".to_owned(),
     };
+    if job.started_at.is_none() {
+        return Some(format!("the import did not start: {why} while it waited in the queue. No row was written; import the file again."));
+    }
     let unread = (job.total_rows - job.processed_rows).max(0);
     Some(format!(
         "the import was interrupted: {why}. {} of {} rows were written ({} new, {} updated, {} rejected); \
@@ -125,28 +155,25 @@ impl Store {
 }
 
 impl Imports<'_> {
-    /// A `running` job held by `node_id`, its heartbeat now, if `new_contacts`
-    /// more fit the tenant's contacts quota (`quotas`: the node's defaults).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create_import_job(
-        self,
-        tenant_id: &str,
-        campaign_id: &str,
-        file_name: Option<&str>,
-        total_rows: i64,
-        new_contacts: u64,
-        quotas: Quotas,
-        node_id: &str,
-    ) -> Result<ImportJob> {
+    /// A `queued` job held by `node_id`, its heartbeat now, if the file
+    /// fits the tenant's quotas (`quotas`: the node's defaults): its new
+    /// contacts, its bytes, and (when it runs DATA_LOAD) today's fuel and
+    /// HTTP calls below their daily quotas. The node starts it with [`Imports::start_queued_import`].
+    pub async fn create_import_job(self, job: NewImportJob<'_>, quotas: Quotas, node_id: &str) -> Result<ImportJob> {
+        let NewImportJob { tenant_id, campaign_id, file_name, total_rows, new_contacts, file_bytes, runs_strategy } = job;
         let id = new_id("imp");
         let now = micros(Utc::now());
         let mut tx = self.store.begin_write().await?;
         self.store.tenants().lock_tenant(&mut tx, tenant_id).await?;
-        crate::quotas::check(&mut tx, tenant_id, quotas, crate::quotas::Asked::Contacts { new: new_contacts }).await?;
+        let mut asked = vec![Asked::Contacts { new: new_contacts }, Asked::Storage { bytes: file_bytes }];
+        asked.extend(runs_strategy.then_some(Asked::StrategyWork));
+        for asked in asked {
+            crate::quotas::check(&mut tx, tenant_id, quotas, asked).await?;
+        }
         sqlx::query(
             "INSERT INTO import_jobs (id, tenant_id, campaign_id, status, file_name, total_rows, processed_rows, \
              accepted, updated, rejected, report, created_at, node_id, heartbeat_at) \
-             VALUES ($1, $2, $3, 'running', $4, $5, 0, 0, 0, 0, $6, $7, $8, $9)",
+             VALUES ($1, $2, $3, 'queued', $4, $5, 0, 0, 0, 0, $6, $7, $8, $9)",
         )
         .bind(&id)
         .bind(tenant_id)
@@ -161,6 +188,58 @@ impl Imports<'_> {
         .await?;
         tx.commit().await?;
         self.import_job(tenant_id, &id).await
+    }
+
+    /// The jobs `node_id` holds that have not ended, oldest first.
+    pub async fn node_queue(self, node_id: &str) -> Result<Vec<NodeImport>> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, status, created_at FROM import_jobs WHERE node_id = $1 AND status IN ('queued', 'running') \
+             ORDER BY created_at, id",
+        )
+        .bind(node_id)
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(NodeImport {
+                    id: get(row, "id")?,
+                    tenant_id: get(row, "tenant_id")?,
+                    status: import_status(&get::<String>(row, "status")?)?,
+                    created_at: from_micros(get(row, "created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The node holding a queued job.
+    pub async fn import_node(self, id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT node_id FROM import_jobs WHERE id = $1 AND status = 'queued'").bind(id).fetch_optional(&self.store.pool).await?;
+        row.map(|row| get::<Option<String>>(&row, "node_id")).transpose().map(Option::flatten)
+    }
+
+    /// Starts a job `node_id` queued; `false` when it is not queued on
+    /// that node any more (taken for dead and marked interrupted).
+    pub async fn start_queued_import(self, id: &str, node_id: &str) -> Result<bool> {
+        let now = micros(Utc::now());
+        let done = sqlx::query(
+            "UPDATE import_jobs SET status = 'running', started_at = $1, heartbeat_at = $1 WHERE id = $2 AND node_id = $3 AND status = 'queued'",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(node_id)
+        .execute(&self.store.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Renews the heartbeat of every job `node_id` holds in its queue.
+    pub async fn renew_queued_heartbeats(self, node_id: &str) -> Result<()> {
+        sqlx::query("UPDATE import_jobs SET heartbeat_at = $1 WHERE node_id = $2 AND status = 'queued'")
+            .bind(micros(Utc::now()))
+            .bind(node_id)
+            .execute(&self.store.pool)
+            .await?;
+        Ok(())
     }
 
     /// Writes a batch's contacts and the job's counts after it in one
@@ -225,8 +304,8 @@ impl Imports<'_> {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Closes a job `node_id` holds; its counts are the batches' already.
-    /// `false` when it was not running on that node any more.
+    /// Closes a job `node_id` holds, queued or running; its counts are the
+    /// batches' already. `false` when it had ended meanwhile.
     pub async fn finish_import_job(self, id: &str, node_id: &str, end: ImportEnd) -> Result<bool> {
         let (status, reason, blocked_by) = match &end {
             ImportEnd::Done => (ImportStatus::Done, None, None),
@@ -236,7 +315,7 @@ impl Imports<'_> {
         let now = micros(Utc::now());
         let done = sqlx::query(
             "UPDATE import_jobs SET status = $1, interrupted_reason = $2, blocked_by = $3, finished_at = $4, heartbeat_at = $5 \
-             WHERE id = $6 AND node_id = $7 AND status = 'running'",
+             WHERE id = $6 AND node_id = $7 AND status IN ('queued', 'running')",
         )
         .bind(status.as_str())
         .bind(reason)
@@ -260,13 +339,13 @@ impl Imports<'_> {
         job(&row)
     }
 
-    /// Marks interrupted the running jobs whose node has not been heard
+    /// Marks interrupted the queued and running jobs whose node has not been heard
     /// from since `heartbeat_before` (jobs from before heartbeats: since
     /// they were created). Returns how many.
     pub async fn interrupt_lapsed_imports(self, heartbeat_before: DateTime<Utc>) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE import_jobs SET status = 'interrupted', interrupted_reason = 'node_stopped', finished_at = $1 \
-             WHERE status = 'running' AND COALESCE(heartbeat_at, created_at) < $2",
+             WHERE status IN ('queued', 'running') AND COALESCE(heartbeat_at, created_at) < $2",
         )
         .bind(micros(Utc::now()))
         .bind(micros(heartbeat_before))
@@ -275,13 +354,13 @@ impl Imports<'_> {
         Ok(done.rows_affected())
     }
 
-    /// Marks interrupted every running job that is not `node_id`'s: on
+    /// Marks interrupted every queued or running job that is not `node_id`'s: on
     /// SQLite, which one process uses at a time, a new process's start-up
     /// knows every other process that held a job has stopped.
     pub async fn interrupt_imports_of_other_nodes(self, node_id: &str) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE import_jobs SET status = 'interrupted', interrupted_reason = 'node_stopped', finished_at = $1 \
-             WHERE status = 'running' AND (node_id IS NULL OR node_id <> $2)",
+             WHERE status IN ('queued', 'running') AND (node_id IS NULL OR node_id <> $2)",
         )
         .bind(micros(Utc::now()))
         .bind(node_id)

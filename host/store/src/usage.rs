@@ -19,6 +19,11 @@ fn day_number(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros().div_euclid(MICROS_PER_DAY)
 }
 
+/// Today's day number: the day `usage_daily` counts into now.
+pub(crate) fn today() -> i64 {
+    day_number(Utc::now())
+}
+
 fn date_of(day: i64) -> Result<NaiveDate> {
     DateTime::from_timestamp(day * 86_400, 0).map(|time| time.date_naive()).ok_or_else(|| StoreError::Corrupt(format!("usage day {day}")))
 }
@@ -57,7 +62,7 @@ impl Tally {
         if self.0.is_empty() {
             return Ok(());
         }
-        let today = day_number(Utc::now());
+        let today = today();
         let sql = format!(
             "INSERT INTO usage_daily (tenant_id, day, metric, dimension, value) VALUES {} \
              ON CONFLICT (tenant_id, day, metric, dimension) DO UPDATE SET value = usage_daily.value + excluded.value",
@@ -168,7 +173,30 @@ async fn storage(connection: &mut sqlx::AnyConnection, tenant_id: &str) -> Resul
         let row = count(sql).fetch_one(&mut *connection).await?;
         *field = get::<i64>(&row, "n")?.max(0) as u64;
     }
+    storage.bytes = stored_bytes(connection, tenant_id).await?;
     Ok(storage)
+}
+
+/// The bytes (characters of text) of the tenant's data: contacts,
+/// communications, strategy versions and kept invocations, without the
+/// database's indexes and overhead. The storage quota counts the same.
+pub(crate) async fn stored_bytes(connection: &mut sqlx::AnyConnection, tenant_id: &str) -> Result<u64> {
+    let row = sqlx::query(
+        "SELECT CAST( \
+           (SELECT COALESCE(SUM(LENGTH(object_id) + LENGTH(external_id) + LENGTH(name) + LENGTH(email) + LENGTH(phone) \
+              + LENGTH(parameters) + LENGTH(internal_data) + LENGTH(results) + COALESCE(LENGTH(last_error), 0)), 0) \
+            FROM contacts WHERE tenant_id = $1) \
+         + (SELECT COALESCE(SUM(LENGTH(name) + LENGTH(stage_name) + LENGTH(parameters) + COALESCE(LENGTH(session_results), 0) \
+              + COALESCE(LENGTH(status_detail), 0)), 0) FROM communications WHERE tenant_id = $1) \
+         + (SELECT COALESCE(SUM(LENGTH(sources) + COALESCE(LENGTH(component), 0)), 0) FROM strategy_versions WHERE tenant_id = $1) \
+         + (SELECT COALESCE(SUM(LENGTH(logs) + COALESCE(LENGTH(input), 0) + COALESCE(LENGTH(output), 0) + COALESCE(LENGTH(error), 0)), 0) \
+            FROM strategy_invocations WHERE tenant_id = $1) \
+         AS BIGINT) AS bytes",
+    )
+    .bind(tenant_id)
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(get::<i64>(&row, "bytes")?.max(0) as u64)
 }
 
 #[cfg(test)]

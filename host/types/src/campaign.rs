@@ -92,6 +92,10 @@ pub struct Campaign {
     /// Empty: no outbound HTTP.
     #[serde(default)]
     pub http_allowlist: Vec<String>,
+    /// While RUNNING: what its strategies wait for (its tenant used a
+    /// daily quota, so AGGREGATION waits; sends go on).
+    #[serde(default)]
+    pub waiting_for: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ImportStatus {
+    /// Waiting for one of its node's import slots: `queue_position` says
+    /// how many start before it. Nothing is written yet.
+    Queued,
     Running,
     Done,
     /// The import stopped before the end; the batches written stay, and
@@ -18,10 +21,16 @@ pub enum ImportStatus {
 }
 
 impl ImportStatus {
-    pub const ALL: [ImportStatus; 3] = [ImportStatus::Running, ImportStatus::Done, ImportStatus::Interrupted];
+    pub const ALL: [ImportStatus; 4] = [ImportStatus::Queued, ImportStatus::Running, ImportStatus::Done, ImportStatus::Interrupted];
+
+    /// Queued or running: the job has not ended yet.
+    pub fn is_active(self) -> bool {
+        matches!(self, ImportStatus::Queued | ImportStatus::Running)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
+            ImportStatus::Queued => "queued",
             ImportStatus::Running => "running",
             ImportStatus::Done => "done",
             ImportStatus::Interrupted => "interrupted",
@@ -124,6 +133,10 @@ pub struct ImportJob {
     pub updated: i64,
     pub rejected: i64,
     pub report: ImportReport,
+    /// While `queued`: its place in its node's queue, 1 for the next to
+    /// start. Tenants take turns: a tenant's import goes ahead of another
+    /// tenant's second one.
+    pub queue_position: Option<u32>,
     /// While `running` without having read a row: what the import waits
     /// for (the campaign's DATA_LOAD strategy still building).
     pub waiting_for: Option<String>,
@@ -134,6 +147,8 @@ pub struct ImportJob {
     /// The last sign of life of the node running the job.
     pub heartbeat_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// When it left the queue and began.
+    pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
 }
 

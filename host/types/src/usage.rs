@@ -48,6 +48,10 @@ pub struct StorageUsage {
     pub strategy_versions: u64,
     /// The compiled components' bytes.
     pub component_bytes: u64,
+    /// All of the tenant's data, in bytes (characters of text): contacts,
+    /// communications, strategy versions and kept invocations, without the
+    /// database's overhead. The storage quota counts this.
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

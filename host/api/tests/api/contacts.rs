@@ -252,7 +252,8 @@ both_backends!(
     works_when_the_csv_export_has_a_column_for_a_parameter_of_its_last_chunk,
     errors_when_more_exports_start_than_a_node_reads_at_once,
     errors_when_a_download_outlasts_its_limit,
-    errors_when_more_imports_start_than_a_node_runs_at_once,
+    works_when_imports_queue_and_tenants_take_turns,
+    errors_when_a_tenant_queues_more_imports_than_its_places,
     errors_when_an_import_announces_more_than_the_upload_limit,
 );
 
@@ -382,30 +383,73 @@ async fn errors_when_a_download_outlasts_its_limit(backend: Backend) {
     }
 }
 
-/// A node has two imports in progress at once: a third, started while their
-/// strategies run, is told to come back (429) and creates no job, and one
-/// started after they have finished is accepted.
-async fn errors_when_more_imports_start_than_a_node_runs_at_once(backend: Backend) {
+/// A node runs two imports at once, one per tenant: a tenant's second
+/// import is queued with its place while another tenant's starts at once,
+/// and a third tenant's first goes ahead of the queued second. Queued
+/// imports start as slots free up and all finish.
+async fn works_when_imports_queue_and_tenants_take_turns(backend: Backend) {
+    let app = App::start(backend).await;
+    let mut tenants = Vec::new();
+    for name in ["Acme", "Bolt", "Crux"] {
+        let client = app.tenant(name).await;
+        let campaign = client.campaign("Collections").await;
+        client.strategy(&campaign, "DATA_LOAD", "examples/spec/data_load.py").await;
+        tenants.push((client, format!("/campaigns/{campaign}/imports?file_name=contacts")));
+    }
+    let [(acme, acme_path), (bolt, bolt_path), (crux, crux_path)] = &tenants[..] else { unreachable!() };
+    let long = queue_csv(acme, acme_path, 0..20_000).await;
+    assert_eq!((long["status"].as_str(), &long["queue_position"]), (Some("running"), &serde_json::Value::Null), "{long}");
+    let second = queue_csv(acme, acme_path, 20_000..20_003).await;
+    assert_eq!((second["status"].as_str(), second["queue_position"].as_u64()), (Some("queued"), Some(1)), "Acme holds its share: {second}");
+    let other = queue_csv(bolt, bolt_path, 0..20_000).await;
+    assert_eq!(other["status"], "running", "Bolt takes the slot Acme leaves free: {other}");
+    let third = queue_csv(crux, crux_path, 0..3).await;
+    assert_eq!((third["status"].as_str(), third["queue_position"].as_u64()), (Some("queued"), Some(1)), "Crux's first goes first: {third}");
+    let second_now = acme.get(&format!("/imports/{}", second["id"].as_str().expect("id"))).await.body;
+    assert_eq!((second_now["status"].as_str(), second_now["queue_position"].as_u64()), (Some("queued"), Some(2)), "{second_now}");
+    assert_eq!(acme.get(&format!("/imports/{}", long["id"].as_str().expect("id"))).await.body["status"], "running", "all of it came while Acme's first ran");
+    for (client, job, rows) in [(acme, &long, 20_000), (acme, &second, 3), (bolt, &other, 20_000), (crux, &third, 3)] {
+        let done = client.wait_for_import(job["id"].as_str().expect("id")).await;
+        assert_eq!((done["status"].as_str(), done["accepted"].as_i64()), (Some("done"), Some(rows)), "{done}");
+        assert!(done["started_at"].as_str() >= done["created_at"].as_str(), "{done}");
+    }
+}
+
+/// Uploads `rows` of [`people_csv`] and returns the job, accepted.
+async fn queue_csv(client: &Client, path: &str, rows: std::ops::Range<usize>) -> serde_json::Value {
+    let reply = client.upload(path, "text/csv", people_csv(rows, &[]).into_bytes()).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    reply.body
+}
+
+/// A tenant may have 10 imports uploading or queued on a node: the 11th
+/// is told to come back (429) and creates no job; once the queue has
+/// moved on, the tenant imports again.
+async fn errors_when_a_tenant_queues_more_imports_than_its_places(backend: Backend) {
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Collections").await;
     client.strategy(&campaign, "DATA_LOAD", "examples/spec/data_load.py").await;
     let path = format!("/campaigns/{campaign}/imports?file_name=contacts");
-    let mut jobs = Vec::new();
-    for rows in [0..20_000, 20_000..40_000] {
+    let long = client.upload(&path, "text/csv", people_csv(0..20_000, &[]).into_bytes()).await;
+    assert_eq!(long.body["status"], "running", "{}", long.text);
+    let mut queued = Vec::new();
+    for index in 0..stratagem_services::imports::WAITING_PER_TENANT {
+        let rows = 20_000 + index * 3..20_003 + index * 3;
         let reply = client.upload(&path, "text/csv", people_csv(rows, &[]).into_bytes()).await;
-        assert_eq!(reply.status, 202, "{}", reply.text);
-        jobs.push(reply.body["id"].as_str().expect("id").to_owned());
+        assert_eq!((reply.status, reply.body["queue_position"].as_u64()), (202, Some(index as u64 + 1)), "{}", reply.text);
+        queued.push(reply.body["id"].as_str().expect("id").to_owned());
     }
-    let csv = people_csv(0..20_000, &[]);
-    let refused = client.upload(&path, "text/csv", csv.clone().into_bytes()).await;
+    let refused = client.upload(&path, "text/csv", people_csv(50_000..50_003, &[]).into_bytes()).await;
     assert_eq!(refused.status, 429, "{}", refused.text);
-    assert!(refused.body["detail"].as_str().expect("detail").starts_with("2 contact imports are in progress on this node"), "{}", refused.text);
-    assert_eq!(client.get(&format!("/imports/{}", jobs[0])).await.body["status"], "running", "the refusal came while the imports ran");
-    for job in &jobs {
-        assert_eq!(client.wait_for_import(job).await["status"], "done");
+    assert!(refused.body["detail"].as_str().expect("detail").starts_with("you have 10 contact imports uploading or queued on this node"), "{}", refused.text);
+    assert_eq!(client.get(&format!("/imports/{}", long.body["id"].as_str().expect("id"))).await.body["status"], "running", "the refusal came while the first ran");
+    for job in &queued {
+        assert_eq!(client.wait_for_import(job).await["accepted"], 3);
     }
-    assert_eq!(import(&client, &campaign, "text/csv", &csv).await["updated"], 20_000, "the slots are free again");
+    let contacts = client.get(&format!("/campaigns/{campaign}/contacts?limit=1")).await.body;
+    assert_eq!(contacts["total"], 20_000 + 30, "the refused file wrote nothing: {contacts}");
+    assert_eq!(import(&client, &campaign, "text/csv", &people_csv(50_000..50_003, &[])).await["accepted"], 3, "its places are free again");
 }
 
 /// An upload announced beyond the limit is refused from its headers alone,
@@ -444,7 +488,17 @@ async fn works_when_a_dead_nodes_import_is_interrupted_with_exact_counts(backend
     let dead = App::start_with(backend, Background::Off).await;
     let (tenant, client) = dead.tenant_with_id("Acme").await;
     let campaign = client.campaign("Collections").await;
-    let job = dead.store.imports().create_import_job(&tenant, &campaign, Some("contacts.csv"), 12, 12, Default::default(), "node_dead").await.expect("job");
+    let new_job = stratagem_store::NewImportJob {
+        tenant_id: &tenant,
+        campaign_id: &campaign,
+        file_name: Some("contacts.csv"),
+        total_rows: 12,
+        new_contacts: 12,
+        file_bytes: 600,
+        runs_strategy: false,
+    };
+    let job = dead.store.imports().create_import_job(new_job, Default::default(), "node_dead").await.expect("job");
+    assert!(dead.store.imports().start_queued_import(&job.id, "node_dead").await.expect("start"), "the dead node started it");
     let write = |contacts, rows, rejected: Vec<RejectedRow>, before| ImportBatch {
         job_id: job.id.clone(),
         node_id: "node_dead".into(),

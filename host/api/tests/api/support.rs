@@ -115,6 +115,7 @@ pub const TEST_ENGINE: EngineConfig = EngineConfig {
     outbound: TEST_OUTBOUND,
     retry_after: chrono::Duration::milliseconds(200),
     invocation_retention: chrono::Duration::days(14),
+    quotas: stratagem_domain::quota::Quotas::UNLIMITED,
 };
 
 /// Limits a test shortens to see them act; the service's defaults otherwise.
@@ -413,7 +414,7 @@ impl Client {
     pub async fn wait_for_import(&self, id: &str) -> Value {
         for _ in 0..1800 {
             let reply = self.get(&format!("/imports/{id}")).await;
-            if reply.body["status"] != "running" {
+            if !["queued", "running"].contains(&reply.body["status"].as_str().unwrap_or_default()) {
                 return reply.body;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

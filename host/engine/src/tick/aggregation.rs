@@ -20,12 +20,21 @@ use crate::{Engine, EngineError, IN_FLIGHT};
 const FAILURE_QUORUM: i64 = 10;
 
 impl Engine {
-    pub(super) async fn aggregation(&self, tick: &mut Tick, mut sessions: Vec<(EndedSession, Option<SessionStart>)>) -> Result<(), EngineError> {
+    pub(super) async fn aggregation(&self, tick: &mut Tick, sessions: Vec<(EndedSession, Option<SessionStart>)>) -> Result<(), EngineError> {
+        // Tenants whose use today reached a daily quota: their sessions
+        // wait, ended and recorded, until the next UTC day or a raised
+        // quota; nothing they planned is dropped.
+        let waiting = self.store.tenants().past_daily_quotas(self.config.quotas).await?;
+        let (mut sessions, deferred): (Vec<_>, Vec<_>) = sessions.into_iter().partition(|(session, _)| !waiting.contains(&session.tenant_id));
+        let deferred: Vec<SessionStart> = deferred.into_iter().filter_map(|(_, start)| start).collect();
+        tick.report.waiting_for_quota = deferred.len();
+        self.store.dispatch().end_sessions_unaggregated(&deferred, self.clock.now()).await?;
         // Other ended sessions (operators', conversations', other nodes'
         // expired leases) are claimed, and their contacts read.
         let more = self.config.batch - sessions.len() as i64;
         if more > 0 {
-            let others = self.store.dispatch().claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, more).await?;
+            let others =
+                self.store.dispatch().claim_ended_sessions(self.clock.now(), self.clock.now() + self.config.lease, more, &waiting).await?;
             let wanted: Vec<(&str, &str)> = others
                 .iter()
                 .filter(|s| !tick.contacts.contains_key(&s.contact_id))

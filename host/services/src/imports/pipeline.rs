@@ -15,7 +15,7 @@ use stratagem_store::{
     StrategyState,
 };
 
-use super::{ImportError, ImportService, ImportSlot};
+use super::{internal, ImportError, ImportService};
 use crate::CONTACT_FILE_LIMIT_BYTES;
 
 /// Contacts written per transaction.
@@ -78,13 +78,18 @@ impl<E: Into<ImportError>> From<E> for Stopped {
     }
 }
 
-fn internal(error: impl std::fmt::Display) -> ImportError {
-    ImportError::Internal(error.to_string())
+/// Runs an import in its own task while renewing its job's heartbeat,
+/// closes the job (`done`, or `interrupted` on an error or a panic), then
+/// starts the next import of the node's queue in its slot.
+pub(super) async fn run(service: ImportService, options: InvokeOptions, job_id: String, batches: Batches) {
+    import_and_close(&service, options, &job_id, batches).await;
+    if let Err(error) = service.schedule().await {
+        tracing::error!(%error, "could not start the next queued import; the node tries again at its next heartbeat");
+    }
 }
 
-/// Runs an import in its own task while renewing its job's heartbeat, then
-/// closes the job: `done`, or `interrupted` on an error or a panic.
-pub(super) async fn run(service: ImportService, options: InvokeOptions, job_id: String, batches: Batches, _slot: ImportSlot) {
+async fn import_and_close(service: &ImportService, options: InvokeOptions, job_id: &str, batches: Batches) {
+    let job_id = job_id.to_owned();
     let store = service.store.clone();
     let node_id = service.node_id.clone();
     let mut import = tokio::spawn({

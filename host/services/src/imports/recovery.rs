@@ -34,7 +34,8 @@ impl ImportService {
     /// every import still `running` was left by a process that stopped,
     /// and is marked `interrupted` at once. On every backend, imports whose
     /// node's heartbeat lapsed are marked interrupted now and every
-    /// `sweep_every` after, by the task this returns.
+    /// `sweep_every` after, by the task this returns; it also renews the
+    /// heartbeat of this node's queued jobs.
     pub async fn recover(&self) -> Result<tokio::task::JoinHandle<()>, StoreError> {
         if self.store.backend() == Backend::Sqlite {
             let interrupted = self.store.imports().interrupt_imports_of_other_nodes(&self.node_id).await?;
@@ -46,11 +47,24 @@ impl ImportService {
         let service = self.clone();
         Ok(tokio::spawn(async move {
             let mut sweep = tokio::time::interval(service.leases.sweep_every);
+            let mut heartbeat = tokio::time::interval(service.leases.heartbeat_every);
             sweep.tick().await;
             loop {
-                sweep.tick().await;
-                if let Err(error) = service.interrupt_lapsed().await {
-                    tracing::warn!(%error, "could not look for import jobs whose node stopped");
+                tokio::select! {
+                    _ = sweep.tick() => if let Err(error) = service.interrupt_lapsed().await {
+                        tracing::warn!(%error, "could not look for import jobs whose node stopped");
+                    },
+                    // Queued jobs are alive while their node is; and an
+                    // import whose end could not start the next one (a
+                    // database error) is made up for here.
+                    _ = heartbeat.tick() => {
+                        if let Err(error) = service.store.imports().renew_queued_heartbeats(&service.node_id).await {
+                            tracing::warn!(%error, "could not renew the heartbeat of queued imports");
+                        }
+                        if let Err(error) = service.schedule().await {
+                            tracing::warn!(%error, "could not start queued imports");
+                        }
+                    }
                 }
             }
         }))

@@ -1,11 +1,14 @@
 //! Claiming work with a lease: due communications (and marking missed
 //! ones), and ended sessions that await AGGREGATION.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, Utc};
 use sqlx::any::AnyRow;
 use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, JsonMap};
 
 use crate::communication_row::{communication, COMMUNICATION_COLUMNS};
+use crate::contacts::placeholders;
 use crate::{from_json, from_micros, get, micros, Result};
 use super::Dispatch;
 
@@ -202,18 +205,33 @@ impl Dispatch<'_> {
     }
 
     /// Claims up to `limit` ended sessions of RUNNING campaigns that await
-    /// aggregation, leasing them until `lease_until`.
-    pub async fn claim_ended_sessions(self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<EndedSession>> {
+    /// aggregation, leasing them until `lease_until`; none of the `held`
+    /// tenants' (their AGGREGATION waits for a daily quota).
+    pub async fn claim_ended_sessions(
+        self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+        held: &HashSet<String>,
+    ) -> Result<Vec<EndedSession>> {
+        let except = match held.len() {
+            0 => String::new(),
+            n => format!("AND c.tenant_id NOT IN ({})", placeholders(4, 1, n)),
+        };
         let sql = format!(
             "UPDATE communications SET lease_until = $2 WHERE id IN ( \
                SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
                WHERE p.status = 'RUNNING' AND c.session_ended_at IS NOT NULL AND c.aggregated_at IS NULL \
-                 AND (c.lease_until IS NULL OR c.lease_until < $1) \
+                 AND (c.lease_until IS NULL OR c.lease_until < $1) {except} \
                ORDER BY c.session_ended_at LIMIT $3 {}) \
              RETURNING id, tenant_id, campaign_id, contact_id, session_results, status, status_detail, status_updated_at",
             self.store.skip_locked()
         );
-        let rows = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit).fetch_all(&self.store.pool).await?;
+        let mut query = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit);
+        for tenant in held {
+            query = query.bind(tenant.clone());
+        }
+        let rows = query.fetch_all(&self.store.pool).await?;
         rows.iter().map(ended_session).collect()
     }
 }

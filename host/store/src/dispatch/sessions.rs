@@ -74,6 +74,23 @@ impl Dispatch<'_> {
         Ok(())
     }
 
+    /// Writes sessions that ended at their send, their send recorded, as
+    /// awaiting AGGREGATION without running it now (their tenant reached
+    /// a daily quota): claimed again once the tenant may run strategies.
+    pub async fn end_sessions_unaggregated(self, ended: &[SessionStart], now: DateTime<Utc>) -> Result<()> {
+        if ended.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.begin_write().await?;
+        let sent: Vec<&SessionStart> = ended.iter().filter(|start| start.record_send).collect();
+        super::sends::record_sends(&mut tx, &sent).await?;
+        let ends: Vec<SessionEnd<'_>> =
+            ended.iter().map(|start| SessionEnd { communication_id: &start.communication_id, start: Some(start), aggregated: false }).collect();
+        end_sessions(&mut tx, &ends, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The channel session of a claimed communication ended.
     pub async fn end_session(
         self,
