@@ -17,6 +17,7 @@ mod names;
 mod quotas;
 mod readiness;
 mod engine;
+mod fairness;
 mod health;
 mod sends;
 mod nodes;

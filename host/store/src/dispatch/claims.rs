@@ -8,8 +8,8 @@ use sqlx::any::AnyRow;
 use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, JsonMap};
 
 use crate::communication_row::{communication, COMMUNICATION_COLUMNS};
-use crate::contacts::placeholders;
 use crate::{from_json, from_micros, get, micros, Result};
+use super::fair::{self, Waiting};
 use super::Dispatch;
 
 /// A communication claimed for sending.
@@ -97,7 +97,8 @@ impl Dispatch<'_> {
     /// expired before their session ended (they are sent again under the
     /// same idempotency key, unless a send to a provider without one was
     /// announced and has no outcome: [`Dispatch::mark_in_doubt`] takes those)
-    /// — leasing them until `lease_until`.
+    /// — leasing them until `lease_until`. The batch is shared fairly among
+    /// tenants, then campaigns (`fair.rs`); each campaign's oldest first.
     pub async fn claim_due_communications(
         self,
         now: DateTime<Utc>,
@@ -105,39 +106,68 @@ impl Dispatch<'_> {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ClaimedCommunication>> {
-        let sql = format!(
-            "UPDATE communications SET status = 'IN_PROGRESS', status_updated_at = $1, lease_until = $2 WHERE id IN ( \
-               SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
-               WHERE p.status = 'RUNNING' AND ( \
-                 (c.status = 'PLANNED' AND c.start_date <= $1 AND COALESCE(c.end_date, c.start_date + $3) > $1) \
-                 OR (c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND c.lease_until < $1 \
-                   AND (c.send_attempts = 0 OR COALESCE(c.end_date, c.start_date + $3) > $1) \
-                   AND NOT EXISTS (SELECT 1 FROM channel_sends s WHERE s.communication_id = c.id AND s.outcome IS NULL))) \
-               ORDER BY c.start_date LIMIT $4 {}) \
-             RETURNING tenant_id, campaign_id, contact_id, send_attempts, {COMMUNICATION_COLUMNS}, \
-               (SELECT s.outcome FROM channel_sends s WHERE s.communication_id = communications.id) AS recorded",
-            self.store.skip_locked()
-        );
-        let rows = sqlx::query(&sql)
-            .bind(micros(now))
-            .bind(micros(lease_until))
-            .bind(default_window.num_microseconds().unwrap_or(i64::MAX))
-            .bind(limit)
-            .fetch_all(&self.store.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ClaimedCommunication {
-                    id: get(row, "id")?,
-                    tenant_id: get(row, "tenant_id")?,
-                    campaign_id: get(row, "campaign_id")?,
-                    contact_id: get(row, "contact_id")?,
-                    communication: communication(row)?,
-                    recorded: get::<Option<String>>(row, "recorded")?.map(|text| from_json(&text)).transpose()?,
-                    attempts: get(row, "send_attempts")?,
-                })
-            })
-            .collect()
+        let window = default_window.num_microseconds().unwrap_or(i64::MAX);
+        let waiting = self.waiting_to_send(now, window).await?;
+        if waiting.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let lock = self.store.skip_locked();
+        let statement = |selects: &str| {
+            format!(
+                "UPDATE communications SET status = 'IN_PROGRESS', status_updated_at = $1, lease_until = $2 WHERE id IN ({selects}) \
+                 RETURNING tenant_id, campaign_id, contact_id, send_attempts, {COMMUNICATION_COLUMNS}, \
+                   (SELECT s.outcome FROM channel_sends s WHERE s.communication_id = communications.id) AS recorded"
+            )
+        };
+        // Due and expired apart, each in its index's order, so that neither
+        // reads more than the share: one select with an OR read all of a
+        // campaign's due rows to sort them.
+        let select = |campaign: &Waiting, id: usize, share: usize| {
+            let of = |condition: &str| {
+                format!(
+                    "SELECT c.id, c.start_date FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
+                     WHERE c.campaign_id = ${id} AND p.status = 'RUNNING' AND {condition} ORDER BY c.start_date LIMIT ${share} {lock}"
+                )
+            };
+            match campaign.expired {
+                false => of(DUE),
+                true => format!(
+                    "SELECT id, start_date FROM ({}) AS d UNION ALL SELECT id, start_date FROM ({}) AS e ORDER BY start_date LIMIT ${share}",
+                    of(DUE),
+                    of(EXPIRED)
+                ),
+            }
+        };
+        let claim = fair::Claim { statement: &statement, select: &select, parameters: &[micros(now), micros(lease_until), window] };
+        let mut tx = self.store.begin_write().await?;
+        let claimed = fair::claim(&mut tx, claim, waiting, limit, micros(now) as u64, claimed_communication, |c| c.campaign_id.as_str()).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// RUNNING campaigns with communications to send now (due, or claimed
+    /// by a node whose lease expired): a look into one index per campaign.
+    async fn waiting_to_send(self, now: DateTime<Utc>, window: i64) -> Result<Vec<Waiting>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.tenant_id, \
+               (SELECT c.start_date FROM communications c WHERE c.campaign_id = p.id AND c.status = 'PLANNED' AND c.start_date <= $1 \
+                  AND COALESCE(c.end_date, c.start_date + $2) > $1 ORDER BY c.start_date LIMIT 1) AS due, \
+               (SELECT c.start_date FROM communications c WHERE c.campaign_id = p.id AND c.status = 'IN_PROGRESS' \
+                  AND c.session_ended_at IS NULL AND c.lease_until < $1 ORDER BY c.start_date LIMIT 1) AS expired \
+             FROM campaigns p WHERE p.status = 'RUNNING'",
+        )
+        .bind(micros(now))
+        .bind(window)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut waiting = Vec::new();
+        for row in &rows {
+            let (due, expired) = (get::<Option<i64>>(row, "due")?.is_some(), get::<Option<i64>>(row, "expired")?.is_some());
+            if due || expired {
+                waiting.push(Waiting { campaign_id: get(row, "id")?, tenant_id: get(row, "tenant_id")?, expired });
+            }
+        }
+        Ok(waiting)
     }
 
     /// Keeps a claimed communication that a provider could not take for
@@ -205,8 +235,9 @@ impl Dispatch<'_> {
     }
 
     /// Claims up to `limit` ended sessions of RUNNING campaigns that await
-    /// aggregation, leasing them until `lease_until`; none of the `held`
-    /// tenants' (their AGGREGATION waits for a daily quota).
+    /// aggregation, leasing them until `lease_until`: shared fairly among
+    /// tenants, then campaigns (`fair.rs`); each campaign's oldest first.
+    /// Those of the `held` tenants (a daily quota reached) stay unclaimed.
     pub async fn claim_ended_sessions(
         self,
         now: DateTime<Utc>,
@@ -214,26 +245,75 @@ impl Dispatch<'_> {
         limit: i64,
         held: &HashSet<String>,
     ) -> Result<Vec<EndedSession>> {
-        let except = match held.len() {
-            0 => String::new(),
-            n => format!("AND c.tenant_id NOT IN ({})", placeholders(4, 1, n)),
-        };
-        let sql = format!(
-            "UPDATE communications SET lease_until = $2 WHERE id IN ( \
-               SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
-               WHERE p.status = 'RUNNING' AND c.session_ended_at IS NOT NULL AND c.aggregated_at IS NULL \
-                 AND (c.lease_until IS NULL OR c.lease_until < $1) {except} \
-               ORDER BY c.session_ended_at LIMIT $3 {}) \
-             RETURNING id, tenant_id, campaign_id, contact_id, session_results, status, status_detail, status_updated_at",
-            self.store.skip_locked()
-        );
-        let mut query = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit);
-        for tenant in held {
-            query = query.bind(tenant.clone());
+        let mut waiting = self.waiting_to_aggregate(now).await?;
+        waiting.retain(|campaign| !held.contains(&campaign.tenant_id));
+        if waiting.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
         }
-        let rows = query.fetch_all(&self.store.pool).await?;
-        rows.iter().map(ended_session).collect()
+        let lock = self.store.skip_locked();
+        let statement = |selects: &str| {
+            format!(
+                "UPDATE communications SET lease_until = $2 WHERE id IN ({selects}) \
+                 RETURNING id, tenant_id, campaign_id, contact_id, session_results, status, status_detail, status_updated_at"
+            )
+        };
+        let select = |_: &Waiting, id: usize, share: usize| {
+            format!(
+                "SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
+                 WHERE c.campaign_id = ${id} AND p.status = 'RUNNING' AND {ENDED} ORDER BY c.session_ended_at LIMIT ${share} {lock}"
+            )
+        };
+        let claim = fair::Claim { statement: &statement, select: &select, parameters: &[micros(now), micros(lease_until)] };
+        let mut tx = self.store.begin_write().await?;
+        let claimed = fair::claim(&mut tx, claim, waiting, limit, micros(now) as u64, ended_session, |s| s.campaign_id.as_str()).await?;
+        tx.commit().await?;
+        Ok(claimed)
     }
+
+    /// RUNNING campaigns with ended sessions that await aggregation and no
+    /// node holds.
+    async fn waiting_to_aggregate(self, now: DateTime<Utc>) -> Result<Vec<Waiting>> {
+        let rows = sqlx::query(&format!(
+            "SELECT p.id, p.tenant_id, \
+               (SELECT c.session_ended_at FROM communications c WHERE c.campaign_id = p.id AND {ENDED} \
+                  ORDER BY c.session_ended_at LIMIT 1) AS ended \
+             FROM campaigns p WHERE p.status = 'RUNNING'"
+        ))
+        .bind(micros(now))
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut waiting = Vec::new();
+        for row in &rows {
+            if get::<Option<i64>>(row, "ended")?.is_some() {
+                waiting.push(Waiting { campaign_id: get(row, "id")?, tenant_id: get(row, "tenant_id")?, expired: false });
+            }
+        }
+        Ok(waiting)
+    }
+}
+
+/// A due communication (`c`, `$1` now, `$3` the default window).
+const DUE: &str = "c.status = 'PLANNED' AND c.start_date <= $1 AND COALESCE(c.end_date, c.start_date + $3) > $1";
+
+/// A claim whose lease expired before its session ended, to send again.
+const EXPIRED: &str = "c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND c.lease_until < $1 \
+    AND (c.send_attempts = 0 OR COALESCE(c.end_date, c.start_date + $3) > $1) \
+    AND NOT EXISTS (SELECT 1 FROM channel_sends s WHERE s.communication_id = c.id AND s.outcome IS NULL)";
+
+/// An ended session awaiting aggregation that no node holds (`c`, `$1` now).
+const ENDED: &str = "c.session_ended_at IS NOT NULL AND c.aggregated_at IS NULL AND (c.lease_until IS NULL OR c.lease_until < $1)";
+
+/// A claimed communication's row.
+fn claimed_communication(row: &AnyRow) -> Result<ClaimedCommunication> {
+    Ok(ClaimedCommunication {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        campaign_id: get(row, "campaign_id")?,
+        contact_id: get(row, "contact_id")?,
+        communication: communication(row)?,
+        recorded: get::<Option<String>>(row, "recorded")?.map(|text| from_json(&text)).transpose()?,
+        attempts: get(row, "send_attempts")?,
+    })
 }
 
 /// A communication row (`id`, `tenant_id`, `campaign_id`, `contact_id`,

@@ -2,9 +2,11 @@
 //! marking missed ones, recording session outcomes, applying a strategy's
 //! outcome to a contact, and finishing campaigns whose work is done.
 //!
-//! Claims are one `UPDATE … WHERE id IN (SELECT … LIMIT n)`: on PostgreSQL
-//! the inner select takes `FOR UPDATE SKIP LOCKED`, so nodes claiming at
-//! once split the work instead of queueing on it; SQLite has one writer.
+//! Claims are `UPDATE … WHERE id IN (SELECT … LIMIT n)`, one select per
+//! campaign with work waiting, each its fair share of the batch
+//! ([`fair`]): on PostgreSQL the selects take `FOR UPDATE SKIP LOCKED`,
+//! so nodes claiming at once split the work instead of queueing on it;
+//! SQLite has one writer.
 //!
 //! `channel_sends` records each send under its idempotency key. A send to
 //! a provider that takes no key is announced there first, as a row without
@@ -15,6 +17,7 @@
 mod claims;
 mod completion;
 mod contact_write;
+mod fair;
 mod outcomes;
 mod revisions;
 mod sends;
