@@ -163,9 +163,10 @@ mod tests {
         let sent = json!({"id": "imp_1", "campaign_id": "cmp_1", "status": "interrupted", "file_name": "c.csv", "total_rows": 4,
             "processed_rows": 3, "accepted": 1, "updated": 1, "rejected": 1,
             "report": {"rejected": [{"line": 3, "column": null, "reason": "line 3: email is not valid"}],
-                "strategy_errors": [{"line": 2, "object_id": "C2", "error": {"kind": "trap"}, "message": "boom", "invocation_id": "inv_1"}]}, "waiting_for": null,
+                "strategy_errors": [{"line": 2, "object_id": "C2", "error": {"kind": "trap"}, "message": "boom", "invocation_id": "inv_1"}]},
+            "queue_position": null, "waiting_for": null,
             "interrupted_reason": "node_stopped", "detail": "its server stopped", "heartbeat_at": null,
-            "created_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z"});
+            "created_at": "2026-01-01T00:00:00Z", "started_at": "2026-01-01T00:00:10Z", "finished_at": "2026-01-01T00:01:00Z"});
         let job: ImportJob = serde_json::from_value(sent.clone()).expect("reads");
         assert_eq!(job.interrupted_reason, Some(InterruptedReason::NodeStopped));
         assert_eq!(serde_json::to_value(&job).expect("writes"), sent);
