@@ -67,12 +67,15 @@ pub(crate) async fn settings(connection: &mut sqlx::AnyConnection, tenant_id: &s
     row.as_ref().map(settings_of).transpose().map(Option::unwrap_or_default)
 }
 
+/// A day's strategy fuel and outbound HTTP calls, summed from its
+/// `usage_daily` rows: what the daily quotas count.
+const DAILY_USE: &str = "CAST(COALESCE(SUM(CASE WHEN metric = 'fuel' THEN value ELSE 0 END), 0) AS BIGINT) AS fuel, \
+     CAST(COALESCE(SUM(CASE WHEN metric = 'http_calls' THEN value ELSE 0 END), 0) AS BIGINT) AS http_calls";
+
 /// Today's (UTC) strategy fuel and outbound HTTP calls of `tenant_id`.
 async fn used_today(connection: &mut sqlx::AnyConnection, tenant_id: &str) -> Result<(u64, u64)> {
     let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN metric = 'fuel' THEN value ELSE 0 END), 0) AS BIGINT) AS fuel, \
-         CAST(COALESCE(SUM(CASE WHEN metric = 'http_calls' THEN value ELSE 0 END), 0) AS BIGINT) AS http_calls \
-         FROM usage_daily WHERE tenant_id = $1 AND day = $2",
+        &format!("SELECT {DAILY_USE} FROM usage_daily WHERE tenant_id = $1 AND day = $2"),
     )
     .bind(tenant_id)
     .bind(crate::usage::today())
@@ -176,12 +179,9 @@ impl crate::Tenants<'_> {
     /// node's `defaults`): their AGGREGATION waits. Reads today's usage
     /// rows (a few per active tenant) and the quotas set.
     pub async fn past_daily_quotas(self, defaults: Quotas) -> Result<HashSet<String>> {
-        let used = sqlx::query(
-            "SELECT tenant_id, \
-             CAST(COALESCE(SUM(CASE WHEN metric = 'fuel' THEN value ELSE 0 END), 0) AS BIGINT) AS fuel, \
-             CAST(COALESCE(SUM(CASE WHEN metric = 'http_calls' THEN value ELSE 0 END), 0) AS BIGINT) AS http_calls \
-             FROM usage_daily WHERE day = $1 AND metric IN ('fuel', 'http_calls') GROUP BY tenant_id",
-        )
+        let used = sqlx::query(&format!(
+            "SELECT tenant_id, {DAILY_USE} FROM usage_daily WHERE day = $1 AND metric IN ('fuel', 'http_calls') GROUP BY tenant_id"
+        ))
         .bind(crate::usage::today())
         .fetch_all(&self.store.pool)
         .await?;

@@ -296,7 +296,7 @@ impl ImportService {
     /// force; else every row.
     async fn new_contacts(&self, tenant: &str, campaign_id: &str, format: FileFormat, bytes: &Bytes, rows: u64) -> Result<u64, ImportError> {
         let own = self.store.tenants().quota_settings(tenant).await?;
-        if Quotas::effective(own.contacts, self.quotas.contacts).is_none() {
+        if own.effective(self.quotas).contacts.is_none() {
             return Ok(rows);
         }
         let bytes = bytes.clone();
