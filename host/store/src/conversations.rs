@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use stratagem_domain::{JsonMap, Message, MessageRole};
 
+use crate::fair::{self, Waiting};
 use crate::{from_micros, get, micros, new_id, Result, Store};
 
 /// Where a session opened on a provider can be reached.
@@ -41,6 +42,16 @@ pub struct OpenSession {
 
 const OPEN_SESSION_COLUMNS: &str = "id, tenant_id, campaign_id, contact_id, stage_name, channel, alternative, \
      integration_id, agent_id, session_address, awaiting_answer_since";
+
+/// An open session no node holds for an answer (`c`, `$1` now).
+const OPEN: &str = "c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND (c.answer_lease_until IS NULL OR c.answer_lease_until < $1)";
+
+/// One of the two queues of open sessions the engine claims from: which
+/// sessions (`c`; `$1` now, `$3` on what it reads) and in what order.
+struct OpenQueue {
+    filter: &'static str,
+    order: &'static str,
+}
 
 fn open_session(row: &AnyRow) -> Result<OpenSession> {
     Ok(OpenSession {
@@ -189,13 +200,18 @@ impl Conversations<'_> {
     }
 
     /// Claims open sessions of RUNNING campaigns whose contact awaits an
-    /// answer, leasing them until `lease_until`.
+    /// answer, leasing them until `lease_until`: shared fairly among
+    /// tenants, then campaigns (`fair.rs`); each campaign's longest
+    /// waiting first.
     pub async fn claim_awaiting_answers(self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OpenSession>> {
-        self.claim_open_sessions("c.awaiting_answer_since IS NOT NULL", now, None, lease_until, limit).await
+        let queue = OpenQueue { filter: "c.awaiting_answer_since IS NOT NULL", order: "c.awaiting_answer_since" };
+        self.claim_open_sessions(queue, &[micros(now), micros(lease_until)], limit).await
     }
 
     /// Claims open conversations of RUNNING campaigns with no activity since
-    /// `quiet_since`, to be ended for inactivity.
+    /// `quiet_since`, to be ended for inactivity: shared fairly like
+    /// [`Conversations::claim_awaiting_answers`]; each campaign's quietest
+    /// first.
     pub async fn claim_inactive_sessions(
         self,
         now: DateTime<Utc>,
@@ -203,32 +219,50 @@ impl Conversations<'_> {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OpenSession>> {
-        let filter = "c.awaiting_answer_since IS NULL AND c.session_address IS NOT NULL AND c.last_activity_at < $4";
-        self.claim_open_sessions(filter, now, Some(quiet_since), lease_until, limit).await
+        let queue = OpenQueue {
+            filter: "c.awaiting_answer_since IS NULL AND c.session_address IS NOT NULL AND c.last_activity_at < $3",
+            order: "c.last_activity_at",
+        };
+        self.claim_open_sessions(queue, &[micros(now), micros(lease_until), micros(quiet_since)], limit).await
     }
 
-    async fn claim_open_sessions(
-        self,
-        filter: &str,
-        now: DateTime<Utc>,
-        quiet_since: Option<DateTime<Utc>>,
-        lease_until: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<OpenSession>> {
-        let sql = format!(
-            "UPDATE communications SET answer_lease_until = $2 WHERE id IN ( \
-               SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
-               WHERE p.status = 'RUNNING' AND c.status = 'IN_PROGRESS' AND c.session_ended_at IS NULL AND {filter} \
-                 AND (c.answer_lease_until IS NULL OR c.answer_lease_until < $1) \
-               ORDER BY c.last_activity_at LIMIT $3 {}) \
-             RETURNING {OPEN_SESSION_COLUMNS}",
-            self.store.skip_locked()
-        );
-        let mut query = sqlx::query(&sql).bind(micros(now)).bind(micros(lease_until)).bind(limit);
-        if let Some(quiet_since) = quiet_since {
-            query = query.bind(micros(quiet_since));
+    /// Claims up to `limit` open sessions of `queue`; `parameters` are `$1`
+    /// now, `$2` the lease's end, and what the queue's filter reads.
+    async fn claim_open_sessions(self, queue: OpenQueue, parameters: &[i64], limit: i64) -> Result<Vec<OpenSession>> {
+        let waiting = self.waiting_in(&queue, parameters).await?;
+        if waiting.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
         }
-        query.fetch_all(&self.store.pool).await?.iter().map(open_session).collect()
+        let lock = self.store.skip_locked();
+        let statement = |selects: &str| format!("UPDATE communications SET answer_lease_until = $2 WHERE id IN ({selects}) RETURNING {OPEN_SESSION_COLUMNS}");
+        let select = |_: &Waiting, id: usize, share: usize| {
+            format!(
+                "SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \
+                 WHERE c.campaign_id = ${id} AND p.status = 'RUNNING' AND {OPEN} AND {} ORDER BY {} LIMIT ${share} {lock}",
+                queue.filter, queue.order
+            )
+        };
+        let claim = fair::Claim { statement: &statement, select: &select, parameters };
+        let mut tx = self.store.begin_write().await?;
+        let claimed = fair::claim(&mut tx, claim, waiting, limit, parameters[0] as u64, open_session, |s| s.campaign_id.as_str()).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// RUNNING campaigns with sessions in `queue` that no node holds: a
+    /// look into one index per campaign.
+    async fn waiting_in(self, queue: &OpenQueue, parameters: &[i64]) -> Result<Vec<Waiting>> {
+        let sql = format!(
+            "SELECT p.id, p.tenant_id FROM campaigns p WHERE p.status = 'RUNNING' AND EXISTS ( \
+               SELECT 1 FROM communications c WHERE c.campaign_id = p.id AND {OPEN} AND {})",
+            queue.filter
+        );
+        let mut query = sqlx::query(&sql);
+        for value in parameters {
+            query = query.bind(*value);
+        }
+        let rows = query.fetch_all(&self.store.pool).await?;
+        rows.iter().map(|row| Ok(Waiting { campaign_id: get(row, "id")?, tenant_id: get(row, "tenant_id")?, expired: false })).collect()
     }
 
     /// The agent answered the transcript it read, in which the contact had

@@ -11,6 +11,7 @@ mod contacts;
 mod conversations;
 mod deep_analysis;
 mod dispatch;
+mod fair;
 mod imports;
 mod integrations;
 mod invocations;

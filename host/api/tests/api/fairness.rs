@@ -8,7 +8,11 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::support::{App, Background, Backend, Client};
 
-both_backends!(works_when_a_flooding_tenant_shares_the_send_batch, works_when_a_flooding_tenant_shares_the_aggregation_batch);
+both_backends!(
+    works_when_a_flooding_tenant_shares_the_send_batch,
+    works_when_a_flooding_tenant_shares_the_aggregation_batch,
+    works_when_a_flooding_tenant_shares_the_conversation_batches
+);
 
 /// A tick's batch, well under the flood.
 const BATCH: i64 = 50;
@@ -105,4 +109,45 @@ async fn works_when_a_flooding_tenant_shares_the_aggregation_batch(backend: Back
         let contact = few.get(&format!("/campaigns/{few_campaign}/contacts/C{n}")).await.body;
         assert_eq!(statuses(&contact), ["COMPLETED"], "{contact}");
     }
+}
+
+/// Conversations: the flood's 300 contacts wrote before the few's 3, and
+/// all of them went quiet later. A claim of 50 sessions awaiting an answer
+/// takes the few's 3 with 47 of the flood's; so does a claim of 50 quiet
+/// conversations to end. Both are the engine's per-tick claims.
+async fn works_when_a_flooding_tenant_shares_the_conversation_batches(backend: Backend) {
+    let app = App::start_with(backend, Background::Off).await;
+    let ((flood_tenant, _, _), (few_tenant, _, _)) = neighbours(&app).await;
+    let now = chrono::Utc::now();
+    let lease = now + chrono::Duration::minutes(5);
+    let claimed = app.store.dispatch().claim_due_communications(now, chrono::Duration::hours(24), lease, 1000).await.expect("claim");
+    assert_eq!(claimed.len(), FLOOD + FEW);
+    let (floods, fews): (Vec<_>, Vec<_>) = claimed.iter().partition(|c| c.tenant_id == flood_tenant);
+    let conversations = app.store.conversations();
+    // The flood's first: each contact wrote (and later went quiet) a
+    // millisecond after the one before.
+    let ordered: Vec<_> = floods.iter().chain(&fews).collect();
+    let wrote = |n: usize| now - chrono::Duration::hours(2) + chrono::Duration::milliseconds(n as i64);
+    for (n, communication) in ordered.iter().enumerate() {
+        let address = format!("chat-{n}");
+        let opened = stratagem_store::Conversation { integration_id: "telegram", agent_id: None, address: &address, provider_ref: &address };
+        let wrote = wrote(n);
+        conversations.open_conversation(&communication.id, "Default", "TELEGRAM", &opened, wrote).await.expect("opened");
+        conversations.await_answer(&communication.id, wrote).await.expect("awaits");
+    }
+    let tenants = |claimed: &[stratagem_store::OpenSession]| {
+        let few = claimed.iter().filter(|s| s.tenant_id == few_tenant).count();
+        (few, claimed.len() - few)
+    };
+
+    let awaiting = conversations.claim_awaiting_answers(now, lease, BATCH).await.expect("claim answers");
+    assert_eq!(tenants(&awaiting), (FEW, BATCH as usize - FEW), "the few's answers first, the flood the rest");
+
+    // Answered, then quiet for an hour: the inactivity queue.
+    for (n, communication) in ordered.iter().enumerate() {
+        let quiet_since = wrote(n) + chrono::Duration::hours(1);
+        conversations.answered(&communication.id, wrote(n), 0, quiet_since).await.expect("answered");
+    }
+    let quiet = conversations.claim_inactive_sessions(now, now - chrono::Duration::minutes(30), lease, BATCH).await.expect("claim quiet");
+    assert_eq!(tenants(&quiet), (FEW, BATCH as usize - FEW), "the few's quiet sessions first, the flood the rest");
 }

@@ -9,7 +9,7 @@ use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, J
 
 use crate::communication_row::{communication, COMMUNICATION_COLUMNS};
 use crate::{from_json, from_micros, get, micros, Result};
-use super::fair::{self, Waiting};
+use crate::fair::{self, Waiting};
 use super::Dispatch;
 
 /// A communication claimed for sending.

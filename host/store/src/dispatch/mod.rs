@@ -17,7 +17,6 @@
 mod claims;
 mod completion;
 mod contact_write;
-mod fair;
 mod outcomes;
 mod revisions;
 mod sends;

@@ -1,6 +1,8 @@
 //! Fair claims: a batch is shared among the tenants with work waiting
 //! first, then among each tenant's campaigns, so a tenant with a million
-//! due communications does not delay another tenant's ten.
+//! due communications does not delay another tenant's ten. Every queue
+//! the engine claims from per tick goes through here: due sends, sessions
+//! awaiting AGGREGATION, conversations awaiting an answer or gone quiet.
 //!
 //! Each campaign is claimed apart (its own `LIMIT`, read through an index
 //! that starts with `campaign_id`: migration 0026), in rounds: the first
@@ -26,7 +28,7 @@ const ARMS_PER_STATEMENT: usize = 16;
 
 /// A RUNNING campaign with work waiting for a claim.
 #[derive(Debug, Clone)]
-pub(super) struct Waiting {
+pub(crate) struct Waiting {
     pub campaign_id: String,
     pub tenant_id: String,
     /// It also holds claims whose lease expired (due sends only): its
@@ -36,7 +38,7 @@ pub(super) struct Waiting {
 
 /// What one claim differs in: its statement around the campaigns' selects,
 /// and each campaign's select.
-pub(super) struct Claim<'a> {
+pub(crate) struct Claim<'a> {
     /// `UPDATE … WHERE id IN (` + the selects joined by `UNION ALL` + `) RETURNING …`.
     pub statement: &'a (dyn Fn(&str) -> String + Sync),
     /// The select of up to `$share` ids of `$campaign`, given the waiting
@@ -50,7 +52,7 @@ pub(super) struct Claim<'a> {
 /// transaction; `campaign` names the campaign of a claimed row. `turn`
 /// says which tenants and campaigns get what does not divide equally, so
 /// it rotates between ticks.
-pub(super) async fn claim<T>(
+pub(crate) async fn claim<T>(
     tx: &mut Transaction<'static, Any>,
     how: Claim<'_>,
     waiting: Vec<Waiting>,
