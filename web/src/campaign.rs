@@ -81,10 +81,13 @@ fn StatusBox(campaign: LocalResource<Result<Campaign, Problem>>) -> impl IntoVie
     }
 }
 
-/// Configure / Start / Stop; a 409 shows its detail and the allowed statuses.
+/// The moves the campaign's status allows now, and only those (the status
+/// machine is `CampaignStatus::next`, shared with the service). Stop and
+/// Finish ask first, naming what they affect.
 #[component]
 fn StatusActions(id: Memo<String>, campaign: LocalResource<Result<Campaign, Problem>>) -> impl IntoView {
     let list: ListReload = expect_context();
+    let confirming = RwSignal::new(None::<CampaignStatus>);
     let change = Action::new_local(move |status: &CampaignStatus| {
         let path = format!("/api/campaigns/{}/status", api::enc(&id.get_untracked()));
         let body = json!({ "status": status });
@@ -96,14 +99,82 @@ fn StatusActions(id: Memo<String>, campaign: LocalResource<Result<Campaign, Prob
             list.bump();
         }
     });
+    // A problem belongs to the status it was about: moving on clears it.
+    Effect::new(move |before: Option<Option<CampaignStatus>>| {
+        let now = loaded(campaign).map(|c| c.status);
+        if before.is_some_and(|before| before != now) {
+            change.value().set(None);
+            confirming.set(None);
+        }
+        now
+    });
+    let ask = move |next: CampaignStatus| {
+        if needs_confirmation(next) {
+            confirming.set(Some(next));
+        } else {
+            change.dispatch_local(next);
+        }
+    };
+    let buttons = move || {
+        let current = loaded(campaign).map(|c| c.status)?;
+        let buttons = current
+            .next()
+            .iter()
+            .map(|&next| {
+                let (id, label, class) = action(current, next);
+                view! { <button id=id class=class on:click=move |_| ask(next)>{label}</button> }
+            })
+            .collect_view();
+        Some(buttons)
+    };
+    let confirmation = move || {
+        let next = confirming.get()?;
+        let name = loaded(campaign).map(|c| c.name).unwrap_or_default();
+        let (_, label, _) = action(CampaignStatus::Running, next);
+        Some(view! {
+            <div id="confirm-action" class="card notice" role="alertdialog">
+                <p>{consequence(next, &name)}</p>
+                <button id="confirm-yes" class="danger" on:click=move |_| { confirming.set(None); change.dispatch_local(next); }>{label}</button>
+                <button id="confirm-no" on:click=move |_| confirming.set(None)>"Cancel"</button>
+            </div>
+        })
+    };
     let problem = move || change.value().get().and_then(Result::err).map(|problem| view! { <ProblemView problem/> });
     view! {
-        <div class="actions">
-            <button id="action-configure" on:click=move |_| { change.dispatch_local(CampaignStatus::Configured); }>"Configure"</button>
-            <button id="action-start" class="primary" on:click=move |_| { change.dispatch_local(CampaignStatus::Running); }>"Start"</button>
-            <button id="action-stop" on:click=move |_| { change.dispatch_local(CampaignStatus::Stopped); }>"Stop"</button>
-        </div>
+        <div id="campaign-actions" class="actions">{buttons}</div>
+        {confirmation}
         <div id="status-problem">{problem}</div>
+    }
+}
+
+/// The button that moves a campaign from `current` to `next`: its id,
+/// label and class.
+fn action(current: CampaignStatus, next: CampaignStatus) -> (&'static str, &'static str, &'static str) {
+    match next {
+        CampaignStatus::Configured => ("action-configure", "Configure", "primary"),
+        CampaignStatus::Running if current == CampaignStatus::Stopped => ("action-start", "Resume", "primary"),
+        CampaignStatus::Running => ("action-start", "Start", "primary"),
+        CampaignStatus::Stopped => ("action-stop", "Stop", ""),
+        CampaignStatus::Finished => ("action-finish", "Finish", ""),
+        CampaignStatus::Created => ("action-unconfigure", "Back to setup", ""),
+        CampaignStatus::Error => ("action-error", "Mark as failed", ""),
+    }
+}
+
+fn needs_confirmation(next: CampaignStatus) -> bool {
+    matches!(next, CampaignStatus::Stopped | CampaignStatus::Finished)
+}
+
+/// What moving to `next` does, said before it is done.
+fn consequence(next: CampaignStatus, name: &str) -> String {
+    match next {
+        CampaignStatus::Stopped => format!(
+            "Stop “{name}”? Nothing more is sent until you resume it; planned messages whose window closes meanwhile are marked missed."
+        ),
+        CampaignStatus::Finished => {
+            format!("Finish “{name}”? Nothing more is sent, ever: a finished campaign cannot be started again. Its results and analytics stay.")
+        }
+        _ => String::new(),
     }
 }
 

@@ -244,9 +244,9 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#campaign-status", 20, |t| t == "CREATED").await;
     // What it needs before it can run, from the service.
     ui.text_until("#readiness", 20, |t| t.contains("has no stage") && t.contains("has no contacts")).await;
-    // Stopping a CREATED campaign is refused: the 409's detail and what is allowed.
-    ui.click("#action-stop").await;
-    ui.text_until("#status-problem", 20, |t| t.contains("409") && t.contains("Allowed next: CONFIGURED")).await;
+    // Only the moves its status allows are offered: a CREATED campaign is
+    // configured, not started or stopped.
+    ui.text_until("#campaign-actions", 20, |t| t == "Configure").await;
     ui.shot("02-campaigns").await.expect("shot");
 
     // Stages: the email form shows its own fields and a live preview;
@@ -363,6 +363,7 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     // Configure and start; the engine runs the contacts to their results.
     ui.click("#action-configure").await;
     ui.text_until("#campaign-status", 20, |t| t == "CONFIGURED").await;
+    ui.text_until("#campaign-actions", 20, |t| t.contains("Start") && t.contains("Back to setup") && !t.contains("Stop")).await;
     ui.click("#action-start").await;
     ui.text_until("#campaign-status", 20, |t| t == "RUNNING" || t == "FINISHED").await;
     ui.text_until("#contact-table", 240, |t| t.contains("Paid") && t.contains("Refused")).await;
@@ -505,6 +506,7 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.client.set_window_size(390, 844).await.expect("phone width");
     ui.click("#campaign-list li").await;
     ui.text_until("#campaign-status", 20, |t| t == "FINISHED").await;
+    ui.text_until("#campaign-actions", 20, |t| t.is_empty()).await;
     ui.shot("12-phone-campaign").await.expect("shot");
     ui.client.set_window_size(1280, 1400).await.expect("desktop width");
 
