@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use crate::atomic_file::write_atomically;
+use crate::atomic_file::{write_atomically, Durability};
 use crate::error::LoadError;
 
 pub(crate) struct ArtifactCache {
@@ -71,7 +71,7 @@ impl ArtifactCache {
         let artifact = engine
             .precompile_component(bytes)
             .map_err(|error| LoadError::NotAComponent(format!("{error:#}")))?;
-        write_atomically(&self.dir, &file, &artifact)
+        write_atomically(&self.dir, &file, &artifact, Durability::Synced)
             .map_err(|source| LoadError::Cache { path: self.path.display().to_string(), source })?;
         // SAFETY: produced just above by this engine.
         let component = unsafe { Component::deserialize(engine, &artifact) }

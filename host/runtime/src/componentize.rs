@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use tokio::sync::OnceCell;
 
-use crate::atomic_file::write_atomically;
+use crate::atomic_file::{write_atomically, Durability};
 use crate::build_sandbox::{limit_hit, BuildLimits, Sandbox, ToolchainMounts, BUILD_ROOT};
 use crate::error::{BuildError, PythonBuildError};
 use crate::python_library::PythonLibrary;
@@ -299,7 +299,7 @@ impl Builder {
             return Ok(bytes);
         }
         let bytes = self.componentize(source).await?;
-        write_atomically(&dir, &file, &bytes).map_err(cache_error)?;
+        write_atomically(&dir, &file, &bytes, Durability::Synced).map_err(cache_error)?;
         if let Err(error) = evict_oldest(&dir, self.cache_limit_bytes) {
             tracing::warn!(dir = %cache_dir.display(), %error, "could not trim the build cache");
         }

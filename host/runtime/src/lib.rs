@@ -15,6 +15,7 @@ mod build_sandbox;
 mod componentize;
 mod convert;
 mod error;
+mod function_cache;
 mod host_state;
 mod limits;
 mod outbound_http;

@@ -13,6 +13,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use crate::artifact_cache::{ArtifactCache, CacheOutcome};
+use crate::function_cache::FunctionCache;
 use crate::bindings;
 use crate::clock::{Clock, SystemClock, VirtualClock};
 use crate::componentize::is_out_of_memory;
@@ -205,7 +206,9 @@ impl Drop for Runtime {
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
-        let engine = Engine::new(&engine_config(&config)).map_err(|error| LoadError::Cache {
+        let functions = FunctionCache::open(&config.cache_dir)
+            .map_err(|source| LoadError::Cache { path: config.cache_dir.display().to_string(), source })?;
+        let engine = engine_config(&config, functions).and_then(|engine| Engine::new(&engine)).map_err(|error| LoadError::Cache {
             path: config.cache_dir.display().to_string(),
             source: std::io::Error::other(format!("engine configuration: {error:#}")),
         })?;
@@ -292,9 +295,12 @@ fn guest_filesystem(library: Option<&PythonLibrary>) -> Result<wasmtime_wasi::fi
     Ok(builder.build().filesystem().clone())
 }
 
-fn engine_config(config: &RuntimeConfig) -> Config {
+fn engine_config(config: &RuntimeConfig, functions: FunctionCache) -> wasmtime::Result<Config> {
     let mut engine = Config::new();
     engine.consume_fuel(true).epoch_interruption(true).memory_init_cow(true);
+    // A function compiled for one strategy is not compiled again for the
+    // next (`function_cache.rs`).
+    engine.enable_incremental_compilation(Arc::new(functions))?;
     if config.perf_map {
         engine.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
@@ -314,7 +320,7 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .table_elements(100_000)
         .max_unused_warm_slots(slots);
     engine.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    engine
+    Ok(engine)
 }
 
 fn contract_error(error: wasmtime::Error) -> LoadError {

@@ -66,6 +66,27 @@ async fn works_when_the_artifact_cache_survives_a_restart() {
     assert_eq!(invocation.result.expect("ok").expect("changed").current_stage.as_deref(), Some("Payment Promised"));
 }
 
+/// Two strategies share almost all their code (the interpreter's and the
+/// SDK's): the second compiles only the functions the first did not.
+#[tokio::test]
+async fn works_when_a_new_strategy_reuses_the_functions_compiled_for_another() {
+    let (first_bytes, second_bytes) = (component("examples/spec/contact_answer.py").await, component("examples/spec/data_load.py").await);
+    let cache = tempfile::tempdir().expect("temp dir");
+    let config = RuntimeConfig { cache_dir: cache.path().into(), max_instances: 4, max_memory_bytes: 256 << 20, ..RuntimeConfig::default() };
+    let runtime = std::sync::Arc::new(Runtime::new(config).expect("runtime"));
+    let functions = || std::fs::read_dir(cache.path().join("functions")).expect("function cache").count();
+    assert_eq!(runtime.load(&first_bytes).expect("loads").1, CacheOutcome::Compiled);
+    let after_first = functions();
+    assert!(after_first > 1000, "the first strategy's functions are kept: {after_first}");
+    let (second, outcome) = runtime.load(&second_bytes).expect("loads");
+    assert_eq!(outcome, CacheOutcome::Compiled, "a different component has an artifact of its own");
+    let new_functions = functions() - after_first;
+    assert!(new_functions * 4 < after_first, "the second compiled {new_functions} functions of its own, not the {after_first} it shares");
+    let contact = contact(json!({"parameters": {"amount_due": "120.50"}}));
+    let invocation = second.invoke(&Hook::DataLoad { contact, existing: None }, &options()).await;
+    assert!(invocation.result.expect("ok").is_some(), "the second strategy runs");
+}
+
 #[tokio::test]
 async fn errors_when_the_bytes_are_not_a_component() {
     let runtime = crate::support::runtime();
