@@ -51,12 +51,14 @@ impl ArtifactCache {
     ) -> Result<(Component, String, CacheOutcome), LoadError> {
         let hash = content_hash(bytes);
         let file = self.file_name(&hash);
-        if let Ok(artifact) = self.dir.read(&file) {
+        if self.dir.is_file(&file) {
             // SAFETY: the file was written by `precompile_component` below
-            // for this engine configuration (its name carries both hashes)
-            // and the cache directory belongs to the platform, not to
-            // tenants. A damaged file fails to deserialize and is rebuilt.
-            match unsafe { Component::deserialize(engine, &artifact) } {
+            // for this engine configuration (its name carries both hashes),
+            // whole before it was renamed into place and never changed
+            // after (see `map`), and the cache directory belongs to the
+            // platform, not to tenants. A damaged file fails to
+            // deserialize and is rebuilt.
+            match unsafe { self.map(engine, &file) } {
                 Ok(component) => return Ok((component, hash, CacheOutcome::Hit)),
                 Err(error) => tracing::warn!(%file, %error, "discarding unreadable cached artifact"),
             }
@@ -73,14 +75,31 @@ impl ArtifactCache {
             .map_err(|error| LoadError::NotAComponent(format!("{error:#}")))?;
         write_atomically(&self.dir, &file, &artifact, Durability::Synced)
             .map_err(|source| LoadError::Cache { path: self.path.display().to_string(), source })?;
-        // SAFETY: produced just above by this engine.
-        let component = unsafe { Component::deserialize(engine, &artifact) }
-            .map_err(|error| LoadError::NotAComponent(format!("{error:#}")))?;
+        drop(artifact);
+        // SAFETY: produced just above by this engine and written whole.
+        let component = unsafe { self.map(engine, &file) }.map_err(|error| LoadError::NotAComponent(format!("{error:#}")))?;
         Ok((component, hash, CacheOutcome::Compiled))
     }
 }
 
 impl ArtifactCache {
+    /// The component of an artifact in the cache, mapped from its file
+    /// rather than read: its code and its memory images are then the page
+    /// cache's, shared by every instance and reclaimable, not a copy in
+    /// each process's anonymous memory (docs/BENCHMARKS.md, "Memory per
+    /// tenant").
+    ///
+    /// # Safety
+    /// The file must have been written by this engine's
+    /// `precompile_component` and must never change while mapped: files are
+    /// only ever written beside and renamed into place
+    /// (`write_atomically`), or removed, which leaves a mapping intact.
+    unsafe fn map(&self, engine: &Engine, file: &str) -> wasmtime::Result<Component> {
+        // wasmtime 48 maps components by path only. `file` is a name made
+        // of two hex hashes (`file_name`), so it cannot leave the directory.
+        unsafe { Component::deserialize_file(engine, self.path.join(file)) }
+    }
+
     fn file_name(&self, hash: &str) -> String {
         format!("{hash}-{}.cwasm", self.engine_hash)
     }

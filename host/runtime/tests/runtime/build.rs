@@ -66,6 +66,31 @@ async fn works_when_the_artifact_cache_survives_a_restart() {
     assert_eq!(invocation.result.expect("ok").expect("changed").current_stage.as_deref(), Some("Payment Promised"));
 }
 
+/// A cached artifact that was damaged on disk is compiled again, not run.
+#[tokio::test]
+async fn works_when_a_cached_artifact_is_damaged() {
+    let bytes = component("examples/spec/contact_answer.py").await;
+    let cache = tempfile::tempdir().expect("temp dir");
+    let config = RuntimeConfig { cache_dir: cache.path().into(), max_instances: 4, max_memory_bytes: 256 << 20, ..RuntimeConfig::default() };
+    let first = std::sync::Arc::new(Runtime::new(config.clone()).expect("runtime"));
+    assert_eq!(first.load(&bytes).expect("loads").1, CacheOutcome::Compiled);
+    drop(first);
+    let artifact = std::fs::read_dir(cache.path())
+        .expect("cache")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.extension().is_some_and(|extension| extension == "cwasm"))
+        .expect("an artifact");
+    let whole = std::fs::read(&artifact).expect("artifact");
+    std::fs::write(&artifact, &whole[..whole.len() / 2]).expect("cut in half");
+    let restarted = std::sync::Arc::new(Runtime::new(config).expect("runtime"));
+    let (strategy, outcome) = restarted.load(&bytes).expect("loads");
+    assert_eq!(outcome, CacheOutcome::Compiled, "the damaged artifact is compiled again");
+    assert_eq!(std::fs::read(&artifact).expect("artifact").len(), whole.len(), "and written whole");
+    let message: Message = serde_json::from_value(json!({"content": "I promise to pay", "sent_at": "2026-11-26T10:00:00Z"})).expect("message");
+    let invocation = strategy.invoke(&Hook::ContactAnswer { contact: contact(json!({})), message }, &options()).await;
+    assert_eq!(invocation.result.expect("ok").expect("changed").current_stage.as_deref(), Some("Payment Promised"));
+}
+
 /// Two strategies share almost all their code (the interpreter's and the
 /// SDK's): the second compiles only the functions the first did not.
 #[tokio::test]
