@@ -44,8 +44,9 @@ pub fn value_bars(values: Vec<(String, i64)>) -> impl IntoView {
     view! { <div class="value-bars">{bars}</div> }
 }
 
-/// A problem document: its detail, position, allowed statuses and every
-/// field error.
+/// A problem document as people read it: its detail, position, the
+/// statuses allowed next and every field error, with the field named in
+/// words. No HTTP status or JSON path is shown; they are for programs.
 #[component]
 pub fn ProblemView(problem: Problem) -> impl IntoView {
     let position = match (problem.line, problem.column) {
@@ -53,10 +54,9 @@ pub fn ProblemView(problem: Problem) -> impl IntoView {
         (Some(line), None) => format!(" (line {line})"),
         _ => String::new(),
     };
-    let status = if problem.status > 0 { format!("{} ", problem.status) } else { String::new() };
     let allowed = problem.allowed.clone().map(|allowed| {
-        let list = if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") };
-        view! { <div class="allowed">"Allowed next: " {list}</div> }
+        let list = if allowed.is_empty() { "nothing else".to_owned() } else { allowed.join(", ").to_lowercase() };
+        view! { <div class="allowed">"From here it can be: " {list}</div> }
     });
     let errors = problem
         .errors
@@ -68,18 +68,47 @@ pub fn ProblemView(problem: Problem) -> impl IntoView {
                 (Some(l), None) => format!("line {l}: "),
                 _ => String::new(),
             };
-            view! { <li><code>{e.field.clone()}</code>" " {at} {e.message.clone()}</li> }
+            view! { <li><strong>{field_label(&e.field)}</strong>": " {at} {e.message.clone()}</li> }
         })
         .collect_view();
     view! {
         <div class="problem" role="alert">
-            <strong>{status}</strong>
             <span class="detail">{problem.detail.clone()}</span>
             {position}
             {allowed}
             <ul class="field-errors">{errors}</ul>
         </div>
     }
+}
+
+/// Words of field names written in capitals.
+const ACRONYMS: [&str; 8] = ["api", "url", "llm", "smtp", "fcm", "http", "sip", "ab"];
+
+/// A field's JSON path in words: `alternatives[1].settings.integration_id`
+/// is "Alternative 2, integration"; `settings.api_base_url` "API base URL".
+fn field_label(path: &str) -> String {
+    let words: Vec<String> = path
+        .split('.')
+        .filter(|segment| !segment.is_empty() && *segment != "settings")
+        .map(|segment| {
+            let (name, index) = match segment.split_once('[') {
+                Some((name, rest)) => (name.strip_suffix('s').unwrap_or(name), rest.trim_end_matches(']').parse::<usize>().ok()),
+                None => (segment, None),
+            };
+            let name = name.strip_suffix("_id").unwrap_or(name);
+            let name: Vec<String> = name.split('_').map(|word| if ACRONYMS.contains(&word) { word.to_uppercase() } else { word.to_owned() }).collect();
+            let name = name.join(" ");
+            match index {
+                Some(index) => format!("{name} {}", index + 1),
+                None => name,
+            }
+        })
+        .collect();
+    let mut label = words.join(", ");
+    if let Some(first) = label.get(..1) {
+        label.replace_range(..1, &first.to_uppercase());
+    }
+    label
 }
 
 /// Shows the problem in `signal` when there is one.
