@@ -10,7 +10,7 @@ use stratagem_types::{Agent, Integration};
 
 use crate::api::{self, Problem};
 use crate::item_list::{Item, ItemList, Items};
-use crate::util::{field_errors, show_problem, ProblemView};
+use crate::util::{field_errors, show_problem, ConfirmButton, ProblemView};
 
 /// Bumped when an agent is saved or deleted.
 #[derive(Clone, Copy)]
@@ -143,7 +143,10 @@ fn AgentForm(id: Option<String>, definition: AgentDefinition) -> impl IntoView {
             <div class="row">
                 <button type="submit" class="primary" id="save-agent">"Save"</button>
                 <button type="button" on:click=move |_| to_list()>"Cancel"</button>
-                {(!is_new).then(|| view! { <button type="button" class="danger" on:click=move |_| { remove.dispatch_local(()); }>"Delete"</button> })}
+                {(!is_new).then(|| view! {
+                    <ConfirmButton label="Delete" question=format!("Delete agent “{}”? Stages that use it cannot send through it any more.", draft.get_untracked().name)
+                        on_confirm=Callback::new(move |()| { remove.dispatch_local(()); })/>
+                })}
             </div>
             {show_problem(problem)}
         </form>

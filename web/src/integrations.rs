@@ -15,7 +15,7 @@ use stratagem_types::JsonMap;
 
 use crate::api::{self, Problem};
 use crate::item_list::{Item, ItemList, Items};
-use crate::util::{field_errors, show_problem, ProblemView};
+use crate::util::{field_errors, show_problem, ConfirmButton, ProblemView};
 
 fn kind_label(kind: IntegrationKind) -> &'static str {
     match kind {
@@ -260,7 +260,10 @@ fn IntegrationForm(existing: Option<Integration>) -> impl IntoView {
             <div class="row">
                 <button type="submit" class="primary" id="save-integration">"Save"</button>
                 <button type="button" on:click=move |_| close("/integrations", Default::default())>"Close"</button>
-                {(!is_new).then(|| view! { <button type="button" class="danger" id="delete-integration" on:click=move |_| { remove.dispatch_local(()); }>"Delete"</button> })}
+                {(!is_new).then(|| view! {
+                    <ConfirmButton label="Delete" question=format!("Delete integration “{}” and its saved secrets?", name.get_untracked())
+                        on_confirm=Callback::new(move |()| { remove.dispatch_local(()); })/>
+                })}
             </div>
             {show_problem(problem)}
         </form>

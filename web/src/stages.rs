@@ -10,7 +10,7 @@ use stratagem_types::stage::{AgentRule, Alternative, Channel, ChannelSettings, E
 use stratagem_types::{Agent, Integration, Stage, StageDefinition};
 
 use crate::api::{self, Problem};
-use crate::util::{field_errors, show_problem};
+use crate::util::{field_errors, show_problem, ConfirmButton};
 
 /// The channel of a `<select>` value.
 fn channel(value: &str) -> Channel {
@@ -143,7 +143,8 @@ fn StageTable(
                 <td>{channel_label(d.channel)}<div class="muted">{agent}{ab}</div></td>
                 <td class="actions">
                     <button on:click=move |_| editing.set(Some(for_edit.clone()))>"Edit"</button>
-                    <button class="danger" on:click=move |_| remove.run(stage_id.clone())>"Delete"</button>
+                    <ConfirmButton label="Delete" question=format!("Delete stage “{}”? Communications already planned for it fail when they come due.", d.name)
+                        on_confirm=Callback::new(move |()| remove.run(stage_id.clone()))/>
                 </td>
             </tr>
         }

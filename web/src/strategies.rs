@@ -8,7 +8,7 @@ use serde_json::json;
 use stratagem_types::strategy::{BuildError, BuildStatus, StrategyView};
 
 use crate::api::{self, Problem};
-use crate::util::{show_problem, ProblemView};
+use crate::util::{show_problem, ConfirmButton, ProblemView};
 
 fn building(strategy: &StrategyView) -> bool {
     strategy.latest.status == BuildStatus::Building
@@ -84,7 +84,8 @@ fn StrategyTable(strategies: List, open: RwSignal<Option<String>>, remove: Callb
                 <td>{active}</td>
                 <td class="actions">
                     <button on:click=move |_| open.set(Some(view_id.clone()))>"View / Edit"</button>
-                    <button class="danger" on:click=move |_| remove.run(delete_id.clone())>"Delete"</button>
+                    <ConfirmButton label="Delete" question=format!("Delete strategy “{}” and all its versions?", strategy.name)
+                        on_confirm=Callback::new(move |()| remove.run(delete_id.clone()))/>
                 </td>
             </tr>
         }

@@ -149,3 +149,23 @@ pub fn local_date(days_back: u32) -> String {
     let then = js_sys::Date::new(&(now.get_time() - days_back as f64 * 86_400_000.0).into());
     format!("{:04}-{:02}-{:02}", then.get_full_year(), then.get_month() + 1, then.get_date())
 }
+
+/// The button of an action that cannot be undone (a delete): the first
+/// click asks `question`, which names what is affected; only the second,
+/// on the question's own button, does it.
+#[component]
+pub fn ConfirmButton(label: &'static str, question: String, on_confirm: Callback<()>) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let question = StoredValue::new(question);
+    move || match asking.get() {
+        true => view! {
+            <span class="confirm-question" role="alertdialog">
+                {question.get_value()}" "
+                <button type="button" class="danger confirm-yes" on:click=move |_| { asking.set(false); on_confirm.run(()); }>{label}</button>
+                <button type="button" class="confirm-no" on:click=move |_| asking.set(false)>"Cancel"</button>
+            </span>
+        }
+        .into_any(),
+        false => view! { <button type="button" class="danger" on:click=move |_| asking.set(true)>{label}</button> }.into_any(),
+    }
+}

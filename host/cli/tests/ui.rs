@@ -326,12 +326,21 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     let marked = ui.find("#strategy-editor .error-line").await.text().await.expect("error line");
     assert!(marked.contains("return contact +"), "{marked:?}");
     ui.shot("05b-strategy-build-error").await.expect("shot");
-    let rows = ui.client.find_all(Locator::Css("#strategy-table tbody tr")).await.expect("rows");
-    for row in rows {
-        if row.text().await.unwrap_or_default().starts_with("broken") {
-            row.find(Locator::Css("button.danger")).await.expect("delete").click().await.expect("delete");
+    // Deleting asks first, naming the strategy; Cancel keeps it.
+    let broken_row = || async {
+        for row in ui.client.find_all(Locator::Css("#strategy-table tbody tr")).await.expect("rows") {
+            if row.text().await.unwrap_or_default().starts_with("broken") {
+                return row;
+            }
         }
-    }
+        panic!("no row of the strategy `broken`");
+    };
+    broken_row().await.find(Locator::Css("button.danger")).await.expect("delete").click().await.expect("delete");
+    ui.text_until("#strategy-table .confirm-question", 20, |t| t.contains("Delete strategy “broken” and all its versions?")).await;
+    ui.click("#strategy-table .confirm-no").await;
+    ui.text_until("#strategy-table", 20, |t| t.contains("broken") && !t.contains("all its versions?")).await;
+    broken_row().await.find(Locator::Css("button.danger")).await.expect("delete").click().await.expect("delete");
+    ui.click("#strategy-table .confirm-yes").await;
     ui.text_until("#strategy-table", 20, |t| !t.contains("broken")).await;
 
     // Contacts: a CSV with one broken row; the report names its line.
