@@ -6,11 +6,11 @@ use leptos::prelude::*;
 use leptos_router::components::Outlet;
 use leptos_router::hooks::use_navigate;
 use serde_json::json;
-use stratagem_types::Campaign;
+use stratagem_types::{Agent, Campaign, Integration};
 
 use crate::api::{self, Problem};
 use crate::item_list::{Item, ItemList, Items};
-use crate::util::show_problem;
+use crate::util::{show_problem, ProblemView};
 
 /// Bumped to reload the list: after a create, a status change, or when the
 /// engine moved the open campaign.
@@ -47,9 +47,48 @@ pub fn Campaigns() -> impl IntoView {
     }
 }
 
+/// No campaign chosen: what to do first while the tenant is new (each step
+/// done once the service has one), else how to pick one.
 #[component]
 pub fn NoneSelected() -> impl IntoView {
-    view! { <p class="empty">"Select a campaign to see its analytics and configuration."</p> }
+    let ListReload(reload) = expect_context();
+    let progress = LocalResource::new(move || {
+        reload.track();
+        async move {
+            let integrations = api::get::<Vec<Integration>>("/api/integrations").await?.len();
+            let agents = api::get::<Vec<Agent>>("/api/agents").await?.len();
+            let campaigns = api::get::<Vec<Campaign>>("/api/campaigns").await?.len();
+            Ok::<_, Problem>((integrations, agents, campaigns))
+        }
+    });
+    move || match progress.get() {
+        Some(Ok((integrations, agents, campaigns))) if integrations == 0 || campaigns == 0 => {
+            let step = |id: &'static str, done: bool, text: &'static str, href: &'static str, why: &'static str| {
+                view! {
+                    <li id=id class:done=done>
+                        <a href=href>{text}</a>" "{if done { "✓ done" } else { "" }}
+                        <div class="muted">{why}</div>
+                    </li>
+                }
+            };
+            view! {
+                <div id="getting-started" class="card checklist">
+                    <strong>"Getting started"</strong>
+                    <ol>
+                        {step("start-integration", integrations > 0, "Connect a channel", "/integrations",
+                            "An integration is how messages go out: an email server, an SMS or chat provider, an LLM for AI agents.")}
+                        {step("start-agent", agents > 0, "Create an AI agent (optional)", "/agents",
+                            "An agent holds conversations for a stage on chat, email or phone channels.")}
+                        {step("start-campaign", campaigns > 0, "Create a campaign with “+ New”", "/campaigns",
+                            "Its checklist then leads on: stages, strategies, contacts, Configure, Start.")}
+                    </ol>
+                </div>
+            }
+            .into_any()
+        }
+        Some(Err(problem)) => view! { <ProblemView problem/> }.into_any(),
+        _ => view! { <p class="empty">"Select a campaign to see its analytics and configuration."</p> }.into_any(),
+    }
 }
 
 #[component]

@@ -228,6 +228,8 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.fill("#api-key", key).await;
     ui.click("#sign-in").await;
     ui.text_until("#campaign-list", 20, |t| t.contains("No running campaigns")).await;
+    // A new tenant is shown what to do first.
+    ui.text_until("#getting-started", 20, |t| t.contains("Connect a channel") && !t.contains("done")).await;
     // The app booted under the Content-Security-Policy; from here on, any
     // violation (an inline style or script the policy blocks) is collected.
     watch_csp(ui).await;
@@ -256,6 +258,8 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.shot("01b-integrations").await.expect("shot");
     ui.click("#nav-campaigns").await;
     ui.text_until("#campaign-list", 20, |t| t.contains("No running campaigns")).await;
+    ui.text_until("#start-integration", 20, |t| t.contains("✓ done")).await;
+    ui.text_until("#start-campaign", 20, |t| !t.contains("done")).await;
 
     // A campaign, selected with its status.
     ui.click("#new-campaign").await;
