@@ -9,7 +9,10 @@
 //! are counted: duplicates and losses must be 0. Then the machine's CPU
 //! (every process, PostgreSQL's too): cores busy on average with
 //! AGGREGATION, and core-µs per communication for both runs, against the
-//! budget the 20k/s target leaves.
+//! budget the 20k/s target leaves. On PostgreSQL, the anchor: a peer
+//! queue on the same server (graphile-worker, host/bench/peer, installed
+//! with npm on first use), and our best one-node queue-only rate as a
+//! ratio to it.
 //!
 //!   cargo run --release -p stratagem-bench --bin engine-bench
 //!
@@ -136,8 +139,12 @@ async fn main() -> anyhow::Result<()> {
     for backend in backends.split(',').map(str::trim) {
         // SQLite has one writer: one node, one loop.
         let shapes: &[(usize, usize)] = if backend == "postgres" { &[(1, 1), (1, 2), (2, 1), (2, 2)] } else { &[(1, 1)] };
+        let mut best_one_node: f64 = 0.0;
         for &(nodes, loops) in shapes {
             let queue = run(&database(backend, dir.path())?, &runtime, None, contacts, (nodes, loops)).await?;
+            if nodes == 1 {
+                best_one_node = best_one_node.max(queue.per_second);
+            }
             let full = run(&database(backend, dir.path())?, &runtime, Some(&aggregation), contacts, (nodes, loops)).await?;
             let expected = contacts as i64;
             println!(
@@ -153,6 +160,37 @@ async fn main() -> anyhow::Result<()> {
                 full.cpu.core_seconds * 1e6 / contacts as f64,
             );
         }
+        if backend == "postgres" {
+            let mut best_peer: f64 = 0.0;
+            for (label, batched) in [("default set-up", false), ("local queue of 500, batched completion", true)] {
+                let rate = graphile_worker(&database(backend, dir.path())?, contacts, batched)?;
+                best_peer = best_peer.max(rate);
+                println!("peer: graphile-worker 0.18.0, one process, 16 at once, {label}: {rate:.0} no-op jobs/s");
+            }
+            println!("our queue only, best of one node: {best_one_node:.0}/s = {:.2}× the best peer", best_one_node / best_peer);
+        }
     }
     Ok(())
+}
+
+/// The peer queue on the same PostgreSQL server (a database of its own):
+/// graphile-worker working `jobs` no-op jobs (host/bench/peer). Jobs per
+/// second. Installs it with npm on first use.
+fn graphile_worker(url: &str, jobs: usize, batched: bool) -> anyhow::Result<f64> {
+    let peer = repo().join("host/bench/peer");
+    if !peer.join("node_modules/graphile-worker").is_dir() {
+        let installed = std::process::Command::new("npm").args(["ci", "--silent", "--no-audit", "--no-fund"]).current_dir(&peer).status();
+        anyhow::ensure!(installed.is_ok_and(|status| status.success()), "`npm ci` in {} failed: Node.js and npm are needed for the peer queue", peer.display());
+    }
+    let output = std::process::Command::new("node")
+        .arg(peer.join("graphile_worker.mjs"))
+        .env("DATABASE_URL", url)
+        .env("JOBS", jobs.to_string())
+        .env("BATCHED", if batched { "1" } else { "0" })
+        .output()
+        .context("running node for the peer queue")?;
+    anyhow::ensure!(output.status.success(), "the peer queue failed: {}", String::from_utf8_lossy(&output.stderr));
+    let measured: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let seconds = measured["seconds"].as_f64().context("the peer's seconds")?;
+    Ok(jobs as f64 / seconds)
 }
