@@ -247,6 +247,9 @@ fn IntegrationForm(existing: Option<Integration>) -> impl IntoView {
         <form class="card form" id="integration-form" on:submit=submit autocomplete="off">
             <h3>{if is_new { "New integration".to_owned() } else { format!("Edit integration · {}", kind_label(kind.get_untracked())) }}</h3>
             {(!is_new).then(|| view! { <p class="muted" id="integration-saved">{saved_at}</p> })}
+            {move || saved.with(|s| s.as_ref().and_then(|i| i.webhook_url.clone())).map(|url| view! {
+                <p id="integration-webhook">"Replies and delivery reports reach us at this webhook URL; register it in the provider's console: "<code>{url}</code></p>
+            })}
             <KindAndName is_new kind name settings secrets problem/>
             <fieldset>
                 <legend>"Settings"</legend>

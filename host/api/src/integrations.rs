@@ -24,6 +24,14 @@ pub fn router() -> Router<AppState> {
         .route("/integrations/{id}", get(read).put(update).delete(remove))
 }
 
+/// An integration as the API shows it: with the URL its provider's
+/// webhooks go to, on this service's public URL (`--public-url`).
+fn shown(state: &AppState, mut integration: Integration) -> Integration {
+    let sends_webhooks = stratagem_engine::providers::provider(integration.kind).is_some_and(|provider| provider.sends_webhooks());
+    integration.webhook_url = sends_webhooks.then(|| state.outbound.webhook_url(&integration.id));
+    integration
+}
+
 /// The endpoints the engine will call must be public (see
 /// `stratagem_engine::egress`): `api_base_url`, and an SMTP `host`.
 fn endpoint_errors(egress: EgressPolicy, settings: &JsonMap) -> Vec<FieldError> {
@@ -48,7 +56,8 @@ fn check_name(name: &str) -> ApiResult<()> {
     summary = "List integrations: settings and the names of the secrets that are set, never their values",
     responses((status = 200, description = "The integrations", body = Vec<Integration>)))]
 async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> ApiResult<Json<Vec<Integration>>> {
-    Ok(Json(state.store.integrations().list_integrations(&tenant).await?))
+    let integrations = state.store.integrations().list_integrations(&tenant).await?;
+    Ok(Json(integrations.into_iter().map(|integration| shown(&state, integration)).collect()))
 }
 
 #[utoipa::path(post, path = "/integrations", operation_id = "createIntegration", tag = "integrations",
@@ -63,13 +72,14 @@ async fn create(
     check(body.kind.validate(&body.settings, &body.secrets, &[]))?;
     check(endpoint_errors(state.outbound.egress(), &body.settings))?;
     let changes = IntegrationChanges { name: body.name.trim(), settings: &body.settings, secrets: &body.secrets };
-    Ok((StatusCode::CREATED, Json(state.store.integrations().create_integration(&tenant, body.kind, changes).await?)))
+    let created = state.store.integrations().create_integration(&tenant, body.kind, changes).await?;
+    Ok((StatusCode::CREATED, Json(shown(&state, created))))
 }
 
 #[utoipa::path(get, path = "/integrations/{id}", operation_id = "readIntegration", tag = "integrations", summary = "Read an integration (secret names only)",
     responses((status = 200, description = "The integration", body = Integration), (status = 404, response = Problem)))]
 async fn read(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Integration>> {
-    Ok(Json(state.store.integrations().integration(&tenant, &id).await?))
+    Ok(Json(shown(&state, state.store.integrations().integration(&tenant, &id).await?)))
 }
 
 #[utoipa::path(put, path = "/integrations/{id}", operation_id = "updateIntegration", tag = "integrations",
@@ -86,7 +96,7 @@ async fn update(
     check(current.kind.validate(&body.settings, &body.secrets, &current.secrets_set))?;
     check(endpoint_errors(state.outbound.egress(), &body.settings))?;
     let changes = IntegrationChanges { name: body.name.trim(), settings: &body.settings, secrets: &body.secrets };
-    Ok(Json(state.store.integrations().update_integration(&tenant, &id, changes).await?))
+    Ok(Json(shown(&state, state.store.integrations().update_integration(&tenant, &id, changes).await?)))
 }
 
 #[utoipa::path(delete, path = "/integrations/{id}", operation_id = "deleteIntegration", tag = "integrations", summary = "Delete an integration (409 while a stage or agent uses it)",

@@ -255,6 +255,15 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     assert_eq!(typed, "", "the secret input is empty once saved");
     let page = ui.client.source().await.expect("page source");
     assert!(!page.contains(SECRET), "the secret value appears in the page");
+    assert!(ui.client.find(Locator::Css("#integration-webhook")).await.is_err(), "an LLM endpoint calls no webhooks");
+    // A chat provider's integration shows the webhook URL to register.
+    ui.click("#new-integration").await;
+    ui.select("#integration-kind", "TELEGRAM").await;
+    ui.fill("#integration-name", "Support bot").await;
+    ui.fill("#integration-secret-bot_token", "1:A").await;
+    ui.click("#save-integration").await;
+    ui.text_until("#integration-list", 20, |t| t.contains("Support bot")).await;
+    ui.text_until("#integration-webhook", 20, |t| t.contains("register it in the provider's console") && t.contains("/webhooks/int_")).await;
     ui.shot("01b-integrations").await.expect("shot");
     ui.click("#nav-campaigns").await;
     ui.text_until("#campaign-list", 20, |t| t.contains("No running campaigns")).await;

@@ -20,6 +20,8 @@ fn integration(row: &AnyRow) -> Result<Integration> {
         name: get(row, "name")?,
         settings: from_json(&settings)?,
         secrets_set: from_json(&secret_names)?,
+        // The public URL is the service's to know (`stratagem_api`).
+        webhook_url: None,
         created_at: from_micros(get(row, "created_at")?)?,
         updated_at: from_micros(get(row, "updated_at")?)?,
     })

@@ -324,6 +324,10 @@ pub struct Integration {
     pub settings: JsonMap,
     /// Which secrets are set.
     pub secrets_set: Vec<String>,
+    /// Where its provider posts replies, calls and delivery reports: the
+    /// URL to register in the provider's console. `null` for kinds that
+    /// send none (FCM, LLM, HTTP_API).
+    pub webhook_url: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }

@@ -13,7 +13,31 @@ fn webhook_url(integration_id: &str) -> String {
     TEST_OUTBOUND.webhook_url(integration_id)
 }
 
-both_backends!(works_when_each_provider_signs_its_webhook, errors_when_a_webhook_is_unsigned_forged_or_unknown);
+both_backends!(
+    works_when_each_provider_signs_its_webhook,
+    errors_when_a_webhook_is_unsigned_forged_or_unknown,
+    works_when_an_integration_shows_the_url_to_register
+);
+
+/// An integration whose provider calls webhooks shows where they go, on
+/// every read; one whose provider calls none shows none.
+async fn works_when_an_integration_shows_the_url_to_register(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let twilio = integration(&client, "TWILIO", json!({"account_sid": "AC1", "from_number": "+15550009999"}), json!({"auth_token": "tw-token"})).await;
+    let fcm = integration(&client, "FCM", json!({"project_id": "p"}), json!({"service_account_json": "{}"})).await;
+    let shown = client.get(&format!("/integrations/{twilio}")).await.body;
+    assert_eq!(shown["webhook_url"], json!(webhook_url(&twilio)));
+    assert!(webhook_url(&twilio).ends_with(&format!("/webhooks/{twilio}")));
+    let listed = client.get("/integrations").await.body;
+    let url_of = |id: &str| listed.as_array().expect("list").iter().find(|i| i["id"] == id).expect("listed")["webhook_url"].clone();
+    assert_eq!(url_of(&twilio), json!(webhook_url(&twilio)));
+    assert_eq!(url_of(&fcm), Value::Null, "FCM calls no webhooks");
+    let update = json!({"name": "Calls", "settings": {"account_sid": "AC1", "from_number": "+15550009999"}, "secrets": {}});
+    let renamed = client.put_raw(&format!("/integrations/{twilio}"), "application/json", update.to_string().into_bytes()).await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    assert_eq!(renamed.body["webhook_url"], json!(webhook_url(&twilio)));
+}
 
 fn hmac_sha256_hex(key: &str, body: &[u8]) -> String {
     hex::encode(ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes()), body).as_ref())

@@ -175,4 +175,8 @@ impl Provider for Fcm {
     fn receive(&self, _account: &Account, _request: &WebhookRequest<'_>) -> Result<Vec<InboundEvent>, WebhookError> {
         Err(WebhookError::Unauthorized("FCM sends no webhooks; nothing is accepted for this integration".into()))
     }
+
+    fn sends_webhooks(&self) -> bool {
+        false
+    }
 }

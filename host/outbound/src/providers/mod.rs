@@ -193,6 +193,12 @@ pub trait Provider: Send + Sync {
     /// secret in the webhook URL or a header.
     fn receive(&self, account: &Account, request: &WebhookRequest<'_>) -> Result<Vec<InboundEvent>, WebhookError>;
 
+    /// Whether the provider calls webhooks at all (its integration then
+    /// shows the URL to register).
+    fn sends_webhooks(&self) -> bool {
+        true
+    }
+
     /// What to answer a verified webhook call. Most providers only read
     /// the status; Twilio reads TwiML from the answer to a speech result.
     fn reply(&self, accepted: usize) -> WebhookReply {
