@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::components::Outlet;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use stratagem_types::agent::{AgentChannel, AgentDefinition, AgentStatus};
-use stratagem_types::{Agent, Integration};
+use stratagem_types::{Agent, Integration, IntegrationKind};
 
 use crate::api::{self, Problem};
 use crate::item_list::{Item, ItemList, Items};
@@ -153,10 +153,12 @@ fn AgentForm(id: Option<String>, definition: AgentDefinition) -> impl IntoView {
     }
 }
 
-/// The tenant's integrations, for the channel and push selects.
-fn integration_options(integrations: LocalResource<Result<Vec<Integration>, Problem>>) -> impl IntoView {
+/// The tenant's integrations that `fits` takes, for the channel and push
+/// selects.
+fn integration_options(integrations: LocalResource<Result<Vec<Integration>, Problem>>, fits: fn(IntegrationKind) -> bool) -> impl IntoView {
     move || {
         integrations.get().and_then(Result::ok).unwrap_or_default().into_iter()
+            .filter(|i| fits(i.kind))
             .map(|i| view! { <option value=i.id.clone()>{format!("{} ({})", i.name, i.kind.as_str())}</option> })
             .collect_view()
     }
@@ -185,8 +187,8 @@ fn AgentFields(draft: RwSignal<AgentDefinition>, problem: RwSignal<Option<Proble
             </label>
         </div>
         <label>"Push notification integration (FCM)"
-            <select prop:value=text(|d| d.push_integration_id.as_deref().unwrap_or_default()) on:change=move |ev| draft.update(|d| d.push_integration_id = Some(event_target_value(&ev)))>
-                <option value="">"— none —"</option>{integration_options(integrations)}
+            <select id="agent-push" prop:value=text(|d| d.push_integration_id.as_deref().unwrap_or_default()) on:change=move |ev| draft.update(|d| d.push_integration_id = Some(event_target_value(&ev)))>
+                <option value="">"— none —"</option>{integration_options(integrations, |kind| kind == IntegrationKind::Fcm)}
             </select>
             {field_errors(problem, "push_integration_id".into())}
         </label>
@@ -210,7 +212,7 @@ fn ChannelList(draft: RwSignal<AgentDefinition>, problem: RwSignal<Option<Proble
                         {field_errors(problem, format!("channels[{i}].name"))}</label>
                     <label>"Integration"
                         <select prop:value=channel(i, |c| c.integration_id.clone()) on:change=move |ev| edit(i, |c, v| c.integration_id = v, event_target_value(&ev))>
-                            <option value="">"— choose —"</option>{integration_options(integrations)}
+                            <option value="">"— choose —"</option>{integration_options(integrations, |_| true)}
                         </select>
                         {field_errors(problem, format!("channels[{i}].integration_id"))}
                     </label>

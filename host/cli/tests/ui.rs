@@ -538,6 +538,11 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.click("#nav-agents").await;
     ui.text_until("#agent-list", 20, |t| t.contains("No running agents")).await;
     ui.click("#new-agent").await;
+    // Push notifications go through FCM: the tenant's LLM and Telegram
+    // integrations are not offered for them (given a second to load).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let push_options = ui.client.find_all(Locator::Css("#agent-push option")).await.expect("push options");
+    assert_eq!(push_options.len(), 1, "only “none”: the tenant has no FCM integration");
     ui.fill("#agent-name", "Collector").await;
     ui.click("#save-agent").await;
     ui.text_until("#agent-list", 20, |t| t.contains("Collector")).await;
