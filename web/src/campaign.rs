@@ -38,13 +38,14 @@ pub fn CampaignPanel() -> impl IntoView {
     });
     provide_context(Open { id, campaign });
     crate::util::every(3000, move || campaign.refetch());
-    // The engine moved it (FINISHED, ERROR): the list shows it too.
+    // Its status moved (the user's action, or the engine's: FINISHED,
+    // ERROR): the list shows it too, and keeps it listed.
     let list: ListReload = expect_context();
     Effect::new(move |before: Option<Option<(String, CampaignStatus)>>| {
         let now = loaded(campaign).map(|c| (c.id, c.status));
         if let (Some(Some(before)), Some(now)) = (&before, &now) {
             if before.0 == now.0 && before.1 != now.1 {
-                list.bump();
+                list.keep_listed(now.1);
             }
         }
         now

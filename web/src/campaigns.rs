@@ -6,20 +6,34 @@ use leptos::prelude::*;
 use leptos_router::components::Outlet;
 use leptos_router::hooks::use_navigate;
 use serde_json::json;
-use stratagem_types::{Agent, Campaign, Integration};
+use stratagem_types::{Agent, Campaign, CampaignStatus, Integration};
 
 use crate::api::{self, Problem};
 use crate::item_list::{Item, ItemList, Items};
 use crate::util::{show_problem, ProblemView};
 
-/// Bumped to reload the list: after a create, a status change, or when the
-/// engine moved the open campaign.
+/// The campaign list's state the panel changes: bumped to reload it after
+/// a create or a status change (the user's or the engine's), and its
+/// Running filter.
 #[derive(Clone, Copy)]
-pub struct ListReload(pub RwSignal<u32>);
+pub struct ListReload {
+    reload: RwSignal<u32>,
+    running_only: RwSignal<bool>,
+}
 
 impl ListReload {
     pub fn bump(self) {
-        self.0.update(|n| *n += 1);
+        self.reload.update(|n| *n += 1);
+    }
+
+    /// The open campaign left RUNNING (stopped, finished, failed): if the
+    /// list shows only running campaigns, it shows all, so the campaign
+    /// stays listed, selected, beside its panel.
+    pub fn keep_listed(self, status: CampaignStatus) {
+        if status != CampaignStatus::Running && self.running_only.get_untracked() {
+            self.running_only.set(false);
+        }
+        self.bump();
     }
 }
 
@@ -28,7 +42,7 @@ pub fn Campaigns() -> impl IntoView {
     let running_only = RwSignal::new(true);
     let creating = RwSignal::new(false);
     let reload = RwSignal::new(0u32);
-    provide_context(ListReload(reload));
+    provide_context(ListReload { reload, running_only });
     view! {
         <main class="split">
             <aside class="list-pane">
@@ -51,7 +65,7 @@ pub fn Campaigns() -> impl IntoView {
 /// done once the service has one), else how to pick one.
 #[component]
 pub fn NoneSelected() -> impl IntoView {
-    let ListReload(reload) = expect_context();
+    let ListReload { reload, .. } = expect_context();
     let progress = LocalResource::new(move || {
         reload.track();
         async move {
@@ -121,7 +135,7 @@ fn NewCampaign(creating: RwSignal<bool>, running_only: RwSignal<bool>) -> impl I
     let name = RwSignal::new(String::new());
     let description = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<Problem>);
-    let ListReload(reload) = expect_context();
+    let ListReload { reload, .. } = expect_context();
     let navigate = use_navigate();
     let create = Action::new_local(move |body: &serde_json::Value| {
         let body = body.clone();

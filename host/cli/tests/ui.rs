@@ -408,10 +408,17 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.click("#action-configure").await;
     ui.text_until("#campaign-status", 20, |t| t == "CONFIGURED").await;
     ui.text_until("#campaign-actions", 20, |t| t.contains("Start") && t.contains("Back to setup") && !t.contains("Stop")).await;
+    // Under the Running filter the configured campaign is not listed; once
+    // it has run and finished it stays listed beside its panel (the list
+    // shows All).
+    ui.click("#filter-running").await;
+    ui.text_until("#campaign-list", 20, |t| !t.contains("UI collections")).await;
     ui.click("#action-start").await;
     ui.text_until("#campaign-status", 20, |t| t == "RUNNING" || t == "FINISHED").await;
     ui.text_until("#contact-table", 240, |t| t.contains("Paid") && t.contains("Refused")).await;
     ui.text_until("#campaign-status", 240, |t| t == "FINISHED").await;
+    ui.text_until("#campaign-list", 20, |t| t.contains("UI collections")).await;
+    ui.find("#filter-all.active").await;
     ui.shot("07-contacts-after-run").await.expect("shot");
 
     // A dry run of the campaign over a small file: a bad row is answered
