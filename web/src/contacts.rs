@@ -49,6 +49,9 @@ pub fn Contacts(id: String) -> impl IntoView {
     }
 }
 
+/// How long typing pauses before the contacts are searched.
+const SEARCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// The title, the search box and the downloads: the contacts file, which
 /// imports into another campaign as the same contacts, and the report of
 /// where each one stands.
@@ -64,11 +67,23 @@ fn Toolbar(campaign: String, search: RwSignal<String>, offset: RwSignal<i64>) ->
         async move { api::download(&path, &file_name).await }
     });
     let problem = move || download.value().get().and_then(Result::err).map(|problem| view! { <ProblemView problem/> });
+    // Searched as it is typed, once typing pauses: not a request a key.
+    let pending = StoredValue::new(None::<TimeoutHandle>);
+    let typed = move |text: String| {
+        if let Some(handle) = pending.get_value() {
+            handle.clear();
+        }
+        let search_now = move || {
+            offset.set(0);
+            search.set(text);
+        };
+        pending.set_value(set_timeout_with_handle(search_now, SEARCH_PAUSE).ok());
+    };
     view! {
         <div class="row">
             <h3>"Contacts"</h3>
-            <input type="search" placeholder="Search name, email, phone, id" prop:value=move || search.get()
-                on:change=move |ev| { offset.set(0); search.set(event_target_value(&ev)); }/>
+            <input id="contact-search" type="search" placeholder="Search name, email, phone, id" prop:value=move || search.get()
+                on:input=move |ev| typed(event_target_value(&ev)) on:change=move |ev| typed(event_target_value(&ev))/>
             <span class="muted">"Contacts file (re-importable):"</span>
             <button id="download-csv" title="The imported fields and parameters; imports into any campaign as the same contacts"
                 on:click=move |_| { download.dispatch_local(("contacts", "csv")); }>"CSV"</button>

@@ -443,6 +443,12 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.shot("07b-dry-run").await.expect("shot");
     // Nothing of the campaign changed.
     ui.text_until("#contact-range", 20, |t| t == "1–3 of 3").await;
+    // Contacts are searched as the name is typed, without pressing Enter.
+    ui.fill("#contact-search", "Max").await;
+    ui.text_until("#contact-range", 20, |t| t == "1–1 of 1").await;
+    ui.text_until("#contact-table", 20, |t| t.contains("Max Missed")).await;
+    ui.fill("#contact-search", "").await;
+    ui.text_until("#contact-range", 20, |t| t == "1–3 of 3").await;
 
     // Max's first window had passed: MISSED, then retried.
     let rows = ui.client.find_all(Locator::Css("#contact-table tbody tr")).await.expect("rows");
