@@ -49,11 +49,23 @@ async fn errors_when_a_file_name_would_escape_the_build() {
     assert!(matches!(error, BuildError::InvalidSource(ref m) if m.contains("not a valid module path")), "{error}");
 }
 
+/// A runtime of its own, over an artifact cache in `dir`.
+fn cache_config(dir: &std::path::Path) -> RuntimeConfig {
+    RuntimeConfig { cache_dir: dir.into(), max_instances: 4, max_memory_bytes: 256 << 20, ..RuntimeConfig::default() }
+}
+
+/// The spec's CONTACT_ANSWER strategy runs: a promise to pay moves the contact.
+async fn assert_promise_is_heard(strategy: &stratagem_runtime::Strategy) {
+    let message: Message = serde_json::from_value(json!({"content": "I promise to pay", "sent_at": "2026-11-26T10:00:00Z"})).expect("message");
+    let invocation = strategy.invoke(&Hook::ContactAnswer { contact: contact(json!({})), message }, &options()).await;
+    assert_eq!(invocation.result.expect("ok").expect("changed").current_stage.as_deref(), Some("Payment Promised"));
+}
+
 #[tokio::test]
 async fn works_when_the_artifact_cache_survives_a_restart() {
     let bytes = component("examples/spec/contact_answer.py").await;
     let cache = tempfile::tempdir().expect("temp dir");
-    let config = RuntimeConfig { cache_dir: cache.path().into(), max_instances: 4, max_memory_bytes: 256 << 20, ..RuntimeConfig::default() };
+    let config = cache_config(cache.path());
     let first = std::sync::Arc::new(Runtime::new(config.clone()).expect("runtime"));
     assert_eq!(first.load(&bytes).expect("loads").1, CacheOutcome::Compiled);
     assert_eq!(first.load(&bytes).expect("loads").1, CacheOutcome::Hit);
@@ -61,9 +73,7 @@ async fn works_when_the_artifact_cache_survives_a_restart() {
     let restarted = std::sync::Arc::new(Runtime::new(config).expect("runtime"));
     let (strategy, outcome) = restarted.load(&bytes).expect("loads");
     assert_eq!(outcome, CacheOutcome::Hit, "a restart does not recompile");
-    let message: Message = serde_json::from_value(json!({"content": "I promise to pay", "sent_at": "2026-11-26T10:00:00Z"})).expect("message");
-    let invocation = strategy.invoke(&Hook::ContactAnswer { contact: contact(json!({})), message }, &options()).await;
-    assert_eq!(invocation.result.expect("ok").expect("changed").current_stage.as_deref(), Some("Payment Promised"));
+    assert_promise_is_heard(&strategy).await;
 }
 
 /// A cached artifact that was damaged on disk is compiled again, not run.
@@ -71,7 +81,7 @@ async fn works_when_the_artifact_cache_survives_a_restart() {
 async fn works_when_a_cached_artifact_is_damaged() {
     let bytes = component("examples/spec/contact_answer.py").await;
     let cache = tempfile::tempdir().expect("temp dir");
-    let config = RuntimeConfig { cache_dir: cache.path().into(), max_instances: 4, max_memory_bytes: 256 << 20, ..RuntimeConfig::default() };
+    let config = cache_config(cache.path());
     let first = std::sync::Arc::new(Runtime::new(config.clone()).expect("runtime"));
     assert_eq!(first.load(&bytes).expect("loads").1, CacheOutcome::Compiled);
     drop(first);
@@ -86,9 +96,7 @@ async fn works_when_a_cached_artifact_is_damaged() {
     let (strategy, outcome) = restarted.load(&bytes).expect("loads");
     assert_eq!(outcome, CacheOutcome::Compiled, "the damaged artifact is compiled again");
     assert_eq!(std::fs::read(&artifact).expect("artifact").len(), whole.len(), "and written whole");
-    let message: Message = serde_json::from_value(json!({"content": "I promise to pay", "sent_at": "2026-11-26T10:00:00Z"})).expect("message");
-    let invocation = strategy.invoke(&Hook::ContactAnswer { contact: contact(json!({})), message }, &options()).await;
-    assert_eq!(invocation.result.expect("ok").expect("changed").current_stage.as_deref(), Some("Payment Promised"));
+    assert_promise_is_heard(&strategy).await;
 }
 
 /// Two strategies share almost all their code (the interpreter's and the
@@ -97,7 +105,7 @@ async fn works_when_a_cached_artifact_is_damaged() {
 async fn works_when_a_new_strategy_reuses_the_functions_compiled_for_another() {
     let (first_bytes, second_bytes) = (component("examples/spec/contact_answer.py").await, component("examples/spec/data_load.py").await);
     let cache = tempfile::tempdir().expect("temp dir");
-    let config = RuntimeConfig { cache_dir: cache.path().into(), max_instances: 4, max_memory_bytes: 256 << 20, ..RuntimeConfig::default() };
+    let config = cache_config(cache.path());
     let runtime = std::sync::Arc::new(Runtime::new(config).expect("runtime"));
     let functions = || std::fs::read_dir(cache.path().join("functions")).expect("function cache").count();
     assert_eq!(runtime.load(&first_bytes).expect("loads").1, CacheOutcome::Compiled);
