@@ -10,7 +10,7 @@ use stratagem_types::{Blocker, BlockerCode, Campaign, CampaignStatus, Readiness}
 
 use crate::api::{self, Problem};
 use crate::campaigns::ListReload;
-use crate::util::ProblemView;
+use crate::util::{ConfirmButton, ProblemView};
 
 /// The campaign of the URL, for the tabs below the panel.
 #[derive(Clone, Copy)]
@@ -84,11 +84,10 @@ fn StatusBox(campaign: LocalResource<Result<Campaign, Problem>>) -> impl IntoVie
 
 /// The moves the campaign's status allows now, and only those (the status
 /// machine is `CampaignStatus::next`, shared with the service). Stop and
-/// Finish ask first, naming what they affect.
+/// Finish ask first, naming what they affect. The panel sees the new status
+/// and reloads the list (`CampaignPanel`).
 #[component]
 fn StatusActions(id: Memo<String>, campaign: LocalResource<Result<Campaign, Problem>>) -> impl IntoView {
-    let list: ListReload = expect_context();
-    let confirming = RwSignal::new(None::<CampaignStatus>);
     let change = Action::new_local(move |status: &CampaignStatus| {
         let path = format!("/api/campaigns/{}/status", api::enc(&id.get_untracked()));
         let body = json!({ "status": status });
@@ -97,7 +96,6 @@ fn StatusActions(id: Memo<String>, campaign: LocalResource<Result<Campaign, Prob
     Effect::new(move |_| {
         if let Some(Ok(updated)) = change.value().get() {
             campaign.set(Some(Ok(updated)));
-            list.bump();
         }
     });
     // A problem belongs to the status it was about: moving on clears it.
@@ -105,45 +103,30 @@ fn StatusActions(id: Memo<String>, campaign: LocalResource<Result<Campaign, Prob
         let now = loaded(campaign).map(|c| c.status);
         if before.is_some_and(|before| before != now) {
             change.value().set(None);
-            confirming.set(None);
         }
         now
     });
-    let ask = move |next: CampaignStatus| {
-        if needs_confirmation(next) {
-            confirming.set(Some(next));
-        } else {
-            change.dispatch_local(next);
-        }
-    };
     let buttons = move || {
-        let current = loaded(campaign).map(|c| c.status)?;
-        let buttons = current
+        let campaign = loaded(campaign)?;
+        let buttons = campaign
+            .status
             .next()
             .iter()
             .map(|&next| {
-                let (id, label, class) = action(current, next);
-                view! { <button id=id class=class on:click=move |_| ask(next)>{label}</button> }
+                let (id, label, class) = action(campaign.status, next);
+                match consequence(next, &campaign.name) {
+                    Some(question) => {
+                        view! { <ConfirmButton id label question on_confirm=Callback::new(move |()| { change.dispatch_local(next); })/> }.into_any()
+                    }
+                    None => view! { <button id=id class=class on:click=move |_| { change.dispatch_local(next); }>{label}</button> }.into_any(),
+                }
             })
             .collect_view();
         Some(buttons)
     };
-    let confirmation = move || {
-        let next = confirming.get()?;
-        let name = loaded(campaign).map(|c| c.name).unwrap_or_default();
-        let (_, label, _) = action(CampaignStatus::Running, next);
-        Some(view! {
-            <div id="confirm-action" class="card notice" role="alertdialog">
-                <p>{consequence(next, &name)}</p>
-                <button id="confirm-yes" class="danger" on:click=move |_| { confirming.set(None); change.dispatch_local(next); }>{label}</button>
-                <button id="confirm-no" on:click=move |_| confirming.set(None)>"Cancel"</button>
-            </div>
-        })
-    };
     let problem = move || change.value().get().and_then(Result::err).map(|problem| view! { <ProblemView problem/> });
     view! {
         <div id="campaign-actions" class="actions">{buttons}</div>
-        {confirmation}
         <div id="status-problem">{problem}</div>
     }
 }
@@ -162,20 +145,17 @@ fn action(current: CampaignStatus, next: CampaignStatus) -> (&'static str, &'sta
     }
 }
 
-fn needs_confirmation(next: CampaignStatus) -> bool {
-    matches!(next, CampaignStatus::Stopped | CampaignStatus::Finished)
-}
-
-/// What moving to `next` does, said before it is done.
-fn consequence(next: CampaignStatus, name: &str) -> String {
+/// What moving to `next` does, asked before it is done; `None` for the
+/// moves that need no asking.
+fn consequence(next: CampaignStatus, name: &str) -> Option<String> {
     match next {
-        CampaignStatus::Stopped => format!(
+        CampaignStatus::Stopped => Some(format!(
             "Stop “{name}”? Nothing more is sent until you resume it; planned messages whose window closes meanwhile are marked missed."
-        ),
-        CampaignStatus::Finished => {
-            format!("Finish “{name}”? Nothing more is sent, ever: a finished campaign cannot be started again. Its results and analytics stay.")
-        }
-        _ => String::new(),
+        )),
+        CampaignStatus::Finished => Some(format!(
+            "Finish “{name}”? Nothing more is sent, ever: a finished campaign cannot be started again. Its results and analytics stay."
+        )),
+        _ => None,
     }
 }
 

@@ -154,7 +154,14 @@ pub fn local_date(days_back: u32) -> String {
 /// click asks `question`, which names what is affected; only the second,
 /// on the question's own button, does it.
 #[component]
-pub fn ConfirmButton(label: &'static str, question: String, on_confirm: Callback<()>) -> impl IntoView {
+pub fn ConfirmButton(
+    label: &'static str,
+    question: String,
+    on_confirm: Callback<()>,
+    /// The first button's id, where a test or a link needs one.
+    #[prop(optional)]
+    id: Option<&'static str>,
+) -> impl IntoView {
     let asking = RwSignal::new(false);
     let question = StoredValue::new(question);
     move || match asking.get() {
@@ -166,6 +173,6 @@ pub fn ConfirmButton(label: &'static str, question: String, on_confirm: Callback
             </span>
         }
         .into_any(),
-        false => view! { <button type="button" class="danger" on:click=move |_| asking.set(true)>{label}</button> }.into_any(),
+        false => view! { <button type="button" id=id class="danger" on:click=move |_| asking.set(true)>{label}</button> }.into_any(),
     }
 }
