@@ -48,6 +48,22 @@ async fn neighbours(app: &App) -> ((String, Client, String), (String, Client, St
     ((flood_tenant, flood, flood_campaign), (few_tenant, few, few_campaign))
 }
 
+/// Every due communication of both tenants claimed, as if sent: the
+/// flood's first. Returns the instant of the claim with them.
+async fn all_sent_flood_first(app: &App, flood_tenant: &str) -> (chrono::DateTime<chrono::Utc>, Vec<stratagem_store::ClaimedCommunication>) {
+    let now = chrono::Utc::now();
+    let claimed = app
+        .store
+        .dispatch()
+        .claim_due_communications(now, chrono::Duration::hours(24), now + chrono::Duration::minutes(5), 1000)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), FLOOD + FEW);
+    let (mut floods, fews): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|c| c.tenant_id == flood_tenant);
+    floods.extend(fews);
+    (now, floods)
+}
+
 fn statuses(contact: &Value) -> Vec<&str> {
     contact["communications"].as_array().expect("communications").iter().map(|c| c["status"]["status"].as_str().expect("status")).collect()
 }
@@ -80,18 +96,10 @@ async fn works_when_a_flooding_tenant_shares_the_aggregation_batch(backend: Back
     let ((flood_tenant, flood, flood_campaign), (_, few, few_campaign)) = neighbours(&app).await;
     // What channels did: every communication sent, and its session ended
     // later, the flood's first.
-    let now = chrono::Utc::now();
-    let claimed = app
-        .store
-        .dispatch()
-        .claim_due_communications(now, chrono::Duration::hours(24), now + chrono::Duration::minutes(5), 1000)
-        .await
-        .expect("claim");
-    assert_eq!(claimed.len(), FLOOD + FEW);
+    let (now, sent) = all_sent_flood_first(&app, &flood_tenant).await;
     let mut results = stratagem_domain::JsonMap::new();
     results.insert("OutcomeStatus".into(), "PAID".into());
-    let (floods, fews): (Vec<_>, Vec<_>) = claimed.iter().partition(|c| c.tenant_id == flood_tenant);
-    for (n, communication) in floods.iter().chain(&fews).enumerate() {
+    for (n, communication) in sent.iter().enumerate() {
         let ended = now + chrono::Duration::milliseconds(n as i64);
         app.store.dispatch().end_session(&communication.id, None, "SIMULATED", &results, ended).await.expect("session ended");
     }
@@ -118,15 +126,11 @@ async fn works_when_a_flooding_tenant_shares_the_aggregation_batch(backend: Back
 async fn works_when_a_flooding_tenant_shares_the_conversation_batches(backend: Backend) {
     let app = App::start_with(backend, Background::Off).await;
     let ((flood_tenant, _, _), (few_tenant, _, _)) = neighbours(&app).await;
-    let now = chrono::Utc::now();
+    let (now, ordered) = all_sent_flood_first(&app, &flood_tenant).await;
     let lease = now + chrono::Duration::minutes(5);
-    let claimed = app.store.dispatch().claim_due_communications(now, chrono::Duration::hours(24), lease, 1000).await.expect("claim");
-    assert_eq!(claimed.len(), FLOOD + FEW);
-    let (floods, fews): (Vec<_>, Vec<_>) = claimed.iter().partition(|c| c.tenant_id == flood_tenant);
     let conversations = app.store.conversations();
     // The flood's first: each contact wrote (and later went quiet) a
     // millisecond after the one before.
-    let ordered: Vec<_> = floods.iter().chain(&fews).collect();
     let wrote = |n: usize| now - chrono::Duration::hours(2) + chrono::Duration::milliseconds(n as i64);
     for (n, communication) in ordered.iter().enumerate() {
         let address = format!("chat-{n}");
