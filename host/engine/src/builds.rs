@@ -86,11 +86,15 @@ impl StrategyService {
         self.queue.wake.notify_one();
     }
 
-    /// Starts this node's build worker if it is not running yet. It runs
-    /// until the process ends.
+    /// Starts this node's build worker if it is not running yet, and the
+    /// preparation of its syntax checker. It runs until the process ends.
     pub fn start_build_worker(self: &Arc<Self>, store: &Store) {
         let (service, store) = (self.clone(), store.clone());
         self.queue.started.call_once(move || {
+            let checker = service.clone();
+            tokio::spawn(async move {
+                checker.syntax_checker().await;
+            });
             tokio::spawn(async move { service.work_the_queue(store).await });
         });
     }
@@ -268,14 +272,14 @@ fn internal_error() -> StoredBuildError {
 
 /// A build error as the version row keeps it and the API shows it: a
 /// `kind`, a `detail` for people, and where in the user's code it was.
-fn build_error(error: &BuildError) -> StoredBuildError {
+pub(crate) fn build_error(error: &BuildError) -> StoredBuildError {
     let at = |python: &stratagem_runtime::PythonBuildError| PythonBuildError {
         type_name: python.type_name.clone(),
         message: python.message.clone(),
         file: python.file.clone(),
         line: python.line,
         column: python.column,
-        source: python.source.clone(),
+        source: python.source.as_deref().map(|line| line.trim().to_owned()),
     };
     let (kind, python) = match error {
         BuildError::Python(python) => (BuildErrorKind::Python, Some(at(python))),

@@ -5,8 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use stratagem_domain::StrategyType;
-use stratagem_runtime::{Builder, LoadError, Runtime, Strategy};
-use stratagem_store::{Store, VersionInput};
+use stratagem_domain::strategy::BuildError as StoredBuildError;
+use stratagem_runtime::{BuildError, Builder, Limits, LoadError, Runtime, Strategy, StrategySource, SyntaxChecker};
+use stratagem_store::{Store, VersionInput, VersionStart};
 
 use crate::builds::{BuildLeases, BuildQueue, BuildSlots};
 
@@ -21,7 +22,18 @@ pub struct StrategyService {
     pub build_leases: BuildLeases,
     pub(crate) queue: BuildQueue,
     loaded: Mutex<Loaded>,
+    /// The platform's syntax checker, prepared in the background once the
+    /// build worker starts; empty until then, `None` inside if it could
+    /// not be prepared.
+    syntax: tokio::sync::OnceCell<Option<SyntaxChecker>>,
+    /// Checks running at once: each holds an instance slot, which a flood
+    /// of uploads must not take from invocations.
+    syntax_slots: tokio::sync::Semaphore,
 }
+
+/// Syntax checks a node runs at once; an upload arriving while all run
+/// goes to its build unchecked.
+const SYNTAX_CHECKS_AT_ONCE: usize = 2;
 
 /// Default budget of compiled strategy code kept loaded on a node.
 pub const DEFAULT_MAX_LOADED_BYTES: usize = 1 << 30;
@@ -86,6 +98,53 @@ impl StrategyService {
             build_leases: BuildLeases::default(),
             queue: BuildQueue::new(BuildSlots::default()),
             loaded: Mutex::new(loaded),
+            syntax: tokio::sync::OnceCell::new(),
+            syntax_slots: tokio::sync::Semaphore::new(SYNTAX_CHECKS_AT_ONCE),
+        }
+    }
+
+    /// The syntax checker, built and loaded on the first call (seconds;
+    /// then from the build and artifact caches); `None`, logged, when it
+    /// cannot be prepared: uploads then learn of syntax errors from their
+    /// build, as before.
+    pub async fn syntax_checker(&self) -> Option<&SyntaxChecker> {
+        let prepare = || async {
+            let bytes = match self.builder.build_syntax_checker().await {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    tracing::warn!(%error, "could not build the syntax checker; syntax errors are found by builds alone");
+                    return None;
+                }
+            };
+            let runtime = self.runtime.clone();
+            match tokio::task::spawn_blocking(move || runtime.load_syntax_checker(&bytes)).await {
+                Ok(Ok(checker)) => Some(checker),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "could not load the syntax checker; syntax errors are found by builds alone");
+                    None
+                }
+                Err(panic) => {
+                    tracing::error!(%panic, "loading the syntax checker panicked");
+                    None
+                }
+            }
+        };
+        self.syntax.get_or_init(prepare).await.as_ref()
+    }
+
+    /// The syntax error of an upload's entry file, as its build would
+    /// report it, when the checker is ready and finds one. Never waits for
+    /// the checker, nor for a check slot: the build alone decides then.
+    pub async fn early_syntax_error(&self, source: &StrategySource) -> Option<StoredBuildError> {
+        let checker = self.syntax.get()?.as_ref()?;
+        let _slot = self.syntax_slots.try_acquire().ok()?;
+        match checker.check(source, Limits::default()).await {
+            Ok(found) => found.map(|python| crate::builds::build_error(&BuildError::Python(Box::new(python)))),
+            Err(error) => {
+                // Not a verdict on the source: its build runs under its own limits.
+                tracing::warn!(%error, "the syntax check of an upload did not finish; its build decides");
+                None
+            }
         }
     }
 
@@ -197,7 +256,7 @@ impl StrategyService {
         self.load(&hash, component)?;
         let lease = chrono::Utc::now() + chrono::Duration::hours(1);
         let input = VersionInput::Component(component);
-        let (id, version) = store.strategies().add_strategy_version(tenant_id, campaign_id, kind.as_str(), kind, input, Some(lease)).await?;
+        let (id, version) = store.strategies().add_strategy_version(tenant_id, campaign_id, kind.as_str(), kind, input, VersionStart::Leased(lease)).await?;
         store.strategies().finish_strategy_build(&id, version, Ok((component, &hash))).await?;
         Ok(())
     }

@@ -9,3 +9,12 @@ wasmtime::component::bindgen!({
 });
 
 pub use stratagem::strategy::{clock, http, log, types};
+
+/// The platform's syntax checker (`wit/syntax.wit`): WASI only.
+pub mod checker {
+    wasmtime::component::bindgen!({
+        world: "syntax-checker",
+        path: "../../wit",
+        exports: { default: async },
+    });
+}

@@ -39,6 +39,30 @@ const RESERVED_MODULES: &[&str] = &[
 ];
 
 const MAX_SOURCE_BYTES: usize = 1 << 20;
+/// The platform's syntax checker (`syntax_check.rs`).
+const SYNTAX_CHECK: &str = include_str!("syntax_check.py");
+
+/// What componentize-py builds: a strategy, or the syntax checker.
+enum Target<'a> {
+    Strategy(&'a StrategySource),
+    SyntaxChecker,
+}
+
+impl Target<'_> {
+    fn world(&self) -> &'static str {
+        match self {
+            Target::Strategy(_) => "strategy",
+            Target::SyntaxChecker => "syntax-checker",
+        }
+    }
+
+    fn app_module(&self) -> &'static str {
+        match self {
+            Target::Strategy(_) => "stratagem_app",
+            Target::SyntaxChecker => "stratagem_syntax_check",
+        }
+    }
+}
 const BUILD_ERROR_MARKER: &str = "STRATAGEM-BUILD-ERROR: ";
 
 /// A strategy's Python sources: one entry file and any modules it imports.
@@ -259,6 +283,10 @@ impl Builder {
     /// SHA-256 over everything that determines the output: the sources, the
     /// embedded SDK and contract, and the componentize-py version.
     pub async fn cache_key(&self, source: &StrategySource) -> Result<String, BuildError> {
+        self.key(&Target::Strategy(source)).await
+    }
+
+    async fn key(&self, target: &Target<'_>) -> Result<String, BuildError> {
         let (_, version) = self.toolchain().await.map_err(BuildError::Toolchain)?;
         let mut hasher = Sha256::new();
         for (name, text) in WIT.iter().chain(SDK) {
@@ -268,7 +296,10 @@ impl Builder {
         if let Some(library) = &self.library {
             hasher.update(library.site_packages().to_string_lossy().as_bytes());
         }
-        hasher.update(source.sources_module());
+        match target {
+            Target::Strategy(source) => hasher.update(source.sources_module()),
+            Target::SyntaxChecker => hasher.update(format!("syntax-checker\0{SYNTAX_CHECK}")),
+        }
         Ok(hex::encode(hasher.finalize()))
     }
 
@@ -283,13 +314,24 @@ impl Builder {
     /// ready for `Runtime::load`.
     pub async fn build(&self, source: &StrategySource) -> Result<Vec<u8>, BuildError> {
         source.validate()?;
+        self.build_target(&Target::Strategy(source)).await
+    }
+
+    /// The platform's syntax checker (`wit/syntax.wit`), for
+    /// `Runtime::load_syntax_checker`: built once per toolchain and cached
+    /// like a strategy.
+    pub async fn build_syntax_checker(&self) -> Result<Vec<u8>, BuildError> {
+        self.build_target(&Target::SyntaxChecker).await
+    }
+
+    async fn build_target(&self, target: &Target<'_>) -> Result<Vec<u8>, BuildError> {
         let Some(cache_dir) = &self.cache_dir else {
-            return self.componentize(source).await;
+            return self.componentize(target).await;
         };
         let cache_error = |e: std::io::Error| BuildError::Toolchain(format!("build cache {}: {e}", cache_dir.display()));
         std::fs::create_dir_all(cache_dir).map_err(cache_error)?;
         let dir = Dir::open_ambient_dir(cache_dir, ambient_authority()).map_err(cache_error)?;
-        let file = format!("{}.wasm", self.cache_key(source).await?);
+        let file = format!("{}.wasm", self.key(target).await?);
         if let Ok(bytes) = dir.read(&file) {
             // Recently used: the last to be evicted.
             let _ = std::fs::File::options()
@@ -298,7 +340,7 @@ impl Builder {
                 .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             return Ok(bytes);
         }
-        let bytes = self.componentize(source).await?;
+        let bytes = self.componentize(target).await?;
         write_atomically(&dir, &file, &bytes, Durability::Synced).map_err(cache_error)?;
         if let Err(error) = evict_oldest(&dir, self.cache_limit_bytes) {
             tracing::warn!(dir = %cache_dir.display(), %error, "could not trim the build cache");
@@ -306,10 +348,10 @@ impl Builder {
         Ok(bytes)
     }
 
-    async fn componentize(&self, source: &StrategySource) -> Result<Vec<u8>, BuildError> {
+    async fn componentize(&self, target: &Target<'_>) -> Result<Vec<u8>, BuildError> {
         let mounts = self.mounts.get_or_try_init(|| ToolchainMounts::discover(&self.componentize_py)).await?;
         let workdir = tempfile::tempdir().map_err(|e| BuildError::Toolchain(format!("temporary directory: {e}")))?;
-        write_build_tree(workdir.path(), source)
+        write_tree(workdir.path(), target)
             .map_err(|e| BuildError::Toolchain(format!("writing the build tree: {e}")))?;
 
         // componentize-py maps `py/` and the active virtual environment's
@@ -324,7 +366,7 @@ impl Builder {
             env: &[("VIRTUAL_ENV", &format!("{BUILD_ROOT}/env"))],
             site_packages: self.library.as_ref().map(PythonLibrary::site_packages),
         };
-        let args = ["-d", "wit", "-w", "strategy", "componentize", "-p", "py", "stratagem_app", "-o", "out.wasm"];
+        let args = ["-d", "wit", "-w", target.world(), "componentize", "-p", "py", target.app_module(), "-o", "out.wasm"];
         let child = sandbox
             .command(&mounts.tool, &args)
             .stdin(Stdio::null())
@@ -403,6 +445,10 @@ pub(crate) fn is_out_of_memory(type_name: &str, message: &str) -> bool {
 }
 
 pub(crate) fn write_build_tree(root: &Path, source: &StrategySource) -> std::io::Result<()> {
+    write_tree(root, &Target::Strategy(source))
+}
+
+fn write_tree(root: &Path, target: &Target<'_>) -> std::io::Result<()> {
     let dir = Dir::open_ambient_dir(root, ambient_authority())?;
     dir.create_dir_all("env/lib/site-packages")?;
     dir.create_dir_all("scratch")?;
@@ -410,6 +456,10 @@ pub(crate) fn write_build_tree(root: &Path, source: &StrategySource) -> std::io:
     for (name, text) in WIT {
         write_with_parents(&dir, &format!("wit/{name}"), text)?;
     }
+    let Target::Strategy(source) = target else {
+        dir.create_dir_all("py")?;
+        return dir.write(format!("py/{}.py", target.app_module()), SYNTAX_CHECK);
+    };
     dir.create_dir_all("py/stratagem")?;
     for (name, text) in SDK {
         write_with_parents(&dir, &format!("py/stratagem/{name}"), text)?;
@@ -444,7 +494,7 @@ fn parse_build_error(report: &str) -> Result<PythonBuildError, BuildError> {
         file: report.file,
         line: report.line,
         column: report.column,
-        source: report.source.map(|line| line.trim().to_owned()),
+        source: report.source.map(|line| line.trim_end().to_owned()),
         traceback: report.traceback,
     })
 }

@@ -51,6 +51,7 @@ pub struct PythonBuildError {
     pub file: Option<String>,
     pub line: Option<u32>,
     pub column: Option<u32>,
+    /// The line as CPython has it, indentation included (`column` counts it).
     pub source: Option<String>,
     pub traceback: String,
 }
@@ -65,9 +66,13 @@ impl fmt::Display for PythonBuildError {
                 }
                 write!(f, ": {}: {}", self.type_name, self.message)?;
                 if let Some(source) = &self.source {
-                    write!(f, "\n    {source}")?;
+                    // Shown without its indentation, as Python does; the
+                    // caret moves with it.
+                    let shown = source.trim_start();
+                    write!(f, "\n    {}", shown.trim_end())?;
                     if let Some(column) = self.column {
-                        write!(f, "\n    {}^", " ".repeat(column.saturating_sub(1) as usize))?;
+                        let indent = source.chars().count() - shown.chars().count();
+                        write!(f, "\n    {}^", " ".repeat((column as usize).saturating_sub(1 + indent)))?;
                     }
                 }
                 Ok(())

@@ -4,6 +4,8 @@
 //! - [`Builder`]: Python sources → component (componentize-py).
 //! - [`Runtime::load`]: component → compiled, cached, contract-checked
 //!   [`Strategy`].
+//! - [`SyntaxChecker::check`]: an upload's syntax, checked before its
+//!   build by the platform's own component.
 //! - [`Strategy::invoke`]: one hook call under [`Limits`], returning an
 //!   [`Invocation`] with the result, the log and the [`Usage`].
 
@@ -21,6 +23,7 @@ mod limits;
 mod outbound_http;
 mod python_library;
 mod runtime;
+mod syntax_check;
 
 pub use artifact_cache::{content_hash, CacheOutcome};
 pub use clock::{Clock, SystemClock, VirtualClock};
@@ -32,4 +35,5 @@ pub use limits::{Limits, Usage};
 pub use outbound_http::{Credential, Credentials, HttpPolicy};
 pub use python_library::PythonLibrary;
 pub use stratagem_outbound::EgressPolicy;
+pub use syntax_check::SyntaxChecker;
 pub use runtime::{Hook, Invocation, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy};

@@ -23,12 +23,13 @@ use crate::host_state::{HostState, LogRecord};
 use crate::limits::{Limits, Usage};
 use crate::outbound_http::{Credentials, HttpClient, HttpPolicy};
 use crate::python_library::PythonLibrary;
+use crate::syntax_check::SyntaxChecker;
 
 /// Epoch ticks drive the wall-clock deadline of running wasm code.
-const EPOCH_TICK: Duration = Duration::from_millis(1);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Instantiation is not charged to the hook's budget (wasmtime ≥ 46 meters
 /// it), but it must not be unbounded either.
-const INSTANTIATION_FUEL: u64 = 10_000_000_000;
+pub(crate) const INSTANTIATION_FUEL: u64 = 10_000_000_000;
 /// Idle reused instances kept per (tenant, strategy version).
 const MAX_IDLE_PER_TENANT: usize = 4;
 
@@ -265,7 +266,21 @@ impl Runtime {
         self.cache.remove(hash).map_err(|source| LoadError::Cache { path: format!("artifact {hash}"), source })
     }
 
-    fn new_store(&self, clock: Arc<dyn Clock>) -> Store<HostState> {
+    /// The platform's syntax checker (`wit/syntax.wit`), compiled — or
+    /// found in the cache — like a strategy.
+    pub fn load_syntax_checker(self: &Arc<Self>, component_bytes: &[u8]) -> Result<SyntaxChecker, LoadError> {
+        let (component, _, _) = self.cache.load(&self.engine, component_bytes)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(contract_error)?;
+        let pre = bindings::checker::SyntaxCheckerPre::new(pre).map_err(contract_error)?;
+        Ok(SyntaxChecker::new(Arc::clone(self), pre))
+    }
+
+    /// The most memory an instance may have: what the pool's slots hold.
+    pub(crate) fn max_memory_bytes(&self) -> usize {
+        self.max_memory_bytes
+    }
+
+    pub(crate) fn new_store(&self, clock: Arc<dyn Clock>) -> Store<HostState> {
         let mut store = Store::new(&self.engine, HostState::new(self.client.clone(), clock, self.filesystem.clone()));
         store.limiter(|state| &mut state.memory);
         store
@@ -485,7 +500,7 @@ impl Drop for Strategy {
     }
 }
 
-fn ticks(time: Duration) -> u64 {
+pub(crate) fn ticks(time: Duration) -> u64 {
     (time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
 }
 

@@ -1,7 +1,7 @@
 //! A campaign's strategies as users change them: an upload or an edit
 //! stores a new version, queued for the build queue
-//! (`stratagem_engine::builds`), and cancels the build of the version it
-//! replaces; a delete also drops the strategy's compiled code from this
+//! (`stratagem_engine::builds`) — or failed at once when the syntax check
+//! finds an error — and cancels the build of the version it replaces; a delete also drops the strategy's compiled code from this
 //! node (other nodes drop it at their next sweep).
 //!
 //! The build queue itself, its leases and their recovery stay in the
@@ -14,7 +14,7 @@ use stratagem_domain::quota::Quotas;
 use stratagem_domain::StrategyType;
 use stratagem_engine::StrategyService;
 use stratagem_runtime::StrategySource;
-use stratagem_store::{Store, StoreError, StrategyView, VersionInput};
+use stratagem_store::{Store, StoreError, StrategyView, VersionInput, VersionStart};
 
 /// The longest strategy name, in characters as sent.
 pub const NAME_MAX_CHARS: usize = 200;
@@ -35,6 +35,16 @@ impl VersionSource<'_> {
             VersionSource::Python(source) => source.files.values().map(|text| text.len() as u64).sum(),
             VersionSource::Component(bytes) => bytes.len() as u64,
         }
+    }
+
+    /// How its version starts: failed at once when the syntax check finds
+    /// an error in Python sources, otherwise queued for its build.
+    async fn start(&self, strategies: &StrategyService) -> VersionStart {
+        let early = match self {
+            VersionSource::Python(source) => strategies.early_syntax_error(source).await,
+            VersionSource::Component(_) => None,
+        };
+        early.map_or(VersionStart::Queued, VersionStart::Failed)
     }
 
     fn input(&self) -> VersionInput<'_> {
@@ -108,8 +118,11 @@ impl StrategyCatalog {
         let name = checked_name(name)?;
         self.check_buildable(&source)?;
         self.store.tenants().admit_storage(tenant_id, source.bytes(), self.quotas).await?;
+        let start = source.start(&self.strategies).await;
         let (id, version) =
-            self.store.strategies().add_strategy_version(tenant_id, campaign_id, &name, kind, source.input(), None).await?;
+            self.store.strategies().add_strategy_version(tenant_id, campaign_id, &name, kind, source.input(), start).await?;
+        // Also when it failed at once: a build this node runs for the
+        // version it replaced stops now.
         self.strategies.queued(&self.store, &id, version);
         Ok(self.store.strategies().strategy(tenant_id, &id).await?)
     }
@@ -132,10 +145,13 @@ impl StrategyCatalog {
         }
         let name = name.unwrap_or(current.name);
         self.store.tenants().admit_storage(tenant_id, source.bytes(), self.quotas).await?;
+        let start = source.start(&self.strategies).await;
         let (id, version) = self
             .store
-            .strategies().add_strategy_version(tenant_id, &current.campaign_id, &name, current.kind, source.input(), None)
+            .strategies().add_strategy_version(tenant_id, &current.campaign_id, &name, current.kind, source.input(), start)
             .await?;
+        // Also when it failed at once: a build this node runs for the
+        // version it replaced stops now.
         self.strategies.queued(&self.store, &id, version);
         Ok(self.store.strategies().strategy(tenant_id, &id).await?)
     }

@@ -52,7 +52,7 @@ pub use integrations::IntegrationChanges;
 pub use secrets::SecretsKey;
 pub use dispatch::{in_doubt_results, ClaimedCommunication, ContactAtRevision, DueBacklog, EndedSession, SendClaim, SessionOutcome, SessionRecord, SessionStart};
 pub use imports::{ImportBatch, ImportCounts, ImportEnd, ImportJob, NewImportJob, NodeImport, ImportReport, ImportStatus, InterruptedReason, RejectedRow, StrategyFailure};
-pub use strategies::{BuildClaim, BuildJob, BuildQueue, BuildStatus, OwnedVersionInput, StrategyState, StrategyVersion, StrategyView, VersionInput};
+pub use strategies::{BuildClaim, BuildJob, BuildQueue, BuildStatus, OwnedVersionInput, StrategyState, StrategyVersion, StrategyView, VersionInput, VersionStart};
 pub use tasks::HumanTask;
 pub use tenants::{ApiKey, CreatedKey, DeletedTenant, KeyCheck, TenantInfo, TenantStatus};
 

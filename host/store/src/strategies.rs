@@ -25,6 +25,16 @@ pub enum VersionInput<'a> {
     Component(&'a [u8]),
 }
 
+/// How a new version starts.
+pub enum VersionStart {
+    /// In the queue, for any node's build worker.
+    Queued,
+    /// Leased to the caller, who builds it, until then.
+    Leased(DateTime<Utc>),
+    /// Failed before any build: the upload's own check found the error.
+    Failed(BuildError),
+}
+
 /// Which builds a node claims: those waiting in the queue, or those
 /// whose node stopped (their lease expired).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,11 +96,10 @@ impl Store {
 }
 
 impl Strategies<'_> {
-    /// Records an upload (or edit) as a new version in `building` state:
-    /// queued for any node's build worker, or (`claim`) leased to the
-    /// caller until then. Older versions still building are cancelled:
-    /// only the newest can become active. Returns the strategy id and the
-    /// version number.
+    /// Records an upload (or edit) as a new version, as `start` says:
+    /// building (queued or leased), or failed already. Older versions
+    /// still building are cancelled: only the newest can become active.
+    /// Returns the strategy id and the version number.
     #[allow(clippy::too_many_arguments)]
     pub async fn add_strategy_version(
         self,
@@ -99,7 +108,7 @@ impl Strategies<'_> {
         name: &str,
         kind: StrategyType,
         input: VersionInput<'_>,
-        claim: Option<DateTime<Utc>>,
+        start: VersionStart,
     ) -> Result<(String, i64)> {
         self.store.campaigns().campaign(tenant_id, campaign_id).await?;
         let mut tx = self.store.begin_write().await?;
@@ -155,20 +164,26 @@ impl Strategies<'_> {
             VersionInput::Source { entry, sources } => ("source", entry, to_json(sources)?, None),
             VersionInput::Component(bytes) => ("component", "", "{}".to_owned(), Some(bytes.to_vec())),
         };
+        let (status, error, lease) = match &start {
+            VersionStart::Queued => (BuildStatus::Building, None, None),
+            VersionStart::Leased(until) => (BuildStatus::Building, None, Some(micros(*until))),
+            VersionStart::Failed(error) => (BuildStatus::Failed, Some(to_json(error)?), None),
+        };
         sqlx::query(
-            "INSERT INTO strategy_versions (strategy_id, version, tenant_id, entry, sources, status, origin, component, \
-             build_lease_until, build_attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO strategy_versions (strategy_id, version, tenant_id, entry, sources, status, error, origin, component, \
+             build_lease_until, build_attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&id)
         .bind(version)
         .bind(tenant_id)
         .bind(entry)
         .bind(sources)
-        .bind(BuildStatus::Building.as_str())
+        .bind(status.as_str())
+        .bind(error)
         .bind(origin)
         .bind(component)
-        .bind(claim.map(micros))
-        .bind(i64::from(claim.is_some()))
+        .bind(lease)
+        .bind(i64::from(lease.is_some()))
         .bind(now)
         .execute(&mut *tx)
         .await?;

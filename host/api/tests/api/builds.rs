@@ -86,7 +86,7 @@ async fn works_when_a_build_left_by_a_stopped_node_is_taken_over(backend: Backen
     let sources = BTreeMap::from([("data_load.py".to_owned(), repo_file("examples/spec/data_load.py"))]);
     let input = VersionInput::Source { entry: "data_load.py", sources: &sources };
     let expired = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let (id, _) = app.store.strategies().add_strategy_version(&tenant, &campaign, "Orphan", StrategyType::DataLoad, input, Some(expired)).await.expect("version");
+    let (id, _) = app.store.strategies().add_strategy_version(&tenant, &campaign, "Orphan", StrategyType::DataLoad, input, stratagem_store::VersionStart::Leased(expired)).await.expect("version");
 
     let built = client.wait_for_build(&id).await;
     assert_eq!(built["latest"]["status"], "ready", "{built}");
@@ -101,7 +101,7 @@ async fn errors_when_a_build_was_interrupted_too_often(backend: Backend) {
     let sources = BTreeMap::from([("data_load.py".to_owned(), "x = 1\n".to_owned())]);
     let input = VersionInput::Source { entry: "data_load.py", sources: &sources };
     let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
-    let (id, _) = app.store.strategies().add_strategy_version(&tenant, &campaign, "Crashy", StrategyType::DataLoad, input, Some(long_ago)).await.expect("version");
+    let (id, _) = app.store.strategies().add_strategy_version(&tenant, &campaign, "Crashy", StrategyType::DataLoad, input, stratagem_store::VersionStart::Leased(long_ago)).await.expect("version");
     // Two more nodes took it over and died too (each claim leaves the lease expired).
     for attempt in 2..=3 {
         let job = app.store.strategies().claim_next_build(BuildClaim::Stale, chrono::Utc::now(), long_ago, 1).await.expect("claim").expect("a stale build");
@@ -126,7 +126,7 @@ async fn works_when_queued_builds_show_their_position_and_each_tenant_gets_its_s
         let (store, sources) = (app.store.clone(), sources.clone());
         async move {
             let input = VersionInput::Source { entry: "main.py", sources: &sources };
-            store.strategies().add_strategy_version(&tenant, &campaign, name, kind, input, None).await.expect("queued").0
+            store.strategies().add_strategy_version(&tenant, &campaign, name, kind, input, stratagem_store::VersionStart::Queued).await.expect("queued").0
         }
     };
     let acme_load = queue(acme_tenant.clone(), acme_campaign.clone(), "Load", StrategyType::DataLoad).await;

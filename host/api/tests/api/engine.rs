@@ -280,7 +280,7 @@ async fn errors_when_the_aggregation_strategy_cannot_run(backend: Backend) {
     let input = stratagem_store::VersionInput::Component(&empty_component);
     let (id, version) = app
         .store
-        .strategies().add_strategy_version(&tenant, &campaign, "broken", stratagem_domain::StrategyType::Aggregation, input, Some(lease))
+        .strategies().add_strategy_version(&tenant, &campaign, "broken", stratagem_domain::StrategyType::Aggregation, input, stratagem_store::VersionStart::Leased(lease))
         .await
         .expect("version");
     app.store.strategies().finish_strategy_build(&id, version, Ok((&empty_component, "not-a-real-hash"))).await.expect("ready");
@@ -318,7 +318,7 @@ async fn errors_when_the_aggregation_strategy_failed_to_build(backend: Backend) 
     let input = stratagem_store::VersionInput::Source { entry: "broken.py", sources: &sources };
     let lease = chrono::Utc::now() + chrono::Duration::minutes(5);
     let (broken, version) = app.store.strategies()
-        .add_strategy_version(&tenant, &campaign, "broken", stratagem_domain::StrategyType::Aggregation, input, Some(lease)).await.expect("version");
+        .add_strategy_version(&tenant, &campaign, "broken", stratagem_domain::StrategyType::Aggregation, input, stratagem_store::VersionStart::Leased(lease)).await.expect("version");
     let error = stratagem_domain::strategy::BuildError {
         kind: stratagem_domain::strategy::BuildErrorKind::Python,
         detail: "broken.py, line 1: SyntaxError: expected ':'".into(),

@@ -32,7 +32,7 @@ async fn building_data_load(app: &App, client: &Client, campaign: &str) -> (Stri
     let sources = BTreeMap::from([("data_load.py".to_owned(), repo_file("examples/spec/data_load.py"))]);
     let input = VersionInput::Source { entry: "data_load.py", sources: &sources };
     let lease = chrono::Utc::now() + chrono::Duration::minutes(10);
-    app.store.strategies().add_strategy_version(&tenant, campaign, "Load", StrategyType::DataLoad, input, Some(lease)).await.expect("version")
+    app.store.strategies().add_strategy_version(&tenant, campaign, "Load", StrategyType::DataLoad, input, stratagem_store::VersionStart::Leased(lease)).await.expect("version")
 }
 
 async fn start_import(client: &Client, campaign: &str) -> String {
@@ -161,7 +161,7 @@ async fn errors_when_a_campaign_that_is_not_ready_is_configured_with_every_reaso
     let input = VersionInput::Source { entry: "aggregation.py", sources: &sources };
     let lease = chrono::Utc::now() + chrono::Duration::minutes(10);
     let (broken, version) =
-        app.store.strategies().add_strategy_version(&tenant, &campaign, "Aggregate", StrategyType::Aggregation, input, Some(lease)).await.expect("version");
+        app.store.strategies().add_strategy_version(&tenant, &campaign, "Aggregate", StrategyType::Aggregation, input, stratagem_store::VersionStart::Leased(lease)).await.expect("version");
     let error = BuildError::new(BuildErrorKind::Python, "aggregation.py, line 1: SyntaxError: '(' was never closed");
     app.store.strategies().finish_strategy_build(&broken, version, Err(error)).await.expect("failed");
 

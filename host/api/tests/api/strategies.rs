@@ -6,6 +6,7 @@ use crate::support::{repo_file, App, Backend};
 both_backends!(
     works_when_an_uploaded_strategy_builds_and_shows_its_code,
     errors_with_the_line_when_the_upload_does_not_build,
+    errors_at_once_when_the_upload_has_a_syntax_error,
     works_when_an_edit_makes_a_new_version_and_a_failed_edit_keeps_the_active_one,
     errors_when_the_upload_is_malformed,
 );
@@ -43,6 +44,33 @@ async fn errors_with_the_line_when_the_upload_does_not_build(backend: Backend) {
     assert_eq!((error["kind"].as_str(), error["type"].as_str()), (Some("python"), Some("SyntaxError")));
     assert_eq!((error["file"].as_str(), error["line"].as_u64()), (Some("app.py"), Some(2)));
     assert_eq!(built["active_version"], json!(null));
+}
+
+/// Once the node's syntax checker is ready, an upload with a syntax error
+/// is failed by the upload itself, with no build: the reply says where.
+async fn errors_at_once_when_the_upload_has_a_syntax_error(backend: Backend) {
+    let app = App::start(backend).await;
+    assert!(app.strategies.syntax_checker().await.is_some(), "the syntax checker is prepared");
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let broken = "async def run(contact, existing_contact, logger, **kwargs):\n    return contact +\n";
+    let reply = client
+        .post(&format!("/campaigns/{campaign}/strategies"), json!({"name": "broken", "type": "DATA_LOAD", "file_name": "app.py", "source": broken}))
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let latest = &reply.body["latest"];
+    assert_eq!(latest["status"], "failed", "{}", reply.text);
+    let error = &latest["error"];
+    assert_eq!((error["kind"].as_str(), error["type"].as_str()), (Some("python"), Some("SyntaxError")));
+    assert_eq!((error["file"].as_str(), error["line"].as_u64(), error["source"].as_str()), (Some("app.py"), Some(2), Some("return contact +")));
+    assert!(error["detail"].as_str().expect("detail").starts_with("app.py, line 2, column "), "{error}");
+    // Fixed, it is checked and queued for its build as usual.
+    let id = reply.body["id"].as_str().expect("id");
+    let fixed = "async def run(contact, existing_contact, logger, **kwargs):\n    return contact\n";
+    let edit = client.send(reqwest::Method::PUT, &format!("/strategies/{id}"), Some(json!({"source": fixed, "file_name": "app.py"}))).await;
+    assert_eq!((edit.status, edit.body["latest"]["status"].as_str()), (202, Some("building")), "{}", edit.text);
+    let built = client.wait_for_build(id).await;
+    assert_eq!((built["latest"]["status"].as_str(), built["active_version"].as_i64()), (Some("ready"), Some(2)));
 }
 
 async fn works_when_an_edit_makes_a_new_version_and_a_failed_edit_keeps_the_active_one(backend: Backend) {

@@ -19,8 +19,9 @@ async fn errors_with_line_and_column_when_the_source_has_a_syntax_error() {
     let BuildError::Python(python) = &error else { panic!("{error:?}") };
     assert_eq!(python.type_name, "SyntaxError");
     assert_eq!((python.file.as_deref(), python.line, python.column), (Some("app.py"), Some(2), Some(9)));
-    assert_eq!(python.source.as_deref(), Some("x = (1,"));
-    assert_eq!(error.to_string(), "app.py, line 2, column 9: SyntaxError: '(' was never closed\n    x = (1,\n            ^");
+    assert_eq!(python.source.as_deref(), Some("    x = (1,"));
+    // The caret is under the bracket, the line shown without its indentation.
+    assert_eq!(error.to_string(), "app.py, line 2, column 9: SyntaxError: '(' was never closed\n    x = (1,\n        ^");
 }
 
 #[tokio::test]

@@ -11,3 +11,4 @@ mod limits;
 mod packages;
 mod sandbox;
 mod stdlib;
+mod syntax;
