@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 use serde_json::json;
-use stratagem_types::strategy::{BuildError, BuildStatus, StrategyView};
+use stratagem_types::strategy::{BuildError, BuildPhase, BuildStatus, StrategyView};
 
 use crate::api::{self, Problem};
 use crate::util::{show_problem, ConfirmButton, ProblemView};
@@ -14,11 +14,22 @@ fn building(strategy: &StrategyView) -> bool {
     strategy.latest.status == BuildStatus::Building
 }
 
-/// The status as shown: a build still waiting for a slot says where it is.
+/// The status as shown. A build says where it is — waiting for a slot,
+/// building the Python, compiling — and how long since the upload; the
+/// list and the editor poll while it builds, which moves the clock.
 fn build_label(strategy: &StrategyView) -> String {
-    match strategy.latest.queue_position {
-        Some(position) => format!("queued, {position} in line"),
-        None => strategy.latest.status.as_str().to_owned(),
+    let latest = &strategy.latest;
+    let waited = (js_sys::Date::now() - latest.created_at.timestamp_millis() as f64).max(0.0) / 1000.0;
+    let elapsed = match waited as u64 {
+        seconds @ 0..60 => format!("{seconds} s"),
+        seconds => format!("{} min {:02} s", seconds / 60, seconds % 60),
+    };
+    match (latest.phase, latest.queue_position) {
+        (Some(BuildPhase::Queued), Some(position)) => format!("queued, {position} in line · {elapsed}"),
+        (Some(BuildPhase::Queued), None) => format!("queued · {elapsed}"),
+        (Some(BuildPhase::Building), _) => format!("building Python · {elapsed}"),
+        (Some(BuildPhase::Compiling), _) => format!("compiling · {elapsed}"),
+        (None, _) => latest.status.as_str().to_owned(),
     }
 }
 

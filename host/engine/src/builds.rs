@@ -189,7 +189,7 @@ impl StrategyService {
         let task = tokio::spawn(async move {
             let _permit = permit;
             let leases = service.build_leases;
-            let build = service.build(job.input);
+            let build = service.build(&store, &job.strategy_id, job.version, job.input);
             tokio::pin!(build);
             let mut renew = tokio::time::interval(leases.lease / 4);
             renew.tick().await;
@@ -235,14 +235,24 @@ impl StrategyService {
     }
 
     /// Source → component (componentize-py), then the contract check and
-    /// compilation, which a prebuilt component goes through alone.
-    async fn build(self: &Arc<Self>, input: OwnedVersionInput) -> Result<(Vec<u8>, String, PinGuard), StoredBuildError> {
+    /// compilation, which a prebuilt component goes through alone. The
+    /// version row says when compiling starts, for the user watching.
+    async fn build(
+        self: &Arc<Self>,
+        store: &Store,
+        strategy_id: &str,
+        version: i64,
+        input: OwnedVersionInput,
+    ) -> Result<(Vec<u8>, String, PinGuard), StoredBuildError> {
         let component = match input {
             OwnedVersionInput::Component(bytes) => bytes,
             OwnedVersionInput::Source { entry, sources } => {
                 self.builder.build(&StrategySource { entry, files: sources }).await.map_err(|error| build_error(&error))?
             }
         };
+        if let Err(error) = store.strategies().mark_compiling(strategy_id, version, chrono::Utc::now()).await {
+            tracing::warn!(%strategy_id, version, %error, "could not record that a build is compiling");
+        }
         let hash = stratagem_runtime::content_hash(&component);
         // Loaded before its version row says so: a sweep meanwhile must
         // not take it for unused.

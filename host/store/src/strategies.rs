@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
-pub use stratagem_domain::strategy::{BuildError, BuildErrorKind, BuildStatus, StrategyVersion, StrategyView};
+pub use stratagem_domain::strategy::{BuildError, BuildErrorKind, BuildPhase, BuildStatus, StrategyVersion, StrategyView};
 use stratagem_domain::StrategyType;
 
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Result, Store, StoreError};
@@ -80,6 +80,7 @@ fn version(row: &AnyRow) -> Result<StrategyVersion> {
         sources: from_json(&sources)?,
         created_at: from_micros(get(row, "created_at")?)?,
         queue_position: None,
+        phase: None,
     })
 }
 
@@ -294,12 +295,24 @@ impl Strategies<'_> {
         Ok(BuildQueue { waiting: total - building, building })
     }
 
+    /// Records that a build's Python part is done: its component is being
+    /// compiled.
+    pub async fn mark_compiling(self, strategy_id: &str, version: i64, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE strategy_versions SET compiling_since = $1 WHERE strategy_id = $2 AND version = $3 AND status = 'building'")
+            .bind(micros(now))
+            .bind(strategy_id)
+            .bind(version)
+            .execute(&self.store.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Puts a build this node leases back in the queue, for any node to
     /// take at once: the node is shutting down. The attempt it made is not
     /// counted (an interrupted build fails after a few attempts).
     pub async fn release_build(self, strategy_id: &str, version: i64) -> Result<bool> {
         let released = sqlx::query(
-            "UPDATE strategy_versions SET build_lease_until = NULL, \
+            "UPDATE strategy_versions SET build_lease_until = NULL, compiling_since = NULL, \
              build_attempts = CASE WHEN build_attempts > 0 THEN build_attempts - 1 ELSE 0 END \
              WHERE strategy_id = $1 AND version = $2 AND status = 'building' AND build_lease_until IS NOT NULL",
         )
@@ -344,7 +357,7 @@ impl Strategies<'_> {
             let version: i64 = get(candidate, "version")?;
             let old_lease = get::<Option<i64>>(candidate, "build_lease_until")?.unwrap_or(0);
             let claimed = sqlx::query(
-                "UPDATE strategy_versions SET build_lease_until = $1, build_attempts = build_attempts + 1 \
+                "UPDATE strategy_versions SET build_lease_until = $1, build_attempts = build_attempts + 1, compiling_since = NULL \
                  WHERE strategy_id = $2 AND version = $3 AND status = 'building' AND COALESCE(build_lease_until, 0) = $4",
             )
             .bind(micros(until))
@@ -391,15 +404,22 @@ impl Strategies<'_> {
             .ok_or(StoreError::NotFound("strategy"))?;
         let latest_version: i64 = get(&row, "latest_version")?;
         let latest = sqlx::query(
-            "SELECT version, status, origin, error, entry, sources, created_at, build_lease_until FROM strategy_versions \
-             WHERE strategy_id = $1 AND version = $2",
+            "SELECT version, status, origin, error, entry, sources, created_at, build_lease_until, compiling_since \
+             FROM strategy_versions WHERE strategy_id = $1 AND version = $2",
         )
         .bind(id)
         .bind(latest_version)
         .fetch_one(&self.store.pool)
         .await?;
         let mut latest_view = version(&latest)?;
-        if latest_view.status == BuildStatus::Building && get::<Option<i64>>(&latest, "build_lease_until")?.is_none() {
+        if latest_view.status == BuildStatus::Building {
+            latest_view.phase = Some(match (get::<Option<i64>>(&latest, "build_lease_until")?, get::<Option<i64>>(&latest, "compiling_since")?) {
+                (None, _) => BuildPhase::Queued,
+                (Some(_), None) => BuildPhase::Building,
+                (Some(_), Some(_)) => BuildPhase::Compiling,
+            });
+        }
+        if latest_view.phase == Some(BuildPhase::Queued) {
             let created_at: i64 = get(&latest, "created_at")?;
             let ahead: i64 = sqlx::query(
                 "SELECT COUNT(*) AS ahead FROM strategy_versions WHERE status = 'building' AND build_lease_until IS NULL \

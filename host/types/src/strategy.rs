@@ -64,6 +64,30 @@ impl BuildStatus {
     }
 }
 
+/// Where a `building` version is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum BuildPhase {
+    /// Waiting for a build slot (`queue_position` says where).
+    Queued,
+    /// componentize-py turns the Python into a component; the strategy's
+    /// top-level code runs.
+    Building,
+    /// The component is compiled to machine code.
+    Compiling,
+}
+
+impl BuildPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildPhase::Queued => "queued",
+            BuildPhase::Building => "building",
+            BuildPhase::Compiling => "compiling",
+        }
+    }
+}
+
 /// What kind of build error a version has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -150,6 +174,8 @@ pub struct StrategyVersion {
     pub created_at: DateTime<Utc>,
     /// While it waits for a build slot: 1 when it is next in the queue.
     pub queue_position: Option<i64>,
+    /// While it is `building`: where its build is.
+    pub phase: Option<BuildPhase>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,7 +220,8 @@ mod tests {
     fn works_when_a_strategy_round_trips() {
         let sent = json!({"id": "str_1", "campaign_id": "cmp_1", "name": "Load", "type": "DATA_LOAD", "active_version": null,
             "created_at": "2026-01-02T03:04:05Z", "latest": {"version": 1, "status": "building", "origin": "source", "error": null,
-            "entry": "strategy.py", "sources": {"strategy.py": "x = 1\n"}, "created_at": "2026-01-02T03:04:05Z", "queue_position": 2}});
+            "entry": "strategy.py", "sources": {"strategy.py": "x = 1\n"}, "created_at": "2026-01-02T03:04:05Z", "queue_position": 2,
+            "phase": "queued"}});
         let view: StrategyView = serde_json::from_value(sent.clone()).expect("reads");
         assert_eq!(view.latest.status, BuildStatus::Building);
         assert_eq!(serde_json::to_value(&view).expect("writes"), sent);

@@ -151,8 +151,17 @@ async fn works_when_queued_builds_show_their_position_and_each_tenant_gets_its_s
     assert!(claim().await.expect("claim").is_none(), "Acme's second build waits for its first");
     assert_eq!(position(&acme, acme_aggregation.clone()).await, 1);
     assert_eq!(position(&acme, acme_load.clone()).await, serde_json::Value::Null, "a running build has no position");
+    // Where each build is, for the user watching it.
+    let phase = |id: String| {
+        let client = acme.clone();
+        async move { client.get(&format!("/strategies/{id}")).await.body["latest"]["phase"].clone() }
+    };
+    assert_eq!((phase(acme_aggregation.clone()).await, phase(acme_load.clone()).await), (json!("queued"), json!("building")));
+    app.store.strategies().mark_compiling(&first.strategy_id, first.version, chrono::Utc::now()).await.expect("compiling");
+    assert_eq!(phase(acme_load.clone()).await, "compiling");
 
     app.store.strategies().finish_strategy_build(&first.strategy_id, first.version, Err(BuildError::new(BuildErrorKind::Internal, "test"))).await.expect("finished");
+    assert_eq!(phase(acme_load.clone()).await, serde_json::Value::Null, "a finished build has no phase");
     let third = claim().await.expect("claim").expect("Acme's share is free again");
     assert_eq!(third.strategy_id, acme_aggregation);
 }
