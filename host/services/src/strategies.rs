@@ -1,8 +1,9 @@
 //! A campaign's strategies as users change them: an upload or an edit
 //! stores a new version, queued for the build queue
 //! (`stratagem_engine::builds`) — or failed at once when the syntax check
-//! finds an error — and cancels the build of the version it replaces; a delete also drops the strategy's compiled code from this
-//! node (other nodes drop it at their next sweep).
+//! finds an error — and cancels the build of the version it replaces; a
+//! delete also drops the strategy's compiled code from this node (other
+//! nodes drop it at their next sweep).
 //!
 //! The build queue itself, its leases and their recovery stay in the
 //! engine: the engine's `StrategyService` loads what the queue builds, and
