@@ -12,11 +12,11 @@
 //! record — is not repeated either: the engine marks it IN_DOUBT. The
 //! `Message-ID` is `<communication id@…>`.
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::Mailbox;
 use lettre::Message;
 use stratagem_domain::template::render_email;
 use stratagem_domain::JsonMap;
-use stratagem_outbound::smtp::{from_mailbox, smtp_send, SmtpFailure};
+use stratagem_outbound::smtp::{smtp_send, stage_email, SmtpFailure};
 use stratagem_store::{SendClaim, Store, StoreError};
 
 use super::{ChannelAdapter, ChannelError, Send, SendFuture, Sent};
@@ -64,23 +64,13 @@ impl EmailNotification {
             Ok(email) => email,
             Err((field, error)) => return Ok(Err(outcome("FAILED", Some(format!("{field}: {error}"))))),
         };
-        let from = match from_mailbox(&integration.settings) {
-            Ok(from) => from,
-            Err(problem) => return Ok(Err(outcome("FAILED", Some(problem)))),
-        };
         let to: Mailbox = match format!("{} <{}>", send.contact.name.replace(['<', '>', '"'], ""), send.contact.email).parse() {
             Ok(to) => to,
             Err(_) => return Ok(Err(outcome("FAILED", Some(format!("contact {} has no valid email address", send.contact.object_id))))),
         };
-        let message = Message::builder()
-            .message_id(Some(format!("<{}@stratagem>", send.idempotency_key)))
-            .from(from)
-            .to(to)
-            .subject(email.subject)
-            .multipart(MultiPart::alternative_plain_html(email.text, email.html));
-        Ok(match message {
+        Ok(match stage_email(&integration.settings, to, format!("<{}@stratagem>", send.idempotency_key), email) {
             Ok(message) => Ok(Outgoing { settings: integration.settings, secrets, message }),
-            Err(error) => Err(outcome("FAILED", Some(format!("the message cannot be built: {error}")))),
+            Err(problem) => Err(outcome("FAILED", Some(problem))),
         })
     }
 }

@@ -16,12 +16,12 @@
 //! Quoted history below the reply (`> …`, `On … wrote:`) is cut off, so
 //! the agent reads what the contact wrote this time.
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::Mailbox;
 use lettre::Message;
 use serde_json::Value;
 use stratagem_domain::template::{render, render_email};
 
-use crate::smtp::{from_mailbox, smtp_send, SmtpFailure};
+use crate::smtp::{from_mailbox, smtp_send, stage_email, SmtpFailure};
 
 use super::{
     json_body, verify_sha256_header, webhook_secret, Account, DeliverFuture, Delivered, InboundEvent, Outbound, Provider, ProviderError,
@@ -41,28 +41,36 @@ impl Provider for EmailConversation {
     fn deliver<'a>(&'a self, _http: &'a reqwest::Client, outbound: &'a Outbound<'a>) -> DeliverFuture<'a> {
         Box::pin(async move {
             let account = outbound.account;
-            let from = from_mailbox(&account.settings).map_err(ProviderError::Misconfigured)?;
             let address = outbound.address.unwrap_or(&outbound.contact.email).trim().to_ascii_lowercase();
             let display = outbound.contact.name.replace(['<', '>', '"'], "");
             let to: Mailbox = format!("{display} <{address}>").parse().map_err(|_| ProviderError::Rejected {
                 provider: NAME,
                 detail: format!("contact {} has no valid email address (`{address}`)", outbound.contact.object_id),
             })?;
-            let subject = render(outbound.stage.email_subject.as_deref().unwrap_or_default(), outbound.contact, str::to_owned)
-                .map_err(|error| ProviderError::Misconfigured(format!("email_subject: {error}")))?;
+            let subject_template = outbound.stage.email_subject.as_deref().unwrap_or_default();
             let message_id = format!("<{}@stratagem>", outbound.idempotency_key);
-            let builder = Message::builder().message_id(Some(message_id.clone())).from(from).to(to);
             let message = match (outbound.address, outbound.stage.email_template.as_deref()) {
-                // The first message is the stage's template, with its HTML part.
+                // The first message is the stage's email, as Email
+                // Notification sends it (and the stage editor's test email).
                 (None, Some(template)) => {
                     let input = outbound.stage.email_input_type.unwrap_or_default();
-                    let email = render_email(&subject, template, input, outbound.contact)
+                    let email = render_email(subject_template, template, input, outbound.contact)
                         .map_err(|(field, error)| ProviderError::Misconfigured(format!("{field}: {error}")))?;
-                    builder.subject(email.subject).multipart(MultiPart::alternative_plain_html(email.text, email.html))
+                    stage_email(&account.settings, to, message_id.clone(), email).map_err(ProviderError::Misconfigured)?
                 }
-                _ => builder.subject(format!("Re: {subject}")).body(outbound.text.to_owned()),
-            }
-            .map_err(|error| ProviderError::Misconfigured(format!("the message cannot be built: {error}")))?;
+                _ => {
+                    let subject = render(subject_template, outbound.contact, str::to_owned)
+                        .map_err(|error| ProviderError::Misconfigured(format!("email_subject: {error}")))?;
+                    let from = from_mailbox(&account.settings).map_err(ProviderError::Misconfigured)?;
+                    Message::builder()
+                        .message_id(Some(message_id.clone()))
+                        .from(from)
+                        .to(to)
+                        .subject(format!("Re: {}", subject.replace(['\r', '\n'], " ")))
+                        .body(outbound.text.to_owned())
+                        .map_err(|error| ProviderError::Misconfigured(format!("the message cannot be built: {error}")))?
+                }
+            };
             smtp_send(&account.settings, &account.secrets, message).await.map_err(|failure| match failure {
                 SmtpFailure::NotSent(detail) => ProviderError::Unavailable { provider: NAME, detail },
                 SmtpFailure::InDoubt(detail) => ProviderError::InDoubt { provider: NAME, detail },
