@@ -21,11 +21,13 @@
 //!   contact file, in a throwaway copy.
 //! - [`strategies`]: uploads, edits and deletes of a campaign's
 //!   strategies, each upload a version for the engine's build queue.
+//! - [`rate`]: token buckets per key, for limits that say when to retry.
 
 pub mod campaigns;
 pub mod dry_run;
 pub mod exports;
 pub mod imports;
+pub mod rate;
 pub mod strategies;
 
 /// A file format the sender named that is neither CSV nor JSON Lines.
