@@ -43,6 +43,7 @@ pub use stratagem_engine::{BuildLeases, StrategyService};
 pub use stratagem_services::imports::ImportLeases;
 use stratagem_services::campaigns::CampaignService;
 use stratagem_services::dry_run::DryRunService;
+use stratagem_services::email::EmailService;
 use stratagem_services::strategies::StrategyCatalog;
 use stratagem_services::exports::ExportService;
 use stratagem_services::imports::ImportService;
@@ -64,6 +65,7 @@ pub struct AppState {
     exports: ExportService,
     dry_runs: DryRunService,
     strategy_catalog: StrategyCatalog,
+    emails: EmailService,
     /// How long an import's upload and an export's download may take
     /// (`contacts`), and a webhook's body (`webhooks`).
     upload_limit: std::time::Duration,
@@ -91,6 +93,7 @@ impl AppState {
             exports: ExportService::new(store.clone()),
             dry_runs: DryRunService::new(store.clone(), strategies.clone()),
             strategy_catalog: StrategyCatalog::new(store.clone(), strategies.clone()),
+            emails: EmailService::new(store.clone()),
             store,
             strategies,
             upload_limit: contacts::UPLOAD_LIMIT,
@@ -115,7 +118,15 @@ impl AppState {
     /// URL providers sign webhooks with (default: refused, and
     /// `http://127.0.0.1:8080`).
     pub fn with_outbound(mut self, outbound: stratagem_engine::OutboundConfig) -> Self {
+        self.emails = self.emails.with_egress(outbound.egress());
         self.outbound = Arc::new(outbound);
+        self
+    }
+
+    /// At most `per_minute` test emails a minute per tenant (default
+    /// `stratagem_services::email::TEST_EMAILS_PER_MINUTE`).
+    pub fn with_test_email_limit(mut self, per_minute: u32) -> Self {
+        self.emails = self.emails.with_limit(per_minute);
         self
     }
 

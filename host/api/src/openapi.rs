@@ -310,7 +310,7 @@ mod tests {
     /// The request types a client starts from, each with an example.
     const WITH_EXAMPLES: &[&str] = &[
         "CampaignBody", "StatusChange", "StrategyUpload", "StrategyEdit", "StageDefinition", "AgentDefinition",
-        "NewIntegration", "IntegrationUpdate", "Contact", "EmailPreview", "TaskOutcome", "NewKey",
+        "NewIntegration", "IntegrationUpdate", "Contact", "EmailPreview", "EmailTest", "TaskOutcome", "NewKey",
     ];
 
     fn examples(schema: &Value) -> Vec<Value> {
@@ -360,6 +360,8 @@ mod tests {
             ("StrategyUpload", json!({"name": "s", "type": "DATA_LOAD", "source": "x", "files": {"a.py": ""}, "entry": "a.py"})),
             ("StageDefinition", json!({"name": "s", "channel": "SIMULATED", "alternatives": [{"label": "a", "weight": 1.5, "channel": "SIMULATED"}]})),
             ("TaskOutcome", json!({"outcome": "PAID", "results": {"OutcomeStatus": "x"}})),
+            ("EmailTest", json!({"to": "", "email_subject": "Hi", "email_template": "Hello"})),
+            ("EmailTest", json!({"to": "me@example.com", "email_subject": "Hi", "email_template": "Hello", "cc": "evil@example.com"})),
         ];
         for (name, body) in refused {
             assert!(!validator(&document, name).is_valid(&body), "{name} refuses {body}");

@@ -10,6 +10,7 @@ pub(crate) use stratagem_domain::problem::Problem;
 use stratagem_domain::FieldError;
 use stratagem_services::campaigns::CampaignError;
 use stratagem_services::dry_run::DryRunError;
+use stratagem_services::email::EmailTestError;
 use stratagem_services::exports::ExportError;
 use stratagem_services::imports::ImportError;
 use stratagem_services::strategies::StrategyError;
@@ -72,6 +73,18 @@ pub enum ApiError {
     /// This API key sent more requests than its rate allows.
     #[error("this API key sent more than {per_second} requests per second (bursts of up to {} allowed); retry after {retry_after_secs} s, and pace the client", per_second * 2)]
     RateLimited { per_second: u32, retry_after_secs: u64 },
+    /// The tenant sent as many test emails as a minute allows.
+    #[error("{detail}")]
+    TestEmailsLimited { detail: String, retry_after_secs: u64 },
+    /// An SMTP server answered a refusal: nothing was sent.
+    #[error("{0}")]
+    SmtpRefused(String),
+    /// An SMTP server could not be reached: nothing was sent.
+    #[error("{0}")]
+    SmtpUnreachable(String),
+    /// An SMTP server had the whole message, then its answer was lost.
+    #[error("{0}")]
+    SmtpInDoubt(String),
     /// The request body stopped arriving, or took longer than its limit.
     #[error("{0}")]
     RequestTimeout(String),
@@ -105,6 +118,10 @@ impl ApiError {
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy", "Too many requests"),
             ApiError::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "quota-exceeded", "A quota of the tenant would be exceeded"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests from this API key"),
+            ApiError::TestEmailsLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "test-emails-limited", "Too many test emails"),
+            ApiError::SmtpRefused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "smtp-refused", "The SMTP server refused the email"),
+            ApiError::SmtpUnreachable(_) => (StatusCode::BAD_GATEWAY, "smtp-unreachable", "The SMTP server could not be reached"),
+            ApiError::SmtpInDoubt(_) => (StatusCode::BAD_GATEWAY, "smtp-in-doubt", "The SMTP server may have the email"),
             ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "The request took too long"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The service is not ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
@@ -154,7 +171,7 @@ impl IntoResponse for ApiError {
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response();
-        if let ApiError::RateLimited { retry_after_secs, .. } = &self {
+        if let ApiError::RateLimited { retry_after_secs, .. } | ApiError::TestEmailsLimited { retry_after_secs, .. } = &self {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after_secs));
         }
         if let ApiError::RequestTimeout(_) = &self {
@@ -253,6 +270,22 @@ impl From<DryRunError> for ApiError {
             DryRunError::StrategyCannotRun { .. } | DryRunError::NoDataLoad => ApiError::Conflict { detail: error.to_string(), allowed: None },
             DryRunError::Store(error) => error.into(),
             DryRunError::Engine(_) | DryRunError::Internal(_) => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<EmailTestError> for ApiError {
+    fn from(error: EmailTestError) -> Self {
+        match error {
+            EmailTestError::Invalid(errors) => ApiError::Invalid(errors),
+            EmailTestError::Limited { retry_after, .. } => {
+                let retry_after_secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                ApiError::TestEmailsLimited { detail: error.to_string(), retry_after_secs }
+            }
+            EmailTestError::Refused(detail) => ApiError::SmtpRefused(detail),
+            EmailTestError::Unreachable(detail) => ApiError::SmtpUnreachable(detail),
+            EmailTestError::InDoubt(detail) => ApiError::SmtpInDoubt(detail),
+            EmailTestError::Store(error) => error.into(),
         }
     }
 }

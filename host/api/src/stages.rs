@@ -7,15 +7,16 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use stratagem_domain::stage::EmailInputType;
-use stratagem_domain::template::{self, RenderedEmail, TemplateError};
-use stratagem_domain::{Contact, FieldError, Stage, StageDefinition, StageValidation};
+use stratagem_domain::template::{self, RenderedEmail};
+use stratagem_domain::{Contact, Stage, StageDefinition, StageValidation};
+use stratagem_types::stage::{EmailTest, EmailTestSent};
 
 use crate::auth::Tenant;
 use crate::problem::{check, ApiError, ApiResult, Problem};
 use crate::{AppState, Body, Query};
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(preview, list, create, read, update, remove))]
+#[openapi(paths(preview, send_test, list, create, read, update, remove))]
 pub(crate) struct Api;
 
 pub fn router() -> Router<AppState> {
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/stages", get(list).post(create))
         .route("/stages/{id}", get(read).put(update).delete(remove))
         .route("/email/preview", axum::routing::post(preview))
+        .route("/email/test", axum::routing::post(send_test))
 }
 
 /// An email as a contact would get it. Without a `contact`, a sample one
@@ -45,35 +47,24 @@ struct PreviewBody {
     request_body = PreviewBody,
     responses((status = 200, description = "The rendered email", body = RenderedEmail), (status = 400, response = Problem), (status = 422, response = Problem)))]
 async fn preview(Tenant(_): Tenant, Body(body): Body<PreviewBody>) -> ApiResult<Json<RenderedEmail>> {
-    let as_field = |field: &str, error: TemplateError| FieldError {
-        field: field.to_owned(),
-        message: error.message,
-        line: Some(error.line),
-        column: Some(error.column),
-    };
+    let as_field = template::field_error;
     let contact = match body.contact {
         Some(contact) => contact,
-        None => {
-            let mut sample: Contact = serde_json::from_value(serde_json::json!({
-                "object_id": "CONTRACT-123", "external_id": "USER-456", "name": "John Smith",
-                "email": "john@example.com", "phone": "+1234567890", "current_stage": "1. Email reminder"
-            }))
-            .map_err(|error| ApiError::Internal(error.to_string()))?;
-            for (field, text) in [("email_subject", &body.email_subject), ("email_template", &body.email_template)] {
-                for path in template::placeholders(text).map_err(|error| ApiError::Invalid(vec![as_field(field, error)]))? {
-                    if let Some(key) = path.strip_prefix("parameters.") {
-                        sample.parameters.insert(key.to_owned(), format!("[{key}]").into());
-                    } else if let Some(key) = path.strip_prefix("results.") {
-                        sample.results.insert(key.to_owned(), format!("[{key}]").into());
-                    }
-                }
-            }
-            sample
-        }
+        None => template::sample_contact(&body.email_subject, &body.email_template)
+            .map_err(|(field, error)| ApiError::Invalid(vec![as_field(field, error)]))?,
     };
     template::render_email(&body.email_subject, &body.email_template, body.email_input_type, &contact)
         .map(Json)
         .map_err(|(field, error)| ApiError::Invalid(vec![as_field(field, error)]))
+}
+
+#[utoipa::path(post, path = "/email/test", operation_id = "sendTestEmail", tag = "stages",
+    summary = "Send a stage's draft email to one address, rendered as the preview shows it (for `contact`, else a sample one) and sent as the stage sends it: through its SMTP integration (`integration_id`, or the channel `agent_channel` of the agent `agent_id`). 200 once the SMTP server accepted it. 404: the integration or agent is not the tenant's. 422 names a bad field (`to`, a placeholder with its line and column, an integration that is not SMTP), or is `/problems/smtp-refused` when the server refused the login, sender, recipient or message; 502 `/problems/smtp-unreachable` when it could not be reached, `/problems/smtp-in-doubt` when its answer was lost after it had the message. 429 `/problems/test-emails-limited` (with Retry-After) past a few test emails a minute per tenant",
+    request_body = EmailTest,
+    responses((status = 200, description = "The SMTP server accepted the email", body = EmailTestSent), (status = 400, response = Problem), (status = 404, response = Problem),
+        (status = 422, response = Problem), (status = 502, response = Problem)))]
+async fn send_test(State(state): State<AppState>, Tenant(tenant): Tenant, Body(test): Body<EmailTest>) -> ApiResult<Json<EmailTestSent>> {
+    Ok(Json(state.emails.send_test(&tenant, test).await?))
 }
 
 /// The definition's own rules, then its references: agents, their

@@ -138,6 +138,11 @@ pub struct ServeArgs {
     /// twice that); beyond it, 429 with Retry-After. 0 turns it off.
     #[arg(long, env = "STRATAGEM_API_RATE_LIMIT", default_value_t = 100)]
     api_rate_limit: u32,
+    /// Test emails each tenant may send from the stage editor per minute,
+    /// on this node (all at once if it likes); beyond it, 429 with
+    /// Retry-After.
+    #[arg(long, env = "STRATAGEM_TEST_EMAILS_PER_MINUTE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    test_emails_per_minute: u32,
     /// Contacts a tenant may hold across its campaigns, unless `stratagem
     /// tenant quota` sets its own. 0: unlimited.
     #[arg(long, env = "STRATAGEM_QUOTA_CONTACTS", default_value_t = 0)]
@@ -389,6 +394,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_outbound(outbound.clone())
         .with_metrics(metrics)
         .with_api_rate_limit(args.api_rate_limit)
+        .with_test_email_limit(args.test_emails_per_minute)
         .with_quotas(quotas)
         .with_shutdown(shutdown.clone());
     if let Err(error) = toolchain {

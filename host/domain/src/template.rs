@@ -219,6 +219,44 @@ pub fn render_email(
     Ok(RenderedEmail { subject: subject.replace(['\r', '\n'], " "), html, text })
 }
 
+/// A template's error as a form shows it: under the field, at its line
+/// and column.
+pub fn field_error(field: &str, error: TemplateError) -> crate::FieldError {
+    crate::FieldError { field: field.to_owned(), message: error.message, line: Some(error.line), column: Some(error.column) }
+}
+
+/// The contact an email is shown for before a real one is chosen (the
+/// stage editor's preview and test email): John Smith, whose parameters
+/// and results named in the subject and template show their own names
+/// (`{{parameters.amount_due}}` reads `[amount_due]`). A placeholder that
+/// cannot be read is the error `render_email` would give, with its field.
+pub fn sample_contact(subject: &str, template: &str) -> Result<Contact, (&'static str, TemplateError)> {
+    let mut sample = Contact {
+        object_id: "CONTRACT-123".into(),
+        external_id: "USER-456".into(),
+        name: "John Smith".into(),
+        email: "john@example.com".into(),
+        phone: "+1234567890".into(),
+        parameters: Default::default(),
+        current_stage: Some("1. Email reminder".into()),
+        internal_data: Default::default(),
+        results: Default::default(),
+        result_flag: None,
+        result_datetime: None,
+        communications: Vec::new(),
+    };
+    for (field, text) in [("email_subject", subject), ("email_template", template)] {
+        for path in placeholders(text).map_err(|error| (field, error))? {
+            if let Some(key) = path.strip_prefix("parameters.") {
+                sample.parameters.insert(key.to_owned(), format!("[{key}]").into());
+            } else if let Some(key) = path.strip_prefix("results.") {
+                sample.results.insert(key.to_owned(), format!("[{key}]").into());
+            }
+        }
+    }
+    Ok(sample)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

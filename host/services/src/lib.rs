@@ -21,10 +21,13 @@
 //!   contact file, in a throwaway copy.
 //! - [`strategies`]: uploads, edits and deletes of a campaign's
 //!   strategies, each upload a version for the engine's build queue.
+//! - [`email`]: a stage's draft email sent as a test to one address,
+//!   exactly as the stage would send it, a few a minute per tenant.
 //! - [`rate`]: token buckets per key, for limits that say when to retry.
 
 pub mod campaigns;
 pub mod dry_run;
+pub mod email;
 pub mod exports;
 pub mod imports;
 pub mod rate;

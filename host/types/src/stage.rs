@@ -496,6 +496,52 @@ pub struct RenderedEmail {
     pub text: String,
 }
 
+/// A test email from the stage editor (`POST /email/test`): the stage's
+/// draft email rendered for `contact` (a sample one if left out), exactly
+/// as a send of the stage renders it, and sent to the one address `to`
+/// through the integration the stage would send through — its own
+/// `integration_id`, else its agent's channel `agent_channel` (Email
+/// Communication).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"to": "me@example.com", "integration_id": "int_smtp", "email_subject": "Your invoice {{parameters.invoice}}", "email_template": "Hello {{name}}, {{parameters.amount_due}} is due."})))]
+#[serde(deny_unknown_fields)]
+pub struct EmailTest {
+    /// The one address to send to: no display name, no list.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 254, example = "me@example.com"))]
+    pub to: String,
+    pub email_subject: String,
+    pub email_template: String,
+    #[serde(default)]
+    pub email_input_type: EmailInputType,
+    /// The contact to render for; a sample one if left out.
+    #[serde(default, deserialize_with = "crate::objects::optional_object", skip_serializing_if = "Option::is_none")]
+    pub contact: Option<crate::Contact>,
+    /// The stage's SMTP integration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_id: Option<String>,
+    /// The stage's agent, whose channel `agent_channel` names the
+    /// integration when the stage has none of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_channel: Option<String>,
+}
+
+/// A test email the SMTP server accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmailTestSent {
+    /// The address it went to.
+    pub to: String,
+    /// Its subject, rendered.
+    pub subject: String,
+    /// The integration it went through.
+    pub integration_id: String,
+    /// Its `Message-ID` header, to find it in the recipient's mailbox.
+    pub message_id: String,
+}
+
 /// The label recorded on a communication that got the stage's default.
 pub const DEFAULT_LABEL: &str = "default";
 
