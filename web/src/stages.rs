@@ -1,16 +1,17 @@
 //! Stages tab: the list (name and description, channel, agent) and the
 //! stage form, which shows exactly the settings of the chosen channel, the
-//! A/B alternatives and the email template with its preview. The API
+//! A/B alternatives and the email template with its preview and a test
+//! email to an address of the author's choice. The API
 //! validates; the channel rules shared with it (`stratagem_types::stage`)
 //! only decide which inputs to show.
 
 use leptos::prelude::*;
 use stratagem_types::contact::{ContactDetail, ContactPage};
-use stratagem_types::stage::{AgentRule, Alternative, Channel, ChannelSettings, EmailInputType, RenderedEmail, Setting, ALL_SETTINGS};
-use stratagem_types::{Agent, Integration, Stage, StageDefinition};
+use stratagem_types::stage::{AgentRule, Alternative, Channel, ChannelSettings, EmailInputType, EmailTest, EmailTestSent, RenderedEmail, Setting, ALL_SETTINGS};
+use stratagem_types::{Agent, Contact, Integration, Stage, StageDefinition};
 
 use crate::api::{self, Problem};
-use crate::util::{field_errors, show_problem, ConfirmButton};
+use crate::util::{field_errors, show_problem, ConfirmButton, ProblemView};
 
 /// The channel of a `<select>` value.
 fn channel(value: &str) -> Channel {
@@ -489,7 +490,9 @@ fn editable_html(template: &str) -> String {
 /// The Default/HTML toggle, the template and its preview: rendered by the
 /// service as the chosen contact of the campaign would get it (a sample
 /// contact until one is chosen), so placeholders show real values and a
-/// bad one its error.
+/// bad one its error. Below it, the same email sent as a test to an
+/// address, through the stage's integration: "Sent to …" once the SMTP
+/// server took it, else what went wrong in words.
 #[component]
 fn EmailTemplate(draft: RwSignal<StageDefinition>, at: Option<usize>, label: String, dom_id: String, errors: AnyView) -> impl IntoView {
     let html = Memo::new(move |_| draft.with(|d| choice(d, at, |_, _, s| s.email_input_type == Some(EmailInputType::Html)).unwrap_or(false)));
@@ -506,18 +509,49 @@ fn EmailTemplate(draft: RwSignal<StageDefinition>, at: Option<usize>, label: Str
     let rendered = LocalResource::new(move || {
         let (subject, template, html, chosen, campaign) = (subject(), value(), html.get(), chosen.get(), campaign.get());
         async move {
-            let contact = match chosen.as_str() {
-                "" => None,
-                object_id => {
-                    let path = format!("/api/campaigns/{}/contacts/{}", api::enc(&campaign), api::enc(object_id));
-                    Some(api::get::<ContactDetail>(&path).await?.contact.contact)
-                }
-            };
+            let contact = chosen_contact(&campaign, &chosen).await?;
             let input = if html { EmailInputType::Html } else { EmailInputType::Default };
             let body = serde_json::json!({"email_subject": subject, "email_template": template, "email_input_type": input, "contact": contact});
             api::post::<RenderedEmail>("/api/email/preview", &body).await
         }
     });
+    // A test email: the draft as the preview shows it, sent by the service
+    // through the stage's integration (or its agent's channel) to one address.
+    let address = RwSignal::new(String::new());
+    let send_test = Action::new_local(move |_: &()| {
+        let (to, chosen, campaign, html) = (address.get_untracked(), chosen.get_untracked(), campaign.get_untracked(), html.get_untracked());
+        let (agent_id, settings) = draft.with_untracked(|d| choice(d, at, |_, agent, s| (agent.map(str::to_owned), s.clone()))).unwrap_or_default();
+        async move {
+            let contact = chosen_contact(&campaign, &chosen).await?;
+            let test = EmailTest {
+                to,
+                email_subject: settings.email_subject.unwrap_or_default(),
+                email_template: settings.email_template.unwrap_or_default(),
+                email_input_type: if html { EmailInputType::Html } else { EmailInputType::Default },
+                contact,
+                integration_id: settings.integration_id.filter(|id| !id.is_empty()),
+                agent_id: agent_id.filter(|id| !id.is_empty()),
+                agent_channel: settings.agent_channel.filter(|name| !name.is_empty()),
+            };
+            api::post::<EmailTestSent>("/api/email/test", &test).await
+        }
+    });
+    let sending = send_test.pending();
+    let test_result = move || match send_test.value().get() {
+        _ if sending.get() => view! { <p class="muted">"Sending…"</p> }.into_any(),
+        Some(Ok(sent)) => view! { <p class="sent">{format!("Sent to {} — “{}”", sent.to, sent.subject)}</p> }.into_any(),
+        Some(Err(problem)) => view! { <ProblemView problem/> }.into_any(),
+        None => ().into_any(),
+    };
+    // Enter in the address sends the test, not the stage form around it.
+    let on_address_key = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Enter" {
+            ev.prevent_default();
+            if !sending.get_untracked() {
+                send_test.dispatch_local(());
+            }
+        }
+    };
     let options = move || {
         let page = contacts.get().and_then(Result::ok).map(|page| page.contacts).unwrap_or_default();
         page.into_iter().map(|c| view! { <option value=c.object_id.clone()>{format!("{} ({})", c.name, c.object_id)}</option> }).collect_view()
@@ -559,6 +593,26 @@ fn EmailTemplate(draft: RwSignal<StageDefinition>, at: Option<usize>, label: Str
                 </select>
             </div>
             <div id=preview_id><Transition fallback=|| ()>{preview}</Transition></div>
+            <div class="row test-email">
+                <label>"Send a test email to"
+                    <input id=format!("{dom_id}-test-address") type="text" inputmode="email" autocomplete="email" placeholder="you@example.com"
+                        prop:value=move || address.get() on:input=move |ev| address.set(event_target_value(&ev)) on:keydown=on_address_key/>
+                </label>
+                <button type="button" id=format!("{dom_id}-test-send") disabled=move || sending.get()
+                    on:click=move |_| { send_test.dispatch_local(()); }>{move || if sending.get() { "Sending…" } else { "Send test email" }}</button>
+            </div>
+            <p class="muted">"As the preview shows it, through the stage's integration."</p>
+            <div id=format!("{dom_id}-test-result") aria-live="polite">{test_result}</div>
         </div>
     }
+}
+
+/// The campaign's contact `object_id` as a preview or test email renders
+/// for it; `None` (a sample contact) when none is chosen.
+async fn chosen_contact(campaign: &str, object_id: &str) -> Result<Option<Contact>, Problem> {
+    if object_id.is_empty() {
+        return Ok(None);
+    }
+    let path = format!("/api/campaigns/{}/contacts/{}", api::enc(campaign), api::enc(object_id));
+    Ok(Some(api::get::<ContactDetail>(&path).await?.contact.contact))
 }

@@ -4,7 +4,8 @@
 //! watch them build, import contacts and read the report, configure and
 //! start the campaign, and watch contacts and analytics change; dry-run
 //! the campaign over a contact file; read a contact's 360 Results; create an
-//! LLM integration (its secret never reaches the page), see the Deep
+//! LLM integration (its secret never reaches the page) and an SMTP one,
+//! send a stage's email as a test to a local SMTP server, see the Deep
 //! Analysis view and the analysis status in Settings; all of it under the
 //! UI's Content-Security-Policy, with no violation.
 //!
@@ -16,6 +17,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
@@ -177,6 +179,54 @@ async fn works_when_a_user_runs_a_campaign_through_the_web_ui() {
     ui.client.close().await.expect("close the browser");
 }
 
+/// A minimal SMTP server on 127.0.0.1 that keeps every message it is sent
+/// (as in the API tests), but refuses `bounce@example.com` at RCPT with 550.
+fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let messages = received.clone();
+    std::thread::spawn(move || {
+        for socket in listener.incoming().flatten() {
+            let messages = messages.clone();
+            std::thread::spawn(move || {
+                let mut write = socket.try_clone().expect("socket");
+                let mut data: Option<String> = None;
+                write.write_all(b"220 fake ESMTP\r\n").ok();
+                for line in BufReader::new(socket).lines().map_while(Result::ok) {
+                    if let Some(body) = data.as_mut() {
+                        if line == "." {
+                            messages.lock().expect("lock").push(data.take().unwrap_or_default());
+                            write.write_all(b"250 queued\r\n").ok();
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.to_ascii_uppercase();
+                    let reply: &[u8] = if verb.starts_with("EHLO") || verb.starts_with("HELO") {
+                        b"250-fake\r\n250 8BITMIME\r\n"
+                    } else if verb.starts_with("RCPT") && verb.contains("BOUNCE@") {
+                        b"550 no such user\r\n"
+                    } else if verb.starts_with("DATA") {
+                        data = Some(String::new());
+                        b"354 go ahead\r\n"
+                    } else if verb.starts_with("QUIT") {
+                        write.write_all(b"221 bye\r\n").ok();
+                        break;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    write.write_all(reply).ok();
+                }
+            });
+        }
+    });
+    (port, received)
+}
+
 /// Typed into the LLM integration's `api_key`; the page never shows it.
 const SECRET: &str = "sk-ui-test-NEVER-SHOWN-4242";
 
@@ -219,6 +269,7 @@ async fn assert_no_csp_violations(ui: &Ui) {
 }
 
 async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
+    let (smtp_port, smtp_received) = smtp_server();
     // Sign in: a wrong key says so in words (no HTTP status on screen).
     ui.client.goto(base).await.expect("open the UI");
     ui.fill("#api-key", "stg_wrong").await;
@@ -265,6 +316,16 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#integration-list", 20, |t| t.contains("Support bot")).await;
     ui.text_until("#integration-webhook", 20, |t| t.contains("register it in the provider's console") && t.contains("/webhooks/int_")).await;
     ui.shot("01b-integrations").await.expect("shot");
+    // An SMTP server of the tenant's, for email stages (a local one here).
+    ui.click("#new-integration").await;
+    ui.select("#integration-kind", "SMTP").await;
+    ui.fill("#integration-name", "Local mail").await;
+    ui.fill("#integration-setting-host", "127.0.0.1").await;
+    ui.fill("#integration-setting-port", &smtp_port.to_string()).await;
+    ui.fill("#integration-setting-from_address", "billing@example.com").await;
+    ui.select("#integration-setting-tls", "none").await;
+    ui.click("#save-integration").await;
+    ui.text_until("#integration-list", 20, |t| t.contains("Local mail")).await;
     ui.click("#nav-campaigns").await;
     ui.text_until("#campaign-list", 20, |t| t.contains("No running campaigns")).await;
     ui.text_until("#start-integration", 20, |t| t.contains("✓ done")).await;
@@ -412,6 +473,26 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
         }
         assert!(Instant::now() < deadline, "the preview never showed the bold text: {srcdoc}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The same email, sent as a test to an address through the stage's
+    // SMTP integration: it arrives as previewed; a refused address is said
+    // in words, never as sent.
+    ui.text_until("#setting-integration_id", 20, |t| t.contains("Local mail")).await;
+    ui.find("#setting-integration_id").await.select_by_index(1).await.expect("choose the SMTP integration");
+    ui.fill("#setting-email_template-test-address", "bounce@example.com").await;
+    ui.click("#setting-email_template-test-send").await;
+    let refused = ui.text_until("#setting-email_template-test-result", 30, |t| t.contains("refused the recipient bounce@example.com")).await;
+    assert!(refused.contains("Check the address") && !refused.contains("Sent to") && !refused.contains("422"), "{refused}");
+    ui.fill("#setting-email_template-test-address", "paula.tester@example.com").await;
+    ui.click("#setting-email_template-test-send").await;
+    ui.text_until("#setting-email_template-test-result", 30, |t| t.contains("Sent to paula.tester@example.com")).await;
+    ui.shot("06b-stage-test-email").await.expect("shot");
+    {
+        let messages = smtp_received.lock().expect("lock");
+        assert_eq!(messages.len(), 1, "only the accepted test email: {messages:?}");
+        // The HTML part may be quoted-printable: its soft line breaks joined.
+        let html = messages[0].replace("=\n", "");
+        assert!(messages[0].contains("Subject: Hi Paula Payer") && html.contains("<b>Your balance, Paula Payer</b>"), "{}", messages[0]);
     }
     ui.click("#tab-contacts").await;
 
