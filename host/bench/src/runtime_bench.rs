@@ -205,7 +205,33 @@ async fn main() -> anyhow::Result<()> {
         "upload-to-runnable (build + precompile): {:.2} s",
         (build_time + precompile_time).as_secs_f64()
     );
-    edit(&runtime, &source, hook, build_time + precompile_time).await
+    edit(&runtime, &source, hook, build_time + precompile_time).await?;
+    syntax_error(&runtime, &source).await
+}
+
+/// An edit with a syntax error: how soon the upload's syntax check says
+/// so (the checker prepared, as on a running node), against the build
+/// that would otherwise report it, in this run.
+async fn syntax_error(runtime: &Arc<Runtime>, source: &StrategySource) -> anyhow::Result<()> {
+    let mut broken = source.clone();
+    let entry = broken.files.get_mut(&broken.entry).context("the entry file")?;
+    entry.push_str(&format!("\n# broken at {:?}\nx = (1,\n", std::time::SystemTime::now()));
+    let checker = runtime.load_syntax_checker(&support::builder().build_syntax_checker().await?)?;
+    let started = Instant::now();
+    let found = checker.check(&broken, stratagem_runtime::Limits::default()).await?.context("the check finds the error")?;
+    let checked = started.elapsed();
+    let started = Instant::now();
+    let built = support::builder().build(&broken).await;
+    let build_time = started.elapsed();
+    if !matches!(built, Err(stratagem_runtime::BuildError::Python(_))) {
+        bail!("the build of the broken source did not fail with its Python error");
+    }
+    println!();
+    println!("a syntax error ({}, line {}):", found.type_name, found.line.unwrap_or_default());
+    println!("  the upload's syntax check:        {:>8.1} ms", checked.as_secs_f64() * 1e3);
+    println!("  the build that would report it:   {:>8.2} s", build_time.as_secs_f64());
+    println!("  reported {:.0}× sooner", build_time.as_secs_f64() / checked.as_secs_f64());
+    Ok(())
 }
 
 /// An edit of the strategy: a source this runtime has not seen, built and
