@@ -12,13 +12,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone};
+use chrono::{NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use stratagem_domain::analytics::{self, AnalyticsDefinition};
 use stratagem_domain::FieldError;
 use stratagem_store::{DistributionKey, Overview};
-use stratagem_types::analytics::{AnalyticsView, Bucket, Distribution};
+use stratagem_types::analytics::{AnalyticsView, Bucket, Distribution, Period};
 
 use crate::auth::Tenant;
 use crate::problem::{body_error, ApiError, ApiResult, Position, Problem};
@@ -74,6 +74,7 @@ struct DistributionQuery {
 enum DistributionBy {
     Stage,
     Status,
+    Failure,
 }
 
 fn period_schema() -> utoipa::openapi::schema::ObjectBuilder {
@@ -90,37 +91,11 @@ fn tz_schema() -> utoipa::openapi::schema::ObjectBuilder {
         .default(Some("UTC".into()))
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Period {
-    Day,
-    Week,
-    Month,
-}
-
-impl Period {
-    /// The first day of the bucket holding `day` (weeks start on Monday).
-    fn bucket(self, day: NaiveDate) -> NaiveDate {
-        match self {
-            Period::Day => day,
-            Period::Week => day - chrono::Duration::days(i64::from(day.weekday().num_days_from_monday())),
-            Period::Month => day.with_day(1).unwrap_or(day),
-        }
-    }
-
-    fn next(self, bucket: NaiveDate) -> NaiveDate {
-        match self {
-            Period::Day => bucket + chrono::Duration::days(1),
-            Period::Week => bucket + chrono::Duration::days(7),
-            Period::Month => bucket.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX),
-        }
-    }
-}
-
 /// Most buckets one request may ask for (a year and a month of days).
 const MAX_BUCKETS: usize = 400;
 
 #[utoipa::path(get, path = "/campaigns/{id}/analytics/distribution", operation_id = "analyticsDistribution", tag = "analytics",
-    summary = "Stage or Status Distribution by Period: the campaign's communications counted by stage name (by=stage) or status (by=status), bucketed by the local day, week (from Monday) or month of their start in the time zone `tz`. 422 when `from` is after `to`, or the range has more than 400 buckets",
+    summary = "Stage or Status Distribution by Period: the campaign's communications counted by stage name (by=stage) or status (by=status), bucketed by the local day, week (from Monday) or month of their start in the time zone `tz`. by=failure counts the delivery failures by stage name: FAILED communications under the stage's name, IN_DOUBT ones (the send's outcome was lost; it may have reached the contact) under the stage's name followed by ` (in doubt)`. 400 for an unknown `by`, `period` or `tz`; 422 when `from` is after `to`, or the range has more than 400 buckets",
     params(DistributionQuery),
     responses((status = 200, description = "The buckets", body = Distribution), (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn distribution(
@@ -132,14 +107,13 @@ async fn distribution(
     let (key, by) = match query.by.as_str() {
         "stage" => (DistributionKey::Stage, "stage"),
         "status" => (DistributionKey::Status, "status"),
-        other => return Err(ApiError::BadRequest(format!("by=`{other}`: use by=stage or by=status"))),
+        "failure" => (DistributionKey::Failure, "failure"),
+        other => return Err(ApiError::BadRequest(format!("by=`{other}`: use by=stage, by=status or by=failure"))),
     };
-    let (period, period_name) = match query.period.as_deref().unwrap_or("day") {
-        "day" => (Period::Day, "day"),
-        "week" => (Period::Week, "week"),
-        "month" => (Period::Month, "month"),
-        other => return Err(ApiError::BadRequest(format!("period=`{other}`: use day, week or month"))),
-    };
+    let period_name = query.period.as_deref().unwrap_or("day");
+    let period =
+        Period::parse(period_name).ok_or_else(|| ApiError::BadRequest(format!("period=`{period_name}`: use day, week or month")))?;
+    let period_name = period.as_str();
     let tz_name = query.tz.unwrap_or_else(|| "UTC".into());
     let tz: Tz = tz_name
         .parse()

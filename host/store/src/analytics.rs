@@ -15,6 +15,7 @@ use crate::{get, micros, Result, Store};
 /// - completed: ResultFlag is true or false;
 /// - successful: ResultFlag is true.
 pub use stratagem_types::analytics::{AlternativeCount, Overview, StageCount};
+use stratagem_types::analytics::{FAILURE_STATUSES, IN_DOUBT_SUFFIX};
 
 /// What a distribution counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,9 @@ pub enum DistributionKey {
     Stage,
     /// Communications by status.
     Status,
+    /// FAILED and IN_DOUBT communications by stage name, the IN_DOUBT ones
+    /// under the name with [`IN_DOUBT_SUFFIX`].
+    Failure,
 }
 
 /// Distributions are read in 15-minute slots (every time zone's offset is
@@ -122,8 +126,8 @@ impl Analytics<'_> {
         })
     }
 
-    /// Communications starting in `[from, to)`, counted by stage or status
-    /// per 15-minute slot (its start, UTC).
+    /// Communications starting in `[from, to)`, counted by stage, status or
+    /// failure per 15-minute slot (its start, UTC).
     pub async fn communication_slots(
         self,
         tenant_id: &str,
@@ -133,9 +137,16 @@ impl Analytics<'_> {
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, String, i64)>> {
         self.store.campaigns().campaign(tenant_id, campaign_id).await?;
-        let column = match key {
-            DistributionKey::Stage => "stage_name",
-            DistributionKey::Status => "status",
+        // The key's columns (selected, grouped by), and which
+        // communications count.
+        let (column, group, only) = match key {
+            DistributionKey::Stage => ("stage_name AS key", "stage_name", String::new()),
+            DistributionKey::Status => ("status AS key", "status", String::new()),
+            DistributionKey::Failure => (
+                "stage_name AS key, status",
+                "stage_name, status",
+                format!(" AND status IN ({})", FAILURE_STATUSES.map(|status| format!("'{status}'")).join(", ")),
+            ),
         };
         let (from, to) = (micros(from), micros(to));
         // Slots wholly inside [from, to) are read from the slot counters.
@@ -149,9 +160,9 @@ impl Analytics<'_> {
         let edges = if first < last {
             rows.extend(
                 sqlx::query(&format!(
-                    "SELECT slot, {column} AS key, CAST(SUM(communications) AS BIGINT) AS n FROM slot_rollups \
-                     WHERE tenant_id = $1 AND campaign_id = $2 AND slot >= $3 AND slot < $4 \
-                     GROUP BY slot, {column} HAVING SUM(communications) <> 0"
+                    "SELECT slot, {column}, CAST(SUM(communications) AS BIGINT) AS n FROM slot_rollups \
+                     WHERE tenant_id = $1 AND campaign_id = $2 AND slot >= $3 AND slot < $4 {only} \
+                     GROUP BY slot, {group} HAVING SUM(communications) <> 0"
                 ))
                 .bind(tenant_id)
                 .bind(campaign_id)
@@ -167,9 +178,9 @@ impl Analytics<'_> {
         for (start, end) in edges.into_iter().filter(|(start, end)| start < end) {
             rows.extend(
                 sqlx::query(&format!(
-                    "SELECT (start_date / {SLOT_MICROS}) AS slot, {column} AS key, COUNT(*) AS n FROM communications \
-                     WHERE tenant_id = $1 AND campaign_id = $2 AND start_date >= $3 AND start_date < $4 \
-                     GROUP BY (start_date / {SLOT_MICROS}), {column}"
+                    "SELECT (start_date / {SLOT_MICROS}) AS slot, {column}, COUNT(*) AS n FROM communications \
+                     WHERE tenant_id = $1 AND campaign_id = $2 AND start_date >= $3 AND start_date < $4 {only} \
+                     GROUP BY (start_date / {SLOT_MICROS}), {group}"
                 ))
                 .bind(tenant_id)
                 .bind(campaign_id)
@@ -183,7 +194,11 @@ impl Analytics<'_> {
         for row in &rows {
             let slot: i64 = get(row, "slot")?;
             let start = crate::from_micros(slot * SLOT_MICROS)?;
-            *slots.entry((start, get::<String>(row, "key")?)).or_insert(0) += get::<i64>(row, "n")?;
+            let mut name: String = get(row, "key")?;
+            if key == DistributionKey::Failure && get::<String>(row, "status")? == "IN_DOUBT" {
+                name.push_str(IN_DOUBT_SUFFIX);
+            }
+            *slots.entry((start, name)).or_insert(0) += get::<i64>(row, "n")?;
         }
         Ok(slots.into_iter().map(|((start, key), n)| (start, key, n)).collect())
     }

@@ -1,16 +1,21 @@
-//! Settings > YAML Analytics through the API: upload, read, download, and
-//! every error of a bad file with its line and column.
+//! The analytics panel through the API: Settings > YAML Analytics (upload,
+//! read, download, and every error of a bad file with its line and
+//! column), and the distributions by period — by stage, by status and the
+//! delivery failures.
 
-use serde_json::json;
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{json, Value};
+use stratagem_domain::{Communication, CommunicationState, CommunicationStatus, Contact};
 
 use crate::both_backends;
-use crate::support::{repo_file, App, Backend};
+use crate::support::{repo_file, App, Background, Backend};
 
 both_backends!(
     works_when_uploading_and_downloading_the_example_yaml,
     errors_when_the_yaml_is_invalid,
     works_when_an_empty_campaign_has_zero_rates_and_empty_buckets,
     errors_when_a_distribution_query_is_invalid,
+    works_when_failed_deliveries_are_counted_by_stage_per_period,
 );
 
 async fn works_when_uploading_and_downloading_the_example_yaml(backend: Backend) {
@@ -89,7 +94,8 @@ async fn errors_when_a_distribution_query_is_invalid(backend: Backend) {
     let campaign = client.campaign("Empty").await;
     let path = format!("/campaigns/{campaign}/analytics/distribution");
     for (query, expected) in [
-        ("by=channel", "by=`channel`: use by=stage or by=status"),
+        ("by=channel", "by=`channel`: use by=stage, by=status or by=failure"),
+        ("by=failure&period=year", "period=`year`: use day, week or month"),
         ("by=stage&period=hour", "period=`hour`: use day, week or month"),
         ("by=stage&tz=Mars/Olympus", "tz=`Mars/Olympus` is not an IANA time zone (for example Europe/Berlin or UTC)"),
     ] {
@@ -99,9 +105,94 @@ async fn errors_when_a_distribution_query_is_invalid(backend: Backend) {
     for (query, expected) in [
         ("by=stage&from=2026-03-01&to=2026-01-01", "from: 2026-03-01 is after to (2026-01-01)"),
         ("by=stage&from=2024-01-01&to=2026-01-01", "from: 2024-01-01 to 2026-01-01 is more than 400 days; choose a shorter range or a longer period"),
+        ("by=failure&from=2026-03-02&to=2026-03-01", "from: 2026-03-02 is after to (2026-03-01)"),
     ] {
         assert_eq!(client.get(&format!("{path}?{query}")).await.problem(422), expected, "{query}");
     }
     let detail = client.get(&format!("{path}?by=stage&from=yesterday")).await.problem(400);
     assert!(detail.contains("from"), "{detail}");
+}
+
+fn communication(stage: &str, start: DateTime<Utc>, status: CommunicationStatus) -> Communication {
+    Communication {
+        id: None,
+        name: "Reminder".into(),
+        stage_name: stage.into(),
+        start_date: start,
+        end_date: None,
+        status: CommunicationState { status, detail: Some("the provider refused it".into()), updated_at: None },
+        flagged: false,
+        alternative: None,
+        parameters: Default::default(),
+    }
+}
+
+fn contact(object_id: &str, communications: Vec<Communication>) -> (Contact, Option<Value>) {
+    let mut contact: Contact =
+        serde_json::from_value(json!({"object_id": object_id, "external_id": object_id, "name": object_id})).expect("contact");
+    contact.communications = communications;
+    (contact, None)
+}
+
+/// A bucket's counts, `{}` when it has none.
+fn counts(reply: &Value, start: &str) -> Value {
+    let buckets = reply["buckets"].as_array().expect("buckets");
+    buckets.iter().find(|bucket| bucket["start"] == start).unwrap_or_else(|| panic!("no bucket {start}: {reply}"))["counts"].clone()
+}
+
+async fn works_when_failed_deliveries_are_counted_by_stage_per_period(backend: Backend) {
+    // No engine: the communications keep the statuses written here.
+    let app = App::start_with(backend, Background::Off).await;
+    let client = app.tenant("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let other = client.campaign("Other").await;
+    let tenant = app.store.tenants().authenticate(&client.key).await.expect("auth").expect("tenant");
+    let at = |day: u32, hour: u32, minute: u32| Utc.with_ymd_and_hms(2026, 3, day, hour, minute, 0).single().expect("time");
+    use CommunicationStatus::{Completed, Failed, InDoubt, Missed};
+    let contacts = [
+        contact("A", vec![communication("Email", at(2, 10, 0), Failed), communication("SMS", at(10, 9, 0), Failed)]),
+        contact("B", vec![communication("Email", at(4, 8, 0), Failed), communication("Email", at(4, 8, 10), InDoubt)]),
+        // Neither counts: delivered, and never started.
+        contact("C", vec![communication("Email", at(4, 9, 0), Completed), communication("SMS", at(10, 9, 0), Missed)]),
+        // 23:30 UTC on Sunday 1 March is 00:30 on Monday 2 March in Berlin.
+        contact("D", vec![communication("SMS", at(1, 23, 30), Failed)]),
+    ];
+    app.store.contacts().upsert_contacts(&tenant, &campaign, &contacts).await.expect("import");
+    let elsewhere = [contact("E", vec![communication("Email", at(2, 10, 0), Failed)])];
+    app.store.contacts().upsert_contacts(&tenant, &other, &elsewhere).await.expect("other import");
+
+    let path = format!("/campaigns/{campaign}/analytics/distribution");
+    let weekly = client.get(&format!("{path}?by=failure&period=week&from=2026-03-01&to=2026-03-15&tz=Europe/Berlin")).await;
+    assert_eq!(weekly.status, 200, "{}", weekly.text);
+    assert_eq!((weekly.body["by"].as_str(), weekly.body["period"].as_str()), (Some("failure"), Some("week")));
+    let starts: Vec<&str> = weekly.body["buckets"].as_array().expect("buckets").iter().map(|b| b["start"].as_str().expect("start")).collect();
+    assert_eq!(starts, ["2026-02-23", "2026-03-02", "2026-03-09"]);
+    assert_eq!(counts(&weekly.body, "2026-02-23"), json!({}));
+    assert_eq!(counts(&weekly.body, "2026-03-02"), json!({"Email": 2, "Email (in doubt)": 1, "SMS": 1}));
+    assert_eq!(counts(&weekly.body, "2026-03-09"), json!({"SMS": 1}));
+
+    // By day in UTC, D's failure is on the Sunday.
+    let daily = client.get(&format!("{path}?by=failure&period=day&from=2026-03-01&to=2026-03-10&tz=UTC")).await;
+    assert_eq!(daily.status, 200, "{}", daily.text);
+    assert_eq!(daily.body["buckets"].as_array().expect("buckets").len(), 10);
+    assert_eq!(counts(&daily.body, "2026-03-01"), json!({"SMS": 1}));
+    assert_eq!(counts(&daily.body, "2026-03-02"), json!({"Email": 1}));
+    assert_eq!(counts(&daily.body, "2026-03-03"), json!({}));
+    assert_eq!(counts(&daily.body, "2026-03-04"), json!({"Email": 1, "Email (in doubt)": 1}));
+    assert_eq!(counts(&daily.body, "2026-03-10"), json!({"SMS": 1}));
+
+    // The status distribution of the same days has every status; the
+    // failures are its FAILED and IN_DOUBT.
+    let by_status = client.get(&format!("{path}?by=status&period=month&from=2026-03-01&to=2026-03-31&tz=UTC")).await;
+    assert_eq!(counts(&by_status.body, "2026-03-01"), json!({"COMPLETED": 1, "FAILED": 4, "IN_DOUBT": 1, "MISSED": 1}));
+
+    // A range that starts and ends inside a 15-minute slot reads the
+    // communications themselves: 08:05 to 08:12 holds B's IN_DOUBT only.
+    let slots = app
+        .store
+        .analytics()
+        .communication_slots(&tenant, &campaign, stratagem_store::DistributionKey::Failure, at(4, 8, 5), at(4, 8, 12))
+        .await
+        .expect("slots");
+    assert_eq!(slots, [(at(4, 8, 0), "Email (in doubt)".to_owned(), 1)]);
 }
