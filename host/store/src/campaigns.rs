@@ -18,7 +18,8 @@ pub struct NewCampaign {
     pub http_allowlist: Vec<String>,
 }
 
-const COLUMNS: &str = "id, name, description, status, error_reason, llm_integration_id, llm_model, result_fields, http_allowlist, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, description, status, error_reason, llm_integration_id, llm_model, result_fields, http_allowlist, created_at, updated_at, started_at";
 
 fn campaign(row: &AnyRow) -> Result<Campaign> {
     let status: String = get(row, "status")?;
@@ -36,6 +37,7 @@ fn campaign(row: &AnyRow) -> Result<Campaign> {
         waiting_for: None,
         created_at: from_micros(get(row, "created_at")?)?,
         updated_at: from_micros(get(row, "updated_at")?)?,
+        started_at: get::<Option<i64>>(row, "started_at")?.map(from_micros).transpose()?,
     })
 }
 
@@ -135,6 +137,7 @@ impl Campaigns<'_> {
 
     /// Moves the campaign to `next` if the status machine allows it from the
     /// status it has *now* (compare-and-set, so two nodes cannot both win).
+    /// Its first move to RUNNING is its start (`started_at`).
     pub async fn set_campaign_status(
         self,
         tenant_id: &str,
@@ -153,7 +156,9 @@ impl Campaigns<'_> {
             )));
         }
         let done = sqlx::query(
-            "UPDATE campaigns SET status = $1, error_reason = $2, updated_at = $3 WHERE id = $4 AND tenant_id = $5 AND status = $6",
+            "UPDATE campaigns SET status = $1, error_reason = $2, updated_at = $3, \
+             started_at = CASE WHEN $1 = 'RUNNING' AND started_at IS NULL THEN $3 ELSE started_at END \
+             WHERE id = $4 AND tenant_id = $5 AND status = $6",
         )
         .bind(next.as_str())
         .bind(reason)

@@ -98,6 +98,11 @@ pub struct Campaign {
     pub waiting_for: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// When it first became RUNNING; `null` while it never has (and for
+    /// campaigns started before this was recorded). The analytics panel's
+    /// default period starts on its day, or on `created_at`'s.
+    #[serde(default)]
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What keeps a campaign from CONFIGURED or RUNNING: `GET

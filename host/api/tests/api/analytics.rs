@@ -1,7 +1,8 @@
 //! The analytics panel through the API: Settings > YAML Analytics (upload,
 //! read, download, and every error of a bad file with its line and
-//! column), and the distributions by period — by stage, by status and the
-//! delivery failures.
+//! column), the distributions by period — by stage, by status and the
+//! delivery failures — and the start day the panel's default period runs
+//! from.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
@@ -16,6 +17,7 @@ both_backends!(
     works_when_an_empty_campaign_has_zero_rates_and_empty_buckets,
     errors_when_a_distribution_query_is_invalid,
     works_when_failed_deliveries_are_counted_by_stage_per_period,
+    works_when_a_campaign_keeps_the_time_it_first_started,
 );
 
 async fn works_when_uploading_and_downloading_the_example_yaml(backend: Backend) {
@@ -195,4 +197,31 @@ async fn works_when_failed_deliveries_are_counted_by_stage_per_period(backend: B
         .await
         .expect("slots");
     assert_eq!(slots, [(at(4, 8, 0), "Email (in doubt)".to_owned(), 1)]);
+}
+
+async fn works_when_a_campaign_keeps_the_time_it_first_started(backend: Backend) {
+    let app = App::start(backend).await;
+    let client = app.tenant("Acme").await;
+    let id = client.ready_campaign("Collections").await;
+    let path = format!("/campaigns/{id}");
+    let created = client.get(&path).await;
+    assert_eq!(created.body["started_at"], Value::Null, "{}", created.text);
+    let configured = client.post(&format!("{path}/status"), json!({"status": "CONFIGURED"})).await;
+    assert_eq!(configured.body["started_at"], Value::Null, "{}", configured.text);
+
+    let before = Utc::now() - chrono::Duration::milliseconds(1);
+    let running = client.post(&format!("{path}/status"), json!({"status": "RUNNING"})).await;
+    assert_eq!(running.status, 200, "{}", running.text);
+    let after = Utc::now() + chrono::Duration::milliseconds(1);
+    let started: DateTime<Utc> = running.body["started_at"].as_str().expect("started_at").parse().expect("time");
+    assert!(before <= started && started <= after, "{started} is not between {before} and {after}");
+
+    // Stopping and resuming is not a new start.
+    for status in ["STOPPED", "RUNNING"] {
+        let reply = client.post(&format!("{path}/status"), json!({"status": status})).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let listed = client.get("/campaigns").await;
+    let resumed = listed.body.as_array().expect("list").iter().find(|c| c["id"] == id.as_str()).expect("listed").clone();
+    assert_eq!(resumed["started_at"], running.body["started_at"], "{resumed}");
 }
