@@ -143,13 +143,6 @@ pub fn time_zone() -> String {
     js_sys::Reflect::get(&options, &"timeZone".into()).ok().and_then(|v| v.as_string()).unwrap_or_else(|| "UTC".into())
 }
 
-/// Today minus `days_back`, as YYYY-MM-DD in local time.
-pub fn local_date(days_back: u32) -> String {
-    let now = js_sys::Date::new_0();
-    let then = js_sys::Date::new(&(now.get_time() - days_back as f64 * 86_400_000.0).into());
-    format!("{:04}-{:02}-{:02}", then.get_full_year(), then.get_month() + 1, then.get_date())
-}
-
 /// The button of an action that cannot be undone (a delete): the first
 /// click asks `question`, which names what is affected; only the second,
 /// on the question's own button, does it.

@@ -268,6 +268,49 @@ async fn assert_no_csp_violations(ui: &Ui) {
     assert_eq!(violations, serde_json::json!([]), "the Content-Security-Policy blocked something");
 }
 
+/// The browser's local day `days_back` days ago, as a date input writes it.
+async fn browser_day(ui: &Ui, days_back: u32) -> String {
+    let script = "const d = new Date(Date.now() - arguments[0] * 86400000); \
+                  return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0');";
+    let day = ui.client.execute(script, vec![serde_json::json!(days_back)]).await.expect("the browser's day");
+    day.as_str().expect("a day").to_owned()
+}
+
+/// The text of every element `css` matches (SVG text too), once `ok`
+/// accepts them.
+async fn svg_texts(ui: &Ui, css: &str, ok: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let script = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent);";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = ui.client.execute(script, vec![serde_json::json!(css)]).await.expect("texts");
+        let texts: Vec<String> = serde_json::from_value(found).expect("strings");
+        if ok(&texts) {
+            return texts;
+        }
+        if Instant::now() > deadline {
+            let _ = ui.shot("zz-failure").await;
+            panic!("`{css}` never matched; last texts: {texts:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Each analytics chart is drawn at the width it is shown at, so its text
+/// is the page's size, neither shrunk nor blown up.
+async fn assert_chart_at_page_scale(ui: &Ui) {
+    let script = "return Array.from(document.querySelectorAll('#analytics svg.bars')) \
+                  .map(s => s.getBoundingClientRect().width / s.viewBox.baseVal.width);";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let scales: Vec<f64> = serde_json::from_value(ui.client.execute(script, vec![]).await.expect("scales")).expect("numbers");
+        if scales.len() == 3 && scales.iter().all(|scale| (0.9..=1.1).contains(scale)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the charts are drawn at {scales:?} of their size");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     let (smtp_port, smtp_received) = smtp_server();
     // Sign in: a wrong key says so in words (no HTTP status on screen).
@@ -431,10 +474,11 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     // Contacts: a CSV with one broken row; the report names its line.
     ui.click("#tab-contacts").await;
     let past = (chrono::Utc::now() - chrono::Duration::hours(5)).format("%Y-%m-%dT%H:%M:%S");
+    // Rex's first send fails (his persona says so); he is retried and refuses.
     let csv = format!(
         "object_id,external_id,name,email,phone,persona,contact_after\n\
          P1,U1,Paula Payer,p@example.com,+100,paid,\n\
-         R1,U2,Rex Refuser,r@example.com,+200,refused,\n\
+         R1,U2,Rex Refuser,r@example.com,+200,failed>refused,\n\
          B1,U3,Broken row\n\
          M1,U4,Max Missed,m@example.com,+400,paid,{past}\n"
     );
@@ -505,6 +549,7 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     // shows All).
     ui.click("#filter-running").await;
     ui.text_until("#campaign-list", 20, |t| !t.contains("UI collections")).await;
+    let started_on = browser_day(ui, 0).await;
     ui.click("#action-start").await;
     ui.text_until("#campaign-status", 20, |t| t == "RUNNING" || t == "FINISHED").await;
     ui.text_until("#contact-table", 240, |t| t.contains("Paid") && t.contains("Refused")).await;
@@ -589,6 +634,37 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     ui.shot("09-analytics").await.expect("shot");
+    // The charts cover the campaign's own span: from the day it started
+    // (not 29 days back) to today, in days. Their axes say what they count
+    // and in which buckets; each bar shows its total, each segment its
+    // count; the failure chart counts Rex's failed first contact.
+    let today = browser_day(ui, 0).await;
+    let from = ui.find("#analytics-from").await.prop("value").await.expect("from").unwrap_or_default();
+    assert!(from == started_on || from == today, "the default From is the day the campaign started ({started_on}), not {from:?}");
+    assert_ne!(from, browser_day(ui, 29).await);
+    let to = ui.find("#analytics-to").await.prop("value").await.expect("to").unwrap_or_default();
+    assert_eq!(to, today, "the last bucket is today");
+    assert_eq!(ui.find("#analytics-period").await.prop("value").await.expect("period").as_deref(), Some("day"));
+    assert_eq!(svg_texts(ui, "#chart-stage .y-title", |t| !t.is_empty()).await, ["Communications"]);
+    let x_title = svg_texts(ui, "#chart-stage .x-title", |t| !t.is_empty()).await;
+    assert!(x_title[0].starts_with("Day, 20"), "{x_title:?}");
+    // Today's bar: Paula's and Rex's first contacts, Rex's and Max's
+    // retries, and Max's missed first contact unless it was yesterday.
+    let totals = svg_texts(ui, "#chart-stage .bar-total", |t| !t.is_empty()).await;
+    let sum: i64 = totals.iter().map(|t| t.parse::<i64>().expect("a number")).sum();
+    assert!(sum == 5 || sum == 4, "{totals:?}");
+    assert!(!svg_texts(ui, "#chart-stage .segment-value", |t| !t.is_empty()).await.is_empty());
+    ui.text_until("#chart-status .legends", 20, |t| t.contains("FAILED 1") && t.contains("COMPLETED")).await;
+    assert_eq!(svg_texts(ui, "#chart-failure .y-title", |t| !t.is_empty()).await, ["Failed deliveries"]);
+    assert_eq!(svg_texts(ui, "#chart-failure .bar-total", |t| !t.is_empty()).await, ["1"]);
+    ui.text_until("#chart-failure .legends", 20, |t| t.contains("1. First contact 1")).await;
+    assert_chart_at_page_scale(ui).await;
+    ui.client.execute("document.getElementById('chart-stage').scrollIntoView(); return true;", vec![]).await.expect("scroll");
+    ui.shot("09c-analytics-charts").await.expect("shot");
+    // The bucket size is the user's to change: weeks, labelled as weeks.
+    ui.select("#analytics-period", "week").await;
+    svg_texts(ui, "#chart-stage .x-title", |t| t.len() == 1 && t[0].starts_with("Week (Monday to Sunday)")).await;
+    svg_texts(ui, "#chart-failure .x-tick", |t| t.len() == 1 && t[0].contains('–')).await;
     // Back returns to the history the tab was left from; Forward to the analytics.
     ui.client.back().await.expect("back");
     ui.text_until("#history", 20, |t| t.contains("MISSED")).await;
@@ -662,6 +738,30 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.text_until("#campaign-status", 20, |t| t == "FINISHED").await;
     ui.text_until("#campaign-actions", 20, |t| t.is_empty()).await;
     ui.shot("12-phone-campaign").await.expect("shot");
+    // The charts fit the phone's width, their text as large as the page's.
+    for entry in ui.client.find_all(Locator::Css("#campaign-list li")).await.expect("campaigns") {
+        if entry.text().await.unwrap_or_default().contains("UI collections") {
+            entry.click().await.expect("open the campaign");
+            break;
+        }
+    }
+    ui.text_until("#campaign-title", 20, |t| t == "UI collections").await;
+    ui.click("#tab-analytics").await;
+    assert_eq!(svg_texts(ui, "#chart-failure .bar-total", |t| !t.is_empty()).await, ["1"]);
+    assert_chart_at_page_scale(ui).await;
+    ui.client.execute("document.getElementById('chart-stage').scrollIntoView(); return true;", vec![]).await.expect("scroll");
+    ui.shot("12b-phone-analytics").await.expect("shot");
+    // A month of days still fits: thinner bars, fewer dates on the axis.
+    let month_ago = browser_day(ui, 30).await;
+    let set_from = "const input = document.getElementById('analytics-from'); input.value = arguments[0]; \
+                    input.dispatchEvent(new Event('change', { bubbles: true })); return true;";
+    ui.client.execute(set_from, vec![serde_json::json!(month_ago)]).await.expect("choose From");
+    let ticks = svg_texts(ui, "#chart-stage .x-tick", |t| t.len() > 2).await;
+    assert!(ticks.len() < 31, "every date would overlap at phone width: {ticks:?}");
+    assert_eq!(svg_texts(ui, "#chart-failure .bar-total", |t| !t.is_empty()).await, ["1"], "a thin bar still shows its total");
+    assert_no_sideways_scroll(ui, "a month of days on the analytics tab").await;
+    assert_chart_at_page_scale(ui).await;
+    ui.shot("12c-phone-analytics-month").await.expect("shot");
     // No main screen scrolls sideways at phone width: wide tables scroll
     // inside their box.
     for tab in ["#tab-analytics", "#tab-stages", "#tab-strategies", "#tab-contacts", "#tab-settings"] {
