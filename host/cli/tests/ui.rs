@@ -268,6 +268,37 @@ async fn assert_no_csp_violations(ui: &Ui) {
     assert_eq!(violations, serde_json::json!([]), "the Content-Security-Policy blocked something");
 }
 
+/// A campaign made through the API: one stage that sends nothing and one
+/// contact, without strategies, so nothing ever gives the contact a result
+/// and, once started, it runs until someone stops it. Returns its id.
+async fn waiting_campaign(base: &str, key: &str) -> String {
+    let http = reqwest::Client::new();
+    let call = |request: reqwest::RequestBuilder| async move {
+        let response = request.bearer_auth(key).send().await.expect("the API answers");
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        assert!(status.is_success(), "{status}: {body}");
+        body
+    };
+    let campaign = call(http.post(format!("{base}/api/campaigns")).json(&serde_json::json!({"name": "UI stop"}))).await;
+    let id = campaign["id"].as_str().expect("id").to_owned();
+    let stage = serde_json::json!({"name": "Wait", "channel": "NO_COMMUNICATION"});
+    call(http.post(format!("{base}/api/campaigns/{id}/stages")).json(&stage)).await;
+    let csv = "object_id,external_id,name,email,phone\nW1,W1,Wendy Waiting,w@example.com,+1\n";
+    let job = call(http.post(format!("{base}/api/campaigns/{id}/imports")).header("content-type", "text/csv").body(csv)).await;
+    let job = job["id"].as_str().expect("job").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = call(http.get(format!("{base}/api/imports/{job}"))).await;
+        if status["status"] == "done" {
+            assert_eq!(status["accepted"], 1, "{status}");
+            return id;
+        }
+        assert!(Instant::now() < deadline && ["queued", "running"].contains(&status["status"].as_str().unwrap_or_default()), "{status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The browser's local day `days_back` days ago, as a date input writes it.
 async fn browser_day(ui: &Ui, days_back: u32) -> String {
     let script = "const d = new Date(Date.now() - arguments[0] * 86400000); \
@@ -728,6 +759,43 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
     ui.click("#save-agent").await;
     ui.text_until("#agent-list", 20, |t| t.contains("Collector")).await;
     ui.shot("11-agents").await.expect("shot");
+
+    // Stopping asks first, naming the campaign; Cancel keeps it running.
+    // This campaign has a contact but no strategy to give it a result, so
+    // it stays RUNNING until it is stopped.
+    let waiting = waiting_campaign(base, key).await;
+    ui.click("#nav-campaigns").await;
+    ui.click("#filter-all").await;
+    ui.text_until("#campaign-list", 20, |t| t.contains("UI stop")).await;
+    for entry in ui.client.find_all(Locator::Css("#campaign-list li")).await.expect("campaigns") {
+        if entry.text().await.unwrap_or_default().contains("UI stop") {
+            entry.click().await.expect("open the campaign");
+            break;
+        }
+    }
+    ui.text_until("#campaign-title", 20, |t| t == "UI stop").await;
+    assert!(ui.client.current_url().await.expect("url").path().contains(&waiting), "the campaign's own URL");
+    ui.click("#action-configure").await;
+    ui.text_until("#campaign-status", 20, |t| t == "CONFIGURED").await;
+    ui.click("#action-start").await;
+    ui.text_until("#campaign-status", 20, |t| t == "RUNNING").await;
+    ui.text_until("#campaign-actions", 20, |t| t.contains("Stop") && t.contains("Finish") && !t.contains("Start")).await;
+    ui.click("#action-stop").await;
+    ui.text_until("#campaign-actions .confirm-question", 20, |t| t.contains("UI stop")).await;
+    ui.shot("11b-stop-confirmation").await.expect("shot");
+    ui.click("#campaign-actions .confirm-no").await;
+    ui.text_until("#campaign-actions", 20, |t| !t.contains("UI stop")).await;
+    ui.text_until("#campaign-status", 20, |t| t == "RUNNING").await;
+    ui.click("#action-stop").await;
+    ui.click("#campaign-actions .confirm-yes").await;
+    ui.text_until("#campaign-status", 20, |t| t == "STOPPED").await;
+    // Stopped, it can resume or finish; finishing asks too.
+    ui.text_until("#campaign-actions", 20, |t| t.contains("Resume") && t.contains("Finish") && !t.contains("Stop")).await;
+    ui.click("#action-finish").await;
+    ui.text_until("#campaign-actions .confirm-question", 20, |t| t.contains("UI stop")).await;
+    ui.click("#campaign-actions .confirm-yes").await;
+    ui.text_until("#campaign-status", 20, |t| t == "FINISHED").await;
+    ui.text_until("#campaign-actions", 20, |t| t.is_empty()).await;
 
     // Phone width: the campaigns section stacks and stays usable.
     ui.click("#nav-campaigns").await;
