@@ -269,6 +269,8 @@ fn BuildHeader(strategy: StrategyView) -> impl IntoView {
             Some((file, line, column)) => format!("{file}, line {line}{}: ", column.map(|c| format!(", column {c}")).unwrap_or_default()),
             None => String::new(),
         };
+        // A Python error's detail starts with its place already.
+        let place = if error.detail.starts_with(&place) { String::new() } else { place };
         view! { <div class="problem" id="build-error"><strong>"Build failed: "</strong>{place}<pre>{error.detail}</pre></div> }
     });
     view! {
