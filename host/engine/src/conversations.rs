@@ -272,6 +272,7 @@ impl Engine {
             address: session.address.as_deref(),
             webhook_url: &self.config.outbound.webhook_url(integration_id),
             variables: &JsonMap::new(),
+            egress: self.config.outbound.egress(),
         };
         match provider.deliver(&self.http, &outbound).await {
             Ok(_) => Ok(true),

@@ -101,6 +101,18 @@ pub fn check_endpoint(endpoint: &str, allow_private: bool) -> Result<(), String>
     Ok(())
 }
 
+/// The addresses `host` resolves to that outbound connections may reach:
+/// public ones, or all when `allow_private`. `Err` says why none is left.
+pub async fn reachable_addresses(host: &str, port: u16, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
+    let found: Vec<SocketAddr> =
+        tokio::net::lookup_host((host, port)).await.map_err(|error| format!("`{host}` does not resolve: {error}"))?.collect();
+    let usable: Vec<SocketAddr> = found.into_iter().filter(|address| allow_private || is_public(address.ip())).collect();
+    if usable.is_empty() {
+        return Err(format!("`{host}` resolves only to private or local addresses, which integrations and strategies may not reach"));
+    }
+    Ok(usable)
+}
+
 /// Resolves names and keeps only public addresses; a name with none left
 /// fails to connect with the reason.
 #[derive(Debug, Clone, Copy)]
@@ -112,14 +124,7 @@ impl reqwest::dns::Resolve for PublicResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let allow_private = self.allow_private;
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let usable: Vec<SocketAddr> = found.into_iter().filter(|address| allow_private || is_public(address.ip())).collect();
-            if usable.is_empty() {
-                let refused: Box<dyn std::error::Error + Send + Sync> =
-                    format!("`{host}` resolves only to private or local addresses, which integrations and strategies may not reach").into();
-                return Err(refused);
-            }
+            let usable = reachable_addresses(name.as_str(), 0, allow_private).await?;
             Ok(Box::new(usable.into_iter()) as reqwest::dns::Addrs)
         })
     }

@@ -16,6 +16,8 @@ use lettre::{Address, Message};
 use stratagem_domain::template::RenderedEmail;
 use stratagem_domain::JsonMap;
 
+use crate::egress::{reachable_addresses, EgressPolicy};
+
 /// The sender of an SMTP integration's mail.
 pub fn from_mailbox(settings: &JsonMap) -> Result<Mailbox, String> {
     let address = settings.get("from_address").and_then(|v| v.as_str()).unwrap_or_default();
@@ -127,15 +129,17 @@ impl From<SmtpError> for SmtpFailure {
 
 /// Hands `message` to an SMTP integration's server: [`smtp_deliver`],
 /// told only as sent, not sent or in doubt.
-pub async fn smtp_send(settings: &JsonMap, secrets: &JsonMap, message: Message) -> Result<(), SmtpFailure> {
-    smtp_deliver(settings, secrets, message).await.map_err(SmtpFailure::from)
+pub async fn smtp_send(settings: &JsonMap, secrets: &JsonMap, message: Message, egress: EgressPolicy) -> Result<(), SmtpFailure> {
+    smtp_deliver(settings, secrets, message, egress).await.map_err(SmtpFailure::from)
 }
 
 /// Hands `message` to an SMTP integration's server. The server has the
 /// message only once its end has been written; a failure before that
 /// reached no one, one after it is in doubt unless the server answered a
-/// refusal.
-pub async fn smtp_deliver(settings: &JsonMap, secrets: &JsonMap, message: Message) -> Result<(), SmtpError> {
+/// refusal. The server's name is resolved under `egress`: a name that
+/// leads only to private addresses is not reached (unless allowed), and
+/// the connection goes to the address checked, never to a second lookup.
+pub async fn smtp_deliver(settings: &JsonMap, secrets: &JsonMap, message: Message, egress: EgressPolicy) -> Result<(), SmtpError> {
     let text = |map: &JsonMap, key: &str| map.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
     let host = text(settings, "host");
     let port = settings.get("port").and_then(|v| v.as_u64()).unwrap_or(587) as u16;
@@ -167,7 +171,8 @@ pub async fn smtp_deliver(settings: &JsonMap, secrets: &JsonMap, message: Messag
             "tls" => Some(TlsParameters::new(host.clone()).map_err(|e| unreachable(e.to_string()))?),
             _ => None,
         };
-        let mut connection = AsyncSmtpConnection::connect_tokio1((host.as_str(), port), Some(SMTP_PHASE), &hello, wrapper, None)
+        let addresses = reachable_addresses(&host, port, egress.allow_private_endpoints).await.map_err(&unreachable)?;
+        let mut connection = AsyncSmtpConnection::connect_tokio1(addresses.as_slice(), Some(SMTP_PHASE), &hello, wrapper, None)
             .await
             .map_err(failed(SmtpStep::Greeting))?;
         if tls != "none" && tls != "tls" {
@@ -222,6 +227,25 @@ pub async fn smtp_deliver(settings: &JsonMap, secrets: &JsonMap, message: Messag
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server named by a host that resolves inward is never connected
+    /// to, whether the name is written as an address or not (`localhost`
+    /// stands for any such name here: its address comes from the hosts
+    /// file, not from how it is written).
+    #[tokio::test]
+    async fn errors_when_the_server_name_resolves_only_to_private_addresses() {
+        let mut settings = JsonMap::new();
+        settings.insert("host".into(), "localhost".into());
+        settings.insert("port".into(), 1.into()); // nothing listens: a connection would fail otherwise
+        settings.insert("from_address".into(), "from@example.com".into());
+        let email = RenderedEmail { subject: "S".into(), html: "<p>B</p>".into(), text: "B".into() };
+        let message = || stage_email(&settings, "to@example.com".parse().expect("address"), "<t@stratagem>".into(), email.clone()).expect("message");
+        let refused = smtp_deliver(&settings, &JsonMap::new(), message(), EgressPolicy::default()).await.expect_err("refused");
+        assert!(matches!(&refused, SmtpError::Unreachable(why) if why.contains("resolves only to private or local addresses")), "{refused:?}");
+        // Allowed, it is tried: and nothing listens there.
+        let allowed = smtp_deliver(&settings, &JsonMap::new(), message(), EgressPolicy { allow_private_endpoints: true }).await.expect_err("no server");
+        assert!(matches!(&allowed, SmtpError::Unreachable(why) if !why.contains("private")), "{allowed:?}");
+    }
 
     #[test]
     fn works_when_one_address_is_typed_alone() {

@@ -10,7 +10,8 @@
 //! through — its own, else its agent channel's — which must be the
 //! tenant's and an SMTP one. Only the recipient differs: the one address
 //! asked for, never a list, never a header of its own. Its host is held to
-//! the egress policy as when the integration was saved.
+//! the egress policy as when the integration was saved, and again where
+//! it resolves, as every SMTP send is.
 //!
 //! So that this is not a way to send mail in bulk, each tenant may send
 //! [`TEST_EMAILS_PER_MINUTE`] a minute (per node); the next is refused
@@ -121,7 +122,7 @@ impl EmailService {
         let secrets = self.store.integrations().integration_secrets(tenant, &integration.id).await?;
         let to = to.to_string();
         tracing::info!(integration = %integration.id, "sending a test email");
-        smtp_deliver(&integration.settings, &secrets, message).await.map_err(|error| explain(&integration.name, &to, error))?;
+        smtp_deliver(&integration.settings, &secrets, message, self.egress).await.map_err(|error| explain(&integration.name, &to, error))?;
         Ok(EmailTestSent { to, subject, integration_id: integration.id, message_id })
     }
 

@@ -17,12 +17,15 @@ use lettre::Message;
 use stratagem_domain::template::render_email;
 use stratagem_domain::JsonMap;
 use stratagem_outbound::smtp::{smtp_send, stage_email, SmtpFailure};
+use stratagem_outbound::EgressPolicy;
 use stratagem_store::{SendClaim, Store, StoreError};
 
 use super::{ChannelAdapter, ChannelError, Send, SendFuture, Sent};
 
 pub struct EmailNotification {
     pub store: Store,
+    /// Which addresses the SMTP servers may resolve to.
+    pub egress: EgressPolicy,
 }
 
 fn outcome(status: &str, detail: Option<String>) -> JsonMap {
@@ -93,7 +96,7 @@ impl ChannelAdapter for EmailNotification {
                 SendClaim::Recorded(recorded) => return Ok(Sent::Ended(recorded)),
                 SendClaim::Pending => return Ok(Sent::InFlight),
             }
-            let outcome = match smtp_send(&outgoing.settings, &outgoing.secrets, outgoing.message).await {
+            let outcome = match smtp_send(&outgoing.settings, &outgoing.secrets, outgoing.message, self.egress).await {
                 Ok(()) => outcome("DELIVERED", None),
                 Err(SmtpFailure::NotSent(problem)) => outcome("FAILED", Some(problem)),
                 Err(SmtpFailure::InDoubt(problem)) => return Ok(Sent::InDoubt(problem)),

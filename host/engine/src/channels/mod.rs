@@ -144,7 +144,7 @@ impl Channels {
     pub fn new(context: ChannelContext, personas: Personas, simulate_every_channel: bool) -> Self {
         Self {
             simulated: SimulatedChannel { personas },
-            email_notification: EmailNotification { store: context.store.clone() },
+            email_notification: EmailNotification { store: context.store.clone(), egress: context.outbound.egress() },
             provider: ProviderChannel::new(context),
             simulate_every_channel,
         }

@@ -83,6 +83,7 @@ impl ProviderChannel {
                     address: None,
                     webhook_url: &self.outbound.webhook_url(&account.id),
                     variables: send.template_variables(),
+                    egress: self.outbound.egress(),
                 };
                 let by_key = provider.resends_by_key();
                 // Committed before the network call: a node that dies from

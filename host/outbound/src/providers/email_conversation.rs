@@ -71,7 +71,7 @@ impl Provider for EmailConversation {
                         .map_err(|error| ProviderError::Misconfigured(format!("the message cannot be built: {error}")))?
                 }
             };
-            smtp_send(&account.settings, &account.secrets, message).await.map_err(|failure| match failure {
+            smtp_send(&account.settings, &account.secrets, message, outbound.egress).await.map_err(|failure| match failure {
                 SmtpFailure::NotSent(detail) => ProviderError::Unavailable { provider: NAME, detail },
                 SmtpFailure::InDoubt(detail) => ProviderError::InDoubt { provider: NAME, detail },
             })?;

@@ -86,6 +86,9 @@ pub struct Outbound<'a> {
     /// Values of the provider template's variables, by name (the
     /// communication's `template_variables` parameter); empty for replies.
     pub variables: &'a JsonMap,
+    /// Which addresses a provider that connects by itself (SMTP) may
+    /// reach; HTTP providers get it through their client.
+    pub egress: crate::EgressPolicy,
 }
 
 /// A template variable's value as text: strings as they are, other JSON
