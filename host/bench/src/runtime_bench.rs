@@ -1,8 +1,9 @@
 //! Throughput and latency of one strategy hook, by default the spec's
 //! DATA_LOAD snippet: (a) native CPython in-process, (b) warm reused
-//! instance, (c) fresh instance per invocation; plus build (componentize)
-//! and precompile times, cold and for an edit (a new source compiled
-//! after the first: `edit`).
+//! instance, (c) fresh instance per invocation, each for the strategy run
+//! in the platform's component (as the service runs sources) and as a
+//! component of its own; plus build (componentize) and precompile times,
+//! cold, and an edit made runnable both ways (`edit`).
 //!
 //!   make bench            (or: cargo run --release -p stratagem-bench --bin runtime-bench)
 //!
@@ -25,7 +26,7 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use stratagem_domain::{Contact, JsonMap};
 use stratagem_runtime::{
-    Hook, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy, StrategySource,
+    Hook, InvokeOptions, Isolation, Platform, Runtime, RuntimeConfig, Strategy, StrategySource,
 };
 
 /// A hook the benchmark runs, with the input both sides get (the native
@@ -182,6 +183,11 @@ async fn main() -> anyhow::Result<()> {
     let (strategy, _) = runtime.load(&component)?;
     let cached_load_time = started.elapsed();
 
+    // The platform's part, prepared as on a running node (not timed): the
+    // service runs a strategy uploaded as source in it.
+    let platform = runtime.load_platform(&support::builder().build_platform().await?)?;
+    let in_platform = platform.strategy(&source)?;
+
     let modes = std::env::var("BENCH_MODES").unwrap_or_else(|_| "native,warm,fresh".into());
     let native = if modes.contains("native") { Some(native(&strategy_path, hook, iterations)?) } else { None };
     println!("strategy: {strategy_path} ({}), {iterations} sequential invocations each, one thread", hook.name());
@@ -190,12 +196,16 @@ async fn main() -> anyhow::Result<()> {
         row("(a) native CPython, in-process", native, None);
     }
     if modes.contains("warm") {
+        let warm = sandboxed(&in_platform, hook, Isolation::ReuseInstance, iterations).await?;
+        row("(b) platform, warm reused instance", &warm, native.as_ref());
         let warm = sandboxed(&strategy, hook, Isolation::ReuseInstance, iterations).await?;
-        row("(b) wasm, warm reused instance", &warm, native.as_ref());
+        row("(b') own component, warm", &warm, native.as_ref());
     }
     if modes.contains("fresh") {
+        let fresh = sandboxed(&in_platform, hook, Isolation::FreshInstance, iterations).await?;
+        row("(c) platform, fresh instance + load", &fresh, native.as_ref());
         let fresh = sandboxed(&strategy, hook, Isolation::FreshInstance, iterations).await?;
-        row("(c) wasm, fresh instance per call", &fresh, native.as_ref());
+        row("(c') own component, fresh instance", &fresh, native.as_ref());
     }
     println!();
     println!("build (componentize-py):          {:>8.2} s  ({} bytes)", build_time.as_secs_f64(), component.len());
@@ -205,20 +215,19 @@ async fn main() -> anyhow::Result<()> {
         "upload-to-runnable (build + precompile): {:.2} s",
         (build_time + precompile_time).as_secs_f64()
     );
-    edit(&runtime, &source, hook, build_time + precompile_time).await?;
-    syntax_error(&runtime, &source).await
+    edit(&runtime, &platform, &source, hook, build_time + precompile_time).await?;
+    syntax_error(&platform, &source).await
 }
 
 /// An edit with a syntax error: how soon the upload's syntax check says
 /// so (the checker prepared, as on a running node), against the build
 /// that would otherwise report it, in this run.
-async fn syntax_error(runtime: &Arc<Runtime>, source: &StrategySource) -> anyhow::Result<()> {
+async fn syntax_error(platform: &Platform, source: &StrategySource) -> anyhow::Result<()> {
     let mut broken = source.clone();
     let entry = broken.files.get_mut(&broken.entry).context("the entry file")?;
     entry.push_str(&format!("\n# broken at {:?}\nx = (1,\n", std::time::SystemTime::now()));
-    let checker = runtime.load_syntax_checker(&support::builder().build_syntax_checker().await?)?;
     let started = Instant::now();
-    let found = checker.check(&broken, stratagem_runtime::Limits::default()).await?.context("the check finds the error")?;
+    let found = platform.check(&broken, stratagem_runtime::Limits::default()).await?.context("the check finds the error")?;
     let checked = started.elapsed();
     let started = Instant::now();
     let built = support::builder().build(&broken).await;
@@ -234,14 +243,50 @@ async fn syntax_error(runtime: &Arc<Runtime>, source: &StrategySource) -> anyhow
     Ok(())
 }
 
-/// An edit of the strategy: a source this runtime has not seen, built and
-/// compiled while the platform's functions are in the function cache (the
-/// first strategy's compile put them there), then called once. Compared
-/// with the first strategy's cold path, measured above in this run.
-async fn edit(runtime: &Arc<Runtime>, source: &StrategySource, hook: BenchHook, cold: Duration) -> anyhow::Result<()> {
-    let mut edited = source.clone();
-    let entry = edited.files.get_mut(&edited.entry).context("the entry file")?;
-    entry.push_str(&format!("\n# edited at {:?}\n", std::time::SystemTime::now()));
+/// An edit of the strategy (a source nothing has seen), made runnable and
+/// called once, two ways in this run:
+/// - as the service does: the upload's syntax check, its build (the
+///   sources loaded once into the platform's component, already
+///   prepared as on a running node), then the first call, whose new
+///   instance loads them;
+/// - as a component of its own (`stratagem strategy build`, and the
+///   service's path before the platform component): componentize-py,
+///   then a compile with the platform's functions in the function cache
+///   (the first strategy's compile put them there), then the first call.
+///
+/// Both are compared with the first strategy's cold path, above.
+async fn edit(runtime: &Arc<Runtime>, platform: &Platform, source: &StrategySource, hook: BenchHook, cold: Duration) -> anyhow::Result<()> {
+    let edit = |source: &StrategySource, how: &str| -> anyhow::Result<StrategySource> {
+        let mut edited = source.clone();
+        let entry = edited.files.get_mut(&edited.entry).context("the entry file")?;
+        entry.push_str(&format!("\n# edited {how} at {:?}\n", std::time::SystemTime::now()));
+        Ok(edited)
+    };
+    let options = InvokeOptions { tenant: "bench".into(), ..InvokeOptions::default() };
+    let limits = stratagem_runtime::Limits::default();
+
+    let edited = edit(source, "for the platform")?;
+    let started = Instant::now();
+    if let Some(error) = platform.check(&edited, limits).await? {
+        bail!("the edited source has a syntax error: {error}");
+    }
+    let check_time = started.elapsed();
+    let started = Instant::now();
+    platform.try_load(&edited, limits).await?;
+    let strategy = platform.strategy(&edited)?;
+    let load_time = started.elapsed();
+    let started = Instant::now();
+    strategy.invoke(&hook.input(), &options).await.result?;
+    let first_call = started.elapsed();
+    let platform_total = check_time + load_time + first_call;
+    println!();
+    println!("edit, as the service makes it runnable (the platform's component prepared):");
+    println!("  syntax check:                     {:>8.1} ms", check_time.as_secs_f64() * 1e3);
+    println!("  build (sources loaded once):      {:>8.1} ms", load_time.as_secs_f64() * 1e3);
+    println!("  first call (instance + load):     {:>8.1} ms", first_call.as_secs_f64() * 1e3);
+    println!("  edit-to-first-call:               {:>8.1} ms", platform_total.as_secs_f64() * 1e3);
+
+    let edited = edit(source, "as a component")?;
     let started = Instant::now();
     let component = support::builder().build(&edited).await?;
     let build_time = started.elapsed();
@@ -252,20 +297,21 @@ async fn edit(runtime: &Arc<Runtime>, source: &StrategySource, hook: BenchHook, 
         bail!("the edited strategy was found in the artifact cache: it is not a new source");
     }
     let started = Instant::now();
-    let options = InvokeOptions { tenant: "bench".into(), ..InvokeOptions::default() };
     strategy.invoke(&hook.input(), &options).await.result?;
     let first_call = started.elapsed();
     let total = build_time + precompile_time + first_call;
-    println!();
-    println!("edit (a new source; the platform's functions compiled before):");
+    println!("edit, as a component of its own (the platform's functions compiled before):");
     println!("  build (componentize-py):          {:>8.2} s", build_time.as_secs_f64());
     println!("  precompile (functions cached):    {:>8.2} s", precompile_time.as_secs_f64());
     println!("  first call:                       {:>8.1} ms", first_call.as_secs_f64() * 1e3);
+    println!("  edit-to-first-call:               {:>8.2} s", total.as_secs_f64());
     println!(
-        "  edit-to-first-call: {:.2} s; the first strategy's build + cold precompile: {:.2} s; {:.1}× faster",
+        "edit-to-first-call, the service's way: {:.1} ms; {:.0}× faster than a component of its own ({:.2} s), {:.0}× faster than the first strategy's build + cold precompile ({:.2} s)",
+        platform_total.as_secs_f64() * 1e3,
+        total.as_secs_f64() / platform_total.as_secs_f64(),
         total.as_secs_f64(),
-        cold.as_secs_f64(),
-        cold.as_secs_f64() / total.as_secs_f64()
+        cold.as_secs_f64() / platform_total.as_secs_f64(),
+        cold.as_secs_f64()
     );
     Ok(())
 }

@@ -15,7 +15,7 @@ use stratagem_domain::CampaignContext;
 use stratagem_runtime::{Hook, HttpPolicy, Invocation, InvokeOptions, Isolation, Limits, StrategySource, VirtualClock};
 
 use crate::config::Toolchain;
-use crate::strategy::{build_source, local_runtime};
+use crate::strategy::{load_source, local_runtime};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -76,10 +76,9 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let (builder, python_library) = args.toolchain.builder_and_library(None).await;
-    eprintln!("building {what}…");
-    let component = build_source(&source, &builder).await?;
+    eprintln!("loading {what}…");
     let runtime = local_runtime(args.cache_dir.clone(), limits.memory_bytes, args.allow_private_endpoints, python_library)?;
-    let (strategy, _) = runtime.load(&component)?;
+    let strategy = load_source(&runtime, &builder, &source).await?;
     let options = InvokeOptions {
         tenant: "replay".into(),
         campaign,

@@ -81,7 +81,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
         } else {
             let source = StrategySource::from_path(path)?;
-            strategies.builder.build(&source).await.map_err(|error| anyhow!("{}: {error}", path.display()))?
+            strategies.build_source(&source).await.map_err(|error| anyhow!("{}: {error}", path.display()))?
         };
         sandbox.install(&strategies, kind, &component).await.map_err(|error| anyhow!("{}: {error}", path.display()))?;
     }

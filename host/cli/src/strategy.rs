@@ -12,7 +12,7 @@ use stratagem_domain::{CampaignContext, Contact, JsonMap, Message};
 
 use crate::config::Toolchain;
 use stratagem_runtime::{
-    Builder, Clock, EgressPolicy, Hook, HttpPolicy, InvokeOptions, Isolation, Limits, Runtime, RuntimeConfig, StrategySource,
+    Builder, Clock, EgressPolicy, Hook, HttpPolicy, InvokeOptions, Isolation, Limits, Runtime, RuntimeConfig, Strategy, StrategySource,
     SystemClock, VirtualClock,
 };
 
@@ -111,6 +111,15 @@ pub(crate) async fn build_source(source: &StrategySource, builder: &Builder) -> 
     builder.build(source).await.map_err(|error| anyhow!("{error}"))
 }
 
+/// Sources as the service runs them: loaded into the platform's component
+/// (built and compiled once per toolchain, then cached), with what a build
+/// would report (a syntax error, an exception at top level) as the error.
+pub(crate) async fn load_source(runtime: &Arc<Runtime>, builder: &Builder, source: &StrategySource) -> anyhow::Result<Strategy> {
+    let platform = runtime.load_platform(&builder.build_platform().await.map_err(|error| anyhow!("{error}"))?)?;
+    platform.try_load(source, Limits::default()).await.map_err(|error| anyhow!("{error}"))?;
+    Ok(platform.strategy(source)?)
+}
+
 /// A runtime for one local run, its slots sized for `memory_bytes`.
 pub(crate) fn local_runtime(
     cache_dir: PathBuf,
@@ -172,13 +181,13 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
 
     let (builder, python_library) = args.toolchain.builder_and_library(None).await;
-    let component = if args.strategy.extension().is_some_and(|ext| ext == "wasm") {
-        std::fs::read(&args.strategy).with_context(|| format!("reading {}", args.strategy.display()))?
-    } else {
-        build_source(&StrategySource::from_path(&args.strategy)?, &builder).await?
-    };
     let runtime = local_runtime(args.cache_dir.clone(), args.memory_mib << 20, args.allow_private_endpoints, python_library)?;
-    let (strategy, _) = runtime.load(&component)?;
+    let strategy = if args.strategy.extension().is_some_and(|ext| ext == "wasm") {
+        let component = std::fs::read(&args.strategy).with_context(|| format!("reading {}", args.strategy.display()))?;
+        runtime.load(&component)?.0
+    } else {
+        load_source(&runtime, &builder, &StrategySource::from_path(&args.strategy)?).await?
+    };
     let clock: Arc<dyn Clock> = match args.now {
         Some(now) => Arc::new(VirtualClock::new(now)),
         None => Arc::new(SystemClock),

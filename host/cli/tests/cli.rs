@@ -113,6 +113,18 @@ fn errors_with_line_and_column_when_the_build_fails() {
     assert!(!dir.path().join("x.wasm").exists(), "nothing is written on failure");
 }
 
+/// `strategy run` loads sources as the service does, into the platform's
+/// component: an exception at top level is reported with its place.
+#[test]
+fn errors_with_the_place_when_the_top_level_raises_in_a_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = dir.path().join("app.py");
+    std::fs::write(&app, "RATES = {}\nFEE = RATES['eur']\n").expect("write");
+    let run = stratagem(&["strategy", "run", app.to_str().expect("utf-8"), "--hook", "data-load", "--contact", "examples/inputs/contact.json"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(text(&run.stderr).contains("error: app.py, line 2: KeyError: 'eur'\n    FEE = RATES['eur']"), "{}", text(&run.stderr));
+}
+
 #[test]
 fn errors_with_line_and_column_when_the_contact_file_is_malformed() {
     let dir = tempfile::tempdir().expect("temp dir");

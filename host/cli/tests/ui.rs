@@ -457,18 +457,11 @@ async fn run(ui: &Ui, base: &str, key: &str, repo: &Path) {
         }
         ui.click("#upload-strategy").await;
         ui.text_until("#strategy-editor h4", 20, |t| t.contains(kind)).await;
-        // While it builds, the badge says where the build is and how long
-        // it has taken (compiling alone takes seconds: this server's code
-        // cache starts empty).
-        let shown = std::cell::RefCell::new(Vec::new());
-        ui.text_until("#strategy-build-status", 300, |t| {
-            shown.borrow_mut().push(t.to_owned());
-            t == "ready"
-        })
-        .await;
-        let shown = shown.into_inner();
-        let progress = |t: &String| ["queued", "building Python · ", "compiling · "].iter().any(|phase| t.starts_with(phase)) && t.ends_with(" s");
-        assert!(shown.iter().any(progress), "no build progress was shown: {shown:?}");
+        // Sources load into the platform's component: ready in
+        // milliseconds once this server has prepared it, in seconds if it
+        // is still doing so (the badge then shows the phase and the time:
+        // the API's builds tests cover the phases).
+        ui.text_until("#strategy-build-status", 300, |t| t == "ready").await;
     }
     ui.text_until("#strategy-table", 20, |t| t.matches("ready").count() == 2).await;
     // The running version's invocations, none yet.

@@ -87,13 +87,15 @@ impl StrategyService {
     }
 
     /// Starts this node's build worker if it is not running yet, and the
-    /// preparation of its syntax checker. It runs until the process ends.
+    /// preparation of the platform's component. It runs until the process
+    /// ends.
     pub fn start_build_worker(self: &Arc<Self>, store: &Store) {
         let (service, store) = (self.clone(), store.clone());
         self.queue.started.call_once(move || {
-            let checker = service.clone();
+            let platform = service.clone();
             tokio::spawn(async move {
-                checker.syntax_checker().await;
+                // Logged when it fails; the first build then tries again.
+                let _ = platform.platform().await;
             });
             tokio::spawn(async move { service.work_the_queue(store).await });
         });
@@ -234,9 +236,14 @@ impl StrategyService {
         self.queue.wake.notify_one(); // a slot is free
     }
 
-    /// Source → component (componentize-py), then the contract check and
-    /// compilation, which a prebuilt component goes through alone. The
-    /// version row says when compiling starts, for the user watching.
+    /// What a version runs, made ready on this node:
+    /// - sources run in the platform's component: their build is loading
+    ///   them once, under an invocation's limits, so that what a build
+    ///   would report (a syntax error, an exception at top level) is
+    ///   reported now; the version stores them as a bundle;
+    /// - a prebuilt component is checked against the contract and
+    ///   compiled; the version row says when compiling starts, for the
+    ///   user watching.
     async fn build(
         self: &Arc<Self>,
         store: &Store,
@@ -244,32 +251,32 @@ impl StrategyService {
         version: i64,
         input: OwnedVersionInput,
     ) -> Result<(Vec<u8>, String, PinGuard), StoredBuildError> {
-        let component = match input {
-            OwnedVersionInput::Component(bytes) => bytes,
+        let stored = match input {
+            OwnedVersionInput::Component(bytes) => {
+                if StrategySource::from_bundle(&bytes).is_some() {
+                    let error = LoadError::NotAComponent("these bytes are Python sources; upload them as sources".into());
+                    return Err(StoredBuildError::new(BuildErrorKind::Contract, error.to_string()));
+                }
+                if let Err(error) = store.strategies().mark_compiling(strategy_id, version, chrono::Utc::now()).await {
+                    tracing::warn!(%strategy_id, version, %error, "could not record that a build is compiling");
+                }
+                bytes
+            }
             OwnedVersionInput::Source { entry, sources } => {
-                self.builder.build(&StrategySource { entry, files: sources }).await.map_err(|error| build_error(&error))?
+                self.build_source(&StrategySource { entry, files: sources }).await.map_err(|error| build_error(&error))?
             }
         };
-        if let Err(error) = store.strategies().mark_compiling(strategy_id, version, chrono::Utc::now()).await {
-            tracing::warn!(%strategy_id, version, %error, "could not record that a build is compiling");
-        }
-        let hash = stratagem_runtime::content_hash(&component);
+        let hash = stratagem_runtime::content_hash(&stored);
         // Loaded before its version row says so: a sweep meanwhile must
         // not take it for unused.
         let pinned = self.pin(&hash);
-        let service = self.clone();
-        let compiled = tokio::task::spawn_blocking(move || service.load(&hash, &component).map(|_| (component, hash, pinned))).await;
-        match compiled {
-            Ok(Ok(built)) => Ok(built),
-            Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {
+        match self.load(&hash, stored.clone()).await {
+            Ok(_) => Ok((stored, hash, pinned)),
+            Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_))) => {
                 Err(StoredBuildError::new(BuildErrorKind::Contract, error.to_string()))
             }
-            Ok(Err(error)) => {
-                tracing::error!(%error, "compiling a strategy failed on this node");
-                Err(internal_error())
-            }
-            Err(panic) => {
-                tracing::error!(%panic, "compiling a strategy panicked");
+            Err(error) => {
+                tracing::error!(%error, "making a strategy ready failed on this node");
                 Err(internal_error())
             }
         }

@@ -87,10 +87,9 @@ impl Engine {
         let Some((hash, component)) = self.store.strategies().active_component(tenant_id, campaign_id, kind).await? else {
             return Ok(Some(None));
         };
-        let service = self.strategies.clone();
-        match tokio::task::spawn_blocking(move || service.load(&hash, &component)).await {
-            Ok(Ok(strategy)) => Ok(Some(Some(strategy))),
-            Ok(Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_)))) => {
+        match self.strategies.load(&hash, component).await {
+            Ok(strategy) => Ok(Some(Some(strategy))),
+            Err(error @ (LoadError::NotAComponent(_) | LoadError::ContractMismatch(_))) => {
                 let reason = format!(
                     "the {} strategy cannot run: {error}; upload a fixed version and configure the campaign again",
                     kind.as_str()
@@ -98,13 +97,10 @@ impl Engine {
                 self.stop_campaign(tenant_id, campaign_id, &reason).await?;
                 Ok(None)
             }
-            Ok(Err(error)) => {
-                // This node's artifact cache, not the campaign: try again next tick.
+            Err(error) => {
+                // This node's artifact cache or toolchain, not the
+                // campaign: try again next tick.
                 tracing::error!(%error, campaign_id, kind = kind.as_str(), "loading a strategy failed on this node");
-                Ok(None)
-            }
-            Err(panic) => {
-                tracing::error!(%panic, campaign_id, kind = kind.as_str(), "loading a strategy panicked");
                 Ok(None)
             }
         }

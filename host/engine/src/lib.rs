@@ -112,6 +112,9 @@ impl Default for EngineConfig {
 pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A campaign's strategy could not be made ready on this node.
+    #[error(transparent)]
+    Load(#[from] stratagem_runtime::LoadError),
 }
 
 /// What one tick did.

@@ -1,12 +1,13 @@
-//! Strategies as the engine and the API run them: built components loaded
-//! once per node and kept by content hash.
+//! Strategies as the engine and the API run them: components, and sources
+//! run in the platform's component, loaded once per node and kept by
+//! content hash.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use stratagem_domain::StrategyType;
 use stratagem_domain::strategy::BuildError as StoredBuildError;
-use stratagem_runtime::{BuildError, Builder, Limits, LoadError, Runtime, Strategy, StrategySource, SyntaxChecker};
+use stratagem_runtime::{BuildError, Builder, Limits, LoadError, Platform, Runtime, Strategy, StrategySource};
 use stratagem_store::{Store, VersionInput, VersionStart};
 
 use crate::builds::{BuildLeases, BuildQueue, BuildSlots};
@@ -22,10 +23,10 @@ pub struct StrategyService {
     pub build_leases: BuildLeases,
     pub(crate) queue: BuildQueue,
     loaded: Mutex<Loaded>,
-    /// The platform's syntax checker, prepared in the background once the
-    /// build worker starts; empty until then, `None` inside if it could
-    /// not be prepared.
-    syntax: tokio::sync::OnceCell<Option<SyntaxChecker>>,
+    /// The platform's own component, which runs strategies uploaded as
+    /// source: prepared once the build worker starts, or by the first
+    /// build or load that needs it; a failure is retried by the next.
+    platform: tokio::sync::OnceCell<Arc<Platform>>,
     /// Checks running at once: each holds an instance slot, which a flood
     /// of uploads must not take from invocations.
     syntax_slots: tokio::sync::Semaphore,
@@ -98,45 +99,49 @@ impl StrategyService {
             build_leases: BuildLeases::default(),
             queue: BuildQueue::new(BuildSlots::default()),
             loaded: Mutex::new(loaded),
-            syntax: tokio::sync::OnceCell::new(),
+            platform: tokio::sync::OnceCell::new(),
             syntax_slots: tokio::sync::Semaphore::new(SYNTAX_CHECKS_AT_ONCE),
         }
     }
 
-    /// The syntax checker, built and loaded on the first call (seconds;
-    /// then from the build and artifact caches); `None`, logged, when it
-    /// cannot be prepared: uploads then learn of syntax errors from their
-    /// build, as before.
-    pub async fn syntax_checker(&self) -> Option<&SyntaxChecker> {
+    /// The platform's component, built and loaded on the first call
+    /// (seconds; then from the build and artifact caches). `Err`, logged,
+    /// when it cannot be prepared: the toolchain is broken, which is the
+    /// operator's to mend, so a user sees an internal error.
+    pub async fn platform(&self) -> Result<&Arc<Platform>, LoadError> {
         let prepare = || async {
-            let bytes = match self.builder.build_syntax_checker().await {
-                Ok(bytes) => bytes,
-                Err(error) => {
-                    tracing::warn!(%error, "could not build the syntax checker; syntax errors are found by builds alone");
-                    return None;
-                }
+            let unavailable = |error: String| {
+                tracing::error!(%error, "could not prepare the platform component; strategies uploaded as source cannot run");
+                LoadError::Platform(error)
             };
+            let bytes = self.builder.build_platform().await.map_err(|error| unavailable(error.to_string()))?;
             let runtime = self.runtime.clone();
-            match tokio::task::spawn_blocking(move || runtime.load_syntax_checker(&bytes)).await {
-                Ok(Ok(checker)) => Some(checker),
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "could not load the syntax checker; syntax errors are found by builds alone");
-                    None
-                }
-                Err(panic) => {
-                    tracing::error!(%panic, "loading the syntax checker panicked");
-                    None
-                }
+            match tokio::task::spawn_blocking(move || runtime.load_platform(&bytes)).await {
+                Ok(Ok(platform)) => Ok(Arc::new(platform)),
+                Ok(Err(error)) => Err(unavailable(error.to_string())),
+                Err(panic) => Err(unavailable(format!("loading it panicked: {panic}"))),
             }
         };
-        self.syntax.get_or_init(prepare).await.as_ref()
+        self.platform.get_or_try_init(prepare).await
+    }
+
+    /// The build of a strategy uploaded as source: its sources loaded
+    /// once into the platform's component under an invocation's limits,
+    /// so that a syntax error or an exception at top level is reported as
+    /// a build reports it. Returns what its version stores: the sources
+    /// as a bundle, which [`StrategyService::load`] runs.
+    pub async fn build_source(&self, source: &StrategySource) -> Result<Vec<u8>, BuildError> {
+        source.validate()?;
+        let platform = self.platform().await.map_err(|error| BuildError::Toolchain(error.to_string()))?;
+        platform.try_load(source, Limits::default()).await?;
+        Ok(source.to_bundle())
     }
 
     /// The syntax error of an upload's entry file, as its build would
-    /// report it, when the checker is ready and finds one. Never waits for
-    /// the checker, nor for a check slot: the build alone decides then.
+    /// report it, when the platform is ready and finds one. Never waits for
+    /// the platform, nor for a check slot: the build alone decides then.
     pub async fn early_syntax_error(&self, source: &StrategySource) -> Option<StoredBuildError> {
-        let checker = self.syntax.get()?.as_ref()?;
+        let checker = self.platform.get()?;
         let _slot = self.syntax_slots.try_acquire().ok()?;
         match checker.check(source, Limits::default()).await {
             Ok(found) => found.map(|python| crate::builds::build_error(&BuildError::Python(Box::new(python)))),
@@ -186,11 +191,26 @@ impl StrategyService {
         PinGuard { service: self.clone(), hash: hash.to_owned() }
     }
 
-    pub fn load(&self, hash: &str, component: &[u8]) -> Result<Arc<Strategy>, LoadError> {
+    /// The strategy a version stores: a component, compiled (or found in
+    /// the artifact cache) on a blocking thread, or a source bundle, run in
+    /// the platform's component (prepared first if need be).
+    pub async fn load(&self, hash: &str, stored: Vec<u8>) -> Result<Arc<Strategy>, LoadError> {
         if let Some(strategy) = self.cached(hash) {
             return Ok(strategy);
         }
-        let (strategy, _) = self.runtime.load(component)?;
+        let strategy = match StrategySource::from_bundle(&stored) {
+            Some(source) => {
+                let source = source.map_err(|error| LoadError::ContractMismatch(error.to_string()))?;
+                self.platform().await?.strategy(&source)?
+            }
+            None => {
+                let runtime = self.runtime.clone();
+                tokio::task::spawn_blocking(move || runtime.load(&stored))
+                    .await
+                    .map_err(|panic| LoadError::Platform(format!("compiling a strategy panicked: {panic}")))??
+                    .0
+            }
+        };
         Ok(self.lock().insert(hash, Arc::new(strategy)))
     }
 
@@ -242,8 +262,10 @@ impl Drop for PinGuard {
 }
 
 impl StrategyService {
-    /// Loads a component built elsewhere (the CLI, a benchmark) and makes
-    /// it the campaign's active strategy of `kind`, as a finished build.
+    /// Loads a component built elsewhere (the CLI, a benchmark), or a
+    /// version's stored sources ([`StrategyService::build_source`]), and
+    /// makes it the campaign's active strategy of `kind`, as a finished
+    /// build.
     pub async fn install(
         &self,
         store: &Store,
@@ -253,7 +275,7 @@ impl StrategyService {
         component: &[u8],
     ) -> Result<(), InstallError> {
         let hash = stratagem_runtime::content_hash(component);
-        self.load(&hash, component)?;
+        self.load(&hash, component.to_vec()).await?;
         let lease = chrono::Utc::now() + chrono::Duration::hours(1);
         let input = VersionInput::Component(component);
         let (id, version) = store.strategies().add_strategy_version(tenant_id, campaign_id, kind.as_str(), kind, input, VersionStart::Leased(lease)).await?;

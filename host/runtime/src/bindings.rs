@@ -8,13 +8,24 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+pub use exports::stratagem::strategy::hooks;
 pub use stratagem::strategy::{clock, http, log, types};
 
-/// The platform's syntax checker (`wit/syntax.wit`): WASI only.
-pub mod checker {
+/// The platform's own component (`platform.rs`): the strategy world's
+/// imports and hooks, with the loader and the syntax check besides.
+pub mod platform {
     wasmtime::component::bindgen!({
-        world: "syntax-checker",
+        world: "platform",
         path: "../../wit",
+        imports: { default: async },
         exports: { default: async },
+        with: {
+            "stratagem:strategy/types": super::types,
+            "stratagem:strategy/log": super::log,
+            "stratagem:strategy/clock": super::clock,
+            "stratagem:strategy/http": super::http,
+        },
     });
+
+    pub use exports::stratagem::strategy::{loader, syntax};
 }

@@ -30,6 +30,7 @@ include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 const RESERVED_MODULES: &[&str] = &[
     "stratagem",
     "stratagem_app",
+    "stratagem_platform",
     "stratagem_user_sources",
     "wit_world",
     "componentize_py_types",
@@ -39,27 +40,35 @@ const RESERVED_MODULES: &[&str] = &[
 ];
 
 const MAX_SOURCE_BYTES: usize = 1 << 20;
-/// The platform's syntax checker (`syntax_check.rs`).
-const SYNTAX_CHECK: &str = include_str!("syntax_check.py");
+/// What a source bundle starts with ([`StrategySource::to_bundle`]).
+const BUNDLE_HEADER: &[u8] = b"stratagem-sources/1\n";
+/// The platform's own component (`platform.rs`).
+const PLATFORM: &str = include_str!("platform.py");
+/// A strategy's own component: its sources are loaded while it is built.
+const STRATEGY_APP: &str = "import stratagem_user_sources as sources\n\
+from stratagem import _guest\n\
+from stratagem._guest import Hooks  # noqa: F401\n\
+\n\
+_guest.load_or_report(sources.FILES, sources.ENTRY)\n";
 
-/// What componentize-py builds: a strategy, or the syntax checker.
+/// What componentize-py builds: a strategy, or the platform's component.
 enum Target<'a> {
     Strategy(&'a StrategySource),
-    SyntaxChecker,
+    Platform,
 }
 
 impl Target<'_> {
     fn world(&self) -> &'static str {
         match self {
             Target::Strategy(_) => "strategy",
-            Target::SyntaxChecker => "syntax-checker",
+            Target::Platform => "platform",
         }
     }
 
     fn app_module(&self) -> &'static str {
         match self {
             Target::Strategy(_) => "stratagem_app",
-            Target::SyntaxChecker => "stratagem_syntax_check",
+            Target::Platform => "stratagem_platform",
         }
     }
 }
@@ -137,6 +146,35 @@ impl StrategySource {
             }
         }
         Ok(())
+    }
+
+    /// The sources as a version stores them when they run in the
+    /// platform's component ([`crate::Platform::strategy`]) rather than as
+    /// a component of their own: a header no component starts with, then
+    /// the sources as JSON.
+    pub fn to_bundle(&self) -> Vec<u8> {
+        let mut bytes = BUNDLE_HEADER.to_vec();
+        let body = serde_json::json!({"entry": self.entry, "files": self.files});
+        serde_json::to_writer(&mut bytes, &body).expect("strings serialize");
+        bytes
+    }
+
+    /// The sources of [`StrategySource::to_bundle`]'s bytes, checked as an
+    /// upload's are; `None` when the bytes are not a bundle (a component).
+    pub fn from_bundle(bytes: &[u8]) -> Option<Result<Self, BuildError>> {
+        let body = bytes.strip_prefix(BUNDLE_HEADER)?;
+        #[derive(serde::Deserialize)]
+        struct Bundle {
+            entry: String,
+            files: BTreeMap<String, String>,
+        }
+        Some(match serde_json::from_slice::<Bundle>(body) {
+            Ok(bundle) => {
+                let source = Self { entry: bundle.entry, files: bundle.files };
+                source.validate().map(|()| source)
+            }
+            Err(error) => Err(BuildError::InvalidSource(format!("an unreadable source bundle: {error}"))),
+        })
     }
 
     /// The generated `stratagem_user_sources` module. JSON string literals
@@ -298,7 +336,7 @@ impl Builder {
         }
         match target {
             Target::Strategy(source) => hasher.update(source.sources_module()),
-            Target::SyntaxChecker => hasher.update(format!("syntax-checker\0{SYNTAX_CHECK}")),
+            Target::Platform => hasher.update(format!("platform\0{PLATFORM}")),
         }
         Ok(hex::encode(hasher.finalize()))
     }
@@ -317,11 +355,11 @@ impl Builder {
         self.build_target(&Target::Strategy(source)).await
     }
 
-    /// The platform's syntax checker (`wit/syntax.wit`), for
-    /// `Runtime::load_syntax_checker`: built once per toolchain and cached
-    /// like a strategy.
-    pub async fn build_syntax_checker(&self) -> Result<Vec<u8>, BuildError> {
-        self.build_target(&Target::SyntaxChecker).await
+    /// The platform's own component (the `platform` world), for
+    /// `Runtime::load_platform`: built once per toolchain and cached like
+    /// a strategy.
+    pub async fn build_platform(&self) -> Result<Vec<u8>, BuildError> {
+        self.build_target(&Target::Platform).await
     }
 
     async fn build_target(&self, target: &Target<'_>) -> Result<Vec<u8>, BuildError> {
@@ -456,16 +494,17 @@ fn write_tree(root: &Path, target: &Target<'_>) -> std::io::Result<()> {
     for (name, text) in WIT {
         write_with_parents(&dir, &format!("wit/{name}"), text)?;
     }
-    let Target::Strategy(source) = target else {
-        dir.create_dir_all("py")?;
-        return dir.write(format!("py/{}.py", target.app_module()), SYNTAX_CHECK);
-    };
     dir.create_dir_all("py/stratagem")?;
     for (name, text) in SDK {
         write_with_parents(&dir, &format!("py/stratagem/{name}"), text)?;
     }
-    dir.write("py/stratagem_app.py", "from stratagem._guest import Hooks  # noqa: F401\n")?;
-    dir.write("py/stratagem_user_sources.py", source.sources_module())
+    match target {
+        Target::Strategy(source) => {
+            dir.write("py/stratagem_app.py", STRATEGY_APP)?;
+            dir.write("py/stratagem_user_sources.py", source.sources_module())
+        }
+        Target::Platform => dir.write(format!("py/{}.py", target.app_module()), PLATFORM),
+    }
 }
 
 fn write_with_parents(dir: &Dir, path: &str, text: &str) -> std::io::Result<()> {
@@ -516,6 +555,21 @@ mod tests {
     fn errors_with_line_and_column_when_source_is_not_utf8() {
         let error = decode_utf8("app.py", b"x = 1\ny = '\xff'\n".to_vec()).expect_err("invalid utf-8");
         assert_eq!(error.to_string(), "invalid strategy source: app.py, line 2, column 6: not valid UTF-8; save the file as UTF-8");
+    }
+
+    #[test]
+    fn works_when_a_bundle_gives_back_its_sources_and_errors_when_it_is_not_one() {
+        let mut source = StrategySource::single("main.py", "from rates import r\n");
+        source.files.insert("rates.py".into(), "r = '\u{e9}\"'\n".into());
+        let bundle = source.to_bundle();
+        assert_eq!(StrategySource::from_bundle(&bundle).expect("a bundle").expect("valid"), source);
+        assert!(StrategySource::from_bundle(b"\0asm\x0d\0\x01\0").is_none(), "a component is not a bundle");
+        let mut shadowing = source.clone();
+        shadowing.files.insert("stratagem_platform.py".into(), String::new());
+        assert!(matches!(StrategySource::from_bundle(&shadowing.to_bundle()), Some(Err(BuildError::InvalidSource(_)))));
+        let mut cut = bundle.clone();
+        cut.truncate(bundle.len() - 2);
+        assert!(matches!(StrategySource::from_bundle(&cut), Some(Err(BuildError::InvalidSource(_)))));
     }
 
     #[test]

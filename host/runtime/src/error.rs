@@ -109,6 +109,10 @@ pub enum LoadError {
     ContractMismatch(String),
     #[error("artifact cache at {path}: {source}")]
     Cache { path: String, source: std::io::Error },
+    /// This node cannot run strategies uploaded as source: the platform's
+    /// component could not be built or loaded.
+    #[error("the platform component is not available: {0}")]
+    Platform(String),
 }
 
 /// Why an invocation produced no result. Limit breaches are detected by the

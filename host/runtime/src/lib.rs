@@ -4,8 +4,9 @@
 //! - [`Builder`]: Python sources → component (componentize-py).
 //! - [`Runtime::load`]: component → compiled, cached, contract-checked
 //!   [`Strategy`].
-//! - [`SyntaxChecker::check`]: an upload's syntax, checked before its
-//!   build by the platform's own component.
+//! - [`Platform`]: the platform's own component, shared by every tenant:
+//!   strategies uploaded as source run in it ([`Platform::strategy`]),
+//!   and it checks an upload's syntax ([`Platform::check`]).
 //! - [`Strategy::invoke`]: one hook call under [`Limits`], returning an
 //!   [`Invocation`] with the result, the log and the [`Usage`].
 
@@ -21,9 +22,9 @@ mod function_cache;
 mod host_state;
 mod limits;
 mod outbound_http;
+mod platform;
 mod python_library;
 mod runtime;
-mod syntax_check;
 
 pub use artifact_cache::{content_hash, CacheOutcome};
 pub use clock::{Clock, SystemClock, VirtualClock};
@@ -35,5 +36,5 @@ pub use limits::{Limits, Usage};
 pub use outbound_http::{Credential, Credentials, HttpPolicy};
 pub use python_library::PythonLibrary;
 pub use stratagem_outbound::EgressPolicy;
-pub use syntax_check::SyntaxChecker;
+pub use platform::Platform;
 pub use runtime::{Hook, Invocation, InvokeOptions, Isolation, Runtime, RuntimeConfig, Strategy};

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use stratagem_domain::{CampaignContext, Contact, JsonMap, Message, StrategyType};
 use stratagem_outbound::EgressPolicy;
-use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::component::{HasSelf, InstancePre, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::artifact_cache::{ArtifactCache, CacheOutcome};
 use crate::function_cache::FunctionCache;
@@ -23,7 +23,7 @@ use crate::host_state::{HostState, LogRecord};
 use crate::limits::{Limits, Usage};
 use crate::outbound_http::{Credentials, HttpClient, HttpPolicy};
 use crate::python_library::PythonLibrary;
-use crate::syntax_check::SyntaxChecker;
+use crate::platform::{limit_breach, Platform, Sources};
 
 /// Epoch ticks drive the wall-clock deadline of running wasm code.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -254,9 +254,8 @@ impl Runtime {
         let (component, hash, outcome) = self.cache.load(&self.engine, component_bytes)?;
         let image = component.image_range();
         let code_bytes = (image.end as usize).saturating_sub(image.start as usize);
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(contract_error)?;
-        let pre = bindings::StrategyPre::new(instance_pre).map_err(contract_error)?;
-        let strategy = Strategy { runtime: Arc::clone(self), pre, hash, code_bytes, idle: Mutex::default() };
+        let pre = self.linker.instantiate_pre(&component).map_err(contract_error)?;
+        let strategy = Strategy::new(Arc::clone(self), pre, hash, code_bytes, None)?;
         Ok((strategy, outcome))
     }
 
@@ -266,13 +265,12 @@ impl Runtime {
         self.cache.remove(hash).map_err(|source| LoadError::Cache { path: format!("artifact {hash}"), source })
     }
 
-    /// The platform's syntax checker (`wit/syntax.wit`), compiled — or
-    /// found in the cache — like a strategy.
-    pub fn load_syntax_checker(self: &Arc<Self>, component_bytes: &[u8]) -> Result<SyntaxChecker, LoadError> {
+    /// The platform's own component (`platform.rs`), compiled — or found
+    /// in the cache — like a strategy.
+    pub fn load_platform(self: &Arc<Self>, component_bytes: &[u8]) -> Result<Platform, LoadError> {
         let (component, _, _) = self.cache.load(&self.engine, component_bytes)?;
         let pre = self.linker.instantiate_pre(&component).map_err(contract_error)?;
-        let pre = bindings::checker::SyntaxCheckerPre::new(pre).map_err(contract_error)?;
-        Ok(SyntaxChecker::new(Arc::clone(self), pre))
+        Platform::new(Arc::clone(self), pre)
     }
 
     /// The most memory an instance may have: what the pool's slots hold.
@@ -284,6 +282,27 @@ impl Runtime {
         let mut store = Store::new(&self.engine, HostState::new(self.client.clone(), clock, self.filesystem.clone()));
         store.limiter(|state| &mut state.memory);
         store
+    }
+
+    /// A new instance in a store of its own, with `memory_limit` and the
+    /// instantiation's fuel; its deadline is `time` from now.
+    pub(crate) async fn instantiate(
+        &self,
+        pre: &InstancePre<HostState>,
+        clock: Arc<dyn Clock>,
+        memory_limit: usize,
+        time: Duration,
+    ) -> Result<(Store<HostState>, wasmtime::component::Instance), InvokeError> {
+        let mut store = self.new_store(clock);
+        store.data_mut().memory.reset(memory_limit, 0);
+        store.set_fuel(INSTANTIATION_FUEL).map_err(instantiate_error)?;
+        store.set_epoch_deadline(ticks(time));
+        store.epoch_deadline_trap();
+        match pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok((store, instance)),
+            Err(_) if store.data().memory.refused => Err(InvokeError::MemoryLimit { limit_bytes: memory_limit, exception: None }),
+            Err(error) => Err(instantiate_error(error)),
+        }
     }
 }
 
@@ -338,19 +357,23 @@ fn engine_config(config: &RuntimeConfig, functions: FunctionCache) -> wasmtime::
     Ok(engine)
 }
 
-fn contract_error(error: wasmtime::Error) -> LoadError {
+pub(crate) fn contract_error(error: wasmtime::Error) -> LoadError {
     LoadError::ContractMismatch(format!("{error:#}"))
 }
 
 struct Instance {
     store: Store<HostState>,
-    bindings: bindings::Strategy,
+    hooks: bindings::hooks::Guest,
 }
 
-/// One loaded strategy version, ready to invoke concurrently.
+/// One loaded strategy version, ready to invoke concurrently: a component
+/// of its own, or sources that run in the platform's component.
 pub struct Strategy {
     runtime: Arc<Runtime>,
-    pre: bindings::StrategyPre<HostState>,
+    pre: InstancePre<HostState>,
+    hooks: bindings::hooks::GuestIndices,
+    /// Loaded into each new instance of the platform's component.
+    sources: Option<Sources>,
     hash: String,
     /// The size of its compiled code in memory.
     code_bytes: usize,
@@ -359,13 +382,27 @@ pub struct Strategy {
 }
 
 impl Strategy {
-    /// SHA-256 of the component bytes: the version's identity.
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
+        pre: InstancePre<HostState>,
+        hash: String,
+        code_bytes: usize,
+        sources: Option<Sources>,
+    ) -> Result<Self, LoadError> {
+        let hooks = bindings::hooks::GuestIndices::new(&pre).map_err(contract_error)?;
+        Ok(Self { runtime, pre, hooks, sources, hash, code_bytes, idle: Mutex::default() })
+    }
+
+    /// SHA-256 of the component bytes (or of the source bundle): the
+    /// version's identity.
     pub fn content_hash(&self) -> &str {
         &self.hash
     }
 
     /// The memory its compiled code occupies (what a cache of loaded
-    /// strategies weighs), beside its instances' own memories.
+    /// strategies weighs), beside its instances' own memories; for sources
+    /// run in the platform's component, whose code every strategy shares,
+    /// the sources' size.
     pub fn code_bytes(&self) -> usize {
         self.code_bytes
     }
@@ -449,19 +486,13 @@ impl Strategy {
     }
 
     async fn instantiate(&self, options: &InvokeOptions) -> Result<Instance, InvokeError> {
-        let mut store = self.runtime.new_store(options.clock.clone());
-        store.data_mut().memory.reset(self.memory_limit(options), 0);
-        store.set_fuel(INSTANTIATION_FUEL).map_err(instantiate_error)?;
-        store.set_epoch_deadline(ticks(options.limits.time));
-        store.epoch_deadline_trap();
-        let bindings = self.pre.instantiate_async(&mut store).await.map_err(|error| {
-            if store.data().memory.refused {
-                InvokeError::MemoryLimit { limit_bytes: store.data().memory.limit, exception: None }
-            } else {
-                instantiate_error(error)
-            }
-        })?;
-        Ok(Instance { store, bindings })
+        let (mut store, instance) = self.runtime.instantiate(&self.pre, options.clock.clone(), self.memory_limit(options), options.limits.time).await?;
+        let hooks = self.hooks.load(&mut store, &instance).map_err(instantiate_error)?;
+        if let Some(sources) = &self.sources {
+            let memory_limit = self.memory_limit(options);
+            sources.load(&mut store, &instance, &options.limits).await.map_err(|failure| failure.into_invoke_error(memory_limit))?;
+        }
+        Ok(Instance { store, hooks })
     }
 
     /// The invocation's memory limit, within what the pool's slots hold.
@@ -504,7 +535,7 @@ pub(crate) fn ticks(time: Duration) -> u64 {
     (time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
 }
 
-fn instantiate_error(error: wasmtime::Error) -> InvokeError {
+pub(crate) fn instantiate_error(error: wasmtime::Error) -> InvokeError {
     InvokeError::Instantiate { message: format!("{error:#}") }
 }
 
@@ -527,7 +558,7 @@ fn prepare(store: &mut Store<HostState>, options: &InvokeOptions, started_at: ch
 type GuestResult = Result<Option<bindings::types::Contact>, bindings::types::StrategyError>;
 
 async fn call(instance: &mut Instance, hook: &Hook, options: &InvokeOptions) -> wasmtime::Result<GuestResult> {
-    let hooks = instance.bindings.stratagem_strategy_hooks();
+    let hooks = &instance.hooks;
     let store = &mut instance.store;
     let campaign = convert::campaign(&options.campaign);
     Ok(match hook {
@@ -559,14 +590,7 @@ fn classify(
     let time_limit = || InvokeError::TimeLimit { limit_ms: limits.time.as_millis() as u64 };
     let guest = match outcome {
         Err(_elapsed) => return Err(time_limit()),
-        Ok(Err(trap)) => {
-            return Err(match trap.downcast_ref::<Trap>() {
-                Some(Trap::OutOfFuel) => InvokeError::FuelExhausted { budget: limits.fuel },
-                Some(Trap::Interrupt) => time_limit(),
-                _ if memory.refused => InvokeError::MemoryLimit { limit_bytes: memory.limit, exception: None },
-                _ => InvokeError::Trap { message: format!("{trap:#}") },
-            })
-        }
+        Ok(Err(trap)) => return Err(limit_breach(&trap, store, limits.fuel, limits.time)),
         Ok(Ok(guest)) => guest,
     };
     use bindings::types::StrategyError;

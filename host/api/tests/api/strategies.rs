@@ -50,7 +50,7 @@ async fn errors_with_the_line_when_the_upload_does_not_build(backend: Backend) {
 /// is failed by the upload itself, with no build: the reply says where.
 async fn errors_at_once_when_the_upload_has_a_syntax_error(backend: Backend) {
     let app = App::start(backend).await;
-    assert!(app.strategies.syntax_checker().await.is_some(), "the syntax checker is prepared");
+    assert!(app.strategies.platform().await.is_ok(), "the platform component is prepared");
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Collections").await;
     let broken = "async def run(contact, existing_contact, logger, **kwargs):\n    return contact +\n";

@@ -11,4 +11,5 @@ mod limits;
 mod packages;
 mod sandbox;
 mod stdlib;
+mod platform;
 mod syntax;

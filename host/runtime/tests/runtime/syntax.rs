@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use stratagem_runtime::{BuildError, InvokeError, Limits, StrategySource, SyntaxChecker};
+use stratagem_runtime::{BuildError, InvokeError, Limits, Platform, StrategySource};
 
 use crate::support::{builder, runtime};
 
-async fn checker() -> SyntaxChecker {
-    let bytes = builder().build_syntax_checker().await.expect("the checker builds");
-    runtime().load_syntax_checker(&bytes).expect("the checker loads")
+async fn checker() -> Platform {
+    let bytes = builder().build_platform().await.expect("the platform component builds");
+    runtime().load_platform(&bytes).expect("it loads")
 }
 
 async fn check(source: &str) -> Option<stratagem_runtime::PythonBuildError> {

@@ -37,7 +37,7 @@ pub(super) async fn simulate(
     let campaign = store.campaigns().campaign(tenant_id, campaign_id).await?;
     let mut import_errors = Vec::new();
     let data_load = match store.strategies().active_component(tenant_id, campaign_id, StrategyType::DataLoad).await? {
-        Some((hash, component)) => strategies.load(&hash, &component).ok(),
+        Some((hash, component)) => Some(strategies.load(&hash, component).await?),
         None => None,
     };
     let options = stratagem_engine::invoke_options(store, tenant_id, &campaign, clock.clone());

@@ -210,9 +210,7 @@ async fn data_load(service: &ImportService, tenant: &str, campaign_id: &str, job
     let Some((hash, component)) = service.store.strategies().active_component(tenant, campaign_id, StrategyType::DataLoad).await? else {
         return Ok(None);
     };
-    let strategies = service.strategies.clone();
-    let loaded = tokio::task::spawn_blocking(move || strategies.load(&hash, &component)).await.map_err(internal)?;
-    Ok(Some(loaded.map_err(internal)?))
+    Ok(Some(service.strategies.load(&hash, component).await.map_err(internal)?))
 }
 
 async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Option<WriteTask>, tally: &mut Tally) -> Result<(), Stopped> {
