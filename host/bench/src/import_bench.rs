@@ -34,47 +34,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use stratagem_api::{AppState, ConnectionLimits, StrategyService};
+use stratagem_api::StrategyService;
 use stratagem_domain::contact_file::{self, CsvExport, FileFormat};
 use stratagem_domain::Contact;
-use stratagem_runtime::{Builder, Runtime, RuntimeConfig};
-use stratagem_store::Store;
-use support::{database, repo, CpuUse, MachineCpu};
-
-struct Api {
-    base: String,
-    key: String,
-    http: reqwest::Client,
-    store: Store,
-    tenant: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method, format!("{}/api{path}", self.base)).bearer_auth(&self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = request.send().await?;
-        let status = reply.status();
-        let body: Value = reply.json().await?;
-        if !status.is_success() {
-            bail!("{path}: {status} {body}");
-        }
-        Ok(body)
-    }
-}
-
-async fn start(url: &str, runtime: Arc<Runtime>, builder: Builder) -> anyhow::Result<Api> {
-    let store = Store::connect(url).await?;
-    let (tenant, key) = store.tenants().create_tenant("bench").await?;
-    let state = AppState::new(store.clone(), Arc::new(StrategyService::new(runtime, builder)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let app = stratagem_api::app(state);
-    tokio::spawn(stratagem_api::serve(listener, app, ConnectionLimits::default(), std::future::pending()));
-    Ok(Api { base, key: key.key, http: reqwest::Client::new(), store, tenant })
-}
+use stratagem_runtime::{Runtime, RuntimeConfig};
+use support::{database, repo, start, Api, CpuUse, MachineCpu};
 
 fn csv(rows: usize) -> Vec<u8> {
     let mut out = String::from("object_id,external_id,name,email,phone,amount_due,due_date\n");
@@ -327,7 +291,7 @@ async fn main() -> anyhow::Result<()> {
     );
     for backend in backends.split(',') {
         let url = database(backend, dir.path())?;
-        let api = start(&url, runtime.clone(), builder.clone()).await?;
+        let api = start(&url, Arc::new(StrategyService::new(runtime.clone(), builder.clone()))).await?;
         let (mut baseline, mut exported) = (None, None);
         for (name, label, strategy) in [
             ("none", "none", None),
@@ -340,7 +304,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let imported = if name == "bare" {
                 let bare_url = database(backend, dir.path())?;
-                let bare = start(&bare_url, runtime.clone(), builder.clone()).await?;
+                let bare = start(&bare_url, Arc::new(StrategyService::new(runtime.clone(), builder.clone()))).await?;
                 drop_rollup_triggers(&bare_url, backend).await?;
                 let imported = import(&bare, None, &body, rows).await?;
                 drop_database(&bare_url);

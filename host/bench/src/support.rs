@@ -1,9 +1,13 @@
-//! What every benchmark program shares: the repository root and a fresh
-//! database per run.
+//! What every benchmark program shares: the repository root, a fresh
+//! database per run, and the service's API served in-process.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::bail;
+use serde_json::Value;
+use stratagem_api::{AppState, ConnectionLimits, StrategyService};
+use stratagem_store::Store;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -93,4 +97,41 @@ pub fn builder() -> stratagem_runtime::Builder {
         Some(dir) => builder.with_cache(dir),
         None => builder,
     }
+}
+
+/// The API of a service running in this process, as one tenant.
+pub struct Api {
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub tenant: String,
+}
+
+impl Api {
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut request = self.http.request(method, format!("{}/api{path}", self.base)).bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request.send().await?;
+        let status = reply.status();
+        let body: Value = reply.json().await?;
+        if !status.is_success() {
+            bail!("{path}: {status} {body}");
+        }
+        Ok(body)
+    }
+}
+
+/// Serves the API on `url`'s database with `strategies`, for a new tenant.
+pub async fn start(url: &str, strategies: Arc<StrategyService>) -> anyhow::Result<Api> {
+    let store = Store::connect(url).await?;
+    let (tenant, key) = store.tenants().create_tenant("bench").await?;
+    let state = AppState::new(store.clone(), strategies);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = stratagem_api::app(state);
+    tokio::spawn(stratagem_api::serve(listener, app, ConnectionLimits::default(), std::future::pending()));
+    Ok(Api { base, key: key.key, http: reqwest::Client::new(), store, tenant })
 }
