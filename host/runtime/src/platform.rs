@@ -48,9 +48,7 @@ impl Platform {
     /// Its identity is its bundle's hash.
     pub fn strategy(&self, source: &StrategySource) -> Result<Strategy, LoadError> {
         let bundle = source.to_bundle();
-        let files = source.files.iter().map(|(name, text)| (name.clone(), text.clone())).collect();
-        let sources = Sources { loader: self.loader.clone(), entry: source.entry.clone(), files };
-        Strategy::new(self.runtime.clone(), self.pre.clone(), crate::content_hash(&bundle), bundle.len(), Some(sources))
+        Strategy::new(self.runtime.clone(), self.pre.clone(), crate::content_hash(&bundle), bundle.len(), Some(self.sources(source)))
     }
 
     /// The build of a strategy uploaded as source: its sources loaded into
@@ -67,9 +65,7 @@ impl Platform {
         };
         let (mut store, instance) =
             self.runtime.instantiate(&self.pre, Arc::new(SystemClock), memory_limit, limits.time).await.map_err(limit)?;
-        let files = source.files.iter().map(|(name, text)| (name.clone(), text.clone())).collect();
-        let sources = Sources { loader: self.loader.clone(), entry: source.entry.clone(), files };
-        match sources.load(&mut store, &instance, &limits).await {
+        match self.sources(source).load(&mut store, &instance, &limits).await {
             Ok(()) => Ok(()),
             Err(LoadFailure::Python(python)) if is_out_of_memory(&python.type_name, &python.message) => {
                 Err(BuildError::MemoryLimit { limit_bytes: memory_limit as u64, python: Some(python) })
@@ -77,6 +73,11 @@ impl Platform {
             Err(LoadFailure::Python(python)) => Err(BuildError::Python(python)),
             Err(LoadFailure::Limit(error)) => Err(limit(error)),
         }
+    }
+
+    fn sources(&self, source: &StrategySource) -> Sources {
+        let files = source.files.iter().map(|(name, text)| (name.clone(), text.clone())).collect();
+        Sources { loader: self.loader.clone(), entry: source.entry.clone(), files }
     }
 
     /// The entry file's syntax error, as loading it would report it;
