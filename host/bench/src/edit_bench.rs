@@ -65,15 +65,7 @@ async fn main() -> anyhow::Result<()> {
         let source = StrategySource::single("data_load.py", edited("as a component", round));
         let bytes = support::builder().build(&source).await?;
         let built_at = started.elapsed();
-        let reply = api
-            .http
-            .post(format!("{}/api/campaigns/{campaign}/strategies/component?name=load&type=DATA_LOAD", api.base))
-            .bearer_auth(&api.key)
-            .header("content-type", "application/wasm")
-            .body(bytes)
-            .send()
-            .await?;
-        let uploaded: serde_json::Value = reply.json().await?;
+        let uploaded = api.upload(&format!("/campaigns/{campaign}/strategies/component?name=load&type=DATA_LOAD"), "application/wasm", bytes).await?;
         wait_until_ready(&api, uploaded["id"].as_str().with_context(|| format!("upload refused: {uploaded}"))?).await?;
         let ready_at = started.elapsed();
         first_call(&api, &campaign).await?;
@@ -129,15 +121,7 @@ async fn wait_until_ready(api: &Api, id: &str) -> anyhow::Result<String> {
 /// Imports one contact and waits for its job: DATA_LOAD's first call.
 async fn first_call(api: &Api, campaign: &str) -> anyhow::Result<()> {
     let csv = "object_id,external_id,name,email,phone,amount_due\nC-1,U-1,Ann Lee,ann@example.com,+15550100,120.50\n";
-    let reply = api
-        .http
-        .post(format!("{}/api/campaigns/{campaign}/imports", api.base))
-        .bearer_auth(&api.key)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await?;
-    let job: serde_json::Value = reply.json().await?;
+    let job = api.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", csv.into()).await?;
     let id = job["id"].as_str().with_context(|| format!("import refused: {job}"))?.to_owned();
     loop {
         let job = api.call(reqwest::Method::GET, &format!("/imports/{id}"), None).await?;

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use stratagem_api::StrategyService;
 use stratagem_domain::contact_file::{self, CsvExport, FileFormat};
 use stratagem_domain::Contact;
@@ -112,15 +112,7 @@ async fn import(api: &Api, strategy: Option<&str>, body: &[u8], rows: usize) -> 
     let before = reset_peak_memory()?;
     let cpu = MachineCpu::start()?;
     let started = Instant::now();
-    let reply = api
-        .http
-        .post(format!("{}/api/campaigns/{campaign}/imports", api.base))
-        .bearer_auth(&api.key)
-        .header("content-type", "text/csv")
-        .body(body.to_vec())
-        .send()
-        .await?;
-    let job: Value = reply.json().await?;
+    let job = api.upload(&format!("/campaigns/{campaign}/imports"), "text/csv", body.to_vec()).await?;
     let id = job["id"].as_str().with_context(|| format!("import rejected: {job}"))?.to_owned();
     loop {
         let job = api.call(reqwest::Method::GET, &format!("/imports/{id}"), None).await?;

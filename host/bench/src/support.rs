@@ -122,6 +122,13 @@ impl Api {
         }
         Ok(body)
     }
+
+    /// POSTs a file (`content_type`) to `path`; the reply's JSON, whatever
+    /// its status (an upload's refusal says why in it).
+    pub async fn upload(&self, path: &str, content_type: &str, body: Vec<u8>) -> anyhow::Result<Value> {
+        let request = self.http.post(format!("{}/api{path}", self.base)).bearer_auth(&self.key).header("content-type", content_type);
+        Ok(request.body(body).send().await?.json().await?)
+    }
 }
 
 /// Serves the API on `url`'s database with `strategies`, for a new tenant.
