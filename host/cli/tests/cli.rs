@@ -91,12 +91,18 @@ fn works_when_every_debt_collection_example_runs() {
     assert_eq!(routed["result"]["Ok"]["current_stage"], "1. Email");
 }
 
-#[test]
-fn errors_with_the_traceback_when_the_strategy_raises() {
+/// `strategy run` of an `app.py` holding `source`, as DATA_LOAD on the
+/// example contact.
+fn run_app(source: &str) -> std::process::Output {
     let dir = tempfile::tempdir().expect("temp dir");
     let app = dir.path().join("app.py");
-    std::fs::write(&app, "async def run(contact, existing_contact, logger, **kwargs):\n    return contact.parameters['missing']\n").expect("write");
-    let run = stratagem(&["strategy", "run", app.to_str().expect("utf-8"), "--hook", "data-load", "--contact", "examples/inputs/contact.json"]);
+    std::fs::write(&app, source).expect("write");
+    stratagem(&["strategy", "run", app.to_str().expect("utf-8"), "--hook", "data-load", "--contact", "examples/inputs/contact.json"])
+}
+
+#[test]
+fn errors_with_the_traceback_when_the_strategy_raises() {
+    let run = run_app("async def run(contact, existing_contact, logger, **kwargs):\n    return contact.parameters['missing']\n");
     assert_eq!(run.status.code(), Some(1));
     let stderr = text(&run.stderr);
     assert!(stderr.contains("Traceback (most recent call last):\n  File \"app.py\", line 2, in run\n    return contact.parameters['missing']\nKeyError: 'missing'"), "{stderr}");
@@ -117,10 +123,7 @@ fn errors_with_line_and_column_when_the_build_fails() {
 /// component: an exception at top level is reported with its place.
 #[test]
 fn errors_with_the_place_when_the_top_level_raises_in_a_run() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let app = dir.path().join("app.py");
-    std::fs::write(&app, "RATES = {}\nFEE = RATES['eur']\n").expect("write");
-    let run = stratagem(&["strategy", "run", app.to_str().expect("utf-8"), "--hook", "data-load", "--contact", "examples/inputs/contact.json"]);
+    let run = run_app("RATES = {}\nFEE = RATES['eur']\n");
     assert_eq!(run.status.code(), Some(2));
     assert!(text(&run.stderr).contains("error: app.py, line 2: KeyError: 'eur'\n    FEE = RATES['eur']"), "{}", text(&run.stderr));
 }
