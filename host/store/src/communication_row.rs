@@ -49,6 +49,47 @@ pub(crate) fn bind_fields<'q>(query: AnyQuery<'q>, position: usize, comm: &'q Co
         .bind(to_json(&comm.parameters)?))
 }
 
+/// The columns of [`FIELD_COLUMNS`] with their types, for a statement
+/// that reads its rows from a JSON array (PostgreSQL's `json_to_recordset`)
+/// of [`FieldsRecord`]s.
+pub(crate) const FIELD_RECORD: &str = "position BIGINT, name TEXT, stage_name TEXT, start_date BIGINT, end_date BIGINT, \
+     status TEXT, status_detail TEXT, status_updated_at BIGINT, flagged BIGINT, alternative TEXT, parameters TEXT";
+
+/// A communication's fields as one object of a JSON array of rows: what
+/// [`bind_fields`] binds, named as [`FIELD_COLUMNS`] names them.
+#[derive(serde::Serialize)]
+pub(crate) struct FieldsRecord<'a> {
+    position: i64,
+    name: &'a str,
+    stage_name: &'a str,
+    start_date: i64,
+    end_date: Option<i64>,
+    status: &'a str,
+    status_detail: Option<&'a str>,
+    status_updated_at: Option<i64>,
+    flagged: i64,
+    alternative: Option<&'a str>,
+    parameters: String,
+}
+
+impl<'a> FieldsRecord<'a> {
+    pub(crate) fn new(position: usize, comm: &'a Communication) -> Result<Self> {
+        Ok(Self {
+            position: position as i64,
+            name: &comm.name,
+            stage_name: &comm.stage_name,
+            start_date: micros(comm.start_date),
+            end_date: comm.end_date.map(micros),
+            status: comm.status.status.as_str(),
+            status_detail: comm.status.detail.as_deref(),
+            status_updated_at: comm.status.updated_at.map(micros),
+            flagged: i64::from(comm.flagged),
+            alternative: comm.alternative.as_deref(),
+            parameters: to_json(&comm.parameters)?,
+        })
+    }
+}
+
 /// A row read with [`COMMUNICATION_COLUMNS`].
 pub(crate) fn communication(row: &AnyRow) -> Result<Communication> {
     Ok(Communication {
@@ -80,5 +121,36 @@ mod tests {
     fn works_when_the_field_list_has_one_column_per_bound_value() {
         assert_eq!(FIELD_COLUMNS.split(", ").count(), FIELD_COUNT);
         assert_eq!(prefixed("a, b", "v.new_"), "v.new_a, v.new_b");
+    }
+
+    /// A field's JSON key, its record column and its `INSERT` column are
+    /// three lists; a field added to one and not the others must fail here,
+    /// not leave a column empty.
+    #[test]
+    fn works_when_the_json_record_names_the_field_columns() {
+        let sorted = |mut names: Vec<String>| {
+            names.sort_unstable();
+            names
+        };
+        let columns = sorted(FIELD_COLUMNS.split(", ").map(str::to_owned).collect());
+        let record = sorted(FIELD_RECORD.split(", ").map(|column| column.split(' ').next().unwrap().to_owned()).collect());
+        assert_eq!(record, columns);
+        let comm = Communication {
+            id: None,
+            name: "First".into(),
+            stage_name: "1. Email".into(),
+            start_date: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            end_date: None,
+            status: CommunicationState { status: CommunicationStatus::Planned, detail: None, updated_at: None },
+            flagged: false,
+            alternative: None,
+            parameters: Default::default(),
+        };
+        let serde_json::Value::Object(object) = serde_json::to_value(FieldsRecord::new(3, &comm).unwrap()).unwrap() else {
+            panic!("a record is a JSON object")
+        };
+        assert_eq!(sorted(object.keys().cloned().collect()), columns);
+        assert_eq!(object["position"], 3);
+        assert_eq!(object["start_date"], 1_800_000_000_000_000i64);
     }
 }

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 pub use stratagem_domain::contact::{ContactSummary, StoredContact};
 use stratagem_domain::{Communication, Contact};
 
-use crate::communication_row::{bind_fields, communication, COMMUNICATION_COLUMNS, FIELD_COLUMNS, FIELD_COUNT};
+use crate::communication_row::{bind_fields, communication, prefixed, FieldsRecord, COMMUNICATION_COLUMNS, FIELD_COLUMNS, FIELD_COUNT, FIELD_RECORD};
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Backend, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Default)]
@@ -47,6 +47,103 @@ pub(crate) fn placeholders(start: usize, columns: usize, rows: usize) -> String 
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The columns an upsert writes, in the order of its values.
+const UPSERT_COLUMNS: &str = "id, tenant_id, campaign_id, object_id, external_id, name, email, phone, parameters, current_stage, \
+     internal_data, results, result_flag, result_datetime, communication_count, last_error, created_at, updated_at";
+/// What an upsert does to a contact that exists: everything but its id
+/// and creation time is the new row's.
+const UPSERT_CONFLICT: &str = "ON CONFLICT (object_id, campaign_id, tenant_id) DO UPDATE SET external_id = excluded.external_id, \
+     name = excluded.name, email = excluded.email, phone = excluded.phone, parameters = excluded.parameters, \
+     current_stage = excluded.current_stage, internal_data = excluded.internal_data, results = excluded.results, \
+     result_flag = excluded.result_flag, result_datetime = excluded.result_datetime, \
+     communication_count = excluded.communication_count, last_error = excluded.last_error, \
+     updated_at = excluded.updated_at RETURNING id, object_id";
+
+/// The columns of a [`ContactRecord`] with their types, for
+/// PostgreSQL's `json_to_recordset`.
+const CONTACT_RECORD: &str = "id TEXT, object_id TEXT, external_id TEXT, name TEXT, email TEXT, phone TEXT, parameters TEXT, \
+     current_stage TEXT, internal_data TEXT, results TEXT, result_flag BIGINT, result_datetime BIGINT, \
+     communication_count BIGINT, last_error TEXT";
+
+/// A contact as one object of an upsert's JSON array of rows.
+#[derive(serde::Serialize)]
+struct ContactRecord<'a> {
+    id: &'a str,
+    object_id: &'a str,
+    external_id: &'a str,
+    name: &'a str,
+    email: &'a str,
+    phone: &'a str,
+    parameters: String,
+    current_stage: Option<&'a str>,
+    internal_data: String,
+    results: String,
+    result_flag: Option<i64>,
+    result_datetime: Option<i64>,
+    communication_count: i64,
+    last_error: Option<String>,
+}
+
+impl<'a> ContactRecord<'a> {
+    fn new(id: &'a str, contact: &'a Contact, last_error: Option<&serde_json::Value>) -> Result<Self> {
+        Ok(Self {
+            id,
+            object_id: &contact.object_id,
+            external_id: &contact.external_id,
+            name: &contact.name,
+            email: &contact.email,
+            phone: &contact.phone,
+            parameters: to_json(&contact.parameters)?,
+            current_stage: contact.current_stage.as_deref(),
+            internal_data: to_json(&contact.internal_data)?,
+            results: to_json(&contact.results)?,
+            result_flag: flag(contact.result_flag),
+            result_datetime: contact.result_datetime.map(micros),
+            communication_count: contact.communications.len() as i64,
+            last_error: last_error.map(|error| error.to_string()),
+        })
+    }
+}
+
+/// A communication as one object of an insert's JSON array of rows.
+#[derive(serde::Serialize)]
+struct CommunicationRecord<'a> {
+    id: String,
+    contact_id: &'a str,
+    #[serde(flatten)]
+    fields: FieldsRecord<'a>,
+}
+
+/// A batch's communications on PostgreSQL, in one statement whose rows are
+/// one JSON parameter (as [`Contacts::upsert_json_rows`] does contacts).
+async fn insert_communication_json_rows(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tenant_id: &str,
+    campaign_id: &str,
+    communications: &[(&String, usize, &Communication)],
+) -> Result<()> {
+    if communications.is_empty() {
+        return Ok(());
+    }
+    let records = communications
+        .iter()
+        .map(|(contact_id, position, comm)| {
+            Ok(CommunicationRecord {
+                id: comm.id.clone().unwrap_or_else(|| new_id("com")),
+                contact_id,
+                fields: FieldsRecord::new(*position, comm)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let sql = format!(
+        "INSERT INTO communications (id, tenant_id, campaign_id, contact_id, {FIELD_COLUMNS}) \
+         SELECT r.id, $2, $3, r.contact_id, {} FROM json_to_recordset($1::json) AS r(id TEXT, contact_id TEXT, {FIELD_RECORD})",
+        prefixed(FIELD_COLUMNS, "r.")
+    );
+    sqlx::query(&sql).bind(to_json(&records)?).bind(tenant_id).bind(campaign_id).execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// A contact and its communications (two queries: run them in a snapshot).
@@ -107,45 +204,93 @@ impl Contacts<'_> {
         campaign_id: &str,
         contacts: &[(Contact, Option<serde_json::Value>)],
     ) -> Result<Vec<UpsertOutcome>> {
+        if contacts.is_empty() {
+            return Ok(Vec::new());
+        }
         let object_ids: Vec<&str> = contacts.iter().map(|(contact, _)| contact.object_id.as_str()).collect();
         if object_ids.iter().collect::<HashSet<_>>().len() != object_ids.len() {
             return Err(StoreError::Conflict("a batch names the same object_id twice".into()));
         }
-        let mut existing: HashMap<String, String> = HashMap::new();
-        for chunk in object_ids.chunks(ID_CHUNK) {
-            let sql = format!(
-                "SELECT id, object_id FROM contacts WHERE tenant_id = $1 AND campaign_id = $2 AND object_id IN ({})",
-                placeholders(3, 1, chunk.len())
-            );
-            let sql = self.store.positional(sql);
-            let mut query = sqlx::query(&sql).bind(tenant_id).bind(campaign_id);
-            for object_id in chunk {
-                query = query.bind(*object_id);
-            }
-            for row in query.fetch_all(&mut **tx).await? {
-                existing.insert(get(&row, "object_id")?, get(&row, "id")?);
-            }
-        }
-        let proposed: Vec<String> = contacts
-            .iter()
-            .map(|(contact, _)| existing.get(&contact.object_id).cloned().unwrap_or_else(|| new_id("ctc")))
-            .collect();
+        // Every row is offered with a new id. A contact that exists keeps
+        // its own (the upsert does not set `id`), so a returned id that is
+        // not the one offered marks an update: also when another node
+        // inserted the contact a moment ago.
+        let proposed: Vec<String> = contacts.iter().map(|_| new_id("ctc")).collect();
         let now = micros(Utc::now());
+        let stored = match self.store.backend() {
+            Backend::Postgres => self.upsert_json_rows(tx, tenant_id, campaign_id, contacts, &proposed, now).await?,
+            Backend::Sqlite => self.upsert_value_rows(tx, tenant_id, campaign_id, contacts, &proposed, now).await?,
+        };
+        let ids: Vec<String> = contacts
+            .iter()
+            .map(|(contact, _)| stored.get(&contact.object_id).cloned().ok_or_else(|| StoreError::Corrupt("upsert returned no row".into())))
+            .collect::<Result<_>>()?;
+        let updated: Vec<bool> = proposed.iter().zip(&ids).map(|(proposed, id)| proposed != id).collect();
 
+        let replaced: Vec<&String> = ids.iter().zip(&updated).filter(|(_, updated)| **updated).map(|(id, _)| id).collect();
+        for chunk in replaced.chunks(ID_CHUNK) {
+            let sql = format!("DELETE FROM communications WHERE contact_id IN ({})", placeholders(1, 1, chunk.len()));
+            let sql = self.store.positional(sql);
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind((*id).clone());
+            }
+            query.execute(&mut **tx).await?;
+        }
+
+        let communications: Vec<(&String, usize, &Communication)> = contacts
+            .iter()
+            .zip(&ids)
+            .flat_map(|((contact, _), id)| contact.communications.iter().enumerate().map(move |(p, c)| (id, p, c)))
+            .collect();
+        match self.store.backend() {
+            Backend::Postgres => insert_communication_json_rows(tx, tenant_id, campaign_id, &communications).await?,
+            Backend::Sqlite => self.insert_communication_value_rows(tx, tenant_id, campaign_id, &communications).await?,
+        }
+        Ok(updated.into_iter().map(|updated| if updated { UpsertOutcome::Updated } else { UpsertOutcome::Inserted }).collect())
+    }
+
+    /// The upsert on PostgreSQL: the whole batch in one statement whose rows
+    /// are one JSON parameter. Row by row in multi-row `VALUES`, an import
+    /// sent, and PostgreSQL planned, 18 parameters a contact.
+    async fn upsert_json_rows(
+        self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tenant_id: &str,
+        campaign_id: &str,
+        contacts: &[(Contact, Option<serde_json::Value>)],
+        proposed: &[String],
+        now: i64,
+    ) -> Result<HashMap<String, String>> {
+        let records = contacts
+            .iter()
+            .zip(proposed)
+            .map(|((contact, last_error), id)| ContactRecord::new(id, contact, last_error.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let sql = format!(
+            "INSERT INTO contacts ({UPSERT_COLUMNS}) \
+             SELECT r.id, $2, $3, r.object_id, r.external_id, r.name, r.email, r.phone, r.parameters, r.current_stage, \
+             r.internal_data, r.results, r.result_flag, r.result_datetime, r.communication_count, r.last_error, $4, $4 \
+             FROM json_to_recordset($1::json) AS r({CONTACT_RECORD}) {UPSERT_CONFLICT}"
+        );
+        let rows = sqlx::query(&sql).bind(to_json(&records)?).bind(tenant_id).bind(campaign_id).bind(now).fetch_all(&mut **tx).await?;
+        rows.iter().map(|row| Ok((get(row, "object_id")?, get(row, "id")?))).collect()
+    }
+
+    /// The upsert on SQLite: multi-row `VALUES`, bound by position (see
+    /// [`Store::positional`]), [`CONTACT_CHUNK`] rows a statement.
+    async fn upsert_value_rows(
+        self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tenant_id: &str,
+        campaign_id: &str,
+        contacts: &[(Contact, Option<serde_json::Value>)],
+        proposed: &[String],
+        now: i64,
+    ) -> Result<HashMap<String, String>> {
         let mut stored: HashMap<String, String> = HashMap::with_capacity(contacts.len());
         for (chunk, chunk_ids) in contacts.chunks(CONTACT_CHUNK).zip(proposed.chunks(CONTACT_CHUNK)) {
-            let sql = format!(
-                "INSERT INTO contacts (id, tenant_id, campaign_id, object_id, external_id, name, email, phone, \
-                 parameters, current_stage, internal_data, results, result_flag, result_datetime, \
-                 communication_count, last_error, created_at, updated_at) VALUES {} \
-                 ON CONFLICT (object_id, campaign_id, tenant_id) DO UPDATE SET external_id = excluded.external_id, \
-                 name = excluded.name, email = excluded.email, phone = excluded.phone, parameters = excluded.parameters, \
-                 current_stage = excluded.current_stage, internal_data = excluded.internal_data, results = excluded.results, \
-                 result_flag = excluded.result_flag, result_datetime = excluded.result_datetime, \
-                 communication_count = excluded.communication_count, last_error = excluded.last_error, \
-                 updated_at = excluded.updated_at RETURNING id, object_id",
-                placeholders(1, 18, chunk.len())
-            );
+            let sql = format!("INSERT INTO contacts ({UPSERT_COLUMNS}) VALUES {} {UPSERT_CONFLICT}", placeholders(1, 18, chunk.len()));
             let sql = self.store.positional(sql);
             let mut query = sqlx::query(&sql);
             for ((contact, last_error), id) in chunk.iter().zip(chunk_ids) {
@@ -173,36 +318,18 @@ impl Contacts<'_> {
                 stored.insert(get(&row, "object_id")?, get(&row, "id")?);
             }
         }
-        // Another node may have inserted one of these contacts since the
-        // lookup above; the row that exists keeps its id, and its
-        // communications are replaced like any existing contact's.
-        let ids: Vec<String> = contacts
-            .iter()
-            .map(|(contact, _)| stored.get(&contact.object_id).cloned().ok_or_else(|| StoreError::Corrupt("upsert returned no row".into())))
-            .collect::<Result<_>>()?;
-        let updated: Vec<bool> = contacts
-            .iter()
-            .zip(&proposed)
-            .zip(&ids)
-            .map(|(((contact, _), proposed), id)| existing.contains_key(&contact.object_id) || proposed != id)
-            .collect();
+        Ok(stored)
+    }
 
-        let replaced: Vec<&String> = ids.iter().zip(&updated).filter(|(_, updated)| **updated).map(|(id, _)| id).collect();
-        for chunk in replaced.chunks(ID_CHUNK) {
-            let sql = format!("DELETE FROM communications WHERE contact_id IN ({})", placeholders(1, 1, chunk.len()));
-            let sql = self.store.positional(sql);
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind((*id).clone());
-            }
-            query.execute(&mut **tx).await?;
-        }
-
-        let communications: Vec<(&String, usize, &Communication)> = contacts
-            .iter()
-            .zip(&ids)
-            .flat_map(|((contact, _), id)| contact.communications.iter().enumerate().map(move |(p, c)| (id, p, c)))
-            .collect();
+    /// A batch's communications on SQLite: multi-row `VALUES`,
+    /// [`COMMUNICATION_CHUNK`] rows a statement.
+    async fn insert_communication_value_rows(
+        self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tenant_id: &str,
+        campaign_id: &str,
+        communications: &[(&String, usize, &Communication)],
+    ) -> Result<()> {
         for chunk in communications.chunks(COMMUNICATION_CHUNK) {
             let sql = format!(
                 "INSERT INTO communications (id, tenant_id, campaign_id, contact_id, {FIELD_COLUMNS}) VALUES {}",
@@ -220,7 +347,7 @@ impl Contacts<'_> {
             }
             query.execute(&mut **tx).await?;
         }
-        Ok(updated.into_iter().map(|updated| if updated { UpsertOutcome::Updated } else { UpsertOutcome::Inserted }).collect())
+        Ok(())
     }
 
     /// The stored contacts among `object_ids`, with communications, in two
@@ -613,4 +740,48 @@ async fn communication_activity(connection: &mut sqlx::AnyConnection, ids: &[Str
         }
     }
     Ok(activity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &str) -> Vec<String> {
+        let mut names: Vec<String> = list.split(", ").map(|column| column.split(' ').next().unwrap().to_owned()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The JSON record's keys, its declared columns and the upsert's
+    /// columns must name the same fields: a field added to one list and
+    /// not the others must fail here, not leave a column empty.
+    #[test]
+    fn works_when_the_json_record_names_the_upsert_columns() {
+        let contact = Contact {
+            object_id: "C-1".into(),
+            external_id: "U-1".into(),
+            name: "Ana".into(),
+            email: String::new(),
+            phone: String::new(),
+            parameters: Default::default(),
+            current_stage: None,
+            internal_data: Default::default(),
+            results: Default::default(),
+            result_flag: Some(true),
+            result_datetime: None,
+            communications: Vec::new(),
+        };
+        let serde_json::Value::Object(object) = serde_json::to_value(ContactRecord::new("ctc_1", &contact, None).unwrap()).unwrap() else {
+            panic!("a record is a JSON object")
+        };
+        let mut keys: Vec<String> = object.keys().cloned().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, names(CONTACT_RECORD));
+        // The upsert sets the rest itself: the tenant, the campaign and the times.
+        let mut written = names(CONTACT_RECORD);
+        written.extend(["tenant_id", "campaign_id", "created_at", "updated_at"].map(String::from));
+        written.sort_unstable();
+        assert_eq!(written, names(UPSERT_COLUMNS));
+        assert_eq!(object["result_flag"], 1);
+    }
 }
