@@ -72,8 +72,6 @@ pub struct ImportBatch {
     /// The file's rows in this batch, `contacts` and `rejected` together.
     pub rows: i64,
     pub rejected: i64,
-    /// The job's counts before this batch.
-    pub before: ImportCounts,
     /// The job's whole report once this batch is written.
     pub report: ImportReport,
     /// The batch's DATA_LOAD invocations.
@@ -246,35 +244,53 @@ impl Imports<'_> {
     /// transaction, if the job is still `running` on `node_id`; the counts
     /// after it, or `None` (nothing written) when the job is not, because
     /// it was marked interrupted meanwhile.
-    pub async fn write_import_batch(self, batch: &ImportBatch) -> Result<Option<ImportCounts>> {
+    ///
+    /// `turn` resolves once the batch before this one has committed
+    /// (`true`), or failed to (`false`: this one is rolled back too and
+    /// `None` returned). The contacts are written before it is awaited, so
+    /// on PostgreSQL consecutive batches write at the same time (batches
+    /// never share a contact), while the job's counts and report are
+    /// updated, and the batches committed, in the file's order. On SQLite
+    /// a write transaction holds the database: the batch before must have
+    /// committed before this one is called.
+    pub async fn write_import_batch(self, batch: &ImportBatch, turn: impl std::future::Future<Output = bool>) -> Result<Option<ImportCounts>> {
         let mut tx = self.store.begin_write().await?;
         let outcomes = self.store.contacts().upsert_contacts_in(&mut tx, &batch.tenant_id, &batch.campaign_id, &batch.contacts).await?;
-        let inserted = outcomes.iter().filter(|outcome| **outcome == UpsertOutcome::Inserted).count() as i64;
-        let after = ImportCounts {
-            processed_rows: batch.before.processed_rows + batch.rows,
-            accepted: batch.before.accepted + inserted,
-            updated: batch.before.updated + (outcomes.len() as i64 - inserted),
-            rejected: batch.before.rejected + batch.rejected,
-        };
-        let done = sqlx::query(
-            "UPDATE import_jobs SET processed_rows = $1, accepted = $2, updated = $3, rejected = $4, report = $5, \
-             heartbeat_at = $6 WHERE id = $7 AND node_id = $8 AND status = 'running'",
-        )
-        .bind(after.processed_rows)
-        .bind(after.accepted)
-        .bind(after.updated)
-        .bind(after.rejected)
-        .bind(to_json(&batch.report)?)
-        .bind(micros(Utc::now()))
-        .bind(&batch.job_id)
-        .bind(&batch.node_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        // Only the batch's own rows are locked while it waits for its turn.
+        // The invocations (their usage counters) and the job's row are
+        // shared with the batch before: locked before it, they would wait
+        // for each other.
+        if !turn.await {
             tx.rollback().await?;
             return Ok(None);
         }
         crate::invocations::record_invocations(self.store, &mut tx, &batch.invocations).await?;
+        let inserted = outcomes.iter().filter(|outcome| **outcome == UpsertOutcome::Inserted).count() as i64;
+        let row = sqlx::query(
+            "UPDATE import_jobs SET processed_rows = processed_rows + $1, accepted = accepted + $2, updated = updated + $3, \
+             rejected = rejected + $4, report = $5, heartbeat_at = $6 WHERE id = $7 AND node_id = $8 AND status = 'running' \
+             RETURNING processed_rows, accepted, updated, rejected",
+        )
+        .bind(batch.rows)
+        .bind(inserted)
+        .bind(outcomes.len() as i64 - inserted)
+        .bind(batch.rejected)
+        .bind(to_json(&batch.report)?)
+        .bind(micros(Utc::now()))
+        .bind(&batch.job_id)
+        .bind(&batch.node_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let after = ImportCounts {
+            processed_rows: get(&row, "processed_rows")?,
+            accepted: get(&row, "accepted")?,
+            updated: get(&row, "updated")?,
+            rejected: get(&row, "rejected")?,
+        };
         tx.commit().await?;
         Ok(Some(after))
     }

@@ -15,6 +15,7 @@ both_backends!(
     works_when_the_export_escapes_formulas,
     works_when_a_downloaded_contacts_file_imports_as_the_same_contacts,
     works_when_a_dead_nodes_import_is_interrupted_with_exact_counts,
+    works_when_import_batches_commit_in_the_files_order,
 );
 
 const SPEC_CSV: &str = "Object_id,External_ID,Name,Email,Phone,add_param1,add_param2\n\
@@ -476,6 +477,88 @@ fn batch_of(indexes: std::ops::Range<usize>) -> Vec<(stratagem_domain::Contact, 
         .collect()
 }
 
+/// A batch of an import job, for writing it through the store.
+fn import_batch(
+    job: &str,
+    node: &str,
+    tenant: &str,
+    campaign: &str,
+    contacts: Vec<(stratagem_domain::Contact, Option<serde_json::Value>)>,
+    rows: i64,
+    rejected: Vec<stratagem_store::RejectedRow>,
+) -> stratagem_store::ImportBatch {
+    stratagem_store::ImportBatch {
+        job_id: job.into(),
+        node_id: node.into(),
+        tenant_id: tenant.into(),
+        campaign_id: campaign.into(),
+        contacts,
+        rows,
+        rejected: rejected.len() as i64,
+        report: stratagem_store::ImportReport { rejected, strategy_errors: Vec::new() },
+        invocations: Vec::new(),
+    }
+}
+
+/// Consecutive batches of an import write their contacts at the same time
+/// on PostgreSQL, but commit, and count, in the file's order: a batch
+/// whose turn comes after the batch before it committed counts both; one
+/// whose turn never comes (the batch before failed) writes nothing.
+async fn works_when_import_batches_commit_in_the_files_order(backend: Backend) {
+    use stratagem_store::ImportCounts;
+    let app = App::start_with(backend, Background::Off).await;
+    let (tenant, client) = app.tenant_with_id("Acme").await;
+    let campaign = client.campaign("Collections").await;
+    let new_job = stratagem_store::NewImportJob {
+        tenant_id: &tenant,
+        campaign_id: &campaign,
+        file_name: Some("contacts.csv"),
+        total_rows: 9,
+        new_contacts: 9,
+        file_bytes: 400,
+        runs_strategy: false,
+    };
+    let job = app.store.imports().create_import_job(new_job, Default::default(), "node_a").await.expect("job");
+    assert!(app.store.imports().start_queued_import(&job.id, "node_a").await.expect("start"));
+    let write = |indexes, rows| import_batch(&job.id, "node_a", &tenant, &campaign, batch_of(indexes), rows, Vec::new());
+    let imports = app.store.imports();
+
+    let (first_committed, second_turn) = tokio::sync::oneshot::channel::<()>();
+    let second = write(3..6, 3);
+    let first = write(0..3, 3);
+    let (second_written, first_written) = match backend {
+        // The second batch writes first and waits for its turn while the
+        // first one writes and commits.
+        Backend::Postgres => {
+            let second_written = imports.write_import_batch(&second, async move { second_turn.await.is_ok() });
+            let first_written = async {
+                let written = imports.write_import_batch(&first, std::future::ready(true)).await;
+                first_committed.send(()).expect("the second batch waits");
+                written
+            };
+            let (second_written, first_written) = tokio::join!(second_written, first_written);
+            (second_written.expect("second"), first_written.expect("first"))
+        }
+        // One writer: the first batch commits before the second starts.
+        Backend::Sqlite => {
+            let first_written = imports.write_import_batch(&first, std::future::ready(true)).await.expect("first");
+            first_committed.send(()).expect("the second batch's turn");
+            (imports.write_import_batch(&second, async move { second_turn.await.is_ok() }).await.expect("second"), first_written)
+        }
+    };
+    assert_eq!(first_written, Some(ImportCounts { processed_rows: 3, accepted: 3, updated: 0, rejected: 0 }));
+    assert_eq!(second_written, Some(ImportCounts { processed_rows: 6, accepted: 6, updated: 0, rejected: 0 }));
+
+    // The batch before the third one failed: its turn never comes.
+    let third = imports.write_import_batch(&write(6..9, 3), std::future::ready(false)).await.expect("third");
+    assert_eq!(third, None);
+    let path = format!("/campaigns/{campaign}/contacts");
+    assert_eq!(client.get(&path).await.body["total"], 6, "the third batch wrote nothing");
+    let job = client.get(&format!("/imports/{}", job.id)).await.body;
+    assert_eq!(job["processed_rows"], 6, "{job}");
+    assert_eq!(job["accepted"], 6, "{job}");
+}
+
 /// A node imported two batches of a 12-row file (one row rejected) and
 /// died while its third batch was in flight. The job counts exactly the
 /// committed rows, not the lost batch; once the node is known dead the job
@@ -484,7 +567,7 @@ fn batch_of(indexes: std::ops::Range<usize>) -> Vec<(stratagem_domain::Contact, 
 /// another node knows once the dead node's heartbeat has lapsed, since
 /// until then it may be alive. A late write of the dead node is refused.
 async fn works_when_a_dead_nodes_import_is_interrupted_with_exact_counts(backend: Backend) {
-    use stratagem_store::{ImportBatch, ImportCounts, ImportReport, RejectedRow};
+    use stratagem_store::{ImportCounts, RejectedRow};
     let dead = App::start_with(backend, Background::Off).await;
     let (tenant, client) = dead.tenant_with_id("Acme").await;
     let campaign = client.campaign("Collections").await;
@@ -499,24 +582,13 @@ async fn works_when_a_dead_nodes_import_is_interrupted_with_exact_counts(backend
     };
     let job = dead.store.imports().create_import_job(new_job, Default::default(), "node_dead").await.expect("job");
     assert!(dead.store.imports().start_queued_import(&job.id, "node_dead").await.expect("start"), "the dead node started it");
-    let write = |contacts, rows, rejected: Vec<RejectedRow>, before| ImportBatch {
-        job_id: job.id.clone(),
-        node_id: "node_dead".into(),
-        tenant_id: tenant.clone(),
-        campaign_id: campaign.clone(),
-        contacts,
-        rows,
-        rejected: rejected.len() as i64,
-        before,
-        report: ImportReport { rejected, strategy_errors: Vec::new() },
-        invocations: Vec::new(),
-    };
-    let first = dead.store.imports().write_import_batch(&write(batch_of(0..4), 4, Vec::new(), ImportCounts::default())).await.expect("write");
-    let first = first.expect("the job is the dead node's");
+    let write = |contacts, rows, rejected: Vec<RejectedRow>| import_batch(&job.id, "node_dead", &tenant, &campaign, contacts, rows, rejected);
+    let imports = dead.store.imports();
+    let first = imports.write_import_batch(&write(batch_of(0..4), 4, Vec::new()), std::future::ready(true)).await.expect("write");
+    assert_eq!(first, Some(ImportCounts { processed_rows: 4, accepted: 4, updated: 0, rejected: 0 }));
     let bad_row = RejectedRow { line: 9, column: None, reason: "line 9: expected 5 fields, found 2".into() };
-    let second = dead.store.imports().write_import_batch(&write(batch_of(4..7), 4, vec![bad_row.clone()], first)).await.expect("write");
-    let second = second.expect("the job is the dead node's");
-    assert_eq!(second, ImportCounts { processed_rows: 8, accepted: 7, updated: 0, rejected: 1 });
+    let second = imports.write_import_batch(&write(batch_of(4..7), 4, vec![bad_row.clone()]), std::future::ready(true)).await.expect("write");
+    assert_eq!(second, Some(ImportCounts { processed_rows: 8, accepted: 7, updated: 0, rejected: 1 }));
     // The third batch (rows 9-12) was in flight when the node died: never committed.
 
     // The dead node's heartbeat lapses after the default minute; the
@@ -553,7 +625,7 @@ async fn works_when_a_dead_nodes_import_is_interrupted_with_exact_counts(backend
     assert_eq!(client.get(&format!("/campaigns/{campaign}/contacts")).await.body["total"], 7, "the counts are the rows written");
 
     // The dead node was only slow, and writes its third batch late: refused, nothing written.
-    let late = dead.store.imports().write_import_batch(&write(batch_of(7..11), 4, Vec::new(), second)).await.expect("write");
+    let late = imports.write_import_batch(&write(batch_of(7..11), 4, Vec::new()), std::future::ready(true)).await.expect("write");
     assert_eq!(late, None);
     assert!(!dead.store.imports().renew_import_heartbeat(&job.id, "node_dead").await.expect("renew"));
     assert_eq!(client.get(&format!("/campaigns/{campaign}/contacts")).await.body["total"], 7);

@@ -1,6 +1,7 @@
 //! The import pipeline: the file's rows a batch at a time, DATA_LOAD on
 //! each row, and one transaction per batch — batch N is written while
-//! batch N+1's strategies run.
+//! batch N+1's strategies run, and on PostgreSQL while batch N-1's
+//! contacts are still being written.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use stratagem_domain::contact_file::{self, FileFormat, ImportRow};
 use stratagem_domain::{Contact, StrategyType};
 use stratagem_runtime::{InvokeOptions, Strategy};
 use stratagem_store::{
-    ImportBatch, ImportCounts, ImportEnd, ImportReport, InterruptedReason, NewInvocation, RejectedRow, StoreError, StrategyFailure,
-    StrategyState,
+    Backend, ImportBatch, ImportCounts, ImportEnd, ImportReport, InterruptedReason, NewInvocation, RejectedRow, StoreError,
+    StrategyFailure, StrategyState,
 };
 
 use super::{internal, ImportError, ImportService};
@@ -22,6 +23,10 @@ use crate::CONTACT_FILE_LIMIT_BYTES;
 const BATCH: usize = 500;
 /// Strategy invocations in flight per import.
 const PARALLEL_INVOCATIONS: usize = 4;
+/// Batches being written at once per import on PostgreSQL: the database
+/// works on the next batch's contacts on another core while the one before
+/// commits (docs/BENCHMARKS.md). SQLite has one writer: one at a time.
+const POSTGRES_WRITES_IN_FLIGHT: usize = 2;
 
 /// A file's rows, a batch at a time.
 pub(super) type Batches = tokio::sync::mpsc::Receiver<Vec<Result<ImportRow, contact_file::RowError>>>;
@@ -55,9 +60,11 @@ pub(super) fn read_batches(format: FileFormat, file: Bytes) -> Batches {
 #[derive(Default)]
 struct Tally {
     counts: ImportCounts,
-    report: ImportReport,
     /// Contacts written by when the database's statistics are refreshed next.
     statistics_due_at: i64,
+    /// The refresh of the statistics under way, if any: it runs beside
+    /// the import, which does not wait for it.
+    refreshing: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
 }
 
 /// Why an import stopped before its end.
@@ -169,9 +176,18 @@ async fn import_rows(service: &ImportService, options: InvokeOptions, job_id: &s
     // job's counts with its contacts, so the job counts exactly the rows
     // written; a write in flight when the import stops on an error is
     // waited for, and its rows count once it committed.
-    let mut writing = None;
+    let mut writing = Writes::default();
     let outcome = import_batches(&run, batches, &mut writing, tally).await;
-    let written = finish_write(service, writing, tally).await;
+    let mut written = Ok(());
+    while let Some(write) = writing.in_flight.pop_front() {
+        // After a failed write the later ones roll back: wait for them
+        // all, so nothing is written once the import has stopped.
+        let finished = finish_write(service, write, tally).await;
+        written = written.and(finished);
+    }
+    if let Some(refresh) = tally.refreshing.take() {
+        written = written.and(refresh.await.map_err(internal)?.map_err(Stopped::from));
+    }
     outcome.and(written)
 }
 
@@ -213,7 +229,11 @@ async fn data_load(service: &ImportService, tenant: &str, campaign_id: &str, job
     Ok(Some(service.strategies.load(&hash, component).await.map_err(internal)?))
 }
 
-async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Option<WriteTask>, tally: &mut Tally) -> Result<(), Stopped> {
+async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Writes, tally: &mut Tally) -> Result<(), Stopped> {
+    let in_flight = match run.service.store.backend() {
+        Backend::Postgres => POSTGRES_WRITES_IN_FLIGHT,
+        Backend::Sqlite => 1,
+    };
     loop {
         // A shutdown stops the import between batches: what was read is
         // written (below, and by the caller), nothing is half-done.
@@ -233,12 +253,14 @@ async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Optio
             .map(|error| RejectedRow { line: error.line, column: error.column, reason: error.message })
             .collect();
         let prepared = prepare_batch(run, accepted.into_iter().filter_map(Result::ok).collect()).await?;
-        finish_write(run.service, writing.take(), tally).await?;
+        while writing.in_flight.len() >= in_flight {
+            let write = writing.in_flight.pop_front().expect("a write in flight");
+            finish_write(run.service, write, tally).await?;
+        }
         // The report as it stands once this batch is written.
-        let mut report = tally.report.clone();
         let rejected_count = rejected.len() as i64;
-        report.rejected.extend(rejected);
-        report.strategy_errors.extend(prepared.failures);
+        writing.report.rejected.extend(rejected);
+        writing.report.strategy_errors.extend(prepared.failures);
         let batch = ImportBatch {
             job_id: run.job_id.to_owned(),
             node_id: run.service.node_id.to_string(),
@@ -248,16 +270,37 @@ async fn import_batches(run: &Run<'_>, mut batches: Batches, writing: &mut Optio
             invocations: prepared.invocations,
             rows,
             rejected: rejected_count,
-            before: tally.counts,
-            report,
+            report: writing.report.clone(),
         };
         let store = run.service.store.clone();
-        *writing = Some(tokio::spawn(async move {
-            let written = store.imports().write_import_batch(&batch).await?;
-            Ok::<_, StoreError>(written.map(|counts| (counts, batch.report)))
+        let previous = writing.committed.take();
+        let (committed, turn) = tokio::sync::oneshot::channel();
+        writing.committed = Some(turn);
+        writing.in_flight.push_back(tokio::spawn(async move {
+            let turn = async move {
+                match previous {
+                    Some(previous) => previous.await.is_ok(),
+                    None => true,
+                }
+            };
+            let written = store.imports().write_import_batch(&batch, turn).await?;
+            if written.is_some() {
+                let _ = committed.send(());
+            }
+            Ok::<_, StoreError>(written)
         }));
     }
     Ok(())
+}
+
+/// An import's batches being written, oldest first.
+#[derive(Default)]
+struct Writes {
+    in_flight: std::collections::VecDeque<WriteTask>,
+    /// Says when the newest batch has committed: the next one's turn.
+    committed: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// The job's report as it stands once the newest batch is written.
+    report: ImportReport,
 }
 
 /// A batch as it will be written.
@@ -292,29 +335,33 @@ async fn prepare_batch(run: &Run<'_>, rows: Vec<ImportRow>) -> Result<PreparedBa
     Ok(batch)
 }
 
-/// A batch being written: the job's counts and report once it committed,
-/// `None` when the job was not this node's any more.
-type WriteTask = tokio::task::JoinHandle<Result<Option<(ImportCounts, ImportReport)>, StoreError>>;
+/// A batch being written: the job's counts once it committed, `None` when
+/// it did not (the job was not this node's any more, or the batch before
+/// it did not commit).
+type WriteTask = tokio::task::JoinHandle<Result<Option<ImportCounts>, StoreError>>;
 
 /// Waits for a batch's write and takes the job's counts after it.
-async fn finish_write(service: &ImportService, writing: Option<WriteTask>, tally: &mut Tally) -> Result<(), Stopped> {
-    let Some(task) = writing else { return Ok(()) };
-    let Some((counts, report)) = task.await.map_err(internal)?? else {
+async fn finish_write(service: &ImportService, write: WriteTask, tally: &mut Tally) -> Result<(), Stopped> {
+    let Some(counts) = write.await.map_err(internal)?? else {
         return Err(Stopped::Lost);
     };
     let before = std::mem::replace(&mut tally.counts, counts);
     for (outcome, rows) in [("accepted", counts.accepted - before.accepted), ("updated", counts.updated - before.updated), ("rejected", counts.rejected - before.rejected)] {
         metrics::counter!("stratagem_import_rows_total", "outcome" => outcome).increment(rows.max(0) as u64);
     }
-    tally.report = report;
     // PostgreSQL plans each batch's lookup of existing contacts from its
     // statistics; statistics from before the import grew the campaign make
     // it scan the whole campaign for every batch (docs/BENCHMARKS.md).
     // Refreshing them each time the written count doubles keeps the plans
-    // right at a few refreshes per import.
+    // right at a few refreshes per import. The import goes on meanwhile.
+    if tally.refreshing.as_ref().is_some_and(|refresh| refresh.is_finished()) {
+        let refresh = tally.refreshing.take().expect("a refresh");
+        refresh.await.map_err(internal)??;
+    }
     let written = tally.counts.accepted + tally.counts.updated;
-    if written >= tally.statistics_due_at {
-        service.store.refresh_statistics().await?;
+    if written >= tally.statistics_due_at && tally.refreshing.is_none() {
+        let store = service.store.clone();
+        tally.refreshing = Some(tokio::spawn(async move { store.refresh_statistics().await }));
         tally.statistics_due_at = written * 2;
     }
     Ok(())
