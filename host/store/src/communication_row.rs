@@ -6,6 +6,7 @@
 use sqlx::any::AnyRow;
 use stratagem_domain::{Communication, CommunicationState, CommunicationStatus};
 
+use crate::array_rows::Cell;
 use crate::{from_json, from_micros, get, micros, to_json, Result, StoreError};
 
 /// The columns of a communication's own fields, in the order
@@ -50,44 +51,38 @@ pub(crate) fn bind_fields<'q>(query: AnyQuery<'q>, position: usize, comm: &'q Co
 }
 
 /// The columns of [`FIELD_COLUMNS`] with their types, for a statement
-/// that reads its rows from a JSON array (PostgreSQL's `json_to_recordset`)
-/// of [`FieldsRecord`]s.
-pub(crate) const FIELD_RECORD: &str = "position BIGINT, name TEXT, stage_name TEXT, start_date BIGINT, end_date BIGINT, \
-     status TEXT, status_detail TEXT, status_updated_at BIGINT, flagged BIGINT, alternative TEXT, parameters TEXT";
+/// that reads its rows from arrays ([`crate::array_rows::ArrayRows`]) of
+/// [`field_cells`].
+pub(crate) const FIELD_ARRAYS: [(&str, &str); FIELD_COUNT] = [
+    ("position", "BIGINT"),
+    ("name", "TEXT"),
+    ("stage_name", "TEXT"),
+    ("start_date", "BIGINT"),
+    ("end_date", "BIGINT"),
+    ("status", "TEXT"),
+    ("status_detail", "TEXT"),
+    ("status_updated_at", "BIGINT"),
+    ("flagged", "BIGINT"),
+    ("alternative", "TEXT"),
+    ("parameters", "TEXT"),
+];
 
-/// A communication's fields as one object of a JSON array of rows: what
-/// [`bind_fields`] binds, named as [`FIELD_COLUMNS`] names them.
-#[derive(serde::Serialize)]
-pub(crate) struct FieldsRecord<'a> {
-    position: i64,
-    name: &'a str,
-    stage_name: &'a str,
-    start_date: i64,
-    end_date: Option<i64>,
-    status: &'a str,
-    status_detail: Option<&'a str>,
-    status_updated_at: Option<i64>,
-    flagged: i64,
-    alternative: Option<&'a str>,
-    parameters: String,
-}
-
-impl<'a> FieldsRecord<'a> {
-    pub(crate) fn new(position: usize, comm: &'a Communication) -> Result<Self> {
-        Ok(Self {
-            position: position as i64,
-            name: &comm.name,
-            stage_name: &comm.stage_name,
-            start_date: micros(comm.start_date),
-            end_date: comm.end_date.map(micros),
-            status: comm.status.status.as_str(),
-            status_detail: comm.status.detail.as_deref(),
-            status_updated_at: comm.status.updated_at.map(micros),
-            flagged: i64::from(comm.flagged),
-            alternative: comm.alternative.as_deref(),
-            parameters: to_json(&comm.parameters)?,
-        })
-    }
+/// The fields of the communication at `position` of its contact as a row
+/// of [`FIELD_ARRAYS`]: what [`bind_fields`] binds.
+pub(crate) fn field_cells(position: usize, comm: &Communication) -> Result<[Cell<'_>; FIELD_COUNT]> {
+    Ok([
+        Cell::Int(Some(position as i64)),
+        Cell::text(&comm.name),
+        Cell::text(&comm.stage_name),
+        Cell::Int(Some(micros(comm.start_date))),
+        Cell::Int(comm.end_date.map(micros)),
+        Cell::text(comm.status.status.as_str()),
+        Cell::optional(comm.status.detail.as_deref()),
+        Cell::Int(comm.status.updated_at.map(micros)),
+        Cell::Int(Some(i64::from(comm.flagged))),
+        Cell::optional(comm.alternative.as_deref()),
+        Cell::owned(to_json(&comm.parameters)?),
+    ])
 }
 
 /// A row read with [`COMMUNICATION_COLUMNS`].
@@ -123,34 +118,12 @@ mod tests {
         assert_eq!(prefixed("a, b", "v.new_"), "v.new_a, v.new_b");
     }
 
-    /// A field's JSON key, its record column and its `INSERT` column are
-    /// three lists; a field added to one and not the others must fail here,
-    /// not leave a column empty.
+    /// The array columns and the `INSERT` columns are two lists of the
+    /// same fields, in the same order: a field added to one and not the
+    /// other must fail here, not write a value into another column.
     #[test]
-    fn works_when_the_json_record_names_the_field_columns() {
-        let sorted = |mut names: Vec<String>| {
-            names.sort_unstable();
-            names
-        };
-        let columns = sorted(FIELD_COLUMNS.split(", ").map(str::to_owned).collect());
-        let record = sorted(FIELD_RECORD.split(", ").map(|column| column.split(' ').next().unwrap().to_owned()).collect());
-        assert_eq!(record, columns);
-        let comm = Communication {
-            id: None,
-            name: "First".into(),
-            stage_name: "1. Email".into(),
-            start_date: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-            end_date: None,
-            status: CommunicationState { status: CommunicationStatus::Planned, detail: None, updated_at: None },
-            flagged: false,
-            alternative: None,
-            parameters: Default::default(),
-        };
-        let serde_json::Value::Object(object) = serde_json::to_value(FieldsRecord::new(3, &comm).unwrap()).unwrap() else {
-            panic!("a record is a JSON object")
-        };
-        assert_eq!(sorted(object.keys().cloned().collect()), columns);
-        assert_eq!(object["position"], 3);
-        assert_eq!(object["start_date"], 1_800_000_000_000_000i64);
+    fn works_when_the_field_arrays_are_the_field_columns() {
+        let names: Vec<&str> = FIELD_ARRAYS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, FIELD_COLUMNS.split(", ").collect::<Vec<_>>());
     }
 }

@@ -9,7 +9,8 @@ use sqlx::any::AnyRow;
 pub use stratagem_domain::contact::{ContactSummary, StoredContact};
 use stratagem_domain::{Communication, Contact};
 
-use crate::communication_row::{bind_fields, communication, prefixed, FieldsRecord, COMMUNICATION_COLUMNS, FIELD_COLUMNS, FIELD_COUNT, FIELD_RECORD};
+use crate::array_rows::{ArrayRows, Cell};
+use crate::communication_row::{bind_fields, communication, field_cells, prefixed, COMMUNICATION_COLUMNS, FIELD_ARRAYS, FIELD_COLUMNS, FIELD_COUNT};
 use crate::{from_json, from_micros, get, micros, new_id, to_json, Backend, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Default)]
@@ -61,64 +62,61 @@ const UPSERT_CONFLICT: &str = "ON CONFLICT (object_id, campaign_id, tenant_id) D
      communication_count = excluded.communication_count, last_error = excluded.last_error, \
      updated_at = excluded.updated_at RETURNING id, object_id";
 
-/// The columns of a [`ContactRecord`] with their types, for
-/// PostgreSQL's `json_to_recordset`.
-const CONTACT_RECORD: &str = "id TEXT, object_id TEXT, external_id TEXT, name TEXT, email TEXT, phone TEXT, parameters TEXT, \
-     current_stage TEXT, internal_data TEXT, results TEXT, result_flag BIGINT, result_datetime BIGINT, \
-     communication_count BIGINT, last_error TEXT";
+/// The columns of [`contact_cells`] with their types: an upsert's rows, as
+/// [`ArrayRows`].
+const CONTACT_ARRAYS: [(&str, &str); 14] = [
+    ("id", "TEXT"),
+    ("object_id", "TEXT"),
+    ("external_id", "TEXT"),
+    ("name", "TEXT"),
+    ("email", "TEXT"),
+    ("phone", "TEXT"),
+    ("parameters", "TEXT"),
+    ("current_stage", "TEXT"),
+    ("internal_data", "TEXT"),
+    ("results", "TEXT"),
+    ("result_flag", "BIGINT"),
+    ("result_datetime", "BIGINT"),
+    ("communication_count", "BIGINT"),
+    ("last_error", "TEXT"),
+];
 
-/// A contact as one object of an upsert's JSON array of rows.
-#[derive(serde::Serialize)]
-struct ContactRecord<'a> {
-    id: &'a str,
-    object_id: &'a str,
-    external_id: &'a str,
-    name: &'a str,
-    email: &'a str,
-    phone: &'a str,
-    parameters: String,
-    current_stage: Option<&'a str>,
-    internal_data: String,
-    results: String,
-    result_flag: Option<i64>,
-    result_datetime: Option<i64>,
-    communication_count: i64,
-    last_error: Option<String>,
+/// A contact offered with the id `id` as a row of [`CONTACT_ARRAYS`].
+fn contact_cells<'a>(id: &'a str, contact: &'a Contact, last_error: Option<&serde_json::Value>) -> Result<[Cell<'a>; 14]> {
+    Ok([
+        Cell::text(id),
+        Cell::text(&contact.object_id),
+        Cell::text(&contact.external_id),
+        Cell::text(&contact.name),
+        Cell::text(&contact.email),
+        Cell::text(&contact.phone),
+        Cell::owned(to_json(&contact.parameters)?),
+        Cell::optional(contact.current_stage.as_deref()),
+        Cell::owned(to_json(&contact.internal_data)?),
+        Cell::owned(to_json(&contact.results)?),
+        Cell::Int(flag(contact.result_flag)),
+        Cell::Int(contact.result_datetime.map(micros)),
+        Cell::Int(Some(contact.communications.len() as i64)),
+        Cell::Text(last_error.map(|error| error.to_string().into())),
+    ])
 }
 
-impl<'a> ContactRecord<'a> {
-    fn new(id: &'a str, contact: &'a Contact, last_error: Option<&serde_json::Value>) -> Result<Self> {
-        Ok(Self {
-            id,
-            object_id: &contact.object_id,
-            external_id: &contact.external_id,
-            name: &contact.name,
-            email: &contact.email,
-            phone: &contact.phone,
-            parameters: to_json(&contact.parameters)?,
-            current_stage: contact.current_stage.as_deref(),
-            internal_data: to_json(&contact.internal_data)?,
-            results: to_json(&contact.results)?,
-            result_flag: flag(contact.result_flag),
-            result_datetime: contact.result_datetime.map(micros),
-            communication_count: contact.communications.len() as i64,
-            last_error: last_error.map(|error| error.to_string()),
-        })
+/// The columns of a batch's communications before their fields.
+const COMMUNICATION_KEYS: [(&str, &str); 2] = [("id", "TEXT"), ("contact_id", "TEXT")];
+/// [`COMMUNICATION_KEYS`] and [`FIELD_ARRAYS`], as one list.
+const COMMUNICATION_ARRAYS: [(&str, &str); 2 + FIELD_COUNT] = {
+    let mut columns = [("", ""); 2 + FIELD_COUNT];
+    let mut at = 0;
+    while at < columns.len() {
+        columns[at] = if at < 2 { COMMUNICATION_KEYS[at] } else { FIELD_ARRAYS[at - 2] };
+        at += 1;
     }
-}
-
-/// A communication as one object of an insert's JSON array of rows.
-#[derive(serde::Serialize)]
-struct CommunicationRecord<'a> {
-    id: String,
-    contact_id: &'a str,
-    #[serde(flatten)]
-    fields: FieldsRecord<'a>,
-}
+    columns
+};
 
 /// A batch's communications on PostgreSQL, in one statement whose rows are
-/// one JSON parameter (as [`Contacts::upsert_json_rows`] does contacts).
-async fn insert_communication_json_rows(
+/// a parameter per column (as [`Contacts::upsert_array_rows`] does contacts).
+async fn insert_communication_array_rows(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     tenant_id: &str,
     campaign_id: &str,
@@ -127,22 +125,19 @@ async fn insert_communication_json_rows(
     if communications.is_empty() {
         return Ok(());
     }
-    let records = communications
-        .iter()
-        .map(|(contact_id, position, comm)| {
-            Ok(CommunicationRecord {
-                id: comm.id.clone().unwrap_or_else(|| new_id("com")),
-                contact_id,
-                fields: FieldsRecord::new(*position, comm)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut rows = ArrayRows::new(&COMMUNICATION_ARRAYS);
+    for (contact_id, position, comm) in communications {
+        let id = comm.id.clone().unwrap_or_else(|| new_id("com"));
+        let keys = [Cell::owned(id), Cell::text(contact_id)];
+        rows.push(keys.into_iter().chain(field_cells(*position, comm)?));
+    }
     let sql = format!(
         "INSERT INTO communications (id, tenant_id, campaign_id, contact_id, {FIELD_COLUMNS}) \
-         SELECT r.id, $2, $3, r.contact_id, {} FROM json_to_recordset($1::json) AS r(id TEXT, contact_id TEXT, {FIELD_RECORD})",
-        prefixed(FIELD_COLUMNS, "r.")
+         SELECT r.id, $1, $2, r.contact_id, {} FROM {}",
+        prefixed(FIELD_COLUMNS, "r."),
+        rows.source(3, "r")
     );
-    sqlx::query(&sql).bind(to_json(&records)?).bind(tenant_id).bind(campaign_id).execute(&mut **tx).await?;
+    rows.bind(sqlx::query(&sql).bind(tenant_id).bind(campaign_id)).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -218,7 +213,7 @@ impl Contacts<'_> {
         let proposed: Vec<String> = contacts.iter().map(|_| new_id("ctc")).collect();
         let now = micros(Utc::now());
         let stored = match self.store.backend() {
-            Backend::Postgres => self.upsert_json_rows(tx, tenant_id, campaign_id, contacts, &proposed, now).await?,
+            Backend::Postgres => self.upsert_array_rows(tx, tenant_id, campaign_id, contacts, &proposed, now).await?,
             Backend::Sqlite => self.upsert_value_rows(tx, tenant_id, campaign_id, contacts, &proposed, now).await?,
         };
         let ids: Vec<String> = contacts
@@ -244,16 +239,17 @@ impl Contacts<'_> {
             .flat_map(|((contact, _), id)| contact.communications.iter().enumerate().map(move |(p, c)| (id, p, c)))
             .collect();
         match self.store.backend() {
-            Backend::Postgres => insert_communication_json_rows(tx, tenant_id, campaign_id, &communications).await?,
+            Backend::Postgres => insert_communication_array_rows(tx, tenant_id, campaign_id, &communications).await?,
             Backend::Sqlite => self.insert_communication_value_rows(tx, tenant_id, campaign_id, &communications).await?,
         }
         Ok(updated.into_iter().map(|updated| if updated { UpsertOutcome::Updated } else { UpsertOutcome::Inserted }).collect())
     }
 
     /// The upsert on PostgreSQL: the whole batch in one statement whose rows
-    /// are one JSON parameter. Row by row in multi-row `VALUES`, an import
-    /// sent, and PostgreSQL planned, 18 parameters a contact.
-    async fn upsert_json_rows(
+    /// are a parameter per column ([`ArrayRows`]). Row by row in multi-row
+    /// `VALUES`, an import sent, and PostgreSQL planned, 18 parameters a
+    /// contact.
+    async fn upsert_array_rows(
         self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         tenant_id: &str,
@@ -262,18 +258,19 @@ impl Contacts<'_> {
         proposed: &[String],
         now: i64,
     ) -> Result<HashMap<String, String>> {
-        let records = contacts
-            .iter()
-            .zip(proposed)
-            .map(|((contact, last_error), id)| ContactRecord::new(id, contact, last_error.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
+        let mut rows = ArrayRows::new(&CONTACT_ARRAYS);
+        for ((contact, last_error), id) in contacts.iter().zip(proposed) {
+            rows.push(contact_cells(id, contact, last_error.as_ref())?);
+        }
         let sql = format!(
             "INSERT INTO contacts ({UPSERT_COLUMNS}) \
-             SELECT r.id, $2, $3, r.object_id, r.external_id, r.name, r.email, r.phone, r.parameters, r.current_stage, \
-             r.internal_data, r.results, r.result_flag, r.result_datetime, r.communication_count, r.last_error, $4, $4 \
-             FROM json_to_recordset($1::json) AS r({CONTACT_RECORD}) {UPSERT_CONFLICT}"
+             SELECT r.id, $1, $2, r.object_id, r.external_id, r.name, r.email, r.phone, r.parameters, r.current_stage, \
+             r.internal_data, r.results, r.result_flag, r.result_datetime, r.communication_count, r.last_error, $3, $3 \
+             FROM {} {UPSERT_CONFLICT}",
+            rows.source(4, "r")
         );
-        let rows = sqlx::query(&sql).bind(to_json(&records)?).bind(tenant_id).bind(campaign_id).bind(now).fetch_all(&mut **tx).await?;
+        let query = sqlx::query(&sql).bind(tenant_id).bind(campaign_id).bind(now);
+        let rows = rows.bind(query).fetch_all(&mut **tx).await?;
         rows.iter().map(|row| Ok((get(row, "object_id")?, get(row, "id")?))).collect()
     }
 
@@ -746,42 +743,20 @@ async fn communication_activity(connection: &mut sqlx::AnyConnection, ids: &[Str
 mod tests {
     use super::*;
 
-    fn names(list: &str) -> Vec<String> {
-        let mut names: Vec<String> = list.split(", ").map(|column| column.split(' ').next().unwrap().to_owned()).collect();
-        names.sort_unstable();
-        names
-    }
-
-    /// The JSON record's keys, its declared columns and the upsert's
-    /// columns must name the same fields: a field added to one list and
-    /// not the others must fail here, not leave a column empty.
+    /// The upsert's array columns and its `INSERT` columns must name the
+    /// same fields: a field added to one list and not the other must fail
+    /// here, not leave a column empty.
     #[test]
-    fn works_when_the_json_record_names_the_upsert_columns() {
-        let contact = Contact {
-            object_id: "C-1".into(),
-            external_id: "U-1".into(),
-            name: "Ana".into(),
-            email: String::new(),
-            phone: String::new(),
-            parameters: Default::default(),
-            current_stage: None,
-            internal_data: Default::default(),
-            results: Default::default(),
-            result_flag: Some(true),
-            result_datetime: None,
-            communications: Vec::new(),
+    fn works_when_the_array_columns_are_the_upsert_columns() {
+        let sorted = |mut names: Vec<&'static str>| {
+            names.sort_unstable();
+            names
         };
-        let serde_json::Value::Object(object) = serde_json::to_value(ContactRecord::new("ctc_1", &contact, None).unwrap()).unwrap() else {
-            panic!("a record is a JSON object")
-        };
-        let mut keys: Vec<String> = object.keys().cloned().collect();
-        keys.sort_unstable();
-        assert_eq!(keys, names(CONTACT_RECORD));
         // The upsert sets the rest itself: the tenant, the campaign and the times.
-        let mut written = names(CONTACT_RECORD);
-        written.extend(["tenant_id", "campaign_id", "created_at", "updated_at"].map(String::from));
-        written.sort_unstable();
-        assert_eq!(written, names(UPSERT_COLUMNS));
-        assert_eq!(object["result_flag"], 1);
+        let mut written: Vec<&str> = CONTACT_ARRAYS.iter().map(|(name, _)| *name).collect();
+        written.extend(["tenant_id", "campaign_id", "created_at", "updated_at"]);
+        assert_eq!(sorted(written), sorted(UPSERT_COLUMNS.split(", ").collect()));
+        let names: Vec<&str> = COMMUNICATION_ARRAYS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names.join(", "), format!("id, contact_id, {FIELD_COLUMNS}"));
     }
 }

@@ -5,6 +5,7 @@
 
 mod agents;
 mod analytics;
+mod array_rows;
 mod campaigns;
 mod communication_row;
 mod contacts;

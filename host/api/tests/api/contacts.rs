@@ -81,6 +81,19 @@ async fn works_when_jsonl_is_imported_without_a_strategy(backend: Backend) {
     assert_eq!(job["accepted"], 1, "{job}");
     let contact = client.get(&format!("/campaigns/{campaign}/contacts/123")).await;
     assert_eq!((contact.body["current_stage"].clone(), contact.body["parameters"]["amount"].clone()), (json!(null), json!(12.5)));
+
+    // Text that is syntax to the database's batch statements stays text.
+    let tricky = json!({
+        "Object_id": "{7,\"8\"}", "External_ID": "NULL", "Name": "Ann \"A\\B\" {C}, D\nE ü 😀", "Email": "{a,b}@x.io", "Phone": "\\",
+        "note": "}{\",\\"
+    });
+    let job = import(&client, &campaign, "application/x-ndjson", &format!("{tricky}\n")).await;
+    assert_eq!(job["accepted"], 1, "{job}");
+    // The object id `{7,"8"}`, percent-encoded.
+    let stored = client.get(&format!("/campaigns/{campaign}/contacts/%7B7%2C%228%22%7D")).await.body;
+    let fields = ["object_id", "external_id", "name", "email", "phone"].map(|field| stored[field].clone());
+    assert_eq!(fields, [&tricky["Object_id"], &tricky["External_ID"], &tricky["Name"], &tricky["Email"], &tricky["Phone"]].map(Clone::clone), "{stored}");
+    assert_eq!(stored["parameters"]["note"], tricky["note"], "{stored}");
 }
 
 async fn errors_with_line_and_column_when_the_file_cannot_be_read(backend: Backend) {
