@@ -289,7 +289,7 @@ async fn works_when_the_export_keeps_order_and_communications(backend: Backend) 
 /// contact's new fields beside its old communications.
 async fn works_when_an_export_during_an_import_holds_whole_batches(backend: Backend) {
     const ROWS: usize = 5_000;
-    const BATCH: usize = 500;
+    const BATCH: usize = 1_000;
     let app = App::start(backend).await;
     let client = app.tenant("Acme").await;
     let campaign = client.campaign("Collections").await;

@@ -20,7 +20,7 @@ use super::{internal, ImportError, ImportService};
 use crate::CONTACT_FILE_LIMIT_BYTES;
 
 /// Contacts written per transaction.
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
 /// Strategy invocations in flight per import.
 const PARALLEL_INVOCATIONS: usize = 4;
 /// Batches being written at once per import on PostgreSQL: the database
