@@ -26,7 +26,7 @@ use crate::componentize::{is_out_of_memory, StrategySource};
 use crate::error::{BuildError, Frame, InvokeError, LoadError, PythonBuildError, PythonException};
 use crate::host_state::HostState;
 use crate::limits::Limits;
-use crate::runtime::{contract_error, instantiate_error, Runtime, Strategy};
+use crate::runtime::{contract_error, instantiate_error, ticks, Runtime, Strategy};
 
 /// The loaded platform component; its instances run concurrently.
 pub struct Platform {
@@ -64,7 +64,7 @@ impl Platform {
             other => BuildError::Toolchain(format!("the platform component: {other}")),
         };
         let (mut store, instance) =
-            self.runtime.instantiate(&self.pre, Arc::new(SystemClock), memory_limit, limits.time).await.map_err(limit)?;
+            self.runtime.instantiate(&self.pre, Arc::new(SystemClock), memory_limit).await.map_err(limit)?;
         match self.sources(source).load(&mut store, &instance, &limits).await {
             Ok(()) => Ok(()),
             Err(LoadFailure::Python(python)) if is_out_of_memory(&python.type_name, &python.message) => {
@@ -89,9 +89,10 @@ impl Platform {
         let Some(text) = source.files.get(&source.entry) else { return Ok(None) };
         let memory_limit = limits.memory_bytes.min(self.runtime.max_memory_bytes());
         let (mut store, instance) =
-            self.runtime.instantiate(&self.pre, Arc::new(SystemClock), memory_limit, limits.time).await?;
+            self.runtime.instantiate(&self.pre, Arc::new(SystemClock), memory_limit).await?;
         let syntax = self.syntax.load(&mut store, &instance).map_err(instantiate_error)?;
         store.set_fuel(limits.fuel).map_err(instantiate_error)?;
+        store.set_epoch_deadline(ticks(limits.time));
         let found = match timeout(limits.time, syntax.call_check(&mut store, &source.entry, text)).await {
             Err(_) => return Err(InvokeError::TimeLimit { limit_ms: limits.time.as_millis() as u64 }),
             Ok(Err(trap)) => return Err(limit_breach(&trap, &store, limits.fuel, limits.time)),
@@ -153,6 +154,7 @@ impl Sources {
         let broken = |error| LoadFailure::Limit(instantiate_error(error));
         let loader = self.loader.load(&mut *store, instance).map_err(broken)?;
         store.set_fuel(limits.fuel).map_err(broken)?;
+        store.set_epoch_deadline(ticks(limits.time));
         match timeout(limits.time, loader.call_load(&mut *store, &self.entry, &self.files)).await {
             Err(_) => Err(LoadFailure::Limit(InvokeError::TimeLimit { limit_ms: limits.time.as_millis() as u64 })),
             Ok(Err(trap)) => Err(LoadFailure::Limit(limit_breach(&trap, store, limits.fuel, limits.time))),

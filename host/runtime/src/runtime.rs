@@ -30,6 +30,10 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Instantiation is not charged to the hook's budget (wasmtime ≥ 46 meters
 /// it), but it must not be unbounded either.
 pub(crate) const INSTANTIATION_FUEL: u64 = 10_000_000_000;
+/// Nor to the hook's time: it is the platform's work (its memory image set
+/// up), which a busy node can slow down past a call's limit before the
+/// strategy's code has run. Each guest call sets its own deadline.
+pub(crate) const INSTANTIATION_TIME: Duration = Duration::from_secs(30);
 /// Idle reused instances kept per (tenant, strategy version).
 const MAX_IDLE_PER_TENANT: usize = 4;
 
@@ -291,12 +295,11 @@ impl Runtime {
         pre: &InstancePre<HostState>,
         clock: Arc<dyn Clock>,
         memory_limit: usize,
-        time: Duration,
     ) -> Result<(Store<HostState>, wasmtime::component::Instance), InvokeError> {
         let mut store = self.new_store(clock);
         store.data_mut().memory.reset(memory_limit, 0);
         store.set_fuel(INSTANTIATION_FUEL).map_err(instantiate_error)?;
-        store.set_epoch_deadline(ticks(time));
+        store.set_epoch_deadline(ticks(INSTANTIATION_TIME));
         store.epoch_deadline_trap();
         match pre.instantiate_async(&mut store).await {
             Ok(instance) => Ok((store, instance)),
@@ -486,7 +489,7 @@ impl Strategy {
     }
 
     async fn instantiate(&self, options: &InvokeOptions) -> Result<Instance, InvokeError> {
-        let (mut store, instance) = self.runtime.instantiate(&self.pre, options.clock.clone(), self.memory_limit(options), options.limits.time).await?;
+        let (mut store, instance) = self.runtime.instantiate(&self.pre, options.clock.clone(), self.memory_limit(options)).await?;
         let hooks = self.hooks.load(&mut store, &instance).map_err(instantiate_error)?;
         if let Some(sources) = &self.sources {
             let memory_limit = self.memory_limit(options);
