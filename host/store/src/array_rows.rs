@@ -27,6 +27,17 @@ impl<'a> Cell<'a> {
     pub(crate) fn optional(value: Option<&'a str>) -> Self {
         Cell::Text(value.map(Cow::Borrowed))
     }
+
+    /// Binds the value as one parameter: the same row written with
+    /// multi-row `VALUES` instead of arrays (SQLite).
+    pub(crate) fn bind(self, query: AnyQuery<'a>) -> AnyQuery<'a> {
+        match self {
+            Cell::Text(Some(Cow::Borrowed(text))) => query.bind(text),
+            Cell::Text(Some(Cow::Owned(text))) => query.bind(text),
+            Cell::Text(None) => query.bind(None::<&str>),
+            Cell::Int(number) => query.bind(number),
+        }
+    }
 }
 
 /// Rows of the columns `(name, SQL type)`, a literal per column.

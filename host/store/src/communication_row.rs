@@ -36,18 +36,7 @@ pub(crate) fn prefixed(columns: &str, prefix: &str) -> String {
 /// Binds the fields of the communication at `position` of its contact, as
 /// [`FIELD_COLUMNS`] lists them.
 pub(crate) fn bind_fields<'q>(query: AnyQuery<'q>, position: usize, comm: &'q Communication) -> Result<AnyQuery<'q>> {
-    Ok(query
-        .bind(position as i64)
-        .bind(comm.name.as_str())
-        .bind(comm.stage_name.as_str())
-        .bind(micros(comm.start_date))
-        .bind(comm.end_date.map(micros))
-        .bind(comm.status.status.as_str())
-        .bind(comm.status.detail.as_deref())
-        .bind(comm.status.updated_at.map(micros))
-        .bind(i64::from(comm.flagged))
-        .bind(comm.alternative.as_deref())
-        .bind(to_json(&comm.parameters)?))
+    Ok(field_cells(position, comm)?.into_iter().fold(query, |query, cell| cell.bind(query)))
 }
 
 /// The columns of [`FIELD_COLUMNS`] with their types, for a statement
@@ -68,7 +57,7 @@ pub(crate) const FIELD_ARRAYS: [(&str, &str); FIELD_COUNT] = [
 ];
 
 /// The fields of the communication at `position` of its contact as a row
-/// of [`FIELD_ARRAYS`]: what [`bind_fields`] binds.
+/// of [`FIELD_ARRAYS`], also what [`bind_fields`] binds.
 pub(crate) fn field_cells(position: usize, comm: &Communication) -> Result<[Cell<'_>; FIELD_COUNT]> {
     Ok([
         Cell::Int(Some(position as i64)),

@@ -291,25 +291,11 @@ impl Contacts<'_> {
             let sql = self.store.positional(sql);
             let mut query = sqlx::query(&sql);
             for ((contact, last_error), id) in chunk.iter().zip(chunk_ids) {
-                query = query
-                    .bind(id.as_str())
-                    .bind(tenant_id)
-                    .bind(campaign_id)
-                    .bind(contact.object_id.as_str())
-                    .bind(contact.external_id.as_str())
-                    .bind(contact.name.as_str())
-                    .bind(contact.email.as_str())
-                    .bind(contact.phone.as_str())
-                    .bind(to_json(&contact.parameters)?)
-                    .bind(contact.current_stage.as_deref())
-                    .bind(to_json(&contact.internal_data)?)
-                    .bind(to_json(&contact.results)?)
-                    .bind(flag(contact.result_flag))
-                    .bind(contact.result_datetime.map(micros))
-                    .bind(contact.communications.len() as i64)
-                    .bind(last_error.as_ref().map(|e| e.to_string()))
-                    .bind(now)
-                    .bind(now);
+                // UPSERT_COLUMNS' order: the id, the tenant and campaign,
+                // the contact's other cells, then the times.
+                let mut cells = contact_cells(id, contact, last_error.as_ref())?.into_iter();
+                query = cells.next().expect("the id").bind(query).bind(tenant_id).bind(campaign_id);
+                query = cells.fold(query, |query, cell| cell.bind(query)).bind(now).bind(now);
             }
             for row in query.fetch_all(&mut **tx).await? {
                 stored.insert(get(&row, "object_id")?, get(&row, "id")?);
