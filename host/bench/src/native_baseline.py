@@ -3,9 +3,10 @@ sandbox, in-process. The sandbox receives WIT records, builds the SDK
 contact, calls run() and validates and converts the result back; this does
 exactly that with stratagem._records standing in for the generated WIT
 types, and a logger that formats every record as the sandbox's does.
-Arguments: the strategy file, the iterations, and the hook (data_load or
-aggregation; the inputs are runtime_bench.rs's). Prints one JSON line of
-per-call nanoseconds."""
+Arguments: the strategy file and the hook (data_load or aggregation; the
+inputs are runtime_bench.rs's). After a warm-up it serves runtime_bench.rs,
+so that native and sandboxed calls can take turns: each line read is a
+number of calls to time, answered by one JSON line of their nanoseconds."""
 
 import json
 import logging
@@ -15,7 +16,7 @@ from datetime import datetime
 
 from stratagem import Campaign, Communication, CommunicationState, CommunicationStatus, Contact, _records, _runner, _wire
 
-path, iterations, hook = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+path, hook = sys.argv[1], sys.argv[2]
 with open(path, encoding="utf-8") as handle:
     namespace = _runner.load({path: handle.read()}, path)
 if hook == "data_load":
@@ -53,11 +54,12 @@ def invoke():
     return _wire.result_to_wire(_records, "run", result, False)
 
 
-for _ in range(min(iterations, 1000)):  # warm up
+for _ in range(1000):  # warm up
     invoke()
-samples = []
-for _ in range(iterations):
-    started = time.perf_counter_ns()
-    invoke()
-    samples.append(time.perf_counter_ns() - started)
-print(json.dumps(samples))
+for line in sys.stdin:
+    samples = []
+    for _ in range(int(line)):
+        started = time.perf_counter_ns()
+        invoke()
+        samples.append(time.perf_counter_ns() - started)
+    print(json.dumps(samples), flush=True)

@@ -3,7 +3,9 @@
 //! instance, (c) fresh instance per invocation, each for the strategy run
 //! in the platform's component (as the service runs sources) and as a
 //! component of its own; plus build (componentize) and precompile times,
-//! cold, and an edit made runnable both ways (`edit`).
+//! cold, and an edit made runnable both ways (`edit`). With native and
+//! warm, also how fast the sandbox runs the Python inside a call, apart
+//! from the boundary (`python_inside`).
 //!
 //!   make bench            (or: cargo run --release -p stratagem-bench --bin runtime-bench)
 //!
@@ -60,6 +62,14 @@ impl BenchHook {
         }
     }
 
+    /// The default strategy's own work, repeated inside one call.
+    fn body_strategy(self) -> &'static str {
+        match self {
+            Self::DataLoad => "host/bench/strategies/data_load_body.py",
+            Self::Aggregation => "host/bench/strategies/aggregation_body.py",
+        }
+    }
+
     fn input(self) -> Hook {
         match self {
             Self::DataLoad => Hook::DataLoad { contact: contact(), existing: None },
@@ -112,26 +122,61 @@ fn contact() -> Contact {
     .expect("valid contact")
 }
 
-fn native(strategy: &str, hook: BenchHook, iterations: usize) -> anyhow::Result<Stats> {
-    let python = repo().join(".venv/bin/python");
-    let output = std::process::Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/native_baseline.py"))
-        .arg(repo().join(strategy))
-        .arg(iterations.to_string())
-        .arg(hook.name())
-        .output()
-        .with_context(|| format!("running {}; run `make setup` first", python.display()))?;
-    if !output.status.success() {
-        bail!("native baseline failed: {}", String::from_utf8_lossy(&output.stderr));
+/// Native CPython running a strategy in a process of its own
+/// (native_baseline.py), timing calls when asked.
+struct Native {
+    process: std::process::Child,
+    requests: std::process::ChildStdin,
+    replies: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Native {
+    fn start(strategy: &str, hook: BenchHook) -> anyhow::Result<Self> {
+        let python = repo().join(".venv/bin/python");
+        let mut process = std::process::Command::new(&python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/native_baseline.py"))
+            .arg(repo().join(strategy))
+            .arg(hook.name())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {}; run `make setup` first", python.display()))?;
+        let requests = process.stdin.take().context("the baseline's stdin")?;
+        let replies = std::io::BufReader::new(process.stdout.take().context("the baseline's stdout")?);
+        Ok(Self { process, requests, replies })
     }
-    let nanos: Vec<u64> = serde_json::from_slice(&output.stdout)?;
-    Ok(stats(nanos.into_iter().map(Duration::from_nanos).collect()))
+
+    /// Times `calls` calls, one after another.
+    fn time(&mut self, calls: usize) -> anyhow::Result<Vec<Duration>> {
+        use std::io::{BufRead, Write};
+        writeln!(self.requests, "{calls}")?;
+        let mut line = String::new();
+        if self.replies.read_line(&mut line)? == 0 {
+            bail!("the native baseline stopped: {:?} (its error is above)", self.process.wait()?);
+        }
+        let nanos: Vec<u64> = serde_json::from_str(&line)?;
+        Ok(nanos.into_iter().map(Duration::from_nanos).collect())
+    }
+}
+
+impl Drop for Native {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
 }
 
 async fn sandboxed(strategy: &Strategy, hook: BenchHook, isolation: Isolation, iterations: usize) -> anyhow::Result<Stats> {
+    let warm_up = iterations.min(200);
+    let (samples, fuel) = sandboxed_samples(strategy, hook, isolation, warm_up, iterations).await?;
+    Ok(Stats { fuel: Some(fuel), ..stats(samples) })
+}
+
+/// Each call's time, and the fuel a call used (their mean).
+async fn sandboxed_samples(strategy: &Strategy, hook: BenchHook, isolation: Isolation, warm_up: usize, iterations: usize) -> anyhow::Result<(Vec<Duration>, u64)> {
     let options = InvokeOptions { tenant: "bench".into(), isolation, ..InvokeOptions::default() };
     let hook = hook.input();
-    for _ in 0..iterations.min(200) {
+    for _ in 0..warm_up {
         strategy.invoke(&hook, &options).await.result?;
     }
     let mut samples = Vec::with_capacity(iterations);
@@ -143,11 +188,11 @@ async fn sandboxed(strategy: &Strategy, hook: BenchHook, isolation: Isolation, i
         fuel += invocation.usage.fuel;
         invocation.result?;
     }
-    Ok(Stats { fuel: Some(fuel / iterations as u64), ..stats(samples) })
+    Ok((samples, fuel / iterations.max(1) as u64))
 }
 
-fn row(label: &str, s: &Stats, baseline: Option<&Stats>) {
-    let ratio = baseline.map_or(String::from("-"), |b| format!("{:.2}", s.per_second / b.per_second));
+fn row(label: &str, s: &Stats, ratio: Option<f64>) {
+    let ratio = ratio.map_or(String::from("-"), |ratio| format!("{ratio:.2}"));
     let fuel = s.fuel.map_or(String::from("-"), |fuel| fuel.to_string());
     println!(
         "{label:<34} {:>12.0} {:>10.1} {:>10.1} {:>8} {:>10}",
@@ -157,6 +202,54 @@ fn row(label: &str, s: &Stats, baseline: Option<&Stats>) {
         ratio,
         fuel
     );
+}
+
+/// Rounds in which native CPython and the sandbox take turns.
+const ROUNDS: usize = 25;
+/// Native calls are several times cheaper: a round makes this many times
+/// more of them, so both are timed over spans of similar length.
+const NATIVE_CALLS_PER_SANDBOXED: usize = 8;
+
+/// Native CPython and a warm reused instance, taking turns in short
+/// rounds so that this shared machine's drift in speed falls on both
+/// alike. A round's ratio is of its median calls (native p50 ÷ sandboxed
+/// p50): bursts of noise here lengthen a few calls by several times,
+/// which moves a mean but not a median.
+struct SideBySide {
+    /// Every round's calls.
+    native: Stats,
+    warm: Stats,
+    /// Each round's ratio, lowest first.
+    ratios: Vec<f64>,
+}
+
+impl SideBySide {
+    fn ratio(&self) -> f64 {
+        self.ratios[self.ratios.len() / 2]
+    }
+
+    /// The middle half of the rounds' ratios.
+    fn spread(&self) -> String {
+        let quarter = self.ratios.len() / 4;
+        format!("{:.2}–{:.2}", self.ratios[quarter], self.ratios[self.ratios.len() - 1 - quarter])
+    }
+}
+
+async fn side_by_side(path: &str, strategy: &Strategy, hook: BenchHook, iterations: usize) -> anyhow::Result<SideBySide> {
+    let per_round = iterations.div_ceil(ROUNDS);
+    let mut native = Native::start(path, hook)?;
+    sandboxed_samples(strategy, hook, Isolation::ReuseInstance, 200, 0).await?;
+    let (mut native_samples, mut warm_samples, mut ratios, mut fuel) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for _ in 0..ROUNDS {
+        let native_round = native.time(per_round * NATIVE_CALLS_PER_SANDBOXED)?;
+        let (warm_round, round_fuel) = sandboxed_samples(strategy, hook, Isolation::ReuseInstance, 0, per_round).await?;
+        fuel += round_fuel;
+        ratios.push(stats(native_round.clone()).p50.as_secs_f64() / stats(warm_round.clone()).p50.as_secs_f64());
+        native_samples.extend(native_round);
+        warm_samples.extend(warm_round);
+    }
+    ratios.sort_by(f64::total_cmp);
+    Ok(SideBySide { native: stats(native_samples), warm: Stats { fuel: Some(fuel / ROUNDS as u64), ..stats(warm_samples) }, ratios })
 }
 
 #[tokio::main]
@@ -189,23 +282,39 @@ async fn main() -> anyhow::Result<()> {
     let in_platform = platform.strategy(&source)?;
 
     let modes = std::env::var("BENCH_MODES").unwrap_or_else(|_| "native,warm,fresh".into());
-    let native = if modes.contains("native") { Some(native(&strategy_path, hook, iterations)?) } else { None };
     println!("strategy: {strategy_path} ({}), {iterations} sequential invocations each, one thread", hook.name());
     println!("{:<34} {:>12} {:>10} {:>10} {:>8} {:>10}", "", "invocations/s", "p50 µs", "p99 µs", "× native", "fuel/call");
-    if let Some(native) = &native {
-        row("(a) native CPython, in-process", native, None);
-    }
-    if modes.contains("warm") {
+    // With native and warm, they take turns (`side_by_side`); the other
+    // rows are compared with the median round's native figures. Every
+    // "× native" is of p50s (`SideBySide`).
+    let mut native = None;
+    if modes.contains("native") && modes.contains("warm") {
+        let compared = side_by_side(&strategy_path, &in_platform, hook, iterations).await?;
+        row("(a) native CPython, in-process", &compared.native, None);
+        row("(b) platform, warm reused instance", &compared.warm, Some(compared.ratio()));
+        println!("{:<34} {:>52}", "", format!("(× native, the middle half of {ROUNDS} rounds: {})", compared.spread()));
+        native = Some(compared.native);
+    } else if modes.contains("native") {
+        let alone = stats(Native::start(&strategy_path, hook)?.time(iterations)?);
+        row("(a) native CPython, in-process", &alone, None);
+        native = Some(alone);
+    } else if modes.contains("warm") {
         let warm = sandboxed(&in_platform, hook, Isolation::ReuseInstance, iterations).await?;
-        row("(b) platform, warm reused instance", &warm, native.as_ref());
+        row("(b) platform, warm reused instance", &warm, None);
+    }
+    let ratio = |s: &Stats| native.as_ref().map(|native| native.p50.as_secs_f64() / s.p50.as_secs_f64());
+    if modes.contains("warm") {
         let warm = sandboxed(&strategy, hook, Isolation::ReuseInstance, iterations).await?;
-        row("(b') own component, warm", &warm, native.as_ref());
+        row("(b') own component, warm", &warm, ratio(&warm));
     }
     if modes.contains("fresh") {
         let fresh = sandboxed(&in_platform, hook, Isolation::FreshInstance, iterations).await?;
-        row("(c) platform, fresh instance + load", &fresh, native.as_ref());
+        row("(c) platform, fresh instance + load", &fresh, ratio(&fresh));
         let fresh = sandboxed(&strategy, hook, Isolation::FreshInstance, iterations).await?;
-        row("(c') own component, fresh instance", &fresh, native.as_ref());
+        row("(c') own component, fresh instance", &fresh, ratio(&fresh));
+    }
+    if modes.contains("native") && modes.contains("warm") {
+        python_inside(&platform, hook, iterations).await?;
     }
     println!();
     println!("build (componentize-py):          {:>8.2} s  ({} bytes)", build_time.as_secs_f64(), component.len());
@@ -217,6 +326,24 @@ async fn main() -> anyhow::Result<()> {
     );
     edit(&runtime, &platform, &source, hook, build_time + precompile_time).await?;
     syntax_error(&platform, &source).await
+}
+
+/// How fast the sandbox runs the Python a call is made of, apart from the
+/// boundary: the SDK's conversion, and the default strategy's own work,
+/// each repeated 100 times inside one call so that the call's crossing is
+/// paid once per 100. A call cannot come nearer native CPython than these.
+async fn python_inside(platform: &Platform, hook: BenchHook, iterations: usize) -> anyhow::Result<()> {
+    let iterations = (iterations / 10).max(100);
+    println!();
+    println!("the Python inside a call, 100 times a call ({iterations} calls each; the boundary crossed once per 100):");
+    let parts = [("the SDK's conversion, both ways", "host/bench/strategies/sdk_conversion.py"), ("the default strategy's own work", hook.body_strategy())];
+    for (label, path) in parts {
+        let strategy = platform.strategy(&StrategySource::from_path(&repo().join(path))?)?;
+        let compared = side_by_side(path, &strategy, hook, iterations).await?;
+        let fuel = compared.warm.fuel.unwrap_or_default() / 100;
+        println!("  {label:<34} {:>5.2} × native (middle half {}), {fuel:>8} fuel each ({path})", compared.ratio(), compared.spread());
+    }
+    Ok(())
 }
 
 /// An edit with a syntax error: how soon the upload's syntax check says
