@@ -13,7 +13,8 @@
 //! of native,warm,fresh (default all: ratios need native), for profiling
 //! one path; BENCH_HOOK, data_load (default) or aggregation (a contact
 //! whose one communication's session ended PAID, as the engine benchmark
-//! runs it); BENCH_STRATEGY, a strategy file for that hook relative to the
+//! runs it; BENCH_HISTORY=n gives it n completed communications before
+//! that one); BENCH_STRATEGY, a strategy file for that hook relative to the
 //! repository (default the spec's data-load snippet, or for aggregation
 //! examples/simulated/aggregation.py); STRATAGEM_COMPONENTIZE_PY.
 
@@ -36,14 +37,18 @@ use stratagem_runtime::{
 #[derive(Clone, Copy)]
 enum BenchHook {
     DataLoad,
-    Aggregation,
+    /// With `history` completed communications before the one that ended.
+    Aggregation { history: usize },
 }
 
 impl BenchHook {
     fn from_env() -> anyhow::Result<Self> {
         match std::env::var("BENCH_HOOK").as_deref() {
             Err(_) | Ok("data_load") => Ok(Self::DataLoad),
-            Ok("aggregation") => Ok(Self::Aggregation),
+            Ok("aggregation") => {
+                let history = std::env::var("BENCH_HISTORY").ok().map(|n| n.parse()).transpose().context("BENCH_HISTORY")?;
+                Ok(Self::Aggregation { history: history.unwrap_or(0) })
+            }
             Ok(other) => bail!("BENCH_HOOK={other}: expected data_load or aggregation"),
         }
     }
@@ -51,14 +56,14 @@ impl BenchHook {
     fn name(self) -> &'static str {
         match self {
             Self::DataLoad => "data_load",
-            Self::Aggregation => "aggregation",
+            Self::Aggregation { .. } => "aggregation",
         }
     }
 
     fn default_strategy(self) -> &'static str {
         match self {
             Self::DataLoad => "examples/spec/data_load.py",
-            Self::Aggregation => "examples/simulated/aggregation.py",
+            Self::Aggregation { .. } => "examples/simulated/aggregation.py",
         }
     }
 
@@ -66,22 +71,28 @@ impl BenchHook {
     fn body_strategy(self) -> &'static str {
         match self {
             Self::DataLoad => "host/bench/strategies/data_load_body.py",
-            Self::Aggregation => "host/bench/strategies/aggregation_body.py",
+            Self::Aggregation { .. } => "host/bench/strategies/aggregation_body.py",
         }
     }
 
     fn input(self) -> Hook {
         match self {
             Self::DataLoad => Hook::DataLoad { contact: contact(), existing: None },
-            Self::Aggregation => {
+            Self::Aggregation { history } => {
+                let earlier = (1..=history).map(|n| {
+                    json!({"id": format!("comm-earlier-{n}"), "name": "Earlier attempt", "stage_name": "1. First contact",
+                        "start_date": "2026-11-20T09:00:00Z", "end_date": "2026-11-20T17:00:00Z",
+                        "status": {"status": "COMPLETED"}, "flagged": false})
+                });
+                let ended = json!({"id": "comm-1", "name": "First contact", "stage_name": "1. First contact",
+                    "start_date": "2026-11-27T09:00:00Z", "end_date": "2026-11-27T17:00:00Z",
+                    "status": {"status": "IN_PROGRESS"}, "flagged": true});
                 let contact = serde_json::from_value(json!({
                     "object_id": "CONTRACT-123", "external_id": "USER-456", "name": "John Smith",
                     "email": "john@example.com", "phone": "+1234567890",
                     "parameters": {"amount_due": "120.50"}, "current_stage": "1. First contact",
                     "internal_data": {"attempts": 1},
-                    "communications": [{"id": "comm-1", "name": "First contact", "stage_name": "1. First contact",
-                        "start_date": "2026-11-27T09:00:00Z", "end_date": "2026-11-27T17:00:00Z",
-                        "status": {"status": "IN_PROGRESS"}, "flagged": true}],
+                    "communications": earlier.chain([ended]).collect::<Vec<_>>(),
                 }))
                 .expect("valid contact");
                 let mut session_results = JsonMap::new();
@@ -137,6 +148,10 @@ impl Native {
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/native_baseline.py"))
             .arg(repo().join(strategy))
             .arg(hook.name())
+            .arg(match hook {
+                BenchHook::Aggregation { history } => history.to_string(),
+                BenchHook::DataLoad => "0".into(),
+            })
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
