@@ -300,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
     println!("strategy: {strategy_path} ({}), {iterations} sequential invocations each, one thread", hook.name());
     println!("{:<34} {:>12} {:>10} {:>10} {:>8} {:>10}", "", "invocations/s", "p50 µs", "p99 µs", "× native", "fuel/call");
     // With native and warm, they take turns (`side_by_side`); the other
-    // rows are compared with the median round's native figures. Every
+    // rows are compared with native's p50 over all its rounds. Every
     // "× native" is of p50s (`SideBySide`).
     let mut native = None;
     if modes.contains("native") && modes.contains("warm") {
@@ -346,7 +346,8 @@ async fn main() -> anyhow::Result<()> {
 /// How fast the sandbox runs the Python a call is made of, apart from the
 /// boundary: the SDK's conversion, and the default strategy's own work,
 /// each repeated 100 times inside one call so that the call's crossing is
-/// paid once per 100. A call cannot come nearer native CPython than these.
+/// paid once per 100. A call whose boundary cost nothing would run at
+/// about these ratios (between them, by how much of each it has).
 async fn python_inside(platform: &Platform, hook: BenchHook, iterations: usize) -> anyhow::Result<()> {
     let iterations = (iterations / 10).max(100);
     println!();
