@@ -5,9 +5,10 @@ exactly that with stratagem._records standing in for the generated WIT
 types, and a logger that formats every record as the sandbox's does.
 Arguments: the strategy file, the hook (data_load or aggregation; the
 inputs are runtime_bench.rs's) and, for aggregation, how many completed
-communications come before the one that ended. After a warm-up it serves runtime_bench.rs,
-so that native and sandboxed calls can take turns: each line read is a
-number of calls to time, answered by one JSON line of their nanoseconds."""
+communications come before the one that ended. After a warm-up it serves
+runtime_bench.rs, so that native and sandboxed calls can take turns: each
+line read is a number of calls to time, answered by one JSON line of
+their nanoseconds."""
 
 import json
 import logging
