@@ -17,7 +17,10 @@
 //!   cargo run --release -p stratagem-bench --bin engine-bench
 //!
 //! Environment: ENGINE_CONTACTS (default 20000), ENGINE_BACKENDS (default
-//! sqlite,postgres), STRATAGEM_TEST_POSTGRES, STRATAGEM_COMPONENTIZE_PY.
+//! sqlite,postgres), ENGINE_SHAPES (nodes x loops on PostgreSQL, default
+//! `1x1,1x2,2x1,2x2`), ENGINE_QUEUE_ONLY=1 (no run with AGGREGATION),
+//! ENGINE_PEER=0 (no peer queue), STRATAGEM_TEST_POSTGRES,
+//! STRATAGEM_COMPONENTIZE_PY.
 
 // Not every program uses every helper.
 #[allow(dead_code)]
@@ -122,13 +125,21 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
 async fn main() -> anyhow::Result<()> {
     let contacts: usize = std::env::var("ENGINE_CONTACTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let backends = std::env::var("ENGINE_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let postgres_shapes = shapes(&std::env::var("ENGINE_SHAPES").unwrap_or_else(|_| "1x1,1x2,2x1,2x2".into()))?;
+    let queue_only = std::env::var("ENGINE_QUEUE_ONLY").is_ok_and(|v| v == "1");
+    let peer = std::env::var("ENGINE_PEER").map_or(true, |v| v != "0");
     if std::env::var_os("STRATAGEM_COMPONENTIZE_PY").is_none() {
         std::env::set_var("STRATAGEM_COMPONENTIZE_PY", repo().join(".venv/bin/componentize-py"));
     }
     let dir = tempfile::tempdir()?;
     let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: dir.path().join("cache"), perf_map: support::perf_map(), ..RuntimeConfig::default() })?);
-    let source = StrategySource::from_path(&repo().join("examples/simulated/aggregation.py"))?;
-    let aggregation = support::builder().build(&source).await.context("building examples/simulated/aggregation.py")?;
+    let aggregation = match queue_only {
+        true => Vec::new(),
+        false => {
+            let source = StrategySource::from_path(&repo().join("examples/simulated/aggregation.py"))?;
+            support::builder().build(&source).await.context("building examples/simulated/aggregation.py")?
+        }
+    };
     println!("{contacts} communications per run, RUNNING until every session is applied, SIMULATED channel");
     let cores = std::thread::available_parallelism()?.get();
     println!("CPU budget of the target (20k/s on {cores} cores): {:.0} core-µs per communication", 1e6 * cores as f64 / 20_000.0);
@@ -138,15 +149,29 @@ async fn main() -> anyhow::Result<()> {
     );
     for backend in backends.split(',').map(str::trim) {
         // SQLite has one writer: one node, one loop.
-        let shapes: &[(usize, usize)] = if backend == "postgres" { &[(1, 1), (1, 2), (2, 1), (2, 2)] } else { &[(1, 1)] };
+        let shapes: &[(usize, usize)] = if backend == "postgres" { &postgres_shapes } else { &[(1, 1)] };
         let mut best_one_node: f64 = 0.0;
         for &(nodes, loops) in shapes {
             let queue = run(&database(backend, dir.path())?, &runtime, None, contacts, (nodes, loops)).await?;
             if nodes == 1 {
                 best_one_node = best_one_node.max(queue.per_second);
             }
-            let full = run(&database(backend, dir.path())?, &runtime, Some(&aggregation), contacts, (nodes, loops)).await?;
             let expected = contacts as i64;
+            if queue_only {
+                println!(
+                    "{backend:<10} {nodes:>5} {loops:>5} {:>16.0} {:>18} {:>7} {:>6} {:>10} {:>5.2} of {:<2} {:>8.0} / -",
+                    queue.per_second,
+                    "-",
+                    "-",
+                    (queue.sends - expected).max(0),
+                    queue.unfinished + (expected - queue.sends).max(0),
+                    queue.cpu.cores_busy,
+                    queue.cpu.cores,
+                    queue.cpu.core_seconds * 1e6 / contacts as f64,
+                );
+                continue;
+            }
+            let full = run(&database(backend, dir.path())?, &runtime, Some(&aggregation), contacts, (nodes, loops)).await?;
             println!(
                 "{backend:<10} {nodes:>5} {loops:>5} {:>16.0} {:>18.0} {:>6.2}x {:>6} {:>10} {:>5.2} of {:<2} {:>8.0} / {:<6.0}",
                 queue.per_second,
@@ -160,7 +185,7 @@ async fn main() -> anyhow::Result<()> {
                 full.cpu.core_seconds * 1e6 / contacts as f64,
             );
         }
-        if backend == "postgres" {
+        if backend == "postgres" && peer {
             let mut best_peer: f64 = 0.0;
             for (label, batched) in [("default set-up", false), ("local queue of 500, batched completion", true)] {
                 let rate = graphile_worker(&database(backend, dir.path())?, contacts, batched)?;
@@ -171,6 +196,16 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `1x2,2x1`: engines (nodes) × tick loops each.
+fn shapes(list: &str) -> anyhow::Result<Vec<(usize, usize)>> {
+    list.split(',')
+        .map(|shape| {
+            let (nodes, loops) = shape.trim().split_once('x').with_context(|| format!("ENGINE_SHAPES: `{shape}` is not NODESxLOOPS, e.g. 1x2"))?;
+            Ok((nodes.parse().with_context(|| format!("ENGINE_SHAPES: nodes in `{shape}`"))?, loops.parse().with_context(|| format!("ENGINE_SHAPES: loops in `{shape}`"))?))
+        })
+        .collect()
 }
 
 /// The peer queue on the same PostgreSQL server (a database of its own):
