@@ -234,7 +234,9 @@ impl Conversations<'_> {
             return Ok(Vec::new());
         }
         let lock = self.store.skip_locked();
-        let statement = |selects: &str| format!("UPDATE communications SET answer_lease_until = $2 WHERE id IN ({selects}) RETURNING {OPEN_SESSION_COLUMNS}");
+        let statement = |selects: &str| {
+            format!("UPDATE communications SET answer_lease_until = $2 WHERE {} RETURNING {OPEN_SESSION_COLUMNS}", self.store.id_among(selects))
+        };
         let select = |_: &Waiting, id: usize, share: usize| {
             format!(
                 "SELECT c.id FROM communications c JOIN campaigns p ON p.id = c.campaign_id \

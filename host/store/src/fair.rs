@@ -39,7 +39,8 @@ pub(crate) struct Waiting {
 /// What one claim differs in: its statement around the campaigns' selects,
 /// and each campaign's select.
 pub(crate) struct Claim<'a> {
-    /// `UPDATE … WHERE id IN (` + the selects joined by `UNION ALL` + `) RETURNING …`.
+    /// `UPDATE … WHERE ` + [`Store::id_among`](crate::Store::id_among) the
+    /// selects joined by `UNION ALL` + ` RETURNING …`.
     pub statement: &'a (dyn Fn(&str) -> String + Sync),
     /// The select of up to `$share` ids of `$campaign`, given the waiting
     /// campaign and the numbers of those two parameters.

@@ -114,9 +114,10 @@ impl Dispatch<'_> {
         let lock = self.store.skip_locked();
         let statement = |selects: &str| {
             format!(
-                "UPDATE communications SET status = 'IN_PROGRESS', status_updated_at = $1, lease_until = $2 WHERE id IN ({selects}) \
+                "UPDATE communications SET status = 'IN_PROGRESS', status_updated_at = $1, lease_until = $2 WHERE {} \
                  RETURNING tenant_id, campaign_id, contact_id, send_attempts, {COMMUNICATION_COLUMNS}, \
-                   (SELECT s.outcome FROM channel_sends s WHERE s.communication_id = communications.id) AS recorded"
+                   (SELECT s.outcome FROM channel_sends s WHERE s.communication_id = communications.id) AS recorded",
+                self.store.id_among(selects)
             )
         };
         // Due and expired apart, each in its index's order, so that neither
@@ -253,8 +254,9 @@ impl Dispatch<'_> {
         let lock = self.store.skip_locked();
         let statement = |selects: &str| {
             format!(
-                "UPDATE communications SET lease_until = $2 WHERE id IN ({selects}) \
-                 RETURNING id, tenant_id, campaign_id, contact_id, session_results, status, status_detail, status_updated_at"
+                "UPDATE communications SET lease_until = $2 WHERE {} \
+                 RETURNING id, tenant_id, campaign_id, contact_id, session_results, status, status_detail, status_updated_at",
+                self.store.id_among(selects)
             )
         };
         let select = |_: &Waiting, id: usize, share: usize| {

@@ -72,13 +72,20 @@ impl Dispatch<'_> {
 
     /// RUNNING campaigns in which every contact has a final result and no
     /// communication is pending become FINISHED. Returns their ids.
+    ///
+    /// This runs every tick. The checks go in a `CASE`, cheapest and most
+    /// often decisive first, each a lookup in an index of its own: as
+    /// joins, PostgreSQL read every contact of the database for a campaign
+    /// with work still pending.
     pub async fn finish_done_campaigns(self, now: DateTime<Utc>) -> Result<Vec<String>> {
         let rows = sqlx::query(
-            "UPDATE campaigns SET status = 'FINISHED', updated_at = $1 WHERE status = 'RUNNING' \
-             AND EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = campaigns.id) \
-             AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = campaigns.id AND c.result_flag IS NULL) \
-             AND NOT EXISTS (SELECT 1 FROM communications m WHERE m.campaign_id = campaigns.id \
-               AND (m.status IN ('PLANNED', 'IN_PROGRESS') OR (m.session_ended_at IS NOT NULL AND m.aggregated_at IS NULL))) \
+            "UPDATE campaigns SET status = 'FINISHED', updated_at = $1 WHERE status = 'RUNNING' AND CASE \
+               WHEN EXISTS (SELECT 1 FROM communications m WHERE m.campaign_id = campaigns.id \
+                 AND (m.status IN ('PLANNED', 'IN_PROGRESS') OR (m.session_ended_at IS NOT NULL AND m.aggregated_at IS NULL))) THEN 0 \
+               WHEN EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = campaigns.tenant_id AND c.campaign_id = campaigns.id \
+                 AND c.result_flag IS NULL) THEN 0 \
+               WHEN EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = campaigns.tenant_id AND c.campaign_id = campaigns.id) THEN 1 \
+               ELSE 0 END = 1 \
              RETURNING id",
         )
         .bind(micros(now))

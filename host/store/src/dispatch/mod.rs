@@ -51,6 +51,17 @@ impl Store {
         }
     }
 
+    /// `id` among the ids the subquery `ids` selects. PostgreSQL plans
+    /// `id IN (subquery)` for a claim's few hundred ids as a hash semi-join
+    /// that reads the whole table; the same ids as an array are looked up
+    /// in the primary key.
+    pub(crate) fn id_among(&self, ids: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!("id = ANY(ARRAY({ids}))"),
+            Backend::Sqlite => format!("id IN ({ids})"),
+        }
+    }
+
     /// Locks the rows a statement reads in a write transaction until it
     /// ends: on PostgreSQL; SQLite's write transaction holds the database.
     fn lock_rows(&self) -> &'static str {
