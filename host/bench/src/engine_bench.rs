@@ -134,10 +134,10 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: dir.path().join("cache"), perf_map: support::perf_map(), ..RuntimeConfig::default() })?);
     let aggregation = match queue_only {
-        true => Vec::new(),
+        true => None,
         false => {
             let source = StrategySource::from_path(&repo().join("examples/simulated/aggregation.py"))?;
-            support::builder().build(&source).await.context("building examples/simulated/aggregation.py")?
+            Some(support::builder().build(&source).await.context("building examples/simulated/aggregation.py")?)
         }
     };
     println!("{contacts} communications per run, RUNNING until every session is applied, SIMULATED channel");
@@ -156,33 +156,27 @@ async fn main() -> anyhow::Result<()> {
             if nodes == 1 {
                 best_one_node = best_one_node.max(queue.per_second);
             }
+            let full = match &aggregation {
+                Some(component) => Some(run(&database(backend, dir.path())?, &runtime, Some(component.as_slice()), contacts, (nodes, loops)).await?),
+                None => None,
+            };
             let expected = contacts as i64;
-            if queue_only {
-                println!(
-                    "{backend:<10} {nodes:>5} {loops:>5} {:>16.0} {:>18} {:>7} {:>6} {:>10} {:>5.2} of {:<2} {:>8.0} / -",
-                    queue.per_second,
-                    "-",
-                    "-",
-                    (queue.sends - expected).max(0),
-                    queue.unfinished + (expected - queue.sends).max(0),
-                    queue.cpu.cores_busy,
-                    queue.cpu.cores,
-                    queue.cpu.core_seconds * 1e6 / contacts as f64,
-                );
-                continue;
-            }
-            let full = run(&database(backend, dir.path())?, &runtime, Some(&aggregation), contacts, (nodes, loops)).await?;
+            let runs = || std::iter::once(&queue).chain(full.as_ref());
+            let duplicates: i64 = runs().map(|run| (run.sends - expected).max(0)).sum();
+            let losses: i64 = runs().map(|run| run.unfinished + (expected - run.sends).max(0)).sum();
+            // The machine's load is the full run's, or the queue's alone.
+            let busy = &full.as_ref().unwrap_or(&queue).cpu;
+            let per_contact = |run: &Outcome| format!("{:.0}", run.cpu.core_seconds * 1e6 / contacts as f64);
+            let dash = || "-".to_owned();
             println!(
-                "{backend:<10} {nodes:>5} {loops:>5} {:>16.0} {:>18.0} {:>6.2}x {:>6} {:>10} {:>5.2} of {:<2} {:>8.0} / {:<6.0}",
+                "{backend:<10} {nodes:>5} {loops:>5} {:>16.0} {:>18} {:>7} {duplicates:>6} {losses:>10} {:>5.2} of {:<2} {:>8} / {:<6}",
                 queue.per_second,
-                full.per_second,
-                full.per_second / queue.per_second,
-                (queue.sends - expected).max(0) + (full.sends - expected).max(0),
-                queue.unfinished + full.unfinished + (expected - queue.sends).max(0) + (expected - full.sends).max(0),
-                full.cpu.cores_busy,
-                full.cpu.cores,
-                queue.cpu.core_seconds * 1e6 / contacts as f64,
-                full.cpu.core_seconds * 1e6 / contacts as f64,
+                full.as_ref().map_or_else(dash, |full| format!("{:.0}", full.per_second)),
+                full.as_ref().map_or_else(dash, |full| format!("{:.2}x", full.per_second / queue.per_second)),
+                busy.cores_busy,
+                busy.cores,
+                per_contact(&queue),
+                full.as_ref().map_or_else(dash, per_contact),
             );
         }
         if backend == "postgres" && peer {
