@@ -1,7 +1,7 @@
-"""A communication the hook did not change goes back as the record it came
-in as: converting a contact's history again costs as much as the rest of a
-small call. Every change to it, made in place or by assignment, still
-comes back."""
+"""A communication the hook did not change goes back as its index in the
+contact it came in (`kept`), not as a record: converting and lowering a
+contact's history again costs as much as the rest of a small call. Every
+change to it, made in place or by assignment, still comes back."""
 
 import pytest
 
@@ -34,16 +34,79 @@ def with_history() -> Contact:
     return contact
 
 
-def test_works_when_unchanged_history_goes_back_as_the_records_it_came_in_as():
+def test_works_when_unchanged_history_goes_back_as_its_index():
     wire = _wire.contact_to_wire(_records, with_history(), "contact")
     received = _wire.contact_from_wire(wire)
     received.communications[1].status.status = CommunicationStatus.COMPLETED
 
-    back = _wire.result_to_wire(_records, "run", received, False)
+    back = _wire.result_to_wire(_records, "run", received, False, wire)
 
-    assert back.communications[0] is wire.communications[0]
-    assert back.communications[1] is not wire.communications[1]
-    assert back.communications[1].status.status == _records.CommunicationStatus.COMPLETED
+    assert back.communications[0] == _records.ReturnedCommunication_Kept(0)
+    changed = back.communications[1]
+    assert type(changed) is _records.ReturnedCommunication_Changed
+    assert changed.value.status.status == _records.CommunicationStatus.COMPLETED
+
+
+def test_works_when_a_communication_is_kept_once_and_then_sent_as_its_record():
+    wire = _wire.contact_to_wire(_records, with_history(), "contact")
+    received = _wire.contact_from_wire(wire)
+    first = received.communications[0]
+    received.communications = [first, first]
+
+    back = _wire.result_to_wire(_records, "run", received, False, wire)
+
+    assert back.communications == [_records.ReturnedCommunication_Kept(0), _records.ReturnedCommunication_Changed(wire.communications[0])]
+
+
+def test_works_when_communications_of_another_contact_go_back_as_records():
+    """DATA_LOAD's `existing_contact`, or a communication kept from an
+    earlier call: an index means the hook's own contact only."""
+    wire, other = (_wire.contact_to_wire(_records, with_history(), "contact") for _ in range(2))
+    received, earlier = _wire.contact_from_wire(wire), _wire.contact_from_wire(other)
+    received.communications = [earlier.communications[1], received.communications[0]]
+
+    back = _wire.result_to_wire(_records, "run", received, False, wire)
+
+    assert back.communications == [_records.ReturnedCommunication_Changed(other.communications[1]), _records.ReturnedCommunication_Kept(0)]
+
+
+@pytest.mark.parametrize(
+    "kept, error",
+    [
+        ([2], "contact.communications[0] keeps received communication 2, but the contact had 2"),
+        ([1, 1], "contact.communications[1] keeps received communication 1 a second time; each is kept at most once"),
+    ],
+)
+def test_errors_when_a_returned_contact_keeps_what_it_did_not_receive(kept, error):
+    """What the host checks, mirrored by `stratagem.testing`."""
+    wire = _wire.contact_to_wire(_records, with_history(), "contact")
+    back = _wire.result_to_wire(_records, "run", _wire.contact_from_wire(wire), False, wire)
+    back.communications = [_records.ReturnedCommunication_Kept(index) for index in kept]
+
+    with pytest.raises(_wire.InvalidResult, match=error.replace("[", r"\[").replace("]", r"\]")):
+        _wire.returned_from_wire(back, wire)
+
+
+def test_works_when_a_strategy_keeps_history_in_a_global_between_calls(tmp_path):
+    """An instance serves many calls: a communication kept from an earlier
+    contact is that contact's, and goes back as what it is."""
+    path = tmp_path / "app.py"
+    path.write_text(
+        "seen = []\n"
+        "async def run(contact, session_results, logger, **kwargs):\n"
+        "    seen.append(contact.communications[0])\n"
+        "    contact.communications = [seen[0]] + contact.communications[1:]\n"
+        "    return contact\n"
+    )
+    strategy = load_strategy(path)
+    strategy.aggregation(with_history(), {})
+    later = with_history()
+    later.communications[0].name = "Later contact"
+
+    result = strategy.aggregation(later, {})
+
+    assert result.communications[0] == with_history().communications[0]
+    assert result.communications[1] == later.communications[1]
 
 
 CHANGES = {

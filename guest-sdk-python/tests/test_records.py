@@ -116,8 +116,8 @@ def referenced(wit_type) -> set[str]:
 
 
 def mirrored(items: dict[str, tuple]) -> set[str]:
-    """The records and enums the SDK converts: all but those only a
-    sandbox-only variant reaches."""
+    """The records, enums and variants the SDK converts: all but those
+    only a sandbox-only variant reaches."""
 
     def reach(roots: set[str]) -> set[str]:
         seen: set[str] = set()
@@ -130,9 +130,20 @@ def mirrored(items: dict[str, tuple]) -> set[str]:
             roots |= referenced(body) if kind == "alias" else set().union(*(referenced(t) for _, t in body))
         return seen
 
-    others = {name for name, (kind, _) in items.items() if kind in ("record", "enum") and name not in SANDBOX_ONLY_VARIANTS}
+    converted = {name for name, (kind, _) in items.items() if kind in ("record", "enum", "variant")}
+    others = converted - SANDBOX_ONLY_VARIANTS
     only_sandbox = reach(set(SANDBOX_ONLY_VARIANTS)) - reach(others - reach(set(SANDBOX_ONLY_VARIANTS)))
-    return {name for name, (kind, _) in items.items() if kind in ("record", "enum")} - only_sandbox
+    return converted - only_sandbox
+
+
+def case_class(variant: str, case: str) -> str:
+    """componentize-py's class for a variant's case, e.g. `ReturnedCommunication_Kept`."""
+    return f"{pascal(variant)}_{pascal(case)}"
+
+
+def twin_names(items: dict[str, tuple], name: str) -> set[str]:
+    kind, body = items[name]
+    return {case_class(name, case) for case, _ in body} if kind == "variant" else {pascal(name)}
 
 
 def python_type(items: dict[str, tuple], wit_type):
@@ -152,12 +163,14 @@ def python_type(items: dict[str, tuple], wit_type):
     kind, body = items[wit_type]
     if kind == "alias":
         return python_type(items, body)
+    if kind == "variant":
+        return typing.Union[tuple(getattr(_records, case_class(wit_type, case)) for case, _ in body)]
     return getattr(_records, pascal(wit_type))
 
 
 def differences(items: dict[str, tuple]) -> list[str]:
     found = []
-    expected_names = {pascal(name) for name in mirrored(items)}
+    expected_names = set().union(*(twin_names(items, name) for name in mirrored(items)))
     own = {
         name
         for name, value in vars(_records).items()
@@ -166,10 +179,22 @@ def differences(items: dict[str, tuple]) -> list[str]:
     for name in sorted(expected_names - own):
         found.append(f"{name} is in wit/types.wit but not in _records.py")
     for name in sorted(own - expected_names):
-        found.append(f"{name} is in _records.py but not a record or enum of wit/types.wit")
+        found.append(f"{name} is in _records.py but not a record, enum or variant case of wit/types.wit")
     hints = {}
     for wit_name in sorted(mirrored(items)):
         kind, body = items[wit_name]
+        if kind == "variant":
+            for case, payload in body:
+                twin = getattr(_records, case_class(wit_name, case), None)
+                if twin is None:
+                    continue
+                assert dataclasses.is_dataclass(twin), f"{twin.__name__} is a dataclass"
+                expected = [] if payload is None else [("value", python_type(items, payload))]
+                hints = typing.get_type_hints(twin)
+                actual = [(field.name, hints[field.name]) for field in dataclasses.fields(twin)]
+                if actual != expected:
+                    found.append(f"variant case {twin.__name__}: {actual} != wit {expected}")
+            continue
         twin = getattr(_records, pascal(wit_name), None)
         if twin is None:
             continue

@@ -185,7 +185,7 @@ def _invoke(hook: str, campaign: Any, contact: Any, argument: Any) -> Any:
             _wire.campaign_from_wire(campaign),
             logger,
         )
-        return _wire.result_to_wire(wit, function, result, hook == "contact_answer")
+        return _wire.result_to_wire(wit, function, result, hook == "contact_answer", contact)
     except _runner.MissingHook as error:
         raise Err(wit.StrategyError_MissingHook(str(error))) from None
     except InvalidResult as error:

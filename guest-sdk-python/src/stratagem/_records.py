@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import List, Optional
+from typing import List, Optional, Union
 
 
 @dataclass
@@ -62,6 +62,35 @@ class Contact:
     result_flag: Optional[bool]
     result_datetime: Optional[Instant]
     communications: List[Communication]
+
+
+@dataclass
+class ReturnedCommunication_Kept:
+    value: int
+
+
+@dataclass
+class ReturnedCommunication_Changed:
+    value: Communication
+
+
+ReturnedCommunication = Union[ReturnedCommunication_Kept, ReturnedCommunication_Changed]
+
+
+@dataclass
+class ReturnedContact:
+    object_id: str
+    external_id: str
+    name: str
+    email: str
+    phone: str
+    parameters: str
+    current_stage: Optional[str]
+    internal_data: str
+    results: str
+    result_flag: Optional[bool]
+    result_datetime: Optional[Instant]
+    communications: List[ReturnedCommunication]
 
 
 class MessageRole(Enum):

@@ -79,7 +79,8 @@ def _status(value: Any, path: str) -> CommunicationStatus:
 
 
 def _unchanged(comm: Any) -> Any:
-    """The record ``comm`` was built from, if the hook changed nothing in it.
+    """``(contact record, index, record)`` the communication ``comm`` was
+    built from, if the hook changed nothing in it.
 
     Most of a contact's communications are history no hook touches, and
     converting one back costs as much as the rest of a small call. Values
@@ -89,7 +90,7 @@ def _unchanged(comm: Any) -> Any:
     received = comm.__dict__.get("_received")
     if received is None:
         return None
-    wire, start_date, end_date, state, status, updated_at, parameters = received
+    origin, index, wire, start_date, end_date, state, status, updated_at, parameters = received
     if not (
         comm.status is state
         and state.status is status
@@ -111,14 +112,19 @@ def _unchanged(comm: Any) -> Any:
                 return None
         except InvalidResult:
             return None  # converted below, which says where
-    return wire
+    return origin, index, wire
 
 
 def communication_to_wire(make: Any, comm: Any, path: str) -> Any:
-    _require(comm, Communication, path)
-    wire = _unchanged(comm)
-    if wire is not None and type(wire) is make.Communication:
-        return wire
+    type(comm) is Communication or _require(comm, Communication, path)
+    unchanged = _unchanged(comm)
+    if unchanged is not None and type(unchanged[2]) is make.Communication:
+        return unchanged[2]
+    return _communication(make, comm, path)
+
+
+def _communication(make: Any, comm: Any, path: str) -> Any:
+    """``comm`` validated and converted to a ``make.Communication``."""
     state = comm.status
     if type(state) is not CommunicationState:
         if isinstance(state, (CommunicationStatus, str)):
@@ -160,7 +166,9 @@ def communication_to_wire(make: Any, comm: Any, path: str) -> Any:
     )
 
 
-def contact_to_wire(make: Any, contact: Any, path: str) -> Any:
+def _contact_fields(make: Any, contact: Any, path: str) -> tuple[tuple, list]:
+    """A contact's fields but its communications, validated and converted
+    in the contract's order, and its communications as they are."""
     if not isinstance(contact, Contact):
         raise InvalidResult(f"{path} is {type(contact).__name__}; expected Contact")
     comms = contact.communications
@@ -176,26 +184,85 @@ def contact_to_wire(make: Any, contact: Any, path: str) -> Any:
     current_stage is None or type(current_stage) is str or _require(current_stage, str, f"{path}.current_stage")
     result_flag is None or type(result_flag) is bool or _require(result_flag, bool, f"{path}.result_flag")
     flag_time is None or type(flag_time) is datetime or _require(flag_time, datetime, f"{path}.result_datetime")
+    fields = (
+        object_id,
+        external_id,
+        name,
+        email,
+        phone,
+        codec.dumps(contact.parameters, f"{path}.parameters"),
+        current_stage,
+        codec.dumps(contact.internal_data, f"{path}.internal_data"),
+        codec.dumps(contact.results, f"{path}.results"),
+        result_flag,
+        None if flag_time is None else _instant(make, flag_time),
+    )
+    return fields, comms
+
+
+def contact_to_wire(make: Any, contact: Any, path: str) -> Any:
+    """A contact as a hook receives it (``make.Contact``)."""
+    fields, comms = _contact_fields(make, contact, path)
     return make.Contact(
-        object_id=object_id,
-        external_id=external_id,
-        name=name,
-        email=email,
-        phone=phone,
-        parameters=codec.dumps(contact.parameters, f"{path}.parameters"),
-        current_stage=current_stage,
-        internal_data=codec.dumps(contact.internal_data, f"{path}.internal_data"),
-        results=codec.dumps(contact.results, f"{path}.results"),
-        result_flag=result_flag,
-        result_datetime=None if flag_time is None else _instant(make, flag_time),
-        communications=[
-            communication_to_wire(make, comm, f"{path}.communications[{index}]")
-            for index, comm in enumerate(comms)
-        ],
+        *fields,
+        [communication_to_wire(make, comm, f"{path}.communications[{index}]") for index, comm in enumerate(comms)],
     )
 
 
-def communication_from_wire(wire: Any) -> Communication:
+def returned_to_wire(make: Any, contact: Any, path: str, received: Any) -> Any:
+    """A contact as a hook returns it (``make.ReturnedContact``): each
+    communication of ``received`` (the record the hook's contact was built
+    from) that comes back unchanged is returned as its index there, once;
+    any other is converted, or returned as the record it came in as."""
+    fields, comms = _contact_fields(make, contact, path)
+    kept_as, changed_as, record = make.ReturnedCommunication_Kept, make.ReturnedCommunication_Changed, make.Communication
+    kept: set[int] = set()
+    returned = []
+    for index, comm in enumerate(comms):
+        type(comm) is Communication or _require(comm, Communication, f"{path}.communications[{index}]")
+        unchanged = _unchanged(comm)
+        if unchanged is not None:
+            origin, position, wire = unchanged
+            if origin is received and position not in kept:
+                kept.add(position)
+                returned.append(kept_as(position))
+                continue
+            if type(wire) is record:
+                returned.append(changed_as(wire))
+                continue
+        returned.append(changed_as(_communication(make, comm, f"{path}.communications[{index}]")))
+    return make.ReturnedContact(*fields, returned)
+
+
+def returned_from_wire(returned: Any, received: Any) -> Contact:
+    """The contact a hook returned, each kept communication replaced by the
+    one it received, as the host rebuilds it (``stratagem.testing``)."""
+    received_comms = received.communications
+    comms, kept = [], set()
+    for index, item in enumerate(returned.communications):
+        position = item.value
+        if isinstance(position, int):
+            if not 0 <= position < len(received_comms):
+                raise InvalidResult(
+                    f"contact.communications[{index}] keeps received communication {position}, "
+                    f"but the contact had {len(received_comms)}"
+                )
+            if position in kept:
+                raise InvalidResult(
+                    f"contact.communications[{index}] keeps received communication {position} a second time; "
+                    "each is kept at most once"
+                )
+            kept.add(position)
+            comms.append(received_comms[position])
+        else:
+            comms.append(item.value)
+    fields = [getattr(returned, name) for name in returned.__dataclass_fields__ if name != "communications"]
+    return contact_from_wire(type(received)(*fields, comms))
+
+
+def communication_from_wire(wire: Any, origin: Any = None, index: int = 0) -> Communication:
+    """``wire`` as an SDK object; ``origin`` is the contact record it is
+    ``communications[index]`` of, for ``returned_to_wire``."""
     received = wire.status
     start_date, end_date, updated_at = _when(wire.start_date), _when(wire.end_date), _when(received.updated_at)
     status = _STATUS_FROM_WIRE[received.status._name_]
@@ -213,7 +280,7 @@ def communication_from_wire(wire: Any) -> Communication:
         parameters=parameters,
     )
     # What `_unchanged` compares with on the way back.
-    comm._received = (wire, start_date, end_date, state, status, updated_at, parameters)
+    comm._received = (origin, index, wire, start_date, end_date, state, status, updated_at, parameters)
     return comm
 
 
@@ -230,7 +297,7 @@ def contact_from_wire(wire: Any) -> Contact:
         results=codec.loads(wire.results),
         result_flag=wire.result_flag,
         result_datetime=None if wire.result_datetime is None else _when(wire.result_datetime),
-        communications=[communication_from_wire(comm) for comm in wire.communications],
+        communications=[communication_from_wire(comm, wire, index) for index, comm in enumerate(wire.communications)],
     )
 
 
@@ -269,8 +336,9 @@ def campaign_to_wire(make: Any, campaign: Campaign) -> Any:
     )
 
 
-def result_to_wire(make: Any, hook_function: str, result: Any, may_be_none: bool) -> Any:
-    """Validate and convert what a hook returned; errors say what to fix."""
+def result_to_wire(make: Any, hook_function: str, result: Any, may_be_none: bool, received: Any) -> Any:
+    """Validate and convert what a hook returned (``received`` is the
+    record of the contact it was given); errors say what to fix."""
     if result is None and may_be_none:
         return None
     if not isinstance(result, Contact):
@@ -280,6 +348,6 @@ def result_to_wire(make: Any, hook_function: str, result: Any, may_be_none: bool
             "(did you forget `return contact`?)"
         )
     try:
-        return contact_to_wire(make, result, "contact")
+        return returned_to_wire(make, result, "contact", received)
     except InvalidResult as error:
         raise InvalidResult(f"{hook_function}() returned an invalid contact: {error}") from None

@@ -32,12 +32,12 @@ class Strategy:
 
     def _call(self, hook: str, contact: Contact, argument: Any, campaign: Optional[Campaign]) -> Any:
         # Inputs cross the boundary too: give the strategy its own copies.
-        contact = _wire.contact_from_wire(_wire.contact_to_wire(_records, contact, "contact"))
+        received = _wire.contact_to_wire(_records, contact, "contact")
         result = _runner.call(
-            self.namespace, hook, contact, argument, campaign or Campaign(), self.logger
+            self.namespace, hook, _wire.contact_from_wire(received), argument, campaign or Campaign(), self.logger
         )
-        wire = _wire.result_to_wire(_records, _runner.HOOKS[hook][0], result, hook == "contact_answer")
-        return None if wire is None else _wire.contact_from_wire(wire)
+        wire = _wire.result_to_wire(_records, _runner.HOOKS[hook][0], result, hook == "contact_answer", received)
+        return None if wire is None else _wire.returned_from_wire(wire, received)
 
     def data_load(
         self, contact: Contact, existing: Optional[Contact] = None, campaign: Optional[Campaign] = None

@@ -59,7 +59,7 @@ logger.propagate = False
 
 def invoke():
     result = _runner.call(namespace, hook, _wire.contact_from_wire(wire), argument, campaign, logger)
-    return _wire.result_to_wire(_records, "run", result, False)
+    return _wire.result_to_wire(_records, "run", result, False, wire)
 
 
 for _ in range(1000):  # warm up

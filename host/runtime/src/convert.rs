@@ -111,32 +111,27 @@ pub(crate) fn contact(contact: &domain::Contact) -> wit::Contact {
     }
 }
 
-pub(crate) fn contact_back(contact: wit::Contact) -> Result<domain::Contact, InvokeError> {
+/// The contact a guest returned. A communication it kept is the one it
+/// received at that index (`received`), taken at most once: an index
+/// cannot make the host copy a communication more times than it sent it.
+pub(crate) fn contact_back(contact: wit::ReturnedContact, received: &domain::Contact) -> Result<domain::Contact, InvokeError> {
+    let mut kept = vec![false; received.communications.len()];
     let communications = contact
         .communications
         .into_iter()
         .enumerate()
-        .map(|(index, comm)| {
-            let at = |field: &str| format!("contact.communications[{index}].{field}");
-            Ok(domain::Communication {
-                id: comm.id,
-                name: comm.name,
-                stage_name: comm.stage_name,
-                start_date: time(comm.start_date, &at("start_date"))?,
-                end_date: comm.end_date.map(|end| time(end, &at("end_date"))).transpose()?,
-                status: domain::CommunicationState {
-                    status: status_back(comm.status.status),
-                    detail: comm.status.detail,
-                    updated_at: comm
-                        .status
-                        .updated_at
-                        .map(|when| time(when, &at("status.updated_at")))
-                        .transpose()?,
-                },
-                flagged: comm.flagged,
-                alternative: comm.alternative,
-                parameters: map(&comm.parameters, &at("parameters"))?,
-            })
+        .map(|(index, returned)| match returned {
+            wit::ReturnedCommunication::Kept(position) => {
+                let at = format!("contact.communications[{index}]");
+                let taken = kept.get_mut(position as usize).ok_or_else(|| {
+                    invalid(format!("{at} keeps received communication {position}, but the contact had {}", received.communications.len()))
+                })?;
+                if std::mem::replace(taken, true) {
+                    return Err(invalid(format!("{at} keeps received communication {position} a second time; each is kept at most once")));
+                }
+                Ok(received.communications[position as usize].clone())
+            }
+            wit::ReturnedCommunication::Changed(comm) => communication_back(comm, index),
         })
         .collect::<Result<Vec<_>, InvokeError>>()?;
     Ok(domain::Contact {
@@ -155,6 +150,25 @@ pub(crate) fn contact_back(contact: wit::Contact) -> Result<domain::Contact, Inv
             .map(|when| time(when, "contact.result_datetime"))
             .transpose()?,
         communications,
+    })
+}
+
+fn communication_back(comm: wit::Communication, index: usize) -> Result<domain::Communication, InvokeError> {
+    let at = |field: &str| format!("contact.communications[{index}].{field}");
+    Ok(domain::Communication {
+        id: comm.id,
+        name: comm.name,
+        stage_name: comm.stage_name,
+        start_date: time(comm.start_date, &at("start_date"))?,
+        end_date: comm.end_date.map(|end| time(end, &at("end_date"))).transpose()?,
+        status: domain::CommunicationState {
+            status: status_back(comm.status.status),
+            detail: comm.status.detail,
+            updated_at: comm.status.updated_at.map(|when| time(when, &at("status.updated_at"))).transpose()?,
+        },
+        flagged: comm.flagged,
+        alternative: comm.alternative,
+        parameters: map(&comm.parameters, &at("parameters"))?,
     })
 }
 

@@ -451,7 +451,7 @@ impl Strategy {
         let limits = options.limits;
         prepare(&mut instance.store, options, started_at, self.memory_limit(options));
         let outcome = tokio::time::timeout(limits.time, call(&mut instance, hook, options)).await;
-        let result = classify(outcome, &instance.store, &limits);
+        let result = classify(outcome, hook.contact(), &instance.store, &limits);
 
         let state = instance.store.data_mut();
         let logs = std::mem::take(&mut state.logs.records);
@@ -558,7 +558,7 @@ fn prepare(store: &mut Store<HostState>, options: &InvokeOptions, started_at: ch
     store.set_epoch_deadline(ticks(limits.time));
 }
 
-type GuestResult = Result<Option<bindings::types::Contact>, bindings::types::StrategyError>;
+type GuestResult = Result<Option<bindings::types::ReturnedContact>, bindings::types::StrategyError>;
 
 async fn call(instance: &mut Instance, hook: &Hook, options: &InvokeOptions) -> wasmtime::Result<GuestResult> {
     let hooks = &instance.hooks;
@@ -584,8 +584,11 @@ async fn call(instance: &mut Instance, hook: &Hook, options: &InvokeOptions) -> 
     })
 }
 
+/// What the guest's call came to; `received` is the contact it was given,
+/// whose communications a returned contact may keep by index.
 fn classify(
     outcome: Result<wasmtime::Result<GuestResult>, tokio::time::error::Elapsed>,
+    received: &Contact,
     store: &Store<HostState>,
     limits: &Limits,
 ) -> Result<Option<Contact>, InvokeError> {
@@ -600,7 +603,7 @@ fn classify(
     match guest {
         Ok(None) => Ok(None),
         Ok(Some(contact)) => {
-            let contact = convert::contact_back(contact)?;
+            let contact = convert::contact_back(contact, received)?;
             let size_bytes = json_size(&contact);
             if size_bytes > limits.output_bytes {
                 return Err(InvokeError::OutputTooLarge { size_bytes, limit_bytes: limits.output_bytes });

@@ -79,22 +79,29 @@ async fn errors_when_opening_a_raw_socket_through_the_builtin_module() {
 
 /// A component made without the SDK can return any record; each kind of
 /// malformed contact becomes an invalid result that names the field, never
-/// a stored contact.
+/// a stored contact. Kept communications are the ones the host sent, each
+/// at most once, whatever indices the guest returns.
 #[tokio::test]
 async fn errors_when_a_handmade_component_returns_a_malformed_contact() {
-    let app = "from dataclasses import replace\n\
-        from wit_world import exports\n\
+    let app = "from wit_world import exports\n\
         from wit_world.imports import types\n\
+        def returned(contact, **changes):\n\
+        \x20   fields = dict(vars(contact), communications=[types.ReturnedCommunication_Kept(i) for i in range(len(contact.communications))])\n\
+        \x20   fields.update(changes)\n\
+        \x20   return types.ReturnedContact(**fields)\n\
         class Hooks(exports.Hooks):\n\
         \x20   def data_load(self, campaign, contact, existing):\n\
-        \x20       return replace(contact, parameters='[1]')\n\
+        \x20       kept = {'out of range': [5], 'twice': [0, 0], 'in order': [1, 0]}.get(contact.name)\n\
+        \x20       if kept is None:\n\
+        \x20           return returned(contact, parameters='[1]')\n\
+        \x20       return returned(contact, communications=[types.ReturnedCommunication_Kept(i) for i in kept])\n\
         \x20   def aggregation(self, campaign, contact, session_results):\n\
         \x20       state = types.CommunicationState(types.CommunicationStatus.PLANNED, None, None)\n\
         \x20       never = types.Instant(2 ** 62, 0)\n\
         \x20       comm = types.Communication(None, 'x', 'y', never, None, state, False, None, '{}')\n\
-        \x20       return replace(contact, communications=[comm])\n\
+        \x20       return returned(contact, communications=[types.ReturnedCommunication_Changed(comm)])\n\
         \x20   def contact_answer(self, campaign, contact, message):\n\
-        \x20       return replace(contact, internal_data='{oops')\n";
+        \x20       return returned(contact, internal_data='{oops')\n";
     let bytes = crate::support::handmade_component(&crate::support::repo_root().join("wit"), "strategy", app);
     let (strategy, _) = crate::support::runtime().load(&bytes).expect("the contract's world loads");
     let contact = crate::support::contact(json!({}));
@@ -104,13 +111,34 @@ async fn errors_when_a_handmade_component_returns_a_malformed_contact() {
         sent_at: "2026-11-26T10:00:00Z".parse().expect("time"),
         communication_id: None,
     };
+    let with_history = |name: &str| {
+        let mut contact = contact.clone();
+        contact.name = name.into();
+        contact.communications = ["First", "Second"]
+            .into_iter()
+            .map(|name| stratagem_domain::Communication {
+                id: Some(format!("comm-{name}")),
+                name: name.into(),
+                stage_name: "1. First contact".into(),
+                start_date: "2026-11-26T09:00:00Z".parse().expect("time"),
+                end_date: None,
+                status: Default::default(),
+                flagged: name == "Second",
+                alternative: None,
+                parameters: Default::default(),
+            })
+            .collect();
+        Hook::DataLoad { contact, existing: None }
+    };
     let cases = [
         (Hook::DataLoad { contact: contact.clone(), existing: None }, "contact.parameters must be a JSON object, got an array"),
         (
             Hook::Aggregation { contact: contact.clone(), session_results: None },
             "contact.communications[0].start_date is out of range (4611686018427387904s)",
         ),
-        (Hook::ContactAnswer { contact, message }, "contact.internal_data is not valid JSON: key must be a string at line 1 column 2"),
+        (Hook::ContactAnswer { contact: contact.clone(), message }, "contact.internal_data is not valid JSON: key must be a string at line 1 column 2"),
+        (with_history("out of range"), "contact.communications[0] keeps received communication 5, but the contact had 2"),
+        (with_history("twice"), "contact.communications[1] keeps received communication 0 a second time; each is kept at most once"),
     ];
     for (hook, expected) in cases {
         match strategy.invoke(&hook, &options()).await.result {
@@ -118,6 +146,11 @@ async fn errors_when_a_handmade_component_returns_a_malformed_contact() {
             other => panic!("expected InvalidResult {expected:?}, got {other:?}"),
         }
     }
+    // Indices in range, each once: the communications sent, as sent.
+    let hook = with_history("in order");
+    let sent = hook.contact().communications.clone();
+    let returned = strategy.invoke(&hook, &options()).await.result.expect("a valid result").expect("a contact");
+    assert_eq!(returned.communications, vec![sent[1].clone(), sent[0].clone()]);
 }
 
 /// The Python library every guest imports from is read-only, and nothing
