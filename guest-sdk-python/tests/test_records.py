@@ -1,6 +1,8 @@
 """`stratagem._records` is the plain-CPython twin of `wit/types.wit`: the
 same records with the same fields in the same order and types, the same
-enums with the same cases. A field added to the contract but not here would
+enums with the same cases, and a class per variant case, named as
+componentize-py names it, holding its payload as `value`. A field added to
+the contract but not here would
 pass `stratagem.testing` and fail on the platform, so this test reads the
 WIT itself and compares."""
 
