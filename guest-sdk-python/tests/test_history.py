@@ -3,6 +3,8 @@ contact it came in (`kept`), not as a record: converting and lowering a
 contact's history again costs as much as the rest of a small call. Every
 change to it, made in place or by assignment, still comes back."""
 
+import copy
+
 import pytest
 
 from stratagem import Communication, CommunicationState, CommunicationStatus, Contact, _records, _wire, datetime
@@ -34,12 +36,18 @@ def with_history() -> Contact:
     return contact
 
 
+def received(wire):
+    """`wire` as a hook receives it, and what stands for it."""
+    origin = _wire.Origin()
+    return _wire.contact_from_wire(wire, origin), origin
+
+
 def test_works_when_unchanged_history_goes_back_as_its_index():
     wire = _wire.contact_to_wire(_records, with_history(), "contact")
-    received = _wire.contact_from_wire(wire)
-    received.communications[1].status.status = CommunicationStatus.COMPLETED
+    contact, origin = received(wire)
+    contact.communications[1].status.status = CommunicationStatus.COMPLETED
 
-    back = _wire.result_to_wire(_records, "run", received, False, wire)
+    back = _wire.result_to_wire(_records, "run", contact, False, origin)
 
     assert back.communications[0] == _records.ReturnedCommunication_Kept(0)
     changed = back.communications[1]
@@ -49,11 +57,11 @@ def test_works_when_unchanged_history_goes_back_as_its_index():
 
 def test_works_when_a_communication_is_kept_once_and_then_sent_as_its_record():
     wire = _wire.contact_to_wire(_records, with_history(), "contact")
-    received = _wire.contact_from_wire(wire)
-    first = received.communications[0]
-    received.communications = [first, first]
+    contact, origin = received(wire)
+    first = contact.communications[0]
+    contact.communications = [first, first]
 
-    back = _wire.result_to_wire(_records, "run", received, False, wire)
+    back = _wire.result_to_wire(_records, "run", contact, False, origin)
 
     assert back.communications == [_records.ReturnedCommunication_Kept(0), _records.ReturnedCommunication_Changed(wire.communications[0])]
 
@@ -62,10 +70,10 @@ def test_works_when_communications_of_another_contact_go_back_as_records():
     """DATA_LOAD's `existing_contact`, or a communication kept from an
     earlier call: an index means the hook's own contact only."""
     wire, other = (_wire.contact_to_wire(_records, with_history(), "contact") for _ in range(2))
-    received, earlier = _wire.contact_from_wire(wire), _wire.contact_from_wire(other)
-    received.communications = [earlier.communications[1], received.communications[0]]
+    (contact, origin), (earlier, _) = received(wire), received(other)
+    contact.communications = [earlier.communications[1], contact.communications[0]]
 
-    back = _wire.result_to_wire(_records, "run", received, False, wire)
+    back = _wire.result_to_wire(_records, "run", contact, False, origin)
 
     assert back.communications == [_records.ReturnedCommunication_Changed(other.communications[1]), _records.ReturnedCommunication_Kept(0)]
 
@@ -80,7 +88,8 @@ def test_works_when_communications_of_another_contact_go_back_as_records():
 def test_errors_when_a_returned_contact_keeps_what_it_did_not_receive(kept, error):
     """What the host checks, mirrored by `stratagem.testing`."""
     wire = _wire.contact_to_wire(_records, with_history(), "contact")
-    back = _wire.result_to_wire(_records, "run", _wire.contact_from_wire(wire), False, wire)
+    contact, origin = received(wire)
+    back = _wire.result_to_wire(_records, "run", contact, False, origin)
     back.communications = [_records.ReturnedCommunication_Kept(index) for index in kept]
 
     with pytest.raises(_wire.InvalidResult, match=error.replace("[", r"\[").replace("]", r"\]")):
@@ -157,3 +166,29 @@ def test_works_when_history_is_reordered_dropped_or_repeated(tmp_path):
 
     expected = with_history().communications
     assert result.communications == [expected[1], expected[0], expected[0]]
+
+
+def test_works_when_a_strategy_copies_a_received_communication(tmp_path):
+    """A copy of a communication shares what stands for its contact, not a
+    copy of the whole contact; an unchanged copy is still that one."""
+    wire = _wire.contact_to_wire(_records, with_history(), "contact")
+    contact, origin = received(wire)
+    copied = copy.deepcopy(contact.communications[0])
+    assert copied._received[0] is origin
+    contact.communications = [copied, contact.communications[1]]
+    back = _wire.result_to_wire(_records, "run", contact, False, origin)
+    assert back.communications[0] == _records.ReturnedCommunication_Kept(0)
+
+    path = tmp_path / "app.py"
+    path.write_text(
+        "import copy\n"
+        "async def run(contact, session_results, logger, **kwargs):\n"
+        "    retry = copy.deepcopy(contact.communications[0])\n"
+        "    retry.id, retry.name = None, 'Retry'\n"
+        "    contact.communications.append(retry)\n"
+        "    return contact\n"
+    )
+    result = load_strategy(path).aggregation(with_history(), {})
+    assert result.communications[:2] == with_history().communications
+    assert (result.communications[2].id, result.communications[2].name) == (None, "Retry")
+    assert result.communications[2].parameters == {"template_name": "first"}

@@ -176,16 +176,17 @@ def _invoke(hook: str, campaign: Any, contact: Any, argument: Any) -> Any:
     global _serving
     _serving = True
     function = _runner.HOOKS[hook][0]
+    origin = _wire.Origin()
     try:
         result = _runner.call(
             _namespace,
             hook,
-            _wire.contact_from_wire(contact),
+            _wire.contact_from_wire(contact, origin),
             argument,
             _wire.campaign_from_wire(campaign),
             logger,
         )
-        return _wire.result_to_wire(wit, function, result, hook == "contact_answer", contact)
+        return _wire.result_to_wire(wit, function, result, hook == "contact_answer", origin)
     except _runner.MissingHook as error:
         raise Err(wit.StrategyError_MissingHook(str(error))) from None
     except InvalidResult as error:

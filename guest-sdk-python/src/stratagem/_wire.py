@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from . import codec
+from . import _records, codec
 from .codec import InvalidResult
 from .models import (
     Campaign,
@@ -78,9 +78,24 @@ def _status(value: Any, path: str) -> CommunicationStatus:
 # far more than the check.
 
 
+class Origin:
+    """The contact one call received: a communication built from it keeps
+    this, and goes back as its index only to the call that made it. Copies
+    of a communication share it, so a copy costs its own values, not the
+    contact's."""
+
+    __slots__ = ()
+
+    def __copy__(self) -> "Origin":
+        return self
+
+    def __deepcopy__(self, memo: Any) -> "Origin":
+        return self
+
+
 def _unchanged(comm: Any) -> Any:
-    """``(contact record, index, record)`` the communication ``comm`` was
-    built from, if the hook changed nothing in it.
+    """``(origin, index, record)`` of the communication ``comm`` was built
+    from, if the hook changed nothing in it.
 
     Most of a contact's communications are history no hook touches, and
     converting one back costs as much as the rest of a small call. Values
@@ -209,11 +224,11 @@ def contact_to_wire(make: Any, contact: Any, path: str) -> Any:
     )
 
 
-def returned_to_wire(make: Any, contact: Any, path: str, received: Any) -> Any:
+def returned_to_wire(make: Any, contact: Any, path: str, origin: Origin) -> Any:
     """A contact as a hook returns it (``make.ReturnedContact``): each
-    communication of ``received`` (the record the hook's contact was built
-    from) that comes back unchanged is returned as its index there, once;
-    any other is converted, or returned as the record it came in as."""
+    communication of the contact the call received (``origin``) that comes
+    back unchanged is returned as its index there, once; any other is
+    converted, or returned as the record it came in as."""
     fields, comms = _contact_fields(make, contact, path)
     kept_as, changed_as, record = make.ReturnedCommunication_Kept, make.ReturnedCommunication_Changed, make.Communication
     kept: set[int] = set()
@@ -222,8 +237,8 @@ def returned_to_wire(make: Any, contact: Any, path: str, received: Any) -> Any:
         type(comm) is Communication or _require(comm, Communication, f"{path}.communications[{index}]")
         unchanged = _unchanged(comm)
         if unchanged is not None:
-            origin, position, wire = unchanged
-            if origin is received and position not in kept:
+            received_in, position, wire = unchanged
+            if received_in is origin and position not in kept:
                 kept.add(position)
                 returned.append(kept_as(position))
                 continue
@@ -241,7 +256,7 @@ def returned_from_wire(returned: Any, received: Any) -> Contact:
     comms, kept = [], set()
     for index, item in enumerate(returned.communications):
         position = item.value
-        if isinstance(position, int):
+        if type(item) is _records.ReturnedCommunication_Kept:
             if not 0 <= position < len(received_comms):
                 raise InvalidResult(
                     f"contact.communications[{index}] keeps received communication {position}, "
@@ -260,9 +275,9 @@ def returned_from_wire(returned: Any, received: Any) -> Contact:
     return contact_from_wire(type(received)(*fields, comms))
 
 
-def communication_from_wire(wire: Any, origin: Any = None, index: int = 0) -> Communication:
-    """``wire`` as an SDK object; ``origin`` is the contact record it is
-    ``communications[index]`` of, for ``returned_to_wire``."""
+def communication_from_wire(wire: Any, origin: Optional[Origin] = None, index: int = 0) -> Communication:
+    """``wire`` as an SDK object; it is ``communications[index]`` of the
+    contact ``origin`` stands for, for ``returned_to_wire``."""
     received = wire.status
     start_date, end_date, updated_at = _when(wire.start_date), _when(wire.end_date), _when(received.updated_at)
     status = _STATUS_FROM_WIRE[received.status._name_]
@@ -284,7 +299,10 @@ def communication_from_wire(wire: Any, origin: Any = None, index: int = 0) -> Co
     return comm
 
 
-def contact_from_wire(wire: Any) -> Contact:
+def contact_from_wire(wire: Any, origin: Optional[Origin] = None) -> Contact:
+    """``wire`` as an SDK object; ``origin``, when the hook's result is to
+    keep its communications by index, stands for it (pass the same to
+    ``result_to_wire``)."""
     return Contact(
         object_id=wire.object_id,
         external_id=wire.external_id,
@@ -297,7 +315,7 @@ def contact_from_wire(wire: Any) -> Contact:
         results=codec.loads(wire.results),
         result_flag=wire.result_flag,
         result_datetime=None if wire.result_datetime is None else _when(wire.result_datetime),
-        communications=[communication_from_wire(comm, wire, index) for index, comm in enumerate(wire.communications)],
+        communications=[communication_from_wire(comm, origin, index) for index, comm in enumerate(wire.communications)],
     )
 
 
@@ -336,9 +354,9 @@ def campaign_to_wire(make: Any, campaign: Campaign) -> Any:
     )
 
 
-def result_to_wire(make: Any, hook_function: str, result: Any, may_be_none: bool, received: Any) -> Any:
-    """Validate and convert what a hook returned (``received`` is the
-    record of the contact it was given); errors say what to fix."""
+def result_to_wire(make: Any, hook_function: str, result: Any, may_be_none: bool, origin: Origin) -> Any:
+    """Validate and convert what a hook returned (``origin`` stands for
+    the contact it was given); errors say what to fix."""
     if result is None and may_be_none:
         return None
     if not isinstance(result, Contact):
@@ -348,6 +366,6 @@ def result_to_wire(make: Any, hook_function: str, result: Any, may_be_none: bool
             "(did you forget `return contact`?)"
         )
     try:
-        return returned_to_wire(make, result, "contact", received)
+        return returned_to_wire(make, result, "contact", origin)
     except InvalidResult as error:
         raise InvalidResult(f"{hook_function}() returned an invalid contact: {error}") from None

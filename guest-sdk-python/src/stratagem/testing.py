@@ -32,11 +32,11 @@ class Strategy:
 
     def _call(self, hook: str, contact: Contact, argument: Any, campaign: Optional[Campaign]) -> Any:
         # Inputs cross the boundary too: give the strategy its own copies.
-        received = _wire.contact_to_wire(_records, contact, "contact")
+        received, origin = _wire.contact_to_wire(_records, contact, "contact"), _wire.Origin()
         result = _runner.call(
-            self.namespace, hook, _wire.contact_from_wire(received), argument, campaign or Campaign(), self.logger
+            self.namespace, hook, _wire.contact_from_wire(received, origin), argument, campaign or Campaign(), self.logger
         )
-        wire = _wire.result_to_wire(_records, _runner.HOOKS[hook][0], result, hook == "contact_answer", received)
+        wire = _wire.result_to_wire(_records, _runner.HOOKS[hook][0], result, hook == "contact_answer", origin)
         return None if wire is None else _wire.returned_from_wire(wire, received)
 
     def data_load(

@@ -58,8 +58,9 @@ logger.propagate = False
 
 
 def invoke():
-    result = _runner.call(namespace, hook, _wire.contact_from_wire(wire), argument, campaign, logger)
-    return _wire.result_to_wire(_records, "run", result, False, wire)
+    origin = _wire.Origin()
+    result = _runner.call(namespace, hook, _wire.contact_from_wire(wire, origin), argument, campaign, logger)
+    return _wire.result_to_wire(_records, "run", result, False, origin)
 
 
 for _ in range(1000):  # warm up

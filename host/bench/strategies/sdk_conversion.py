@@ -1,6 +1,6 @@
 # The SDK's own conversion of the hook's contact, both ways, 100 times
-# inside run(): SDK objects to WIT records (validated) and back, the code
-# every call runs around a strategy. The boundary is crossed once per 100,
+# inside run(): its record to SDK objects, and those back to the record a
+# hook returns (validated), the code every call runs around a strategy. The boundary is crossed once per 100,
 # so against native CPython (`BENCH_MODES=native,warm`, `BENCH_ITERATIONS`
 # of a few hundred) this measures how fast the sandbox runs that code.
 try:
@@ -12,6 +12,8 @@ from stratagem import _wire
 
 
 async def run(contact, argument, logger, **kwargs):
+    received = _wire.contact_to_wire(records, contact, "contact")
     for _ in range(100):
-        _wire.contact_from_wire(_wire.contact_to_wire(records, contact, "contact"))
+        origin = _wire.Origin()
+        _wire.result_to_wire(records, "run", _wire.contact_from_wire(received, origin), False, origin)
     return contact

@@ -36,6 +36,59 @@ async fn works_when_the_spec_strategy_gives_what_its_own_component_gives() {
     assert_eq!(Some(shared), own.result.expect("runs"));
 }
 
+/// A contact with `count` communications, ids and names marked by
+/// `prefix`: one completed with parameters, an A/B label and times to the
+/// microsecond, one whose session just ended (flagged), one planned.
+fn with_history(prefix: &str, count: usize) -> stratagem_domain::Contact {
+    let mut contact = contact(json!({}));
+    contact.object_id = format!("{prefix}-contact");
+    let all = json!([
+        {"id": format!("{prefix}-1"), "name": format!("{prefix} first"), "stage_name": "1. First contact",
+         "start_date": "2026-11-20T09:00:00.123456Z", "end_date": "2026-11-20T17:00:00Z",
+         "status": {"status": "COMPLETED", "detail": "answered", "updated_at": "2026-11-20T10:00:00.654321Z"},
+         "alternative": "B", "parameters": {"template_name": "first", "when": {"$date": "2026-11-20"}}},
+        {"id": format!("{prefix}-2"), "name": format!("{prefix} second"), "stage_name": "2. Retry",
+         "start_date": "2026-11-27T09:00:00Z", "status": {"status": "IN_PROGRESS"}, "flagged": true},
+        {"id": format!("{prefix}-3"), "name": format!("{prefix} third"), "stage_name": "2. Retry",
+         "start_date": "2026-11-28T09:00:00Z"},
+    ]);
+    let all: Vec<stratagem_domain::Communication> = serde_json::from_value(all).expect("communications");
+    contact.communications = all.into_iter().take(count).collect();
+    contact
+}
+
+/// What a strategy returns is what the host gets, whichever way each
+/// communication crossed back: untouched ones as their index in the
+/// contact sent (`kept`), changed ones as records, a stored contact's and
+/// an earlier call's as records — never as an index into this contact.
+#[tokio::test]
+async fn works_when_history_comes_back_as_the_strategy_returned_it() {
+    let strategy = in_platform("host/runtime/tests/strategies/history.py").await;
+    let mut reuse = options();
+    reuse.isolation = Isolation::ReuseInstance;
+    reuse.tenant = "history".into();
+    let aggregate = |contact: &stratagem_domain::Contact| Hook::Aggregation { contact: contact.clone(), session_results: Some(Default::default()) };
+    let returned = |invocation: stratagem_runtime::Invocation| invocation.result.expect("runs").expect("a contact").communications;
+
+    let first = with_history("a", 3);
+    let mut expected = first.communications.clone();
+    expected[1].status.status = stratagem_domain::CommunicationStatus::Completed;
+    assert_eq!(returned(strategy.invoke(&aggregate(&first), &reuse).await), expected);
+
+    // The same instance; the strategy puts the first contact's first
+    // communication, kept in a global, in this one's third place.
+    let second = with_history("b", 3);
+    let mut expected = second.communications.clone();
+    expected[1].status.status = stratagem_domain::CommunicationStatus::Completed;
+    expected[2] = first.communications[0].clone();
+    assert_eq!(returned(strategy.invoke(&aggregate(&second), &reuse).await), expected);
+
+    let (new, stored) = (with_history("new", 1), with_history("stored", 2));
+    let hook = Hook::DataLoad { contact: new.clone(), existing: Some(stored.clone()) };
+    let expected: Vec<_> = stored.communications.iter().chain(&new.communications).cloned().collect();
+    assert_eq!(returned(strategy.invoke(&hook, &reuse).await), expected);
+}
+
 /// Every case of the sandbox, limit and isolation suites' probe ends the
 /// same way in the platform's component as in the probe's own: files,
 /// sockets, processes, the library, ctypes, exit, recursion, fuel and
