@@ -94,8 +94,8 @@ class Origin:
 
 
 def _unchanged(comm: Any) -> Any:
-    """``(origin, index, record)`` of the communication ``comm`` was built
-    from, if the hook changed nothing in it.
+    """The ``(origin, index, record)`` that ``comm`` was built from, if the
+    hook changed nothing in it.
 
     Most of a contact's communications are history no hook touches, and
     converting one back costs as much as the rest of a small call. Values
