@@ -122,12 +122,13 @@ pub(crate) fn contact_back(contact: wit::ReturnedContact, received: &domain::Con
         .enumerate()
         .map(|(index, returned)| match returned {
             wit::ReturnedCommunication::Kept(position) => {
-                let at = format!("contact.communications[{index}]");
+                // Named only when it is wrong: a kept communication is the common case.
+                let at = || format!("contact.communications[{index}]");
                 let taken = kept.get_mut(position as usize).ok_or_else(|| {
-                    invalid(format!("{at} keeps received communication {position}, but the contact had {}", received.communications.len()))
+                    invalid(format!("{} keeps received communication {position}, but the contact had {}", at(), received.communications.len()))
                 })?;
                 if std::mem::replace(taken, true) {
-                    return Err(invalid(format!("{at} keeps received communication {position} a second time; each is kept at most once")));
+                    return Err(invalid(format!("{} keeps received communication {position} a second time; each is kept at most once", at())));
                 }
                 Ok(received.communications[position as usize].clone())
             }
