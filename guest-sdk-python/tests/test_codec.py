@@ -17,8 +17,11 @@ def test_works_when_aware_datetimes_are_stored_as_utc():
 
 def test_works_when_instants_convert_both_ways():
     moment = datetime(2026, 11, 26, 23, 59, 58, 123456)
-    assert codec.instant_to_datetime(*codec.datetime_to_instant(moment)) == moment
-    assert codec.datetime_to_instant(datetime(1970, 1, 1)) == (0, 0)
+    assert codec.instant_to_datetime(codec.datetime_to_instant(moment)) == moment
+    assert codec.datetime_to_instant(datetime(1970, 1, 1)) == 0
+    assert codec.datetime_to_instant(datetime(1969, 12, 31, 23, 59, 59, 999999)) == -1
+    assert codec.datetime_to_instant(datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))) == 1767261600000000
+    assert codec.instant_to_datetime(1767261600000001) == datetime(2026, 1, 1, 10, 0, 0, 1)
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -227,7 +227,8 @@ def test_works_when_the_parser_reads_every_record_and_enum():
     assert kinds["strategy-error"] == "variant" and kinds["json"] == "alias"
     assert dict(items["contact"][1])["communications"] == ("list", "communication")
     assert "frame" not in mirrored(items) and "python-exception" not in mirrored(items)
-    assert {"instant", "contact", "communication", "message", "campaign", "message-role"} <= mirrored(items)
+    assert {"contact", "communication", "message", "campaign", "message-role"} <= mirrored(items)
+    assert kinds["instant"] == "alias" and python_type(items, "instant") is int
 
 
 def test_works_when_a_changed_contract_is_caught():

@@ -12,12 +12,6 @@ from enum import Enum
 from typing import List, Optional, Union
 
 
-@dataclass
-class Instant:
-    seconds: int
-    nanoseconds: int
-
-
 class CommunicationStatus(Enum):
     PLANNED = 0
     IN_PROGRESS = 1
@@ -32,7 +26,7 @@ class CommunicationStatus(Enum):
 class CommunicationState:
     status: CommunicationStatus
     detail: Optional[str]
-    updated_at: Optional[Instant]
+    updated_at: Optional[int]
 
 
 @dataclass
@@ -40,8 +34,8 @@ class Communication:
     id: Optional[str]
     name: str
     stage_name: str
-    start_date: Instant
-    end_date: Optional[Instant]
+    start_date: int
+    end_date: Optional[int]
     status: CommunicationState
     flagged: bool
     alternative: Optional[str]
@@ -60,7 +54,7 @@ class Contact:
     internal_data: str
     results: str
     result_flag: Optional[bool]
-    result_datetime: Optional[Instant]
+    result_datetime: Optional[int]
     communications: List[Communication]
 
 
@@ -89,7 +83,7 @@ class ReturnedContact:
     internal_data: str
     results: str
     result_flag: Optional[bool]
-    result_datetime: Optional[Instant]
+    result_datetime: Optional[int]
     communications: List[ReturnedCommunication]
 
 
@@ -102,7 +96,7 @@ class MessageRole(Enum):
 class Message:
     role: MessageRole
     content: str
-    sent_at: Instant
+    sent_at: int
     communication_id: Optional[str]
 
 

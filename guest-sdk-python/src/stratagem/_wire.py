@@ -8,7 +8,7 @@ pytest suite is validated exactly as the platform will validate it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from . import _records, codec
@@ -26,6 +26,7 @@ from .models import (
 
 
 _EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 # Statuses are mapped by member name, read as `_name_`: `Enum.name`,
 # `Enum[...]` and an enum's hash are Python-level calls, a dict lookup by
 # string is not.
@@ -42,16 +43,17 @@ def _wire_status(make: Any) -> dict[str, Any]:
     return mapping
 
 
-def _instant(make: Any, value: datetime) -> Any:
-    if value.tzinfo is None:  # the usual case, without two calls
+# `codec.datetime_to_instant` and `instant_to_datetime` inlined for the
+# usual naive datetimes: a communication has two or three.
+def _instant(value: datetime) -> int:
+    if value.tzinfo is None:
         delta = value - _EPOCH
-        return make.Instant(seconds=delta.days * 86400 + delta.seconds, nanoseconds=delta.microseconds * 1000)
-    seconds, nanos = codec.datetime_to_instant(value)
-    return make.Instant(seconds=seconds, nanoseconds=nanos)
+        return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return codec.datetime_to_instant(value)
 
 
-def _when(value: Any) -> Optional[datetime]:
-    return None if value is None else codec.instant_to_datetime(value.seconds, value.nanoseconds)
+def _when(value: Optional[int]) -> Optional[datetime]:
+    return None if value is None else _EPOCH + _MICROSECOND * value
 
 
 def _require(value: Any, kind: type, path: str, optional: bool = False) -> Any:
@@ -168,12 +170,12 @@ def _communication(make: Any, comm: Any, path: str) -> Any:
         id=id,
         name=name,
         stage_name=stage_name,
-        start_date=_instant(make, start_date),
-        end_date=None if end_date is None else _instant(make, end_date),
+        start_date=_instant(start_date),
+        end_date=None if end_date is None else _instant(end_date),
         status=make.CommunicationState(
             status=_wire_status(make)[status._name_],
             detail=detail,
-            updated_at=None if updated_at is None else _instant(make, updated_at),
+            updated_at=None if updated_at is None else _instant(updated_at),
         ),
         flagged=bool(comm.flagged),
         alternative=alternative,
@@ -210,7 +212,7 @@ def _contact_fields(make: Any, contact: Any, path: str) -> tuple[tuple, list]:
         codec.dumps(contact.internal_data, f"{path}.internal_data"),
         codec.dumps(contact.results, f"{path}.results"),
         result_flag,
-        None if flag_time is None else _instant(make, flag_time),
+        None if flag_time is None else _instant(flag_time),
     )
     return fields, comms
 
@@ -333,7 +335,7 @@ def message_to_wire(make: Any, message: Message) -> Any:
     return make.Message(
         role=make.MessageRole[MessageRole(message.role).name],
         content=message.content,
-        sent_at=_instant(make, sent_at),
+        sent_at=_instant(sent_at),
         communication_id=message.communication_id,
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 _EPOCH = datetime(1970, 1, 1)
@@ -28,17 +28,21 @@ def to_utc_naive(value: datetime) -> datetime:
     return value
 
 
-def datetime_to_instant(value: datetime) -> tuple[int, int]:
-    """(seconds, nanoseconds) since the Unix epoch."""
+_MICROSECOND = timedelta(microseconds=1)
+
+
+# Arithmetic on a `timedelta` rather than a `timedelta(...)` call, which
+# parses its arguments: the cheapest forms inside the sandbox
+# (docs/BENCHMARKS.md, "instants as one number").
+def datetime_to_instant(value: datetime) -> int:
+    """The WIT ``instant``: microseconds since the Unix epoch, UTC."""
     delta = to_utc_naive(value) - _EPOCH
-    seconds = delta.days * 86400 + delta.seconds
-    return seconds, delta.microseconds * 1000
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def instant_to_datetime(seconds: int, nanoseconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(
-        tzinfo=None, microsecond=nanoseconds // 1000
-    )
+def instant_to_datetime(microseconds: int) -> datetime:
+    """A WIT ``instant`` as a naive UTC datetime."""
+    return _EPOCH + _MICROSECOND * microseconds
 
 
 def _encode(value: Any, path: str) -> Any:

@@ -8,13 +8,15 @@ use stratagem_domain as domain;
 use crate::bindings::types as wit;
 use crate::error::InvokeError;
 
+/// Microseconds since the epoch, what Python's `datetime` and the store
+/// keep; anything finer is dropped.
 pub(crate) fn instant(time: DateTime<Utc>) -> wit::Instant {
-    wit::Instant { seconds: time.timestamp(), nanoseconds: time.timestamp_subsec_nanos() }
+    time.timestamp_micros()
 }
 
 fn time(instant: wit::Instant, field: &str) -> Result<DateTime<Utc>, InvokeError> {
-    DateTime::from_timestamp(instant.seconds, instant.nanoseconds)
-        .ok_or_else(|| invalid(format!("{field} is out of range ({}s)", instant.seconds)))
+    DateTime::from_timestamp_micros(instant)
+        .ok_or_else(|| invalid(format!("{field} is out of range ({instant} µs from the Unix epoch)")))
 }
 
 fn invalid(message: String) -> InvokeError {

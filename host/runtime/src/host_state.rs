@@ -111,8 +111,7 @@ impl log::Host for HostState {
 
 impl clock::Host for HostState {
     async fn now(&mut self) -> types::Instant {
-        let now = self.clock.now();
-        types::Instant { seconds: now.timestamp(), nanoseconds: now.timestamp_subsec_nanos() }
+        crate::convert::instant(self.clock.now())
     }
 }
 

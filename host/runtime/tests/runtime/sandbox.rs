@@ -97,7 +97,7 @@ async fn errors_when_a_handmade_component_returns_a_malformed_contact() {
         \x20       return returned(contact, communications=[types.ReturnedCommunication_Kept(i) for i in kept])\n\
         \x20   def aggregation(self, campaign, contact, session_results):\n\
         \x20       state = types.CommunicationState(types.CommunicationStatus.PLANNED, None, None)\n\
-        \x20       never = types.Instant(2 ** 62, 0)\n\
+        \x20       never = 2 ** 63 - 1\n\
         \x20       comm = types.Communication(None, 'x', 'y', never, None, state, False, None, '{}')\n\
         \x20       return returned(contact, communications=[types.ReturnedCommunication_Changed(comm)])\n\
         \x20   def contact_answer(self, campaign, contact, message):\n\
@@ -134,7 +134,7 @@ async fn errors_when_a_handmade_component_returns_a_malformed_contact() {
         (Hook::DataLoad { contact: contact.clone(), existing: None }, "contact.parameters must be a JSON object, got an array"),
         (
             Hook::Aggregation { contact: contact.clone(), session_results: None },
-            "contact.communications[0].start_date is out of range (4611686018427387904s)",
+            "contact.communications[0].start_date is out of range (9223372036854775807 µs from the Unix epoch)",
         ),
         (Hook::ContactAnswer { contact: contact.clone(), message }, "contact.internal_data is not valid JSON: key must be a string at line 1 column 2"),
         (with_history("out of range"), "contact.communications[0] keeps received communication 5, but the contact had 2"),
@@ -151,6 +151,29 @@ async fn errors_when_a_handmade_component_returns_a_malformed_contact() {
     let sent = hook.contact().communications.clone();
     let returned = strategy.invoke(&hook, &options()).await.result.expect("a valid result").expect("a contact");
     assert_eq!(returned.communications, vec![sent[1].clone(), sent[0].clone()]);
+}
+
+/// The contract's clock gives the call's time as microseconds since the
+/// epoch, the time `datetime.now()` reads too.
+#[tokio::test]
+async fn works_when_the_contract_clock_and_datetime_now_agree() {
+    let app = "from datetime import datetime\n\
+        from wit_world import exports\n\
+        from wit_world.imports import clock, types\n\
+        class Hooks(exports.Hooks):\n\
+        \x20   def data_load(self, campaign, contact, existing):\n\
+        \x20       fields = dict(vars(contact), communications=[], name=f'{clock.now()} {datetime.now().isoformat()}')\n\
+        \x20       return types.ReturnedContact(**fields)\n\
+        \x20   def aggregation(self, campaign, contact, session_results):\n\
+        \x20       raise NotImplementedError\n\
+        \x20   def contact_answer(self, campaign, contact, message):\n\
+        \x20       raise NotImplementedError\n";
+    let bytes = crate::support::handmade_component(&crate::support::repo_root().join("wit"), "strategy", app);
+    let (strategy, _) = crate::support::runtime().load(&bytes).expect("the contract's world loads");
+    let hook = Hook::DataLoad { contact: crate::support::contact(json!({})), existing: None };
+    let returned = strategy.invoke(&hook, &options()).await.result.expect("a valid result").expect("a contact");
+    // options() runs the call at 2026-11-26T10:00:00Z.
+    assert_eq!(returned.name, "1795687200000000 2026-11-26T10:00:00");
 }
 
 /// The Python library every guest imports from is read-only, and nothing
