@@ -8,11 +8,11 @@ pytest suite is validated exactly as the platform will validate it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Optional
 
 from . import _records, codec
-from .codec import InvalidResult
+from .codec import _EPOCH, _MICROSECOND, InvalidResult
 from .models import (
     Campaign,
     Communication,
@@ -25,8 +25,6 @@ from .models import (
 )
 
 
-_EPOCH = datetime(1970, 1, 1)
-_MICROSECOND = timedelta(microseconds=1)
 # Statuses are mapped by member name, read as `_name_`: `Enum.name`,
 # `Enum[...]` and an enum's hash are Python-level calls, a dict lookup by
 # string is not.
