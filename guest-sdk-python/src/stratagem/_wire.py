@@ -181,7 +181,7 @@ def _communication(make: Any, comm: Any, path: str) -> Any:
     )
 
 
-def _contact_fields(make: Any, contact: Any, path: str) -> tuple[tuple, list]:
+def _contact_fields(contact: Any, path: str) -> tuple[tuple, list]:
     """A contact's fields but its communications, validated and converted
     in the contract's order, and its communications as they are."""
     if not isinstance(contact, Contact):
@@ -217,7 +217,7 @@ def _contact_fields(make: Any, contact: Any, path: str) -> tuple[tuple, list]:
 
 def contact_to_wire(make: Any, contact: Any, path: str) -> Any:
     """A contact as a hook receives it (``make.Contact``)."""
-    fields, comms = _contact_fields(make, contact, path)
+    fields, comms = _contact_fields(contact, path)
     return make.Contact(
         *fields,
         [communication_to_wire(make, comm, f"{path}.communications[{index}]") for index, comm in enumerate(comms)],
@@ -229,7 +229,7 @@ def returned_to_wire(make: Any, contact: Any, path: str, origin: Origin) -> Any:
     communication of the contact the call received (``origin``) that comes
     back unchanged is returned as its index there, once; any other is
     converted, or returned as the record it came in as."""
-    fields, comms = _contact_fields(make, contact, path)
+    fields, comms = _contact_fields(contact, path)
     kept_as, changed_as, record = make.ReturnedCommunication_Kept, make.ReturnedCommunication_Changed, make.Communication
     kept: set[int] = set()
     returned = []
