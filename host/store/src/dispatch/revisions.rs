@@ -1,6 +1,6 @@
 //! Contacts as the engine reads them: with the revision a write must match.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::any::AnyRow;
 
@@ -45,10 +45,11 @@ impl Dispatch<'_> {
             for row in &rows_of_communications {
                 communications.entry(get(row, "contact_id")?).or_default().push(row);
             }
+            let wanted: HashSet<(&str, &str)> = chunk.iter().copied().collect();
             for row in &rows {
                 let id: String = get(row, "id")?;
                 let tenant: String = get(row, "tenant_id")?;
-                if !chunk.iter().any(|(wanted, contact)| *wanted == tenant && *contact == id) {
+                if !wanted.contains(&(tenant.as_str(), id.as_str())) {
                     continue;
                 }
                 let own = communications.remove(&id).unwrap_or_default();
