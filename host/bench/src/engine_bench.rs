@@ -12,7 +12,10 @@
 //! budget the 20k/s target leaves. On PostgreSQL, the anchor: a peer
 //! queue on the same server (graphile-worker, host/bench/peer, installed
 //! with npm on first use), and our best one-node queue-only rate as a
-//! ratio to it.
+//! ratio to it: to the peer working no-op jobs, and to the peer whose
+//! jobs write sessions' outcomes on our schema as our queue does (one
+//! communication a job, and 50), which bounds what a queue that records
+//! outcomes can reach here.
 //!
 //!   cargo run --release -p stratagem-bench --bin engine-bench
 //!
@@ -43,10 +46,15 @@ struct Outcome {
     unfinished: i64,
 }
 
-/// One campaign of `contacts` contacts, each with one communication due
-/// now, dispatched by `nodes` engines of `loops` tick loops each until no
-/// communication is pending.
-async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, contacts: usize, (nodes, loops): (usize, usize)) -> anyhow::Result<Outcome> {
+/// A campaign of `contacts` contacts, each with one communication due now,
+/// RUNNING, in a new store on `url`: what every run dispatches.
+struct Prepared {
+    store: Store,
+    tenant: String,
+    campaign: String,
+}
+
+async fn prepare(url: &str, service: &Arc<StrategyService>, aggregation: Option<&[u8]>, contacts: usize) -> anyhow::Result<Prepared> {
     let store = Store::connect(url).await?;
     let (tenant, _) = store.tenants().create_tenant("bench").await?;
     let campaign = store
@@ -54,7 +62,6 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
         .await?;
     let stage: StageDefinition = serde_json::from_value(serde_json::json!({"name": "1. First contact", "channel": "SIMULATED"}))?;
     store.stages().create_stage(&tenant, &campaign.id, &stage).await?;
-    let service = Arc::new(StrategyService::new(runtime.clone(), support::builder()));
     if let Some(component) = aggregation {
         service.install(&store, &tenant, &campaign.id, StrategyType::Aggregation, component).await?;
     }
@@ -86,7 +93,14 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
     for status in [CampaignStatus::Configured, CampaignStatus::Running] {
         store.campaigns().set_campaign_status(&tenant, &campaign.id, status, None).await?;
     }
+    Ok(Prepared { store, tenant, campaign: campaign.id })
+}
 
+/// The prepared campaign dispatched by `nodes` engines of `loops` tick
+/// loops each until no communication is pending.
+async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, contacts: usize, (nodes, loops): (usize, usize)) -> anyhow::Result<Outcome> {
+    let service = Arc::new(StrategyService::new(runtime.clone(), support::builder()));
+    let Prepared { store, tenant, campaign } = prepare(url, &service, aggregation, contacts).await?;
     let config = EngineConfig { batch: 500, tick_every: Duration::ZERO, ..EngineConfig::default() };
     let cpu = MachineCpu::start()?;
     let started = Instant::now();
@@ -96,7 +110,7 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
         let engine = Arc::new(Engine::new(node_store.clone(), service.clone(), Arc::new(SystemClock), config.clone()));
         for _ in 0..loops {
             let (engine, node_store) = (engine.clone(), node_store.clone());
-            let (tenant, campaign) = (tenant.clone(), campaign.id.clone());
+            let (tenant, campaign) = (tenant.clone(), campaign.clone());
             workers.push(tokio::spawn(async move {
                 loop {
                     let report = engine.tick().await?;
@@ -112,11 +126,11 @@ async fn run(url: &str, runtime: &Arc<Runtime>, aggregation: Option<&[u8]>, cont
     }
     let elapsed = started.elapsed();
     let cpu = cpu.stop()?;
-    let overview = store.analytics().campaign_overview(&tenant, &campaign.id).await?;
+    let overview = store.analytics().campaign_overview(&tenant, &campaign).await?;
     Ok(Outcome {
         per_second: contacts as f64 / elapsed.as_secs_f64(),
         cpu,
-        sends: store.dispatch().count_sends(&tenant, &campaign.id).await?,
+        sends: store.dispatch().count_sends(&tenant, &campaign).await?,
         unfinished: overview.total_contacts - overview.processed_contacts,
     })
 }
@@ -182,11 +196,31 @@ async fn main() -> anyhow::Result<()> {
         if backend == "postgres" && peer {
             let mut best_peer: f64 = 0.0;
             for (label, batched) in [("default set-up", false), ("local queue of 500, batched completion", true)] {
-                let rate = graphile_worker(&database(backend, dir.path())?, contacts, batched)?;
+                let rate = graphile_worker(&database(backend, dir.path())?, PeerTask::Noop { jobs: contacts }, batched)?;
                 best_peer = best_peer.max(rate);
                 println!("peer: graphile-worker 0.18.0, one process, 16 at once, {label}: {rate:.0} no-op jobs/s");
             }
             println!("our queue only, best of one node: {best_one_node:.0}/s = {:.2}× the best peer", best_one_node / best_peer);
+            // The same peer doing what a communication's session writes
+            // in our queue, on our schema: both sides then record outcomes.
+            for batch in [1, 50] {
+                let url = database(backend, dir.path())?;
+                let service = Arc::new(StrategyService::new(runtime.clone(), support::builder()));
+                let prepared = prepare(&url, &service, None, contacts).await?;
+                let rate = graphile_worker(&url, PeerTask::Outcome { campaign: &prepared.campaign, batch }, true)?;
+                let overview = prepared.store.analytics().campaign_overview(&prepared.tenant, &prepared.campaign).await?;
+                let sends = prepared.store.dispatch().count_sends(&prepared.tenant, &prepared.campaign).await?;
+                anyhow::ensure!(
+                    sends == contacts as i64 && overview.processed_contacts == contacts as i64,
+                    "the peer's outcome jobs left {sends} sends and {} processed contacts of {contacts}",
+                    overview.processed_contacts
+                );
+                println!(
+                    "peer: graphile-worker 0.18.0, batched, jobs of {batch} communication(s), each writing their sessions' outcome \
+                     (sends, communications, contacts): {rate:.0} communications/s; ours {:.2}× that",
+                    best_one_node / rate
+                );
+            }
         }
     }
     Ok(())
@@ -202,24 +236,34 @@ fn shapes(list: &str) -> anyhow::Result<Vec<(usize, usize)>> {
         .collect()
 }
 
-/// The peer queue on the same PostgreSQL server (a database of its own):
-/// graphile-worker working `jobs` no-op jobs (host/bench/peer). Jobs per
-/// second. Installs it with npm on first use.
-fn graphile_worker(url: &str, jobs: usize, batched: bool) -> anyhow::Result<f64> {
+/// What the peer's jobs do.
+enum PeerTask<'a> {
+    /// `jobs` jobs that do nothing, in a database of their own.
+    Noop { jobs: usize },
+    /// A job per `batch` PLANNED communications of our `campaign` in the
+    /// same database, each ending their sessions as our queue does.
+    Outcome { campaign: &'a str, batch: usize },
+}
+
+/// The peer queue on the same PostgreSQL server: graphile-worker working
+/// the jobs of `task` (host/bench/peer). Jobs per second (communications
+/// per second for [`PeerTask::Outcome`]). Installs it with npm on first use.
+fn graphile_worker(url: &str, task: PeerTask<'_>, batched: bool) -> anyhow::Result<f64> {
     let peer = repo().join("host/bench/peer");
     if !peer.join("node_modules/graphile-worker").is_dir() {
         let installed = std::process::Command::new("npm").args(["ci", "--silent", "--no-audit", "--no-fund"]).current_dir(&peer).status();
         anyhow::ensure!(installed.is_ok_and(|status| status.success()), "`npm ci` in {} failed: Node.js and npm are needed for the peer queue", peer.display());
     }
-    let output = std::process::Command::new("node")
-        .arg(peer.join("graphile_worker.mjs"))
-        .env("DATABASE_URL", url)
-        .env("JOBS", jobs.to_string())
-        .env("BATCHED", if batched { "1" } else { "0" })
-        .output()
-        .context("running node for the peer queue")?;
+    let mut command = std::process::Command::new("node");
+    command.arg(peer.join("graphile_worker.mjs")).env("DATABASE_URL", url).env("BATCHED", if batched { "1" } else { "0" });
+    match task {
+        PeerTask::Noop { jobs } => command.env("TASK", "noop").env("JOBS", jobs.to_string()),
+        PeerTask::Outcome { campaign, batch } => command.env("TASK", "outcome").env("CAMPAIGN", campaign).env("BATCH", batch.to_string()),
+    };
+    let output = command.output().context("running node for the peer queue")?;
     anyhow::ensure!(output.status.success(), "the peer queue failed: {}", String::from_utf8_lossy(&output.stderr));
     let measured: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let jobs = measured["jobs"].as_f64().context("the peer's jobs")?;
     let seconds = measured["seconds"].as_f64().context("the peer's seconds")?;
-    Ok(jobs as f64 / seconds)
+    Ok(jobs / seconds)
 }
