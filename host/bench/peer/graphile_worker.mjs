@@ -9,8 +9,9 @@
 // BATCH of them a job (default 1), and each job writes what ends their
 // sessions in our queue, in one prepared statement: the sends' records,
 // the communications COMPLETED, their contacts' session time and
-// revision. Prints {"jobs": N, "seconds": S}, N counting communications
-// for TASK=outcome.
+// revision. CLAIM=1: first, committed on its own as our claim is before
+// a send, the communications marked IN_PROGRESS with a lease. Prints
+// {"jobs": N, "seconds": S}, N counting communications for TASK=outcome.
 import { Logger, makeWorkerUtils, run } from "graphile-worker";
 
 const connectionString = process.env.DATABASE_URL;
@@ -70,11 +71,18 @@ const endSessions = `
   )
   UPDATE contacts SET updated_at = $4, last_session_at = $4, revision = contacts.revision + 1
   FROM v WHERE contacts.id = v.contact`;
+const claimSessions = `
+  UPDATE communications SET status = 'IN_PROGRESS', status_updated_at = $2, lease_until = $3
+  WHERE id = ANY($1::text[]) AND status = 'PLANNED'`;
+const claim = process.env.CLAIM === "1";
 const taskList = {
   noop: async () => {},
   outcome: async ({ communications, contacts, tenants }, helpers) => {
-    const values = [communications, contacts, tenants, Date.now() * 1000];
-    await helpers.withPgClient((client) => client.query({ name: "end_sessions", text: endSessions, values }));
+    await helpers.withPgClient(async (client) => {
+      const now = Date.now() * 1000;
+      if (claim) await client.query({ name: "claim_sessions", text: claimSessions, values: [communications, now, now + 300e6] });
+      await client.query({ name: "end_sessions", text: endSessions, values: [communications, contacts, tenants, Date.now() * 1000] });
+    });
   },
 };
 

@@ -14,8 +14,8 @@
 //! with npm on first use), and our best one-node queue-only rate as a
 //! ratio to it: to the peer working no-op jobs, and to the peer whose
 //! jobs write sessions' outcomes on our schema as our queue does (one
-//! communication a job, and 50), which bounds what a queue that records
-//! outcomes can reach here.
+//! communication a job; 50; 50 claimed first as ours are), which bounds
+//! what a queue that records outcomes can reach here.
 //!
 //!   cargo run --release -p stratagem-bench --bin engine-bench
 //!
@@ -203,11 +203,11 @@ async fn main() -> anyhow::Result<()> {
             println!("our queue only, best of one node: {best_one_node:.0}/s = {:.2}× the best peer", best_one_node / best_peer);
             // The same peer doing what a communication's session writes
             // in our queue, on our schema: both sides then record outcomes.
-            for batch in [1, 50] {
+            for (batch, claim) in [(1, false), (50, false), (50, true)] {
                 let url = database(backend, dir.path())?;
                 let service = Arc::new(StrategyService::new(runtime.clone(), support::builder()));
                 let prepared = prepare(&url, &service, None, contacts).await?;
-                let rate = graphile_worker(&url, PeerTask::Outcome { campaign: &prepared.campaign, batch }, true)?;
+                let rate = graphile_worker(&url, PeerTask::Outcome { campaign: &prepared.campaign, batch, claim }, true)?;
                 let overview = prepared.store.analytics().campaign_overview(&prepared.tenant, &prepared.campaign).await?;
                 let sends = prepared.store.dispatch().count_sends(&prepared.tenant, &prepared.campaign).await?;
                 anyhow::ensure!(
@@ -215,9 +215,10 @@ async fn main() -> anyhow::Result<()> {
                     "the peer's outcome jobs left {sends} sends and {} processed contacts of {contacts}",
                     overview.processed_contacts
                 );
+                let claimed = if claim { ", claimed first (IN_PROGRESS, committed)" } else { "" };
                 println!(
-                    "peer: graphile-worker 0.18.0, batched, jobs of {batch} communication(s), each writing their sessions' outcome \
-                     (sends, communications, contacts): {rate:.0} communications/s; ours {:.2}× that",
+                    "peer: graphile-worker 0.18.0, batched, jobs of {batch} communication(s){claimed}, each writing their sessions' \
+                     outcome (sends, communications, contacts): {rate:.0} communications/s; ours {:.2}× that",
                     best_one_node / rate
                 );
             }
@@ -241,8 +242,9 @@ enum PeerTask<'a> {
     /// `jobs` jobs that do nothing, in a database of their own.
     Noop { jobs: usize },
     /// A job per `batch` PLANNED communications of our `campaign` in the
-    /// same database, each ending their sessions as our queue does.
-    Outcome { campaign: &'a str, batch: usize },
+    /// same database, each ending their sessions as our queue does; with
+    /// `claim`, claiming them first as our queue does before a send.
+    Outcome { campaign: &'a str, batch: usize, claim: bool },
 }
 
 /// The peer queue on the same PostgreSQL server: graphile-worker working
@@ -258,7 +260,9 @@ fn graphile_worker(url: &str, task: PeerTask<'_>, batched: bool) -> anyhow::Resu
     command.arg(peer.join("graphile_worker.mjs")).env("DATABASE_URL", url).env("BATCHED", if batched { "1" } else { "0" });
     match task {
         PeerTask::Noop { jobs } => command.env("TASK", "noop").env("JOBS", jobs.to_string()),
-        PeerTask::Outcome { campaign, batch } => command.env("TASK", "outcome").env("CAMPAIGN", campaign).env("BATCH", batch.to_string()),
+        PeerTask::Outcome { campaign, batch, claim } => {
+            command.env("TASK", "outcome").env("CAMPAIGN", campaign).env("BATCH", batch.to_string()).env("CLAIM", if claim { "1" } else { "0" })
+        }
     };
     let output = command.output().context("running node for the peer queue")?;
     anyhow::ensure!(output.status.success(), "the peer queue failed: {}", String::from_utf8_lossy(&output.stderr));
