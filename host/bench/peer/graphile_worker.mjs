@@ -57,8 +57,8 @@ for (let start = 0; start < payloads.length; start += 1000) {
 const waiting = async () =>
   utils.withPgClient(async (client) => Number((await client.query("SELECT count(*) AS n FROM graphile_worker.jobs")).rows[0].n));
 
-// Sessions' ends as our queue writes them for SIMULATED sends, with the
-// job's lock standing for our claim. Instants are microseconds.
+// Sessions' ends as our queue writes them for SIMULATED sends; without
+// CLAIM=1 the job's lock stands for our claim. Instants are microseconds.
 const endSessions = `
   WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS v(communication, contact, tenant)),
   sent AS (
