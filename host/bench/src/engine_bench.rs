@@ -203,9 +203,9 @@ async fn main() -> anyhow::Result<()> {
             println!("our queue only, best of one node: {best_one_node:.0}/s = {:.2}× the best peer", best_one_node / best_peer);
             // The same peer doing what a communication's session writes
             // in our queue, on our schema: both sides then record outcomes.
+            let service = Arc::new(StrategyService::new(runtime.clone(), support::builder()));
             for (batch, claim) in [(1, false), (50, false), (50, true)] {
                 let url = database(backend, dir.path())?;
-                let service = Arc::new(StrategyService::new(runtime.clone(), support::builder()));
                 let prepared = prepare(&url, &service, None, contacts).await?;
                 let rate = graphile_worker(&url, PeerTask::Outcome { campaign: &prepared.campaign, batch, claim }, true)?;
                 let overview = prepared.store.analytics().campaign_overview(&prepared.tenant, &prepared.campaign).await?;
